@@ -1,0 +1,283 @@
+//! The header block after a start line: found line by line with memchr, and only the four
+//! fields linewatch uses are looked at.
+
+use memchr::memchr;
+
+use super::{trim_ows, Body, HttpError, Status};
+
+/// What the header block says, and where it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct HeadFields<'a> {
+    /// The first Host field's value, OWS trimmed.
+    pub(super) host: Option<&'a [u8]>,
+    /// The first User-Agent field's value, OWS trimmed.
+    pub(super) user_agent: Option<&'a [u8]>,
+    /// Content-Length, when present and valid.
+    pub(super) content_length: Option<u64>,
+    /// A Content-Length field was present but invalid (or two disagreed).
+    pub(super) content_length_invalid: bool,
+    /// `Some(chunked)` when Transfer-Encoding was present; `chunked` says whether its final
+    /// coding is `chunked`.
+    pub(super) transfer_encoding: Option<bool>,
+    /// The first defect seen.
+    pub(super) defect: Option<HttpError>,
+    /// Index just past the empty line that ends the block.
+    pub(super) end: usize,
+}
+
+/// Field names as matched: lower case, colon included, so one comparison checks both.
+const HOST: &[u8] = b"host:";
+const USER_AGENT: &[u8] = b"user-agent:";
+const CONTENT_LENGTH: &[u8] = b"content-length:";
+const TRANSFER_ENCODING: &[u8] = b"transfer-encoding:";
+
+/// Scans the header lines of `buf` starting at `at` (just past the start line).
+///
+/// `Partial` when the empty line that ends the block is not in `buf`.
+pub(super) fn scan(buf: &[u8], mut at: usize) -> Status<HeadFields<'_>> {
+    let mut fields = HeadFields::none(0);
+    let mut first_line = true;
+    loop {
+        let rest = buf.get(at..).unwrap_or_default();
+        match rest {
+            [] | [b'\r'] => return Status::Partial,
+            [b'\r', b'\n', ..] => {
+                fields.end = at + 2;
+                return Status::Complete(fields);
+            }
+            [b'\n', ..] => {
+                fields.end = at + 1;
+                return Status::Complete(fields);
+            }
+            _ => {}
+        }
+        let Some(newline) = memchr(b'\n', rest) else {
+            return Status::Partial;
+        };
+        let line = match &rest[..newline] {
+            [line @ .., b'\r'] => line,
+            line => line,
+        };
+        if first_line && matches!(line.first(), Some(b' ' | b'\t')) {
+            fields.defect.get_or_insert(HttpError::LeadingWhitespace);
+        }
+        first_line = false;
+        fields.read_line(line);
+        at += newline + 1;
+    }
+}
+
+/// The value after `name` (lower case, with its colon) if `line` is that field.
+#[inline]
+fn value_of<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    match line.get(..name.len()) {
+        Some(head) if head.eq_ignore_ascii_case(name) => Some(&line[name.len()..]),
+        _ => None,
+    }
+}
+
+impl<'a> HeadFields<'a> {
+    /// An empty header block that ends at `end`.
+    pub(super) const fn none(end: usize) -> Self {
+        HeadFields {
+            host: None,
+            user_agent: None,
+            content_length: None,
+            content_length_invalid: false,
+            transfer_encoding: None,
+            defect: None,
+            end,
+        }
+    }
+
+    #[inline]
+    fn read_line(&mut self, line: &'a [u8]) {
+        // Dispatch on the first letter, folded to lower case; most lines match none.
+        match line.first().map(u8::to_ascii_lowercase) {
+            Some(b'h') if self.host.is_none() => {
+                self.host = value_of(line, HOST).map(trim_ows);
+            }
+            Some(b'u') if self.user_agent.is_none() => {
+                self.user_agent = value_of(line, USER_AGENT).map(trim_ows);
+            }
+            Some(b'c') => {
+                if let Some(value) = value_of(line, CONTENT_LENGTH) {
+                    self.read_content_length(trim_ows(value));
+                }
+            }
+            Some(b't') => {
+                if let Some(value) = value_of(line, TRANSFER_ENCODING) {
+                    // The last coding of the last field decides (RFC 9112 §6.3).
+                    let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
+                    self.transfer_encoding = Some(trim_ows(last).eq_ignore_ascii_case(b"chunked"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn read_content_length(&mut self, value: &[u8]) {
+        let parsed = if value.is_empty() {
+            None
+        } else {
+            value.iter().try_fold(0u64, |n, &b| {
+                let digit = b.wrapping_sub(b'0');
+                if digit > 9 {
+                    return None;
+                }
+                n.checked_mul(10)?.checked_add(u64::from(digit))
+            })
+        };
+        match (parsed, self.content_length) {
+            (Some(n), None) if !self.content_length_invalid => self.content_length = Some(n),
+            (Some(n), Some(seen)) if n == seen => {}
+            _ => {
+                self.content_length = None;
+                self.content_length_invalid = true;
+                self.defect.get_or_insert(HttpError::InvalidContentLength);
+            }
+        }
+    }
+
+    /// How a request's body is framed (RFC 9112 §6.3, rules 3–6), recording any defect.
+    pub(super) fn request_body(&mut self) -> Body {
+        match self.transfer_encoding {
+            Some(chunked) => {
+                if self.content_length.is_some() || self.content_length_invalid {
+                    self.defect.get_or_insert(HttpError::AmbiguousFraming);
+                }
+                if chunked {
+                    Body::Chunked
+                } else {
+                    self.defect.get_or_insert(HttpError::InvalidTransferEncoding);
+                    Body::Unknown
+                }
+            }
+            None => self.length_body(Body::Empty),
+        }
+    }
+
+    /// How a response's body is framed (RFC 9112 §6.3), recording any defect. Responses to
+    /// HEAD and 2xx responses to CONNECT also have no body; only the caller knows the request.
+    pub(super) fn response_body(&mut self, code: u16) -> Body {
+        if code < 200 || code == 204 || code == 304 {
+            return Body::Empty;
+        }
+        match self.transfer_encoding {
+            Some(chunked) => {
+                if self.content_length.is_some() || self.content_length_invalid {
+                    self.defect.get_or_insert(HttpError::AmbiguousFraming);
+                }
+                if chunked {
+                    Body::Chunked
+                } else {
+                    Body::UntilClose
+                }
+            }
+            None => self.length_body(Body::UntilClose),
+        }
+    }
+
+    fn length_body(&self, without_length: Body) -> Body {
+        match (self.content_length, self.content_length_invalid) {
+            (_, true) => Body::Unknown,
+            (Some(0), false) => Body::Empty,
+            (Some(n), false) => Body::Length(n),
+            (None, false) => without_length,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(block: &[u8]) -> HeadFields<'_> {
+        scan(block, 0).complete().expect("complete header block")
+    }
+
+    #[test]
+    fn finds_the_four_fields_in_any_case() {
+        let block = b"Accept: */*\r\nHOST:  example.com:8080 \r\nuser-AGENT:\tcurl/8.5\r\n\
+                      Content-Length: 42\r\n\r\nbody";
+        let f = fields(block);
+        assert_eq!(f.host, Some(&b"example.com:8080"[..]));
+        assert_eq!(f.user_agent, Some(&b"curl/8.5"[..]));
+        assert_eq!(f.content_length, Some(42));
+        assert_eq!(f.end, block.len() - 4);
+        assert_eq!(f.defect, None);
+    }
+
+    #[test]
+    fn first_host_wins_and_lookalikes_do_not_match() {
+        let f = fields(b"Hostname: no\r\nHost: a\r\nHost: b\r\nContent-Length-X: 9\r\n\r\n");
+        assert_eq!(f.host, Some(&b"a"[..]));
+        assert_eq!(f.content_length, None);
+    }
+
+    #[test]
+    fn empty_block_and_bare_lf() {
+        assert_eq!(fields(b"\r\n").end, 2);
+        let f = fields(b"Host: a\nX: y\n\n");
+        assert_eq!((f.host, f.end), (Some(&b"a"[..]), 14));
+    }
+
+    #[test]
+    fn partial_until_the_empty_line() {
+        for block in [&b""[..], b"\r", b"Host: a\r\n", b"Host: a\r\n\r", b"Host: a"] {
+            assert!(scan(block, 0).is_partial(), "{block:?}");
+        }
+    }
+
+    #[test]
+    fn content_length_defects() {
+        for value in [&b""[..], b"4 2", b"-1", b"0x10", b"1000000000000000000000"] {
+            let mut block = b"Content-Length: ".to_vec();
+            block.extend_from_slice(value);
+            block.extend_from_slice(b"\r\n\r\n");
+            let mut f = fields(&block);
+            assert_eq!(f.defect, Some(HttpError::InvalidContentLength), "{value:?}");
+            assert_eq!(f.request_body(), Body::Unknown);
+        }
+        let mut same = fields(b"Content-Length: 3\r\nContent-Length: 3\r\n\r\n");
+        assert_eq!((same.defect, same.request_body()), (None, Body::Length(3)));
+        let mut differ = fields(b"Content-Length: 3\r\nContent-Length: 4\r\n\r\n");
+        assert_eq!(differ.request_body(), Body::Unknown);
+        assert_eq!(differ.defect, Some(HttpError::InvalidContentLength));
+    }
+
+    #[test]
+    fn request_framing() {
+        assert_eq!(fields(b"\r\n").request_body(), Body::Empty);
+        assert_eq!(fields(b"Content-Length: 0\r\n\r\n").request_body(), Body::Empty);
+        let mut f = fields(b"Transfer-Encoding: gzip, chunked\r\n\r\n");
+        assert_eq!((f.request_body(), f.defect), (Body::Chunked, None));
+        let mut f = fields(b"Transfer-Encoding: chunked, gzip\r\n\r\n");
+        assert_eq!(f.request_body(), Body::Unknown);
+        assert_eq!(f.defect, Some(HttpError::InvalidTransferEncoding));
+        let mut f = fields(b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(f.request_body(), Body::Chunked);
+        assert_eq!(f.defect, Some(HttpError::AmbiguousFraming));
+    }
+
+    #[test]
+    fn response_framing() {
+        assert_eq!(fields(b"\r\n").response_body(200), Body::UntilClose);
+        assert_eq!(fields(b"Content-Length: 10\r\n\r\n").response_body(304), Body::Empty);
+        assert_eq!(fields(b"Content-Length: 10\r\n\r\n").response_body(200), Body::Length(10));
+        assert_eq!(fields(b"\r\n").response_body(101), Body::Empty);
+        assert_eq!(fields(b"\r\n").response_body(204), Body::Empty);
+        let mut f = fields(b"Transfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(f.response_body(200), Body::Chunked);
+        let mut f = fields(b"Transfer-Encoding: gzip\r\n\r\n");
+        assert_eq!(f.response_body(200), Body::UntilClose);
+    }
+
+    #[test]
+    fn leading_whitespace_after_start_line() {
+        let f = fields(b" Host: foo\r\n\r\n");
+        assert_eq!(f.defect, Some(HttpError::LeadingWhitespace));
+        let f = fields(b"Host: foo\r\n folded\r\n\r\n");
+        assert_eq!(f.defect, None);
+    }
+}

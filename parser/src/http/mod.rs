@@ -1,0 +1,286 @@
+//! HTTP/1.x message heads read in place: request lines, status lines and the four header fields
+//! a traffic monitor needs (Host, User-Agent, Content-Length, Transfer-Encoding).
+//!
+//! # Contract
+//!
+//! - Results borrow the input (`&'a [u8]`); nothing is copied or allocated.
+//! - A head cut off by the end of the buffer is [`Status::Partial`], not an error: the caller
+//!   keeps the bytes and tries again with more. Partial is only returned while every byte seen
+//!   could still begin a valid head, so a non-HTTP payload fails fast instead of being held.
+//! - Malformed input is an [`HttpError`]; never a panic, never a read past the input.
+//! - Start lines are checked strictly (RFC 9112 §3 and §4, as llhttp's strict mode does): a
+//!   method token and one SP, a target of visible bytes, one SP, `HTTP/0.9|1.0|1.1`, CRLF; or
+//!   `HTTP/x.y SP 3DIGIT [SP reason] CRLF`. `GET target CRLF` (HTTP/0.9) is accepted. Any
+//!   token is a method (unknown methods are counted, not rejected), and bytes ≥ 0x80 in a target
+//!   are accepted (servers such as nginx serve them).
+//! - Header lines are split on LF (a CR before it is dropped). Only the fields linewatch uses are
+//!   examined; other header lines are skipped without validation. Defects in the fields that
+//!   decide where a message ends (Content-Length, Transfer-Encoding) are reported in the head's
+//!   `defect`, with [`Body::Unknown`] when the end cannot be known.
+//!
+//! # Data flow
+//!
+//! [`parse_request`] / [`parse_response`] read one head at the start of a buffer.
+//! [`requests`] / [`responses`] iterate over every message in a buffer (pipelining), skipping
+//! bodies by Content-Length or chunked framing, and say at the end why they stopped
+//! ([`Outcome`]) so the caller knows what to carry into the next segment.
+
+mod chunked;
+mod headers;
+mod pipeline;
+mod request;
+mod response;
+mod target;
+
+pub use chunked::{ChunkProgress, ChunkedBody};
+pub use pipeline::{requests, responses, Message, Messages, Outcome};
+pub use request::{parse_request, Method, Request, RequestLine, MAX_METHOD_LEN};
+pub use response::{parse_response, Response, StatusLine};
+pub use target::{authority, section, TargetForm};
+
+use crate::counter_enum::counter_enum;
+
+/// The result of reading a head that may continue in bytes not yet seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status<T> {
+    /// The whole head was in the buffer.
+    Complete(T),
+    /// The buffer ends inside a head that is valid so far.
+    Partial,
+}
+
+impl<T> Status<T> {
+    /// The complete value, or `None` for `Partial`.
+    pub fn complete(self) -> Option<T> {
+        match self {
+            Status::Complete(value) => Some(value),
+            Status::Partial => None,
+        }
+    }
+
+    /// Whether this is `Partial`.
+    pub fn is_partial(&self) -> bool {
+        matches!(self, Status::Partial)
+    }
+}
+
+/// The protocol version of a start line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// HTTP/0.9: a request line without a version, or a status line saying `HTTP/0.9`.
+    Http09,
+    /// HTTP/1.0.
+    Http10,
+    /// HTTP/1.1.
+    Http11,
+}
+
+impl Version {
+    /// The version as it is written on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Version::Http09 => "HTTP/0.9",
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+
+    /// Reads `HTTP/d.d` from exactly 8 bytes. `Err` tells how it is wrong.
+    fn from_wire(bytes: &[u8]) -> Result<Version, HttpError> {
+        match bytes {
+            b"HTTP/1.1" => Ok(Version::Http11),
+            b"HTTP/1.0" => Ok(Version::Http10),
+            b"HTTP/0.9" => Ok(Version::Http09),
+            [b'H', b'T', b'T', b'P', b'/', ..] => Err(HttpError::InvalidVersion),
+            _ => Err(HttpError::NotHttp),
+        }
+    }
+}
+
+/// How the body after a head is framed (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// No body follows: a request without Content-Length or Transfer-Encoding, or a 1xx, 204
+    /// or 304 response.
+    Empty,
+    /// Exactly this many bytes follow (Content-Length).
+    Length(u64),
+    /// Chunked transfer coding: skip it with [`ChunkedBody`].
+    Chunked,
+    /// The body runs until the connection closes (a response without a length).
+    UntilClose,
+    /// The framing headers are contradictory or invalid (see the head's `defect`): where the
+    /// next message starts cannot be known.
+    Unknown,
+}
+
+counter_enum! {
+    /// Why bytes are not (or not wholly) a valid HTTP/1.x message. Each variant indexes a
+    /// counter.
+    pub enum HttpError {
+        /// The bytes do not begin like an HTTP message: no method token followed by a space
+        /// within [`MAX_METHOD_LEN`] bytes, or a response not starting with `HTTP/`, or a
+        /// protocol other than HTTP after the target (RTSP, ICE, SIP, ...).
+        NotHttp => "not_http",
+        /// The request target is empty or holds a control byte.
+        InvalidTarget => "invalid_target",
+        /// `HTTP/` is followed by something other than 0.9, 1.0 or 1.1, or the version is not
+        /// followed by the expected separator.
+        InvalidVersion => "invalid_version",
+        /// The start line does not end in CRLF (a bare CR or a bare LF).
+        InvalidLineEnding => "invalid_line_ending",
+        /// The status code is not three digits from 100 to 999.
+        InvalidStatusCode => "invalid_status_code",
+        /// The reason phrase holds a control byte.
+        InvalidReason => "invalid_reason",
+        /// A header line directly after the start line begins with whitespace.
+        LeadingWhitespace => "leading_whitespace",
+        /// Content-Length is empty, not a decimal number, too large, or given twice with
+        /// different values.
+        InvalidContentLength => "invalid_content_length",
+        /// A request's Transfer-Encoding does not end in `chunked`: its length is unknowable.
+        InvalidTransferEncoding => "invalid_transfer_encoding",
+        /// Both Content-Length and Transfer-Encoding: the framing request smuggling relies on.
+        AmbiguousFraming => "ambiguous_framing",
+        /// A chunked body whose chunk-size line or chunk terminator is malformed.
+        InvalidChunk => "invalid_chunk",
+    }
+}
+
+/// Byte classes for start-line scanning, one table lookup per byte. (Targets are checked
+/// arithmetically instead, see `request::is_target`, so that the check vectorises.)
+mod class {
+    /// `tchar` (RFC 9110 §5.6.2): the bytes of a method token.
+    const TOKEN: u8 = 1;
+    /// Bytes allowed in a reason phrase: HTAB, SP, visible ASCII, bytes ≥ 0x80.
+    const REASON: u8 = 2;
+
+    static TABLE: [u8; 256] = build();
+
+    const fn build() -> [u8; 256] {
+        let mut table = [0u8; 256];
+        let mut b = 0usize;
+        while b < 256 {
+            let byte = b as u8;
+            let visible = byte > b' ' && byte != 0x7F;
+            let mut class = 0;
+            if byte.is_ascii_alphanumeric() || is_token_punctuation(byte) {
+                class |= TOKEN;
+            }
+            if visible {
+                class |= REASON;
+            }
+            if byte == b' ' || byte == b'\t' {
+                class |= REASON;
+            }
+            table[b] = class;
+            b += 1;
+        }
+        table
+    }
+
+    const fn is_token_punctuation(byte: u8) -> bool {
+        matches!(
+            byte,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+    }
+
+    #[inline]
+    pub(super) fn is_token(byte: u8) -> bool {
+        TABLE[usize::from(byte)] & TOKEN != 0
+    }
+
+    #[inline]
+    pub(super) fn is_reason(byte: u8) -> bool {
+        TABLE[usize::from(byte)] & REASON != 0
+    }
+}
+
+/// Skips the empty lines (CRLF or LF) that RFC 9112 §2.2 lets a peer send before a message.
+/// Returns where the message starts; `buf.len()` if there is nothing else.
+fn skip_empty_lines(buf: &[u8]) -> usize {
+    let mut at = 0;
+    loop {
+        match buf.get(at..) {
+            Some([b'\r', b'\n', ..]) => at += 2,
+            Some([b'\n', ..]) => at += 1,
+            _ => return at,
+        }
+    }
+}
+
+/// Whether `buf` holds nothing but the empty lines [`skip_empty_lines`] skips, possibly cut
+/// after a CR.
+fn only_empty_lines(buf: &[u8]) -> bool {
+    let at = skip_empty_lines(buf);
+    matches!(&buf[at..], [] | [b'\r'])
+}
+
+/// Trims optional whitespace (SP and HTAB) from both ends.
+fn trim_ows(mut value: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = value {
+        value = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = value {
+        value = rest;
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_classes() {
+        for b in 0..=255u8 {
+            let token = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(class::is_token(b), token, "token {b:#x}");
+            let reason = b == b'\t' || (b >= 0x20 && b != 0x7F);
+            assert_eq!(class::is_reason(b), reason, "reason {b:#x}");
+        }
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(Version::from_wire(b"HTTP/1.1"), Ok(Version::Http11));
+        assert_eq!(Version::from_wire(b"HTTP/1.0"), Ok(Version::Http10));
+        assert_eq!(Version::from_wire(b"HTTP/0.9"), Ok(Version::Http09));
+        assert_eq!(Version::from_wire(b"HTTP/2.0"), Err(HttpError::InvalidVersion));
+        assert_eq!(Version::from_wire(b"RTSP/1.0"), Err(HttpError::NotHttp));
+        assert_eq!(Version::Http11.as_str(), "HTTP/1.1");
+    }
+
+    #[test]
+    fn empty_lines_and_ows() {
+        assert_eq!(skip_empty_lines(b"\r\n\nGET"), 3);
+        assert_eq!(skip_empty_lines(b"\rGET"), 0);
+        assert!(only_empty_lines(b"\r\n\r"));
+        assert!(!only_empty_lines(b"\r\nG"));
+        assert_eq!(trim_ows(b" \t a b\t "), b"a b");
+        assert_eq!(trim_ows(b"  "), b"");
+    }
+
+    #[test]
+    fn error_counters_are_dense() {
+        for (i, e) in HttpError::ALL.iter().enumerate() {
+            assert_eq!(e.index(), i);
+        }
+        assert_eq!(HttpError::COUNT, HttpError::ALL.len());
+        assert_eq!(HttpError::NotHttp.name(), "not_http");
+    }
+}

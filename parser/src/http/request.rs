@@ -1,0 +1,374 @@
+//! Request heads: `method SP target SP HTTP/x.y CRLF` and the header block after it.
+
+use memchr::memchr3;
+
+use super::headers::{self, HeadFields};
+use super::target::{self, TargetForm};
+use super::{class, skip_empty_lines, Body, HttpError, Status, Version};
+
+/// The longest method token read before the bytes are judged not to be HTTP. The longest
+/// registered method, `UPDATEREDIRECTREF`, has 17 bytes.
+pub const MAX_METHOD_LEN: usize = 24;
+
+/// The bytes of `HTTP/d.d` after the target's space.
+const VERSION_LEN: usize = 8;
+
+/// Methods with a counter slot of their own; every other token is [`Method::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// GET
+    Get,
+    /// HEAD
+    Head,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+    /// CONNECT
+    Connect,
+    /// OPTIONS
+    Options,
+    /// TRACE
+    Trace,
+    /// PATCH
+    Patch,
+    /// Any other token (WebDAV, QUERY, PURGE, custom methods...).
+    Other,
+}
+
+impl Method {
+    /// Every variant, in counter-index order.
+    pub const ALL: [Method; 10] = [
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Put,
+        Method::Delete,
+        Method::Connect,
+        Method::Options,
+        Method::Trace,
+        Method::Patch,
+        Method::Other,
+    ];
+
+    /// Classifies a method token (methods are case-sensitive: `get` is `Other`).
+    pub fn of(token: &[u8]) -> Method {
+        match token {
+            b"GET" => Method::Get,
+            b"HEAD" => Method::Head,
+            b"POST" => Method::Post,
+            b"PUT" => Method::Put,
+            b"DELETE" => Method::Delete,
+            b"CONNECT" => Method::Connect,
+            b"OPTIONS" => Method::Options,
+            b"TRACE" => Method::Trace,
+            b"PATCH" => Method::Patch,
+            _ => Method::Other,
+        }
+    }
+
+    /// This method's counter slot.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A request line, borrowed from the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLine<'a> {
+    /// The method token, e.g. `GET`.
+    pub method: &'a [u8],
+    /// The request target as sent.
+    pub target: &'a [u8],
+    /// The protocol version ([`Version::Http09`] when the line has none).
+    pub version: Version,
+}
+
+impl<'a> RequestLine<'a> {
+    /// The method's counter class.
+    pub fn method_kind(&self) -> Method {
+        Method::of(self.method)
+    }
+
+    /// The target's form.
+    pub fn target_form(&self) -> TargetForm {
+        TargetForm::of(self.target)
+    }
+
+    /// The section the request is counted under (see [`super::section`]).
+    pub fn section(&self) -> &'a [u8] {
+        target::section(self.target)
+    }
+
+    /// The authority of an absolute-form target, which takes precedence over Host.
+    pub fn authority(&self) -> Option<&'a [u8]> {
+        target::authority(self.target)
+    }
+}
+
+/// A request head: the line and the header fields linewatch uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// The request line.
+    pub line: RequestLine<'a>,
+    /// The Host field's value as sent, OWS trimmed; `None` if absent.
+    pub host: Option<&'a [u8]>,
+    /// The User-Agent field's value, OWS trimmed; `None` if absent.
+    pub user_agent: Option<&'a [u8]>,
+    /// How the body after the head is framed.
+    pub body: Body,
+    /// Bytes from the start of the input to the end of the head (empty lines before the
+    /// request line included).
+    pub head_len: usize,
+    /// The first defect in the header block; the request is still a request.
+    pub defect: Option<HttpError>,
+}
+
+/// Reads the request head at the start of `buf` (after any empty lines).
+pub fn parse_request(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
+    let start = skip_empty_lines(buf);
+    let (line, line_len) = match parse_request_line(&buf[start..])? {
+        Status::Complete(parsed) => parsed,
+        Status::Partial => return Ok(Status::Partial),
+    };
+    let headers_at = start + line_len;
+    let mut fields = if line.version == Version::Http09 {
+        // HTTP/0.9 has no header block: the head is the line.
+        HeadFields::none(headers_at)
+    } else {
+        match headers::scan(buf, headers_at) {
+            Status::Complete(fields) => fields,
+            Status::Partial => return Ok(Status::Partial),
+        }
+    };
+    let body = fields.request_body();
+    Ok(Status::Complete(Request {
+        line,
+        host: fields.host,
+        user_agent: fields.user_agent,
+        body,
+        head_len: fields.end,
+        defect: fields.defect,
+    }))
+}
+
+/// Reads a request line at the very start of `buf`; returns it with its length (CRLF
+/// included).
+pub(super) fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>, HttpError> {
+    let method_len = match method_len(buf)? {
+        Status::Complete(len) => len,
+        Status::Partial => return Ok(Status::Partial),
+    };
+    let method = &buf[..method_len];
+    // An error after a known method is malformed HTTP; after an unknown token it is more
+    // likely not HTTP at all.
+    let fail = |error: HttpError| {
+        if Method::of(method) == Method::Other {
+            HttpError::NotHttp
+        } else {
+            error
+        }
+    };
+
+    let target_at = method_len + 1;
+    let after_method = &buf[target_at..];
+    let Some(target_len) = memchr3(b' ', b'\r', b'\n', after_method) else {
+        return if is_target(after_method) {
+            Ok(Status::Partial)
+        } else {
+            Err(fail(HttpError::InvalidTarget))
+        };
+    };
+    let target = &after_method[..target_len];
+    if target.is_empty() || !is_target(target) {
+        return Err(fail(HttpError::InvalidTarget));
+    }
+
+    let sep = target_at + target_len;
+    match buf[sep] {
+        b' ' => {}
+        b'\r' => {
+            // `GET target CRLF`: HTTP/0.9, which has no other method.
+            return match buf.get(sep + 1) {
+                None => Ok(Status::Partial),
+                Some(b'\n') if method == b"GET" => {
+                    let line = RequestLine { method, target, version: Version::Http09 };
+                    Ok(Status::Complete((line, sep + 2)))
+                }
+                Some(b'\n') => Err(fail(HttpError::InvalidVersion)),
+                Some(_) => Err(fail(HttpError::InvalidLineEnding)),
+            };
+        }
+        _ => return Err(fail(HttpError::InvalidLineEnding)),
+    }
+
+    let version_at = sep + 1;
+    let rest = &buf[version_at..];
+    if rest.len() < VERSION_LEN + 2 {
+        return partial_version(rest).map_err(fail);
+    }
+    let version = Version::from_wire(&rest[..VERSION_LEN]).map_err(fail)?;
+    match (rest[VERSION_LEN], rest[VERSION_LEN + 1]) {
+        (b'\r', b'\n') => {}
+        (b'\r' | b'\n', _) => return Err(fail(HttpError::InvalidLineEnding)),
+        _ => return Err(fail(HttpError::InvalidVersion)),
+    }
+    let line = RequestLine { method, target, version };
+    Ok(Status::Complete((line, version_at + VERSION_LEN + 2)))
+}
+
+/// The length of the method token at the start of `buf`, which a space must follow.
+#[inline]
+fn method_len(buf: &[u8]) -> Result<Status<usize>, HttpError> {
+    if buf.starts_with(b"GET ") {
+        return Ok(Status::Complete(3));
+    }
+    for (i, &byte) in buf.iter().enumerate().take(MAX_METHOD_LEN + 1) {
+        match byte {
+            b' ' if i > 0 => return Ok(Status::Complete(i)),
+            _ if class::is_token(byte) && i < MAX_METHOD_LEN => {}
+            _ => return Err(HttpError::NotHttp),
+        }
+    }
+    Ok(Status::Partial)
+}
+
+/// Whether every byte may stand in a request target. Written as a fold with no early exit so
+/// the compiler vectorises it: targets are the longest field of a request line.
+#[inline]
+fn is_target(bytes: &[u8]) -> bool {
+    bytes.iter().fold(true, |ok, &b| ok & (b > b' ') & (b != 0x7F))
+}
+
+/// Checks the few bytes of `HTTP/d.d CRLF` present when the buffer ends inside them.
+fn partial_version(rest: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>, HttpError> {
+    const TEMPLATE: &[u8; VERSION_LEN + 2] = b"HTTP/1.1\r\n";
+    for (i, &byte) in rest.iter().enumerate() {
+        let ok = match i {
+            5 | 7 => byte.is_ascii_digit(),
+            _ => byte == TEMPLATE[i],
+        };
+        if !ok {
+            return Err(match i {
+                0..=4 => HttpError::NotHttp,
+                8 | 9 if matches!(byte, b'\r' | b'\n') => HttpError::InvalidLineEnding,
+                _ => HttpError::InvalidVersion,
+            });
+        }
+    }
+    if rest.len() >= VERSION_LEN {
+        Version::from_wire(&rest[..VERSION_LEN])?;
+    }
+    Ok(Status::Partial)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Status::{Complete, Partial};
+
+    fn line(input: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>, HttpError> {
+        parse_request_line(input)
+    }
+
+    #[test]
+    fn request_lines() {
+        let (l, len) = line(b"GET /index.html?x=1 HTTP/1.1\r\nHost").unwrap().complete().unwrap();
+        assert_eq!((l.method, l.target, l.version), (&b"GET"[..], &b"/index.html?x=1"[..], Version::Http11));
+        assert_eq!(len, 30);
+        assert_eq!(l.section(), b"/index.html");
+        assert_eq!(l.method_kind(), Method::Get);
+
+        let (l, _) = line(b"M-SEARCH * HTTP/1.1\r\n").unwrap().complete().unwrap();
+        assert_eq!((l.method, l.target, l.target_form()), (&b"M-SEARCH"[..], &b"*"[..], TargetForm::Asterisk));
+        assert_eq!(l.method_kind(), Method::Other);
+
+        let (l, _) = line(b"CONNECT example.com:443 HTTP/1.0\r\n").unwrap().complete().unwrap();
+        assert_eq!((l.section(), l.version), (&b"example.com:443"[..], Version::Http10));
+
+        let (l, len) = line(b"GET /\r\n\r\n").unwrap().complete().unwrap();
+        assert_eq!((l.version, len), (Version::Http09, 7));
+
+        let (l, _) = line(b"QUERY /contacts HTTP/1.1\r\n").unwrap().complete().unwrap();
+        assert_eq!(l.method, b"QUERY");
+        let (l, _) = line("GET /δ HTTP/1.1\r\n".as_bytes()).unwrap().complete().unwrap();
+        assert_eq!(l.target, "/δ".as_bytes());
+    }
+
+    #[test]
+    fn request_line_errors() {
+        let cases: &[(&[u8], HttpError)] = &[
+            (b"GET /foo bar/ HTTP/1.1\r\n", HttpError::NotHttp),
+            (b"GET / HTTP/5.6\r\n", HttpError::InvalidVersion),
+            (b"GET / HTTP/5.6", HttpError::InvalidVersion),
+            (b"GET / HTTP/1.1\rLine: 1\r\n", HttpError::InvalidLineEnding),
+            (b"GET / HTTP/1.1\nHost: a\r\n", HttpError::InvalidLineEnding),
+            (b"GET / HTTP/1.1 \r\n", HttpError::InvalidVersion),
+            (b"GET / RTSP/1.0\r\n", HttpError::NotHttp),
+            (b"GET  / HTTP/1.1\r\n", HttpError::InvalidTarget),
+            (b"GET /a\x01b HTTP/1.1\r\n", HttpError::InvalidTarget),
+            (b"GET /a\x7f HTTP/1.1\r\n", HttpError::InvalidTarget),
+            (b"GET /\n", HttpError::InvalidLineEnding),
+            (b"GET /\rX", HttpError::InvalidLineEnding),
+            (b"POST /\r\n", HttpError::InvalidVersion),
+            (b"FOO /\r\n", HttpError::NotHttp),
+            (b"SSH-2.0-OpenSSH_9.6 Ubuntu\r\n", HttpError::NotHttp),
+            (b"\x16\x03\x01\x02\x00\x01", HttpError::NotHttp),
+            (b" GET / HTTP/1.1\r\n", HttpError::NotHttp),
+            (b"GET\t/ HTTP/1.1\r\n", HttpError::NotHttp),
+            (b"ABCDEFGHIJKLMNOPQRSTUVWXYZ / HTTP/1.1\r\n", HttpError::NotHttp),
+            (b"G@T / HTTP/1.1\r\n", HttpError::NotHttp),
+            (b"PUT / XTTP", HttpError::NotHttp),
+            (b"PUT / HTTP/x", HttpError::InvalidVersion),
+            (b"PUT / HTTP/1.1\n", HttpError::InvalidLineEnding),
+            (b"PUT / HTTP/1.1\r\r", HttpError::InvalidLineEnding),
+        ];
+        for &(input, error) in cases {
+            assert_eq!(line(input), Err(error), "{:?}", std::string::String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn every_prefix_of_a_valid_line_is_partial() {
+        for input in [&b"GET /a/b HTTP/1.1\r\n"[..], b"DELETE /x HTTP/1.0\r\n", b"GET /\r\n"] {
+            for cut in 0..input.len() {
+                assert_eq!(line(&input[..cut]), Ok(Partial), "{:?}", &input[..cut]);
+            }
+            assert!(matches!(line(input), Ok(Complete(_))));
+        }
+    }
+
+    #[test]
+    fn whole_requests() {
+        let input = b"\r\nPOST /api/v1 HTTP/1.1\r\nHost: Example.com\r\nUser-Agent: t/1\r\nContent-Length: 3\r\n\r\nabc";
+        let r = parse_request(input).unwrap().complete().unwrap();
+        assert_eq!(r.line.method, b"POST");
+        assert_eq!(r.line.section(), b"/api");
+        assert_eq!(r.host, Some(&b"Example.com"[..]));
+        assert_eq!(r.user_agent, Some(&b"t/1"[..]));
+        assert_eq!(r.body, Body::Length(3));
+        assert_eq!(r.head_len, input.len() - 3);
+        assert_eq!(r.defect, None);
+
+        let r = parse_request(b"GET /\r\n").unwrap().complete().unwrap();
+        assert_eq!((r.line.version, r.host, r.head_len, r.body), (Version::Http09, None, 7, Body::Empty));
+
+        assert_eq!(parse_request(b"GET / HTTP/1.1\r\nHost: a\r\n"), Ok(Partial));
+        assert_eq!(parse_request(b"\r\n"), Ok(Partial));
+        assert_eq!(parse_request(b"\r\n\r\nG"), Ok(Partial));
+    }
+
+    #[test]
+    fn method_table() {
+        for m in Method::ALL {
+            let name = std::format!("{m:?}").to_ascii_uppercase();
+            if m != Method::Other {
+                assert_eq!(Method::of(name.as_bytes()), m);
+            }
+            assert_eq!(Method::ALL[m.index()], m);
+        }
+        assert_eq!(Method::of(b"get"), Method::Other);
+    }
+}

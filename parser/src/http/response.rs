@@ -1,0 +1,181 @@
+//! Response heads: `HTTP/x.y SP 3DIGIT [SP reason] CRLF` and the header block after it.
+
+use super::headers::{self, HeadFields};
+use super::{class, skip_empty_lines, Body, HttpError, Status, Version};
+
+/// `HTTP/d.d SP ddd` and the byte after it: the fixed-width part of a status line.
+const FIXED_LEN: usize = 13;
+/// Where the status code starts.
+const CODE_AT: usize = 9;
+/// Where the version ends.
+const VERSION_LEN: usize = 8;
+
+/// A status line, borrowed from the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusLine<'a> {
+    /// The protocol version.
+    pub version: Version,
+    /// The status code, 100 to 999.
+    pub code: u16,
+    /// The reason phrase as sent (may be empty).
+    pub reason: &'a [u8],
+}
+
+/// A response head: the status line and how its body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response<'a> {
+    /// The status line.
+    pub line: StatusLine<'a>,
+    /// How the body after the head is framed. A response to HEAD, or a 2xx response to
+    /// CONNECT, has no body whatever its headers say: the caller, who saw the request, must
+    /// treat this as [`Body::Empty`].
+    pub body: Body,
+    /// Bytes from the start of the input to the end of the head.
+    pub head_len: usize,
+    /// The first defect in the header block.
+    pub defect: Option<HttpError>,
+}
+
+/// Reads the response head at the start of `buf` (after any empty lines).
+pub fn parse_response(buf: &[u8]) -> Result<Status<Response<'_>>, HttpError> {
+    let start = skip_empty_lines(buf);
+    let (line, line_len) = match parse_status_line(&buf[start..])? {
+        Status::Complete(parsed) => parsed,
+        Status::Partial => return Ok(Status::Partial),
+    };
+    let mut fields: HeadFields<'_> = match headers::scan(buf, start + line_len) {
+        Status::Complete(fields) => fields,
+        Status::Partial => return Ok(Status::Partial),
+    };
+    let body = fields.response_body(line.code);
+    Ok(Status::Complete(Response {
+        line,
+        body,
+        head_len: fields.end,
+        defect: fields.defect,
+    }))
+}
+
+/// Reads a status line at the very start of `buf`; returns it with its length (CRLF
+/// included).
+pub(super) fn parse_status_line(buf: &[u8]) -> Result<Status<(StatusLine<'_>, usize)>, HttpError> {
+    const PROTOCOL: &[u8] = b"HTTP/";
+    for (i, &byte) in buf.iter().enumerate().take(FIXED_LEN) {
+        let (ok, error) = match i {
+            0..=4 => (byte == PROTOCOL[i], HttpError::NotHttp),
+            5 | 7 => (byte.is_ascii_digit(), HttpError::InvalidVersion),
+            6 => (byte == b'.', HttpError::InvalidVersion),
+            8 => (byte == b' ', HttpError::InvalidVersion),
+            CODE_AT => (matches!(byte, b'1'..=b'9'), HttpError::InvalidStatusCode),
+            10 | 11 => (byte.is_ascii_digit(), HttpError::InvalidStatusCode),
+            _ => (matches!(byte, b' ' | b'\r' | b'\n'), HttpError::InvalidStatusCode),
+        };
+        if !ok {
+            return Err(error);
+        }
+    }
+    if let Some(version) = buf.get(..VERSION_LEN) {
+        Version::from_wire(version)?;
+    }
+    if buf.len() < FIXED_LEN {
+        return Ok(Status::Partial);
+    }
+    let version = Version::from_wire(&buf[..VERSION_LEN])?;
+    let code = buf[CODE_AT..CODE_AT + 3]
+        .iter()
+        .fold(0u16, |code, &digit| code * 10 + u16::from(digit - b'0'));
+
+    let reason_end = match buf[FIXED_LEN - 1] {
+        b' ' => {
+            let after = &buf[FIXED_LEN..];
+            match after.iter().position(|&b| !class::is_reason(b)) {
+                Some(len) => FIXED_LEN + len,
+                None => return Ok(Status::Partial),
+            }
+        }
+        _ => FIXED_LEN - 1,
+    };
+    let reason = buf.get(FIXED_LEN..reason_end).unwrap_or_default();
+    match &buf[reason_end..] {
+        [] | [b'\r'] => Ok(Status::Partial),
+        [b'\r', b'\n', ..] => Ok(Status::Complete((StatusLine { version, code, reason }, reason_end + 2))),
+        [b'\r' | b'\n', ..] => Err(HttpError::InvalidLineEnding),
+        _ => Err(HttpError::InvalidReason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Status::Partial;
+
+    fn line(input: &[u8]) -> Result<Status<(StatusLine<'_>, usize)>, HttpError> {
+        parse_status_line(input)
+    }
+
+    #[test]
+    fn status_lines() {
+        let cases: &[(&[u8], Version, u16, &[u8], usize)] = &[
+            (b"HTTP/1.1 200 OK\r\n", Version::Http11, 200, b"OK", 17),
+            (b"HTTP/1.0 404 Not Found\r\nX", Version::Http10, 404, b"Not Found", 24),
+            (b"HTTP/1.1 301\r\n", Version::Http11, 301, b"", 14),
+            (b"HTTP/1.1 200 \r\n", Version::Http11, 200, b"", 15),
+            (b"HTTP/1.1 200  OK\r\n", Version::Http11, 200, b" OK", 18),
+            (b"HTTP/0.9 200 OK\r\n", Version::Http09, 200, b"OK", 17),
+            (b"HTTP/1.1 999 Odd\tbut ok\r\n", Version::Http11, 999, b"Odd\tbut ok", 25),
+        ];
+        for &(input, version, code, reason, len) in cases {
+            let (l, n) = line(input).unwrap().complete().unwrap();
+            assert_eq!((l.version, l.code, l.reason, n), (version, code, reason, len));
+        }
+        let utf8 = "HTTP/1.1 500 Oriëntatieprobleem\r\n".as_bytes();
+        assert_eq!(line(utf8).unwrap().complete().unwrap().0.reason, "Oriëntatieprobleem".as_bytes());
+    }
+
+    #[test]
+    fn status_line_errors() {
+        let cases: &[(&[u8], HttpError)] = &[
+            (b"HTP/1.1 200 OK\r\n", HttpError::NotHttp),
+            (b"HTTPER/1.1 200 OK\r\n", HttpError::NotHttp),
+            (b"RTSP/1.1 200 OK\r\n", HttpError::NotHttp),
+            (b"\rHTTP/1.1\t200 OK\r\n", HttpError::NotHttp),
+            (b"HTTP/01.1 200 OK\r\n", HttpError::InvalidVersion),
+            (b"HTTP/1.01 200 OK\r\n", HttpError::InvalidVersion),
+            (b"HTTP/1.1\t200 OK\r\n", HttpError::InvalidVersion),
+            (b"HTTP/5.6 200 OK\r\n", HttpError::InvalidVersion),
+            (b"HTTP/2.0", HttpError::InvalidVersion),
+            (b"HTTP/1.1  200 OK\r\n", HttpError::InvalidStatusCode),
+            (b"HTTP/1.1 2 OK\r\n", HttpError::InvalidStatusCode),
+            (b"HTTP/1.1 099 Low\r\n", HttpError::InvalidStatusCode),
+            (b"HTTP/1.1 2000 OK\r\n", HttpError::InvalidStatusCode),
+            (b"HTTP/1.1 200 OK\rContent-Length: 0\r\n", HttpError::InvalidLineEnding),
+            (b"HTTP/1.1 200 OK\r\rContent-Length: 4\r\n", HttpError::InvalidLineEnding),
+            (b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", HttpError::InvalidLineEnding),
+            (b"HTTP/1.1 200\n", HttpError::InvalidLineEnding),
+            (b"HTTP/1.1 200 O\x01K\r\n", HttpError::InvalidReason),
+            (b"HTTP/1.1 200 O\x7fK\r\n", HttpError::InvalidReason),
+        ];
+        for &(input, error) in cases {
+            assert_eq!(line(input), Err(error), "{:?}", std::string::String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn every_prefix_of_a_valid_line_is_partial() {
+        for input in [&b"HTTP/1.1 200 OK\r\n"[..], b"HTTP/1.0 304\r\n"] {
+            for cut in 0..input.len() {
+                assert_eq!(line(&input[..cut]), Ok(Partial), "{:?}", &input[..cut]);
+            }
+        }
+    }
+
+    #[test]
+    fn whole_responses() {
+        let r = parse_response(b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").unwrap();
+        let r = r.complete().unwrap();
+        assert_eq!((r.line.code, r.body, r.head_len), (200, Body::Length(5), 40));
+        let r = parse_response(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap().complete().unwrap();
+        assert_eq!(r.body, Body::Empty);
+        assert_eq!(parse_response(b"HTTP/1.1 200 OK\r\nServer: x\r\n"), Ok(Partial));
+    }
+}
