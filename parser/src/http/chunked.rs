@@ -83,7 +83,11 @@ impl ChunkedBody {
                 State::Size => {
                     match byte {
                         b'\r' | b';' if self.digits > 0 => {
-                            self.state = if byte == b'\r' { State::SizeLf } else { State::Extension };
+                            self.state = if byte == b'\r' {
+                                State::SizeLf
+                            } else {
+                                State::Extension
+                            };
                         }
                         _ => {
                             let digit = hex_value(byte).ok_or(HttpError::InvalidChunk)?;
@@ -112,18 +116,24 @@ impl ChunkedBody {
                 State::SizeLf => {
                     expect(byte, b'\n')?;
                     at += 1;
-                    self.state = if self.size == 0 { State::TrailerStart } else { State::Data };
+                    self.state = if self.size == 0 {
+                        State::TrailerStart
+                    } else {
+                        State::Data
+                    };
                 }
                 State::Data => {
-                    let available = (buf.len() - at) as u64;
-                    if self.size > available {
-                        self.size -= available;
-                        at = buf.len();
-                    } else {
-                        // `size <= available`, which is a usize, so the cast is exact.
-                        at += self.size as usize;
-                        self.size = 0;
-                        self.state = State::DataCr;
+                    let available = buf.len() - at;
+                    match usize::try_from(self.size) {
+                        Ok(size) if size <= available => {
+                            at += size;
+                            self.size = 0;
+                            self.state = State::DataCr;
+                        }
+                        _ => {
+                            self.size -= available as u64;
+                            at = buf.len();
+                        }
                     }
                 }
                 State::DataCr => {
@@ -196,8 +206,15 @@ mod tests {
     fn body_split_at_every_point() {
         for cut in 0..BODY.len() - 4 {
             let mut c = ChunkedBody::new();
-            assert_eq!(c.advance(&BODY[..cut]), Ok(ChunkProgress::NeedMore), "cut {cut}");
-            assert_eq!(c.advance(&BODY[cut..]), Ok(ChunkProgress::Done(BODY.len() - 4 - cut)));
+            assert_eq!(
+                c.advance(&BODY[..cut]),
+                Ok(ChunkProgress::NeedMore),
+                "cut {cut}"
+            );
+            assert_eq!(
+                c.advance(&BODY[cut..]),
+                Ok(ChunkProgress::Done(BODY.len() - 4 - cut))
+            );
         }
     }
 
@@ -207,7 +224,11 @@ mod tests {
         let end = BODY.len() - 4;
         for (i, byte) in BODY[..end].iter().enumerate() {
             let progress = c.advance(core::slice::from_ref(byte)).unwrap();
-            let expected = if i + 1 == end { ChunkProgress::Done(1) } else { ChunkProgress::NeedMore };
+            let expected = if i + 1 == end {
+                ChunkProgress::Done(1)
+            } else {
+                ChunkProgress::NeedMore
+            };
             assert_eq!(progress, expected, "byte {i}");
         }
     }
@@ -215,23 +236,26 @@ mod tests {
     #[test]
     fn uppercase_hex_and_no_trailers() {
         let mut c = ChunkedBody::new();
-        assert_eq!(c.advance(b"A\r\n0123456789\r\n0\r\n\r\n"), Ok(ChunkProgress::Done(20)));
+        assert_eq!(
+            c.advance(b"A\r\n0123456789\r\n0\r\n\r\n"),
+            Ok(ChunkProgress::Done(20))
+        );
     }
 
     #[test]
     fn malformed_bodies() {
         for body in [
-            &b"\r\n"[..],                       // no size
-            b"3 \r\nfoo\r\n0\r\n\r\n",          // space after size
-            b"2 erfr\r\n",                      // text after size
-            b"3\r\nfoo\r\n\r\n",                // missing last-chunk
-            b"3\nfoo",                          // bare LF after size
-            b"5\r\nABCDE0\r\n",                 // data not followed by CRLF
-            b"5\r\r;ABCD",                      // CR CR
-            b"11111111111111111\r\n",           // 17 hex digits
-            b"1;ext\nA",                        // bare LF ends an extension
-            b"0\r\n\rX",                        // final CR without LF
-            b"g\r\n",                           // not hex
+            &b"\r\n"[..],              // no size
+            b"3 \r\nfoo\r\n0\r\n\r\n", // space after size
+            b"2 erfr\r\n",             // text after size
+            b"3\r\nfoo\r\n\r\n",       // missing last-chunk
+            b"3\nfoo",                 // bare LF after size
+            b"5\r\nABCDE0\r\n",        // data not followed by CRLF
+            b"5\r\r;ABCD",             // CR CR
+            b"11111111111111111\r\n",  // 17 hex digits
+            b"1;ext\nA",               // bare LF ends an extension
+            b"0\r\n\rX",               // final CR without LF
+            b"g\r\n",                  // not hex
         ] {
             let mut c = ChunkedBody::new();
             assert_eq!(c.advance(body), Err(HttpError::InvalidChunk), "{body:?}");
@@ -241,7 +265,10 @@ mod tests {
     #[test]
     fn huge_chunk_is_skipped_without_reading_it() {
         let mut c = ChunkedBody::new();
-        assert_eq!(c.advance(b"ffffffffffffffff\r\nxyz"), Ok(ChunkProgress::NeedMore));
+        assert_eq!(
+            c.advance(b"ffffffffffffffff\r\nxyz"),
+            Ok(ChunkProgress::NeedMore)
+        );
         assert_eq!(c.size, u64::MAX - 3);
     }
 }

@@ -187,7 +187,8 @@ mod tests {
     fn nine_pipelined_gets() {
         let mut segment = Vec::new();
         for i in 0..9 {
-            segment.extend_from_slice(std::format!("GET /{i} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+            segment
+                .extend_from_slice(std::format!("GET /{i} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
         }
         let (found, outcome) = targets(&segment);
         assert_eq!(found.len(), 9);
@@ -215,19 +216,37 @@ mod tests {
     #[test]
     fn stops_with_what_to_carry() {
         let (found, outcome) = targets(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nHo");
-        assert_eq!((found.len(), outcome), (1, Some(Outcome::Partial { offset: 19 })));
+        assert_eq!(
+            (found.len(), outcome),
+            (1, Some(Outcome::Partial { offset: 19 }))
+        );
 
         let (_, outcome) = targets(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n1234");
         assert_eq!(outcome, Some(Outcome::BodyBytes(6)));
 
         let (_, outcome) = targets(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
-        let Some(Outcome::BodyChunked(mut state)) = outcome else { panic!("{outcome:?}") };
-        assert_eq!(state.advance(b"cde\r\n0\r\n\r\n"), Ok(ChunkProgress::Done(10)));
+        let Some(Outcome::BodyChunked(mut state)) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(
+            state.advance(b"cde\r\n0\r\n\r\n"),
+            Ok(ChunkProgress::Done(10))
+        );
 
         let (found, outcome) = targets(b"GET / HTTP/1.1\r\n\r\n\x16\x03\x01");
-        assert_eq!((found.len(), outcome), (1, Some(Outcome::Error { offset: 18, error: HttpError::NotHttp })));
+        assert_eq!(
+            (found.len(), outcome),
+            (
+                1,
+                Some(Outcome::Error {
+                    offset: 18,
+                    error: HttpError::NotHttp
+                })
+            )
+        );
 
-        let (_, outcome) = targets(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+        let (_, outcome) =
+            targets(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\nGET / HTTP/1.1\r\n\r\n");
         assert_eq!(outcome, Some(Outcome::LostFraming));
 
         let (found, outcome) = targets(b"GET / HTTP/1.1\r\n\r\n\r\n");
@@ -236,7 +255,8 @@ mod tests {
 
     #[test]
     fn a_huge_content_length_never_overflows() {
-        let (_, outcome) = targets(b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\nab");
+        let (_, outcome) =
+            targets(b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\nab");
         assert_eq!(outcome, Some(Outcome::BodyBytes(u64::MAX - 2)));
     }
 

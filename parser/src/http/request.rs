@@ -1,10 +1,8 @@
 //! Request heads: `method SP target SP HTTP/x.y CRLF` and the header block after it.
 
-use memchr::memchr3;
-
 use super::headers::{self, HeadFields};
 use super::target::{self, TargetForm};
-use super::{class, skip_empty_lines, Body, HttpError, Status, Version};
+use super::{class, scan, skip_empty_lines, Body, HttpError, Status, Version};
 
 /// The longest method token read before the bytes are judged not to be HTTP. The longest
 /// registered method, `UPDATEREDIRECTREF`, has 17 bytes.
@@ -129,6 +127,10 @@ pub struct Request<'a> {
 /// Reads the request head at the start of `buf` (after any empty lines).
 pub fn parse_request(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
     let start = skip_empty_lines(buf);
+    if buf[start..] == *b"\r" {
+        // The CR of another empty line; its LF is still to come.
+        return Ok(Status::Partial);
+    }
     let (line, line_len) = match parse_request_line(&buf[start..])? {
         Status::Complete(parsed) => parsed,
         Status::Partial => return Ok(Status::Partial),
@@ -155,8 +157,9 @@ pub fn parse_request(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
 }
 
 /// Reads a request line at the very start of `buf`; returns it with its length (CRLF
-/// included).
-pub(super) fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>, HttpError> {
+/// included). Unlike [`parse_request`] it neither skips empty lines before the line nor waits for
+/// the header block, so a caller whose head outgrew its buffer can still count the line.
+pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>, HttpError> {
     let method_len = match method_len(buf)? {
         Status::Complete(len) => len,
         Status::Partial => return Ok(Status::Partial),
@@ -174,34 +177,37 @@ pub(super) fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, 
 
     let target_at = method_len + 1;
     let after_method = &buf[target_at..];
-    let Some(target_len) = memchr3(b' ', b'\r', b'\n', after_method) else {
-        return if is_target(after_method) {
-            Ok(Status::Partial)
-        } else {
-            Err(fail(HttpError::InvalidTarget))
-        };
+    let target_len = scan::target_end(after_method);
+    let Some(&sep_byte) = after_method.get(target_len) else {
+        // Every byte so far may stand in a target.
+        return Ok(Status::Partial);
     };
     let target = &after_method[..target_len];
-    if target.is_empty() || !is_target(target) {
+    if target.is_empty() {
         return Err(fail(HttpError::InvalidTarget));
     }
 
     let sep = target_at + target_len;
-    match buf[sep] {
+    match sep_byte {
         b' ' => {}
         b'\r' => {
             // `GET target CRLF`: HTTP/0.9, which has no other method.
             return match buf.get(sep + 1) {
                 None => Ok(Status::Partial),
                 Some(b'\n') if method == b"GET" => {
-                    let line = RequestLine { method, target, version: Version::Http09 };
+                    let line = RequestLine {
+                        method,
+                        target,
+                        version: Version::Http09,
+                    };
                     Ok(Status::Complete((line, sep + 2)))
                 }
                 Some(b'\n') => Err(fail(HttpError::InvalidVersion)),
                 Some(_) => Err(fail(HttpError::InvalidLineEnding)),
             };
         }
-        _ => return Err(fail(HttpError::InvalidLineEnding)),
+        b'\n' => return Err(fail(HttpError::InvalidLineEnding)),
+        _ => return Err(fail(HttpError::InvalidTarget)),
     }
 
     let version_at = sep + 1;
@@ -215,7 +221,11 @@ pub(super) fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, 
         (b'\r' | b'\n', _) => return Err(fail(HttpError::InvalidLineEnding)),
         _ => return Err(fail(HttpError::InvalidVersion)),
     }
-    let line = RequestLine { method, target, version };
+    let line = RequestLine {
+        method,
+        target,
+        version,
+    };
     Ok(Status::Complete((line, version_at + VERSION_LEN + 2)))
 }
 
@@ -233,13 +243,6 @@ fn method_len(buf: &[u8]) -> Result<Status<usize>, HttpError> {
         }
     }
     Ok(Status::Partial)
-}
-
-/// Whether every byte may stand in a request target. Written as a fold with no early exit so
-/// the compiler vectorises it: targets are the longest field of a request line.
-#[inline]
-fn is_target(bytes: &[u8]) -> bool {
-    bytes.iter().fold(true, |ok, &b| ok & (b > b' ') & (b != 0x7F))
 }
 
 /// Checks the few bytes of `HTTP/d.d CRLF` present when the buffer ends inside them.
@@ -275,25 +278,49 @@ mod tests {
 
     #[test]
     fn request_lines() {
-        let (l, len) = line(b"GET /index.html?x=1 HTTP/1.1\r\nHost").unwrap().complete().unwrap();
-        assert_eq!((l.method, l.target, l.version), (&b"GET"[..], &b"/index.html?x=1"[..], Version::Http11));
+        let (l, len) = line(b"GET /index.html?x=1 HTTP/1.1\r\nHost")
+            .unwrap()
+            .complete()
+            .unwrap();
+        assert_eq!(
+            (l.method, l.target, l.version),
+            (&b"GET"[..], &b"/index.html?x=1"[..], Version::Http11)
+        );
         assert_eq!(len, 30);
         assert_eq!(l.section(), b"/index.html");
         assert_eq!(l.method_kind(), Method::Get);
 
-        let (l, _) = line(b"M-SEARCH * HTTP/1.1\r\n").unwrap().complete().unwrap();
-        assert_eq!((l.method, l.target, l.target_form()), (&b"M-SEARCH"[..], &b"*"[..], TargetForm::Asterisk));
+        let (l, _) = line(b"M-SEARCH * HTTP/1.1\r\n")
+            .unwrap()
+            .complete()
+            .unwrap();
+        assert_eq!(
+            (l.method, l.target, l.target_form()),
+            (&b"M-SEARCH"[..], &b"*"[..], TargetForm::Asterisk)
+        );
         assert_eq!(l.method_kind(), Method::Other);
 
-        let (l, _) = line(b"CONNECT example.com:443 HTTP/1.0\r\n").unwrap().complete().unwrap();
-        assert_eq!((l.section(), l.version), (&b"example.com:443"[..], Version::Http10));
+        let (l, _) = line(b"CONNECT example.com:443 HTTP/1.0\r\n")
+            .unwrap()
+            .complete()
+            .unwrap();
+        assert_eq!(
+            (l.section(), l.version),
+            (&b"example.com:443"[..], Version::Http10)
+        );
 
         let (l, len) = line(b"GET /\r\n\r\n").unwrap().complete().unwrap();
         assert_eq!((l.version, len), (Version::Http09, 7));
 
-        let (l, _) = line(b"QUERY /contacts HTTP/1.1\r\n").unwrap().complete().unwrap();
+        let (l, _) = line(b"QUERY /contacts HTTP/1.1\r\n")
+            .unwrap()
+            .complete()
+            .unwrap();
         assert_eq!(l.method, b"QUERY");
-        let (l, _) = line("GET /δ HTTP/1.1\r\n".as_bytes()).unwrap().complete().unwrap();
+        let (l, _) = line("GET /δ HTTP/1.1\r\n".as_bytes())
+            .unwrap()
+            .complete()
+            .unwrap();
         assert_eq!(l.target, "/δ".as_bytes());
     }
 
@@ -318,7 +345,10 @@ mod tests {
             (b"\x16\x03\x01\x02\x00\x01", HttpError::NotHttp),
             (b" GET / HTTP/1.1\r\n", HttpError::NotHttp),
             (b"GET\t/ HTTP/1.1\r\n", HttpError::NotHttp),
-            (b"ABCDEFGHIJKLMNOPQRSTUVWXYZ / HTTP/1.1\r\n", HttpError::NotHttp),
+            (
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZ / HTTP/1.1\r\n",
+                HttpError::NotHttp,
+            ),
             (b"G@T / HTTP/1.1\r\n", HttpError::NotHttp),
             (b"PUT / XTTP", HttpError::NotHttp),
             (b"PUT / HTTP/x", HttpError::InvalidVersion),
@@ -326,13 +356,22 @@ mod tests {
             (b"PUT / HTTP/1.1\r\r", HttpError::InvalidLineEnding),
         ];
         for &(input, error) in cases {
-            assert_eq!(line(input), Err(error), "{:?}", std::string::String::from_utf8_lossy(input));
+            assert_eq!(
+                line(input),
+                Err(error),
+                "{:?}",
+                std::string::String::from_utf8_lossy(input)
+            );
         }
     }
 
     #[test]
     fn every_prefix_of_a_valid_line_is_partial() {
-        for input in [&b"GET /a/b HTTP/1.1\r\n"[..], b"DELETE /x HTTP/1.0\r\n", b"GET /\r\n"] {
+        for input in [
+            &b"GET /a/b HTTP/1.1\r\n"[..],
+            b"DELETE /x HTTP/1.0\r\n",
+            b"GET /\r\n",
+        ] {
             for cut in 0..input.len() {
                 assert_eq!(line(&input[..cut]), Ok(Partial), "{:?}", &input[..cut]);
             }
@@ -353,7 +392,10 @@ mod tests {
         assert_eq!(r.defect, None);
 
         let r = parse_request(b"GET /\r\n").unwrap().complete().unwrap();
-        assert_eq!((r.line.version, r.host, r.head_len, r.body), (Version::Http09, None, 7, Body::Empty));
+        assert_eq!(
+            (r.line.version, r.host, r.head_len, r.body),
+            (Version::Http09, None, 7, Body::Empty)
+        );
 
         assert_eq!(parse_request(b"GET / HTTP/1.1\r\nHost: a\r\n"), Ok(Partial));
         assert_eq!(parse_request(b"\r\n"), Ok(Partial));

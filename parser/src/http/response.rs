@@ -39,6 +39,10 @@ pub struct Response<'a> {
 /// Reads the response head at the start of `buf` (after any empty lines).
 pub fn parse_response(buf: &[u8]) -> Result<Status<Response<'_>>, HttpError> {
     let start = skip_empty_lines(buf);
+    if buf[start..] == *b"\r" {
+        // The CR of another empty line; its LF is still to come.
+        return Ok(Status::Partial);
+    }
     let (line, line_len) = match parse_status_line(&buf[start..])? {
         Status::Complete(parsed) => parsed,
         Status::Partial => return Ok(Status::Partial),
@@ -57,8 +61,66 @@ pub fn parse_response(buf: &[u8]) -> Result<Status<Response<'_>>, HttpError> {
 }
 
 /// Reads a status line at the very start of `buf`; returns it with its length (CRLF
-/// included).
-pub(super) fn parse_status_line(buf: &[u8]) -> Result<Status<(StatusLine<'_>, usize)>, HttpError> {
+/// included). Unlike [`parse_response`] it neither skips empty lines before the line nor waits for
+/// the header block, so a caller whose head outgrew its buffer can still count the line.
+pub fn parse_status_line(buf: &[u8]) -> Result<Status<(StatusLine<'_>, usize)>, HttpError> {
+    let (version, code) = match fixed_part(buf)? {
+        Status::Complete(fixed) => fixed,
+        Status::Partial => return Ok(Status::Partial),
+    };
+
+    let reason_end = match buf[FIXED_LEN - 1] {
+        b' ' => {
+            let after = &buf[FIXED_LEN..];
+            match after.iter().position(|&b| !class::is_reason(b)) {
+                Some(len) => FIXED_LEN + len,
+                None => return Ok(Status::Partial),
+            }
+        }
+        _ => FIXED_LEN - 1,
+    };
+    // Without a reason phrase this is the empty slice at the line's end, still in `buf`.
+    let reason = &buf[reason_end.min(FIXED_LEN)..reason_end];
+    match &buf[reason_end..] {
+        [] | [b'\r'] => Ok(Status::Partial),
+        [b'\r', b'\n', ..] => Ok(Status::Complete((
+            StatusLine {
+                version,
+                code,
+                reason,
+            },
+            reason_end + 2,
+        ))),
+        [b'\r' | b'\n', ..] => Err(HttpError::InvalidLineEnding),
+        _ => Err(HttpError::InvalidReason),
+    }
+}
+
+/// Reads `HTTP/d.d SP ddd` and checks the byte after it.
+#[inline]
+fn fixed_part(buf: &[u8]) -> Result<Status<(Version, u16)>, HttpError> {
+    // Fast path: a whole fixed part with the two versions real servers send.
+    if let Some(fixed) = buf.get(..FIXED_LEN) {
+        let version = match &fixed[..=VERSION_LEN] {
+            b"HTTP/1.1 " => Some(Version::Http11),
+            b"HTTP/1.0 " => Some(Version::Http10),
+            _ => None,
+        };
+        let [hundreds, tens, ones, after] = [fixed[CODE_AT], fixed[10], fixed[11], fixed[12]];
+        if let Some(version) = version {
+            if matches!(hundreds, b'1'..=b'9')
+                && tens.is_ascii_digit()
+                && ones.is_ascii_digit()
+                && matches!(after, b' ' | b'\r' | b'\n')
+            {
+                let code = u16::from(hundreds - b'0') * 100
+                    + u16::from(tens - b'0') * 10
+                    + u16::from(ones - b'0');
+                return Ok(Status::Complete((version, code)));
+            }
+        }
+    }
+    // Slow path: check byte by byte, telling a partial line from a wrong one.
     const PROTOCOL: &[u8] = b"HTTP/";
     for (i, &byte) in buf.iter().enumerate().take(FIXED_LEN) {
         let (ok, error) = match i {
@@ -68,7 +130,10 @@ pub(super) fn parse_status_line(buf: &[u8]) -> Result<Status<(StatusLine<'_>, us
             8 => (byte == b' ', HttpError::InvalidVersion),
             CODE_AT => (matches!(byte, b'1'..=b'9'), HttpError::InvalidStatusCode),
             10 | 11 => (byte.is_ascii_digit(), HttpError::InvalidStatusCode),
-            _ => (matches!(byte, b' ' | b'\r' | b'\n'), HttpError::InvalidStatusCode),
+            _ => (
+                matches!(byte, b' ' | b'\r' | b'\n'),
+                HttpError::InvalidStatusCode,
+            ),
         };
         if !ok {
             return Err(error);
@@ -84,24 +149,7 @@ pub(super) fn parse_status_line(buf: &[u8]) -> Result<Status<(StatusLine<'_>, us
     let code = buf[CODE_AT..CODE_AT + 3]
         .iter()
         .fold(0u16, |code, &digit| code * 10 + u16::from(digit - b'0'));
-
-    let reason_end = match buf[FIXED_LEN - 1] {
-        b' ' => {
-            let after = &buf[FIXED_LEN..];
-            match after.iter().position(|&b| !class::is_reason(b)) {
-                Some(len) => FIXED_LEN + len,
-                None => return Ok(Status::Partial),
-            }
-        }
-        _ => FIXED_LEN - 1,
-    };
-    let reason = buf.get(FIXED_LEN..reason_end).unwrap_or_default();
-    match &buf[reason_end..] {
-        [] | [b'\r'] => Ok(Status::Partial),
-        [b'\r', b'\n', ..] => Ok(Status::Complete((StatusLine { version, code, reason }, reason_end + 2))),
-        [b'\r' | b'\n', ..] => Err(HttpError::InvalidLineEnding),
-        _ => Err(HttpError::InvalidReason),
-    }
+    Ok(Status::Complete((version, code)))
 }
 
 #[cfg(test)]
@@ -115,21 +163,41 @@ mod tests {
 
     #[test]
     fn status_lines() {
-        let cases: &[(&[u8], Version, u16, &[u8], usize)] = &[
+        // (input, version, code, reason, line length)
+        type Case = (&'static [u8], Version, u16, &'static [u8], usize);
+        let cases: &[Case] = &[
             (b"HTTP/1.1 200 OK\r\n", Version::Http11, 200, b"OK", 17),
-            (b"HTTP/1.0 404 Not Found\r\nX", Version::Http10, 404, b"Not Found", 24),
+            (
+                b"HTTP/1.0 404 Not Found\r\nX",
+                Version::Http10,
+                404,
+                b"Not Found",
+                24,
+            ),
             (b"HTTP/1.1 301\r\n", Version::Http11, 301, b"", 14),
             (b"HTTP/1.1 200 \r\n", Version::Http11, 200, b"", 15),
             (b"HTTP/1.1 200  OK\r\n", Version::Http11, 200, b" OK", 18),
             (b"HTTP/0.9 200 OK\r\n", Version::Http09, 200, b"OK", 17),
-            (b"HTTP/1.1 999 Odd\tbut ok\r\n", Version::Http11, 999, b"Odd\tbut ok", 25),
+            (
+                b"HTTP/1.1 999 Odd\tbut ok\r\n",
+                Version::Http11,
+                999,
+                b"Odd\tbut ok",
+                25,
+            ),
         ];
         for &(input, version, code, reason, len) in cases {
             let (l, n) = line(input).unwrap().complete().unwrap();
-            assert_eq!((l.version, l.code, l.reason, n), (version, code, reason, len));
+            assert_eq!(
+                (l.version, l.code, l.reason, n),
+                (version, code, reason, len)
+            );
         }
         let utf8 = "HTTP/1.1 500 Oriëntatieprobleem\r\n".as_bytes();
-        assert_eq!(line(utf8).unwrap().complete().unwrap().0.reason, "Oriëntatieprobleem".as_bytes());
+        assert_eq!(
+            line(utf8).unwrap().complete().unwrap().0.reason,
+            "Oriëntatieprobleem".as_bytes()
+        );
     }
 
     #[test]
@@ -148,15 +216,29 @@ mod tests {
             (b"HTTP/1.1 2 OK\r\n", HttpError::InvalidStatusCode),
             (b"HTTP/1.1 099 Low\r\n", HttpError::InvalidStatusCode),
             (b"HTTP/1.1 2000 OK\r\n", HttpError::InvalidStatusCode),
-            (b"HTTP/1.1 200 OK\rContent-Length: 0\r\n", HttpError::InvalidLineEnding),
-            (b"HTTP/1.1 200 OK\r\rContent-Length: 4\r\n", HttpError::InvalidLineEnding),
-            (b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", HttpError::InvalidLineEnding),
+            (
+                b"HTTP/1.1 200 OK\rContent-Length: 0\r\n",
+                HttpError::InvalidLineEnding,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\rContent-Length: 4\r\n",
+                HttpError::InvalidLineEnding,
+            ),
+            (
+                b"HTTP/1.1 200 OK\nContent-Length: 0\n\n",
+                HttpError::InvalidLineEnding,
+            ),
             (b"HTTP/1.1 200\n", HttpError::InvalidLineEnding),
             (b"HTTP/1.1 200 O\x01K\r\n", HttpError::InvalidReason),
             (b"HTTP/1.1 200 O\x7fK\r\n", HttpError::InvalidReason),
         ];
         for &(input, error) in cases {
-            assert_eq!(line(input), Err(error), "{:?}", std::string::String::from_utf8_lossy(input));
+            assert_eq!(
+                line(input),
+                Err(error),
+                "{:?}",
+                std::string::String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -173,9 +255,18 @@ mod tests {
     fn whole_responses() {
         let r = parse_response(b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").unwrap();
         let r = r.complete().unwrap();
-        assert_eq!((r.line.code, r.body, r.head_len), (200, Body::Length(5), 40));
-        let r = parse_response(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap().complete().unwrap();
+        assert_eq!(
+            (r.line.code, r.body, r.head_len),
+            (200, Body::Length(5), 40)
+        );
+        let r = parse_response(b"HTTP/1.1 204 No Content\r\n\r\n")
+            .unwrap()
+            .complete()
+            .unwrap();
         assert_eq!(r.body, Body::Empty);
-        assert_eq!(parse_response(b"HTTP/1.1 200 OK\r\nServer: x\r\n"), Ok(Partial));
+        assert_eq!(
+            parse_response(b"HTTP/1.1 200 OK\r\nServer: x\r\n"),
+            Ok(Partial)
+        );
     }
 }

@@ -135,8 +135,14 @@ mod tests {
     #[test]
     fn authority_strips_userinfo_and_keeps_port() {
         assert_eq!(authority(b"http://h/a/b"), Some(&b"h"[..]));
-        assert_eq!(authority(b"http://user:pw@Example.com:8080/x"), Some(&b"Example.com:8080"[..]));
-        assert_eq!(authority(b"http://a%12:b!&*$@hypnotoad.org:1234/toto"), Some(&b"hypnotoad.org:1234"[..]));
+        assert_eq!(
+            authority(b"http://user:pw@Example.com:8080/x"),
+            Some(&b"Example.com:8080"[..])
+        );
+        assert_eq!(
+            authority(b"http://a%12:b!&*$@hypnotoad.org:1234/toto"),
+            Some(&b"hypnotoad.org:1234"[..])
+        );
         assert_eq!(authority(b"http://h:1?q"), Some(&b"h:1"[..]));
         assert_eq!(authority(b"/a"), None);
         assert_eq!(authority(b"h:443"), None);

@@ -88,7 +88,6 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     pub fn ethertype(&self) -> u16 {
         be16(self.buffer.as_ref(), field::ETHERTYPE)
     }
-
 }
 
 mod tag_field {
@@ -147,7 +146,6 @@ impl<T: AsRef<[u8]>> VlanTag<T> {
     pub fn ethertype(&self) -> u16 {
         be16(self.buffer.as_ref(), tag_field::ETHERTYPE)
     }
-
 }
 
 impl<'a, T: AsRef<[u8]> + ?Sized> EthernetFrame<&'a T> {

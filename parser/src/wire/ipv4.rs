@@ -97,8 +97,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// The fragment offset in bytes.
     pub fn fragment_offset(&self) -> u32 {
-        u32::from(be16(self.buffer.as_ref(), field::FLAGS_FRAG_OFFSET) & Self::FRAG_OFFSET_MASK)
-            * 8
+        u32::from(be16(self.buffer.as_ref(), field::FLAGS_FRAG_OFFSET) & Self::FRAG_OFFSET_MASK) * 8
     }
 
     /// Whether this packet is one fragment of a larger datagram (first or later).
@@ -187,14 +186,26 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(Ipv4Packet::new_checked(&PACKET[..19]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            Ipv4Packet::new_checked(&PACKET[..19]).unwrap_err(),
+            WireError::Truncated
+        );
         // IHL 6 needs 24 bytes of header.
-        assert_eq!(Ipv4Packet::new_checked(&PACKET[..22]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            Ipv4Packet::new_checked(&PACKET[..22]).unwrap_err(),
+            WireError::Truncated
+        );
         let mut bad = PACKET;
         bad[0] = 0x44; // IHL 4 < 5
-        assert_eq!(Ipv4Packet::new_checked(&bad[..]).unwrap_err(), WireError::BadHeaderLength);
+        assert_eq!(
+            Ipv4Packet::new_checked(&bad[..]).unwrap_err(),
+            WireError::BadHeaderLength
+        );
         let mut bad = PACKET;
         bad[3] = 20; // total length below the 24-byte header
-        assert_eq!(Ipv4Packet::new_checked(&bad[..]).unwrap_err(), WireError::BadTotalLength);
+        assert_eq!(
+            Ipv4Packet::new_checked(&bad[..]).unwrap_err(),
+            WireError::BadTotalLength
+        );
     }
 }

@@ -132,7 +132,9 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Ipv6Packet<&'a T> {
         let mut fragmented = false;
         for _ in 0..=Self::MAX_EXTENSION_HEADERS {
             let len = match next {
-                ip_protocol::HOP_BY_HOP | ip_protocol::ROUTING | ip_protocol::DESTINATION_OPTIONS => {
+                ip_protocol::HOP_BY_HOP
+                | ip_protocol::ROUTING
+                | ip_protocol::DESTINATION_OPTIONS => {
                     // Hdr Ext Len counts 8-octet units beyond the first.
                     let len_byte = *data.get(ext_field::LEN).ok_or(WireError::Truncated)?;
                     (usize::from(len_byte) + 1) * 8
@@ -197,7 +199,10 @@ mod tests {
         assert_eq!(v.destination(), Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 2));
         assert!(!v.is_truncated());
         let up = v.upper_layer().unwrap();
-        assert_eq!((up.protocol, up.fragmented, up.data), (6, false, &b"tcp!"[..]));
+        assert_eq!(
+            (up.protocol, up.fragmented, up.data),
+            (6, false, &b"tcp!"[..])
+        );
     }
 
     #[test]
@@ -209,7 +214,10 @@ mod tests {
         p.extend_from_slice(&[ip_protocol::TCP, 1]); // AH: (1 + 2) × 4 = 12 bytes
         p.extend_from_slice(&[0; 10]);
         p.extend_from_slice(b"tcp!");
-        let up = Ipv6Packet::new_checked(&p[..]).unwrap().upper_layer().unwrap();
+        let up = Ipv6Packet::new_checked(&p[..])
+            .unwrap()
+            .upper_layer()
+            .unwrap();
         assert_eq!((up.protocol, up.data), (6, &b"tcp!"[..]));
     }
 
@@ -218,7 +226,10 @@ mod tests {
         let mut first = header(ip_protocol::FRAGMENT, 12);
         first.extend_from_slice(&[ip_protocol::TCP, 0, 0x00, 0x01, 0, 0, 0, 7]); // offset 0, M
         first.extend_from_slice(b"tcp!");
-        let up = Ipv6Packet::new_checked(&first[..]).unwrap().upper_layer().unwrap();
+        let up = Ipv6Packet::new_checked(&first[..])
+            .unwrap()
+            .upper_layer()
+            .unwrap();
         assert!(up.fragmented);
         assert_eq!(up.data, b"tcp!");
 
@@ -232,7 +243,10 @@ mod tests {
     #[test]
     fn errors() {
         let p = header(ip_protocol::TCP, 0);
-        assert_eq!(Ipv6Packet::new_checked(&p[..39]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            Ipv6Packet::new_checked(&p[..39]).unwrap_err(),
+            WireError::Truncated
+        );
 
         let mut esp = header(ip_protocol::ESP, 8);
         esp.extend_from_slice(&[0; 8]);
@@ -253,18 +267,27 @@ mod tests {
 
         // A chain longer than the cap.
         let n = Ipv6Packet::<&[u8]>::MAX_EXTENSION_HEADERS + 1;
-        let mut chain = header(ip_protocol::DESTINATION_OPTIONS, u16::try_from(8 * n).unwrap());
+        let mut chain = header(
+            ip_protocol::DESTINATION_OPTIONS,
+            u16::try_from(8 * n).unwrap(),
+        );
         for _ in 0..n {
             chain.extend_from_slice(&[ip_protocol::DESTINATION_OPTIONS, 0, 1, 4, 0, 0, 0, 0]);
         }
         let v = Ipv6Packet::new_checked(&chain[..]).unwrap();
-        assert_eq!(v.upper_layer().unwrap_err(), WireError::TooManyExtensionHeaders);
+        assert_eq!(
+            v.upper_layer().unwrap_err(),
+            WireError::TooManyExtensionHeaders
+        );
     }
 
     #[test]
     fn no_next_header_is_an_upper_layer_of_its_own() {
         let p = header(ip_protocol::NO_NEXT_HEADER, 0);
-        let up = Ipv6Packet::new_checked(&p[..]).unwrap().upper_layer().unwrap();
+        let up = Ipv6Packet::new_checked(&p[..])
+            .unwrap()
+            .upper_layer()
+            .unwrap();
         assert_eq!(up.protocol, ip_protocol::NO_NEXT_HEADER);
         assert!(up.data.is_empty());
     }

@@ -127,9 +127,7 @@ pub fn decode_frame(link: LinkType, frame: &[u8]) -> Result<TcpSegment<'_>, Wire
         LinkType::Ipv4 => (Network::Ipv4, frame),
         LinkType::Ipv6 => (Network::Ipv6, frame),
         LinkType::LinuxSll => cooked_frame(frame, cooked::SLL_HEADER_LEN, cooked::SLL_PROTOCOL)?,
-        LinkType::LinuxSll2 => {
-            cooked_frame(frame, cooked::SLL2_HEADER_LEN, cooked::SLL2_PROTOCOL)?
-        }
+        LinkType::LinuxSll2 => cooked_frame(frame, cooked::SLL2_HEADER_LEN, cooked::SLL2_PROTOCOL)?,
         LinkType::Null | LinkType::Loop => {
             let header = frame
                 .get(..cooked::NULL_HEADER_LEN)
@@ -186,7 +184,13 @@ fn decode_ip(
                 return Err(WireError::NotTcp);
             }
             let (src, dst) = (IpAddr::V4(ip.source()), IpAddr::V4(ip.destination()));
-            (src, dst, ip.payload(), ip.is_truncated(), ip.more_fragments())
+            (
+                src,
+                dst,
+                ip.payload(),
+                ip.is_truncated(),
+                ip.more_fragments(),
+            )
         }
         (Network::Ipv6 | Network::Either, 6) => {
             let ip = Ipv6Packet::new_checked(packet)?;
@@ -317,8 +321,14 @@ mod tests {
             (LinkType::Null, [&2u32.to_le_bytes()[..], &v4].concat()),
             (LinkType::Null, [&30u32.to_be_bytes()[..], &v6].concat()),
             (LinkType::Loop, [&24u32.to_be_bytes()[..], &v6].concat()),
-            (LinkType::LinuxSll, [&[0u8; 14][..], &[0x86, 0xDD], &v6].concat()),
-            (LinkType::LinuxSll2, [&[0x08, 0x00][..], &[0; 18], &v4].concat()),
+            (
+                LinkType::LinuxSll,
+                [&[0u8; 14][..], &[0x86, 0xDD], &v6].concat(),
+            ),
+            (
+                LinkType::LinuxSll2,
+                [&[0x08, 0x00][..], &[0; 18], &v4].concat(),
+            ),
         ] {
             let s = decode_frame(link, &frame).unwrap_or_else(|e| panic!("{link:?}: {e}"));
             assert_eq!(s.payload, PAYLOAD, "{link:?}");
@@ -331,9 +341,15 @@ mod tests {
     #[test]
     fn errors() {
         let arp = ethernet(&[], EtherType::ARP, &[0; 28]);
-        assert_eq!(decode_frame(LinkType::Ethernet, &arp).unwrap_err(), WireError::NotIp);
+        assert_eq!(
+            decode_frame(LinkType::Ethernet, &arp).unwrap_err(),
+            WireError::NotIp
+        );
         let udp = ethernet(&[], EtherType::IPV4, &ipv4(ip_protocol::UDP, &[0; 8]));
-        assert_eq!(decode_frame(LinkType::Ethernet, &udp).unwrap_err(), WireError::NotTcp);
+        assert_eq!(
+            decode_frame(LinkType::Ethernet, &udp).unwrap_err(),
+            WireError::NotTcp
+        );
         let v6_in_v4 = ethernet(&[], EtherType::IPV4, &ipv6(&tcp(PAYLOAD)));
         assert_eq!(
             decode_frame(LinkType::Ethernet, &v6_in_v4).unwrap_err(),
@@ -351,14 +367,33 @@ mod tests {
         );
         let mut first_fragment = ipv4(6, &tcp(PAYLOAD));
         first_fragment[6] = 0x20;
-        assert!(decode_frame(LinkType::RawIp, &first_fragment).unwrap().fragmented);
+        assert!(
+            decode_frame(LinkType::RawIp, &first_fragment)
+                .unwrap()
+                .fragmented
+        );
         // The IP header promises a TCP header the buffer does not hold.
         let cut = ipv4(6, &tcp(b""));
-        assert_eq!(decode_frame(LinkType::RawIp, &cut[..30]).unwrap_err(), WireError::Truncated);
-        assert_eq!(decode_frame(LinkType::RawIp, &[]).unwrap_err(), WireError::Truncated);
-        assert_eq!(decode_frame(LinkType::LinuxSll, &[0; 15]).unwrap_err(), WireError::Truncated);
-        assert_eq!(decode_frame(LinkType::Null, &[2, 0]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            decode_frame(LinkType::RawIp, &cut[..30]).unwrap_err(),
+            WireError::Truncated
+        );
+        assert_eq!(
+            decode_frame(LinkType::RawIp, &[]).unwrap_err(),
+            WireError::Truncated
+        );
+        assert_eq!(
+            decode_frame(LinkType::LinuxSll, &[0; 15]).unwrap_err(),
+            WireError::Truncated
+        );
+        assert_eq!(
+            decode_frame(LinkType::Null, &[2, 0]).unwrap_err(),
+            WireError::Truncated
+        );
         let unknown_family = [&99u32.to_le_bytes()[..], &ipv4(6, &tcp(PAYLOAD))].concat();
-        assert_eq!(decode_frame(LinkType::Null, &unknown_family).unwrap_err(), WireError::NotIp);
+        assert_eq!(
+            decode_frame(LinkType::Null, &unknown_family).unwrap_err(),
+            WireError::NotIp
+        );
     }
 }

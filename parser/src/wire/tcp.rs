@@ -163,11 +163,20 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(TcpHeader::new_checked(&SEGMENT[..19]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            TcpHeader::new_checked(&SEGMENT[..19]).unwrap_err(),
+            WireError::Truncated
+        );
         // Data offset 6 needs 24 bytes.
-        assert_eq!(TcpHeader::new_checked(&SEGMENT[..23]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            TcpHeader::new_checked(&SEGMENT[..23]).unwrap_err(),
+            WireError::Truncated
+        );
         let mut bad = SEGMENT;
         bad[12] = 0x40; // data offset 4
-        assert_eq!(TcpHeader::new_checked(&bad[..]).unwrap_err(), WireError::BadHeaderLength);
+        assert_eq!(
+            TcpHeader::new_checked(&bad[..]).unwrap_err(),
+            WireError::BadHeaderLength
+        );
     }
 }
