@@ -15,10 +15,7 @@
 mod common;
 
 use std::fmt::Debug;
-use std::fs::File;
-use std::io::BufReader;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::Path;
 
 use linewatch_parser::http::{
     parse_request, parse_response, requests, responses, ChunkProgress, ChunkedBody, Message,
@@ -26,8 +23,6 @@ use linewatch_parser::http::{
 };
 use linewatch_parser::wire::{decode_frame, LinkType};
 use linewatch_parser::HttpError;
-use pcap_file::pcap::PcapReader;
-use pcap_file::pcapng::{Block, PcapNgReader};
 
 /// About 3.5 s in the debug profile on two cores, seeds included: room for a slower machine
 /// within the 10 s budget.
@@ -380,58 +375,13 @@ fn builtin_seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     (frames, heads)
 }
 
-/// Every frame of every capture in the corpus (in file-name order), and the TCP payloads they
-/// carry under the link type their capture names.
-fn corpus_frames(dir: &Path) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-    let entries = std::fs::read_dir(dir).expect("corpus directory");
-    let mut paths: Vec<_> = entries.map(|e| e.expect("entry").path()).collect();
-    paths.sort();
-    let (mut frames, mut payloads) = (Vec::new(), Vec::new());
-    let link = |l| LinkType::from_pcap(u32::from(l)).expect("a link type linewatch reads");
-    let mut keep = |link, frame: Vec<u8>| {
-        if let Ok(segment) = decode_frame(link, &frame) {
-            payloads.push(segment.payload.to_vec());
-        }
-        frames.push(frame);
-    };
-    for path in paths {
-        let open = || BufReader::new(File::open(&path).expect("capture file"));
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("pcap") => {
-                let mut reader = PcapReader::new(open()).expect("pcap header");
-                let link = link(reader.header().datalink);
-                while let Some(packet) = reader.next_packet() {
-                    keep(link, packet.expect("pcap packet").data.into_owned());
-                }
-            }
-            Some("pcapng") => {
-                let mut reader = PcapNgReader::new(open()).expect("pcapng header");
-                let mut links = Vec::new(); // by interface id, in Interface Description order
-                while let Some(block) = reader.next_block() {
-                    match block.expect("pcapng block") {
-                        Block::InterfaceDescription(i) => links.push(link(i.linktype)),
-                        Block::EnhancedPacket(p) => {
-                            let id = usize::try_from(p.interface_id).expect("interface id");
-                            keep(links[id], p.data.into_owned());
-                        }
-                        Block::SimplePacket(p) => keep(links[0], p.data.into_owned()),
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    (frames, payloads)
-}
-
 #[test]
 fn hostile_inputs_never_break_the_parser() {
     let (mut frames, mut heads) = builtin_seeds();
     let mut payloads = Vec::new();
     // Without the corpus this fails under CI and runs on the built-in seeds elsewhere.
     if let Some(pcaps) = common::corpus_file("pcaps") {
-        let (captured, carried) = corpus_frames(&pcaps);
+        let (captured, carried) = common::corpus_frames(&pcaps);
         assert!(!carried.is_empty(), "no TCP payload in the captures");
         frames.extend(captured);
         payloads = carried;

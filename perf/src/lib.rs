@@ -49,6 +49,142 @@ ETag: \"6736a1c0-264\"\r\n\
 Accept-Ranges: bytes\r\n\
 \r\n";
 
+/// The job each benchmark times, done by our parser and by httparse.
+pub mod jobs {
+    use linewatch_parser::http::{self, Status};
+
+    use super::{pipelined_segment, BROWSER_GET, RESPONSE_HEAD, SHORT_GET};
+
+    /// One parser doing the job on one input; the result is summed so it cannot be optimised away.
+    pub type Job = fn(&[u8]) -> usize;
+
+    /// httparse needs a header array up front; 64 covers any browser request.
+    const MAX_HEADERS: usize = 64;
+
+    /// What both parsers must produce for a request: lengths of method, target and Host, summed so
+    /// the work cannot be optimised away.
+    pub fn ours_request(buf: &[u8]) -> usize {
+        match http::parse_request(buf) {
+            Ok(Status::Complete(r)) => {
+                r.line.method.len() + r.line.target.len() + r.host.map_or(0, <[u8]>::len)
+            }
+            _ => 0,
+        }
+    }
+
+    pub fn httparse_request(buf: &[u8]) -> usize {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(buf) {
+            Ok(httparse::Status::Complete(_)) => {
+                let host = req
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("host"));
+                req.method.map_or(0, str::len)
+                    + req.path.map_or(0, str::len)
+                    + host.map_or(0, |h| h.value.len())
+            }
+            _ => 0,
+        }
+    }
+
+    /// Every request of a pipelined segment, one after another.
+    pub fn ours_pipelined(buf: &[u8]) -> usize {
+        http::requests(buf)
+            .map(|(_, r)| r.line.method.len() + r.line.target.len() + r.host.map_or(0, <[u8]>::len))
+            .sum()
+    }
+
+    pub fn httparse_pipelined(mut buf: &[u8]) -> usize {
+        let mut sum = 0;
+        while !buf.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut headers);
+            let Ok(httparse::Status::Complete(len)) = req.parse(buf) else {
+                break;
+            };
+            let host = req
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("host"));
+            sum += req.method.map_or(0, str::len)
+                + req.path.map_or(0, str::len)
+                + host.map_or(0, |h| h.value.len());
+            // No bodies in this segment (GETs without Content-Length).
+            buf = &buf[len..];
+        }
+        sum
+    }
+
+    /// Status code and Content-Length: what linewatch needs from a response head.
+    pub fn ours_response(buf: &[u8]) -> usize {
+        match http::parse_response(buf) {
+            Ok(Status::Complete(r)) => {
+                let length = match r.body {
+                    http::Body::Length(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                    _ => 0,
+                };
+                usize::from(r.line.code) + length
+            }
+            _ => 0,
+        }
+    }
+
+    pub fn httparse_response(buf: &[u8]) -> usize {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut res = httparse::Response::new(&mut headers);
+        match res.parse(buf) {
+            Ok(httparse::Status::Complete(_)) => {
+                let length = res
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|h| {
+                        std::str::from_utf8(h.value)
+                            .ok()?
+                            .trim()
+                            .parse::<usize>()
+                            .ok()
+                    })
+                    .unwrap_or(0);
+                usize::from(res.code.unwrap_or(0)) + length
+            }
+            _ => 0,
+        }
+    }
+
+    /// Every benchmark: name, input, our job, httparse's job.
+    pub fn all() -> [(&'static str, Vec<u8>, Job, Job); 4] {
+        [
+            (
+                "short_get",
+                SHORT_GET.to_vec(),
+                ours_request,
+                httparse_request,
+            ),
+            (
+                "browser_get",
+                BROWSER_GET.to_vec(),
+                ours_request,
+                httparse_request,
+            ),
+            (
+                "pipelined_9_gets",
+                pipelined_segment(),
+                ours_pipelined,
+                httparse_pipelined,
+            ),
+            (
+                "response_head",
+                RESPONSE_HEAD.to_vec(),
+                ours_response,
+                httparse_response,
+            ),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +202,14 @@ mod tests {
         assert_eq!(n, PIPELINED_REQUESTS);
         for input in [SHORT_GET, BROWSER_GET, RESPONSE_HEAD] {
             assert!(input.ends_with(b"\r\n\r\n"));
+        }
+    }
+
+    #[test]
+    fn both_parsers_find_the_same_answer() {
+        for (name, input, ours, theirs) in jobs::all() {
+            assert_ne!(ours(&input), 0, "{name}: nothing parsed");
+            assert_eq!(ours(&input), theirs(&input), "{name}: parsers disagree");
         }
     }
 }

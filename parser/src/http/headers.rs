@@ -66,14 +66,13 @@ impl FieldName {
         let len = self.bytes.len();
         let words = len.div_ceil(8);
         let matched = if line.len() >= words * 8 {
-            self.words[..words]
-                .iter()
-                .enumerate()
-                .all(|(i, &(value, fold, care))| {
-                    let b = &line[i * 8..i * 8 + 8];
-                    let word = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-                    (word | fold) & care == value
-                })
+            let mut matched = true;
+            for (i, &(value, fold, care)) in self.words[..words].iter().enumerate() {
+                let b = &line[i * 8..i * 8 + 8];
+                let word = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                matched &= (word | fold) & care == value;
+            }
+            matched
         } else {
             // Too short to load whole words: a byte at a time.
             line.len() >= len && line[..len].eq_ignore_ascii_case(self.bytes)
@@ -90,6 +89,7 @@ const TRANSFER_ENCODING: FieldName = FieldName::new(b"transfer-encoding:");
 /// Scans the header lines of `buf` starting at `at` (just past the start line).
 ///
 /// `Partial` when the empty line that ends the block is not in `buf`.
+#[inline]
 pub(super) fn scan(buf: &[u8], at: usize) -> Status<HeadFields<'_>> {
     let mut fields = HeadFields::none(0);
     let mut line_start = at;

@@ -89,12 +89,21 @@ impl Version {
     }
 
     /// Reads `HTTP/d.d` from exactly 8 bytes. `Err` tells how it is wrong.
+    #[inline]
     fn from_wire(bytes: &[u8]) -> Result<Version, HttpError> {
-        match bytes {
-            b"HTTP/1.1" => Ok(Version::Http11),
-            b"HTTP/1.0" => Ok(Version::Http10),
-            b"HTTP/0.9" => Ok(Version::Http09),
-            [b'H', b'T', b'T', b'P', b'/', ..] => Err(HttpError::InvalidVersion),
+        /// The versions as little-endian words, so one load and compare checks all 8 bytes.
+        const HTTP_11: u64 = u64::from_le_bytes(*b"HTTP/1.1");
+        const HTTP_10: u64 = u64::from_le_bytes(*b"HTTP/1.0");
+        const HTTP_09: u64 = u64::from_le_bytes(*b"HTTP/0.9");
+        let word = match bytes {
+            &[a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+            _ => return Err(HttpError::InvalidVersion),
+        };
+        match word {
+            HTTP_11 => Ok(Version::Http11),
+            HTTP_10 => Ok(Version::Http10),
+            HTTP_09 => Ok(Version::Http09),
+            _ if bytes.starts_with(b"HTTP/") => Err(HttpError::InvalidVersion),
             _ => Err(HttpError::NotHttp),
         }
     }

@@ -125,6 +125,7 @@ pub struct Request<'a> {
 }
 
 /// Reads the request head at the start of `buf` (after any empty lines).
+#[inline]
 pub fn parse_request(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
     let start = skip_empty_lines(buf);
     if buf[start..] == *b"\r" {
@@ -159,6 +160,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
 /// Reads a request line at the very start of `buf`; returns it with its length (CRLF
 /// included). Unlike [`parse_request`] it neither skips empty lines before the line nor waits for
 /// the header block, so a caller whose head outgrew its buffer can still count the line.
+#[inline]
 pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>, HttpError> {
     let method_len = match method_len(buf)? {
         Status::Complete(len) => len,

@@ -37,6 +37,7 @@ pub struct Response<'a> {
 }
 
 /// Reads the response head at the start of `buf` (after any empty lines).
+#[inline]
 pub fn parse_response(buf: &[u8]) -> Result<Status<Response<'_>>, HttpError> {
     let start = skip_empty_lines(buf);
     if buf[start..] == *b"\r" {
@@ -63,6 +64,7 @@ pub fn parse_response(buf: &[u8]) -> Result<Status<Response<'_>>, HttpError> {
 /// Reads a status line at the very start of `buf`; returns it with its length (CRLF
 /// included). Unlike [`parse_response`] it neither skips empty lines before the line nor waits for
 /// the header block, so a caller whose head outgrew its buffer can still count the line.
+#[inline]
 pub fn parse_status_line(buf: &[u8]) -> Result<Status<(StatusLine<'_>, usize)>, HttpError> {
     let (version, code) = match fixed_part(buf)? {
         Status::Complete(fixed) => fixed,

@@ -6,7 +6,13 @@
 
 #![allow(dead_code, unreachable_pub, clippy::print_stdout)]
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use linewatch_parser::wire::{decode_frame, LinkType};
+use pcap_file::pcap::PcapReader;
+use pcap_file::pcapng::{Block, PcapNgReader};
 
 /// `../shared/corpus` seen from the workspace root.
 pub fn corpus_dir() -> PathBuf {
@@ -95,4 +101,72 @@ pub fn llhttp_cases(file: &str) -> Option<Vec<LlhttpCase>> {
         })
         .collect();
     Some(cases)
+}
+
+/// The capture files (`.pcap`, `.pcapng`) in `dir`, in file-name order.
+pub fn capture_paths(dir: &Path) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(dir).expect("corpus directory");
+    let mut paths: Vec<_> = entries.map(|e| e.expect("entry").path()).collect();
+    paths.retain(|p| {
+        matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("pcap" | "pcapng")
+        )
+    });
+    paths.sort();
+    paths
+}
+
+/// Every packet of one capture, in capture order, with the link type its capture names (for
+/// pcapng, the link type of the interface it was captured on). Index `i` is tshark's
+/// `frame.number` `i + 1`: pcapng blocks other than Enhanced and Simple Packet Blocks are not
+/// packets and are not counted.
+///
+/// # Panics
+/// On an unreadable file or a link type linewatch does not read: the corpus is trusted.
+pub fn capture_frames(path: &Path) -> Vec<(LinkType, Vec<u8>)> {
+    let link = |l| LinkType::from_pcap(u32::from(l)).expect("a link type linewatch reads");
+    let reader = BufReader::new(File::open(path).expect("capture file"));
+    let mut frames = Vec::new();
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("pcap") => {
+            let mut reader = PcapReader::new(reader).expect("pcap header");
+            let link = link(reader.header().datalink);
+            while let Some(packet) = reader.next_packet() {
+                frames.push((link, packet.expect("pcap packet").data.into_owned()));
+            }
+        }
+        Some("pcapng") => {
+            let mut reader = PcapNgReader::new(reader).expect("pcapng header");
+            let mut links = Vec::new(); // by interface id, in Interface Description order
+            while let Some(block) = reader.next_block() {
+                match block.expect("pcapng block") {
+                    Block::InterfaceDescription(i) => links.push(link(i.linktype)),
+                    Block::EnhancedPacket(p) => {
+                        let id = usize::try_from(p.interface_id).expect("interface id");
+                        frames.push((links[id], p.data.into_owned()));
+                    }
+                    Block::SimplePacket(p) => frames.push((links[0], p.data.into_owned())),
+                    _ => {}
+                }
+            }
+        }
+        _ => panic!("not a capture file: {}", path.display()),
+    }
+    frames
+}
+
+/// Every frame of every capture in `dir` (in file-name order), and the TCP payloads they carry
+/// under the link type their capture names.
+pub fn corpus_frames(dir: &Path) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let (mut frames, mut payloads) = (Vec::new(), Vec::new());
+    for path in capture_paths(dir) {
+        for (link, frame) in capture_frames(&path) {
+            if let Ok(segment) = decode_frame(link, &frame) {
+                payloads.push(segment.payload.to_vec());
+            }
+            frames.push(frame);
+        }
+    }
+    (frames, payloads)
 }

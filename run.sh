@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# linewatch's two entry points for a fresh Debian/Ubuntu machine, run as root:
+#
+#   ./run.sh test   installs what the test suite needs, then runs all of it:
+#                   cargo fmt --check, cargo clippy -D warnings, cargo test (every crate).
+#   ./run.sh demo   the lab demo (network namespace, veth, scripted traffic). Not built yet.
+#
+# The test corpus is read from ../shared/corpus beside this repository. With CI set, tests
+# that need it fail when it is missing; without CI they say so and skip that part.
+set -euo pipefail
+
+cd "$(dirname "$0")"
+
+# Debian packages each command needs beyond a Rust toolchain. Empty while only the parser is
+# built; live capture adds libelf-dev zlib1g-dev pkg-config clang, the lab adds iproute2 etc.
+TEST_PACKAGES=()
+DEMO_PACKAGES=()
+
+die() {
+    echo "run.sh: $*" >&2
+    exit 2
+}
+
+# Installs the Debian packages in "$@" that are not installed yet (apt-get update once).
+install_missing() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" -eq 0 ] || die "missing packages ${missing[*]}: run as root to install them"
+    command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get to install them"
+    echo "run.sh: installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+need_rust() {
+    command -v cargo >/dev/null ||
+        die "cargo not found: install a Rust toolchain (1.80 or newer) first, e.g. from rustup"
+    cargo fmt --version >/dev/null 2>&1 || die "rustfmt missing: rustup component add rustfmt"
+    cargo clippy --version >/dev/null 2>&1 || die "clippy missing: rustup component add clippy"
+}
+
+run_tests() {
+    install_missing "${TEST_PACKAGES[@]}"
+    need_rust
+    echo "== cargo fmt --check"
+    cargo fmt --all -- --check
+    echo "== cargo clippy --all-targets -- -D warnings"
+    cargo clippy --workspace --all-targets --quiet -- -D warnings
+    echo "== cargo test"
+    cargo test --workspace
+}
+
+run_demo() {
+    install_missing "${DEMO_PACKAGES[@]}"
+    die "the demo (lab + traffic) is not built yet: it comes with the bench rig, issue 4/5"
+}
+
+case "${1:-}" in
+    test) run_tests ;;
+    demo) run_demo ;;
+    *) die "usage: ./run.sh test | ./run.sh demo" ;;
+esac
