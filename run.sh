@@ -51,7 +51,15 @@ run_tests() {
     echo "== cargo clippy --all-targets -- -D warnings"
     cargo clippy --workspace --all-targets --quiet -- -D warnings
     echo "== cargo test"
-    cargo test --workspace
+    local log status=0
+    log=$(mktemp)
+    cargo test --workspace 2>&1 | tee "$log" || status=$?
+    # One closing line for the whole suite: cargo prints a "test result" per test binary,
+    # and the last of them is an empty doc-test run.
+    awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+         END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+    rm -f "$log"
+    return "$status"
 }
 
 run_demo() {
