@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # linewatch's two entry points for a fresh Debian/Ubuntu machine, run as root:
 #
-#   ./run.sh test   installs what the test suite needs, then runs all of it:
+#   ./run.sh test   installs what the test suite needs, then runs all of it (test output shown:
+#                   the conformance and capture figures are printed by the tests):
 #                   cargo fmt --check, cargo clippy -D warnings, cargo test (every crate).
 #   ./run.sh demo   the lab demo (network namespace, veth, scripted traffic). Not built yet.
 #
@@ -53,7 +54,7 @@ run_tests() {
     echo "== cargo test"
     local log status=0
     log=$(mktemp)
-    cargo test --workspace 2>&1 | tee "$log" || status=$?
+    cargo test --workspace --no-fail-fast -- --nocapture 2>&1 | tee "$log" || status=$?
     # One closing line for the whole suite: cargo prints a "test result" per test binary,
     # and the last of them is an empty doc-test run.
     awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
