@@ -185,9 +185,7 @@ impl<'a> HeadFields<'a> {
     pub(super) fn request_body(&mut self) -> Body {
         match self.transfer_encoding {
             Some(chunked) => {
-                if self.content_length.is_some() || self.content_length_invalid {
-                    self.defect.get_or_insert(HttpError::AmbiguousFraming);
-                }
+                self.flag_length_beside_coding();
                 if chunked {
                     Body::Chunked
                 } else {
@@ -208,9 +206,7 @@ impl<'a> HeadFields<'a> {
         }
         match self.transfer_encoding {
             Some(chunked) => {
-                if self.content_length.is_some() || self.content_length_invalid {
-                    self.defect.get_or_insert(HttpError::AmbiguousFraming);
-                }
+                self.flag_length_beside_coding();
                 if chunked {
                     Body::Chunked
                 } else {
@@ -218,6 +214,14 @@ impl<'a> HeadFields<'a> {
                 }
             }
             None => self.length_body(Body::UntilClose),
+        }
+    }
+
+    /// Transfer-Encoding overrides Content-Length (RFC 9112 §6.3 rule 3), but a message that
+    /// sends both is what request smuggling relies on: flag it.
+    fn flag_length_beside_coding(&mut self) {
+        if self.content_length.is_some() || self.content_length_invalid {
+            self.defect.get_or_insert(HttpError::AmbiguousFraming);
         }
     }
 

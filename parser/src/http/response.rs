@@ -141,13 +141,14 @@ fn fixed_part(buf: &[u8]) -> Result<Status<(Version, u16)>, HttpError> {
             return Err(error);
         }
     }
-    if let Some(version) = buf.get(..VERSION_LEN) {
-        Version::from_wire(version)?;
-    }
+    // `HTTP/5.6` has the right shape but is no version we read: an error even when cut short.
+    let version = match buf.get(..VERSION_LEN) {
+        Some(version) => Version::from_wire(version)?,
+        None => return Ok(Status::Partial),
+    };
     if buf.len() < FIXED_LEN {
         return Ok(Status::Partial);
     }
-    let version = Version::from_wire(&buf[..VERSION_LEN])?;
     let code = buf[CODE_AT..CODE_AT + 3]
         .iter()
         .fold(0u16, |code, &digit| code * 10 + u16::from(digit - b'0'));
