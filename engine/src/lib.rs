@@ -1,7 +1,30 @@
-//! linewatch's engine: capture sources (AF_XDP live, pcap/pcapng replay), the XDP program,
-//! per-queue workers, per-core counters, the flow table, the epoch-swapped aggregator and
-//! alerting.
+//! linewatch's engine: packets in, counts, alerts and reports out.
 //!
-//! Nothing is implemented here yet: the offline engine is issue "2/5" and live capture is
-//! issue "3/5". Until then this crate only names where that code will live; the per-packet
-//! parsing it will call is in `linewatch-parser`.
+//! Data flow (offline; live capture replaces the reader with AF_XDP rings):
+//!
+//! ```text
+//! source::Source ──reader thread: shard by symmetric flow hash──► N × worker::Worker
+//!     (pcap, pcapng)                                                 │ counts into CoreDelta
+//!                                                                    ▼ (one per epoch)
+//!                    epoch::EpochCollector ◄── retired deltas ───────┘
+//!                              │
+//!                 aggregate::Aggregator ── alert::AlertState ── Output (reports, alerts)
+//!                              └── ArcSwap<Snapshot> ──► status line
+//! ```
+//!
+//! Module map: [`source`] reads captures; [`worker`] decodes, tracks flows ([`flow`],
+//! [`carry`]) and counts ([`counters`], [`topn`]); [`epoch`] moves per-core deltas to the
+//! [`aggregate`] thread, which drives [`alert`]; [`offline`] wires them for `--read`;
+//! [`summary`] turns the final tallies into the report crate's summary.
+
+pub mod aggregate;
+pub mod alert;
+pub mod carry;
+pub mod counters;
+pub mod epoch;
+pub mod flow;
+pub mod offline;
+pub mod source;
+pub mod summary;
+pub mod topn;
+pub mod worker;

@@ -1,0 +1,450 @@
+//! The aggregator: merges closed epochs into interval and since-start tallies, runs alerting,
+//! emits reports and publishes a snapshot.
+//!
+//! Contract: [`Aggregator::run`] takes the epochs that [`EpochCollector`] declares complete,
+//! one second at a time and in order, and for each: merges the per-core deltas into the
+//! since-start [`Tally`] and the current report interval's, feeds the second's request count to
+//! [`AlertState`], emits a report when an interval ends, and stores a fresh [`Snapshot`] in an
+//! `ArcSwap` that readers (the status line, later the metrics endpoint) load without locks.
+//! It runs on its own thread and returns the final tallies when every worker has finished.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hdrhistogram::Histogram;
+use linewatch_parser::http::Method;
+use linewatch_parser::{HttpError, WireError};
+use linewatch_report::{AlertRecord, Breakdown, Percentiles, Report, SectionHosts, TopEntry};
+
+use crate::alert::{AlertConfig, AlertState, AlertTransition};
+use crate::counters::{latency_histogram, CoreDelta, Counter, MAX_BATCH_NS, MAX_LATENCY_US, STATUS_CODES};
+use crate::epoch::EpochCollector;
+use crate::topn::HeavyHitters;
+use crate::worker::time_of;
+
+/// Keys kept since start per dimension. Counts stay exact for every key as long as fewer
+/// distinct keys than this were seen (the corpus captures have at most a few hundred).
+pub const TOTAL_TABLE_CAPACITY: usize = 4096;
+
+/// Keys kept per report interval per dimension.
+pub const INTERVAL_TABLE_CAPACITY: usize = 1024;
+
+/// How long the aggregator sleeps when nothing wakes it: bounds the delay of a report or
+/// alert after the last worker retired its epoch.
+const IDLE_WAIT: Duration = Duration::from_millis(50);
+
+/// Method names in counter order, as reports and JSON show them.
+pub const METHOD_NAMES: [&str; Method::ALL.len()] =
+    ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "other"];
+
+/// Counts merged over a span of seconds.
+#[derive(Debug)]
+pub struct Tally {
+    /// Scalar counters by [`Counter`] index.
+    pub counts: [u64; Counter::COUNT],
+    /// Requests per method.
+    pub methods: [u64; Method::ALL.len()],
+    /// Malformed messages per reason.
+    pub http_errors: [u64; HttpError::COUNT],
+    /// Undecodable frames per reason.
+    pub wire_errors: [u64; WireError::COUNT],
+    /// Responses per status code.
+    pub status: Box<[u64; STATUS_CODES]>,
+    /// Requests per section.
+    pub sections: HeavyHitters,
+    /// Requests per host.
+    pub hosts: HeavyHitters,
+    /// Requests per user agent.
+    pub user_agents: HeavyHitters,
+    /// Requests per (section NUL host).
+    pub section_hosts: HeavyHitters,
+    /// Response latency in microseconds.
+    pub response_latency_us: Histogram<u64>,
+    /// Batch service time in nanoseconds.
+    pub batch_service_ns: Histogram<u64>,
+    /// Seconds merged.
+    pub seconds: u64,
+}
+
+impl Tally {
+    /// An empty tally whose tables keep `capacity` keys.
+    pub fn new(capacity: usize) -> Tally {
+        Tally {
+            counts: [0; Counter::COUNT],
+            methods: [0; Method::ALL.len()],
+            http_errors: [0; HttpError::COUNT],
+            wire_errors: [0; WireError::COUNT],
+            status: Box::new([0; STATUS_CODES]),
+            sections: HeavyHitters::with_capacity(capacity),
+            hosts: HeavyHitters::with_capacity(capacity),
+            user_agents: HeavyHitters::with_capacity(capacity),
+            section_hosts: HeavyHitters::with_capacity(capacity),
+            response_latency_us: latency_histogram(MAX_LATENCY_US),
+            batch_service_ns: latency_histogram(MAX_BATCH_NS),
+            seconds: 0,
+        }
+    }
+
+    /// A counter's value.
+    pub fn get(&self, c: Counter) -> u64 {
+        self.counts[c as usize]
+    }
+
+    /// Adds one core's delta.
+    pub fn merge(&mut self, d: &CoreDelta) {
+        fn add<const N: usize>(into: &mut [u64; N], from: &[u64; N]) {
+            for (a, b) in into.iter_mut().zip(from) {
+                *a += b;
+            }
+        }
+        add(&mut self.counts, &d.counts);
+        add(&mut self.methods, &d.methods);
+        add(&mut self.http_errors, &d.http_errors);
+        add(&mut self.wire_errors, &d.wire_errors);
+        add(&mut self.status, &d.status);
+        self.sections.merge_from(&d.sections);
+        self.hosts.merge_from(&d.hosts);
+        self.user_agents.merge_from(&d.user_agents);
+        self.section_hosts.merge_from(&d.section_hosts);
+        // Same bounds on both sides: `add` cannot fail.
+        let _ = self.response_latency_us.add(&d.response_latency_us);
+        let _ = self.batch_service_ns.add(&d.batch_service_ns);
+    }
+
+    /// Empties it, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.counts = [0; Counter::COUNT];
+        self.methods = [0; Method::ALL.len()];
+        self.http_errors = [0; HttpError::COUNT];
+        self.wire_errors = [0; WireError::COUNT];
+        self.status.fill(0);
+        self.sections.clear();
+        self.hosts.clear();
+        self.user_agents.clear();
+        self.section_hosts.clear();
+        self.response_latency_us.reset();
+        self.batch_service_ns.reset();
+        self.seconds = 0;
+    }
+
+    /// The report view of this tally: top `top_n` keys per dimension.
+    pub fn breakdown(&self, top_n: usize) -> Breakdown {
+        let mut methods: Vec<(&'static str, u64)> = METHOD_NAMES
+            .iter()
+            .zip(self.methods)
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| (*name, n))
+            .collect();
+        methods.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let status: Vec<(u16, u64)> = self
+            .status
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .filter_map(|(code, n)| Some((u16::try_from(code).ok()?, *n)))
+            .collect();
+        let mut status_classes = [0u64; 6];
+        for &(code, n) in &status {
+            let class = usize::from(code / 100).saturating_sub(1).min(5);
+            status_classes[class] += n;
+        }
+        let sections = self.sections.top(top_n);
+        let pairs = self.section_hosts.top(self.section_hosts.capacity());
+        let section_hosts = sections
+            .iter()
+            .map(|s| {
+                let mut prefix = s.key.clone();
+                prefix.push(0);
+                let hosts = pairs
+                    .iter()
+                    .filter(|p| p.key.starts_with(&prefix))
+                    .take(top_n)
+                    .map(|p| TopEntry {
+                        key: p.key[prefix.len()..].to_vec(),
+                        ..p.clone()
+                    })
+                    .collect();
+                SectionHosts {
+                    section: s.clone(),
+                    hosts,
+                }
+            })
+            .collect();
+        Breakdown {
+            seconds: self.seconds,
+            requests: self.get(Counter::Requests),
+            responses: self.get(Counter::Responses),
+            request_bytes: self.get(Counter::RequestBytes),
+            methods,
+            status,
+            status_classes,
+            sections,
+            section_hosts,
+            hosts: self.hosts.top(top_n),
+            user_agents: self.user_agents.top(top_n),
+        }
+    }
+}
+
+/// Percentiles of a histogram, for the summary.
+pub fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    if h.is_empty() {
+        return Percentiles::default();
+    }
+    Percentiles {
+        count: h.len(),
+        p50: h.value_at_quantile(0.50),
+        p90: h.value_at_quantile(0.90),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        max: h.max(),
+    }
+}
+
+/// What readers see of the aggregator's state, replaced whole once per closed second.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The last closed second (unix seconds), 0 before the first.
+    pub second: u64,
+    /// Packets in that second.
+    pub pps: u64,
+    /// Requests in that second.
+    pub rps: u64,
+    /// Packets so far.
+    pub packets: u64,
+    /// Requests so far.
+    pub requests: u64,
+    /// Responses so far.
+    pub responses: u64,
+    /// Packets dropped before linewatch saw them.
+    pub drops: u64,
+    /// Average requests/s over the alert window.
+    pub window_rate: f64,
+    /// The alert threshold (`None` while learning a baseline).
+    pub threshold: Option<f64>,
+    /// An alert is active.
+    pub alert_active: bool,
+    /// The top section of the current report interval.
+    pub top_section: Option<Vec<u8>>,
+}
+
+impl Snapshot {
+    /// The status line's view of this snapshot.
+    pub fn status_line(&self) -> linewatch_report::StatusLine {
+        linewatch_report::StatusLine {
+            now: time_of(self.second.saturating_mul(1_000_000_000)),
+            pps: self.pps,
+            rps: self.rps,
+            drops: self.drops,
+            window_rate: self.window_rate,
+            threshold: self.threshold,
+            alert_active: self.alert_active,
+            top_section: self.top_section.clone(),
+        }
+    }
+}
+
+/// Where the aggregator's events go (the binary prints them; tests record them).
+pub trait Output: Send {
+    /// An alert was raised or recovered; `history` holds every alert so far.
+    fn alert(&mut self, transition: &AlertTransition, history: &[AlertRecord]);
+    /// A report interval ended.
+    fn report(&mut self, report: &Report);
+}
+
+/// Aggregator settings.
+#[derive(Debug, Clone)]
+pub struct AggregatorConfig {
+    /// Alerting.
+    pub alert: AlertConfig,
+    /// Seconds per report (at least 1).
+    pub report_interval_secs: u64,
+    /// Keys shown per dimension in reports.
+    pub top_n: usize,
+}
+
+/// What the aggregator hands back when all input is done.
+#[derive(Debug)]
+pub struct Aggregated {
+    /// Everything since start.
+    pub total: Tally,
+    /// Every alert, oldest first.
+    pub alerts: Vec<AlertRecord>,
+    /// Alerts dropped from the bounded history.
+    pub alerts_dropped: u64,
+    /// First and last closed second with traffic.
+    pub first_second: Option<u64>,
+    /// Last closed second.
+    pub last_second: Option<u64>,
+}
+
+impl Aggregated {
+    /// Seconds from the first closed second to the last, both included.
+    pub fn span_seconds(&self) -> u64 {
+        match (self.first_second, self.last_second) {
+            (Some(first), Some(last)) => last.saturating_sub(first) + 1,
+            _ => 0,
+        }
+    }
+}
+
+/// The aggregator. See the module doc.
+pub struct Aggregator {
+    collector: EpochCollector,
+    state: State,
+}
+
+impl std::fmt::Debug for Aggregator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aggregator").field("collector", &self.collector).finish_non_exhaustive()
+    }
+}
+
+struct State {
+    config: AggregatorConfig,
+    total: Tally,
+    interval: Tally,
+    interval_index: Option<u64>,
+    interval_end: u64,
+    alert: AlertState,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    output: Box<dyn Output>,
+    first_second: Option<u64>,
+    last_second: Option<u64>,
+}
+
+impl Aggregator {
+    /// An aggregator over `collector`, publishing into `snapshot`, sending events to `output`.
+    pub fn new(
+        collector: EpochCollector,
+        config: AggregatorConfig,
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        output: Box<dyn Output>,
+    ) -> Aggregator {
+        let alert = AlertState::new(config.alert.clone());
+        Aggregator {
+            collector,
+            state: State {
+                config,
+                total: Tally::new(TOTAL_TABLE_CAPACITY),
+                interval: Tally::new(INTERVAL_TABLE_CAPACITY),
+                interval_index: None,
+                interval_end: 0,
+                alert,
+                snapshot,
+                output,
+                first_second: None,
+                last_second: None,
+            },
+        }
+    }
+
+    /// Merges epochs as they complete until every worker has finished (call on the thread
+    /// whose handle the workers unpark).
+    pub fn run(mut self) -> Aggregated {
+        loop {
+            // Read "all finished" before collecting, never after (see `all_finished`).
+            let done = self.collector.all_finished();
+            let state = &mut self.state;
+            self.collector.collect(|epoch, deltas| state.close(epoch, deltas));
+            if done {
+                break;
+            }
+            std::thread::park_timeout(IDLE_WAIT);
+        }
+        Aggregated {
+            total: self.state.total,
+            alerts: self.state.alert.history().to_vec(),
+            alerts_dropped: self.state.alert.dropped_history(),
+            first_second: self.state.first_second,
+            last_second: self.state.last_second,
+        }
+    }
+}
+
+impl State {
+    fn close(&mut self, epoch: u64, deltas: &[&CoreDelta]) {
+        let interval = self.config.report_interval_secs.max(1);
+        let first = *self.first_second.get_or_insert(epoch);
+        let index = epoch.saturating_sub(first) / interval;
+        match self.interval_index {
+            Some(current) if current != index => {
+                self.emit_report();
+                self.interval.clear();
+                self.interval_index = Some(index);
+            }
+            None => self.interval_index = Some(index),
+            _ => {}
+        }
+        self.interval_end = first + (index + 1) * interval - 1;
+
+        let (mut packets, mut requests) = (0, 0);
+        for d in deltas {
+            self.total.merge(d);
+            self.interval.merge(d);
+            packets += d.get(Counter::Packets);
+            requests += d.get(Counter::Requests);
+        }
+        self.total.seconds += 1;
+        self.interval.seconds += 1;
+        self.last_second = Some(epoch);
+
+        let output = &mut self.output;
+        let mut transitions = Vec::new();
+        self.alert.close_second(epoch, requests, |t| transitions.push(t));
+        for t in &transitions {
+            output.alert(t, self.alert.history());
+        }
+
+        self.snapshot.store(Arc::new(Snapshot {
+            second: epoch,
+            pps: packets,
+            rps: requests,
+            packets: self.total.get(Counter::Packets),
+            requests: self.total.get(Counter::Requests),
+            responses: self.total.get(Counter::Responses),
+            drops: 0,
+            window_rate: self.alert.window_rate(),
+            threshold: self.alert.threshold(),
+            alert_active: self.alert.is_active(),
+            top_section: self.interval.sections.top(1).into_iter().next().map(|e| e.key),
+        }));
+
+        // A report goes out as soon as the last second of its interval closes.
+        if epoch == self.interval_end {
+            self.emit_report();
+            self.interval.clear();
+            self.interval_index = Some(index + 1);
+        }
+    }
+
+    fn span_seconds(&self) -> u64 {
+        match (self.first_second, self.last_second) {
+            (Some(first), Some(last)) => last.saturating_sub(first) + 1,
+            _ => 0,
+        }
+    }
+
+    fn emit_report(&mut self) {
+        if self.interval.seconds == 0 {
+            return;
+        }
+        let top_n = self.config.top_n;
+        let history = self.alert.history();
+        let recent = history[history.len().saturating_sub(5)..].to_vec();
+        // Rates are per second of packet time: an interval spans its full length and the
+        // total everything since the first second, quiet seconds included.
+        let mut interval = self.interval.breakdown(top_n);
+        interval.seconds = self.config.report_interval_secs.max(1);
+        let mut total = self.total.breakdown(top_n);
+        total.seconds = self.span_seconds();
+        let report = Report {
+            at: time_of(self.last_second.unwrap_or(0).saturating_mul(1_000_000_000)),
+            interval,
+            total,
+            recent_alerts: recent,
+        };
+        self.output.report(&report);
+    }
+}

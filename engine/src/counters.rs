@@ -1,0 +1,191 @@
+//! One worker's counts for one epoch: [`CoreDelta`].
+//!
+//! Contract: a `CoreDelta` has exactly one writer at a time. The worker that owns it counts
+//! into it while its epoch is current, then hands the whole box to the aggregator (see
+//! [`crate::epoch`]), which merges it, clears it and gives it back. Nothing in here is atomic:
+//! ownership moves with the `Box`, so plain adds are enough and the hot path never does a
+//! read-modify-write on shared memory.
+//!
+//! Everything is allocated once, when the box is built: the heavy-hitter tables have a fixed
+//! capacity and the histograms fixed bounds, so counting never allocates.
+
+use crossbeam_utils::CachePadded;
+use hdrhistogram::Histogram;
+use linewatch_parser::http::Method;
+use linewatch_parser::{HttpError, WireError};
+
+use crate::topn::HeavyHitters;
+
+/// Keys one core remembers per second per dimension. A core rarely sees more distinct
+/// sections in one second; when it does, space-saving keeps the heavy ones and flags the rest
+/// as approximate.
+pub const CORE_TABLE_CAPACITY: usize = 256;
+
+/// Largest latency recorded, in microseconds: one hour. Longer values are clamped
+/// (`saturating_record`), so a stuck connection cannot make a histogram grow.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// Largest batch service time recorded, in nanoseconds: ten seconds.
+pub const MAX_BATCH_NS: u64 = 10_000_000_000;
+
+/// Significant figures kept by every histogram: values are exact to 1%, which is finer than
+/// the scheduling noise of any latency measured here, and keeps each histogram near 30 KiB.
+pub const HISTOGRAM_SIGFIG: u8 = 2;
+
+/// Highest status code counted individually; codes are three digits (the parser checks).
+pub const STATUS_CODES: usize = 1000;
+
+macro_rules! counters {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($(#[$vmeta])* $variant,)* }
+        impl $name {
+            /// Every counter, in index order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+            /// How many there are.
+            pub const COUNT: usize = $name::ALL.len();
+            /// The counter's name in reports and JSON.
+            pub const fn name(self) -> &'static str {
+                match self { $($name::$variant => $text,)* }
+            }
+        }
+    };
+}
+
+counters! {
+    /// The scalar counters of a [`CoreDelta`].
+    pub enum Counter {
+        /// Frames read from the source.
+        Packets => "packets",
+        /// Bytes of those frames as captured.
+        Bytes => "bytes",
+        /// Frames that did not decode down to TCP (see the wire-error counters).
+        Undecoded => "undecoded",
+        /// TCP segments outside the monitored ports.
+        Unmonitored => "unmonitored",
+        /// HTTP requests (complete heads).
+        Requests => "requests",
+        /// HTTP responses (complete heads).
+        Responses => "responses",
+        /// Request bytes: head plus declared body length.
+        RequestBytes => "request_bytes",
+        /// Payload segments on flows that never carried HTTP.
+        NonHttp => "non_http",
+        /// Messages that broke the grammar.
+        Malformed => "malformed",
+        /// Segments already seen (retransmissions), skipped.
+        Retransmitted => "retransmitted",
+        /// Holes in a flow's sequence space (loss before capture, or reordering).
+        SequenceGaps => "sequence_gaps",
+        /// Payload segments skipped while waiting for a message start after a gap or error.
+        OutOfSync => "out_of_sync",
+        /// Request heads longer than the carry buffer, or no carry buffer free.
+        CarryOverflow => "carry_overflow",
+        /// Flows evicted from the full flow table before they ended.
+        FlowsEvicted => "flows_evicted",
+        /// Responses whose request was not seen on the flow.
+        UnmatchedResponses => "unmatched_responses",
+        /// Requests still waiting when their pending queue overflowed (no latency for them).
+        PendingOverflow => "pending_overflow",
+        /// Batches processed.
+        Batches => "batches",
+    }
+}
+
+/// One worker's counts for one epoch. See the module doc.
+#[derive(Debug)]
+pub struct CoreDelta {
+    /// The epoch (second) these counts belong to.
+    pub epoch: u64,
+    /// Scalar counters, by [`Counter`] index. Padded so that the hottest cache line of one core
+    /// never shares a line with another core's allocation.
+    pub counts: CachePadded<[u64; Counter::COUNT]>,
+    /// Requests per method, by [`Method::index`].
+    pub methods: [u64; Method::ALL.len()],
+    /// Malformed messages per reason, by [`HttpError::index`].
+    pub http_errors: [u64; HttpError::COUNT],
+    /// Undecodable frames per reason, by [`WireError::index`].
+    pub wire_errors: [u64; WireError::COUNT],
+    /// Responses per status code (index = code).
+    pub status: Box<[u64; STATUS_CODES]>,
+    /// Requests per section.
+    pub sections: HeavyHitters,
+    /// Requests per host (lower-cased; `-` when absent).
+    pub hosts: HeavyHitters,
+    /// Requests per user agent (`-` when absent).
+    pub user_agents: HeavyHitters,
+    /// Requests per (section, host): the key is the section, a NUL byte, then the host. A
+    /// section never holds NUL (the parser rejects control bytes in targets).
+    pub section_hosts: HeavyHitters,
+    /// Response latency, request to first response byte, in microseconds.
+    pub response_latency_us: Histogram<u64>,
+    /// Wall time a worker spent on one batch, in nanoseconds.
+    pub batch_service_ns: Histogram<u64>,
+    /// Nothing was counted since the last clear: the aggregator may skip merging it.
+    pub touched: bool,
+}
+
+/// A latency histogram with linewatch's bounds.
+pub fn latency_histogram(max: u64) -> Histogram<u64> {
+    // The bounds are constants that hdrhistogram accepts (low 1, high > 2, sigfig <= 5).
+    Histogram::new_with_bounds(1, max, HISTOGRAM_SIGFIG).unwrap_or_else(|_| {
+        // Unreachable with the constants above; a histogram that auto-resizes is still correct.
+        let mut h = Histogram::new(HISTOGRAM_SIGFIG).unwrap_or_else(|_| Histogram::new(3).expect("sigfig 3 is valid"));
+        h.auto(true);
+        h
+    })
+}
+
+impl CoreDelta {
+    /// An empty delta for `epoch`, with every table allocated.
+    pub fn new(epoch: u64) -> Box<CoreDelta> {
+        Box::new(CoreDelta {
+            epoch,
+            counts: CachePadded::new([0; Counter::COUNT]),
+            methods: [0; Method::ALL.len()],
+            http_errors: [0; HttpError::COUNT],
+            wire_errors: [0; WireError::COUNT],
+            status: Box::new([0; STATUS_CODES]),
+            sections: HeavyHitters::with_capacity(CORE_TABLE_CAPACITY),
+            hosts: HeavyHitters::with_capacity(CORE_TABLE_CAPACITY),
+            user_agents: HeavyHitters::with_capacity(CORE_TABLE_CAPACITY),
+            section_hosts: HeavyHitters::with_capacity(CORE_TABLE_CAPACITY),
+            response_latency_us: latency_histogram(MAX_LATENCY_US),
+            batch_service_ns: latency_histogram(MAX_BATCH_NS),
+            touched: false,
+        })
+    }
+
+    /// Adds `n` to counter `c`.
+    #[inline(always)]
+    pub fn add(&mut self, c: Counter, n: u64) {
+        self.counts[c as usize] += n;
+    }
+
+    /// Reads counter `c`.
+    #[inline]
+    pub fn get(&self, c: Counter) -> u64 {
+        self.counts[c as usize]
+    }
+
+    /// Empties every count and table, keeping the allocations, and labels it `epoch`.
+    pub fn clear(&mut self, epoch: u64) {
+        self.epoch = epoch;
+        if !self.touched {
+            return;
+        }
+        *self.counts = [0; Counter::COUNT];
+        self.methods = [0; Method::ALL.len()];
+        self.http_errors = [0; HttpError::COUNT];
+        self.wire_errors = [0; WireError::COUNT];
+        self.status.fill(0);
+        self.sections.clear();
+        self.hosts.clear();
+        self.user_agents.clear();
+        self.section_hosts.clear();
+        self.response_latency_us.reset();
+        self.batch_service_ns.reset();
+        self.touched = false;
+    }
+}

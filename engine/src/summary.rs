@@ -1,0 +1,77 @@
+//! The exit summary: the final tallies as the report crate's [`Summary`].
+
+use linewatch_parser::{HttpError, WireError};
+use linewatch_report::{LatencyTable, Summary, Traffic};
+
+use crate::aggregate::{percentiles, TOTAL_TABLE_CAPACITY};
+use crate::counters::Counter;
+use crate::offline::RunResult;
+use crate::source::SourceEnd;
+use crate::worker::time_of;
+
+/// Builds the summary of a finished run. Every key the since-start tables hold is listed
+/// (the text renderer shows the top ones, `--summary` writes them all).
+pub fn summary(run: &RunResult) -> Summary {
+    let total = &run.aggregated.total;
+    let traffic = Traffic {
+        packets: total.get(Counter::Packets),
+        bytes: total.get(Counter::Bytes),
+        dropped: 0,
+        non_http: total.get(Counter::NonHttp),
+        malformed: total.get(Counter::Malformed),
+        retransmitted: total.get(Counter::Retransmitted),
+        undecoded: total.get(Counter::Undecoded) + run.unsupported_link,
+        flows_evicted: total.get(Counter::FlowsEvicted),
+        unmatched_responses: total.get(Counter::UnmatchedResponses),
+    };
+    let mut errors: Vec<(&'static str, u64)> = Vec::new();
+    for e in HttpError::ALL {
+        errors.push((e.name(), total.http_errors[e.index()]));
+    }
+    for e in WireError::ALL {
+        errors.push((e.name(), total.wire_errors[e.index()]));
+    }
+    errors.push(("unsupported_link_type", run.unsupported_link));
+    for c in [
+        Counter::SequenceGaps,
+        Counter::OutOfSync,
+        Counter::CarryOverflow,
+        Counter::PendingOverflow,
+        Counter::Unmonitored,
+    ] {
+        errors.push((c.name(), total.get(c)));
+    }
+    errors.retain(|(_, n)| *n > 0);
+    let (truncated, _) = match &run.end {
+        SourceEnd::Complete => (false, String::new()),
+        SourceEnd::Truncated(why) => (true, why.clone()),
+    };
+    Summary {
+        source: run.source.clone(),
+        truncated,
+        first_packet: run.packet_times.map(|(first, _)| time_of(first)),
+        last_packet: run.packet_times.map(|(_, last)| time_of(last)),
+        traffic,
+        errors,
+        total: {
+            let mut b = total.breakdown(TOTAL_TABLE_CAPACITY);
+            b.seconds = run.aggregated.span_seconds();
+            b
+        },
+        alerts: run.aggregated.alerts.clone(),
+        latency: vec![
+            LatencyTable {
+                name: "response_us",
+                title: "response latency (request to first response byte)",
+                unit: "us",
+                percentiles: percentiles(&total.response_latency_us),
+            },
+            LatencyTable {
+                name: "batch_service_ns",
+                title: "batch service time (one worker, one batch)",
+                unit: "ns",
+                percentiles: percentiles(&total.batch_service_ns),
+            },
+        ],
+    }
+}

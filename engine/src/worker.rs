@@ -1,0 +1,696 @@
+//! A worker: turns frames into counts, one core, no locks, no allocation per packet.
+//!
+//! Contract: [`Worker::process_frame`] takes one captured frame with its packet time and
+//! counts what it holds into the worker's current [`CoreDelta`]. Every frame of a connection
+//! (both directions) must reach the same worker, in capture order: the sharding in
+//! [`crate::offline`] (and RSS plus the XDP program, live) guarantees it. The worker owns its
+//! flow table and carry pool outright.
+//!
+//! Per segment:
+//!
+//! ```text
+//! frame ─decode─► TcpSegment ─port filter─► flow lookup (or create on SYN / an HTTP start)
+//!       ─sequence check─► retransmission? skip : gap? resynchronise
+//!       ─framing─► skip body bytes │ carry a cut head │ parse heads ─► count request / response
+//! ```
+//!
+//! Exactness rules:
+//! - A message is counted once, when its head is complete, at the time of its first byte.
+//! - Bytes already seen on a direction (retransmissions, overlaps) are never parsed twice.
+//! - After a gap, an error or a flow joined midway, nothing is parsed until a segment starts
+//!   like a message (a known method or an `HTTP/1.x` version; a status line): a segment that
+//!   starts inside a message must not invent one.
+//! - A response pairs with the oldest unanswered request of its flow (HTTP/1.1 pipelining);
+//!   1xx responses other than 101 do not consume it; a HEAD response and a 2xx to CONNECT have
+//!   no body; 101 and 2xx-to-CONNECT make the connection opaque.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use linewatch_parser::http::{
+    parse_request, parse_request_line, parse_response, Body, ChunkProgress, ChunkedBody, Method,
+    Request, Response, Status, TargetForm,
+};
+use linewatch_parser::wire::{decode_frame, LinkType, TcpSegment};
+use linewatch_parser::HttpError;
+use linewatch_report::{RequestEvent, ResponseEvent};
+
+use crate::carry::{CarryPool, CARRY_SLOTS};
+use crate::counters::{CoreDelta, Counter};
+use crate::flow::{Endpoint, FlowKey, FlowTable, Framing, Inserted, Pending, Side};
+use crate::topn::KEY_CAP;
+
+/// Flows one worker tracks at once. At ~600 bytes each this is ~10 MiB per worker; a full
+/// table evicts the least recently seen flow (counted as `flows_evicted`).
+pub const FLOW_CAPACITY: usize = 16 * 1024;
+
+/// The key under which requests without a Host or User-Agent are counted.
+pub const ABSENT: &[u8] = b"-";
+
+/// Which TCP ports carry HTTP: a set, or any port (recognised by the start line).
+#[derive(Debug, Clone)]
+pub struct PortFilter {
+    any: bool,
+    bits: Box<[u64; 1024]>,
+}
+
+impl PortFilter {
+    /// Every TCP port.
+    pub fn any() -> PortFilter {
+        PortFilter {
+            any: true,
+            bits: Box::new([0; 1024]),
+        }
+    }
+
+    /// Only these ports.
+    pub fn ports(ports: &[u16]) -> PortFilter {
+        let mut bits = Box::new([0u64; 1024]);
+        for &p in ports {
+            bits[usize::from(p) / 64] |= 1 << (p % 64);
+        }
+        PortFilter { any: false, bits }
+    }
+
+    /// A segment between these ports is monitored.
+    #[inline]
+    pub fn matches(&self, a: u16, b: u16) -> bool {
+        self.any || self.has(a) || self.has(b)
+    }
+
+    #[inline]
+    fn has(&self, p: u16) -> bool {
+        self.bits[usize::from(p) / 64] & (1 << (p % 64)) != 0
+    }
+}
+
+/// What a worker is configured with.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Monitored ports.
+    pub ports: PortFilter,
+    /// Write one `--json` line per request and response.
+    pub json_events: bool,
+    /// Flow table capacity.
+    pub flow_capacity: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            ports: PortFilter::any(),
+            json_events: false,
+            flow_capacity: FLOW_CAPACITY,
+        }
+    }
+}
+
+/// One core's engine. See the module doc.
+#[derive(Debug)]
+pub struct Worker {
+    flows: FlowTable,
+    carry: CarryPool,
+    ports: PortFilter,
+    delta: Box<CoreDelta>,
+    /// `--json` lines of the current batch, written out by the caller between batches.
+    json: Option<Vec<u8>>,
+}
+
+/// Where a run of parsing stopped.
+enum Stop {
+    /// Every byte was used; the direction continues with this framing.
+    Framing(Framing),
+    /// A head starting at this offset is cut.
+    Partial(usize),
+}
+
+impl Worker {
+    /// A worker with everything allocated, counting into `delta`.
+    pub fn new(config: &WorkerConfig, delta: Box<CoreDelta>) -> Worker {
+        Worker {
+            flows: FlowTable::with_capacity(config.flow_capacity),
+            carry: CarryPool::new(CARRY_SLOTS),
+            ports: config.ports.clone(),
+            delta,
+            json: config.json_events.then(|| Vec::with_capacity(1 << 16)),
+        }
+    }
+
+    /// The delta being counted into.
+    pub fn delta(&self) -> &CoreDelta {
+        &self.delta
+    }
+
+    /// Mutable access to the delta (batch-level counters).
+    pub fn delta_mut(&mut self) -> &mut CoreDelta {
+        &mut self.delta
+    }
+
+    /// Puts `fresh` in place and returns the delta counted so far.
+    pub fn swap_delta(&mut self, fresh: Box<CoreDelta>) -> Box<CoreDelta> {
+        std::mem::replace(&mut self.delta, fresh)
+    }
+
+    /// The `--json` lines written since the last call, to be flushed; then empties the buffer.
+    pub fn take_json(&mut self, out: &mut dyn FnMut(&[u8])) {
+        if let Some(buf) = self.json.as_mut() {
+            if !buf.is_empty() {
+                out(buf);
+                buf.clear();
+            }
+        }
+    }
+
+    /// Flows currently tracked.
+    pub fn flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Counts one frame captured at `ts` (ns since the Unix epoch); `wire_len` is its length on
+    /// the wire (the capture may have cut it).
+    #[inline]
+    pub fn process_frame(&mut self, ts: u64, link: LinkType, frame: &[u8], wire_len: u32) {
+        self.delta.touched = true;
+        self.delta.add(Counter::Packets, 1);
+        self.delta.add(Counter::Bytes, u64::from(wire_len));
+        match decode_frame(link, frame) {
+            Ok(seg) => {
+                if self.ports.matches(seg.src_port, seg.dst_port) {
+                    self.segment(ts, &seg);
+                } else {
+                    self.delta.add(Counter::Unmonitored, 1);
+                }
+            }
+            Err(e) => {
+                self.delta.add(Counter::Undecoded, 1);
+                self.delta.wire_errors[e.index()] += 1;
+            }
+        }
+    }
+
+    fn segment(&mut self, ts: u64, seg: &TcpSegment<'_>) {
+        let src = Endpoint::new(seg.src, seg.src_port);
+        let dst = Endpoint::new(seg.dst, seg.dst_port);
+        let (key, side) = FlowKey::of(seg.vlan_ids[0], src, dst);
+        let syn = seg.flags.has(linewatch_parser::wire::TcpFlags::SYN);
+        let ack = seg.flags.has(linewatch_parser::wire::TcpFlags::ACK);
+        let rst = seg.flags.has(linewatch_parser::wire::TcpFlags::RST);
+        let fin = seg.flags.has(linewatch_parser::wire::TcpFlags::FIN);
+
+        let slot = match self.flows.get(&key) {
+            Some(slot) => slot,
+            None => {
+                // A flow is created by a SYN (its first byte is then known to start a message),
+                // or by a segment that starts like an HTTP message.
+                let client = if syn {
+                    Some(if ack { 1 - side } else { side })
+                } else if seg.payload.is_empty() || rst {
+                    return;
+                } else if plausible_request(seg.payload) {
+                    Some(side)
+                } else if plausible_response(seg.payload) {
+                    Some(1 - side)
+                } else {
+                    self.delta.add(Counter::NonHttp, 1);
+                    return;
+                };
+                let carry = &mut self.carry;
+                let (slot, how) = self.flows.get_or_insert(key, |old| {
+                    for dir in &old.dirs {
+                        if let Some(s) = dir.carry_slot() {
+                            carry.give_back(s);
+                        }
+                    }
+                });
+                if how == Inserted::Evicted {
+                    self.delta.add(Counter::FlowsEvicted, 1);
+                }
+                let flow = self.flows.flow_mut(slot);
+                flow.client = client;
+                if !syn {
+                    let dir = &mut flow.dirs[side];
+                    dir.next_seq = seg.seq;
+                    dir.seq_known = true;
+                    dir.framing = Framing::Boundary;
+                }
+                slot
+            }
+        };
+
+        let flow = self.flows.flow_mut(slot);
+        flow.last_seen = ts;
+        if syn {
+            let dir = &mut flow.dirs[side];
+            dir.next_seq = seg.seq.wrapping_add(1);
+            dir.seq_known = true;
+            if dir.framing == Framing::Unsynced {
+                dir.framing = Framing::Boundary;
+            }
+            if flow.client.is_none() {
+                flow.client = Some(if ack { 1 - side } else { side });
+            }
+        }
+
+        if !seg.payload.is_empty() {
+            let mut data = seg.payload;
+            let dir = &mut flow.dirs[side];
+            let mut gap = 0u64;
+            if dir.seq_known {
+                let ahead = seg.seq.wrapping_sub(dir.next_seq) as i32;
+                if ahead < 0 {
+                    let seen = ahead.unsigned_abs() as usize;
+                    if seen >= data.len() {
+                        self.delta.add(Counter::Retransmitted, 1);
+                        self.end_of_segment(slot, side, fin, rst);
+                        return;
+                    }
+                    // Overlap: parse only the new tail.
+                    data = &data[seen..];
+                } else if ahead > 0 {
+                    gap = u64::from(ahead.unsigned_abs());
+                }
+            }
+            let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            let seq_of_data = seg.seq.wrapping_add(u32::try_from(seg.payload.len() - data.len()).unwrap_or(0));
+            dir.next_seq = seq_of_data.wrapping_add(len);
+            dir.seq_known = !(seg.truncated || seg.fragmented);
+            if gap > 0 {
+                self.delta.add(Counter::SequenceGaps, 1);
+                self.lose(slot, side, gap);
+            }
+            self.stream(slot, side, data, ts);
+            if seg.truncated || seg.fragmented {
+                // The rest of this segment was not captured: how much is unknown.
+                self.lose(slot, side, u64::MAX);
+            }
+        }
+        self.end_of_segment(slot, side, fin, rst);
+    }
+
+    /// Handles FIN and RST: a flow closed both ways, or reset, leaves the table.
+    fn end_of_segment(&mut self, slot: u32, side: Side, fin: bool, rst: bool) {
+        if !(fin || rst) {
+            return;
+        }
+        let flow = self.flows.flow_mut(slot);
+        if fin {
+            flow.dirs[side].fin = true;
+        }
+        if rst || (flow.dirs[0].fin && flow.dirs[1].fin) {
+            for d in 0..2 {
+                if let Some(s) = flow.dirs[d].carry_slot() {
+                    flow.dirs[d].drop_carry();
+                    self.carry.give_back(s);
+                }
+            }
+            self.flows.remove(slot);
+        }
+    }
+
+    /// `gap` bytes of this direction were never captured.
+    fn lose(&mut self, slot: u32, side: Side, gap: u64) {
+        let dir = &mut self.flows.flow_mut(slot).dirs[side];
+        dir.framing = match dir.framing {
+            // Missing body bytes are just skipped: framing survives the loss.
+            Framing::Body(n) if gap < n => Framing::Body(n - gap),
+            Framing::UntilClose => Framing::UntilClose,
+            Framing::Opaque => Framing::Opaque,
+            _ => Framing::Unsynced,
+        };
+        if let Some(s) = dir.carry_slot() {
+            dir.drop_carry();
+            self.carry.give_back(s);
+        }
+    }
+
+    /// Feeds new in-order bytes of one direction through its framing state.
+    fn stream(&mut self, slot: u32, side: Side, mut data: &[u8], ts: u64) {
+        while !data.is_empty() {
+            let framing = self.flows.flow_mut(slot).dirs[side].framing;
+            match framing {
+                Framing::Opaque | Framing::UntilClose => return,
+                Framing::Body(n) => {
+                    let skip = usize::try_from(n).unwrap_or(usize::MAX).min(data.len());
+                    data = &data[skip..];
+                    let left = n - skip as u64;
+                    self.flows.flow_mut(slot).dirs[side].framing =
+                        if left == 0 { Framing::Boundary } else { Framing::Body(left) };
+                }
+                Framing::Chunked(mut chunked) => {
+                    let next = match chunked.advance(data) {
+                        Ok(ChunkProgress::Done(used)) => {
+                            data = &data[used..];
+                            Framing::Boundary
+                        }
+                        Ok(ChunkProgress::NeedMore) => {
+                            data = &[];
+                            Framing::Chunked(chunked)
+                        }
+                        Err(e) => {
+                            self.malformed(e);
+                            data = &[];
+                            Framing::Unsynced
+                        }
+                    };
+                    self.flows.flow_mut(slot).dirs[side].framing = next;
+                }
+                Framing::Unsynced => {
+                    let flow = self.flows.flow_mut(slot);
+                    let is_client = flow.client == Some(side);
+                    let starts = if is_client {
+                        plausible_request(data)
+                    } else {
+                        plausible_response(data)
+                    };
+                    if starts {
+                        flow.dirs[side].framing = Framing::Boundary;
+                    } else {
+                        let counter = if flow.http_seen { Counter::OutOfSync } else { Counter::NonHttp };
+                        self.delta.add(counter, 1);
+                        return;
+                    }
+                }
+                Framing::Boundary => {
+                    match self.parse(slot, side, data, ts, 0, ts) {
+                        Stop::Framing(f) => {
+                            self.flows.flow_mut(slot).dirs[side].framing = f;
+                            return;
+                        }
+                        Stop::Partial(at) => {
+                            self.start_carry(slot, side, &data[at..], ts);
+                            return;
+                        }
+                    }
+                }
+                Framing::Carry => {
+                    data = self.continue_carry(slot, side, data, ts);
+                }
+            }
+        }
+    }
+
+    /// Keeps the cut head `rest` in a carry slot until the next segment.
+    fn start_carry(&mut self, slot: u32, side: Side, rest: &[u8], ts: u64) {
+        let taken = self.carry.take();
+        let dir = &mut self.flows.flow_mut(slot).dirs[side];
+        match taken {
+            Some(s) if rest.len() <= crate::carry::CARRY_CAP => {
+                self.carry.append(s, rest);
+                dir.carry = s;
+                dir.carry_ts = ts;
+                dir.framing = Framing::Carry;
+            }
+            other => {
+                if let Some(s) = other {
+                    self.carry.give_back(s);
+                }
+                self.delta.add(Counter::CarryOverflow, 1);
+                dir.framing = Framing::Unsynced;
+            }
+        }
+    }
+
+    /// Appends new bytes to a cut head and parses on; returns the bytes not yet used.
+    fn continue_carry<'d>(&mut self, slot: u32, side: Side, data: &'d [u8], ts: u64) -> &'d [u8] {
+        let dir = self.flows.flow_mut(slot).dirs[side];
+        let Some(cs) = dir.carry_slot() else {
+            self.flows.flow_mut(slot).dirs[side].framing = Framing::Unsynced;
+            return data;
+        };
+        let old_len = self.carry.data(cs).len();
+        let taken = self.carry.append(cs, data);
+        // `parse` counts through `self` but never touches the pool: move the pool out while it
+        // runs (a move of three pointers; the placeholder allocates nothing).
+        let carry = std::mem::take(&mut self.carry);
+        let stop = self.parse(slot, side, carry.data(cs), dir.carry_ts, old_len, ts);
+        self.carry = carry;
+        match stop {
+            Stop::Framing(f) => {
+                let d = &mut self.flows.flow_mut(slot).dirs[side];
+                d.drop_carry();
+                d.framing = f;
+                self.carry.give_back(cs);
+                &data[taken..]
+            }
+            Stop::Partial(at) => {
+                let d = &mut self.flows.flow_mut(slot).dirs[side];
+                if at >= old_len {
+                    d.carry_ts = ts;
+                }
+                if at == 0 && taken < data.len() {
+                    // The head fills the whole slot and goes on.
+                    d.drop_carry();
+                    d.framing = Framing::Unsynced;
+                    self.carry.give_back(cs);
+                    self.delta.add(Counter::CarryOverflow, 1);
+                    return &[];
+                }
+                self.carry.consume(cs, at);
+                &data[taken..]
+            }
+        }
+    }
+
+    /// Parses every message head in `buf` (which starts at a message boundary). Bytes before
+    /// `split` arrived at `early_ts`, the rest at `ts`.
+    fn parse(&mut self, slot: u32, side: Side, buf: &[u8], early_ts: u64, split: usize, ts: u64) -> Stop {
+        let is_client = self.flows.flow_mut(slot).client == Some(side);
+        let mut at = 0;
+        loop {
+            let rest = &buf[at..];
+            if rest.iter().all(|&b| b == b'\r' || b == b'\n') {
+                return Stop::Framing(Framing::Boundary);
+            }
+            let msg_ts = if at < split { early_ts } else { ts };
+            let parsed = if is_client {
+                match parse_request(rest) {
+                    Ok(Status::Complete(req)) => {
+                        let framing = self.count_request(slot, side, &req, msg_ts);
+                        Ok((req.head_len, framing))
+                    }
+                    Ok(Status::Partial) => return Stop::Partial(at),
+                    Err(e) => Err(e),
+                }
+            } else {
+                match parse_response(rest) {
+                    Ok(Status::Complete(resp)) => {
+                        let framing = self.count_response(slot, side, &resp, msg_ts);
+                        Ok((resp.head_len, framing))
+                    }
+                    Ok(Status::Partial) => return Stop::Partial(at),
+                    Err(e) => Err(e),
+                }
+            };
+            let (head_len, body) = match parsed {
+                Ok(v) => v,
+                Err(e) => {
+                    if self.flows.flow_mut(slot).http_seen {
+                        self.malformed(e);
+                    } else {
+                        self.delta.add(Counter::NonHttp, 1);
+                    }
+                    return Stop::Framing(Framing::Unsynced);
+                }
+            };
+            at += head_len;
+            let rest = &buf[at..];
+            match body {
+                Framing::Boundary => {}
+                Framing::Body(n) => match usize::try_from(n) {
+                    Ok(n) if n <= rest.len() => at += n,
+                    _ => return Stop::Framing(Framing::Body(n - rest.len() as u64)),
+                },
+                Framing::Chunked(mut chunked) => match chunked.advance(rest) {
+                    Ok(ChunkProgress::Done(used)) => at += used,
+                    Ok(ChunkProgress::NeedMore) => return Stop::Framing(Framing::Chunked(chunked)),
+                    Err(e) => {
+                        self.malformed(e);
+                        return Stop::Framing(Framing::Unsynced);
+                    }
+                },
+                other => return Stop::Framing(other),
+            }
+        }
+    }
+
+    fn malformed(&mut self, e: HttpError) {
+        self.delta.add(Counter::Malformed, 1);
+        self.delta.http_errors[e.index()] += 1;
+    }
+
+    /// Counts a request head; returns how its body is framed.
+    fn count_request(&mut self, slot: u32, side: Side, req: &Request<'_>, ts: u64) -> Framing {
+        let d = &mut *self.delta;
+        let line = &req.line;
+        let kind = line.method_kind();
+        let section = line.section();
+        let host = match line.target_form() {
+            TargetForm::Absolute => line.authority(),
+            _ => None,
+        }
+        .or(req.host)
+        .or(match line.target_form() {
+            TargetForm::Authority => line.authority(),
+            _ => None,
+        })
+        .unwrap_or(ABSENT);
+        let user_agent = req.user_agent.unwrap_or(ABSENT);
+        let declared = match req.body {
+            Body::Length(n) => n,
+            _ => 0,
+        };
+        let bytes = req.head_len as u64 + declared;
+
+        d.add(Counter::Requests, 1);
+        d.add(Counter::RequestBytes, bytes);
+        d.methods[kind.index()] += 1;
+        if let Some(e) = req.defect {
+            d.add(Counter::Malformed, 1);
+            d.http_errors[e.index()] += 1;
+        }
+        d.sections.record(section, 1, bytes);
+        d.hosts.record_lowercase(host, 1, bytes);
+        d.user_agents.record(user_agent, 1, bytes);
+        let mut pair = [0u8; KEY_CAP];
+        let s_len = section.len().min(KEY_CAP);
+        pair[..s_len].copy_from_slice(&section[..s_len]);
+        let mut len = s_len;
+        if len < KEY_CAP {
+            pair[len] = 0;
+            len += 1;
+            let h_len = host.len().min(KEY_CAP - len);
+            for (dst, src) in pair[len..len + h_len].iter_mut().zip(host) {
+                *dst = src.to_ascii_lowercase();
+            }
+            len += h_len;
+        }
+        d.section_hosts.record(&pair[..len], 1, bytes);
+
+        let flow = self.flows.flow_mut(slot);
+        flow.http_seen = true;
+        let pending = Pending {
+            ts,
+            head: kind == Method::Head,
+            connect: kind == Method::Connect,
+        };
+        if !flow.push_pending(pending) {
+            d.add(Counter::PendingOverflow, 1);
+        }
+        if let Some(json) = self.json.as_mut() {
+            let (client, server) = (flow.key.ends[side], flow.key.ends[1 - side]);
+            linewatch_report::json::request_event(
+                &RequestEvent {
+                    ts: time_of(ts),
+                    src: (client.ip(), client.port),
+                    dst: (server.ip(), server.port),
+                    method: line.method,
+                    target: line.target,
+                    section,
+                    version: line.version.as_str(),
+                    host: req.host,
+                    user_agent: req.user_agent,
+                    bytes,
+                },
+                json,
+            );
+        }
+        framing_of(req.body)
+    }
+
+    /// Counts a response head; returns how its body is framed.
+    fn count_response(&mut self, slot: u32, side: Side, resp: &Response<'_>, ts: u64) -> Framing {
+        let d = &mut *self.delta;
+        let code = resp.line.code;
+        d.add(Counter::Responses, 1);
+        if let Some(s) = d.status.get_mut(usize::from(code)) {
+            *s += 1;
+        }
+        if let Some(e) = resp.defect {
+            d.add(Counter::Malformed, 1);
+            d.http_errors[e.index()] += 1;
+        }
+        let flow = self.flows.flow_mut(slot);
+        flow.http_seen = true;
+        let interim = (100..200).contains(&code) && code != 101;
+        let request = if interim { flow.front_pending() } else { flow.pop_pending() };
+        let mut latency_us = None;
+        let mut body = framing_of(resp.body);
+        match request {
+            Some(req) => {
+                let us = ts.saturating_sub(req.ts) / 1_000;
+                if !interim {
+                    d.response_latency_us.saturating_record(us.max(1));
+                }
+                latency_us = Some(us);
+                if req.head {
+                    body = Framing::Boundary;
+                }
+                if req.connect && (200..300).contains(&code) {
+                    body = Framing::Opaque;
+                    flow.dirs[1 - side].framing = Framing::Opaque;
+                }
+            }
+            None => d.add(Counter::UnmatchedResponses, 1),
+        }
+        if code == 101 {
+            body = Framing::Opaque;
+            flow.dirs[1 - side].framing = Framing::Opaque;
+        }
+        if let Some(json) = self.json.as_mut() {
+            let (server, client) = (flow.key.ends[side], flow.key.ends[1 - side]);
+            let declared = match resp.body {
+                Body::Length(n) => n,
+                _ => 0,
+            };
+            linewatch_report::json::response_event(
+                &ResponseEvent {
+                    ts: time_of(ts),
+                    src: (server.ip(), server.port),
+                    dst: (client.ip(), client.port),
+                    status: code,
+                    latency_us,
+                    bytes: resp.head_len as u64 + declared,
+                },
+                json,
+            );
+        }
+        body
+    }
+}
+
+/// The framing after a head whose body is `body`.
+fn framing_of(body: Body) -> Framing {
+    match body {
+        Body::Empty => Framing::Boundary,
+        Body::Length(0) => Framing::Boundary,
+        Body::Length(n) => Framing::Body(n),
+        Body::Chunked => Framing::Chunked(ChunkedBody::new()),
+        Body::UntilClose => Framing::UntilClose,
+        Body::Unknown => Framing::Unsynced,
+    }
+}
+
+/// Packet time as a `SystemTime`.
+pub fn time_of(ts_ns: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(ts_ns)
+}
+
+/// Methods whose name alone makes a segment start believable as a request.
+const KNOWN_METHODS: [&[u8]; 9] = [
+    b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"CONNECT ", b"OPTIONS ", b"TRACE ", b"PATCH ",
+];
+
+/// `buf` starts like a request: a known method, or any method token on a line that ends in an
+/// `HTTP/1.x` version. A cut-off start counts if it is a prefix of a known method.
+fn plausible_request(buf: &[u8]) -> bool {
+    if KNOWN_METHODS.iter().any(|m| buf.starts_with(m) || m.starts_with(buf)) {
+        return true;
+    }
+    matches!(parse_request_line(buf), Ok(Status::Complete((line, _)))
+        if line.version != linewatch_parser::http::Version::Http09)
+}
+
+/// `buf` starts like a response: `HTTP/1.` (or a prefix of it).
+fn plausible_response(buf: &[u8]) -> bool {
+    const START: &[u8] = b"HTTP/1.";
+    buf.starts_with(START) || START.starts_with(buf)
+}

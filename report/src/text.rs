@@ -1,0 +1,616 @@
+//! The periodic report and the exit summary, as text for a terminal.
+//!
+//! Contract: every string that came off the wire (keys, and the source name) goes through
+//! [`escape`], so the text holds no control byte but `\n`. Lists are in aligned columns (key,
+//! requests, share of the span's requests, bytes) that fit 80 columns. A count shown as `~N` is
+//! an estimate from a full top-N table (the true count lies between `N - error` and `N`); a key
+//! ending in `...` is longer than shown (cut at the engine's cap or to fit the column). A legend
+//! under the text says so whenever one of them appears.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::alert;
+use crate::escape;
+use crate::model::{Breakdown, LatencyTable, Report, Summary, TopEntry};
+use crate::time::format_time;
+use crate::units;
+
+/// Key column width: most sections and host names fit, and the line stays within 80 columns.
+const KEY_WIDTH: usize = 40;
+
+/// Count column width: up to `~` and 9 digits before the columns shift.
+const COUNT_WIDTH: usize = 10;
+
+/// Share column width: `100.0%`.
+const SHARE_WIDTH: usize = 6;
+
+/// Bytes column width: `999.9 kB`.
+const BYTES_WIDTH: usize = 9;
+
+/// Indent of a list row; a section's hosts go one step further in.
+const ROW_INDENT: usize = 4;
+
+/// Extra indent of a section's hosts under it.
+const HOST_INDENT: usize = 4;
+
+/// Hosts shown under each top section: enough to see who asks for it, short enough that the
+/// report still fits a screen.
+const HOSTS_PER_SECTION: usize = 3;
+
+/// Alerts kept on screen (SPEC section 4: "last 5 with times").
+const RECENT_ALERTS: usize = 5;
+
+/// Which markers the text used, so the legend explains just those.
+#[derive(Default)]
+struct Marks {
+    approximate: bool,
+    cut: bool,
+}
+
+impl Marks {
+    fn legend(&self, out: &mut String) {
+        if self.approximate {
+            out.push_str(
+                "~N: estimated by a full top-N table; the true count is between N - error and N\n",
+            );
+        }
+        if self.cut {
+            let _ = writeln!(
+                out,
+                "{}: the key is longer than shown (cut at the length cap or to fit the column)",
+                escape::CUT_MARKER
+            );
+        }
+    }
+}
+
+/// Appends `n` spaces.
+fn pad(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat(' ').take(n));
+}
+
+/// Appends the escaped key cut to `width` columns, a cut marker when the engine cut it, and
+/// spaces up to `width`.
+fn push_key(out: &mut String, entry: &TopEntry, width: usize, marks: &mut Marks) {
+    let (used, cut) = if entry.key.is_empty() {
+        out.push_str("\"\"");
+        (2, false)
+    } else if entry.truncated {
+        let (used, cut) = escape::terminal_cut(
+            &entry.key,
+            width.saturating_sub(escape::CUT_MARKER.len()),
+            out,
+        );
+        if cut {
+            (used, true)
+        } else {
+            out.push_str(escape::CUT_MARKER);
+            (used + escape::CUT_MARKER.len(), true)
+        }
+    } else {
+        escape::terminal_cut(&entry.key, width, out)
+    };
+    marks.cut |= cut;
+    pad(out, width.saturating_sub(used));
+}
+
+/// `part` as a percentage of `whole`, or `-` when the span had no requests.
+fn share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".to_owned()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+/// Appends one list row: key, count (`~` when estimated), share of `requests`, bytes.
+fn push_row(out: &mut String, indent: usize, entry: &TopEntry, requests: u64, marks: &mut Marks) {
+    pad(out, indent);
+    let key_width = (ROW_INDENT + KEY_WIDTH).saturating_sub(indent);
+    push_key(out, entry, key_width, marks);
+    let count = if entry.is_approximate() {
+        marks.approximate = true;
+        format!("~{}", entry.count)
+    } else {
+        entry.count.to_string()
+    };
+    let _ = writeln!(
+        out,
+        "  {count:>COUNT_WIDTH$}  {:>SHARE_WIDTH$}  {:>BYTES_WIDTH$}",
+        share(entry.count, requests),
+        units::bytes(entry.bytes),
+    );
+}
+
+/// Appends a list title with the column headings, aligned over [`push_row`]'s columns.
+fn push_list_title(out: &mut String, title: &str) {
+    out.push_str("  ");
+    out.push_str(title);
+    pad(
+        out,
+        (ROW_INDENT + KEY_WIDTH).saturating_sub(2 + title.len()),
+    );
+    let _ = writeln!(
+        out,
+        "  {:>COUNT_WIDTH$}  {:>SHARE_WIDTH$}  {:>BYTES_WIDTH$}",
+        "requests", "share", "bytes"
+    );
+}
+
+/// Appends a titled list of the first `top_n` entries.
+fn push_list(
+    out: &mut String,
+    title: &str,
+    entries: &[TopEntry],
+    b: &Breakdown,
+    top_n: usize,
+    marks: &mut Marks,
+) {
+    push_list_title(out, title);
+    if entries.is_empty() || top_n == 0 {
+        pad(out, ROW_INDENT);
+        out.push_str("(none)\n");
+        return;
+    }
+    for e in entries.iter().take(top_n) {
+        push_row(out, ROW_INDENT, e, b.requests, marks);
+    }
+}
+
+/// Appends the top sections, each with its top hosts when the engine gave them. `sections`
+/// decides which sections are listed (`section_hosts` may hold fewer); when it is empty, the
+/// sections of `section_hosts` are.
+fn push_sections(out: &mut String, b: &Breakdown, top_n: usize, marks: &mut Marks) {
+    if b.section_hosts.is_empty() {
+        push_list(out, "top sections", &b.sections, b, top_n, marks);
+        return;
+    }
+    push_list_title(out, "top sections (with their top hosts)");
+    let listed: Vec<&TopEntry> = if b.sections.is_empty() {
+        b.section_hosts.iter().map(|sh| &sh.section).collect()
+    } else {
+        b.sections.iter().collect()
+    };
+    if listed.is_empty() || top_n == 0 {
+        pad(out, ROW_INDENT);
+        out.push_str("(none)\n");
+        return;
+    }
+    for section in listed.into_iter().take(top_n) {
+        push_row(out, ROW_INDENT, section, b.requests, marks);
+        let hosts = b
+            .section_hosts
+            .iter()
+            .find(|sh| sh.section.key == section.key)
+            .map_or(&[][..], |sh| &sh.hosts[..]);
+        for h in hosts.iter().take(HOSTS_PER_SECTION.min(top_n)) {
+            push_row(out, ROW_INDENT + HOST_INDENT, h, b.requests, marks);
+        }
+    }
+}
+
+/// A span length for titles: `10s`, `1h 2m 3s`.
+fn span(seconds: u64) -> String {
+    humantime::format_duration(Duration::from_secs(seconds)).to_string()
+}
+
+/// Appends the counts of one span: totals, then sections, hosts, methods, status and agents.
+fn push_breakdown(out: &mut String, title: &str, b: &Breakdown, top_n: usize, marks: &mut Marks) {
+    let _ = writeln!(
+        out,
+        "{title}: {} requests ({}/s), {} responses, {} of requests",
+        b.requests,
+        units::short_rate(units::per_second(b.requests, b.seconds)),
+        b.responses,
+        units::bytes(b.request_bytes),
+    );
+    push_sections(out, b, top_n, marks);
+    push_list(out, "top hosts", &b.hosts, b, top_n, marks);
+
+    out.push_str("  methods        ");
+    if b.methods.is_empty() {
+        out.push_str(" (none)");
+    }
+    for (name, n) in &b.methods {
+        out.push(' ');
+        escape::terminal(name.as_bytes(), out);
+        let _ = write!(out, " {n}");
+    }
+    out.push('\n');
+
+    out.push_str("  status classes ");
+    let names = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+    for (name, n) in names.iter().zip(b.status_classes.iter()) {
+        let _ = write!(out, " {name} {n}");
+    }
+    if b.status_classes[5] > 0 {
+        let _ = write!(out, " other {}", b.status_classes[5]);
+    }
+    out.push('\n');
+
+    if !b.status.is_empty() && top_n > 0 {
+        // The most frequent codes; ties in code order, as the engine gives them.
+        let mut codes: Vec<(u16, u64)> = b.status.clone();
+        codes.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+        out.push_str("  status codes   ");
+        for (code, n) in codes.iter().take(top_n) {
+            let _ = write!(out, " {code} {n}");
+        }
+        out.push('\n');
+    }
+
+    push_list(out, "top user agents", &b.user_agents, b, top_n, marks);
+}
+
+/// The periodic report: a header with the time, the interval's counts, the counts since start,
+/// the recent alerts, and the legend of the markers used.
+pub fn report(r: &Report, top_n: usize) -> String {
+    let mut out = String::with_capacity(4096);
+    let mut marks = Marks::default();
+    let _ = writeln!(out, "=== linewatch report {} ===", format_time(r.at));
+    push_breakdown(
+        &mut out,
+        &format!("last {}", span(r.interval.seconds)),
+        &r.interval,
+        top_n,
+        &mut marks,
+    );
+    out.push('\n');
+    push_breakdown(
+        &mut out,
+        &format!("since start ({})", span(r.total.seconds)),
+        &r.total,
+        top_n,
+        &mut marks,
+    );
+    out.push('\n');
+    out.push_str(&alert::history(&r.recent_alerts, RECENT_ALERTS));
+    marks.legend(&mut out);
+    out
+}
+
+/// Appends one percentile table: title and unit, then count and the percentile rows.
+fn push_latency(out: &mut String, t: &LatencyTable) {
+    let _ = writeln!(out, "{}, in {}", t.title, t.unit);
+    let p = &t.percentiles;
+    if p.count == 0 {
+        out.push_str("  no values recorded\n");
+        return;
+    }
+    for (name, v) in [
+        ("count", p.count),
+        ("p50", p.p50),
+        ("p90", p.p90),
+        ("p99", p.p99),
+        ("p99.9", p.p999),
+        ("max", p.max),
+    ] {
+        let _ = writeln!(out, "  {name:<6}{v:>14}");
+    }
+}
+
+/// The exit summary: source, a truncation notice, first and last packet, the traffic counters,
+/// errors by reason, the counts since start, the alert history and the latency tables.
+pub fn summary(s: &Summary, top_n: usize) -> String {
+    let mut out = String::with_capacity(8192);
+    let mut marks = Marks::default();
+    out.push_str("=== linewatch summary ===\n");
+    out.push_str("source        ");
+    escape::terminal(s.source.as_bytes(), &mut out);
+    out.push('\n');
+    if s.truncated {
+        out.push_str(
+            "capture truncated: the file ends in the middle of a packet; counted up to the cut\n",
+        );
+    }
+    let time_or_none =
+        |t: Option<std::time::SystemTime>| t.map_or_else(|| "-".to_owned(), format_time);
+    let _ = writeln!(out, "first packet  {}", time_or_none(s.first_packet));
+    let _ = write!(out, "last packet   {}", time_or_none(s.last_packet));
+    if let (Some(first), Some(last)) = (s.first_packet, s.last_packet) {
+        if let Ok(d) = last.duration_since(first) {
+            let _ = write!(out, "  (span {})", span(d.as_secs()));
+        }
+    }
+    out.push('\n');
+
+    let t = &s.traffic;
+    out.push_str("traffic\n");
+    for (name, n) in [
+        ("packets", t.packets),
+        ("bytes", t.bytes),
+        ("dropped", t.dropped),
+        ("requests", s.total.requests),
+        ("responses", s.total.responses),
+        ("non_http", t.non_http),
+        ("malformed", t.malformed),
+        ("retransmitted", t.retransmitted),
+        ("undecoded", t.undecoded),
+        ("flows_evicted", t.flows_evicted),
+        ("unmatched_responses", t.unmatched_responses),
+    ] {
+        let _ = writeln!(out, "  {name:<20}{n:>16}");
+    }
+
+    if s.errors.is_empty() {
+        out.push_str("errors by reason: none\n");
+    } else {
+        out.push_str("errors by reason\n");
+        for (reason, n) in &s.errors {
+            out.push_str("  ");
+            let (used, _) = escape::terminal_cut(reason.as_bytes(), 20, &mut out);
+            pad(&mut out, 20usize.saturating_sub(used));
+            let _ = writeln!(out, "{n:>16}");
+        }
+    }
+    out.push('\n');
+
+    push_breakdown(
+        &mut out,
+        &format!("since start ({})", span(s.total.seconds)),
+        &s.total,
+        top_n,
+        &mut marks,
+    );
+    out.push('\n');
+    out.push_str(&alert::history(&s.alerts, RECENT_ALERTS));
+    out.push('\n');
+
+    if s.latency.is_empty() {
+        out.push_str("latency: no histograms\n");
+    }
+    for table in &s.latency {
+        push_latency(&mut out, table);
+    }
+    marks.legend(&mut out);
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::alert::tests::{alert, at};
+    use crate::model::{Percentiles, SectionHosts, Traffic};
+
+    pub(crate) fn entry(key: &[u8], count: u64, error: u64, truncated: bool) -> TopEntry {
+        TopEntry {
+            key: key.to_vec(),
+            count,
+            error,
+            bytes: count * 100,
+            truncated,
+        }
+    }
+
+    pub(crate) fn breakdown() -> Breakdown {
+        Breakdown {
+            seconds: 10,
+            requests: 100,
+            responses: 98,
+            request_bytes: 10_000,
+            methods: vec![("GET", 90), ("POST", 10)],
+            status: vec![(200, 80), (404, 15), (500, 3)],
+            status_classes: [0, 80, 0, 15, 3, 0],
+            sections: vec![
+                entry(b"/pages", 60, 0, false),
+                entry(b"/api", 30, 4, false),
+                entry(b"/\x1b[31mevil\xff", 5, 0, false),
+            ],
+            section_hosts: vec![SectionHosts {
+                section: entry(b"/pages", 60, 0, false),
+                hosts: vec![
+                    entry(b"example.com", 50, 0, false),
+                    entry(b"other.org", 10, 0, false),
+                ],
+            }],
+            hosts: vec![
+                entry(b"example.com", 70, 0, false),
+                entry(b"-", 30, 0, false),
+            ],
+            user_agents: vec![
+                entry(b"curl/8.0", 99, 0, false),
+                entry(b"averyveryverylongagent", 1, 0, true),
+            ],
+        }
+    }
+
+    pub(crate) fn summary_model() -> Summary {
+        Summary {
+            source: "cap\x1bture.pcap".to_owned(),
+            truncated: true,
+            first_packet: Some(at(1_614_053_178)),
+            last_packet: Some(at(1_614_053_778)),
+            traffic: Traffic {
+                packets: 1000,
+                bytes: 150_000,
+                dropped: 0,
+                non_http: 3,
+                malformed: 2,
+                retransmitted: 4,
+                undecoded: 5,
+                flows_evicted: 6,
+                unmatched_responses: 7,
+            },
+            errors: vec![("invalid_target", 2), ("not_ip", 5)],
+            total: breakdown(),
+            alerts: vec![
+                alert(1_614_053_200, Some(1_614_053_300)),
+                alert(1_614_053_400, None),
+            ],
+            latency: vec![
+                LatencyTable {
+                    name: "response_us",
+                    title: "response latency (request to first response byte)",
+                    unit: "us",
+                    percentiles: Percentiles {
+                        count: 98,
+                        p50: 120,
+                        p90: 300,
+                        p99: 900,
+                        p999: 1500,
+                        max: 2000,
+                    },
+                },
+                LatencyTable {
+                    name: "capture_us",
+                    title: "capture latency",
+                    unit: "us",
+                    percentiles: Percentiles::default(),
+                },
+            ],
+        }
+    }
+
+    fn assert_clean(text: &str) {
+        for c in text.chars() {
+            assert!(
+                c == '\n' || !(c < ' ' || c == '\u{7f}' || escape::is_dangerous(c)),
+                "control char {c:?} in:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn report_shows_both_spans_with_markers() {
+        let r = Report {
+            at: at(1_614_053_178),
+            interval: breakdown(),
+            total: Breakdown {
+                seconds: 3_723,
+                ..breakdown()
+            },
+            recent_alerts: vec![alert(1_614_053_000, None)],
+        };
+        let text = report(&r, 10);
+        assert_clean(&text);
+        assert!(
+            text.starts_with("=== linewatch report 2021-02-23T04:06:18Z ===\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("last 10s: 100 requests (10.0/s), 98 responses, 10.0 kB of requests"),
+            "{text}"
+        );
+        assert!(text.contains("since start (1h 2m 3s)"), "{text}");
+        assert!(text.contains("/\\x1b[31mevil\\xff"), "{text}");
+        assert!(text.contains("~30"), "{text}");
+        assert!(text.contains("averyveryverylongagent..."), "{text}");
+        assert!(
+            text.contains("status classes  1xx 0 2xx 80 3xx 0 4xx 15 5xx 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("status codes    200 80 404 15 500 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("methods         GET 90 POST 10\n"), "{text}");
+        assert!(text.contains("Alert history (1)"), "{text}");
+        assert!(text.contains("~N: estimated"), "{text}");
+        // Hosts under their section, indented further, counts aligned with the section's.
+        let pages = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("/pages"))
+            .expect("row");
+        let host = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("example.com"))
+            .expect("row");
+        assert!(host.find('e') > pages.find('/'));
+        assert_eq!(pages.len(), host.len(), "columns align:\n{pages}\n{host}");
+        for line in text.lines() {
+            assert!(line.chars().count() <= 80, "too wide: {line}");
+        }
+    }
+
+    #[test]
+    fn report_without_section_hosts_and_empty_spans() {
+        let mut b = breakdown();
+        b.section_hosts.clear();
+        let r = Report {
+            at: at(0),
+            interval: Breakdown::default(),
+            total: b,
+            recent_alerts: vec![],
+        };
+        let text = report(&r, 2);
+        assert_clean(&text);
+        assert!(text.contains("last 0s: 0 requests (0.00/s)"), "{text}");
+        assert!(text.contains("(none)"), "{text}");
+        assert!(text.contains("  top sections "), "{text}");
+        assert!(
+            !text.contains("evil"),
+            "top_n = 2 shows two sections:\n{text}"
+        );
+        assert!(text.contains("Alert history: none"), "{text}");
+        assert!(text.contains("~N: estimated"), "{text}");
+        let mut exact = r.clone();
+        exact.total.sections.retain(|e| !e.is_approximate());
+        exact.total.user_agents.retain(|e| !e.truncated);
+        let text = report(&exact, 2);
+        assert!(
+            !text.contains("~N") && !text.contains("..."),
+            "no legend without markers:\n{text}"
+        );
+        // top_n = 0 shows no rows at all, and does not panic.
+        assert!(report(&r, 0).contains("(none)"));
+    }
+
+    #[test]
+    fn summary_has_every_part() {
+        let text = summary(&summary_model(), 5);
+        assert_clean(&text);
+        for want in [
+            "source        cap\\x1bture.pcap\n",
+            "capture truncated: the file ends in the middle of a packet; counted up to the cut\n",
+            "first packet  2021-02-23T04:06:18Z\n",
+            "last packet   2021-02-23T04:16:18Z  (span 10m)\n",
+            "  unmatched_responses                7\n",
+            "  invalid_target                     2\n",
+            "since start (10s): 100 requests",
+            "Alert history (2)",
+            "response latency (request to first response byte), in us\n",
+            "  count             98\n",
+            "  p99.9           1500\n",
+            "  max             2000\n",
+            "capture latency, in us\n  no values recorded\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+        let mut plain = summary_model();
+        plain.truncated = false;
+        plain.first_packet = None;
+        plain.errors.clear();
+        plain.latency.clear();
+        let text = summary(&plain, 5);
+        assert!(!text.contains("capture truncated"));
+        assert!(text.contains("first packet  -\n"));
+        assert!(text.contains("errors by reason: none"));
+        assert!(text.contains("latency: no histograms"));
+    }
+
+    #[test]
+    fn hostile_keys_never_reach_the_terminal_raw() {
+        let mut rng = crate::escape::tests::Rng::new(99);
+        for _ in 0..500 {
+            let mut b = breakdown();
+            for e in b
+                .sections
+                .iter_mut()
+                .chain(b.hosts.iter_mut())
+                .chain(b.user_agents.iter_mut())
+            {
+                e.key = crate::escape::tests::random_bytes(&mut rng);
+                e.truncated = rng.below(2) == 0;
+                e.error = rng.below(3);
+            }
+            let r = Report {
+                at: at(0),
+                interval: b.clone(),
+                total: b,
+                recent_alerts: vec![],
+            };
+            assert_clean(&report(&r, 10));
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! The `linewatch` command: parses the command line, wires a source to the engine and prints
+//! what the engine reports. All counting happens in `linewatch-engine`; all formatting in
+//! `linewatch-report`.
+//!
+//! Exit codes: 0 when the input was read (a truncated capture included: it is reported, not
+//! fatal), 2 for bad input (options, unreadable or non-capture files), 1 when an output
+//! cannot be written.
+
+use std::fs::{File, OpenOptions};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use clap::Parser;
+use linewatch_engine::aggregate::{AggregatorConfig, Output, Snapshot};
+use linewatch_engine::alert::{AlertConfig, AlertTransition, Threshold};
+use linewatch_engine::offline::{self, EngineConfig};
+use linewatch_engine::source::{open_capture, SourceEnd};
+use linewatch_engine::worker::{PortFilter, WorkerConfig, FLOW_CAPACITY};
+use linewatch_report::AlertRecord;
+
+/// mimalloc: allocation is off the per-packet path, but the aggregator and report building
+/// allocate every second, and mimalloc keeps that cheap and the heap compact.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Line-rate HTTP traffic monitor: counts HTTP/1.x requests and responses by section, host,
+/// method, status and user agent; alerts when the request rate stays high.
+#[derive(Debug, Parser)]
+#[command(name = "linewatch", version, about, long_about = None)]
+struct Cli {
+    /// Replay a capture file (pcap or pcapng). Packet timestamps drive every clock, so a
+    /// replay gives the same answer every time.
+    #[arg(long, value_name = "FILE")]
+    read: Option<PathBuf>,
+
+    /// TCP ports that carry HTTP: a list such as 80,8080,8000-8010, or `any` to recognise
+    /// HTTP by its start line on every port.
+    #[arg(long, value_name = "LIST|any", default_value = "any", value_parser = parse_ports)]
+    port: Ports,
+
+    /// Alert when the average requests per second over the window goes above this.
+    #[arg(long, value_name = "REQ_PER_S", default_value_t = 10.0, value_parser = parse_rate)]
+    threshold: f64,
+
+    /// Length of the sliding alert window, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    window: u32,
+
+    /// Seconds between periodic reports.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    report_interval: u64,
+
+    /// Learn the normal request rate for SECS seconds first, then alert above that baseline
+    /// plus --margin (instead of --threshold). Learning restarts while the baseline is zero.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    baseline: Option<u32>,
+
+    /// With --baseline: alert this many percent above the learned rate.
+    #[arg(long, value_name = "PCT", default_value_t = 10.0, value_parser = parse_rate)]
+    margin: f64,
+
+    /// Append every alert and recovery line to this file.
+    #[arg(long, value_name = "FILE")]
+    alert_log: Option<PathBuf>,
+
+    /// Write one JSON object per request, response and alert to stdout (the report and summary
+    /// text go to stderr instead).
+    #[arg(long)]
+    json: bool,
+
+    /// Write the final summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+
+    /// Worker threads (default: one per CPU).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: Option<u16>,
+
+    /// Keys shown per table in reports and the exit summary.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    top: u16,
+
+    /// Flows tracked per worker; the least recently seen is evicted (and counted) when full.
+    #[arg(long, value_name = "N", default_value_t = FLOW_CAPACITY, value_parser = parse_flows)]
+    flows: usize,
+}
+
+/// The parsed `--port` value.
+#[derive(Debug, Clone)]
+enum Ports {
+    Any,
+    List(Vec<u16>),
+}
+
+fn parse_ports(s: &str) -> Result<Ports, String> {
+    if s.eq_ignore_ascii_case("any") {
+        return Ok(Ports::Any);
+    }
+    let port = |p: &str| -> Result<u16, String> {
+        let n: u64 = p
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{p}` is not a port number (1-65535, or `any`)"))?;
+        match u16::try_from(n) {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(format!("port {n} is out of range (1-65535)")),
+        }
+    };
+    let mut ports = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((lo, hi)) => {
+                let (lo, hi) = (port(lo)?, port(hi)?);
+                if lo > hi {
+                    return Err(format!("port range {lo}-{hi} is backwards"));
+                }
+                ports.extend(lo..=hi);
+            }
+            None => ports.push(port(part)?),
+        }
+    }
+    Ok(Ports::List(ports))
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a non-negative number")),
+    }
+}
+
+fn parse_flows(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=(1 << 24)).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a flow count from 1 to 16777216")),
+    }
+}
+
+/// Where human-readable output goes, and the alert log.
+struct Printer {
+    human: Box<dyn Write + Send>,
+    json: bool,
+    alert_log: Option<File>,
+    top_n: usize,
+}
+
+impl Printer {
+    fn human(&mut self, text: &str) {
+        // A closed terminal or pipe must not stop the count: output errors are ignored here
+        // and the summary file, if asked for, is still written.
+        let _ = self.human.write_all(text.as_bytes());
+        let _ = self.human.flush();
+    }
+}
+
+impl Output for Printer {
+    fn alert(&mut self, transition: &AlertTransition, _history: &[AlertRecord]) {
+        let (record, recovered) = match transition {
+            AlertTransition::Raised(a) => (a, false),
+            AlertTransition::Recovered(a) => (a, true),
+        };
+        let line = if recovered {
+            linewatch_report::alert::recovered_line(record).unwrap_or_default()
+        } else {
+            linewatch_report::alert::raised_line(record)
+        };
+        self.human(&format!("{line}\n"));
+        if self.json {
+            let mut out = Vec::with_capacity(256);
+            linewatch_report::json::alert_event(record, recovered, &mut out);
+            let _ = std::io::stdout().lock().write_all(&out);
+        }
+        if let Some(log) = self.alert_log.as_mut() {
+            if writeln!(log, "{line}").and_then(|()| log.flush()).is_err() {
+                eprintln!("linewatch: warning: cannot append to the alert log");
+            }
+        }
+    }
+
+    fn report(&mut self, report: &linewatch_report::Report) {
+        let text = linewatch_report::text::report(report, self.top_n);
+        self.human(&text);
+    }
+}
+
+/// Prints one line and exits with 2: the shape of every bad-input error.
+fn bad_input(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("linewatch: {message}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // clap's message is several lines (usage, tips); keep the first.
+            let text = e.kind().as_str().map(str::to_owned).unwrap_or_default();
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or(&text)
+                .trim_start_matches("error: ")
+                .to_owned();
+            return bad_input(format!("{first} (see linewatch --help)"));
+        }
+    };
+    run(cli)
+}
+
+fn run(cli: Cli) -> ExitCode {
+    let Some(path) = cli.read.clone() else {
+        return bad_input("nothing to monitor: give --read FILE (live capture comes with --interface)");
+    };
+    let source = match open_capture(&path) {
+        Ok(s) => s,
+        Err(e) => return bad_input(e),
+    };
+    let alert_log = match &cli.alert_log {
+        Some(p) => match OpenOptions::new().create(true).append(true).open(p) {
+            Ok(f) => Some(f),
+            Err(e) => return bad_input(format!("cannot open alert log {}: {e}", p.display())),
+        },
+        None => None,
+    };
+    // Fail before the replay, not after it, if the summary cannot be written.
+    let summary_file = match &cli.summary {
+        Some(p) => match File::create(p) {
+            Ok(f) => Some((p.clone(), f)),
+            Err(e) => return bad_input(format!("cannot write summary {}: {e}", p.display())),
+        },
+        None => None,
+    };
+
+    let workers = cli.workers.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    });
+    let threshold = match cli.baseline {
+        Some(learn_secs) => Threshold::Baseline {
+            learn_secs,
+            margin_pct: cli.margin,
+        },
+        None => Threshold::Fixed(cli.threshold),
+    };
+    let config = EngineConfig {
+        workers,
+        worker: WorkerConfig {
+            ports: match &cli.port {
+                Ports::Any => PortFilter::any(),
+                Ports::List(list) => PortFilter::ports(list),
+            },
+            json_events: cli.json,
+            flow_capacity: cli.flows,
+        },
+        aggregator: AggregatorConfig {
+            alert: AlertConfig {
+                window_secs: cli.window,
+                threshold,
+            },
+            report_interval_secs: cli.report_interval,
+            top_n: usize::from(cli.top),
+        },
+    };
+
+    let human_is_tty;
+    let human: Box<dyn Write + Send> = if cli.json {
+        human_is_tty = std::io::stderr().is_terminal();
+        Box::new(std::io::stderr())
+    } else {
+        human_is_tty = std::io::stdout().is_terminal();
+        Box::new(std::io::stdout())
+    };
+    let printer = Printer {
+        human,
+        json: cli.json,
+        alert_log,
+        top_n: usize::from(cli.top),
+    };
+
+    let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
+    let done = Arc::new(AtomicBool::new(false));
+    // The status line is for a person watching: on a terminal, rewritten in place once a
+    // second from the published snapshot. A replay into a pipe prints none.
+    let status = human_is_tty.then(|| {
+        let snapshot = Arc::clone(&snapshot);
+        let done = Arc::clone(&done);
+        let to_stderr = cli.json;
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(1));
+                let snap = snapshot.load();
+                if snap.second == 0 {
+                    continue;
+                }
+                let line = linewatch_report::status::render(&snap.status_line(), true);
+                if to_stderr {
+                    let _ = std::io::stderr().write_all(line.as_bytes());
+                } else {
+                    let _ = std::io::stdout().write_all(line.as_bytes());
+                    let _ = std::io::stdout().flush();
+                }
+            }
+        })
+    });
+
+    // Ctrl-C or SIGTERM ends the replay early; the summary still covers what was read.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            eprintln!("linewatch: warning: cannot catch signal {signal}: {e}");
+        }
+    }
+    let result = offline::run(source, &config, Box::new(printer), snapshot, &stop);
+    done.store(true, Ordering::Relaxed);
+    if let Some(handle) = status {
+        let _ = handle.join();
+    }
+
+    let summary = linewatch_engine::summary::summary(&result);
+    let text = linewatch_report::text::summary(&summary, usize::from(cli.top));
+    let mut human: Box<dyn Write> = if cli.json {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    if human_is_tty {
+        let _ = human.write_all(b"\r\x1b[2K");
+    }
+    let _ = human.write_all(text.as_bytes());
+    let _ = human.flush();
+    if result.interrupted {
+        eprintln!("linewatch: interrupted: the summary covers the packets read until then");
+    }
+    if let SourceEnd::Truncated(why) = &result.end {
+        eprintln!("linewatch: warning: {} is truncated ({why}); counted everything before the cut", result.source);
+    }
+    if let Some((path, mut file)) = summary_file {
+        let json = linewatch_report::json::summary(&summary);
+        if let Err(e) = file.write_all(json.as_bytes()).and_then(|()| file.flush()) {
+            eprintln!("linewatch: cannot write summary {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::SUCCESS
+}

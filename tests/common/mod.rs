@@ -1,0 +1,86 @@
+//! Helpers shared by the `linewatch` binary's integration tests: the corpus beside the
+//! repository, running the binary, scratch files.
+
+#![allow(dead_code, unreachable_pub, clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `../shared/corpus` seen from the workspace root.
+pub fn corpus_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus"))
+}
+
+/// The corpus file at `relative`, or `None` (with a note) when the corpus is absent outside CI.
+///
+/// # Panics
+/// When the file is missing and `CI` is set: a green run that checked nothing is worse than a
+/// red one.
+pub fn corpus_file(relative: &str) -> Option<PathBuf> {
+    let path = corpus_dir().join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "corpus file {} is missing: CI must run with ../shared beside the repository",
+        path.display()
+    );
+    println!("note: {} not found; skipping (set CI to make this fail)", path.display());
+    None
+}
+
+/// A scratch directory unique to this test process and `name`, emptied first.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("linewatch-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating a scratch directory");
+    dir
+}
+
+/// Runs the `linewatch` binary built for these tests.
+pub fn linewatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_linewatch"))
+        .args(args)
+        .output()
+        .expect("running target/.../linewatch")
+}
+
+/// Runs `linewatch --read capture --summary S` plus `extra` and returns the summary JSON.
+///
+/// # Panics
+/// When linewatch fails or writes no valid JSON.
+pub fn summary_of(capture: &Path, extra: &[&str]) -> (serde_json::Value, Output) {
+    let dir = scratch(&format!(
+        "summary-{}",
+        capture.file_name().and_then(|n| n.to_str()).unwrap_or("capture")
+    ));
+    let summary = dir.join("summary.json");
+    let mut args = vec![
+        "--read",
+        capture.to_str().expect("utf-8 path"),
+        "--summary",
+        summary.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    let out = linewatch(&args);
+    assert!(
+        out.status.success(),
+        "linewatch {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&summary).expect("reading the summary");
+    let json = serde_json::from_str(&text).expect("the summary is JSON");
+    let _ = std::fs::remove_dir_all(&dir);
+    (json, out)
+}
+
+/// A summary map (`methods`, `hosts`, ...) as sorted (key, count) pairs.
+pub fn map_of(summary: &serde_json::Value, key: &str) -> std::collections::BTreeMap<String, u64> {
+    summary[key]
+        .as_object()
+        .unwrap_or_else(|| panic!("summary has no object `{key}`"))
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().expect("counts are integers")))
+        .collect()
+}
