@@ -44,7 +44,7 @@ struct Cli {
     port: Ports,
 
     /// Alert when the average requests per second over the window goes above this.
-    #[arg(long, value_name = "REQ_PER_S", default_value_t = 10.0, value_parser = parse_rate)]
+    #[arg(long, value_name = "REQ_PER_S", default_value_t = 10.0, value_parser = parse_rate, allow_negative_numbers = true)]
     threshold: f64,
 
     /// Length of the sliding alert window, in seconds.
@@ -61,7 +61,7 @@ struct Cli {
     baseline: Option<u32>,
 
     /// With --baseline: alert this many percent above the learned rate.
-    #[arg(long, value_name = "PCT", default_value_t = 10.0, value_parser = parse_rate)]
+    #[arg(long, value_name = "PCT", default_value_t = 10.0, value_parser = parse_rate, allow_negative_numbers = true)]
     margin: f64,
 
     /// Append every alert and recovery line to this file.

@@ -388,7 +388,7 @@ fn check_section(section: &str) -> io::Result<()> {
             .any(|b| matches!(b, b'/' | b'?' | b'#') || !b.is_ascii_graphic())
     {
         return Err(invalid(format!(
-            "heavy section {section:?} must be '/' and at most {MAX_KEY_LEN} visible ASCII bytes without '/', '?' or '#'"
+            "heavy section {section:?} must be '/' followed by visible ASCII bytes other than '/', '?' and '#', {MAX_KEY_LEN} bytes at most"
         )));
     }
     Ok(())

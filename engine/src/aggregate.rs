@@ -150,25 +150,30 @@ impl Tally {
             status_classes[class] += n;
         }
         let sections = self.sections.top(top_n);
-        let pairs = self.section_hosts.top(self.section_hosts.capacity());
+        // One pass over the (section, host) pairs, largest first: each pair goes to its
+        // section's list if that section is shown and the list is not full yet.
+        let mut shown: std::collections::HashMap<&[u8], usize> =
+            sections.iter().enumerate().map(|(i, s)| (s.key.as_slice(), i)).collect();
+        let mut hosts_of: Vec<Vec<TopEntry>> = vec![Vec::new(); sections.len()];
+        if !shown.is_empty() {
+            for pair in self.section_hosts.top(self.section_hosts.capacity()) {
+                let Some(nul) = pair.key.iter().position(|&b| b == 0) else { continue };
+                let Some(&i) = shown.get(&pair.key[..nul]) else { continue };
+                if hosts_of[i].len() < top_n {
+                    hosts_of[i].push(TopEntry {
+                        key: pair.key[nul + 1..].to_vec(),
+                        ..pair
+                    });
+                }
+            }
+        }
+        shown.clear();
         let section_hosts = sections
             .iter()
-            .map(|s| {
-                let mut prefix = s.key.clone();
-                prefix.push(0);
-                let hosts = pairs
-                    .iter()
-                    .filter(|p| p.key.starts_with(&prefix))
-                    .take(top_n)
-                    .map(|p| TopEntry {
-                        key: p.key[prefix.len()..].to_vec(),
-                        ..p.clone()
-                    })
-                    .collect();
-                SectionHosts {
-                    section: s.clone(),
-                    hosts,
-                }
+            .zip(hosts_of)
+            .map(|(s, hosts)| SectionHosts {
+                section: s.clone(),
+                hosts,
             })
             .collect();
         Breakdown {

@@ -23,7 +23,10 @@ const NIL: u32 = u32::MAX;
 
 /// Requests a flow remembers while waiting for their responses (pipelining). Browsers and
 /// proxies pipeline a handful; the corpus has 9 GETs in one segment.
-pub const PENDING_CAPACITY: usize = 16;
+pub const PENDING_CAPACITY: usize = PENDING_SLOTS as usize;
+
+/// [`PENDING_CAPACITY`] in the ring's index type.
+const PENDING_SLOTS: u8 = 16;
 
 /// One endpoint: address (IPv4 mapped into IPv6) and port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55,12 +58,29 @@ impl Endpoint {
 }
 
 /// A connection's identity, the same for both directions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
     /// The outer VLAN id (0 untagged): the same addresses on two VLANs are two flows.
     pub vlan: u16,
     /// The endpoints, lower first.
     pub ends: [Endpoint; 2],
+}
+
+impl std::hash::Hash for FlowKey {
+    /// Five word writes instead of the derived per-field, per-byte walk: the flow lookup runs
+    /// for every packet.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let [a, b] = &self.ends;
+        let word = |bytes: &[u8; 16], half: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&bytes[half * 8..half * 8 + 8]);
+            u64::from_le_bytes(w)
+        };
+        state.write_u64(word(&a.addr, 0));
+        state.write_u64(word(&a.addr, 1) ^ word(&b.addr, 0).rotate_left(17));
+        state.write_u64(word(&b.addr, 1));
+        state.write_u64(u64::from(a.port) | u64::from(b.port) << 16 | u64::from(self.vlan) << 32);
+    }
 }
 
 impl FlowKey {
@@ -193,7 +213,7 @@ impl Flow {
 
     /// Queues a request; returns false (and drops the oldest) when the queue was full.
     pub fn push_pending(&mut self, p: Pending) -> bool {
-        let cap = PENDING_CAPACITY as u8;
+        let cap = PENDING_SLOTS;
         if self.pending_len == cap {
             self.pending_head = (self.pending_head + 1) % cap;
             self.pending_len -= 1;
@@ -216,7 +236,7 @@ impl Flow {
     /// Removes the oldest waiting request.
     pub fn pop_pending(&mut self) -> Option<Pending> {
         let p = self.front_pending()?;
-        self.pending_head = (self.pending_head + 1) % PENDING_CAPACITY as u8;
+        self.pending_head = (self.pending_head + 1) % PENDING_SLOTS;
         self.pending_len -= 1;
         Some(p)
     }

@@ -244,8 +244,8 @@ fn shard(link: LinkType, frame: &[u8], workers: usize) -> usize {
                 Endpoint::new(seg.src, seg.src_port),
                 Endpoint::new(seg.dst, seg.dst_port),
             );
-            // The remainder is below `workers`, a usize.
-            (key.shard_hash() % workers as u64) as usize
+            // The remainder is below `workers`, so it fits a usize.
+            usize::try_from(key.shard_hash() % workers as u64).unwrap_or(0)
         }
         Err(_) => 0,
     }

@@ -172,11 +172,13 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
-            // One line: clap's first line without its "error: " prefix.
+            // One line: clap's message (before its usage paragraph), lines joined, without
+            // its "error: " prefix.
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("gen-capture: {first} (see --help)");
+            let message = rendered.split("\n\n").next().unwrap_or_default();
+            let message = message.strip_prefix("error: ").unwrap_or(message);
+            let message: Vec<&str> = message.lines().map(str::trim).collect();
+            eprintln!("gen-capture: {} (see --help)", message.join(" "));
             return ExitCode::from(2);
         }
         Err(e) => e.exit(), // --help, --version
@@ -192,6 +194,7 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<(), String> {
     let spec = cli.spec();
+    spec.validate().map_err(|e| e.to_string())?;
     let started = Instant::now();
     let truth = write_capture_file(&spec, &cli.out)
         .map_err(|e| format!("writing {}: {e}", cli.out.display()))?;

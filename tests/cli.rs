@@ -1,0 +1,143 @@
+//! The command line: bad input gives one line on stderr and exit code 2, never a panic; a
+//! truncated capture is counted up to the cut and reported as truncated; `--help` explains
+//! every option with its default.
+
+mod common;
+
+use common::{corpus_file, linewatch, scratch};
+
+/// Asserts a bad-input failure: exit 2, one line on stderr naming `mentions`, nothing on stdout.
+fn assert_bad_input(args: &[&str], mentions: &str) {
+    let out = linewatch(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: exit code; stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: expected one line, got:\n{stderr}");
+    assert!(stderr.starts_with("linewatch: "), "{args:?}: {stderr}");
+    assert!(stderr.contains(mentions), "{args:?}: `{mentions}` not in: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    assert!(out.stdout.is_empty(), "{args:?}: wrote to stdout");
+}
+
+#[test]
+fn bad_options_fail_in_one_line() {
+    let dir = scratch("cli-bad-options");
+    let capture = dir.join("x.pcap");
+    // A valid, empty pcap (header only) so that only the option under test is wrong.
+    let mut header = Vec::new();
+    header.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    header.extend_from_slice(&2u16.to_le_bytes());
+    header.extend_from_slice(&4u16.to_le_bytes());
+    header.extend_from_slice(&[0; 8]);
+    header.extend_from_slice(&65535u32.to_le_bytes());
+    header.extend_from_slice(&1u32.to_le_bytes());
+    std::fs::write(&capture, &header).unwrap();
+    let c = capture.to_str().unwrap();
+
+    assert_bad_input(&["--read", c, "--port", "0"], "port 0");
+    assert_bad_input(&["--read", c, "--port", "70000"], "port 70000");
+    assert_bad_input(&["--read", c, "--port", "80,http"], "http");
+    assert_bad_input(&["--read", c, "--port", "90-80"], "backwards");
+    assert_bad_input(&["--read", c, "--window", "0"], "--window");
+    assert_bad_input(&["--read", c, "--threshold", "-1"], "--threshold");
+    assert_bad_input(&["--read", c, "--report-interval", "0"], "--report-interval");
+    assert_bad_input(&["--read", c, "--workers", "0"], "--workers");
+    assert_bad_input(&["--read", c, "--no-such-option"], "--no-such-option");
+    assert_bad_input(&[], "--read");
+    assert_bad_input(&["--read", c, "--summary", "/nonexistent-dir/s.json"], "cannot write summary");
+    assert_bad_input(&["--read", c, "--alert-log", "/nonexistent-dir/a.log"], "alert log");
+
+    // The valid empty capture itself is fine: zero of everything.
+    let out = linewatch(&["--read", c]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_files_fail_in_one_line() {
+    let dir = scratch("cli-bad-files");
+    let missing = dir.join("missing.pcap");
+    assert_bad_input(&["--read", missing.to_str().unwrap()], "cannot read");
+    assert_bad_input(&["--read", dir.to_str().unwrap()], "directory");
+
+    let empty = dir.join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    assert_bad_input(&["--read", empty.to_str().unwrap()], "not a pcap");
+
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n").unwrap();
+    assert_bad_input(&["--read", text.to_str().unwrap()], "not a pcap or pcapng capture");
+
+    // Random bytes, including some that start with a pcapng magic number.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..20 {
+        let mut bytes: Vec<u8> = (0..4096)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect();
+        if i % 2 == 0 {
+            bytes[..4].copy_from_slice(&[0x0a, 0x0d, 0x0d, 0x0a]);
+        }
+        let f = dir.join(format!("random-{i}.pcap"));
+        std::fs::write(&f, &bytes).unwrap();
+        let out = linewatch(&["--read", f.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "random file {i}: {stderr}");
+        assert!(matches!(out.status.code(), Some(0 | 2)), "random file {i}: {:?} {stderr}", out.status);
+    }
+
+    let link = dir.join("link.pcap");
+    let mut header = Vec::new();
+    header.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    header.extend_from_slice(&[2, 0, 4, 0]);
+    header.extend_from_slice(&[0; 8]);
+    header.extend_from_slice(&65535u32.to_le_bytes());
+    header.extend_from_slice(&147u32.to_le_bytes()); // LINKTYPE_USER0
+    std::fs::write(&link, &header).unwrap();
+    assert_bad_input(&["--read", link.to_str().unwrap()], "link type 147");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn truncated_capture_is_counted_up_to_the_cut() {
+    let Some(full) = corpus_file("pcaps/sv__http-protocol-nodup.pcap") else {
+        return;
+    };
+    let bytes = std::fs::read(&full).unwrap();
+    let dir = scratch("cli-truncated");
+    let (whole, _) = common::summary_of(&full, &[]);
+    let whole_requests = whole["requests"].as_u64().unwrap();
+    // Cut in the middle of a record: two thirds in, and a few bytes after a record header.
+    for cut in [bytes.len() * 2 / 3, bytes.len() - 7] {
+        let cut_file = dir.join(format!("cut-{cut}.pcap"));
+        std::fs::write(&cut_file, &bytes[..cut]).unwrap();
+        let (summary, out) = common::summary_of(&cut_file, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(summary["truncated"], true, "cut at {cut}");
+        assert!(stderr.contains("truncated"), "cut at {cut}: {stderr}");
+        let requests = summary["requests"].as_u64().unwrap();
+        assert!(requests > 0 && requests <= whole_requests, "cut at {cut}: {requests} requests");
+        let packets = summary["packets"].as_u64().unwrap();
+        assert!(packets < whole["packets"].as_u64().unwrap(), "cut at {cut}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn help_explains_every_option_with_its_default() {
+    let out = linewatch(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for option in [
+        "--read", "--port", "--threshold", "--window", "--report-interval", "--baseline", "--margin",
+        "--alert-log", "--json", "--summary", "--workers",
+    ] {
+        assert!(help.contains(option), "--help does not mention {option}");
+    }
+    for default in ["[default: any]", "[default: 10]", "[default: 120]"] {
+        assert!(help.contains(default), "--help does not show {default}");
+    }
+}
