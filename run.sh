@@ -12,9 +12,10 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 
-# Debian packages each command needs beyond a Rust toolchain. Empty while only the parser is
-# built; live capture adds libelf-dev zlib1g-dev pkg-config clang, the lab adds iproute2 etc.
-TEST_PACKAGES=()
+# Debian packages each command needs beyond a Rust toolchain. tshark: the generator's test
+# checks its captures with it. Live capture adds libelf-dev zlib1g-dev pkg-config clang, the
+# lab adds iproute2 etc.
+TEST_PACKAGES=(tshark)
 DEMO_PACKAGES=()
 
 die() {
@@ -54,7 +55,7 @@ run_tests() {
     echo "== cargo test"
     local log status=0
     log=$(mktemp)
-    cargo test --workspace --no-fail-fast -- --nocapture 2>&1 | tee "$log" || status=$?
+    cargo test --workspace --profile ci --no-fail-fast -- --nocapture 2>&1 | tee "$log" || status=$?
     # One closing line for the whole suite: cargo prints a "test result" per test binary,
     # and the last of them is an empty doc-test run.
     awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

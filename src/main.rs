@@ -77,7 +77,7 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
 
-    /// Worker threads (default: one per CPU).
+    /// Worker threads (default: one per CPU but one, which reads the file).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: Option<u16>,
 
@@ -220,7 +220,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> ExitCode {
     let Some(path) = cli.read.clone() else {
-        return bad_input("nothing to monitor: give --read FILE (live capture comes with --interface)");
+        return bad_input(
+            "nothing to monitor: give --read FILE (live capture comes with --interface)",
+        );
     };
     let source = match open_capture(&path) {
         Ok(s) => s,
@@ -242,8 +244,11 @@ fn run(cli: Cli) -> ExitCode {
         None => None,
     };
 
+    // A replay has a reader thread besides the workers: by default it gets a core of its own.
     let workers = cli.workers.map(usize::from).unwrap_or_else(|| {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get().saturating_sub(1).max(1))
+            .unwrap_or(1)
     });
     let threshold = match cli.baseline {
         Some(learn_secs) => Threshold::Baseline {
@@ -342,7 +347,10 @@ fn run(cli: Cli) -> ExitCode {
         eprintln!("linewatch: interrupted: the summary covers the packets read until then");
     }
     if let SourceEnd::Truncated(why) = &result.end {
-        eprintln!("linewatch: warning: {} is truncated ({why}); counted everything before the cut", result.source);
+        eprintln!(
+            "linewatch: warning: {} is truncated ({why}); counted everything before the cut",
+            result.source
+        );
     }
     if let Some((path, mut file)) = summary_file {
         let json = linewatch_report::json::summary(&summary);

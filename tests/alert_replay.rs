@@ -29,10 +29,18 @@ fn expected_alerts(truth: &CaptureTruth, window: u64, threshold: f64) -> Vec<Exp
         let rate = sum as f64 / window as f64;
         if !active && rate > threshold {
             active = true;
-            out.push(Expected { second: s as u64, raised: true, rate });
+            out.push(Expected {
+                second: s as u64,
+                raised: true,
+                rate,
+            });
         } else if active && rate <= threshold {
             active = false;
-            out.push(Expected { second: s as u64, raised: false, rate });
+            out.push(Expected {
+                second: s as u64,
+                raised: false,
+                rate,
+            });
         }
     }
     out
@@ -61,16 +69,26 @@ fn lines_for(expected: &[Expected], start: u64) -> Vec<String> {
                 std::time::UNIX_EPOCH + std::time::Duration::from_secs(start + e.second),
             );
             if e.raised {
-                format!("High traffic generated an alert - hits = {:.2}, triggered at {at}", e.rate)
+                format!(
+                    "High traffic generated an alert - hits = {:.2}, triggered at {at}",
+                    e.rate
+                )
             } else {
-                format!("High traffic alert recovered - hits = {:.2}, recovered at {at}", e.rate)
+                format!(
+                    "High traffic alert recovered - hits = {:.2}, recovered at {at}",
+                    e.rate
+                )
             }
         })
         .collect()
 }
 
 /// Replays `capture` with `args` and returns (alert lines on stdout, alert log lines, summary).
-fn replay(capture: &Path, dir: &Path, args: &[&str]) -> (Vec<String>, Vec<String>, serde_json::Value) {
+fn replay(
+    capture: &Path,
+    dir: &Path,
+    args: &[&str],
+) -> (Vec<String>, Vec<String>, serde_json::Value) {
     let log = dir.join("alerts.log");
     let _ = std::fs::remove_file(&log);
     let summary = dir.join("summary.json");
@@ -84,7 +102,11 @@ fn replay(capture: &Path, dir: &Path, args: &[&str]) -> (Vec<String>, Vec<String
     ];
     all.extend_from_slice(args);
     let out = linewatch(&all);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let alert_lines = stdout
         .lines()
@@ -114,20 +136,32 @@ fn seeds_scenario_raises_and_recovers_once_at_the_right_seconds() {
     // One alert: raised when the spike's 8th second pushes the average to 30.67 (second 67),
     // recovered when only 7 spike seconds remain in the window (second 132).
     assert_eq!(
-        expected.iter().map(|e| (e.second, e.raised)).collect::<Vec<_>>(),
+        expected
+            .iter()
+            .map(|e| (e.second, e.raised))
+            .collect::<Vec<_>>(),
         vec![(67, true), (132, false)]
     );
     let want = lines_for(&expected, spec.start_unix_secs);
     for workers in ["1", "3"] {
-        let (lines, log, summary) =
-            replay(&capture, &dir, &["--window", "60", "--threshold", "30", "--workers", workers]);
+        let (lines, log, summary) = replay(
+            &capture,
+            &dir,
+            &["--window", "60", "--threshold", "30", "--workers", workers],
+        );
         assert_eq!(lines, want, "alert lines with {workers} workers");
         assert_eq!(log, want, "alert log with {workers} workers");
         let alerts = summary["alerts"].as_array().unwrap();
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0]["kind"], "high_traffic");
-        assert_eq!(alerts[0]["triggered_at"].as_f64(), Some((spec.start_unix_secs + 67) as f64));
-        assert_eq!(alerts[0]["recovered_at"].as_f64(), Some((spec.start_unix_secs + 132) as f64));
+        assert_eq!(
+            alerts[0]["triggered_at"].as_f64(),
+            Some((spec.start_unix_secs + 67) as f64)
+        );
+        assert_eq!(
+            alerts[0]["recovered_at"].as_f64(),
+            Some((spec.start_unix_secs + 132) as f64)
+        );
         assert_eq!(summary["requests"].as_u64(), Some(truth.requests));
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -156,23 +190,48 @@ fn totals_above_threshold_with_a_calm_window_never_alert() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Unix second of the first record in a little-endian pcap file written by the generator.
+fn first_packet_second(capture: &Path) -> u64 {
+    let bytes = std::fs::read(capture).unwrap();
+    u64::from(u32::from_le_bytes(bytes[24..28].try_into().unwrap()))
+}
+
 #[test]
 fn baseline_mode_learns_then_alerts_above_the_margin() {
     let dir = scratch("alert-baseline");
     let capture = dir.join("learn-then-rise.pcap");
-    // Learn 30 s at 20 req/s (baseline 20, threshold 22 with the default 10% margin), then
-    // 21 req/s (within the margin), then 30 req/s (above it).
+    // Learn 30 s at about 20 req/s, then 21 req/s (within the default 10% margin), then
+    // 30 req/s (above it).
     let spec = spec(&[(30, 20), (60, 21), (60, 30)]);
     let truth = write_capture_file(&spec, &capture).unwrap();
     let (lines, _, summary) = replay(&capture, &dir, &["--baseline", "30", "--window", "10"]);
-    // After learning, the brute-force rule with threshold 22 over a 10 s window.
-    let mut expected = expected_alerts(&truth, 10, 22.0);
-    expected.retain(|e| e.second >= 30);
+
+    // Learning covers the first 30 seconds of packet time, from the first packet's second
+    // (the first connection's handshake may come a moment before the first request).
+    let first = first_packet_second(&capture);
+    let offset = i64::try_from(first).unwrap() - i64::try_from(spec.start_unix_secs).unwrap();
+    let count = |s: i64| {
+        usize::try_from(s)
+            .ok()
+            .and_then(|s| truth.requests_per_second.get(s))
+            .copied()
+            .unwrap_or(0)
+    };
+    let learned: u64 = (offset..offset + 30).map(count).sum();
+    let threshold = learned as f64 / 30.0 * 1.1;
+    let mut expected = expected_alerts(&truth, 10, threshold);
+    expected.retain(|e| i64::try_from(e.second).unwrap() >= offset + 30);
     assert_eq!(expected.len(), 1, "{expected:?}");
-    // At second 91 the window holds 8 s at 21 and 2 s at 30: 22.8 > 22 (second 90: 21.9).
-    assert_eq!(expected[0].second, 91, "the second second at 30 req/s");
+    assert!(
+        (90..93).contains(&expected[0].second),
+        "{expected:?}: raised once the rate is 30/s"
+    );
     assert_eq!(lines, lines_for(&expected, spec.start_unix_secs));
     let alerts = summary["alerts"].as_array().unwrap();
-    assert_eq!(alerts[0]["threshold"].as_f64(), Some(22.0));
+    let got = alerts[0]["threshold"].as_f64().unwrap();
+    assert!(
+        (got - threshold).abs() < 1e-9,
+        "threshold {got}, expected {threshold}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,10 +10,21 @@ use common::{corpus_file, linewatch, scratch};
 fn assert_bad_input(args: &[&str], mentions: &str) {
     let out = linewatch(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: exit code; stderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{args:?}: expected one line, got:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{args:?}: exit code; stderr: {stderr}"
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "{args:?}: expected one line, got:\n{stderr}"
+    );
     assert!(stderr.starts_with("linewatch: "), "{args:?}: {stderr}");
-    assert!(stderr.contains(mentions), "{args:?}: `{mentions}` not in: {stderr}");
+    assert!(
+        stderr.contains(mentions),
+        "{args:?}: `{mentions}` not in: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     assert!(out.stdout.is_empty(), "{args:?}: wrote to stdout");
 }
@@ -39,16 +50,29 @@ fn bad_options_fail_in_one_line() {
     assert_bad_input(&["--read", c, "--port", "90-80"], "backwards");
     assert_bad_input(&["--read", c, "--window", "0"], "--window");
     assert_bad_input(&["--read", c, "--threshold", "-1"], "--threshold");
-    assert_bad_input(&["--read", c, "--report-interval", "0"], "--report-interval");
+    assert_bad_input(
+        &["--read", c, "--report-interval", "0"],
+        "--report-interval",
+    );
     assert_bad_input(&["--read", c, "--workers", "0"], "--workers");
     assert_bad_input(&["--read", c, "--no-such-option"], "--no-such-option");
     assert_bad_input(&[], "--read");
-    assert_bad_input(&["--read", c, "--summary", "/nonexistent-dir/s.json"], "cannot write summary");
-    assert_bad_input(&["--read", c, "--alert-log", "/nonexistent-dir/a.log"], "alert log");
+    assert_bad_input(
+        &["--read", c, "--summary", "/nonexistent-dir/s.json"],
+        "cannot write summary",
+    );
+    assert_bad_input(
+        &["--read", c, "--alert-log", "/nonexistent-dir/a.log"],
+        "alert log",
+    );
 
     // The valid empty capture itself is fine: zero of everything.
     let out = linewatch(&["--read", c]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -65,7 +89,10 @@ fn bad_files_fail_in_one_line() {
 
     let text = dir.join("notes.txt");
     std::fs::write(&text, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n").unwrap();
-    assert_bad_input(&["--read", text.to_str().unwrap()], "not a pcap or pcapng capture");
+    assert_bad_input(
+        &["--read", text.to_str().unwrap()],
+        "not a pcap or pcapng capture",
+    );
 
     // Random bytes, including some that start with a pcapng magic number.
     let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -86,7 +113,11 @@ fn bad_files_fail_in_one_line() {
         let out = linewatch(&["--read", f.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "random file {i}: {stderr}");
-        assert!(matches!(out.status.code(), Some(0 | 2)), "random file {i}: {:?} {stderr}", out.status);
+        assert!(
+            matches!(out.status.code(), Some(0 | 2)),
+            "random file {i}: {:?} {stderr}",
+            out.status
+        );
     }
 
     let link = dir.join("link.pcap");
@@ -119,7 +150,10 @@ fn truncated_capture_is_counted_up_to_the_cut() {
         assert_eq!(summary["truncated"], true, "cut at {cut}");
         assert!(stderr.contains("truncated"), "cut at {cut}: {stderr}");
         let requests = summary["requests"].as_u64().unwrap();
-        assert!(requests > 0 && requests <= whole_requests, "cut at {cut}: {requests} requests");
+        assert!(
+            requests > 0 && requests <= whole_requests,
+            "cut at {cut}: {requests} requests"
+        );
         let packets = summary["packets"].as_u64().unwrap();
         assert!(packets < whole["packets"].as_u64().unwrap(), "cut at {cut}");
     }
@@ -132,8 +166,17 @@ fn help_explains_every_option_with_its_default() {
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for option in [
-        "--read", "--port", "--threshold", "--window", "--report-interval", "--baseline", "--margin",
-        "--alert-log", "--json", "--summary", "--workers",
+        "--read",
+        "--port",
+        "--threshold",
+        "--window",
+        "--report-interval",
+        "--baseline",
+        "--margin",
+        "--alert-log",
+        "--json",
+        "--summary",
+        "--workers",
     ] {
         assert!(help.contains(option), "--help does not mention {option}");
     }

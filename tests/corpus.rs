@@ -9,6 +9,8 @@
 //! Where linewatch and tshark differ, the difference is listed in [`KNOWN`] with the reason;
 //! the test fails if any other difference appears, or if a listed one goes away.
 
+#![allow(clippy::print_stdout)] // The figures are the test's report: `run.sh test` shows them.
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -111,7 +113,12 @@ fn read_oracle(capture: &str) -> Option<Oracle> {
     let text = std::fs::read_to_string(&path).expect("reading the oracle");
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("oracle header").split('\t').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).expect("oracle column");
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .expect("oracle column")
+    };
     let (method, host, uri, code) = (
         col("http.request.method"),
         col("http.host"),
@@ -125,11 +132,19 @@ fn read_oracle(capture: &str) -> Option<Oracle> {
         if !methods.is_empty() {
             let hosts: Vec<&str> = f[host].split('|').collect();
             let uris = split_uris(f[uri]);
-            assert_eq!(uris.len(), methods.len(), "oracle row with unmatched URIs: {line}");
+            assert_eq!(
+                uris.len(),
+                methods.len(),
+                "oracle row with unmatched URIs: {line}"
+            );
             for (i, m) in methods.iter().enumerate() {
                 o.requests += 1;
                 *o.methods.entry((*m).to_string()).or_default() += 1;
-                let h = hosts.get(i).copied().filter(|h| !h.is_empty()).unwrap_or("-");
+                let h = hosts
+                    .get(i)
+                    .copied()
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or("-");
                 *o.hosts.entry(h.to_ascii_lowercase()).or_default() += 1;
                 *o.sections.entry(section(&uris[i])).or_default() += 1;
             }
@@ -165,7 +180,10 @@ fn section_rule_matches_spec_examples() {
     assert_eq!(section("http://h"), "/");
     assert_eq!(section("*"), "*");
     assert_eq!(section("example.com:443"), "example.com:443");
-    assert_eq!(split_uris("/a|b|/c"), vec!["/a|b".to_string(), "/c".to_string()]);
+    assert_eq!(
+        split_uris("/a|b|/c"),
+        vec!["/a|b".to_string(), "/c".to_string()]
+    );
 }
 
 #[test]
@@ -174,7 +192,11 @@ fn every_capture_agrees_with_tshark() {
     if captures.is_empty() {
         return;
     }
-    assert!(captures.len() >= 6, "the manifest lists {} captures", captures.len());
+    assert!(
+        captures.len() >= 6,
+        "the manifest lists {} captures",
+        captures.len()
+    );
     println!("\n| capture | requests (tshark / linewatch) | responses | methods | hosts | sections | status codes |");
     println!("|---|---|---|---|---|---|---|");
     let mut used_known = 0;
@@ -184,8 +206,19 @@ fn every_capture_agrees_with_tshark() {
         // One worker and four must agree exactly: sharding must not change any count.
         let (ours, _) = summary_of(&file, &["--workers", "4"]);
         let (one, _) = summary_of(&file, &["--workers", "1"]);
-        for key in ["requests", "responses", "methods", "hosts", "sections", "status", "user_agents"] {
-            assert_eq!(ours[key], one[key], "{capture}: `{key}` differs between 1 and 4 workers");
+        for key in [
+            "requests",
+            "responses",
+            "methods",
+            "hosts",
+            "sections",
+            "status",
+            "user_agents",
+        ] {
+            assert_eq!(
+                ours[key], one[key],
+                "{capture}: `{key}` differs between 1 and 4 workers"
+            );
         }
 
         let mut expected_status = oracle.status.clone();
@@ -194,7 +227,10 @@ fn every_capture_agrees_with_tshark() {
             *expected_status.entry(k.status.to_string()).or_default() += k.extra;
             expected_responses += k.extra;
             used_known += 1;
-            println!("    known difference in {capture}: +{} x {}: {}", k.extra, k.status, k.why);
+            println!(
+                "    known difference in {capture}: +{} x {}: {}",
+                k.extra, k.status, k.why
+            );
         }
         for key in ["hosts", "sections"] {
             let approx = ours["approximate"][key].as_array().map_or(0, Vec::len);
@@ -226,5 +262,9 @@ fn every_capture_agrees_with_tshark() {
         assert_eq!(status, expected_status, "{capture}: status codes");
         assert_eq!(ours["truncated"], false, "{capture}: not truncated");
     }
-    assert_eq!(used_known, KNOWN.len(), "a known difference names no capture in the corpus");
+    assert_eq!(
+        used_known,
+        KNOWN.len(),
+        "a known difference names no capture in the corpus"
+    );
 }

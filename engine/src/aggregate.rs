@@ -18,7 +18,9 @@ use linewatch_parser::{HttpError, WireError};
 use linewatch_report::{AlertRecord, Breakdown, Percentiles, Report, SectionHosts, TopEntry};
 
 use crate::alert::{AlertConfig, AlertState, AlertTransition};
-use crate::counters::{latency_histogram, CoreDelta, Counter, MAX_BATCH_NS, MAX_LATENCY_US, STATUS_CODES};
+use crate::counters::{
+    latency_histogram, CoreDelta, Counter, MAX_BATCH_NS, MAX_LATENCY_US, STATUS_CODES,
+};
 use crate::epoch::EpochCollector;
 use crate::topn::HeavyHitters;
 use crate::worker::time_of;
@@ -35,8 +37,9 @@ pub const INTERVAL_TABLE_CAPACITY: usize = 1024;
 const IDLE_WAIT: Duration = Duration::from_millis(50);
 
 /// Method names in counter order, as reports and JSON show them.
-pub const METHOD_NAMES: [&str; Method::ALL.len()] =
-    ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "other"];
+pub const METHOD_NAMES: [&str; Method::ALL.len()] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "other",
+];
 
 /// Counts merged over a span of seconds.
 #[derive(Debug)]
@@ -152,13 +155,20 @@ impl Tally {
         let sections = self.sections.top(top_n);
         // One pass over the (section, host) pairs, largest first: each pair goes to its
         // section's list if that section is shown and the list is not full yet.
-        let mut shown: std::collections::HashMap<&[u8], usize> =
-            sections.iter().enumerate().map(|(i, s)| (s.key.as_slice(), i)).collect();
+        let mut shown: std::collections::HashMap<&[u8], usize> = sections
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.key.as_slice(), i))
+            .collect();
         let mut hosts_of: Vec<Vec<TopEntry>> = vec![Vec::new(); sections.len()];
         if !shown.is_empty() {
             for pair in self.section_hosts.top(self.section_hosts.capacity()) {
-                let Some(nul) = pair.key.iter().position(|&b| b == 0) else { continue };
-                let Some(&i) = shown.get(&pair.key[..nul]) else { continue };
+                let Some(nul) = pair.key.iter().position(|&b| b == 0) else {
+                    continue;
+                };
+                let Some(&i) = shown.get(&pair.key[..nul]) else {
+                    continue;
+                };
                 if hosts_of[i].len() < top_n {
                     hosts_of[i].push(TopEntry {
                         key: pair.key[nul + 1..].to_vec(),
@@ -302,7 +312,9 @@ pub struct Aggregator {
 
 impl std::fmt::Debug for Aggregator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Aggregator").field("collector", &self.collector).finish_non_exhaustive()
+        f.debug_struct("Aggregator")
+            .field("collector", &self.collector)
+            .finish_non_exhaustive()
     }
 }
 
@@ -352,7 +364,8 @@ impl Aggregator {
             // Read "all finished" before collecting, never after (see `all_finished`).
             let done = self.collector.all_finished();
             let state = &mut self.state;
-            self.collector.collect(|epoch, deltas| state.close(epoch, deltas));
+            self.collector
+                .collect(|epoch, deltas| state.close(epoch, deltas));
             if done {
                 break;
             }
@@ -397,7 +410,8 @@ impl State {
 
         let output = &mut self.output;
         let mut transitions = Vec::new();
-        self.alert.close_second(epoch, requests, |t| transitions.push(t));
+        self.alert
+            .close_second(epoch, requests, |t| transitions.push(t));
         for t in &transitions {
             output.alert(t, self.alert.history());
         }
@@ -413,7 +427,13 @@ impl State {
             window_rate: self.alert.window_rate(),
             threshold: self.alert.threshold(),
             alert_active: self.alert.is_active(),
-            top_section: self.interval.sections.top(1).into_iter().next().map(|e| e.key),
+            top_section: self
+                .interval
+                .sections
+                .top(1)
+                .into_iter()
+                .next()
+                .map(|e| e.key),
         }));
 
         // A report goes out as soon as the last second of its interval closes.

@@ -60,7 +60,7 @@ pub enum Threshold {
 }
 
 /// Alerting settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AlertConfig {
     /// Length of the sliding window in seconds (the caller validates; clamped to at least 1).
     pub window_secs: u32,
@@ -578,7 +578,7 @@ mod tests {
     /// The whole rule, naively: every second expanded (gaps as zero seconds, late counts
     /// added to the last second), windows summed from the raw counts, learning counted second
     /// by second. An independent model for random streams.
-    fn model(config: AlertConfig, calls: &[(u64, u64)]) -> Vec<Seen> {
+    fn model(config: &AlertConfig, calls: &[(u64, u64)]) -> Vec<Seen> {
         let window = config.window_secs.max(1) as usize;
         let mut counts: Vec<u64> = Vec::new();
         let mut first = None;
@@ -693,7 +693,7 @@ mod tests {
                 };
                 calls.push((at, requests));
             }
-            let mut state = AlertState::new(config);
+            let mut state = AlertState::new(config.clone());
             let mut got = Vec::new();
             for &(s, r) in &calls {
                 state.close_second(s, r, |t| got.push(seen(&t)));
@@ -701,7 +701,7 @@ mod tests {
                     assert_eq!(state.is_active(), state.window_rate() > t);
                 }
             }
-            let want = model(config, &calls);
+            let want = model(&config, &calls);
             assert_eq!(got, want, "round {round}: {config:?}");
             transitions += got.len();
         }

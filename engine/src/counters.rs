@@ -131,7 +131,8 @@ pub fn latency_histogram(max: u64) -> Histogram<u64> {
     // The bounds are constants that hdrhistogram accepts (low 1, high > 2, sigfig <= 5).
     Histogram::new_with_bounds(1, max, HISTOGRAM_SIGFIG).unwrap_or_else(|_| {
         // Unreachable with the constants above; a histogram that auto-resizes is still correct.
-        let mut h = Histogram::new(HISTOGRAM_SIGFIG).unwrap_or_else(|_| Histogram::new(3).expect("sigfig 3 is valid"));
+        let mut h = Histogram::new(HISTOGRAM_SIGFIG)
+            .unwrap_or_else(|_| Histogram::new(3).expect("sigfig 3 is valid"));
         h.auto(true);
         h
     })

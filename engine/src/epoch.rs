@@ -208,7 +208,12 @@ impl EpochCollector {
     /// has deltas (passing only the deltas that counted something), in epoch order. The deltas go back to their workers afterwards.
     pub fn collect(&mut self, mut close: impl FnMut(u64, &[&CoreDelta])) {
         // Step 1 before step 2 (module doc): read the acks, then drain.
-        let complete_below = self.workers.iter().map(|w| w.acked()).min().unwrap_or(FINISHED);
+        let complete_below = self
+            .workers
+            .iter()
+            .map(|w| w.acked())
+            .min()
+            .unwrap_or(FINISHED);
         for (i, w) in self.workers.iter().enumerate() {
             let waiting = &mut self.waiting;
             w.drain_retired(|d| waiting.push((i, d)));
@@ -232,7 +237,11 @@ impl EpochCollector {
             }
             // Untouched deltas (a worker that only saw the epoch go by) still close the
             // second: an idle second is a second with zero requests.
-            let touched: Vec<&CoreDelta> = batch.iter().map(|(_, d)| &**d).filter(|d| d.touched).collect();
+            let touched: Vec<&CoreDelta> = batch
+                .iter()
+                .map(|(_, d)| &**d)
+                .filter(|d| d.touched)
+                .collect();
             // Epoch 0 untouched is the delta every worker starts with, before any input.
             if epoch != 0 || !touched.is_empty() {
                 close(epoch, &touched);

@@ -87,9 +87,21 @@ impl FlowKey {
     /// The key of a segment from `src` to `dst`, and which side `src` is.
     pub fn of(vlan: u16, src: Endpoint, dst: Endpoint) -> (FlowKey, Side) {
         if src <= dst {
-            (FlowKey { vlan, ends: [src, dst] }, 0)
+            (
+                FlowKey {
+                    vlan,
+                    ends: [src, dst],
+                },
+                0,
+            )
         } else {
-            (FlowKey { vlan, ends: [dst, src] }, 1)
+            (
+                FlowKey {
+                    vlan,
+                    ends: [dst, src],
+                },
+                1,
+            )
         }
     }
 
@@ -273,7 +285,10 @@ impl FlowTable {
         let capacity = capacity.max(1);
         let placeholder = FlowKey {
             vlan: 0,
-            ends: [Endpoint { addr: [0; 16], port: 0 }; 2],
+            ends: [Endpoint {
+                addr: [0; 16],
+                port: 0,
+            }; 2],
         };
         let slots = u32::try_from(capacity).unwrap_or(u32::MAX - 1);
         FlowTable {
@@ -433,7 +448,10 @@ mod tests {
     fn oldest_flow_is_evicted_when_full() {
         let mut t = FlowTable::with_capacity(3);
         for n in 0..3 {
-            assert_eq!(t.get_or_insert(key(n), |_| panic!("no eviction yet")).1, Inserted::New);
+            assert_eq!(
+                t.get_or_insert(key(n), |_| panic!("no eviction yet")).1,
+                Inserted::New
+            );
         }
         // Touch flow 0 so flow 1 becomes the oldest.
         assert!(t.get(&key(0)).is_some());
@@ -453,7 +471,10 @@ mod tests {
         let (s0, _) = t.get_or_insert(key(0), |_| {});
         t.get_or_insert(key(1), |_| {});
         t.remove(s0);
-        assert_eq!(t.get_or_insert(key(2), |_| panic!("a slot was free")).1, Inserted::New);
+        assert_eq!(
+            t.get_or_insert(key(2), |_| panic!("a slot was free")).1,
+            Inserted::New
+        );
         // Churn far beyond the capacity: the index must never need to grow.
         for n in 3..10_000u16 {
             let (slot, _) = t.get_or_insert(key(n), |_| {});
@@ -468,9 +489,15 @@ mod tests {
     fn pending_queue_keeps_order_and_overflows_oldest_first() {
         let mut f = Flow::new(key(0));
         for ts in 0..PENDING_CAPACITY as u64 {
-            assert!(f.push_pending(Pending { ts, ..Pending::default() }));
+            assert!(f.push_pending(Pending {
+                ts,
+                ..Pending::default()
+            }));
         }
-        assert!(!f.push_pending(Pending { ts: 99, ..Pending::default() }));
+        assert!(!f.push_pending(Pending {
+            ts: 99,
+            ..Pending::default()
+        }));
         assert_eq!(f.pop_pending().map(|p| p.ts), Some(1));
         for ts in 2..PENDING_CAPACITY as u64 {
             assert_eq!(f.pop_pending().map(|p| p.ts), Some(ts));

@@ -190,7 +190,11 @@ pub fn run(
                 link.current.epoch = epoch;
             }
         }
-        let w = if workers == 1 { 0 } else { shard(p.link, p.data, workers) };
+        let w = if workers == 1 {
+            0
+        } else {
+            shard(p.link, p.data, workers)
+        };
         let link = &mut links[w];
         let len = p.data.len().min(BATCH_BYTES);
         if !link.current.fits(len) {
@@ -211,7 +215,9 @@ pub fn run(
     }
     drop(links);
     let stalls = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
-    let aggregated = aggregator.join().expect("the aggregator thread ended normally");
+    let aggregated = aggregator
+        .join()
+        .expect("the aggregator thread ended normally");
     RunResult {
         aggregated,
         end: source.end(),
@@ -252,7 +258,12 @@ fn shard(link: LinkType, frame: &[u8], workers: usize) -> usize {
 }
 
 /// A worker thread: counts batches until the reader hangs up. Returns its stall count.
-fn work(config: WorkerConfig, mut epoch: WorkerEpoch, full: Receiver<Batch>, empty: Sender<Batch>) -> u64 {
+fn work(
+    config: WorkerConfig,
+    mut epoch: WorkerEpoch,
+    full: Receiver<Batch>,
+    empty: Sender<Batch>,
+) -> u64 {
     let mut worker = Worker::new(&config, CoreDelta::new(0));
     let stdout = std::io::stdout();
     for mut batch in full {
@@ -260,7 +271,12 @@ fn work(config: WorkerConfig, mut epoch: WorkerEpoch, full: Receiver<Batch>, emp
         if !batch.frames.is_empty() {
             let started = Instant::now();
             for f in &batch.frames {
-                worker.process_frame(f.ts_ns, f.link, &batch.bytes[f.start..f.start + f.len], f.wire_len);
+                worker.process_frame(
+                    f.ts_ns,
+                    f.link,
+                    &batch.bytes[f.start..f.start + f.len],
+                    f.wire_len,
+                );
             }
             let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             let delta = worker.delta_mut();

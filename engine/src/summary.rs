@@ -73,5 +73,14 @@ pub fn summary(run: &RunResult) -> Summary {
                 percentiles: percentiles(&total.batch_service_ns),
             },
         ],
+        peak_rss_bytes: peak_rss_bytes(),
     }
+}
+
+/// This process's peak resident set size, from `/proc/self/status` (`VmHWM`, in kB).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

@@ -270,7 +270,9 @@ impl Worker {
                 }
             }
             let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-            let seq_of_data = seg.seq.wrapping_add(u32::try_from(seg.payload.len() - data.len()).unwrap_or(0));
+            let seq_of_data = seg
+                .seq
+                .wrapping_add(u32::try_from(seg.payload.len() - data.len()).unwrap_or(0));
             dir.next_seq = seq_of_data.wrapping_add(len);
             dir.seq_known = !(seg.truncated || seg.fragmented);
             if gap > 0 {
@@ -332,8 +334,11 @@ impl Worker {
                     let skip = usize::try_from(n).unwrap_or(usize::MAX).min(data.len());
                     data = &data[skip..];
                     let left = n - skip as u64;
-                    self.flows.flow_mut(slot).dirs[side].framing =
-                        if left == 0 { Framing::Boundary } else { Framing::Body(left) };
+                    self.flows.flow_mut(slot).dirs[side].framing = if left == 0 {
+                        Framing::Boundary
+                    } else {
+                        Framing::Body(left)
+                    };
                 }
                 Framing::Chunked(mut chunked) => {
                     let next = match chunked.advance(data) {
@@ -364,23 +369,25 @@ impl Worker {
                     if starts {
                         flow.dirs[side].framing = Framing::Boundary;
                     } else {
-                        let counter = if flow.http_seen { Counter::OutOfSync } else { Counter::NonHttp };
+                        let counter = if flow.http_seen {
+                            Counter::OutOfSync
+                        } else {
+                            Counter::NonHttp
+                        };
                         self.delta.add(counter, 1);
                         return;
                     }
                 }
-                Framing::Boundary => {
-                    match self.parse(slot, side, data, ts, 0, ts) {
-                        Stop::Framing(f) => {
-                            self.flows.flow_mut(slot).dirs[side].framing = f;
-                            return;
-                        }
-                        Stop::Partial(at) => {
-                            self.start_carry(slot, side, &data[at..], ts);
-                            return;
-                        }
+                Framing::Boundary => match self.parse(slot, side, data, ts, 0, ts) {
+                    Stop::Framing(f) => {
+                        self.flows.flow_mut(slot).dirs[side].framing = f;
+                        return;
                     }
-                }
+                    Stop::Partial(at) => {
+                        self.start_carry(slot, side, &data[at..], ts);
+                        return;
+                    }
+                },
                 Framing::Carry => {
                     data = self.continue_carry(slot, side, data, ts);
                 }
@@ -452,7 +459,15 @@ impl Worker {
 
     /// Parses every message head in `buf` (which starts at a message boundary). Bytes before
     /// `split` arrived at `early_ts`, the rest at `ts`.
-    fn parse(&mut self, slot: u32, side: Side, buf: &[u8], early_ts: u64, split: usize, ts: u64) -> Stop {
+    fn parse(
+        &mut self,
+        slot: u32,
+        side: Side,
+        buf: &[u8],
+        early_ts: u64,
+        split: usize,
+        ts: u64,
+    ) -> Stop {
         let is_client = self.flows.flow_mut(slot).client == Some(side);
         let mut at = 0;
         loop {
@@ -611,7 +626,11 @@ impl Worker {
         let flow = self.flows.flow_mut(slot);
         flow.http_seen = true;
         let interim = (100..200).contains(&code) && code != 101;
-        let request = if interim { flow.front_pending() } else { flow.pop_pending() };
+        let request = if interim {
+            flow.front_pending()
+        } else {
+            flow.pop_pending()
+        };
         let mut latency_us = None;
         let mut body = framing_of(resp.body);
         match request {
@@ -676,13 +695,24 @@ pub fn time_of(ts_ns: u64) -> SystemTime {
 
 /// Methods whose name alone makes a segment start believable as a request.
 const KNOWN_METHODS: [&[u8]; 9] = [
-    b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"CONNECT ", b"OPTIONS ", b"TRACE ", b"PATCH ",
+    b"GET ",
+    b"HEAD ",
+    b"POST ",
+    b"PUT ",
+    b"DELETE ",
+    b"CONNECT ",
+    b"OPTIONS ",
+    b"TRACE ",
+    b"PATCH ",
 ];
 
 /// `buf` starts like a request: a known method, or any method token on a line that ends in an
 /// `HTTP/1.x` version. A cut-off start counts if it is a prefix of a known method.
 fn plausible_request(buf: &[u8]) -> bool {
-    if KNOWN_METHODS.iter().any(|m| buf.starts_with(m) || m.starts_with(buf)) {
+    if KNOWN_METHODS
+        .iter()
+        .any(|m| buf.starts_with(m) || m.starts_with(buf))
+    {
         return true;
     }
     matches!(parse_request_line(buf), Ok(Status::Complete((line, _)))

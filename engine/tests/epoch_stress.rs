@@ -88,10 +88,17 @@ fn no_count_is_lost_or_counted_twice() {
     let closed = aggregator.join().expect("aggregator thread");
 
     for pair in closed.windows(2) {
-        assert!(pair[0].0 < pair[1].0, "epochs closed out of order or twice: {pair:?}");
+        assert!(
+            pair[0].0 < pair[1].0,
+            "epochs closed out of order or twice: {pair:?}"
+        );
     }
     let got: BTreeMap<u64, u64> = closed.into_iter().filter(|(_, n)| *n > 0).collect();
     let want: BTreeMap<u64, u64> = truth.into_iter().filter(|(_, n)| *n > 0).collect();
-    assert_eq!(got.values().sum::<u64>(), want.values().sum::<u64>(), "total counts differ");
+    assert_eq!(
+        got.values().sum::<u64>(),
+        want.values().sum::<u64>(),
+        "total counts differ"
+    );
     assert_eq!(got, want, "per-epoch counts differ");
 }

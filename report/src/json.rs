@@ -210,6 +210,7 @@ pub fn summary(s: &Summary) -> String {
 
     put("source", json!(s.source));
     put("truncated", json!(s.truncated));
+    put("peak_rss_bytes", json!(s.peak_rss_bytes));
     put("first_packet", opt_time(s.first_packet));
     put("last_packet", opt_time(s.last_packet));
     put("seconds", json!(b.seconds));
@@ -598,6 +599,7 @@ mod tests {
             total: Default::default(),
             alerts: vec![alert(0, None)],
             latency: vec![],
+            peak_rss_bytes: None,
         };
         let v: Value = serde_json::from_str(&summary(&s)).expect("valid JSON");
         assert_eq!(v["first_packet"], Value::Null);

@@ -208,6 +208,8 @@ pub struct Summary {
     pub alerts: Vec<AlertRecord>,
     /// Latency histograms.
     pub latency: Vec<LatencyTable>,
+    /// linewatch's own peak resident memory (Linux `VmHWM`), when known.
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// A request, for one `--json` line.

@@ -314,6 +314,9 @@ pub fn summary(s: &Summary, top_n: usize) -> String {
         }
     }
     out.push('\n');
+    if let Some(rss) = s.peak_rss_bytes {
+        let _ = writeln!(out, "peak memory   {} MiB (resident)", rss / (1024 * 1024));
+    }
 
     let t = &s.traffic;
     out.push_str("traffic\n");
@@ -459,6 +462,7 @@ pub(crate) mod tests {
                     percentiles: Percentiles::default(),
                 },
             ],
+            peak_rss_bytes: Some(24 * 1024 * 1024),
         }
     }
 

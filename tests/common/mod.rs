@@ -26,7 +26,10 @@ pub fn corpus_file(relative: &str) -> Option<PathBuf> {
         "corpus file {} is missing: CI must run with ../shared beside the repository",
         path.display()
     );
-    println!("note: {} not found; skipping (set CI to make this fail)", path.display());
+    println!(
+        "note: {} not found; skipping (set CI to make this fail)",
+        path.display()
+    );
     None
 }
 
@@ -53,7 +56,10 @@ pub fn linewatch(args: &[&str]) -> Output {
 pub fn summary_of(capture: &Path, extra: &[&str]) -> (serde_json::Value, Output) {
     let dir = scratch(&format!(
         "summary-{}",
-        capture.file_name().and_then(|n| n.to_str()).unwrap_or("capture")
+        capture
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("capture")
     ));
     let summary = dir.join("summary.json");
     let mut args = vec![
