@@ -19,7 +19,7 @@ use crate::topn::HeavyHitters;
 /// Keys one core remembers per second per dimension. A core rarely sees more distinct
 /// sections in one second; when it does, space-saving keeps the heavy ones and flags the rest
 /// as approximate.
-pub const CORE_TABLE_CAPACITY: usize = 256;
+pub const CORE_TABLE_CAPACITY: usize = 1024;
 
 /// Largest latency recorded, in microseconds: one hour. Longer values are clamped
 /// (`saturating_record`), so a stuck connection cannot make a histogram grow.

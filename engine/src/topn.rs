@@ -283,6 +283,14 @@ impl HeavyHitters {
     #[inline]
     pub fn record_lowercase(&mut self, key: &[u8], count: u64, bytes: u64) {
         let (key, truncated) = cut(key);
+        // Most hosts are sent in lower case: skip the copy then. The fold has no early exit,
+        // so it compiles to a vector compare over the whole key.
+        if !key
+            .iter()
+            .fold(false, |upper, b| upper | b.is_ascii_uppercase())
+        {
+            return self.record_cut(key, truncated, count, bytes);
+        }
         let mut lower = [0u8; KEY_CAP];
         for (dst, src) in lower.iter_mut().zip(key) {
             *dst = src.to_ascii_lowercase();

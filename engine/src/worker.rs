@@ -573,9 +573,9 @@ impl Worker {
             pair[len] = 0;
             len += 1;
             let h_len = host.len().min(KEY_CAP - len);
-            for (dst, src) in pair[len..len + h_len].iter_mut().zip(host) {
-                *dst = src.to_ascii_lowercase();
-            }
+            let host_part = &mut pair[len..len + h_len];
+            host_part.copy_from_slice(&host[..h_len]);
+            host_part.make_ascii_lowercase();
             len += h_len;
         }
         d.section_hosts.record(&pair[..len], 1, bytes);

@@ -216,3 +216,47 @@ mod tests {
         }
     }
 }
+
+/// Frames for the engine benchmark: a capture from the bench rig's generator, in memory.
+pub mod frames {
+    use linewatch_bench_rig::capture::{write_capture, CaptureSpec, Phase};
+    use linewatch_parser::wire::LinkType;
+    use pcap_file::pcap::PcapReader;
+
+    /// One captured frame: time (ns) and bytes.
+    #[derive(Debug, Clone)]
+    pub struct Frame {
+        /// Capture time, ns since the Unix epoch.
+        pub ts_ns: u64,
+        /// The Ethernet frame.
+        pub data: Vec<u8>,
+        /// Its length on the wire.
+        pub wire_len: u32,
+    }
+
+    /// The link type of every frame.
+    pub const LINK: LinkType = LinkType::Ethernet;
+
+    /// `requests` requests of the replay benchmark's mix (keep-alive connections with
+    /// handshakes, responses and ACKs; 2,000 sections, 500 hosts), as frames in capture order.
+    pub fn bench_mix(requests: u32) -> Vec<Frame> {
+        let mut spec = CaptureSpec::bench_default();
+        spec.phases = vec![Phase {
+            seconds: 1,
+            requests_per_second: requests,
+        }];
+        let mut file = Vec::new();
+        // Writing to a Vec cannot fail, and the spec is the tested default with a smaller rate.
+        write_capture(&spec, &mut file).expect("generating the benchmark capture");
+        let mut reader = PcapReader::new(&file[..]).expect("reading back the generated capture");
+        let mut frames = Vec::new();
+        while let Some(Ok(p)) = reader.next_packet() {
+            frames.push(Frame {
+                ts_ns: u64::try_from(p.timestamp.as_nanos()).unwrap_or(u64::MAX),
+                wire_len: p.orig_len,
+                data: p.data.into_owned(),
+            });
+        }
+        frames
+    }
+}
