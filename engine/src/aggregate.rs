@@ -14,15 +14,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use hdrhistogram::Histogram;
 use linewatch_parser::http::Method;
-use linewatch_parser::{HttpError, WireError};
 use linewatch_report::{AlertRecord, Breakdown, Percentiles, Report, SectionHosts, TopEntry};
 
 use crate::alert::{AlertConfig, AlertState, AlertTransition};
-use crate::counters::{
-    latency_histogram, CoreDelta, Counter, MAX_BATCH_NS, MAX_LATENCY_US, STATUS_CODES,
-};
+use crate::counters::{CoreDelta, Counter, Tally};
 use crate::epoch::EpochCollector;
-use crate::topn::HeavyHitters;
 use crate::worker::time_of;
 
 /// Keys kept since start per dimension. Counts stay exact for every key as long as fewer
@@ -41,96 +37,7 @@ pub const METHOD_NAMES: [&str; Method::ALL.len()] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "other",
 ];
 
-/// Counts merged over a span of seconds.
-#[derive(Debug)]
-pub struct Tally {
-    /// Scalar counters by [`Counter`] index.
-    pub counts: [u64; Counter::COUNT],
-    /// Requests per method.
-    pub methods: [u64; Method::ALL.len()],
-    /// Malformed messages per reason.
-    pub http_errors: [u64; HttpError::COUNT],
-    /// Undecodable frames per reason.
-    pub wire_errors: [u64; WireError::COUNT],
-    /// Responses per status code.
-    pub status: Box<[u64; STATUS_CODES]>,
-    /// Requests per section.
-    pub sections: HeavyHitters,
-    /// Requests per host.
-    pub hosts: HeavyHitters,
-    /// Requests per user agent.
-    pub user_agents: HeavyHitters,
-    /// Requests per (section NUL host).
-    pub section_hosts: HeavyHitters,
-    /// Response latency in microseconds.
-    pub response_latency_us: Histogram<u64>,
-    /// Batch service time in nanoseconds.
-    pub batch_service_ns: Histogram<u64>,
-    /// Seconds merged.
-    pub seconds: u64,
-}
-
 impl Tally {
-    /// An empty tally whose tables keep `capacity` keys.
-    pub fn new(capacity: usize) -> Tally {
-        Tally {
-            counts: [0; Counter::COUNT],
-            methods: [0; Method::ALL.len()],
-            http_errors: [0; HttpError::COUNT],
-            wire_errors: [0; WireError::COUNT],
-            status: Box::new([0; STATUS_CODES]),
-            sections: HeavyHitters::with_capacity(capacity),
-            hosts: HeavyHitters::with_capacity(capacity),
-            user_agents: HeavyHitters::with_capacity(capacity),
-            section_hosts: HeavyHitters::with_capacity(capacity),
-            response_latency_us: latency_histogram(MAX_LATENCY_US),
-            batch_service_ns: latency_histogram(MAX_BATCH_NS),
-            seconds: 0,
-        }
-    }
-
-    /// A counter's value.
-    pub fn get(&self, c: Counter) -> u64 {
-        self.counts[c as usize]
-    }
-
-    /// Adds one core's delta.
-    pub fn merge(&mut self, d: &CoreDelta) {
-        fn add<const N: usize>(into: &mut [u64; N], from: &[u64; N]) {
-            for (a, b) in into.iter_mut().zip(from) {
-                *a += b;
-            }
-        }
-        add(&mut self.counts, &d.counts);
-        add(&mut self.methods, &d.methods);
-        add(&mut self.http_errors, &d.http_errors);
-        add(&mut self.wire_errors, &d.wire_errors);
-        add(&mut self.status, &d.status);
-        self.sections.merge_from(&d.sections);
-        self.hosts.merge_from(&d.hosts);
-        self.user_agents.merge_from(&d.user_agents);
-        self.section_hosts.merge_from(&d.section_hosts);
-        // Same bounds on both sides: `add` cannot fail.
-        let _ = self.response_latency_us.add(&d.response_latency_us);
-        let _ = self.batch_service_ns.add(&d.batch_service_ns);
-    }
-
-    /// Empties it, keeping the allocations.
-    pub fn clear(&mut self) {
-        self.counts = [0; Counter::COUNT];
-        self.methods = [0; Method::ALL.len()];
-        self.http_errors = [0; HttpError::COUNT];
-        self.wire_errors = [0; WireError::COUNT];
-        self.status.fill(0);
-        self.sections.clear();
-        self.hosts.clear();
-        self.user_agents.clear();
-        self.section_hosts.clear();
-        self.response_latency_us.reset();
-        self.batch_service_ns.reset();
-        self.seconds = 0;
-    }
-
     /// The report view of this tally: top `top_n` keys per dimension.
     pub fn breakdown(&self, top_n: usize) -> Breakdown {
         let mut methods: Vec<(&'static str, u64)> = METHOD_NAMES
@@ -399,8 +306,8 @@ impl State {
 
         let (mut packets, mut requests) = (0, 0);
         for d in deltas {
-            self.total.merge(d);
-            self.interval.merge(d);
+            self.total.merge(&d.tally);
+            self.interval.merge(&d.tally);
             packets += d.get(Counter::Packets);
             requests += d.get(Counter::Requests);
         }

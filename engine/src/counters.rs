@@ -98,84 +98,97 @@ counters! {
 pub struct CoreDelta {
     /// The epoch (second) these counts belong to.
     pub epoch: u64,
-    /// Scalar counters, by [`Counter`] index. Padded so that the hottest cache line of one core
-    /// never shares a line with another core's allocation.
+    /// The counts, with [`CORE_TABLE_CAPACITY`] keys per table.
+    pub tally: Tally,
+    /// Nothing was counted since the last clear: the aggregator may skip merging it.
+    pub touched: bool,
+}
+
+/// Counts over a span of time: one core's second (inside a [`CoreDelta`]), or a report
+/// interval or everything since start in the aggregator, which merges the former into those.
+#[derive(Debug)]
+pub struct Tally {
+    /// Scalar counters by [`Counter`] index. Padded so that the hottest cache line of one
+    /// core never shares a line with another core's allocation.
     pub counts: CachePadded<[u64; Counter::COUNT]>,
-    /// Requests per method, by [`Method::index`].
+    /// Requests per method.
     pub methods: [u64; Method::ALL.len()],
-    /// Malformed messages per reason, by [`HttpError::index`].
+    /// Malformed messages per reason.
     pub http_errors: [u64; HttpError::COUNT],
-    /// Undecodable frames per reason, by [`WireError::index`].
+    /// Undecodable frames per reason.
     pub wire_errors: [u64; WireError::COUNT],
-    /// Responses per status code (index = code).
+    /// Responses per status code.
     pub status: Box<[u64; STATUS_CODES]>,
     /// Requests per section.
     pub sections: HeavyHitters,
-    /// Requests per host (lower-cased; `-` when absent).
+    /// Requests per host.
     pub hosts: HeavyHitters,
-    /// Requests per user agent (`-` when absent).
+    /// Requests per user agent.
     pub user_agents: HeavyHitters,
-    /// Requests per (section, host): the key is the section, a NUL byte, then the host. A
-    /// section never holds NUL (the parser rejects control bytes in targets).
+    /// Requests per (section NUL host).
     pub section_hosts: HeavyHitters,
-    /// Response latency, request to first response byte, in microseconds.
+    /// Response latency in microseconds.
     pub response_latency_us: Histogram<u64>,
-    /// Wall time a worker spent on one batch, in nanoseconds.
+    /// Batch service time in nanoseconds.
     pub batch_service_ns: Histogram<u64>,
-    /// Nothing was counted since the last clear: the aggregator may skip merging it.
-    pub touched: bool,
+    /// Seconds merged.
+    pub seconds: u64,
 }
 
 /// A latency histogram with linewatch's bounds.
 pub fn latency_histogram(max: u64) -> Histogram<u64> {
     // The bounds are constants that hdrhistogram accepts (low 1, high > 2, sigfig <= 5).
-    Histogram::new_with_bounds(1, max, HISTOGRAM_SIGFIG).unwrap_or_else(|_| {
-        // Unreachable with the constants above; a histogram that auto-resizes is still correct.
-        let mut h = Histogram::new(HISTOGRAM_SIGFIG)
-            .unwrap_or_else(|_| Histogram::new(3).expect("sigfig 3 is valid"));
-        h.auto(true);
-        h
-    })
+    Histogram::new_with_bounds(1, max, HISTOGRAM_SIGFIG)
+        .expect("constant histogram bounds are valid")
 }
 
-impl CoreDelta {
-    /// An empty delta for `epoch`, with every table allocated.
-    pub fn new(epoch: u64) -> Box<CoreDelta> {
-        Box::new(CoreDelta {
-            epoch,
+impl Tally {
+    /// An empty tally whose tables keep `capacity` keys.
+    pub fn new(capacity: usize) -> Tally {
+        Tally {
             counts: CachePadded::new([0; Counter::COUNT]),
             methods: [0; Method::ALL.len()],
             http_errors: [0; HttpError::COUNT],
             wire_errors: [0; WireError::COUNT],
             status: Box::new([0; STATUS_CODES]),
-            sections: HeavyHitters::with_capacity(CORE_TABLE_CAPACITY),
-            hosts: HeavyHitters::with_capacity(CORE_TABLE_CAPACITY),
-            user_agents: HeavyHitters::with_capacity(CORE_TABLE_CAPACITY),
-            section_hosts: HeavyHitters::with_capacity(CORE_TABLE_CAPACITY),
+            sections: HeavyHitters::with_capacity(capacity),
+            hosts: HeavyHitters::with_capacity(capacity),
+            user_agents: HeavyHitters::with_capacity(capacity),
+            section_hosts: HeavyHitters::with_capacity(capacity),
             response_latency_us: latency_histogram(MAX_LATENCY_US),
             batch_service_ns: latency_histogram(MAX_BATCH_NS),
-            touched: false,
-        })
+            seconds: 0,
+        }
     }
 
-    /// Adds `n` to counter `c`.
-    #[inline(always)]
-    pub fn add(&mut self, c: Counter, n: u64) {
-        self.counts[c as usize] += n;
-    }
-
-    /// Reads counter `c`.
-    #[inline]
+    /// A counter's value.
     pub fn get(&self, c: Counter) -> u64 {
         self.counts[c as usize]
     }
 
-    /// Empties every count and table, keeping the allocations, and labels it `epoch`.
-    pub fn clear(&mut self, epoch: u64) {
-        self.epoch = epoch;
-        if !self.touched {
-            return;
+    /// Adds another tally (one core's second) to this one.
+    pub fn merge(&mut self, d: &Tally) {
+        fn add<const N: usize>(into: &mut [u64; N], from: &[u64; N]) {
+            for (a, b) in into.iter_mut().zip(from) {
+                *a += b;
+            }
         }
+        add(&mut self.counts, &d.counts);
+        add(&mut self.methods, &d.methods);
+        add(&mut self.http_errors, &d.http_errors);
+        add(&mut self.wire_errors, &d.wire_errors);
+        add(&mut self.status, &d.status);
+        self.sections.merge_from(&d.sections);
+        self.hosts.merge_from(&d.hosts);
+        self.user_agents.merge_from(&d.user_agents);
+        self.section_hosts.merge_from(&d.section_hosts);
+        // Same bounds on both sides: `add` cannot fail.
+        let _ = self.response_latency_us.add(&d.response_latency_us);
+        let _ = self.batch_service_ns.add(&d.batch_service_ns);
+    }
+
+    /// Empties it, keeping the allocations.
+    pub fn clear(&mut self) {
         *self.counts = [0; Counter::COUNT];
         self.methods = [0; Method::ALL.len()];
         self.http_errors = [0; HttpError::COUNT];
@@ -187,6 +200,38 @@ impl CoreDelta {
         self.section_hosts.clear();
         self.response_latency_us.reset();
         self.batch_service_ns.reset();
-        self.touched = false;
+        self.seconds = 0;
+    }
+}
+
+impl CoreDelta {
+    /// An empty delta for `epoch`, with every table allocated.
+    pub fn new(epoch: u64) -> Box<CoreDelta> {
+        Box::new(CoreDelta {
+            epoch,
+            tally: Tally::new(CORE_TABLE_CAPACITY),
+            touched: false,
+        })
+    }
+
+    /// Adds `n` to counter `c`.
+    #[inline(always)]
+    pub fn add(&mut self, c: Counter, n: u64) {
+        self.tally.counts[c as usize] += n;
+    }
+
+    /// Reads counter `c`.
+    #[inline]
+    pub fn get(&self, c: Counter) -> u64 {
+        self.tally.get(c)
+    }
+
+    /// Empties every count and table, keeping the allocations, and labels it `epoch`.
+    pub fn clear(&mut self, epoch: u64) {
+        self.epoch = epoch;
+        if self.touched {
+            self.tally.clear();
+            self.touched = false;
+        }
     }
 }

@@ -280,7 +280,7 @@ fn work(
             }
             let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             let delta = worker.delta_mut();
-            delta.batch_service_ns.saturating_record(ns.max(1));
+            delta.tally.batch_service_ns.saturating_record(ns.max(1));
             delta.add(Counter::Batches, 1);
             worker.take_json(&mut |lines| {
                 // A closed stdout (`| head`) ends the output, not the count.

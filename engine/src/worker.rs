@@ -182,7 +182,7 @@ impl Worker {
             }
             Err(e) => {
                 self.delta.add(Counter::Undecoded, 1);
-                self.delta.wire_errors[e.index()] += 1;
+                self.delta.tally.wire_errors[e.index()] += 1;
             }
         }
     }
@@ -529,7 +529,7 @@ impl Worker {
 
     fn malformed(&mut self, e: HttpError) {
         self.delta.add(Counter::Malformed, 1);
-        self.delta.http_errors[e.index()] += 1;
+        self.delta.tally.http_errors[e.index()] += 1;
     }
 
     /// Counts a request head; returns how its body is framed.
@@ -557,14 +557,14 @@ impl Worker {
 
         d.add(Counter::Requests, 1);
         d.add(Counter::RequestBytes, bytes);
-        d.methods[kind.index()] += 1;
+        d.tally.methods[kind.index()] += 1;
         if let Some(e) = req.defect {
             d.add(Counter::Malformed, 1);
-            d.http_errors[e.index()] += 1;
+            d.tally.http_errors[e.index()] += 1;
         }
-        d.sections.record(section, 1, bytes);
-        d.hosts.record_lowercase(host, 1, bytes);
-        d.user_agents.record(user_agent, 1, bytes);
+        d.tally.sections.record(section, 1, bytes);
+        d.tally.hosts.record_lowercase(host, 1, bytes);
+        d.tally.user_agents.record(user_agent, 1, bytes);
         let mut pair = [0u8; KEY_CAP];
         let s_len = section.len().min(KEY_CAP);
         pair[..s_len].copy_from_slice(&section[..s_len]);
@@ -578,7 +578,7 @@ impl Worker {
             host_part.make_ascii_lowercase();
             len += h_len;
         }
-        d.section_hosts.record(&pair[..len], 1, bytes);
+        d.tally.section_hosts.record(&pair[..len], 1, bytes);
 
         let flow = self.flows.flow_mut(slot);
         flow.http_seen = true;
@@ -616,12 +616,12 @@ impl Worker {
         let d = &mut *self.delta;
         let code = resp.line.code;
         d.add(Counter::Responses, 1);
-        if let Some(s) = d.status.get_mut(usize::from(code)) {
+        if let Some(s) = d.tally.status.get_mut(usize::from(code)) {
             *s += 1;
         }
         if let Some(e) = resp.defect {
             d.add(Counter::Malformed, 1);
-            d.http_errors[e.index()] += 1;
+            d.tally.http_errors[e.index()] += 1;
         }
         let flow = self.flows.flow_mut(slot);
         flow.http_seen = true;
@@ -637,7 +637,7 @@ impl Worker {
             Some(req) => {
                 let us = ts.saturating_sub(req.ts) / 1_000;
                 if !interim {
-                    d.response_latency_us.saturating_record(us.max(1));
+                    d.tally.response_latency_us.saturating_record(us.max(1));
                 }
                 latency_us = Some(us);
                 if req.head {
