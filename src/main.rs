@@ -204,12 +204,11 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             // clap's message is several lines (usage, tips); keep the first.
-            let text = e.kind().as_str().map(str::to_owned).unwrap_or_default();
             let rendered = e.render().to_string();
             let first = rendered
                 .lines()
                 .find(|l| !l.trim().is_empty())
-                .unwrap_or(&text)
+                .unwrap_or("invalid arguments")
                 .trim_start_matches("error: ")
                 .to_owned();
             return bad_input(format!("{first} (see linewatch --help)"));

@@ -204,10 +204,15 @@ pub struct Aggregated {
 impl Aggregated {
     /// Seconds from the first closed second to the last, both included.
     pub fn span_seconds(&self) -> u64 {
-        match (self.first_second, self.last_second) {
-            (Some(first), Some(last)) => last.saturating_sub(first) + 1,
-            _ => 0,
-        }
+        span(self.first_second, self.last_second)
+    }
+}
+
+/// Seconds from `first` to `last`, both included; 0 before any second closed.
+fn span(first: Option<u64>, last: Option<u64>) -> u64 {
+    match (first, last) {
+        (Some(first), Some(last)) => last.saturating_sub(first) + 1,
+        _ => 0,
     }
 }
 
@@ -351,13 +356,6 @@ impl State {
         }
     }
 
-    fn span_seconds(&self) -> u64 {
-        match (self.first_second, self.last_second) {
-            (Some(first), Some(last)) => last.saturating_sub(first) + 1,
-            _ => 0,
-        }
-    }
-
     fn emit_report(&mut self) {
         if self.interval.seconds == 0 {
             return;
@@ -370,7 +368,7 @@ impl State {
         let mut interval = self.interval.breakdown(top_n);
         interval.seconds = self.config.report_interval_secs.max(1);
         let mut total = self.total.breakdown(top_n);
-        total.seconds = self.span_seconds();
+        total.seconds = span(self.first_second, self.last_second);
         let report = Report {
             at: time_of(self.last_second.unwrap_or(0).saturating_mul(1_000_000_000)),
             interval,

@@ -49,7 +49,8 @@ impl CarryPool {
     }
 
     /// Slots in use.
-    pub fn in_use(&self) -> usize {
+    #[cfg(test)]
+    fn in_use(&self) -> usize {
         self.lens.len() - self.free.len()
     }
 

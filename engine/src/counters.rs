@@ -100,7 +100,8 @@ pub struct CoreDelta {
     pub epoch: u64,
     /// The counts, with [`CORE_TABLE_CAPACITY`] keys per table.
     pub tally: Tally,
-    /// Nothing was counted since the last clear: the aggregator may skip merging it.
+    /// Something was counted since the last clear (an untouched delta needs no merge or
+    /// clear).
     pub touched: bool,
 }
 

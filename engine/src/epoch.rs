@@ -122,18 +122,12 @@ impl EpochShared {
 pub struct WorkerEpoch {
     shared: Arc<EpochShared>,
     aggregator: Thread,
-    /// Times this worker waited for a spare (the aggregator was behind).
-    pub stalls: u64,
 }
 
 impl WorkerEpoch {
     /// The worker's handle on `shared`; `aggregator` is woken whenever a delta is retired.
     pub fn new(shared: Arc<EpochShared>, aggregator: Thread) -> WorkerEpoch {
-        WorkerEpoch {
-            shared,
-            aggregator,
-            stalls: 0,
-        }
+        WorkerEpoch { shared, aggregator }
     }
 
     /// Called before counting anything of epoch `epoch`: retires the current delta if it
@@ -166,12 +160,11 @@ impl WorkerEpoch {
         self.aggregator.unpark();
     }
 
-    fn take_spare(&mut self) -> Box<CoreDelta> {
+    fn take_spare(&self) -> Box<CoreDelta> {
         loop {
             if let Some(d) = self.shared.spare.pop() {
                 return d;
             }
-            self.stalls += 1;
             self.aggregator.unpark();
             std::thread::sleep(Duration::from_micros(50));
         }

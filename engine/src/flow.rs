@@ -201,8 +201,6 @@ pub struct Flow {
     pending: [Pending; PENDING_CAPACITY],
     pending_head: u8,
     pending_len: u8,
-    /// Last packet time, for diagnostics.
-    pub last_seen: u64,
     lru_prev: u32,
     lru_next: u32,
 }
@@ -217,7 +215,6 @@ impl Flow {
             pending: [Pending::default(); PENDING_CAPACITY],
             pending_head: 0,
             pending_len: 0,
-            last_seen: 0,
             lru_prev: NIL,
             lru_next: NIL,
         }

@@ -71,8 +71,6 @@ pub struct RunResult {
     pub source: String,
     /// Packets skipped for an unsupported link type.
     pub unsupported_link: u64,
-    /// Times a worker waited for the aggregator.
-    pub stalls: u64,
     /// Time of the first packet and the latest packet time seen, ns since the Unix epoch.
     pub packet_times: Option<(u64, u64)>,
     /// The replay was stopped early (Ctrl-C, SIGTERM).
@@ -214,7 +212,10 @@ pub fn run(
         send(link);
     }
     drop(links);
-    let stalls = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    for handle in handles {
+        // A worker that panicked has aborted the process (panic = "abort"); nothing to add.
+        let _ = handle.join();
+    }
     let aggregated = aggregator
         .join()
         .expect("the aggregator thread ended normally");
@@ -223,7 +224,6 @@ pub fn run(
         end: source.end(),
         source: source.describe(),
         unsupported_link: source.unsupported_link_packets(),
-        stalls,
         packet_times,
         interrupted,
     }
@@ -257,13 +257,8 @@ fn shard(link: LinkType, frame: &[u8], workers: usize) -> usize {
     }
 }
 
-/// A worker thread: counts batches until the reader hangs up. Returns its stall count.
-fn work(
-    config: WorkerConfig,
-    mut epoch: WorkerEpoch,
-    full: Receiver<Batch>,
-    empty: Sender<Batch>,
-) -> u64 {
+/// A worker thread: counts batches until the reader hangs up.
+fn work(config: WorkerConfig, mut epoch: WorkerEpoch, full: Receiver<Batch>, empty: Sender<Batch>) {
     let mut worker = Worker::new(&config, CoreDelta::new(0));
     let stdout = std::io::stdout();
     for mut batch in full {
@@ -293,5 +288,4 @@ fn work(
         let _ = empty.send(batch);
     }
     epoch.finish(&mut worker);
-    epoch.stalls
 }

@@ -209,8 +209,9 @@ impl Source for PcapSource {
                 link: self.link,
                 data: match p.data {
                     std::borrow::Cow::Borrowed(b) => b,
-                    // pcap-file borrows record data from its read buffer; an owned copy
-                    // would be a pcap-file change: drop the record rather than leak it.
+                    // pcap-file's reader always lends records out of its read buffer, so this
+                    // arm does not occur; if it ever did, the empty frame would be counted as
+                    // undecoded (truncated), never silently lost.
                     std::borrow::Cow::Owned(_) => &[],
                 },
                 wire_len: p.orig_len,

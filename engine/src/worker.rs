@@ -160,11 +160,6 @@ impl Worker {
         }
     }
 
-    /// Flows currently tracked.
-    pub fn flows(&self) -> usize {
-        self.flows.len()
-    }
-
     /// Counts one frame captured at `ts` (ns since the Unix epoch); `wire_len` is its length on
     /// the wire (the capture may have cut it).
     #[inline]
@@ -237,7 +232,6 @@ impl Worker {
         };
 
         let flow = self.flows.flow_mut(slot);
-        flow.last_seen = ts;
         if syn {
             let dir = &mut flow.dirs[side];
             dir.next_seq = seg.seq.wrapping_add(1);
