@@ -18,6 +18,9 @@ use arc_swap::ArcSwap;
 use clap::Parser;
 use linewatch_engine::aggregate::{AggregatorConfig, Output, Snapshot};
 use linewatch_engine::alert::{AlertConfig, AlertTransition, Threshold};
+use linewatch_engine::live::run::IdlePolicy;
+use linewatch_engine::live::xdp::RedirectPorts;
+use linewatch_engine::live::{self, mirror};
 use linewatch_engine::offline::{self, EngineConfig};
 use linewatch_engine::source::{open_capture, SourceEnd};
 use linewatch_engine::worker::{PortFilter, WorkerConfig, FLOW_CAPACITY};
@@ -35,13 +38,55 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     /// Replay a capture file (pcap or pcapng). Packet timestamps drive every clock, so a
     /// replay gives the same answer every time.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["interface", "mirror"])]
     read: Option<PathBuf>,
 
-    /// TCP ports that carry HTTP: a list such as 80,8080,8000-8010, or `any` to recognise
-    /// HTTP by its start line on every port.
-    #[arg(long, value_name = "LIST|any", default_value = "any", value_parser = parse_ports)]
-    port: Ports,
+    /// Capture live on IFACE with AF_XDP (a mirror/SPAN port, a tap, a veth). TCP segments to
+    /// or from the monitored ports are TAKEN AWAY from the kernel: the host itself no longer
+    /// receives them on IFACE. Everything else passes. On a serving host use --mirror.
+    #[arg(long, value_name = "IFACE", conflicts_with = "mirror")]
+    interface: Option<String>,
+
+    /// Capture a copy of IFACE's traffic: IFACE keeps working untouched. linewatch mirrors its
+    /// ingress and egress with tc into a veth pair it creates, captures there, and removes
+    /// everything on exit (a killed run's leftovers are removed by a guard process and at the
+    /// next start).
+    #[arg(long, value_name = "IFACE")]
+    mirror: Option<String>,
+
+    /// TCP ports that carry HTTP: a list such as 80,8080,8000-8010, or `any` (every TCP port;
+    /// HTTP is recognised by its start line). Default: `any` for --read and --mirror; 80,8080
+    /// for --interface, so that attaching to a host's NIC never takes its SSH or other traffic.
+    #[arg(long, value_name = "LIST|any", value_parser = parse_ports)]
+    port: Option<Ports>,
+
+    /// Live: the rx queues to capture, e.g. 0,1 or 0-3 (default: all of the interface's
+    /// combined channels, as `ethtool -l` shows them).
+    #[arg(long, value_name = "LIST", value_parser = parse_list, requires = "interface")]
+    queues: Option<Vec<u32>>,
+
+    /// Live: the core of each queue's worker, in queue order (default: each on its own core,
+    /// leaving the first core to the kernel when there are two or more).
+    #[arg(long, value_name = "LIST", value_parser = parse_list)]
+    cores: Option<Vec<u32>>,
+
+    /// Live: require zero-copy AF_XDP sockets (fails where the driver cannot; veth cannot).
+    #[arg(long)]
+    zero_copy: bool,
+
+    /// Live: attach XDP in generic (SKB) mode instead of trying the driver's native mode first.
+    #[arg(long)]
+    xdp_generic: bool,
+
+    /// Live: what a worker does on an empty ring: `hybrid` sleeps 50 us while traffic flows
+    /// and blocks in poll() after 10 ms of quiet; `poll` always blocks; `spin` never waits
+    /// (uses a whole core).
+    #[arg(long, value_name = "POLICY", default_value = "hybrid")]
+    idle: IdlePolicy,
+
+    /// Live: stop after SECS seconds (default: run until Ctrl-C or SIGTERM).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    duration: Option<u64>,
 
     /// Alert when the average requests per second over the window goes above this.
     #[arg(long, value_name = "REQ_PER_S", default_value_t = 10.0, value_parser = parse_rate, allow_negative_numbers = true)]
@@ -77,7 +122,9 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
 
-    /// Worker threads (default: one per CPU but one, which reads the file).
+    /// Worker threads for --read (default: one per CPU but one, which reads the file); the
+    /// number of queues of the mirror veth for --mirror (same default). --interface runs one
+    /// worker per queue.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: Option<u16>,
 
@@ -125,6 +172,34 @@ fn parse_ports(s: &str) -> Result<Ports, String> {
         }
     }
     Ok(Ports::List(ports))
+}
+
+fn parse_list(s: &str) -> Result<Vec<u32>, String> {
+    let number = |p: &str| -> Result<u32, String> {
+        p.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| n < 4096)
+            .ok_or_else(|| format!("`{p}` is not a number from 0 to 4095"))
+    };
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((lo, hi)) => {
+                let (lo, hi) = (number(lo)?, number(hi)?);
+                if lo > hi {
+                    return Err(format!("range {lo}-{hi} is backwards"));
+                }
+                out.extend(lo..=hi);
+            }
+            None => out.push(number(part)?),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(d) = out.iter().find(|n| !seen.insert(**n)) {
+        return Err(format!("{d} is listed twice"));
+    }
+    Ok(out)
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -195,6 +270,11 @@ fn bad_input(message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // The mirror's guard process (see `linewatch_engine::live::mirror`) is this binary too.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(mirror::GUARD_ARG) {
+        return mirror::guard_main(&args[2..]);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -217,15 +297,49 @@ fn main() -> ExitCode {
     run(cli)
 }
 
+/// Where packets come from.
+enum Mode {
+    Read(PathBuf),
+    Interface(String),
+    Mirror(String),
+}
+
 fn run(cli: Cli) -> ExitCode {
-    let Some(path) = cli.read.clone() else {
+    let mode =
+        match (&cli.read, &cli.interface, &cli.mirror) {
+            (Some(path), None, None) => Mode::Read(path.clone()),
+            (None, Some(iface), None) => Mode::Interface(iface.clone()),
+            (None, None, Some(iface)) => Mode::Mirror(iface.clone()),
+            _ => return bad_input(
+                "nothing to monitor: give one of --read FILE, --interface IFACE or --mirror IFACE",
+            ),
+        };
+    let live = !matches!(mode, Mode::Read(_));
+    if !live {
+        for (given, name) in [
+            (cli.duration.is_some(), "--duration"),
+            (cli.cores.is_some(), "--cores"),
+            (cli.zero_copy, "--zero-copy"),
+            (cli.xdp_generic, "--xdp-generic"),
+        ] {
+            if given {
+                return bad_input(format!(
+                    "{name} applies to live capture (--interface, --mirror), not --read"
+                ));
+            }
+        }
+    }
+    if matches!(mode, Mode::Interface(_)) && cli.workers.is_some() {
         return bad_input(
-            "nothing to monitor: give --read FILE (live capture comes with --interface)",
+            "--workers does not apply to --interface: it runs one worker per queue (see --queues)",
         );
-    };
-    let source = match open_capture(&path) {
-        Ok(s) => s,
-        Err(e) => return bad_input(e),
+    }
+    let source = match &mode {
+        Mode::Read(path) => match open_capture(path) {
+            Ok(s) => Some(s),
+            Err(e) => return bad_input(e),
+        },
+        _ => None,
     };
     let alert_log = match &cli.alert_log {
         Some(p) => match OpenOptions::new().create(true).append(true).open(p) {
@@ -234,7 +348,7 @@ fn run(cli: Cli) -> ExitCode {
         },
         None => None,
     };
-    // Fail before the replay, not after it, if the summary cannot be written.
+    // Fail before the run, not after it, if the summary cannot be written.
     let summary_file = match &cli.summary {
         Some(p) => match File::create(p) {
             Ok(f) => Some((p.clone(), f)),
@@ -256,10 +370,14 @@ fn run(cli: Cli) -> ExitCode {
         },
         None => Threshold::Fixed(cli.threshold),
     };
+    let ports = cli.port.clone().unwrap_or(match mode {
+        Mode::Interface(_) => Ports::List(DEFAULT_INTERFACE_PORTS.to_vec()),
+        _ => Ports::Any,
+    });
     let config = EngineConfig {
         workers,
         worker: WorkerConfig {
-            ports: match &cli.port {
+            ports: match &ports {
                 Ports::Any => PortFilter::any(),
                 Ports::List(list) => PortFilter::ports(list),
             },
@@ -291,10 +409,30 @@ fn run(cli: Cli) -> ExitCode {
         top_n: usize::from(cli.top),
     };
 
+    // Ctrl-C or SIGTERM ends the run; the summary still covers what was counted. A second
+    // Ctrl-C or SIGTERM while linewatch winds down exits at once (a mirror's guard process
+    // still removes the veth and tc set-up; the XDP program detaches with the process).
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let registered =
+            signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)));
+        if let Err(e) = registered {
+            eprintln!("linewatch: warning: cannot catch signal {signal}: {e}");
+        }
+    }
+    if let Some(secs) = cli.duration {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(secs));
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+
     let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
     let done = Arc::new(AtomicBool::new(false));
     // The status line is for a person watching: on a terminal, rewritten in place once a
-    // second from the published snapshot. A replay into a pipe prints none.
+    // second from the published snapshot. Output into a pipe gets none.
     let status = human_is_tty.then(|| {
         let snapshot = Arc::clone(&snapshot);
         let done = Arc::clone(&done);
@@ -317,18 +455,44 @@ fn run(cli: Cli) -> ExitCode {
         })
     });
 
-    // Ctrl-C or SIGTERM ends the replay early; the summary still covers what was read.
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
-            eprintln!("linewatch: warning: cannot catch signal {signal}: {e}");
+    let outcome = match (mode, source) {
+        (Mode::Read(_), Some(source)) => Ok(offline::run(
+            source,
+            &config,
+            Box::new(printer),
+            Arc::clone(&snapshot),
+            &stop,
+        )),
+        (Mode::Interface(iface), _) => {
+            let live = live_config(&cli, &config, &ports, iface.clone(), iface, false);
+            live::run::run(
+                &live,
+                Box::new(printer),
+                Arc::clone(&snapshot),
+                &stop,
+                announce,
+            )
+            .map_err(|e| e.to_string())
         }
-    }
-    let result = offline::run(source, &config, Box::new(printer), snapshot, &stop);
+        (Mode::Mirror(iface), _) => run_mirror(
+            &cli, &config, &ports, &iface, workers, printer, &snapshot, &stop,
+        ),
+        (Mode::Read(_), None) => Err("internal: a replay without a source".to_owned()),
+    };
     done.store(true, Ordering::Relaxed);
     if let Some(handle) = status {
         let _ = handle.join();
     }
+    let result = match outcome {
+        Ok(result) => result,
+        Err(e) => {
+            if human_is_tty {
+                let _ = std::io::stdout().write_all(b"\r\x1b[2K");
+            }
+            eprintln!("linewatch: {e}");
+            return ExitCode::from(2);
+        }
+    };
 
     let summary = linewatch_engine::summary::summary(&result);
     let text = linewatch_report::text::summary(&summary, usize::from(cli.top));
@@ -351,6 +515,17 @@ fn run(cli: Cli) -> ExitCode {
             result.source
         );
     }
+    if let Some(c) = &result.capture {
+        let dropped = c.dropped();
+        if dropped > 0 {
+            eprintln!(
+                "linewatch: warning: the kernel dropped {dropped} frame{} before linewatch could \
+                 read {} (see the capture block of the summary)",
+                if dropped == 1 { "" } else { "s" },
+                if dropped == 1 { "it" } else { "them" },
+            );
+        }
+    }
     if let Some((path, mut file)) = summary_file {
         let json = linewatch_report::json::summary(&summary);
         if let Err(e) = file.write_all(json.as_bytes()).and_then(|()| file.flush()) {
@@ -359,4 +534,112 @@ fn run(cli: Cli) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Ports --interface monitors when --port is not given: never SSH or anything but web ports.
+const DEFAULT_INTERFACE_PORTS: [u16; 2] = [80, 8080];
+
+fn live_config(
+    cli: &Cli,
+    config: &EngineConfig,
+    ports: &Ports,
+    interface: String,
+    label: String,
+    own_mirror: bool,
+) -> live::run::LiveConfig {
+    live::run::LiveConfig {
+        interface,
+        label,
+        queues: if own_mirror { None } else { cli.queues.clone() },
+        cores: cli
+            .cores
+            .as_ref()
+            .map(|c| c.iter().map(|&n| n as usize).collect()),
+        ports: match ports {
+            Ports::Any => RedirectPorts::Any,
+            Ports::List(list) => RedirectPorts::List(list.clone()),
+        },
+        drop_others: own_mirror,
+        zero_copy: cli.zero_copy,
+        generic: cli.xdp_generic,
+        idle: cli.idle,
+        worker: config.worker.clone(),
+        aggregator: config.aggregator.clone(),
+    }
+}
+
+/// Prints the line that says capture is live (tests and scripts wait for it).
+fn announce(ready: &live::run::Ready) {
+    if let Some(notice) = &ready.notice {
+        eprintln!("linewatch: notice: {notice}");
+    }
+    let queues: Vec<String> = ready
+        .queues
+        .iter()
+        .map(|(q, core)| match core {
+            Some(c) => format!("{q} (core {c})"),
+            None => q.to_string(),
+        })
+        .collect();
+    eprintln!(
+        "linewatch: capturing on {}: queue{} {}, XDP {} mode, {} sockets, {} MiB UMEM per queue",
+        ready.interface,
+        if queues.len() == 1 { "" } else { "s" },
+        queues.join(", "),
+        ready.mode,
+        if ready.zero_copy {
+            "zero-copy"
+        } else {
+            "copy-mode"
+        },
+        ready.umem_bytes >> 20,
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_mirror(
+    cli: &Cli,
+    config: &EngineConfig,
+    ports: &Ports,
+    iface: &str,
+    queues: usize,
+    printer: Printer,
+    snapshot: &Arc<ArcSwap<Snapshot>>,
+    stop: &AtomicBool,
+) -> Result<offline::RunResult, String> {
+    for line in mirror::clean_leftovers() {
+        eprintln!("linewatch: removed a killed run's leftover: {line}");
+    }
+    let spec = mirror::MirrorSpec {
+        interface: iface.to_owned(),
+        queues: u32::try_from(queues).unwrap_or(1),
+    };
+    let mut m = mirror::Mirror::create(&spec).map_err(|e| e.to_string())?;
+    let live = live_config(
+        cli,
+        config,
+        ports,
+        m.capture_interface().to_owned(),
+        format!("{iface} (mirrored)"),
+        true,
+    );
+    let result = live::run::run(
+        &live,
+        Box::new(printer),
+        Arc::clone(snapshot),
+        stop,
+        |ready| {
+            eprintln!(
+            "linewatch: mirroring {iface} into {} (tc clsact + u32 + mirred); {iface} is untouched",
+            ready.interface
+        );
+            announce(ready);
+        },
+    );
+    let teardown = m.teardown();
+    let result = result.map_err(|e| e.to_string())?;
+    if let Err(e) = teardown {
+        eprintln!("linewatch: warning: {e}");
+    }
+    Ok(result)
 }

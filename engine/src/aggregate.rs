@@ -8,6 +8,7 @@
 //! `ArcSwap` that readers (the status line, later the metrics endpoint) load without locks.
 //! It runs on its own thread and returns the final tallies when every worker has finished.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -241,6 +242,7 @@ struct State {
     output: Box<dyn Output>,
     first_second: Option<u64>,
     last_second: Option<u64>,
+    drops: Option<Arc<AtomicU64>>,
 }
 
 impl Aggregator {
@@ -265,8 +267,16 @@ impl Aggregator {
                 output,
                 first_second: None,
                 last_second: None,
+                drops: None,
             },
         }
+    }
+
+    /// Live capture: the status line shows `drops`, the capture's running count of frames
+    /// the kernel dropped before linewatch saw them.
+    pub fn with_drops(mut self, drops: Arc<AtomicU64>) -> Aggregator {
+        self.state.drops = Some(drops);
+        self
     }
 
     /// Merges epochs as they complete until every worker has finished (call on the thread
@@ -335,7 +345,8 @@ impl State {
             packets: self.total.get(Counter::Packets),
             requests: self.total.get(Counter::Requests),
             responses: self.total.get(Counter::Responses),
-            drops: 0,
+            // Relaxed: a gauge for display; nothing else is read through it.
+            drops: self.drops.as_ref().map_or(0, |d| d.load(Ordering::Relaxed)),
             window_rate: self.alert.window_rate(),
             threshold: self.alert.threshold(),
             alert_active: self.alert.is_active(),

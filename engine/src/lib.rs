@@ -23,6 +23,7 @@ pub mod carry;
 pub mod counters;
 pub mod epoch;
 pub mod flow;
+pub mod live;
 pub mod offline;
 pub mod source;
 pub mod summary;

@@ -75,6 +75,8 @@ pub struct RunResult {
     pub packet_times: Option<(u64, u64)>,
     /// The replay was stopped early (Ctrl-C, SIGTERM).
     pub interrupted: bool,
+    /// Live capture's figures (kernel drops, XDP counters, worker CPU); `None` for a replay.
+    pub capture: Option<crate::live::run::CaptureFigures>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -226,6 +228,7 @@ pub fn run(
         unsupported_link: source.unsupported_link_packets(),
         packet_times,
         interrupted,
+        capture: None,
     }
 }
 

@@ -1,10 +1,11 @@
 //! The exit summary: the final tallies as the report crate's [`Summary`].
 
 use linewatch_parser::{HttpError, WireError};
-use linewatch_report::{LatencyTable, Summary, Traffic};
+use linewatch_report::{Capture, LatencyTable, QueueCapture, Summary, Traffic};
 
 use crate::aggregate::{percentiles, TOTAL_TABLE_CAPACITY};
 use crate::counters::Counter;
+use crate::live::run::CaptureFigures;
 use crate::offline::RunResult;
 use crate::source::SourceEnd;
 use crate::worker::time_of;
@@ -16,7 +17,7 @@ pub fn summary(run: &RunResult) -> Summary {
     let traffic = Traffic {
         packets: total.get(Counter::Packets),
         bytes: total.get(Counter::Bytes),
-        dropped: 0,
+        dropped: run.capture.as_ref().map_or(0, |c| c.dropped()),
         non_http: total.get(Counter::NonHttp),
         malformed: total.get(Counter::Malformed),
         retransmitted: total.get(Counter::Retransmitted),
@@ -74,6 +75,35 @@ pub fn summary(run: &RunResult) -> Summary {
             },
         ],
         peak_rss_bytes: peak_rss_bytes(),
+        capture: run.capture.as_ref().map(capture),
+    }
+}
+
+fn capture(c: &CaptureFigures) -> Capture {
+    let secs = |ns: u64| ns as f64 / 1e9;
+    Capture {
+        interface: c.interface.clone(),
+        xdp_mode: c.mode.clone(),
+        zero_copy: c.zero_copy,
+        xdp_seen: c.xdp.seen,
+        xdp_redirected: c.xdp.redirected,
+        xdp_other: c.xdp.other,
+        xdp_no_socket: c.xdp.no_socket,
+        wall_seconds: secs(c.wall_ns),
+        queues: c
+            .queues
+            .iter()
+            .map(|q| QueueCapture {
+                queue: q.queue,
+                core: q.core,
+                frames: q.frames,
+                rx_dropped: q.stats.rx_dropped,
+                rx_ring_full: q.stats.rx_ring_full,
+                fill_ring_empty: q.stats.fill_ring_empty,
+                rx_invalid_descs: q.stats.rx_invalid_descs,
+                cpu_seconds: secs(q.cpu_ns),
+            })
+            .collect(),
     }
 }
 

@@ -226,6 +226,40 @@ pub fn summary(s: &Summary) -> String {
     put("undecoded", json!(t.undecoded));
     put("flows_evicted", json!(t.flows_evicted));
     put("unmatched_responses", json!(t.unmatched_responses));
+    if let Some(c) = &s.capture {
+        let queues: Vec<Value> = c
+            .queues
+            .iter()
+            .map(|q| {
+                json!({
+                    "queue": q.queue,
+                    "core": q.core,
+                    "frames": q.frames,
+                    "rx_dropped": q.rx_dropped,
+                    "rx_ring_full": q.rx_ring_full,
+                    "fill_ring_empty": q.fill_ring_empty,
+                    "rx_invalid_descs": q.rx_invalid_descs,
+                    "cpu_seconds": q.cpu_seconds,
+                })
+            })
+            .collect();
+        put(
+            "capture",
+            json!({
+                "interface": c.interface,
+                "xdp_mode": c.xdp_mode,
+                "zero_copy": c.zero_copy,
+                "xdp": {
+                    "seen": c.xdp_seen,
+                    "redirected": c.xdp_redirected,
+                    "other": c.xdp_other,
+                    "no_socket": c.xdp_no_socket,
+                },
+                "wall_seconds": c.wall_seconds,
+                "queues": queues,
+            }),
+        );
+    }
 
     let mut errors = Map::new();
     for (reason, n) in &s.errors {
@@ -600,6 +634,7 @@ mod tests {
             alerts: vec![alert(0, None)],
             latency: vec![],
             peak_rss_bytes: None,
+            capture: None,
         };
         let v: Value = serde_json::from_str(&summary(&s)).expect("valid JSON");
         assert_eq!(v["first_packet"], Value::Null);

@@ -210,6 +210,52 @@ pub struct Summary {
     pub latency: Vec<LatencyTable>,
     /// linewatch's own peak resident memory (Linux `VmHWM`), when known.
     pub peak_rss_bytes: Option<u64>,
+    /// Live capture figures; `None` for a replay.
+    pub capture: Option<Capture>,
+}
+
+/// What live capture saw and lost, from the kernel's own counters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Capture {
+    /// The interface AF_XDP ran on.
+    pub interface: String,
+    /// XDP mode: `native` or `generic`.
+    pub xdp_mode: String,
+    /// Zero-copy sockets (else copy mode).
+    pub zero_copy: bool,
+    /// Frames the XDP program ran on.
+    pub xdp_seen: u64,
+    /// Frames it redirected to linewatch.
+    pub xdp_redirected: u64,
+    /// Frames not monitored (passed to the kernel; dropped on linewatch's own mirror veth).
+    pub xdp_other: u64,
+    /// Monitored frames on a queue without a linewatch socket.
+    pub xdp_no_socket: u64,
+    /// Seconds from capture start to stop.
+    pub wall_seconds: f64,
+    /// Per rx queue.
+    pub queues: Vec<QueueCapture>,
+}
+
+/// One rx queue's figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct QueueCapture {
+    /// The queue.
+    pub queue: u32,
+    /// The core its worker was pinned to.
+    pub core: Option<usize>,
+    /// Frames the worker received.
+    pub frames: u64,
+    /// Kernel: dropped for want of a fill buffer or for length (`XDP_STATISTICS` rx_dropped).
+    pub rx_dropped: u64,
+    /// Kernel: dropped because the rx ring was full.
+    pub rx_ring_full: u64,
+    /// Kernel: times the fill ring was found empty.
+    pub fill_ring_empty: u64,
+    /// Kernel: invalid rx descriptors.
+    pub rx_invalid_descs: u64,
+    /// CPU seconds the worker used.
+    pub cpu_seconds: f64,
 }
 
 /// A request, for one `--json` line.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::alert;
 use crate::escape;
-use crate::model::{Breakdown, LatencyTable, Report, Summary, TopEntry};
+use crate::model::{Breakdown, Capture, LatencyTable, Report, Summary, TopEntry};
 use crate::time::format_time;
 use crate::units;
 
@@ -290,8 +290,49 @@ fn push_latency(out: &mut String, t: &LatencyTable) {
     }
 }
 
+/// The live-capture block of the summary: XDP counters and, per queue, the kernel's drop
+/// counters and the worker's CPU use.
+fn capture(c: &Capture, out: &mut String) {
+    out.push_str("capture       ");
+    escape::terminal(c.interface.as_bytes(), out);
+    let _ = writeln!(
+        out,
+        ": XDP {} mode, {}, {:.1} s",
+        c.xdp_mode,
+        if c.zero_copy { "zero-copy" } else { "copy" },
+        c.wall_seconds
+    );
+    let _ = writeln!(
+        out,
+        "  xdp: seen {}, redirected {}, not monitored {}, no socket {}",
+        c.xdp_seen, c.xdp_redirected, c.xdp_other, c.xdp_no_socket
+    );
+    out.push_str("  queue  core        frames  rx_dropped  ring_full  fill_empty  cpu_s   cpu%\n");
+    for q in &c.queues {
+        let core = q.core.map_or_else(|| "-".to_owned(), |c| c.to_string());
+        let pct = if c.wall_seconds > 0.0 {
+            100.0 * q.cpu_seconds / c.wall_seconds
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            out,
+            "  {:>5}  {:>4}  {:>12}  {:>10}  {:>9}  {:>10}  {:>5.2}  {:>5.1}",
+            q.queue,
+            core,
+            q.frames,
+            q.rx_dropped,
+            q.rx_ring_full,
+            q.fill_ring_empty,
+            q.cpu_seconds,
+            pct
+        );
+    }
+}
+
 /// The exit summary: source, a truncation notice, first and last packet, the traffic counters,
-/// errors by reason, the counts since start, the alert history and the latency tables.
+/// live capture's figures, errors by reason, the counts since start, the alert history and the
+/// latency tables.
 pub fn summary(s: &Summary, top_n: usize) -> String {
     let mut out = String::with_capacity(8192);
     let mut marks = Marks::default();
@@ -334,6 +375,9 @@ pub fn summary(s: &Summary, top_n: usize) -> String {
         ("unmatched_responses", t.unmatched_responses),
     ] {
         let _ = writeln!(out, "  {name:<20}{n:>16}");
+    }
+    if let Some(c) = &s.capture {
+        capture(c, &mut out);
     }
 
     if s.errors.is_empty() {
@@ -463,6 +507,7 @@ pub(crate) mod tests {
                 },
             ],
             peak_rss_bytes: Some(24 * 1024 * 1024),
+            capture: None,
         }
     }
 

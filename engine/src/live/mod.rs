@@ -1,0 +1,34 @@
+//! Live capture: the XDP program, one AF_XDP socket and one pinned worker per rx queue, and
+//! the `--mirror` set-up. The workers, epochs and aggregator are the same as offline; only the
+//! source of frames and the clock differ.
+//!
+//! ```text
+//!  NIC rx queue q ──XDP program (xdp.rs): monitored TCP port?──yes──► xsks_map[q] ──► AF_XDP socket q
+//!                                        └──no──► kernel stack (XDP_PASS)            │ rx ring, 16k
+//!                                                                                    ▼
+//!                     worker q (run.rs), pinned to a core: batch → Worker::process_frame → epochs
+//! ```
+//!
+//! Modules: [`xdp`] loads and attaches the program through a bpf_link; [`xsk`] opens the
+//! sockets (afxdp crate); [`run`] runs the workers on wall-clock epochs; `sys` holds the
+//! system facts (privileges, queues, memlock, errno text).
+
+use std::fmt;
+
+pub mod mirror;
+pub mod run;
+mod sys;
+pub mod xdp;
+pub mod xsk;
+
+/// Why live capture cannot start: one line with the cause and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveError(pub String);
+
+impl fmt::Display for LiveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LiveError {}

@@ -1,0 +1,279 @@
+//! Small system facts live capture needs, each with a one-line error a user can act on:
+//! privileges, the interface and its queues, the memlock limit, errno text.
+
+use std::ffi::CString;
+use std::io;
+
+use super::LiveError;
+
+/// Text of a positive errno value, without Rust's " (os error N)" suffix.
+pub(crate) fn errno_text(errno: i32) -> String {
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// libbpf and the afxdp crate return negative errno values; `std::io::Error` prints those as
+/// "Unknown error -N". This turns either sign into the positive errno.
+pub(crate) fn errno_of(ret: i32) -> i32 {
+    ret.checked_abs().unwrap_or(0)
+}
+
+/// The errno inside an `io::Error` made from a libbpf return value (either sign).
+pub(crate) fn errno_of_io(e: &io::Error) -> i32 {
+    e.raw_os_error().map(errno_of).unwrap_or(0)
+}
+
+/// Capabilities live capture needs (bit numbers from <linux/capability.h>).
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_NET_RAW: u32 = 13;
+const CAP_IPC_LOCK: u32 = 14;
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_BPF: u32 = 39;
+
+/// The one-line fix for a privilege failure.
+pub(crate) const PRIVILEGE_FIX: &str = "run as root, or grant the binary the capabilities: \
+     setcap cap_net_admin,cap_net_raw,cap_bpf,cap_ipc_lock+ep $(which linewatch)";
+
+/// Checks that this process may load XDP programs and open AF_XDP sockets.
+pub(crate) fn check_privileges() -> Result<(), LiveError> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+    let Some(caps) = effective else {
+        // Cannot tell: let the kernel decide (its EPERM is mapped to the same advice).
+        return Ok(());
+    };
+    let has = |cap: u32| caps & (1u64 << cap) != 0;
+    let mut missing = Vec::new();
+    if !has(CAP_NET_ADMIN) {
+        missing.push("CAP_NET_ADMIN");
+    }
+    if !has(CAP_NET_RAW) {
+        missing.push("CAP_NET_RAW");
+    }
+    if !has(CAP_BPF) && !has(CAP_SYS_ADMIN) {
+        missing.push("CAP_BPF");
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(LiveError(format!(
+            "live capture needs {} (not held by this process): {PRIVILEGE_FIX}",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// Whether the process holds CAP_IPC_LOCK (locked memory beyond the memlock limit).
+pub(crate) fn has_ipc_lock() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1u64 << CAP_IPC_LOCK) != 0)
+}
+
+/// The interface's index, or an error naming it.
+pub(crate) fn ifindex(name: &str) -> Result<u32, LiveError> {
+    let not_found = || {
+        LiveError(format!(
+            "interface '{}' not found (list them with: ip link)",
+            name.escape_debug()
+        ))
+    };
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+        return Err(not_found());
+    }
+    let c = CString::new(name).map_err(|_| not_found())?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if index == 0 {
+        Err(not_found())
+    } else {
+        Ok(index)
+    }
+}
+
+/// The interface's receive queues: `ethtool -l`'s combined channels (or rx channels when it
+/// has no combined ones); the count of `/sys/class/net/IFACE/queues/rx-*` when the driver does
+/// not answer ETHTOOL_GCHANNELS.
+pub(crate) fn rx_queues(name: &str) -> u32 {
+    if let Some(n) = ethtool_channels(name) {
+        return n;
+    }
+    let dir = format!("/sys/class/net/{name}/queues");
+    let counted = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .count()
+        })
+        .unwrap_or(1);
+    u32::try_from(counted).unwrap_or(1).max(1)
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct EthtoolChannels {
+    cmd: u32,
+    max_rx: u32,
+    max_tx: u32,
+    max_other: u32,
+    max_combined: u32,
+    rx_count: u32,
+    tx_count: u32,
+    other_count: u32,
+    combined_count: u32,
+}
+
+const ETHTOOL_GCHANNELS: u32 = 0x3c;
+const SIOCETHTOOL: libc::c_ulong = 0x8946;
+
+fn ethtool_channels(name: &str) -> Option<u32> {
+    let mut channels = EthtoolChannels {
+        cmd: ETHTOOL_GCHANNELS,
+        ..EthtoolChannels::default()
+    };
+    // SAFETY: an all-zero ifreq is valid; the name is copied in below within its bounds.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    let bytes = name.as_bytes();
+    if bytes.len() >= ifr.ifr_name.len() {
+        return None;
+    }
+    for (dst, src) in ifr.ifr_name.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    ifr.ifr_ifru.ifru_data = (&raw mut channels).cast();
+    // SAFETY: plain socket creation; the fd is closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: SIOCETHTOOL reads `ifr` and writes `channels` through `ifru_data`; both live
+    // on this stack frame for the duration of the call.
+    let ret = unsafe { libc::ioctl(fd, SIOCETHTOOL, &raw mut ifr) };
+    // SAFETY: `fd` is ours and closed once.
+    unsafe { libc::close(fd) };
+    if ret != 0 {
+        return None;
+    }
+    let n = if channels.combined_count > 0 {
+        channels.combined_count
+    } else {
+        channels.rx_count
+    };
+    (n > 0).then_some(n)
+}
+
+/// The interface's MTU, from sysfs.
+pub(crate) fn mtu(name: &str) -> Option<u32> {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/mtu"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Lifts the memlock limit as far as this process may (the UMEM is locked memory). Returns the
+/// soft limit in bytes afterwards (`u64::MAX` for unlimited).
+pub(crate) fn raise_memlock() -> u64 {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads a valid rlimit struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } == 0 {
+        return u64::MAX;
+    }
+    let mut current = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into a valid rlimit struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut current) } == 0 {
+        // Raise the soft limit to the hard one, which needs no privilege.
+        let raised = libc::rlimit {
+            rlim_cur: current.rlim_max,
+            rlim_max: current.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) } == 0 {
+            return current.rlim_max;
+        }
+        return current.rlim_cur;
+    }
+    0
+}
+
+/// The AF_XDP sockets open in this process (fds), from /proc/self/fd.
+pub(crate) fn xdp_socket_fds() -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    let mut fds = Vec::new();
+    for e in entries.filter_map(Result::ok) {
+        let Some(fd) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let mut domain: libc::c_int = 0;
+        let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4);
+        // SAFETY: getsockopt writes at most `len` bytes into `domain`; a non-socket fd
+        // just fails with ENOTSOCK.
+        let ret = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_DOMAIN,
+                (&raw mut domain).cast(),
+                &mut len,
+            )
+        };
+        if ret == 0 && domain == libc::AF_XDP {
+            fds.push(fd);
+        }
+    }
+    fds
+}
+
+/// Pins the calling thread to `core`. Returns the OS error text on failure.
+pub(crate) fn pin_to_core(core: usize) -> Result<(), String> {
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET stays within it for core < 1024.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if core >= 1024 {
+        return Err(format!("core {core} is out of range"));
+    }
+    // SAFETY: see above.
+    unsafe { libc::CPU_SET(core, &mut set) };
+    // SAFETY: sched_setaffinity reads `set` (0 = this thread).
+    let ret = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(errno_text(
+            io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ))
+    }
+}
+
+/// The cores this process may run on.
+pub(crate) fn allowed_cores() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let ret =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if ret != 0 {
+        return vec![0];
+    }
+    // SAFETY: CPU_ISSET reads within the set for i < 1024.
+    (0..1024)
+        .filter(|&i| unsafe { libc::CPU_ISSET(i, &set) })
+        .collect()
+}

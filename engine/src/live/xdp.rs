@@ -1,0 +1,411 @@
+//! The XDP program (`engine/bpf/linewatch.bpf.c`, compiled by `build.rs`) and its loader.
+//!
+//! Order of operations, and why:
+//! 1. Refuse an interface that already has an XDP program: it belongs to another tool (or
+//!    another linewatch) and is never replaced silently. The error names it and says how to
+//!    remove it.
+//! 2. Load the object and write the port configuration into `config_map`.
+//! 3. Attach through a bpf_link (`BPF_LINK_CREATE`), native mode first, generic (SKB) mode as
+//!    the fallback with a notice. The link is a file descriptor owned by this process, so the
+//!    kernel detaches the program when linewatch exits, crashes or is killed with SIGKILL; a
+//!    netlink attach would stay behind.
+//! 4. Only then create the AF_XDP sockets: libbpf's `xsk_socket__create` finds the attached
+//!    program, looks up its map named `xsks_map` and inserts each socket at its queue index.
+//!
+//! libbpf reports failures as negative errno values; each is turned into a sentence with the
+//! fix here (`std::io::Error` alone would print "Unknown error -N").
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::fmt;
+use std::sync::Mutex;
+
+use libbpf_sys as bpf;
+
+use super::sys::{errno_of, errno_text, PRIVILEGE_FIX};
+use super::LiveError;
+
+/// The compiled program.
+static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/linewatch.bpf.o"));
+
+/// The program's name in the object (also what `bpftool prog` shows, cut to 15 bytes).
+const PROGRAM: &CStr = c"linewatch_xdp";
+
+/// Counter slots of `counters_map`, as in the C program.
+const COUNTERS: u32 = 4;
+
+/// How the program runs on the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    /// In the driver (native).
+    Native,
+    /// In the generic (SKB) path: slower, used when the driver has no XDP support.
+    Generic,
+}
+
+impl fmt::Display for XdpMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            XdpMode::Native => "native",
+            XdpMode::Generic => "generic",
+        })
+    }
+}
+
+/// What the XDP program counted (summed over CPUs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct XdpCounters {
+    /// Frames the program ran on.
+    pub seen: u64,
+    /// Monitored TCP segments handed to an AF_XDP socket.
+    pub redirected: u64,
+    /// Frames not monitored: passed to the kernel (dropped on linewatch's mirror veth).
+    pub other: u64,
+    /// Monitored segments on a queue without a socket (handled like `other`).
+    pub no_socket: u64,
+}
+
+/// The loaded and attached program. Dropping it detaches the program.
+#[derive(Debug)]
+pub struct XdpProgram {
+    object: *mut bpf::bpf_object,
+    link_fd: c_int,
+    counters_fd: c_int,
+    mode: XdpMode,
+    cpus: usize,
+}
+
+// SAFETY: the bpf_object pointer is only used by this struct's methods and Drop; libbpf
+// objects are not tied to the thread that created them.
+unsafe impl Send for XdpProgram {}
+
+/// Last warning libbpf printed, for error messages.
+static LIBBPF_LAST: Mutex<String> = Mutex::new(String::new());
+
+unsafe extern "C" {
+    fn vsnprintf(
+        s: *mut c_char,
+        n: usize,
+        format: *const c_char,
+        ap: *mut bpf::__va_list_tag,
+    ) -> c_int;
+}
+
+/// libbpf's print callback: keep the last warning, show nothing (linewatch prints its own
+/// one-line errors, with that warning appended where it helps).
+unsafe extern "C" fn libbpf_print(
+    level: bpf::libbpf_print_level,
+    format: *const c_char,
+    ap: *mut bpf::__va_list_tag,
+) -> c_int {
+    if level != bpf::LIBBPF_WARN {
+        return 0;
+    }
+    let mut buf = [0u8; 512];
+    // SAFETY: vsnprintf writes at most buf.len() bytes, NUL included; `format` and `ap` come
+    // from libbpf as a matching pair.
+    let n = unsafe { vsnprintf(buf.as_mut_ptr().cast(), buf.len(), format, ap) };
+    if n > 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        let text = String::from_utf8_lossy(&buf[..end])
+            .trim()
+            .replace('\n', " ");
+        if let Ok(mut last) = LIBBPF_LAST.lock() {
+            *last = text;
+        }
+    }
+    0
+}
+
+fn libbpf_last() -> String {
+    LIBBPF_LAST
+        .lock()
+        .map(|mut s| std::mem::take(&mut *s))
+        .unwrap_or_default()
+}
+
+/// Routes libbpf's messages through [`libbpf_print`] (once per process is enough).
+pub(crate) fn quiet_libbpf() {
+    // SAFETY: installs a callback with the signature libbpf expects.
+    unsafe { bpf::libbpf_set_print(Some(libbpf_print)) };
+}
+
+/// Which TCP ports the program redirects.
+#[derive(Debug, Clone)]
+pub enum RedirectPorts {
+    /// Every TCP segment.
+    Any,
+    /// Segments from or to one of these ports.
+    List(Vec<u16>),
+}
+
+/// The program already attached to an interface, if any: (id, name).
+pub(crate) fn attached_program(ifindex: u32) -> Result<Option<(u32, String)>, LiveError> {
+    let mut id: u32 = 0;
+    let ifindex_c = c_int::try_from(ifindex).unwrap_or(c_int::MAX);
+    // SAFETY: writes the id into `id`.
+    let ret = unsafe { bpf::bpf_get_link_xdp_id(ifindex_c, &mut id, 0) };
+    if ret < 0 {
+        return Err(LiveError(format!(
+            "cannot query the XDP program of interface {ifindex}: {}",
+            errno_text(errno_of(ret))
+        )));
+    }
+    if id == 0 {
+        return Ok(None);
+    }
+    // SAFETY: plain syscall wrapper; the fd is closed below.
+    let fd = unsafe { bpf::bpf_prog_get_fd_by_id(id) };
+    let mut name = String::from("?");
+    if fd >= 0 {
+        let mut info = bpf::bpf_prog_info::default();
+        let mut len = u32::try_from(std::mem::size_of::<bpf::bpf_prog_info>()).unwrap_or(0);
+        // SAFETY: the kernel writes at most `len` bytes into `info`.
+        let ret = unsafe { bpf::bpf_obj_get_info_by_fd(fd, (&raw mut info).cast(), &mut len) };
+        if ret == 0 {
+            // SAFETY: the kernel NUL-terminates the 16-byte name.
+            name = unsafe { CStr::from_ptr(info.name.as_ptr()) }
+                .to_string_lossy()
+                .into_owned();
+        }
+        // SAFETY: our fd, closed once.
+        unsafe { libc::close(fd) };
+    }
+    Ok(Some((id, name)))
+}
+
+impl XdpProgram {
+    /// Loads the program, configures `ports`, and attaches it to `ifname` (index `ifindex`).
+    /// `generic` forces generic mode; otherwise native is tried first. `drop_others` drops
+    /// unmonitored frames instead of passing them (for linewatch's own mirror veth).
+    pub fn attach(
+        ifname: &str,
+        ifindex: u32,
+        ports: &RedirectPorts,
+        drop_others: bool,
+        generic: bool,
+    ) -> Result<(XdpProgram, Option<String>), LiveError> {
+        quiet_libbpf();
+        if let Some((id, name)) = attached_program(ifindex)? {
+            let whose = if name.starts_with("linewatch") {
+                " by another linewatch that is still running"
+            } else {
+                ""
+            };
+            return Err(LiveError(format!(
+                "{ifname} already has an XDP program attached{whose} ('{name}', id {id}); \
+                 linewatch does not replace it. Stop the program that owns it, or remove it \
+                 with: ip link set dev {ifname} xdp off"
+            )));
+        }
+
+        // SAFETY: libbpf copies what it needs from the buffer, which is 'static anyway.
+        let object = unsafe {
+            bpf::bpf_object__open_mem(OBJECT.as_ptr().cast(), OBJECT.len() as _, std::ptr::null())
+        };
+        // SAFETY: libbpf_get_error accepts any pointer it returned.
+        let err = unsafe { bpf::libbpf_get_error(object as *const c_void) };
+        if object.is_null() || err != 0 {
+            return Err(LiveError(format!(
+                "cannot open the embedded XDP program: {} {}",
+                errno_text(errno_of(i32::try_from(err).unwrap_or(-22))),
+                libbpf_last()
+            )));
+        }
+        let mut program = XdpProgram {
+            object,
+            link_fd: -1,
+            counters_fd: -1,
+            mode: XdpMode::Native,
+            cpus: 1,
+        };
+        // SAFETY: `object` is a valid, opened bpf_object.
+        let ret = unsafe { bpf::bpf_object__load(object) };
+        if ret != 0 {
+            let errno = errno_of(ret);
+            let detail = libbpf_last();
+            return Err(LiveError(if errno == libc::EPERM {
+                format!("not allowed to load the XDP program (EPERM): {PRIVILEGE_FIX}")
+            } else {
+                format!(
+                    "the kernel refused the XDP program: {} ({detail})",
+                    errno_text(errno)
+                )
+            }));
+        }
+        let config_fd = program.map_fd(c"config_map")?;
+        program.counters_fd = program.map_fd(c"counters_map")?;
+        // SAFETY: plain query.
+        program.cpus = usize::try_from(unsafe { bpf::libbpf_num_possible_cpus() })
+            .unwrap_or(1)
+            .max(1);
+
+        // The config value: u32 any, u32 drop_others, 8192 bytes of port bits.
+        let mut config = vec![0u8; 8 + 65536 / 8];
+        config[4] = u8::from(drop_others);
+        match ports {
+            RedirectPorts::Any => config[0] = 1,
+            RedirectPorts::List(list) => {
+                for &p in list {
+                    config[8 + usize::from(p >> 3)] |= 1 << (p & 7);
+                }
+            }
+        }
+        let key: u32 = 0;
+        // SAFETY: key and value have the map's sizes (4 and 8200 bytes).
+        let ret = unsafe {
+            bpf::bpf_map_update_elem(
+                config_fd,
+                (&raw const key).cast(),
+                config.as_ptr().cast(),
+                0,
+            )
+        };
+        if ret != 0 {
+            return Err(LiveError(format!(
+                "cannot configure the XDP program's ports: {}",
+                errno_text(errno_of(ret))
+            )));
+        }
+
+        // SAFETY: the program exists in the loaded object.
+        let prog = unsafe { bpf::bpf_object__find_program_by_name(object, PROGRAM.as_ptr()) };
+        if prog.is_null() {
+            return Err(LiveError(
+                "the embedded XDP object has no program linewatch_xdp".into(),
+            ));
+        }
+        // SAFETY: valid program of a loaded object.
+        let prog_fd = unsafe { bpf::bpf_program__fd(prog) };
+        let ifindex_c = c_int::try_from(ifindex).unwrap_or(c_int::MAX);
+        let mut notice = None;
+        let native = if generic {
+            Err(libc::EOPNOTSUPP)
+        } else {
+            link_create(prog_fd, ifindex_c, bpf::XDP_FLAGS_DRV_MODE)
+        };
+        let link_fd = match native {
+            Ok(fd) => fd,
+            Err(native_errno) => match link_create(prog_fd, ifindex_c, bpf::XDP_FLAGS_SKB_MODE) {
+                Ok(fd) => {
+                    program.mode = XdpMode::Generic;
+                    if !generic {
+                        notice = Some(format!(
+                            "{ifname}'s driver does not run XDP natively ({}); using generic \
+                             mode, which is slower",
+                            errno_text(native_errno)
+                        ));
+                    }
+                    fd
+                }
+                Err(errno) => {
+                    return Err(LiveError(attach_error(ifname, errno, &libbpf_last())));
+                }
+            },
+        };
+        program.link_fd = link_fd;
+        Ok((program, notice))
+    }
+
+    fn map_fd(&self, name: &CStr) -> Result<c_int, LiveError> {
+        // SAFETY: valid loaded object and NUL-terminated name.
+        let map = unsafe { bpf::bpf_object__find_map_by_name(self.object, name.as_ptr()) };
+        let fd = if map.is_null() {
+            -1
+        } else {
+            // SAFETY: a map of a loaded object.
+            unsafe { bpf::bpf_map__fd(map) }
+        };
+        if fd < 0 {
+            Err(LiveError(format!(
+                "the embedded XDP object has no map {}",
+                name.to_string_lossy()
+            )))
+        } else {
+            Ok(fd)
+        }
+    }
+
+    /// How the program runs.
+    pub fn mode(&self) -> XdpMode {
+        self.mode
+    }
+
+    /// The program's counters, summed over CPUs.
+    pub fn counters(&self) -> XdpCounters {
+        let mut sums = [0u64; COUNTERS as usize];
+        let mut values = vec![0u64; self.cpus];
+        for (key, sum) in (0..COUNTERS).zip(sums.iter_mut()) {
+            // SAFETY: a per-CPU array lookup writes one u64 per possible CPU into `values`.
+            let ret = unsafe {
+                bpf::bpf_map_lookup_elem(
+                    self.counters_fd,
+                    (&raw const key).cast(),
+                    values.as_mut_ptr().cast(),
+                )
+            };
+            if ret == 0 {
+                *sum = values.iter().sum();
+            }
+        }
+        XdpCounters {
+            seen: sums[0],
+            redirected: sums[1],
+            other: sums[2],
+            no_socket: sums[3],
+        }
+    }
+}
+
+fn link_create(prog_fd: c_int, ifindex: c_int, flags: u32) -> Result<c_int, i32> {
+    let opts = bpf::bpf_link_create_opts {
+        sz: std::mem::size_of::<bpf::bpf_link_create_opts>() as _,
+        flags,
+        ..Default::default()
+    };
+    // SAFETY: opts is a valid, sized options struct.
+    let fd = unsafe { bpf::bpf_link_create(prog_fd, ifindex, bpf::BPF_XDP, &opts) };
+    if fd < 0 {
+        Err(errno_of(fd))
+    } else {
+        Ok(fd)
+    }
+}
+
+fn attach_error(ifname: &str, errno: i32, detail: &str) -> String {
+    let detail = if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({detail})")
+    };
+    match errno {
+        libc::EPERM | libc::EACCES => {
+            format!("not allowed to attach XDP to {ifname}: {PRIVILEGE_FIX}")
+        }
+        libc::EBUSY | libc::EEXIST => format!(
+            "{ifname} already has an XDP program attached; linewatch does not replace it. \
+             Remove it with: ip link set dev {ifname} xdp off"
+        ),
+        libc::ERANGE => format!(
+            "{ifname}'s MTU is too large for XDP{detail}: lower it, e.g. ip link set dev {ifname} mtu 1500"
+        ),
+        _ => format!(
+            "cannot attach the XDP program to {ifname}: {}{detail}",
+            errno_text(errno)
+        ),
+    }
+}
+
+impl Drop for XdpProgram {
+    fn drop(&mut self) {
+        if self.link_fd >= 0 {
+            // SAFETY: our link fd, closed once: the kernel detaches the program.
+            unsafe { libc::close(self.link_fd) };
+            self.link_fd = -1;
+        }
+        if !self.object.is_null() {
+            // SAFETY: the object was opened by us and is closed once.
+            unsafe { bpf::bpf_object__close(self.object) };
+            self.object = std::ptr::null_mut();
+        }
+    }
+}

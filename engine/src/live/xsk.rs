@@ -1,0 +1,278 @@
+//! One AF_XDP socket per rx queue, through the afxdp crate: a UMEM of [`FRAMES`] frames, fill
+//! and rx rings of [`RING`] entries (4096 dropped on scheduling stalls on these machines,
+//! 16384 did not), all frames handed to the kernel at start and handed back after each batch.
+//!
+//! The afxdp crate returns libbpf's negative errno inside `std::io::Error`; [`open`] maps each
+//! to a sentence with the fix. A queue that is still bound by a process that just exited
+//! answers EBUSY for some tens of ms: [`open`] retries with backoff before giving up.
+
+use std::sync::Arc;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use afxdp::buf_mmap::BufMmap;
+use afxdp::mmap_area::{MmapArea, MmapAreaOptions};
+use afxdp::socket::{Socket, SocketNewError, SocketOptions, SocketRx};
+use afxdp::umem::{Umem, UmemCompletionQueue, UmemFillQueue, UmemNewError};
+
+use super::sys::{errno_of_io, errno_text, has_ipc_lock, xdp_socket_fds, PRIVILEGE_FIX};
+use super::LiveError;
+
+/// Fill and rx ring entries per socket.
+pub const RING: u32 = 16384;
+
+/// UMEM frames per socket: one per fill ring entry.
+pub const FRAMES: usize = RING as usize;
+
+/// Completion ring entries (unused: receive only, but the UMEM needs one).
+const COMPLETION_RING: u32 = 64;
+
+/// Bytes of headroom the kernel keeps in front of each frame (XDP_PACKET_HEADROOM).
+const HEADROOM: usize = 256;
+
+/// How long to retry a busy queue.
+const BUSY_RETRY_FOR: Duration = Duration::from_secs(3);
+
+/// Kernel counters of one socket (`XDP_STATISTICS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct XskStats {
+    /// Frames dropped for want of a fill buffer or for being too long.
+    pub rx_dropped: u64,
+    /// Frames dropped because the rx ring was full (linewatch fell behind).
+    pub rx_ring_full: u64,
+    /// Times the kernel found the fill ring empty.
+    pub fill_ring_empty: u64,
+    /// Invalid descriptors on the rx ring.
+    pub rx_invalid_descs: u64,
+}
+
+impl XskStats {
+    /// Frames lost between the XDP program and linewatch.
+    pub fn dropped(&self) -> u64 {
+        self.rx_dropped + self.rx_ring_full
+    }
+}
+
+/// Reads a socket's kernel counters.
+pub(crate) fn stats(fd: i32) -> XskStats {
+    let mut s = libbpf_sys::xdp_statistics::default();
+    let mut len =
+        libc::socklen_t::try_from(std::mem::size_of::<libbpf_sys::xdp_statistics>()).unwrap_or(0);
+    // SAFETY: the kernel writes at most `len` bytes into `s`.
+    let ret = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            libbpf_sys::XDP_STATISTICS as libc::c_int,
+            (&raw mut s).cast(),
+            &mut len,
+        )
+    };
+    if ret != 0 {
+        return XskStats::default();
+    }
+    XskStats {
+        rx_dropped: s.rx_dropped,
+        rx_ring_full: s.rx_ring_full,
+        fill_ring_empty: s.rx_fill_ring_empty_descs,
+        rx_invalid_descs: s.rx_invalid_descs,
+    }
+}
+
+/// What stays on the thread that opened the socket until the worker is done with it.
+#[allow(dead_code)]
+pub(crate) struct QueueOwner {
+    umem: Arc<Umem<'static, ()>>,
+    socket: Arc<Socket<'static, ()>>,
+    completion: UmemCompletionQueue<'static, ()>,
+}
+
+impl std::fmt::Debug for QueueOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueOwner").finish_non_exhaustive()
+    }
+}
+
+/// The receive side, moved to the queue's worker thread.
+pub(crate) struct QueueRx {
+    /// The rx queue.
+    pub(crate) queue: u32,
+    /// The socket's fd (for `XDP_STATISTICS`, poll and wake-ups).
+    pub(crate) fd: i32,
+    pub(crate) rx: SocketRx<'static, ()>,
+    pub(crate) fill: UmemFillQueue<'static, ()>,
+    /// Frames owned by linewatch, to be handed to the fill ring.
+    pub(crate) free: Vec<BufMmap<'static, ()>>,
+}
+
+impl std::fmt::Debug for QueueRx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueRx")
+            .field("queue", &self.queue)
+            .field("fd", &self.fd)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The frame size for an interface MTU: 2048-byte frames hold a 1500-byte MTU with VLAN tags
+/// behind the kernel's headroom; larger MTUs get 4096.
+pub(crate) fn frame_size(mtu: u32) -> usize {
+    let needed = mtu as usize + 14 + 8 + HEADROOM;
+    if needed <= 2048 {
+        2048
+    } else {
+        4096
+    }
+}
+
+/// Opens the socket of `queue` on `ifname`; the XDP program must already be attached.
+pub(crate) fn open(
+    ifname: &str,
+    queue: u32,
+    frame: usize,
+    zero_copy: bool,
+    memlock: u64,
+) -> Result<(QueueOwner, QueueRx), LiveError> {
+    let before = xdp_socket_fds();
+    let umem_bytes = FRAMES * frame;
+    let (area, mut free) = MmapArea::<'static, ()>::new(FRAMES, frame, MmapAreaOptions::default())
+        .map_err(|_| {
+            LiveError(format!(
+                "cannot map {} MiB for the UMEM of queue {queue}: out of memory",
+                umem_bytes >> 20
+            ))
+        })?;
+    let (umem, completion, mut fill) =
+        Umem::new(area, COMPLETION_RING, RING).map_err(|e| match e {
+            UmemNewError::Create(io) => {
+                let errno = errno_of_io(&io);
+                LiveError(match errno {
+                    libc::ENOBUFS | libc::ENOMEM | libc::EAGAIN | libc::EPERM
+                        if !has_ipc_lock() =>
+                    {
+                        format!(
+                            "cannot lock {} MiB for the UMEM of queue {queue}: the memlock limit \
+                             is {} (ulimit -l); run as root, raise it (ulimit -l unlimited) or \
+                             grant CAP_IPC_LOCK",
+                            umem_bytes >> 20,
+                            if memlock == u64::MAX {
+                                "unlimited".to_owned()
+                            } else {
+                                format!("{} KiB", memlock >> 10)
+                            }
+                        )
+                    }
+                    libc::EPERM | libc::EACCES => {
+                        format!("not allowed to create an AF_XDP socket: {PRIVILEGE_FIX}")
+                    }
+                    libc::EAFNOSUPPORT => {
+                        "this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS is off)".to_owned()
+                    }
+                    _ => format!(
+                        "cannot register the UMEM of queue {queue}: {}",
+                        errno_text(errno)
+                    ),
+                })
+            }
+            UmemNewError::RingNotPowerOfTwo => {
+                LiveError("internal: ring sizes must be powers of two".to_owned())
+            }
+        })?;
+
+    let options = SocketOptions {
+        zero_copy_mode: zero_copy,
+        copy_mode: !zero_copy,
+        ..SocketOptions::default()
+    };
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(5);
+    let (socket, rx) = loop {
+        match Socket::new_rx(Arc::clone(&umem), ifname, queue as usize, RING, options) {
+            Ok(pair) => break pair,
+            Err(SocketNewError::Create(io)) => {
+                let errno = errno_of_io(&io);
+                if errno == libc::EBUSY && started.elapsed() < BUSY_RETRY_FOR {
+                    sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_millis(200));
+                    continue;
+                }
+                return Err(LiveError(match errno {
+                    libc::EBUSY => format!(
+                        "queue {queue} of {ifname} is busy: another AF_XDP socket is bound to it \
+                         (another linewatch or XDP tool?); still busy after {} s of retries",
+                        BUSY_RETRY_FOR.as_secs()
+                    ),
+                    libc::EOPNOTSUPP if zero_copy => format!(
+                        "zero-copy is not supported on {ifname} (its driver or XDP mode); drop \
+                         --zero-copy to capture in copy mode"
+                    ),
+                    libc::EINVAL => format!(
+                        "cannot bind queue {queue} of {ifname}: invalid argument (is the queue \
+                         in range? see ethtool -l {ifname})"
+                    ),
+                    libc::ENOENT => format!(
+                        "cannot bind queue {queue} of {ifname}: the XDP program has no \
+                         xsks_map (was it replaced?)"
+                    ),
+                    libc::EPERM | libc::EACCES => {
+                        format!("not allowed to bind an AF_XDP socket: {PRIVILEGE_FIX}")
+                    }
+                    _ => format!(
+                        "cannot open an AF_XDP socket on queue {queue} of {ifname}: {}",
+                        errno_text(errno)
+                    ),
+                }));
+            }
+            Err(SocketNewError::RingNotPowerOfTwo) => {
+                return Err(LiveError(
+                    "internal: ring sizes must be powers of two".to_owned(),
+                ))
+            }
+        }
+    };
+    let fd = xdp_socket_fds()
+        .into_iter()
+        .find(|fd| !before.contains(fd))
+        .ok_or_else(|| LiveError(format!("cannot find the AF_XDP socket of queue {queue}")))?;
+
+    let n = free.len();
+    let filled = fill
+        .fill(&mut free, n)
+        .map_err(|_| LiveError(format!("cannot fill the fill ring of queue {queue}")))?;
+    if filled == 0 {
+        return Err(LiveError(format!(
+            "the fill ring of queue {queue} took no frames"
+        )));
+    }
+    Ok((
+        QueueOwner {
+            umem,
+            socket,
+            completion,
+        },
+        QueueRx {
+            queue,
+            fd,
+            rx,
+            fill,
+            free,
+        },
+    ))
+}
+
+/// Kicks the kernel when the fill ring asks for it (`XDP_USE_NEED_WAKEUP`).
+pub(crate) fn wake_fill(q: &mut QueueRx) {
+    if q.fill.needs_wakeup() {
+        // SAFETY: a zero-length non-blocking recvfrom on our own socket fd.
+        unsafe {
+            libc::recvfrom(
+                q.fd,
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+    }
+}
