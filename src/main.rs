@@ -63,12 +63,12 @@ struct Cli {
     /// Live: the rx queues to capture, e.g. 0,1 or 0-3 (default: all of the interface's
     /// combined channels, as `ethtool -l` shows them).
     #[arg(long, value_name = "LIST", value_parser = parse_list, requires = "interface")]
-    queues: Option<Vec<u32>>,
+    queues: Option<NumberList>,
 
     /// Live: the core of each queue's worker, in queue order (default: each on its own core,
     /// leaving the first core to the kernel when there are two or more).
     #[arg(long, value_name = "LIST", value_parser = parse_list)]
-    cores: Option<Vec<u32>>,
+    cores: Option<NumberList>,
 
     /// Live: require zero-copy AF_XDP sockets (fails where the driver cannot; veth cannot).
     #[arg(long)]
@@ -174,7 +174,11 @@ fn parse_ports(s: &str) -> Result<Ports, String> {
     Ok(Ports::List(ports))
 }
 
-fn parse_list(s: &str) -> Result<Vec<u32>, String> {
+/// A parsed `--queues` or `--cores` value (a newtype: clap treats a bare `Vec` as many values).
+#[derive(Debug, Clone)]
+struct NumberList(Vec<u32>);
+
+fn parse_list(s: &str) -> Result<NumberList, String> {
     let number = |p: &str| -> Result<u32, String> {
         p.trim()
             .parse::<u32>()
@@ -199,7 +203,7 @@ fn parse_list(s: &str) -> Result<Vec<u32>, String> {
     if let Some(d) = out.iter().find(|n| !seen.insert(**n)) {
         return Err(format!("{d} is listed twice"));
     }
-    Ok(out)
+    Ok(NumberList(out))
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -550,11 +554,15 @@ fn live_config(
     live::run::LiveConfig {
         interface,
         label,
-        queues: if own_mirror { None } else { cli.queues.clone() },
+        queues: if own_mirror {
+            None
+        } else {
+            cli.queues.as_ref().map(|q| q.0.clone())
+        },
         cores: cli
             .cores
             .as_ref()
-            .map(|c| c.iter().map(|&n| n as usize).collect()),
+            .map(|c| c.0.iter().map(|&n| n as usize).collect()),
         ports: match ports {
             Ports::Any => RedirectPorts::Any,
             Ports::List(list) => RedirectPorts::List(list.clone()),
