@@ -70,6 +70,12 @@ struct Cli {
     #[arg(long, value_name = "LIST", value_parser = parse_list)]
     cores: Option<NumberList>,
 
+    /// Live: entries of each queue's fill and rx rings, and frames of its UMEM (a power of two
+    /// from 2048 to 262144). The UMEM takes RING × 2 KiB of locked memory per queue (× 4 KiB
+    /// when the MTU is above 1770). The rings absorb the time a worker does not run.
+    #[arg(long, value_name = "RING", default_value_t = live::xsk::DEFAULT_RING, value_parser = parse_ring)]
+    ring: u32,
+
     /// Live: require zero-copy AF_XDP sockets (fails where the driver cannot; veth cannot).
     #[arg(long)]
     zero_copy: bool,
@@ -204,6 +210,13 @@ fn parse_list(s: &str) -> Result<NumberList, String> {
         return Err(format!("{d} is listed twice"));
     }
     Ok(NumberList(out))
+}
+
+fn parse_ring(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n.is_power_of_two() && (2048..=262_144).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a power of two from 2048 to 262144")),
+    }
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -568,6 +581,7 @@ fn live_config(
             Ports::List(list) => RedirectPorts::List(list.clone()),
         },
         drop_others: own_mirror,
+        ring: cli.ring,
         zero_copy: cli.zero_copy,
         generic: cli.xdp_generic,
         idle: cli.idle,

@@ -13,8 +13,8 @@
 //! batches without a syscall per packet; after [`IDLE_BLOCK_AFTER`] without a frame, block in
 //! `poll()` on the socket, which wakes on the next frame and costs nothing while the link is
 //! quiet. Every wait ends within [`MAX_WAIT`] so a quiet worker still moves its epoch each
-//! second and sees the stop flag. The 16k-entry rx ring holds about 10 ms at 1.6 Mpps, far
-//! more than a 50 µs sleep.
+//! second and sees the stop flag. What a sleep cannot bound — the host not running the vCPU
+//! for a few hundred ms — the rings absorb (see [`super::xsk`]).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -93,6 +93,8 @@ pub struct LiveConfig {
     pub ports: RedirectPorts,
     /// Drop unmonitored frames in XDP instead of passing them (linewatch's own mirror veth).
     pub drop_others: bool,
+    /// Fill/rx ring entries and UMEM frames per queue (a power of two).
+    pub ring: u32,
     /// Ask for zero-copy sockets (fails where the driver cannot).
     pub zero_copy: bool,
     /// Attach in generic (SKB) mode instead of trying native first.
@@ -266,7 +268,7 @@ pub fn run(
     let mut owners = Vec::with_capacity(queues.len());
     let mut receivers = Vec::with_capacity(queues.len());
     for &q in &queues {
-        let (owner, rx) = xsk::open(ifname, q, frame, config.zero_copy, memlock)?;
+        let (owner, rx) = xsk::open(ifname, q, config.ring, frame, config.zero_copy, memlock)?;
         owners.push(owner);
         receivers.push(rx);
     }
@@ -280,7 +282,7 @@ pub fn run(
         queues: queues.iter().copied().zip(cores.iter().copied()).collect(),
         mode: program.mode(),
         zero_copy: config.zero_copy,
-        umem_bytes: frame * xsk::FRAMES,
+        umem_bytes: frame * config.ring as usize,
         notice,
     };
 

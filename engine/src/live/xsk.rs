@@ -1,6 +1,12 @@
-//! One AF_XDP socket per rx queue, through the afxdp crate: a UMEM of [`FRAMES`] frames, fill
-//! and rx rings of [`RING`] entries (4096 dropped on scheduling stalls on these machines,
-//! 16384 did not), all frames handed to the kernel at start and handed back after each batch.
+//! One AF_XDP socket per rx queue, through the afxdp crate: a UMEM of `ring` frames, fill and
+//! rx rings of `ring` entries each ([`DEFAULT_RING`] unless `--ring` says otherwise), all frames
+//! handed to the kernel at start and handed back after each batch.
+//!
+//! Why 65536: the ring is what absorbs the time a worker does not run. On these shared VMs a
+//! thread that asks to sleep 50 µs sometimes runs again only after 190–260 ms, on either core and
+//! with the machine otherwise idle (the host deschedules the vCPU; `/proc/stat` shows no steal).
+//! At the ~140k frames/s nginx and wrk reach here, 16384 entries last ~120 ms, and runs with
+//! 16384 lost frames (counted as fill-ring-empty drops); 65536 last ~470 ms.
 //!
 //! The afxdp crate returns libbpf's negative errno inside `std::io::Error`; [`open`] maps each
 //! to a sentence with the fix. A queue that is still bound by a process that just exited
@@ -18,11 +24,8 @@ use afxdp::umem::{Umem, UmemCompletionQueue, UmemFillQueue, UmemNewError};
 use super::sys::{errno_of_io, errno_text, has_ipc_lock, xdp_socket_fds, PRIVILEGE_FIX};
 use super::LiveError;
 
-/// Fill and rx ring entries per socket.
-pub const RING: u32 = 16384;
-
-/// UMEM frames per socket: one per fill ring entry.
-pub const FRAMES: usize = RING as usize;
+/// Fill and rx ring entries, and UMEM frames, per socket by default.
+pub const DEFAULT_RING: u32 = 65536;
 
 /// Completion ring entries (unused: receive only, but the UMEM needs one).
 const COMPLETION_RING: u32 = 64;
@@ -129,13 +132,15 @@ pub(crate) fn frame_size(mtu: u32) -> usize {
 pub(crate) fn open(
     ifname: &str,
     queue: u32,
+    ring: u32,
     frame: usize,
     zero_copy: bool,
     memlock: u64,
 ) -> Result<(QueueOwner, QueueRx), LiveError> {
     let before = xdp_socket_fds();
-    let umem_bytes = FRAMES * frame;
-    let (area, mut free) = MmapArea::<'static, ()>::new(FRAMES, frame, MmapAreaOptions::default())
+    let frames = ring as usize;
+    let umem_bytes = frames * frame;
+    let (area, mut free) = MmapArea::<'static, ()>::new(frames, frame, MmapAreaOptions::default())
         .map_err(|_| {
             LiveError(format!(
                 "cannot map {} MiB for the UMEM of queue {queue}: out of memory",
@@ -143,7 +148,7 @@ pub(crate) fn open(
             ))
         })?;
     let (umem, completion, mut fill) =
-        Umem::new(area, COMPLETION_RING, RING).map_err(|e| match e {
+        Umem::new(area, COMPLETION_RING, ring).map_err(|e| match e {
             UmemNewError::Create(io) => {
                 let errno = errno_of_io(&io);
                 LiveError(match errno {
@@ -187,7 +192,7 @@ pub(crate) fn open(
     let started = Instant::now();
     let mut backoff = Duration::from_millis(5);
     let (socket, rx) = loop {
-        match Socket::new_rx(Arc::clone(&umem), ifname, queue as usize, RING, options) {
+        match Socket::new_rx(Arc::clone(&umem), ifname, queue as usize, ring, options) {
             Ok(pair) => break pair,
             Err(SocketNewError::Create(io)) => {
                 let errno = errno_of_io(&io);
