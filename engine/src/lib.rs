@@ -16,6 +16,7 @@
 //! [`carry`]) and counts ([`counters`], [`topn`]); [`epoch`] moves per-core deltas to the
 //! [`aggregate`] thread, which drives [`alert`]; [`offline`] wires them for `--read`;
 //! [`summary`] turns the final tallies into the report crate's summary.
+//! [`live`] holds what live capture sets up on the host ([`live::mirror`] for `--mirror`).
 
 pub mod aggregate;
 pub mod alert;
@@ -23,6 +24,7 @@ pub mod carry;
 pub mod counters;
 pub mod epoch;
 pub mod flow;
+pub mod live;
 pub mod offline;
 pub mod source;
 pub mod summary;
