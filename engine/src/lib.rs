@@ -16,6 +16,8 @@
 //! [`carry`]) and counts ([`counters`], [`topn`]); [`epoch`] moves per-core deltas to the
 //! [`aggregate`] thread, which drives [`alert`]; [`offline`] wires them for `--read`;
 //! [`summary`] turns the final tallies into the report crate's summary.
+//! [`live`] captures from the wire: the XDP program, AF_XDP sockets, pinned queue workers, and
+//! the `--mirror` set-up ([`live::mirror`]).
 
 pub mod aggregate;
 pub mod alert;
