@@ -72,9 +72,10 @@ struct Cli {
 
     /// Live: entries of each queue's fill and rx rings, and frames of its UMEM (a power of two
     /// from 2048 to 262144). The UMEM takes RING × 2 KiB of locked memory per queue (× 4 KiB
-    /// when the MTU is above 1770). The rings absorb the time a worker does not run.
-    #[arg(long, value_name = "RING", default_value_t = live::xsk::DEFAULT_RING, value_parser = parse_ring)]
-    ring: u32,
+    /// when the MTU is above 1770). The rings absorb the time a worker does not run. Default:
+    /// 128 MiB of UMEM per queue (65536, or 32768 with 4 KiB frames).
+    #[arg(long, value_name = "RING", value_parser = parse_ring)]
+    ring: Option<u32>,
 
     /// Live: require zero-copy AF_XDP sockets (fails where the driver cannot; veth cannot).
     #[arg(long)]
@@ -337,6 +338,7 @@ fn run(cli: Cli) -> ExitCode {
             (cli.duration.is_some(), "--duration"),
             (cli.cores.is_some(), "--cores"),
             (cli.zero_copy, "--zero-copy"),
+            (cli.ring.is_some(), "--ring"),
             (cli.xdp_generic, "--xdp-generic"),
         ] {
             if given {

@@ -93,8 +93,9 @@ pub struct LiveConfig {
     pub ports: RedirectPorts,
     /// Drop unmonitored frames in XDP instead of passing them (linewatch's own mirror veth).
     pub drop_others: bool,
-    /// Fill/rx ring entries and UMEM frames per queue (a power of two).
-    pub ring: u32,
+    /// Fill/rx ring entries and UMEM frames per queue (a power of two); `None`: as many as
+    /// fit [`xsk::DEFAULT_UMEM_BYTES`].
+    pub ring: Option<u32>,
     /// Ask for zero-copy sockets (fails where the driver cannot).
     pub zero_copy: bool,
     /// Attach in generic (SKB) mode instead of trying native first.
@@ -257,6 +258,7 @@ pub fn run(
     };
     let memlock = sys::raise_memlock();
     let frame = xsk::frame_size(sys::mtu(ifname).unwrap_or(1500));
+    let ring = config.ring.unwrap_or_else(|| xsk::default_ring(frame));
 
     let (program, notice) = XdpProgram::attach(
         ifname,
@@ -268,7 +270,7 @@ pub fn run(
     let mut owners = Vec::with_capacity(queues.len());
     let mut receivers = Vec::with_capacity(queues.len());
     for &q in &queues {
-        let (owner, rx) = xsk::open(ifname, q, config.ring, frame, config.zero_copy, memlock)?;
+        let (owner, rx) = xsk::open(ifname, q, ring, frame, config.zero_copy, memlock)?;
         owners.push(owner);
         receivers.push(rx);
     }
@@ -282,7 +284,7 @@ pub fn run(
         queues: queues.iter().copied().zip(cores.iter().copied()).collect(),
         mode: program.mode(),
         zero_copy: config.zero_copy,
-        umem_bytes: frame * config.ring as usize,
+        umem_bytes: frame * ring as usize,
         notice,
     };
 

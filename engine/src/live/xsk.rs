@@ -1,8 +1,9 @@
 //! One AF_XDP socket per rx queue, through the afxdp crate: a UMEM of `ring` frames, fill and
-//! rx rings of `ring` entries each ([`DEFAULT_RING`] unless `--ring` says otherwise), all frames
-//! handed to the kernel at start and handed back after each batch.
+//! rx rings of `ring` entries each (by default as many as fit [`DEFAULT_UMEM_BYTES`]: 65536
+//! frames of 2 KiB, or 32768 of 4 KiB for MTUs above 1770), all frames handed to the kernel at
+//! start and handed back after each batch.
 //!
-//! Why 65536: the ring is what absorbs the time a worker does not run. On these shared VMs a
+//! Why so many: the ring is what absorbs the time a worker does not run. On these shared VMs a
 //! thread that asks to sleep 50 µs sometimes runs again only after 190–260 ms, on either core and
 //! with the machine otherwise idle (the host deschedules the vCPU; `/proc/stat` shows no steal).
 //! At the ~140k frames/s nginx and wrk reach here, 16384 entries last ~120 ms, and runs with
@@ -24,8 +25,13 @@ use afxdp::umem::{Umem, UmemCompletionQueue, UmemFillQueue, UmemNewError};
 use super::sys::{errno_of_io, errno_text, has_ipc_lock, xdp_socket_fds, PRIVILEGE_FIX};
 use super::LiveError;
 
-/// Fill and rx ring entries, and UMEM frames, per socket by default.
-pub const DEFAULT_RING: u32 = 65536;
+/// UMEM bytes per socket by default; the ring size follows from the frame size.
+pub const DEFAULT_UMEM_BYTES: usize = 128 << 20;
+
+/// Default fill/rx ring entries (and UMEM frames) for a frame size.
+pub fn default_ring(frame: usize) -> u32 {
+    u32::try_from(DEFAULT_UMEM_BYTES / frame.max(1)).unwrap_or(65536)
+}
 
 /// Completion ring entries (unused: receive only, but the UMEM needs one).
 const COMPLETION_RING: u32 = 64;
