@@ -1,8 +1,8 @@
 //! Live capture against a real nginx (SPEC §7): a server and a client namespace joined by a
 //! veth pair, nginx in the server namespace, curl (odd requests) and wrk (load) in the client
 //! namespace, linewatch on the server side. The truth is nginx's own access log: linewatch's
-//! summary must hold exactly the requests, methods, sections and status codes nginx logged for
-//! the monitored port, and a response for each.
+//! summary must hold exactly the requests, methods, hosts, sections and status codes nginx
+//! logged for the monitored port, and a response for each.
 //!
 //! Needs root, ip, tc, nginx, curl, wrk (tcpdump for the capture tests). Without them these
 //! tests print a note and pass; with `CI` set they fail. Run them (as root):
@@ -72,12 +72,16 @@ fn replay(lab: &Lab, file: &std::path::Path, name: &str) -> serde_json::Value {
         .expect("the replay summary is JSON")
 }
 
-fn as_tuple(e: &Expected) -> (u16, String, String, u16) {
-    (e.port, e.method.to_string(), e.target.clone(), e.status)
+type Logged = (u16, String, String, String, u16);
+
+fn as_tuple(e: &Expected) -> Logged {
+    let (method, target, host) = (e.method.to_string(), e.target.clone(), e.host.clone());
+    (e.port, method, target, host, e.status)
 }
 
-fn entry_tuple(e: &Entry) -> (u16, String, String, u16) {
-    (e.port, e.method.clone(), e.target.clone(), e.status)
+fn entry_tuple(e: &Entry) -> Logged {
+    let (method, target, host) = (e.method.clone(), e.target.clone(), e.host.clone());
+    (e.port, method, target, host, e.status)
 }
 
 /// wrk's count against the log's: the log holds every request wrk completed, plus at most
@@ -155,6 +159,7 @@ fn lab_self_check() {
                 port: e.port,
                 status: e.status,
                 request_time: 0.0,
+                host: e.host.clone(),
                 method: e.method.to_string(),
                 target: e.target.clone(),
             })
@@ -422,7 +427,14 @@ fn replay_of_tcpdump_capture_matches() {
         &Counts::of_summary(&replayed),
         replayed["responses"].as_u64().unwrap_or(0),
     );
-    for key in ["requests", "responses", "methods", "sections", "status"] {
+    for key in [
+        "requests",
+        "responses",
+        "methods",
+        "hosts",
+        "sections",
+        "status",
+    ] {
         assert_eq!(
             replayed[key], live_summary[key],
             "`{key}`: the replay of tcpdump's capture differs from the live run"

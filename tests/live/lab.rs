@@ -40,10 +40,10 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 static NEXT_LAB: AtomicUsize = AtomicUsize::new(0);
 
 /// The nginx access-log format: tab-separated, so the request line (which holds spaces) is the
-/// last field. `$request` rather than `$request_method`: nginx leaves the latter `-` for a
+/// last field. `$http_host` is the Host header as sent (`-` when absent). `$request` rather than `$request_method`: nginx leaves the latter `-` for a
 /// request it rejects while parsing (`OPTIONS *` gets a 400), but linewatch still sees the
 /// method on the wire.
-pub const LOG_FORMAT: &str = "$server_port\\t$status\\t$request_time\\t$request";
+pub const LOG_FORMAT: &str = "$server_port\\t$status\\t$request_time\\t$http_host\\t$request";
 
 #[derive(Debug)]
 pub struct Lab {

@@ -204,11 +204,12 @@ pub fn print_table(label: &str, truth: &Counts, ours: &Counts, responses: u64) {
         truth.requests, responses
     );
     print_rows("method", &truth.methods, &ours.methods);
+    print_rows("host", &truth.hosts, &ours.hosts);
     print_rows("section", &truth.sections, &ours.sections);
     print_rows("status", &truth.status, &ours.status);
 }
 
-/// The live assertion: the summary's requests, methods, sections and status codes equal
+/// The live assertion: the summary's requests, methods, hosts, sections and status codes equal
 /// nginx's access log for the monitored port; every request got its response; response
 /// latency was measured.
 ///
@@ -231,6 +232,7 @@ pub fn assert_matches_access_log(label: &str, lab: &Lab, summary: &serde_json::V
     assert!(truth.requests > 0, "{label}: nginx logged no requests");
     assert_eq!(ours.requests, truth.requests, "{label}: requests");
     assert_eq!(ours.methods, truth.methods, "{label}: methods");
+    assert_eq!(ours.hosts, truth.hosts, "{label}: hosts");
     assert_eq!(ours.sections, truth.sections, "{label}: sections");
     assert_eq!(ours.status, truth.status, "{label}: status codes");
     assert_eq!(responses, ours.requests, "{label}: responses == requests");
