@@ -13,9 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages each command needs beyond a Rust toolchain. tshark: the generator's test
-# checks its captures with it. Live capture adds libelf-dev zlib1g-dev pkg-config clang, the
-# lab adds iproute2 etc.
-TEST_PACKAGES=(tshark)
+# checks its captures with it. nginx, curl, wrk, tcpdump, iproute2, iputils-ping: the live nginx
+# tests (tests/live_nginx.rs, run as root). Live capture adds libelf-dev zlib1g-dev pkg-config
+# clang.
+TEST_PACKAGES=(tshark nginx curl wrk tcpdump iproute2 iputils-ping)
 DEMO_PACKAGES=()
 
 die() {

@@ -3,8 +3,8 @@
 //!
 //! Compared: request and response counts, requests per method, host (lower-cased, as linewatch
 //! counts them) and section, responses per status code. The sections of the oracle are worked
-//! out here from tshark's `http.request.uri` with the SPEC §3 rule, written independently of the
-//! parser's implementation.
+//! out here from tshark's `http.request.uri` with the SPEC §3 rule ([`common::section`], written
+//! independently of the parser's implementation).
 //!
 //! Where linewatch and tshark differ, the difference is listed in [`KNOWN`] with the reason;
 //! the test fails if any other difference appears, or if a listed one goes away.
@@ -15,7 +15,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{corpus_file, map_of, summary_of};
+use common::{corpus_file, map_of, section, summary_of};
 
 /// One allowed difference: linewatch counts `extra` more responses with this status code.
 struct ExtraResponses {
@@ -65,29 +65,6 @@ struct Oracle {
     hosts: BTreeMap<String, u64>,
     sections: BTreeMap<String, u64>,
     status: BTreeMap<String, u64>,
-}
-
-/// SPEC §3 sections, from the target text: path up to (not including) its second `/`, query
-/// and fragment stripped; absolute-form uses its path; `*` and authority-form stand alone.
-fn section(uri: &str) -> String {
-    let path = if uri.starts_with('/') {
-        uri
-    } else if uri == "*" {
-        return "*".into();
-    } else if let Some(after_scheme) = uri.split_once("://").map(|(_, rest)| rest) {
-        match after_scheme.find(['/', '?', '#']) {
-            Some(at) if after_scheme[at..].starts_with('/') => &after_scheme[at..],
-            _ => "/",
-        }
-    } else {
-        return uri.into();
-    };
-    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
-    match path[1..].find('/') {
-        Some(at) => path[..at + 1].to_string(),
-        None if path.is_empty() => "/".into(),
-        None => path.to_string(),
-    }
 }
 
 /// tshark joins the fields of several messages in one frame with `|`; a URI may hold `|`

@@ -90,3 +90,27 @@ pub fn map_of(summary: &serde_json::Value, key: &str) -> std::collections::BTree
         .map(|(k, v)| (k.clone(), v.as_u64().expect("counts are integers")))
         .collect()
 }
+
+/// SPEC §3 sections, from the target text: path up to (not including) its second `/`, query
+/// and fragment stripped; absolute-form uses its path; `*` and authority-form stand alone.
+/// Written independently of the parser: the oracle side of the corpus and live nginx tests.
+pub fn section(uri: &str) -> String {
+    let path = if uri.starts_with('/') {
+        uri
+    } else if uri == "*" {
+        return "*".into();
+    } else if let Some(after_scheme) = uri.split_once("://").map(|(_, rest)| rest) {
+        match after_scheme.find(['/', '?', '#']) {
+            Some(at) if after_scheme[at..].starts_with('/') => &after_scheme[at..],
+            _ => "/",
+        }
+    } else {
+        return uri.into();
+    };
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    match path[1..].find('/') {
+        Some(at) => path[..at + 1].to_string(),
+        None if path.is_empty() => "/".into(),
+        None => path.to_string(),
+    }
+}

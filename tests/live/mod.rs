@@ -1,0 +1,450 @@
+//! The live test kit: the lab ([`lab`]: namespaces, veth, nginx), the clients ([`traffic`]:
+//! curl and wrk), the truth ([`access_log`]), child processes with deadlines and kill-on-drop
+//! ([`process`]), and here: the preflight that turns "cannot run" into a skip (or, with `CI`
+//! set, a failure), linewatch as a live child, and the nginx-vs-linewatch comparison.
+
+#![allow(unreachable_pub, clippy::print_stdout)]
+
+pub mod access_log;
+pub mod lab;
+pub mod process;
+pub mod traffic;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use access_log::Counts;
+use lab::Lab;
+use process::{Finished, Proc};
+
+/// The line linewatch writes to stderr once capture is attached and ready.
+pub const READY_LINE: &str = "linewatch: capturing on ";
+/// How long linewatch gets to attach.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long linewatch gets to write its summary and exit after SIGINT.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+/// After the last client exits: time for the last frames to cross the rings and the last
+/// epoch to be collected before SIGINT.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
+/// One live test at a time: they load the same two cores, and the figures they print are only
+/// comparable without a neighbour.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Holds the live tests' lock (a test that failed while holding it does not poison the rest).
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Directories searched after `PATH`: nginx and tc live in sbin, which a non-login `PATH` may
+/// lack.
+const SBIN: [&str; 4] = ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin"];
+
+fn find_tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(SBIN.iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The full path of the program `name` (or `name` itself when not found: the spawn then says
+/// so).
+pub fn tool(name: &str) -> String {
+    find_tool(name).map_or_else(|| name.to_string(), |p| p.display().to_string())
+}
+
+/// Reports that `test` cannot run: a failure when `CI` is set, otherwise a note (the test then
+/// returns early).
+fn cannot_run(test: &str, why: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: cannot run: {why} (CI is set, so this is a failure)"
+    );
+    println!("note: {test} skipped: {why} (set CI to make this a failure)");
+}
+
+/// Checks root and the programs in `tools` (plus ip and tc), then builds the lab.
+/// `None` means skip (outside CI only).
+///
+/// # Panics
+/// With `CI` set, when any precondition is missing; always, when nginx fails in a lab whose
+/// network came up.
+pub fn lab_for(test: &str, tools: &[&str]) -> Option<Lab> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        cannot_run(test, "needs root (network namespaces, veth, tc, XDP)");
+        return None;
+    }
+    let missing: Vec<&str> = ["ip", "tc"]
+        .iter()
+        .chain(tools)
+        .copied()
+        .filter(|t| find_tool(t).is_none())
+        .collect();
+    if !missing.is_empty() {
+        cannot_run(
+            test,
+            &format!(
+                "missing programs: {} (apt-get install them)",
+                missing.join(", ")
+            ),
+        );
+        return None;
+    }
+    match Lab::new() {
+        Ok(lab) => Some(lab),
+        Err(why) => {
+            cannot_run(test, &format!("network namespaces: {why}"));
+            None
+        }
+    }
+}
+
+/// linewatch running live inside the lab's server namespace.
+#[derive(Debug)]
+pub struct Linewatch {
+    proc: Proc,
+    pub summary: PathBuf,
+    args: Vec<String>,
+}
+
+impl Linewatch {
+    /// Starts `linewatch args... --summary <summary>` in the server namespace (not waiting).
+    pub fn start(lab: &Lab, args: &[&str], summary: &Path) -> Linewatch {
+        let mut cmd = lab.in_server(env!("CARGO_BIN_EXE_linewatch"));
+        cmd.args(args).arg("--summary").arg(summary);
+        let args: Vec<String> = args.iter().map(|s| (*s).to_string()).collect();
+        Linewatch {
+            proc: Proc::spawn(&format!("linewatch {}", args.join(" ")), cmd),
+            summary: summary.to_path_buf(),
+            args,
+        }
+    }
+
+    /// [`Linewatch::start`], then waits for [`READY_LINE`] within `timeout`.
+    ///
+    /// # Panics
+    /// When linewatch exits first or the line never comes (with linewatch's stderr).
+    pub fn ready(lab: &Lab, args: &[&str], summary: &Path, timeout: Duration) -> Linewatch {
+        let mut lw = Linewatch::start(lab, args, summary);
+        if let Err(why) = lw.proc.wait_stderr_line(READY_LINE, timeout) {
+            panic!("linewatch never became ready: {why}");
+        }
+        lw
+    }
+
+    pub fn pid(&self) -> libc::pid_t {
+        self.proc.pid()
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill_9(mut self) {
+        self.proc.signal(libc::SIGKILL);
+        assert!(
+            self.proc.wait_timeout(Duration::from_secs(2)).is_some(),
+            "linewatch survived SIGKILL"
+        );
+    }
+
+    /// SIGINT; waits for exit 0 and returns the summary JSON.
+    ///
+    /// # Panics
+    /// On a timeout, a non-zero exit or a missing or invalid summary (with linewatch's stderr).
+    pub fn interrupt(self) -> serde_json::Value {
+        let args = self.args.join(" ");
+        let summary = self.summary.clone();
+        let done: Finished = self.proc.stop(libc::SIGINT, EXIT_TIMEOUT);
+        assert!(
+            done.status.success(),
+            "linewatch {args}: {} after SIGINT; stderr:\n{}",
+            done.status,
+            done.stderr
+        );
+        let text = std::fs::read_to_string(&summary).unwrap_or_else(|e| {
+            panic!(
+                "linewatch {args}: no summary at {}: {e}; stderr:\n{}",
+                summary.display(),
+                done.stderr
+            )
+        });
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("linewatch {args}: summary is not JSON ({e}):\n{text}"))
+    }
+}
+
+/// Prints one `| kind | key | nginx | linewatch |` row per key either side has.
+fn print_rows(kind: &str, nginx: &BTreeMap<String, u64>, ours: &BTreeMap<String, u64>) {
+    let keys: BTreeSet<&String> = nginx.keys().chain(ours.keys()).collect();
+    for key in keys {
+        let (n, o) = (nginx.get(key).copied(), ours.get(key).copied());
+        let show = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+        let mark = if n == o { "" } else { "  <-- differs" };
+        println!(
+            "| {kind:<7} | {key:<22} | {:>9} | {:>9} |{mark}",
+            show(n),
+            show(o)
+        );
+    }
+}
+
+/// Prints the table of `truth` against `ours` under `label`.
+pub fn print_table(label: &str, truth: &Counts, ours: &Counts, responses: u64) {
+    println!("\n{label}");
+    println!("| kind    | key                    |     nginx | linewatch |");
+    println!("|---------|------------------------|-----------|-----------|");
+    println!(
+        "| total   | requests               | {:>9} | {:>9} |",
+        truth.requests, ours.requests
+    );
+    println!(
+        "| total   | responses              | {:>9} | {:>9} |",
+        truth.requests, responses
+    );
+    print_rows("method", &truth.methods, &ours.methods);
+    print_rows("host", &truth.hosts, &ours.hosts);
+    print_rows("section", &truth.sections, &ours.sections);
+    print_rows("status", &truth.status, &ours.status);
+}
+
+/// The live assertion: the summary's requests, methods, hosts, sections and status codes equal
+/// nginx's access log for the monitored port; every request got its response; response
+/// latency was measured.
+///
+/// # Panics
+/// On any difference (after printing the table).
+pub fn assert_matches_access_log(label: &str, lab: &Lab, summary: &serde_json::Value) {
+    let entries = access_log::read(&lab.access_log());
+    let truth = Counts::of(&entries, lab::MONITORED_PORT);
+    let ours = Counts::of_summary(summary);
+    let responses = summary["responses"].as_u64().expect("summary `responses`");
+    print_table(label, &truth, &ours, responses);
+    println!(
+        "linewatch: packets {} dropped {} retransmitted {} malformed {} non_http {}",
+        summary["packets"],
+        summary["dropped"],
+        summary["retransmitted"],
+        summary["malformed"],
+        summary["non_http"]
+    );
+    assert!(truth.requests > 0, "{label}: nginx logged no requests");
+    assert_eq!(ours.requests, truth.requests, "{label}: requests");
+    assert_eq!(ours.methods, truth.methods, "{label}: methods");
+    assert_eq!(ours.hosts, truth.hosts, "{label}: hosts");
+    assert_eq!(ours.sections, truth.sections, "{label}: sections");
+    assert_eq!(ours.status, truth.status, "{label}: status codes");
+    assert_eq!(responses, ours.requests, "{label}: responses == requests");
+    let latency = &summary["latency"]["response_us"];
+    assert!(
+        latency["count"].as_u64().is_some_and(|n| n > 0),
+        "{label}: no response latency in the summary: {}",
+        summary["latency"]
+    );
+    for p in ["p50", "p90", "p99", "p999", "max"] {
+        assert!(
+            latency[p].is_u64(),
+            "{label}: response latency has no {p}: {latency}"
+        );
+    }
+}
+
+/// Frame lengths in a classic pcap file (as captured, `orig_len`): count, frames above a
+/// standard 1514-byte Ethernet frame, and the largest.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FrameSizes {
+    pub frames: u64,
+    pub above_1514: u64,
+    pub max: u32,
+}
+
+/// Reads the record headers of the pcap at `path` (tcpdump's format: microsecond or
+/// nanosecond magic, either byte order).
+///
+/// # Panics
+/// When the file is not a pcap.
+pub fn frame_sizes(path: &Path) -> FrameSizes {
+    /// Global header, then per record ts_sec, ts_frac, incl_len, orig_len.
+    const GLOBAL_HEADER: usize = 24;
+    const RECORD_HEADER: usize = 16;
+    const STANDARD_FRAME: u32 = 1514;
+    let data = std::fs::read(path).expect("reading the capture");
+    assert!(
+        data.len() >= GLOBAL_HEADER,
+        "{}: not a pcap",
+        path.display()
+    );
+    let magic: [u8; 4] = data[..4].try_into().expect("4 bytes");
+    let little = match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+        _ => panic!(
+            "{}: not a classic pcap (magic {magic:02x?})",
+            path.display()
+        ),
+    };
+    let word = |at: usize| {
+        let b: [u8; 4] = data[at..at + 4].try_into().expect("4 bytes");
+        if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }
+    };
+    let mut sizes = FrameSizes::default();
+    let mut at = GLOBAL_HEADER;
+    while at + RECORD_HEADER <= data.len() {
+        let (incl, orig) = (word(at + 8), word(at + 12));
+        sizes.frames += 1;
+        sizes.max = sizes.max.max(orig);
+        sizes.above_1514 += u64::from(orig > STANDARD_FRAME);
+        at += RECORD_HEADER + usize::try_from(incl).expect("u32 fits usize");
+    }
+    sizes
+}
+
+/// tcpdump's closing counters.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpdumpCounters {
+    pub captured: u64,
+    /// Every packet that passed the filter, whether written, dropped, or still in the ring at
+    /// exit (libpcap on Linux counts drops here too).
+    pub received_by_filter: u64,
+    pub dropped_by_kernel: u64,
+}
+
+/// Parses tcpdump's counters from `text`: its closing lines, or the one line it prints on
+/// SIGUSR1 (`tcpdump: 5 packets captured, 7 packets received by filter, 0 packets dropped by
+/// kernel`); the last of each when there are several. `None` when a counter is missing.
+pub fn tcpdump_counters(text: &str) -> Option<TcpdumpCounters> {
+    let find = |what: &str| {
+        text.split(['\n', ','])
+            .rev()
+            .map(|part| part.trim().trim_start_matches("tcpdump: "))
+            .filter_map(|part| part.split_once(' '))
+            .filter(|(_, rest)| {
+                rest.strip_prefix("packets ")
+                    .or_else(|| rest.strip_prefix("packet "))
+                    .is_some_and(|r| r == what)
+            })
+            .find_map(|(n, _)| n.parse().ok())
+    };
+    Some(TcpdumpCounters {
+        captured: find("captured")?,
+        received_by_filter: find("received by filter")?,
+        dropped_by_kernel: find("dropped by kernel")?,
+    })
+}
+
+#[test]
+fn parses_tcpdump_counters() {
+    let info =
+        "tcpdump: 5 packets captured, 7 packets received by filter, 1 packet dropped by kernel";
+    let c = tcpdump_counters(info).expect("counters");
+    assert_eq!(
+        (c.captured, c.received_by_filter, c.dropped_by_kernel),
+        (5, 7, 1)
+    );
+    let closing = "tcpdump: listening on lwns0\ntcpdump: 0 packets captured, 0 packets received by filter, 0 packets dropped by kernel\n1 packet captured\n1 packet received by filter\n0 packets dropped by kernel\n";
+    let c = tcpdump_counters(closing).expect("counters");
+    assert_eq!(
+        (c.captured, c.received_by_filter, c.dropped_by_kernel),
+        (1, 1, 0)
+    );
+    assert!(tcpdump_counters("tcpdump: listening on lwns0").is_none());
+}
+
+/// tcpdump inside the server namespace, writing `tcp port 8080` on `iface` to a file.
+#[derive(Debug)]
+pub struct Tcpdump {
+    proc: Proc,
+    pub file: PathBuf,
+}
+
+/// tcpdump's kernel buffer, in KiB: wrk's 64 KiB bodies come as TSO super-frames in bursts
+/// that the 2 MiB default drops.
+const TCPDUMP_BUFFER_KIB: &str = "65536";
+
+impl Tcpdump {
+    /// Starts tcpdump and waits until it says it is listening.
+    ///
+    /// # Panics
+    /// When tcpdump exits or stays silent for 10 s (with its stderr).
+    pub fn start(lab: &Lab, iface: &str, file: &Path) -> Tcpdump {
+        let mut cmd = lab.in_server(&tool("tcpdump"));
+        // -Z root: Debian's tcpdump otherwise drops to the tcpdump user, who may not write in
+        // the scratch directory. -U: each packet reaches the file as it is captured.
+        cmd.args([
+            "-i",
+            iface,
+            "-s",
+            "0",
+            "-U",
+            "-Z",
+            "root",
+            "-B",
+            TCPDUMP_BUFFER_KIB,
+            "-w",
+        ])
+        .arg(file)
+        .arg(format!("tcp port {}", lab::MONITORED_PORT));
+        let mut proc = Proc::spawn(&format!("tcpdump -i {iface}"), cmd);
+        if let Err(why) = proc.wait_stderr_line("tcpdump: listening on", Duration::from_secs(10)) {
+            panic!("{why}");
+        }
+        Tcpdump {
+            proc,
+            file: file.to_path_buf(),
+        }
+    }
+
+    /// Waits until tcpdump has read everything the kernel handed it (asked with SIGUSR1,
+    /// until "captured" equals "received by filter"), then SIGINT; checks that the kernel
+    /// dropped nothing and nothing was left unread (tcpdump throws away what it has not read
+    /// when interrupted, and does not call that a drop). Returns the frames captured.
+    ///
+    /// # Panics
+    /// When tcpdump fails, or lost packets either way.
+    pub fn stop(mut self) -> u64 {
+        /// tcpdump may need this long to work through a 64 MiB backlog.
+        const CATCH_UP: Duration = Duration::from_secs(30);
+        let deadline = Instant::now() + CATCH_UP;
+        loop {
+            self.proc.signal(libc::SIGUSR1);
+            let line = self
+                .proc
+                .wait_stderr(
+                    "with tcpdump's counters",
+                    |l| tcpdump_counters(l).is_some(),
+                    Duration::from_secs(5),
+                )
+                .unwrap_or_else(|why| panic!("{why}"));
+            let c = tcpdump_counters(&line).expect("checked by the wait");
+            if c.captured >= c.received_by_filter || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let done = self.proc.stop(libc::SIGINT, Duration::from_secs(10));
+        assert!(
+            done.status.success(),
+            "tcpdump: {}; stderr:\n{}",
+            done.status,
+            done.stderr
+        );
+        let counters = tcpdump_counters(&done.stderr)
+            .unwrap_or_else(|| panic!("tcpdump printed no counters:\n{}", done.stderr));
+        assert_eq!(
+            counters.dropped_by_kernel, 0,
+            "tcpdump dropped packets:\n{}",
+            done.stderr
+        );
+        assert_eq!(
+            counters.captured, counters.received_by_filter,
+            "tcpdump left packets unread in its ring:\n{}",
+            done.stderr
+        );
+        counters.captured
+    }
+}
