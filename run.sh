@@ -12,12 +12,13 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 
-# Debian packages each command needs beyond a Rust toolchain. tshark: the generator's test
-# checks its captures with it. nginx, curl, wrk, tcpdump, iproute2, iputils-ping: the live nginx
-# tests (tests/live_nginx.rs, run as root). Live capture adds libelf-dev zlib1g-dev pkg-config
-# clang.
-TEST_PACKAGES=(tshark nginx curl wrk tcpdump iproute2 iputils-ping)
-DEMO_PACKAGES=()
+# Debian packages each command needs beyond a Rust toolchain. Building: clang compiles the XDP
+# program; libelf-dev, zlib1g-dev and pkg-config build libbpf (under the afxdp crate). Testing:
+# tshark checks the generator's captures; nginx, curl, wrk, tcpdump, iproute2 and ping are the
+# live tests' lab (network namespaces, veth, a real web server and real clients).
+BUILD_PACKAGES=(clang libelf-dev zlib1g-dev pkg-config)
+TEST_PACKAGES=("${BUILD_PACKAGES[@]}" tshark nginx curl wrk tcpdump iproute2 iputils-ping)
+DEMO_PACKAGES=("${BUILD_PACKAGES[@]}" iproute2)
 
 die() {
     echo "run.sh: $*" >&2

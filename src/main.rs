@@ -62,7 +62,7 @@ struct Cli {
 
     /// Live: the rx queues to capture, e.g. 0,1 or 0-3 (default: all of the interface's
     /// combined channels, as `ethtool -l` shows them).
-    #[arg(long, value_name = "LIST", value_parser = parse_list, requires = "interface")]
+    #[arg(long, value_name = "LIST", value_parser = parse_list)]
     queues: Option<NumberList>,
 
     /// Live: the core of each queue's worker, in queue order (default: each on its own core,
@@ -339,6 +339,7 @@ fn run(cli: Cli) -> ExitCode {
             (cli.cores.is_some(), "--cores"),
             (cli.zero_copy, "--zero-copy"),
             (cli.ring.is_some(), "--ring"),
+            (cli.queues.is_some(), "--queues"),
             (cli.xdp_generic, "--xdp-generic"),
         ] {
             if given {
@@ -347,6 +348,12 @@ fn run(cli: Cli) -> ExitCode {
                 ));
             }
         }
+    }
+    if matches!(mode, Mode::Mirror(_)) && cli.queues.is_some() {
+        return bad_input(
+            "--queues applies to --interface; --mirror captures every queue of its own veth \
+             (their number is --workers)",
+        );
     }
     if matches!(mode, Mode::Interface(_)) && cli.workers.is_some() {
         return bad_input(

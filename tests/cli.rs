@@ -57,6 +57,20 @@ fn bad_options_fail_in_one_line() {
     assert_bad_input(&["--read", c, "--workers", "0"], "--workers");
     assert_bad_input(&["--read", c, "--no-such-option"], "--no-such-option");
     assert_bad_input(&[], "--read");
+    // Live-only options with --read, and live option values.
+    assert_bad_input(&["--read", c, "--duration", "5"], "--duration");
+    assert_bad_input(&["--read", c, "--cores", "1"], "--cores");
+    assert_bad_input(&["--read", c, "--ring", "4096"], "--ring");
+    assert_bad_input(&["--read", c, "--queues", "0"], "--queues");
+    assert_bad_input(&["--mirror", "eth0", "--queues", "0"], "--queues");
+    assert_bad_input(&["--read", c, "--interface", "eth0"], "--interface");
+    assert_bad_input(&["--interface", "eth0", "--mirror", "eth0"], "--mirror");
+    assert_bad_input(&["--interface", "eth0", "--workers", "2"], "--workers");
+    assert_bad_input(&["--interface", "eth0", "--ring", "3000"], "power of two");
+    assert_bad_input(&["--interface", "eth0", "--queues", "0,0"], "twice");
+    assert_bad_input(&["--interface", "eth0", "--queues", "3-1"], "backwards");
+    assert_bad_input(&["--interface", "eth0", "--idle", "busy"], "idle policy");
+    assert_bad_input(&["--interface", "eth0", "--duration", "0"], "--duration");
     assert_bad_input(
         &["--read", c, "--summary", "/nonexistent-dir/s.json"],
         "cannot write summary",
@@ -177,10 +191,22 @@ fn help_explains_every_option_with_its_default() {
         "--json",
         "--summary",
         "--workers",
+        "--interface",
+        "--mirror",
+        "--queues",
+        "--cores",
+        "--ring",
+        "--zero-copy",
+        "--xdp-generic",
+        "--idle",
+        "--duration",
     ] {
         assert!(help.contains(option), "--help does not mention {option}");
     }
-    for default in ["[default: any]", "[default: 10]", "[default: 120]"] {
+    // The traffic-stealing caveat of --interface, and the per-mode --port defaults.
+    assert!(help.contains("TAKEN AWAY from the kernel"), "{help}");
+    assert!(help.contains("80,8080 for --interface"), "{help}");
+    for default in ["[default: 10]", "[default: 120]", "[default: hybrid]"] {
         assert!(help.contains(default), "--help does not show {default}");
     }
 }

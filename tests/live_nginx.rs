@@ -442,3 +442,113 @@ fn replay_of_tcpdump_capture_matches() {
     }
     assert_matches_access_log("linewatch --mirror vs nginx", &lab, &live_summary);
 }
+
+/// Runs linewatch in the server namespace and returns (exit code, stderr).
+fn linewatch_in_server(lab: &Lab, args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = lab.in_server(env!("CARGO_BIN_EXE_linewatch"));
+    cmd.args(args);
+    let done = live::process::run("linewatch", cmd, Duration::from_secs(20));
+    (done.status.code(), done.stderr)
+}
+
+/// The errors a user meets on live capture: one line each, exit code 2, with the fix; a
+/// foreign XDP program is left attached, not replaced.
+#[test]
+fn live_errors_are_one_line_with_the_fix() {
+    let _serial = serial();
+    let Some(lab) = lab_for("live_errors_are_one_line_with_the_fix", &["nginx", "clang"]) else {
+        return;
+    };
+    let veth = lab.server_veth.as_str();
+    let one_line = |what: &str, (code, stderr): (Option<i32>, String), wanted: &[&str]| {
+        println!("{what}: {}", stderr.trim_end());
+        assert_eq!(code, Some(2), "{what}: exit code; stderr: {stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{what}: not one line: {stderr}"
+        );
+        for w in wanted {
+            assert!(stderr.contains(w), "{what}: {w:?} missing from: {stderr}");
+        }
+    };
+    one_line(
+        "no such interface",
+        linewatch_in_server(&lab, &["--interface", "nosuch0", "--duration", "1"]),
+        &["interface 'nosuch0' not found", "ip link"],
+    );
+    one_line(
+        "queue out of range",
+        linewatch_in_server(
+            &lab,
+            &["--interface", veth, "--queues", "7", "--duration", "1"],
+        ),
+        &["queue 7 is out of range", "1 rx queue"],
+    );
+    one_line(
+        "zero-copy on veth",
+        linewatch_in_server(
+            &lab,
+            &["--interface", veth, "--zero-copy", "--duration", "1"],
+        ),
+        &["zero-copy is not supported", "drop --zero-copy"],
+    );
+    let mut nobody = lab.in_server(&tool("setpriv"));
+    nobody.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+    nobody.args([
+        env!("CARGO_BIN_EXE_linewatch"),
+        "--interface",
+        veth,
+        "--duration",
+        "1",
+    ]);
+    let done = live::process::run("linewatch as nobody", nobody, Duration::from_secs(20));
+    one_line(
+        "not root",
+        (done.status.code(), done.stderr),
+        &["needs CAP_NET_ADMIN", "run as root"],
+    );
+
+    // A foreign XDP program (attached by netlink, as `ip` does) stays where it is.
+    let source = lab.dir.join("foreign.c");
+    let object = lab.dir.join("foreign.o");
+    std::fs::write(
+        &source,
+        "__attribute__((section(\"xdp\"), used)) int foreign_pass(void *ctx) { return 2; }\n\
+         char LICENSE[] __attribute__((section(\"license\"), used)) = \"GPL\";\n",
+    )
+    .expect("writing the foreign program");
+    let mut clang = std::process::Command::new(tool("clang"));
+    clang
+        .args(["-O2", "-target", "bpf", "-c"])
+        .arg(&source)
+        .arg("-o")
+        .arg(&object);
+    live::process::run_ok("clang", clang, Duration::from_secs(60));
+    let object_arg = object.display().to_string();
+    lab.ip_server(&[
+        "link",
+        "set",
+        "dev",
+        veth,
+        "xdpgeneric",
+        "obj",
+        &object_arg,
+        "sec",
+        "xdp",
+    ]);
+    one_line(
+        "foreign XDP program",
+        linewatch_in_server(&lab, &["--interface", veth, "--duration", "1"]),
+        &[
+            "already has an XDP program attached ('foreign_pass'",
+            &format!("ip link set dev {veth} xdpgeneric off"),
+        ],
+    );
+    let links = lab.server_links();
+    assert!(
+        links.contains("foreign_pass"),
+        "the foreign program was touched: {links}"
+    );
+    lab.ip_server(&["link", "set", "dev", veth, "xdpgeneric", "off"]);
+}

@@ -68,6 +68,7 @@ pub struct XdpCounters {
 #[derive(Debug)]
 pub struct XdpProgram {
     object: *mut bpf::bpf_object,
+    prog_fd: c_int,
     link_fd: c_int,
     counters_fd: c_int,
     mode: XdpMode,
@@ -138,8 +139,11 @@ pub enum RedirectPorts {
     List(Vec<u16>),
 }
 
-/// The program already attached to an interface, if any: (id, name).
-pub(crate) fn attached_program(ifindex: u32) -> Result<Option<(u32, String)>, LiveError> {
+/// The program already attached to an interface, if any: (id, name, the `ip link` keyword
+/// that removes it).
+pub(crate) fn attached_program(
+    ifindex: u32,
+) -> Result<Option<(u32, String, &'static str)>, LiveError> {
     let mut id: u32 = 0;
     let ifindex_c = c_int::try_from(ifindex).unwrap_or(c_int::MAX);
     // SAFETY: writes the id into `id`.
@@ -153,6 +157,22 @@ pub(crate) fn attached_program(ifindex: u32) -> Result<Option<(u32, String)>, Li
     if id == 0 {
         return Ok(None);
     }
+    let mut info = bpf::xdp_link_info::default();
+    // SAFETY: the call writes at most the given size into `info`.
+    let ret = unsafe {
+        bpf::bpf_get_link_xdp_info(
+            ifindex_c,
+            &mut info,
+            std::mem::size_of::<bpf::xdp_link_info>() as _,
+            0,
+        )
+    };
+    let keyword = match (ret, u32::from(info.attach_mode)) {
+        (0, bpf::XDP_ATTACHED_SKB) => "xdpgeneric",
+        (0, bpf::XDP_ATTACHED_DRV) => "xdpdrv",
+        (0, bpf::XDP_ATTACHED_HW) => "xdpoffload",
+        _ => "xdp",
+    };
     // SAFETY: plain syscall wrapper; the fd is closed below.
     let fd = unsafe { bpf::bpf_prog_get_fd_by_id(id) };
     let mut name = String::from("?");
@@ -170,7 +190,7 @@ pub(crate) fn attached_program(ifindex: u32) -> Result<Option<(u32, String)>, Li
         // SAFETY: our fd, closed once.
         unsafe { libc::close(fd) };
     }
-    Ok(Some((id, name)))
+    Ok(Some((id, name, keyword)))
 }
 
 impl XdpProgram {
@@ -185,7 +205,7 @@ impl XdpProgram {
         generic: bool,
     ) -> Result<(XdpProgram, Option<String>), LiveError> {
         quiet_libbpf();
-        if let Some((id, name)) = attached_program(ifindex)? {
+        if let Some((id, name, keyword)) = attached_program(ifindex)? {
             let whose = if name.starts_with("linewatch") {
                 " by another linewatch that is still running"
             } else {
@@ -194,10 +214,48 @@ impl XdpProgram {
             return Err(LiveError(format!(
                 "{ifname} already has an XDP program attached{whose} ('{name}', id {id}); \
                  linewatch does not replace it. Stop the program that owns it, or remove it \
-                 with: ip link set dev {ifname} xdp off"
+                 with: ip link set dev {ifname} {keyword} off"
             )));
         }
+        let mut program = XdpProgram::load(ports, drop_others)?;
+        let ifindex_c = c_int::try_from(ifindex).unwrap_or(c_int::MAX);
+        let mut notice = None;
+        let native = if generic {
+            Err(libc::EOPNOTSUPP)
+        } else {
+            link_create(program.prog_fd, ifindex_c, bpf::XDP_FLAGS_DRV_MODE)
+        };
+        let link_fd = match native {
+            Ok(fd) => fd,
+            Err(native_errno) => {
+                match link_create(program.prog_fd, ifindex_c, bpf::XDP_FLAGS_SKB_MODE) {
+                    Ok(fd) => {
+                        program.mode = XdpMode::Generic;
+                        if !generic {
+                            notice = Some(format!(
+                                "{ifname}'s driver does not run XDP natively ({}); using \
+                                 generic mode, which is slower",
+                                errno_text(native_errno)
+                            ));
+                        }
+                        fd
+                    }
+                    Err(errno) => {
+                        return Err(LiveError(attach_error(ifname, errno, &libbpf_last())));
+                    }
+                }
+            }
+        };
+        program.link_fd = link_fd;
+        Ok((program, notice))
+    }
 
+    /// Loads and configures the program without attaching it anywhere (what [`attach`] does
+    /// first; tests run it on crafted frames with [`XdpProgram::test_run`]).
+    ///
+    /// [`attach`]: XdpProgram::attach
+    pub fn load(ports: &RedirectPorts, drop_others: bool) -> Result<XdpProgram, LiveError> {
+        quiet_libbpf();
         // SAFETY: libbpf copies what it needs from the buffer, which is 'static anyway.
         let object = unsafe {
             bpf::bpf_object__open_mem(OBJECT.as_ptr().cast(), OBJECT.len() as _, std::ptr::null())
@@ -213,6 +271,7 @@ impl XdpProgram {
         }
         let mut program = XdpProgram {
             object,
+            prog_fd: -1,
             link_fd: -1,
             counters_fd: -1,
             mode: XdpMode::Native,
@@ -275,35 +334,37 @@ impl XdpProgram {
             ));
         }
         // SAFETY: valid program of a loaded object.
-        let prog_fd = unsafe { bpf::bpf_program__fd(prog) };
-        let ifindex_c = c_int::try_from(ifindex).unwrap_or(c_int::MAX);
-        let mut notice = None;
-        let native = if generic {
-            Err(libc::EOPNOTSUPP)
-        } else {
-            link_create(prog_fd, ifindex_c, bpf::XDP_FLAGS_DRV_MODE)
+        program.prog_fd = unsafe { bpf::bpf_program__fd(prog) };
+        Ok(program)
+    }
+
+    /// Runs the loaded program once on `frame` (`BPF_PROG_TEST_RUN`) and returns its action
+    /// (`XDP_PASS` = 2, `XDP_DROP` = 1, `XDP_REDIRECT` = 4). Nothing is attached or sent.
+    pub fn test_run(&self, frame: &[u8]) -> Result<u32, LiveError> {
+        let mut data = frame.to_vec();
+        let mut out = vec![0u8; frame.len() + 256];
+        let mut out_len = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        let (mut retval, mut duration) = (0u32, 0u32);
+        // SAFETY: the kernel reads `data.len()` bytes and writes at most `out_len` bytes.
+        let ret = unsafe {
+            bpf::bpf_prog_test_run(
+                self.prog_fd,
+                1,
+                data.as_mut_ptr().cast(),
+                u32::try_from(data.len()).unwrap_or(u32::MAX),
+                out.as_mut_ptr().cast(),
+                &mut out_len,
+                &mut retval,
+                &mut duration,
+            )
         };
-        let link_fd = match native {
-            Ok(fd) => fd,
-            Err(native_errno) => match link_create(prog_fd, ifindex_c, bpf::XDP_FLAGS_SKB_MODE) {
-                Ok(fd) => {
-                    program.mode = XdpMode::Generic;
-                    if !generic {
-                        notice = Some(format!(
-                            "{ifname}'s driver does not run XDP natively ({}); using generic \
-                             mode, which is slower",
-                            errno_text(native_errno)
-                        ));
-                    }
-                    fd
-                }
-                Err(errno) => {
-                    return Err(LiveError(attach_error(ifname, errno, &libbpf_last())));
-                }
-            },
-        };
-        program.link_fd = link_fd;
-        Ok((program, notice))
+        if ret != 0 {
+            return Err(LiveError(format!(
+                "BPF_PROG_TEST_RUN failed: {}",
+                errno_text(errno_of(ret))
+            )));
+        }
+        Ok(retval)
     }
 
     fn map_fd(&self, name: &CStr) -> Result<c_int, LiveError> {
