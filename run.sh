@@ -42,7 +42,7 @@ install_missing() {
 
 need_rust() {
     command -v cargo >/dev/null ||
-        die "cargo not found: install a Rust toolchain (1.80 or newer) first, e.g. from rustup"
+        die "cargo not found: install a Rust toolchain (1.82 or newer) first, e.g. from rustup"
     cargo fmt --version >/dev/null 2>&1 || die "rustfmt missing: rustup component add rustfmt"
     cargo clippy --version >/dev/null 2>&1 || die "clippy missing: rustup component add clippy"
 }

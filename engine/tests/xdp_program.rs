@@ -39,7 +39,7 @@ fn ethernet(tags: usize, ethertype: u16) -> Vec<u8> {
     for i in 0..tags {
         let tpid: u16 = if tags == 2 && i == 0 { 0x88a8 } else { 0x8100 };
         f.extend_from_slice(&tpid.to_be_bytes());
-        f.extend_from_slice(&(100 + i as u16).to_be_bytes());
+        f.extend_from_slice(&(100 + u16::try_from(i).unwrap()).to_be_bytes());
     }
     f.extend_from_slice(&ethertype.to_be_bytes());
     f
@@ -66,7 +66,7 @@ fn udp(src: u16, dst: u16) -> Vec<u8> {
 fn ipv4(proto: u8, options: usize, frag: u16, payload: &[u8]) -> Vec<u8> {
     let ihl = 5 + options;
     let total = u16::try_from(ihl * 4 + payload.len()).unwrap();
-    let mut p = vec![0x40 | ihl as u8, 0];
+    let mut p = vec![0x40 | u8::try_from(ihl).unwrap(), 0];
     p.extend_from_slice(&total.to_be_bytes());
     p.extend_from_slice(&[0, 1]);
     p.extend_from_slice(&frag.to_be_bytes());
