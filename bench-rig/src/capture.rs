@@ -773,7 +773,7 @@ impl KeyChooser {
         let mut slots = Vec::with_capacity(1000);
         for (index, key) in keys.heavy.iter().enumerate() {
             let index = u32::try_from(index).expect("at most 1000 heavy keys take slots");
-            slots.extend(std::iter::repeat(index).take(key.per_mille as usize));
+            slots.extend(std::iter::repeat_n(index, key.per_mille as usize));
         }
         slots.resize(1000, NOT_HEAVY);
         for i in (1..slots.len()).rev() {
