@@ -67,7 +67,7 @@ impl Marks {
 
 /// Appends `n` spaces.
 fn pad(out: &mut String, n: usize) {
-    out.extend(std::iter::repeat(' ').take(n));
+    out.extend(std::iter::repeat_n(' ', n));
 }
 
 /// Appends the escaped key cut to `width` columns, a cut marker when the engine cut it, and
