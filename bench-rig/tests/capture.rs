@@ -289,7 +289,7 @@ fn generate_and_check(name: &str, spec: &CaptureSpec) -> (CaptureTruth, Decoded)
     let expected_rates: Vec<u64> = spec
         .phases
         .iter()
-        .flat_map(|p| std::iter::repeat(u64::from(p.requests_per_second)).take(p.seconds as usize))
+        .flat_map(|p| std::iter::repeat_n(u64::from(p.requests_per_second), p.seconds as usize))
         .collect();
     assert_eq!(
         truth.requests_per_second, expected_rates,
