@@ -1153,7 +1153,7 @@ fn has_net_admin() -> bool {
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .map_or(true, |caps| caps & (1 << CAP_NET_ADMIN) != 0)
+        .is_none_or(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
 }
 
 /// Collapses whitespace (newlines included) and caps the length, for one-line messages.
