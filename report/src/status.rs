@@ -125,7 +125,7 @@ mod tests {
     fn hostile_long_section_is_escaped_and_cut() {
         let mut s = line();
         let mut section = b"/\x1b[2J\x1b]0;pwned\x07".to_vec();
-        section.extend(std::iter::repeat(b'a').take(500));
+        section.extend(std::iter::repeat_n(b'a', 500));
         s.top_section = Some(section);
         s.drops = u64::MAX;
         s.window_rate = 1e12;
