@@ -36,8 +36,18 @@ install_missing() {
     [ "$(id -u)" -eq 0 ] || die "missing packages ${missing[*]}: run as root to install them"
     command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get to install them"
     echo "run.sh: installing ${missing[*]}"
+    # Packages such as nginx start their service when installed; the tests start their own
+    # nginx in a network namespace, so keep the package's one from starting (policy-rc.d
+    # answers "not now" to every service start during the install).
+    local policy=/usr/sbin/policy-rc.d placed=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && placed=1
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+        { [ "$placed" = 1 ] && rm -f "$policy"; die "installing ${missing[*]} failed"; }
+    [ "$placed" = 1 ] && rm -f "$policy"
+    return 0
 }
 
 need_rust() {
