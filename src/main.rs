@@ -2,9 +2,11 @@
 //! what the engine reports. All counting happens in `linewatch-engine`; all formatting in
 //! `linewatch-report`.
 //!
-//! Exit codes: 0 when the input was read (a truncated capture included: it is reported, not
-//! fatal), 2 for bad input (options, unreadable or non-capture files), 1 when an output
-//! cannot be written.
+//! Exit codes: 0 when the input was read or live capture ran (a truncated capture included: it
+//! is reported, not fatal), 2 for bad input (options, unreadable or non-capture files) and for
+//! live capture that cannot start (privileges, interface, queues, memlock, another XDP
+//! program), 1 when an output cannot be written or a second Ctrl-C/SIGTERM cut the wind-down
+//! short.
 
 use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Write};
