@@ -132,8 +132,8 @@ struct Cli {
     summary: Option<PathBuf>,
 
     /// Worker threads for --read (default: one per CPU but one, which reads the file); the
-    /// number of queues of the mirror veth for --mirror (same default). --interface runs one
-    /// worker per queue.
+    /// number of queues (and workers) of the mirror veth for --mirror (default 1: a veth does
+    /// not keep a flow's two directions on one queue). --interface runs one worker per queue.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: Option<u16>,
 
@@ -502,9 +502,14 @@ fn run(cli: Cli) -> ExitCode {
             )
             .map_err(|e| e.to_string())
         }
-        (Mode::Mirror(iface), _) => run_mirror(
-            &cli, &config, &ports, &iface, workers, printer, &snapshot, &stop,
-        ),
+        (Mode::Mirror(iface), _) => {
+            // One queue unless asked: the veth spreads a flow's two directions over its queues
+            // by a hash that is not symmetric (see `announce`).
+            let queues = cli.workers.map_or(1, usize::from);
+            run_mirror(
+                &cli, &config, &ports, &iface, queues, printer, &snapshot, &stop,
+            )
+        }
         (Mode::Read(_), None) => Err("internal: a replay without a source".to_owned()),
     };
     done.store(true, Ordering::Relaxed);
@@ -605,6 +610,17 @@ fn live_config(
 fn announce(ready: &live::run::Ready) {
     if let Some(notice) = &ready.notice {
         eprintln!("linewatch: notice: {notice}");
+    }
+    if ready.queues.len() > 1 {
+        // Each queue has its own worker, and the NIC (or veth) picks a frame's queue. Unless it
+        // hashes flows symmetrically, a request and its response arrive on different queues:
+        // both are counted, but the response cannot be paired with its request.
+        eprintln!(
+            "linewatch: notice: {} queues: where the interface does not hash a flow's two \
+             directions to the same queue, responses are counted but not paired with their \
+             requests (no latency; see unmatched_responses in the summary)",
+            ready.queues.len()
+        );
     }
     let queues: Vec<String> = ready
         .queues
