@@ -21,18 +21,12 @@ const CLIENT_IF: &str = "cl0";
 const SERVER_IP: &str = "10.201.0.2";
 const CLIENT_IP: &str = "10.201.0.1";
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
+mod common;
+use common::{in_ci, is_root};
 
 /// True when the test can run; panics under CI when it cannot.
 fn can_run(test: &str) -> bool {
-    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            == Some("0")
-    });
+    let root = is_root();
     let missing: Vec<&str> = ["ip", "tc", "ping", "python3", "tcpdump", "setpriv"]
         .into_iter()
         .filter(|t| !has_tool(t))

@@ -11,18 +11,11 @@ use linewatch_engine::live::xdp::{RedirectPorts, XdpCounters, XdpProgram};
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
+mod common;
+use common::{in_ci, is_root};
 
 fn can_run(test: &str) -> bool {
-    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            == Some("0")
-    });
-    if root {
+    if is_root() {
         return true;
     }
     assert!(

@@ -1145,15 +1145,7 @@ fn netns_exists(id: &str) -> bool {
 /// True when this process has CAP_NET_ADMIN in its effective set (or when that cannot be
 /// read: then the commands themselves will say).
 fn has_net_admin() -> bool {
-    const CAP_NET_ADMIN: u32 = 12;
-    let Ok(status) = fs::read_to_string("/proc/self/status") else {
-        return true;
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_none_or(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
+    super::sys::has_cap(super::sys::CAP_NET_ADMIN) != Some(false)
 }
 
 /// Collapses whitespace (newlines included) and caps the length, for one-line messages.

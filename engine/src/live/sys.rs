@@ -27,7 +27,7 @@ pub(crate) fn errno_of_io(e: &io::Error) -> i32 {
 }
 
 /// Capabilities live capture needs (bit numbers from <linux/capability.h>).
-const CAP_NET_ADMIN: u32 = 12;
+pub(crate) const CAP_NET_ADMIN: u32 = 12;
 const CAP_NET_RAW: u32 = 13;
 const CAP_IPC_LOCK: u32 = 14;
 const CAP_SYS_ADMIN: u32 = 21;
@@ -37,14 +37,21 @@ const CAP_BPF: u32 = 39;
 pub(crate) const PRIVILEGE_FIX: &str = "run as root, or grant the binary the capabilities: \
      setcap cap_net_admin,cap_net_raw,cap_bpf,cap_ipc_lock+ep $(which linewatch)";
 
+/// This process's effective capabilities (`CapEff` of /proc/self/status), if readable.
+pub(crate) fn effective_caps() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// Whether the effective set holds `cap`; `None` when it cannot be read.
+pub(crate) fn has_cap(cap: u32) -> Option<bool> {
+    effective_caps().map(|caps| caps & (1u64 << cap) != 0)
+}
+
 /// Checks that this process may load XDP programs and open AF_XDP sockets.
 pub(crate) fn check_privileges() -> Result<(), LiveError> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let effective = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
-    let Some(caps) = effective else {
+    let Some(caps) = effective_caps() else {
         // Cannot tell: let the kernel decide (its EPERM is mapped to the same advice).
         return Ok(());
     };
@@ -71,12 +78,7 @@ pub(crate) fn check_privileges() -> Result<(), LiveError> {
 
 /// Whether the process holds CAP_IPC_LOCK (locked memory beyond the memlock limit).
 pub(crate) fn has_ipc_lock() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1u64 << CAP_IPC_LOCK) != 0)
+    has_cap(CAP_IPC_LOCK) == Some(true)
 }
 
 /// The interface's index, or an error naming it.
