@@ -157,30 +157,46 @@ fn parse_ports(s: &str) -> Result<Ports, String> {
     if s.eq_ignore_ascii_case("any") {
         return Ok(Ports::Any);
     }
-    let port = |p: &str| -> Result<u16, String> {
+    let port = |p: &str| -> Result<u32, String> {
         let n: u64 = p
             .trim()
             .parse()
             .map_err(|_| format!("`{p}` is not a port number (1-65535, or `any`)"))?;
         match u16::try_from(n) {
-            Ok(n) if n >= 1 => Ok(n),
+            Ok(n) if n >= 1 => Ok(u32::from(n)),
             _ => Err(format!("port {n} is out of range (1-65535)")),
         }
     };
-    let mut ports = Vec::new();
+    let ports = ranges(s, "port ", port)?;
+    // Every value passed `port`, so each fits a u16.
+    Ok(Ports::List(
+        ports
+            .into_iter()
+            .filter_map(|p| u16::try_from(p).ok())
+            .collect(),
+    ))
+}
+
+/// A comma-separated list of numbers and `lo-hi` ranges, each checked by `number`.
+fn ranges(
+    s: &str,
+    what: &str,
+    number: impl Fn(&str) -> Result<u32, String>,
+) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
     for part in s.split(',') {
         match part.split_once('-') {
             Some((lo, hi)) => {
-                let (lo, hi) = (port(lo)?, port(hi)?);
+                let (lo, hi) = (number(lo)?, number(hi)?);
                 if lo > hi {
-                    return Err(format!("port range {lo}-{hi} is backwards"));
+                    return Err(format!("{what}range {lo}-{hi} is backwards"));
                 }
-                ports.extend(lo..=hi);
+                out.extend(lo..=hi);
             }
-            None => ports.push(port(part)?),
+            None => out.push(number(part)?),
         }
     }
-    Ok(Ports::List(ports))
+    Ok(out)
 }
 
 /// A parsed `--queues` or `--cores` value (a newtype: clap treats a bare `Vec` as many values).
@@ -195,19 +211,7 @@ fn parse_list(s: &str) -> Result<NumberList, String> {
             .filter(|&n| n < 4096)
             .ok_or_else(|| format!("`{p}` is not a number from 0 to 4095"))
     };
-    let mut out = Vec::new();
-    for part in s.split(',') {
-        match part.split_once('-') {
-            Some((lo, hi)) => {
-                let (lo, hi) = (number(lo)?, number(hi)?);
-                if lo > hi {
-                    return Err(format!("range {lo}-{hi} is backwards"));
-                }
-                out.extend(lo..=hi);
-            }
-            None => out.push(number(part)?),
-        }
-    }
+    let out = ranges(s, "", number)?;
     let mut seen = std::collections::HashSet::new();
     if let Some(d) = out.iter().find(|n| !seen.insert(**n)) {
         return Err(format!("{d} is listed twice"));

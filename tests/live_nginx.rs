@@ -252,17 +252,21 @@ fn mirror_matches_access_log() {
     let Some(lab) = lab_for("mirror_matches_access_log", LIVE_TOOLS) else {
         return;
     };
+    let veth = lab.server_veth.clone();
+    live_run_matches(&lab, &["--mirror", &veth], "linewatch --mirror vs nginx");
+}
+
+/// Runs linewatch with `args` (and `--port 8080`) through the whole traffic set; its summary
+/// must equal nginx's access log.
+fn live_run_matches(lab: &Lab, args: &[&str], label: &str) {
     let summary = lab.dir.join("live.json");
-    let lw = Linewatch::ready(
-        &lab,
-        &["--mirror", &lab.server_veth, "--port", "8080"],
-        &summary,
-        live::READY_TIMEOUT,
-    );
-    traffic(&lab);
+    let mut all = args.to_vec();
+    all.extend(["--port", "8080"]);
+    let lw = Linewatch::ready(lab, &all, &summary, live::READY_TIMEOUT);
+    traffic(lab);
     std::thread::sleep(live::SETTLE);
     let summary = lw.interrupt();
-    assert_matches_access_log("linewatch --mirror vs nginx", &lab, &summary);
+    assert_matches_access_log(label, lab, &summary);
 }
 
 /// (b) `--interface` on a dedicated SPAN port: the test mirrors the server veth into a second
@@ -274,17 +278,11 @@ fn dedicated_interface_matches_access_log() {
         return;
     };
     let span = lab.span_port();
-    let summary = lab.dir.join("live.json");
-    let lw = Linewatch::ready(
+    live_run_matches(
         &lab,
-        &["--interface", &span, "--port", "8080"],
-        &summary,
-        live::READY_TIMEOUT,
+        &["--interface", &span],
+        "linewatch --interface <SPAN port> vs nginx",
     );
-    traffic(&lab);
-    std::thread::sleep(live::SETTLE);
-    let summary = lw.interrupt();
-    assert_matches_access_log("linewatch --interface <SPAN port> vs nginx", &lab, &summary);
 }
 
 /// (c) `--interface` on the serving veth itself, monitoring a port nothing uses: every other
