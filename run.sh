@@ -4,7 +4,11 @@
 #   ./run.sh test   installs what the test suite needs, then runs all of it (test output shown:
 #                   the conformance and capture figures are printed by the tests):
 #                   cargo fmt --check, cargo clippy -D warnings, cargo test (every crate).
-#   ./run.sh demo   the lab demo (network namespace, veth, scripted traffic). Not built yet.
+#   ./run.sh demo   the demo: builds linewatch and the bench rig (release), makes a lab (two
+#                   network namespaces joined by a veth pair), runs linewatch on one end and
+#                   calm / spike / calm HTTP traffic from the other for about a minute: the
+#                   status line, an alert firing and recovering, the reports, and the summary
+#                   with its histograms. Ctrl-C ends it early; the lab is removed either way.
 #
 # The test corpus is read from ../shared/corpus beside this repository. With CI set, tests
 # that need it fail when it is missing; without CI they say so and skip that part.
@@ -17,7 +21,7 @@ cd "$(dirname "$0")"
 # tshark checks the generator's captures; nginx, curl, wrk, tcpdump, iproute2 and ping are the
 # live tests' lab (network namespaces, veth, a real web server and real clients).
 BUILD_PACKAGES=(clang libelf-dev zlib1g-dev pkg-config)
-TEST_PACKAGES=("${BUILD_PACKAGES[@]}" tshark nginx curl wrk tcpdump iproute2 iputils-ping)
+TEST_PACKAGES=("${BUILD_PACKAGES[@]}" tshark nginx curl wrk tcpdump iproute2 iputils-ping util-linux)
 DEMO_PACKAGES=("${BUILD_PACKAGES[@]}" iproute2)
 
 die() {
@@ -50,9 +54,13 @@ install_missing() {
     return 0
 }
 
-need_rust() {
+need_cargo() {
     command -v cargo >/dev/null ||
         die "cargo not found: install a Rust toolchain (1.82 or newer) first, e.g. from rustup"
+}
+
+need_rust() {
+    need_cargo
     cargo fmt --version >/dev/null 2>&1 || die "rustfmt missing: rustup component add rustfmt"
     cargo clippy --version >/dev/null 2>&1 || die "clippy missing: rustup component add clippy"
 }
@@ -77,12 +85,16 @@ run_tests() {
 }
 
 run_demo() {
+    [ "$(id -u)" -eq 0 ] || die "the demo builds network namespaces and attaches XDP: run it as root"
     install_missing "${DEMO_PACKAGES[@]}"
-    die "the demo (lab + traffic) is not built yet: it comes with the bench rig, issue 4/5"
+    need_cargo
+    echo "run.sh: building linewatch and the bench rig (release; the first build takes a few minutes)"
+    cargo build --release --quiet --bin linewatch --bin bench-rig
+    exec ./target/release/bench-rig demo "$@"
 }
 
 case "${1:-}" in
     test) run_tests ;;
-    demo) run_demo ;;
+    demo) shift; run_demo "$@" ;;
     *) die "usage: ./run.sh test | ./run.sh demo" ;;
 esac

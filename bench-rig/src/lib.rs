@@ -1,10 +1,28 @@
-//! linewatch's bench rig: lab set-up (network namespaces and veth pairs), the traffic
+//! linewatch's bench rig: lab set-up (network namespaces and a veth pair), the traffic
 //! generator, packets-per-second, drop and latency measurement beside the rxdrop, AF_PACKET and
 //! XDP_DROP baselines, and the demo.
 //!
-//! Built so far: [`capture`], the deterministic pcap generator the replay tests and the replay
-//! benchmark (`perf/replay.sh`) read, with the exact counts a perfect monitor must find
-//! ([`capture::CaptureTruth`]). The lab, live generator and demo come with issue "4/5". The
-//! parser benchmarks live in `perf/`.
+//! | module | what |
+//! |---|---|
+//! | [`capture`] | deterministic pcap files with their exact truth (replay tests, `perf/replay.sh`) |
+//! | [`lab`] | the namespaces and the veth pair; interface counters; threaded NAPI |
+//! | [`frames`] | the generator's prepared frames: varied requests, sequence numbers, send stamps |
+//! | [`generator`] | AF_XDP TX (or AF_PACKET + PACKET_QDISC_BYPASS + sendmmsg) at a scripted rate |
+//! | [`receivers`] | linewatch, rxdrop, tcpdump and XDP_DROP as processes in the lab |
+//! | [`rig`] | the trials, alternated and repeated, and their counting checks |
+//! | [`output`] | table, JSON and SVG chart |
+//! | [`demo`] | the README's first command |
+//!
+//! The binary is `bench-rig` (built with linewatch, from the root package); [`cli::main`] is
+//! its entry point.
 
 pub mod capture;
+pub mod cli;
+pub mod demo;
+pub mod frames;
+pub mod generator;
+pub mod lab;
+pub mod output;
+pub mod receivers;
+pub mod rig;
+pub mod sys;

@@ -17,6 +17,7 @@ use std::fmt;
 
 pub mod mirror;
 pub mod run;
+pub mod rxdrop;
 mod sys;
 pub mod xdp;
 pub mod xsk;

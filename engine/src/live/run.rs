@@ -459,7 +459,7 @@ fn queue_worker(
 }
 
 /// Waits for frames according to `idle` (see the module doc).
-fn wait(q: &QueueRx, idle: IdlePolicy, quiet_since: &mut Option<Instant>, now_ns: u64) {
+pub(crate) fn wait(q: &QueueRx, idle: IdlePolicy, quiet_since: &mut Option<Instant>, now_ns: u64) {
     // Never past the next second: the worker must move its epoch on time.
     let to_next_second = Duration::from_nanos(NS_PER_SEC - now_ns % NS_PER_SEC);
     let block = to_next_second.min(MAX_WAIT);
@@ -490,7 +490,7 @@ fn poll(fd: i32, timeout: Duration) {
     unsafe { libc::poll(&mut pfd, 1, ms) };
 }
 
-fn thread_cpu_ns() -> u64 {
+pub(crate) fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

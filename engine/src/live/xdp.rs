@@ -27,8 +27,20 @@ use super::LiveError;
 /// The compiled program.
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/linewatch.bpf.o"));
 
-/// The program's name in the object (also what `bpftool prog` shows, cut to 15 bytes).
+/// The capture program's name in the object (also what `bpftool prog` shows, cut to 15 bytes).
 const PROGRAM: &CStr = c"linewatch_xdp";
+
+/// The bench rig's ceiling program in the same object: counts every frame as seen and drops it.
+const DROP_PROGRAM: &CStr = c"linewatch_drop";
+
+/// Which of the object's programs runs on the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpRole {
+    /// Redirects monitored TCP to the AF_XDP sockets, passes the rest (linewatch itself).
+    Capture,
+    /// Drops every frame after counting it (`seen`): the bench rig's XDP_DROP ceiling.
+    DropAll,
+}
 
 /// Counter slots of `counters_map`, as in the C program.
 const COUNTERS: u32 = 4;
@@ -204,6 +216,26 @@ impl XdpProgram {
         drop_others: bool,
         generic: bool,
     ) -> Result<(XdpProgram, Option<String>), LiveError> {
+        Self::attach_role(
+            XdpRole::Capture,
+            ifname,
+            ifindex,
+            ports,
+            drop_others,
+            generic,
+        )
+    }
+
+    /// Attaches the program of `role`; [`XdpProgram::attach`] is the `Capture` case (`ports`
+    /// and `drop_others` only matter to it).
+    pub fn attach_role(
+        role: XdpRole,
+        ifname: &str,
+        ifindex: u32,
+        ports: &RedirectPorts,
+        drop_others: bool,
+        generic: bool,
+    ) -> Result<(XdpProgram, Option<String>), LiveError> {
         quiet_libbpf();
         if let Some((id, name, keyword)) = attached_program(ifindex)? {
             let whose = if name.starts_with("linewatch") {
@@ -218,6 +250,9 @@ impl XdpProgram {
             )));
         }
         let mut program = XdpProgram::load(ports, drop_others)?;
+        if role == XdpRole::DropAll {
+            program.prog_fd = program.prog_fd_of(DROP_PROGRAM)?;
+        }
         let ifindex_c = c_int::try_from(ifindex).unwrap_or(c_int::MAX);
         let mut notice = None;
         let native = if generic {
@@ -326,16 +361,21 @@ impl XdpProgram {
             )));
         }
 
-        // SAFETY: the program exists in the loaded object.
-        let prog = unsafe { bpf::bpf_object__find_program_by_name(object, PROGRAM.as_ptr()) };
+        program.prog_fd = program.prog_fd_of(PROGRAM)?;
+        Ok(program)
+    }
+
+    fn prog_fd_of(&self, name: &CStr) -> Result<c_int, LiveError> {
+        // SAFETY: a loaded object and a NUL-terminated name.
+        let prog = unsafe { bpf::bpf_object__find_program_by_name(self.object, name.as_ptr()) };
         if prog.is_null() {
-            return Err(LiveError(
-                "the embedded XDP object has no program linewatch_xdp".into(),
-            ));
+            return Err(LiveError(format!(
+                "the embedded XDP object has no program {}",
+                name.to_string_lossy()
+            )));
         }
         // SAFETY: valid program of a loaded object.
-        program.prog_fd = unsafe { bpf::bpf_program__fd(prog) };
-        Ok(program)
+        Ok(unsafe { bpf::bpf_program__fd(prog) })
     }
 
     /// Runs the loaded program once on `frame` (`BPF_PROG_TEST_RUN`) and returns its action

@@ -1,0 +1,358 @@
+//! One bench run: the same offered load against every receiver, alternated, repeated.
+//!
+//! ```text
+//! for each rate step:
+//!   for each repetition r:
+//!     for each receiver (order rotated by r, so drift hits all alike):
+//!       interface counters ─► start receiver, wait until it captures ─► pin NAPI threads
+//!       ─► CPU clocks ─► generator: D seconds at the rate ─► CPU clocks ─► settle ─► stop
+//!       receiver (SIGINT), read its counts ─► interface counters
+//! ```
+//!
+//! Every trial is checked for counting consistency before it is used (see [`Trial::check`]):
+//! the generator's sent count must equal the sending interface's counters, and what each
+//! receiver reports must add up with what the kernel counted on the receiving side.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::generator::{GeneratorReport, TxPath};
+use crate::lab::{Lab, LinkCounters};
+use crate::receivers::{Receiver, ReceiverKind, ReceiverReport, ReceiverSetup};
+use crate::sys;
+
+/// After the generator stops, how long the receiver gets to take what is still in flight.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// The bench's settings.
+#[derive(Debug, Clone)]
+pub struct RigConfig {
+    /// Queues of the veth pair.
+    pub queues: u32,
+    /// Bytes per frame.
+    pub frame_size: usize,
+    /// Flows.
+    pub flows: u32,
+    /// Offered rates, frames per second; 0 is "as fast as the generator can".
+    pub rates: Vec<f64>,
+    /// Seconds of load per trial.
+    pub seconds: f64,
+    /// Repetitions.
+    pub reps: u32,
+    /// Receivers to measure.
+    pub receivers: Vec<ReceiverKind>,
+    /// Generator path.
+    pub tx: TxPath,
+    /// Threaded NAPI on the receiving veth.
+    pub threaded_napi: bool,
+    /// Where to pin the NAPI threads (when threaded).
+    pub napi_core: usize,
+    /// The generator's core.
+    pub gen_core: usize,
+    /// The receiver's core.
+    pub rx_core: usize,
+    /// linewatch binary.
+    pub linewatch: PathBuf,
+    /// This binary.
+    pub rig: PathBuf,
+    /// Scratch directory.
+    pub dir: PathBuf,
+}
+
+/// One receiver under one load, measured once.
+#[derive(Debug, Clone)]
+pub struct Trial {
+    /// Which receiver.
+    pub receiver: ReceiverKind,
+    /// The rate asked for (0: maximum).
+    pub rate: f64,
+    /// Repetition.
+    pub rep: u32,
+    /// What the generator sent.
+    pub sent: GeneratorReport,
+    /// What the receiver counted.
+    pub got: ReceiverReport,
+    /// Sending interface counters over the trial.
+    pub tx_if: LinkCounters,
+    /// Receiving interface counters over the trial.
+    pub rx_if: LinkCounters,
+    /// CPU seconds of the receiver process during the load.
+    pub receiver_cpu: f64,
+    /// CPU seconds of the receiving veth's NAPI threads during the load.
+    pub napi_cpu: f64,
+    /// Busy CPU seconds of the whole machine during the load.
+    pub machine_cpu: f64,
+    /// NAPI threads pinned.
+    pub napi_threads: usize,
+}
+
+impl Trial {
+    /// Offered frames per second.
+    pub fn offered_pps(&self) -> f64 {
+        per_second(self.sent.sent, self.sent.seconds)
+    }
+
+    /// Received frames per second.
+    pub fn received_pps(&self) -> f64 {
+        per_second(self.got.received, self.sent.seconds)
+    }
+
+    /// Frames sent and not received.
+    pub fn lost(&self) -> u64 {
+        self.sent.sent.saturating_sub(self.got.received)
+    }
+
+    /// Receiver CPU (process + NAPI threads) per million frames received.
+    pub fn cpu_per_mpkt(&self) -> f64 {
+        per_million(self.receiver_cpu + self.napi_cpu, self.got.received)
+    }
+
+    /// Machine CPU (every core, the generator's included) per million frames received.
+    pub fn machine_cpu_per_mpkt(&self) -> f64 {
+        per_million(self.machine_cpu, self.got.received)
+    }
+
+    /// Counting consistency: `Err` with every disagreement.
+    ///
+    /// - The generator's sent count equals the sending veth's tx_packets plus tx_dropped
+    ///   (veth counts a frame its peer's ring had no room for as a tx drop).
+    /// - XDP receivers: the program saw every frame the veth delivered (sent minus tx drops),
+    ///   and for AF_XDP receivers, received plus socket drops equals what the program saw
+    ///   (every frame is monitored TCP).
+    /// - AF_PACKET: received plus tcpdump's kernel drops does not exceed what was delivered.
+    /// - Full path: every frame is one request, so requests equal frames received.
+    pub fn check(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        let sent = self.sent.sent;
+        let if_sent = self.tx_if.tx_packets + self.tx_if.tx_dropped;
+        if sent != if_sent {
+            problems.push(format!(
+                "generator sent {sent} but {} counted {} tx + {} tx drops",
+                "the sending veth", self.tx_if.tx_packets, self.tx_if.tx_dropped
+            ));
+        }
+        let delivered = sent.saturating_sub(self.tx_if.tx_dropped);
+        if let Some(seen) = self.got.xdp_seen {
+            if seen != delivered {
+                problems.push(format!(
+                    "XDP saw {seen} frames, the veth delivered {delivered}"
+                ));
+            }
+            if matches!(self.receiver, ReceiverKind::Full | ReceiverKind::Rxdrop)
+                && self.got.received + self.got.dropped != seen
+            {
+                problems.push(format!(
+                    "received {} + socket drops {} != {seen} redirected",
+                    self.got.received, self.got.dropped
+                ));
+            }
+            if self.receiver == ReceiverKind::XdpDrop && self.got.received != seen {
+                problems.push(format!("xdp-drop counted {} of {seen}", self.got.received));
+            }
+        }
+        if self.receiver == ReceiverKind::AfPacket
+            && self.got.received + self.got.dropped > delivered
+        {
+            problems.push(format!(
+                "tcpdump captured {} + dropped {} > {delivered} delivered",
+                self.got.received, self.got.dropped
+            ));
+        }
+        if self.receiver == ReceiverKind::Full && self.got.requests != Some(self.got.received) {
+            problems.push(format!(
+                "linewatch counted {:?} requests in {} frames (one each)",
+                self.got.requests, self.got.received
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} at rate {}: {}",
+                self.receiver.name(),
+                rate_label(self.rate),
+                problems.join("; ")
+            ))
+        }
+    }
+
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "receiver": self.receiver.name(),
+            "rate": self.rate,
+            "rep": self.rep,
+            "sent": self.sent.sent,
+            "seconds": self.sent.seconds,
+            "offered_pps": self.offered_pps(),
+            "received": self.got.received,
+            "received_pps": self.received_pps(),
+            "requests": self.got.requests,
+            "lost": self.lost(),
+            "socket_or_kernel_drops": self.got.dropped,
+            "xdp_seen": self.got.xdp_seen,
+            "tx_if": counters_json(&self.tx_if),
+            "rx_if": counters_json(&self.rx_if),
+            "receiver_cpu_s": self.receiver_cpu,
+            "napi_cpu_s": self.napi_cpu,
+            "machine_cpu_s": self.machine_cpu,
+            "cpu_s_per_mpkt": self.cpu_per_mpkt(),
+            "machine_cpu_s_per_mpkt": self.machine_cpu_per_mpkt(),
+            "napi_threads": self.napi_threads,
+            "capture_latency_us": self.got.latency_us.map(|l| json!({
+                "p50": l[0], "p90": l[1], "p99": l[2], "p999": l[3], "max": l[4], "count": l[5]
+            })),
+        })
+    }
+}
+
+fn counters_json(c: &LinkCounters) -> Value {
+    json!({"rx_packets": c.rx_packets, "rx_dropped": c.rx_dropped, "tx_packets": c.tx_packets, "tx_dropped": c.tx_dropped})
+}
+
+fn per_second(n: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        n as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+fn per_million(seconds: f64, n: u64) -> f64 {
+    if n > 0 {
+        seconds / (n as f64 / 1e6)
+    } else {
+        0.0
+    }
+}
+
+/// `max` or the rate as a number.
+pub fn rate_label(rate: f64) -> String {
+    if rate <= 0.0 {
+        "max".to_owned()
+    } else {
+        format!("{rate:.0}")
+    }
+}
+
+/// Runs every trial; `progress` gets one line per trial. Stops early (with what it has) when
+/// `stop` is set.
+pub fn run(
+    config: &RigConfig,
+    lab: &Lab,
+    stop: &std::sync::atomic::AtomicBool,
+    progress: &mut dyn FnMut(&Trial),
+) -> Result<Vec<Trial>, String> {
+    let setup = ReceiverSetup {
+        ns: lab.rx_ns.clone(),
+        interface: lab.rx_if.clone(),
+        queues: lab.queues,
+        core: config.rx_core,
+        linewatch: config.linewatch.clone(),
+        rig: config.rig.clone(),
+        dir: config.dir.clone(),
+    };
+    let mut trials = Vec::new();
+    for &rate in &config.rates {
+        for rep in 0..config.reps {
+            let n = config.receivers.len();
+            for i in 0..n {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Ok(trials);
+                }
+                let kind = config.receivers[(i + rep as usize) % n];
+                let trial = one_trial(config, lab, &setup, kind, rate, rep)?;
+                progress(&trial);
+                trials.push(trial);
+            }
+        }
+    }
+    Ok(trials)
+}
+
+fn one_trial(
+    config: &RigConfig,
+    lab: &Lab,
+    setup: &ReceiverSetup,
+    kind: ReceiverKind,
+    rate: f64,
+    rep: u32,
+) -> Result<Trial, String> {
+    let tx_before = Lab::counters(&lab.tx_ns, &lab.tx_if).map_err(|e| e.to_string())?;
+    let rx_before = Lab::counters(&lab.rx_ns, &lab.rx_if).map_err(|e| e.to_string())?;
+    let receiver = Receiver::start(kind, setup)?;
+    // The veth has NAPI instances only while an XDP program is attached: switch them to
+    // threads now (a write before the attach fails with EIO).
+    let napi_threads = if config.threaded_napi && kind.uses_xdp() {
+        lab.set_threaded_napi(true).map_err(|e| e.to_string())?;
+        lab.pin_napi(config.napi_core).map_err(|e| e.to_string())?
+    } else {
+        0
+    };
+    let napi = lab.napi_threads();
+    let napi_cpu = || {
+        napi.iter()
+            .filter_map(|&p| sys::cpu_seconds_of(p))
+            .sum::<f64>()
+    };
+    let (cpu0, napi0, machine0) = (
+        sys::cpu_seconds_of(receiver.pid()).unwrap_or(0.0),
+        napi_cpu(),
+        sys::machine_busy_seconds().unwrap_or(0.0),
+    );
+    let sent = generate(config, lab, rate)?;
+    let (cpu1, napi1, machine1) = (
+        sys::cpu_seconds_of(receiver.pid()).unwrap_or(0.0),
+        napi_cpu(),
+        sys::machine_busy_seconds().unwrap_or(0.0),
+    );
+    std::thread::sleep(SETTLE);
+    let got = receiver.stop()?;
+    let tx_after = Lab::counters(&lab.tx_ns, &lab.tx_if).map_err(|e| e.to_string())?;
+    let rx_after = Lab::counters(&lab.rx_ns, &lab.rx_if).map_err(|e| e.to_string())?;
+    Ok(Trial {
+        receiver: kind,
+        rate,
+        rep,
+        sent,
+        got,
+        tx_if: tx_after.since(&tx_before),
+        rx_if: rx_after.since(&rx_before),
+        receiver_cpu: (cpu1 - cpu0).max(0.0),
+        napi_cpu: (napi1 - napi0).max(0.0),
+        machine_cpu: (machine1 - machine0).max(0.0),
+        napi_threads,
+    })
+}
+
+/// Runs the generator in the sending namespace and reads its report.
+fn generate(config: &RigConfig, lab: &Lab, rate: f64) -> Result<GeneratorReport, String> {
+    let out = Lab::exec_in(&lab.tx_ns, &config.rig.to_string_lossy())
+        .args(["generate", "--interface", &lab.tx_if])
+        .args(["--queues", &lab.queues.to_string()])
+        .args(["--tx", config.tx.name()])
+        .args([
+            "--rate",
+            &rate.to_string(),
+            "--seconds",
+            &config.seconds.to_string(),
+        ])
+        .args(["--frame-size", &config.frame_size.to_string()])
+        .args(["--flows", &config.flows.to_string()])
+        .args(["--core", &config.gen_core.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run the generator: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the generator failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("the generator's report is not JSON ({e})"))?;
+    GeneratorReport::from_json(&v).ok_or_else(|| "the generator's report lacks fields".to_owned())
+}

@@ -1,0 +1,5 @@
+//! `bench-rig`: the bench and the demo; see `linewatch_bench_rig::cli`.
+
+fn main() -> std::process::ExitCode {
+    linewatch_bench_rig::cli::main()
+}
