@@ -82,8 +82,8 @@ pub struct ReceiverSetup {
     pub interface: String,
     /// Its queues.
     pub queues: u32,
-    /// The core of the receiver's worker(s).
-    pub core: usize,
+    /// The core of each queue's worker, in queue order.
+    pub cores: Vec<usize>,
     /// The linewatch binary.
     pub linewatch: PathBuf,
     /// This binary (for `rxdrop` and `xdp-drop`).
@@ -128,13 +128,29 @@ impl Receiver {
             .map(|q| q.to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let cores = vec![setup.core.to_string(); setup.queues as usize].join(",");
+        let cores = setup
+            .cores
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        // linewatch gives each worker its own core; with more queues than cores, let it wrap
+        // (its default), as rxdrop does with the list.
+        let distinct = {
+            let mut c = setup.cores.clone();
+            c.sort_unstable();
+            c.dedup();
+            c.len() == setup.cores.len()
+        };
         let (mut cmd, ready_marker) = match kind {
             ReceiverKind::Full => {
                 let mut c = Lab::exec_in(&setup.ns, &setup.linewatch.to_string_lossy());
                 c.args(["--interface", &setup.interface, "--port", "80"])
-                    .args(["--queues", &queues, "--cores", &cores])
-                    .args(["--report-interval", "86400", "--threshold", "1e12"])
+                    .args(["--queues", &queues]);
+                if distinct {
+                    c.args(["--cores", &cores]);
+                }
+                c.args(["--report-interval", "86400", "--threshold", "1e12"])
                     .arg("--summary")
                     .arg(&summary);
                 (c, "linewatch: capturing on ")
@@ -152,14 +168,8 @@ impl Receiver {
             }
             ReceiverKind::AfPacket => {
                 let mut c = Lab::exec_in(&setup.ns, "taskset");
-                c.args([
-                    "-c",
-                    &setup.core.to_string(),
-                    "tcpdump",
-                    "-i",
-                    &setup.interface,
-                ])
-                .args(["-w", "/dev/null", "-n", "-B", TCPDUMP_BUFFER_KIB]);
+                c.args(["-c", &cores, "tcpdump", "-i", &setup.interface])
+                    .args(["-w", "/dev/null", "-n", "-B", TCPDUMP_BUFFER_KIB]);
                 (c, "listening on ")
             }
         };

@@ -26,6 +26,10 @@ use crate::sys;
 
 /// After the generator stops, how long the receiver gets to take what is still in flight.
 const SETTLE: Duration = Duration::from_millis(300);
+/// The same for tcpdump: libpcap's TPACKET_V3 ring hands a block to tcpdump when it is full
+/// or when its timeout (tcpdump's 1000 ms) runs out, and frames in a block not yet handed over
+/// when tcpdump stops are never counted as captured.
+const SETTLE_AF_PACKET: Duration = Duration::from_millis(1500);
 
 /// The bench's settings.
 #[derive(Debug, Clone)]
@@ -69,6 +73,8 @@ pub struct Trial {
     pub receiver: ReceiverKind,
     /// The rate asked for (0: maximum).
     pub rate: f64,
+    /// How the generator sent.
+    pub tx: TxPath,
     /// Repetition.
     pub rep: u32,
     /// What the generator sent.
@@ -117,24 +123,38 @@ impl Trial {
 
     /// Counting consistency: `Err` with every disagreement.
     ///
-    /// - The generator's sent count equals the sending veth's tx_packets plus tx_dropped
-    ///   (veth counts a frame its peer's ring had no room for as a tx drop).
-    /// - XDP receivers: the program saw every frame the veth delivered (sent minus tx drops),
-    ///   and for AF_XDP receivers, received plus socket drops equals what the program saw
-    ///   (every frame is monitored TCP).
+    /// - The generator's sent count equals the sending veth's counters. What veth counts as a
+    ///   tx drop (its peer's ring had no room) depends on the way in, as measured here: a frame
+    ///   from an AF_XDP socket is dropped and counted in tx_dropped, and the socket took it, so
+    ///   sent = tx_packets + tx_dropped; an AF_PACKET frame is refused (NETDEV_TX_BUSY),
+    ///   `sendmmsg` reports it unsent and the generator sends it again, so sent = tx_packets
+    ///   and tx_dropped counts refusals, not losses.
+    /// - The receiving veth delivered what the sending one sent (rx_packets = tx_packets).
+    /// - XDP receivers: the program saw every frame the veth delivered, and for AF_XDP
+    ///   receivers, received plus socket drops equals what the program saw (every frame is
+    ///   monitored TCP).
     /// - AF_PACKET: received plus tcpdump's kernel drops does not exceed what was delivered.
     /// - Full path: every frame is one request, so requests equal frames received.
     pub fn check(&self) -> Result<(), String> {
         let mut problems = Vec::new();
         let sent = self.sent.sent;
-        let if_sent = self.tx_if.tx_packets + self.tx_if.tx_dropped;
+        let if_sent = match self.tx {
+            TxPath::AfXdp => self.tx_if.tx_packets + self.tx_if.tx_dropped,
+            TxPath::AfPacket => self.tx_if.tx_packets,
+        };
         if sent != if_sent {
             problems.push(format!(
-                "generator sent {sent} but {} counted {} tx + {} tx drops",
-                "the sending veth", self.tx_if.tx_packets, self.tx_if.tx_dropped
+                "generator sent {sent} but the sending veth counted {} tx + {} tx drops",
+                self.tx_if.tx_packets, self.tx_if.tx_dropped
             ));
         }
-        let delivered = sent.saturating_sub(self.tx_if.tx_dropped);
+        let delivered = self.rx_if.rx_packets;
+        if delivered != self.tx_if.tx_packets {
+            problems.push(format!(
+                "the receiving veth counted {delivered} frames, the sending one {}",
+                self.tx_if.tx_packets
+            ));
+        }
         if let Some(seen) = self.got.xdp_seen {
             if seen != delivered {
                 problems.push(format!(
@@ -184,6 +204,7 @@ impl Trial {
         json!({
             "receiver": self.receiver.name(),
             "rate": self.rate,
+            "tx": self.tx.name(),
             "rep": self.rep,
             "sent": self.sent.sent,
             "seconds": self.sent.seconds,
@@ -250,7 +271,7 @@ pub fn run(
         ns: lab.rx_ns.clone(),
         interface: lab.rx_if.clone(),
         queues: lab.queues,
-        core: config.rx_core,
+        cores: worker_cores(config.rx_core, lab.queues),
         linewatch: config.linewatch.clone(),
         rig: config.rig.clone(),
         dir: config.dir.clone(),
@@ -271,6 +292,20 @@ pub fn run(
         }
     }
     Ok(trials)
+}
+
+/// One core per queue, starting at `first` and going round the allowed cores.
+fn worker_cores(first: usize, queues: u32) -> Vec<usize> {
+    let allowed = sys::allowed_cores();
+    let start = allowed.iter().position(|&c| c == first).unwrap_or(0);
+    (0..queues as usize)
+        .map(|i| {
+            allowed
+                .get((start + i) % allowed.len().max(1))
+                .copied()
+                .unwrap_or(first)
+        })
+        .collect()
 }
 
 fn one_trial(
@@ -309,13 +344,18 @@ fn one_trial(
         napi_cpu(),
         sys::machine_busy_seconds().unwrap_or(0.0),
     );
-    std::thread::sleep(SETTLE);
+    std::thread::sleep(if kind == ReceiverKind::AfPacket {
+        SETTLE_AF_PACKET
+    } else {
+        SETTLE
+    });
     let got = receiver.stop()?;
     let tx_after = Lab::counters(&lab.tx_ns, &lab.tx_if).map_err(|e| e.to_string())?;
     let rx_after = Lab::counters(&lab.rx_ns, &lab.rx_if).map_err(|e| e.to_string())?;
     Ok(Trial {
         receiver: kind,
         rate,
+        tx: config.tx,
         rep,
         sent,
         got,
