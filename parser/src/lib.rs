@@ -15,7 +15,7 @@
 //! Data flow for one frame:
 //!
 //! ```text
-//! frame ──wire::decode_frame(LinkType, &[u8])──► wire::TcpSegment { addrs, ports, seq, flags, payload }
+//! frame ──wire::decode_frame(LinkType, &[u8])──► wire::TcpSegment { addrs, ports, seq, flags, payload, trailer }
 //!                                                        │
 //!       payload ──http::requests(&[u8]) / http::responses(&[u8])──► Request / Response, one per message
 //! ```

@@ -523,6 +523,8 @@ fn check_capture(path: &Path, oracle: &str, diffs: &mut Vec<Disagreement>) -> Re
         *tally.entry(segment.as_ref().err().copied()).or_default() += 1;
         if let Ok(s) = segment {
             assert!(!s.truncated && !s.fragmented, "{file}: {s:?}");
+            // Real traffic, padded or not, never reads as a generator's send stamp.
+            assert_eq!(s.send_stamp(), None, "{file}: {s:?}");
         }
     }
 

@@ -6,7 +6,9 @@
 //! bytes, cuts, inserted/deleted/duplicated runs, splices, extreme length fields) or makes a
 //! random buffer, then runs `decode_frame` under every link type and every HTTP entry point,
 //! checking that every returned slice borrows the input, every length and offset stays inside
-//! it, and that cutting a buffer short never changes a complete parse.
+//! it (a segment's trailer is the end of the frame, after its payload, and holds a send stamp
+//! exactly when the frame ends in one), and that cutting a buffer short never changes a
+//! complete parse.
 //!
 //! `LINEWATCH_HOSTILE_ITERATIONS=N` runs longer. A failure prints the input in hex.
 
@@ -21,7 +23,9 @@ use linewatch_parser::http::{
     parse_request, parse_response, requests, responses, ChunkProgress, ChunkedBody, Message,
     Messages, Outcome, Request, Response, Status, Version,
 };
-use linewatch_parser::wire::{decode_frame, LinkType};
+use linewatch_parser::wire::{
+    decode_frame, write_send_stamp, LinkType, SEND_STAMP_LEN, SEND_STAMP_MAGIC,
+};
 use linewatch_parser::HttpError;
 
 /// About 3.5 s in the debug profile on two cores, seeds included: room for a slower machine
@@ -123,6 +127,23 @@ fn assert_inside(buf: &[u8], part: &[u8], what: &str) {
     let (start, at) = (buf.as_ptr() as usize, part.as_ptr() as usize);
     let inside = start <= at && at + part.len() <= start + buf.len();
     assert!(inside, "{what} {part:?} is not borrowed from the input");
+}
+
+/// `trailer` is the end of `frame` and starts at or after the end of `payload`.
+fn assert_trailer(frame: &[u8], payload: &[u8], trailer: &[u8]) {
+    assert_inside(frame, trailer, "trailer");
+    let (start, at) = (frame.as_ptr() as usize, trailer.as_ptr() as usize);
+    if !trailer.is_empty() {
+        assert_eq!(
+            at + trailer.len(),
+            start + frame.len(),
+            "trailer ends the frame"
+        );
+        assert!(
+            payload.as_ptr() as usize + payload.len() <= at,
+            "trailer {trailer:?} overlaps the payload"
+        );
+    }
 }
 
 /// Where a head ends read the plain way, line by line: after the first empty line (CRLF or LF)
@@ -286,6 +307,11 @@ fn run_frame(rng: &mut Rng, counts: &mut Counts, frame: &[u8]) {
         for link in LINK_TYPES {
             if let Ok(segment) = decode_frame(link, frame) {
                 assert_inside(frame, segment.payload, "payload");
+                assert_trailer(frame, segment.payload, segment.trailer);
+                // A stamp is the last 16 bytes of the trailer (and so of the frame).
+                let stamped = segment.trailer.len() >= SEND_STAMP_LEN
+                    && frame[frame.len() - SEND_STAMP_LEN..].starts_with(&SEND_STAMP_MAGIC);
+                assert_eq!(segment.send_stamp().is_some(), stamped, "send stamp");
                 run_http(rng, counts, segment.payload, false);
             }
         }
@@ -322,7 +348,16 @@ fn fuzz(worker: u64, iterations: u64, frames: &[Vec<u8>], heads: &[Vec<u8>]) -> 
     counts
 }
 
-/// Frames and heads that exist without the corpus: every link type, VLAN/QinQ, IPv4, IPv6.
+/// `frame` with a send stamp appended.
+fn stamped(mut frame: Vec<u8>) -> Vec<u8> {
+    frame.extend_from_slice(&[0; SEND_STAMP_LEN]);
+    let at = frame.len() - SEND_STAMP_LEN;
+    write_send_stamp(&mut frame[at..], 0x1122_3344_5566_7788);
+    frame
+}
+
+/// Frames and heads that exist without the corpus: every link type, VLAN/QinQ, IPv4, IPv6,
+/// send stamps.
 fn builtin_seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     // 49152 → 80, seq 1, ack 2, data offset 5 words, PSH|ACK, window/checksum/urgent 0.
     const TCP: [u8; 20] = [
@@ -368,6 +403,9 @@ fn builtin_seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         [&[0x86, 0xdd][..], &[0; 18], &v6(&heads[3])].concat(),
         [&2u32.to_le_bytes()[..], &v4(&heads[3])].concat(),
         [&24u32.to_be_bytes()[..], &v6(&heads[0])].concat(),
+        // Send stamps after the IP packet, one behind padding.
+        stamped([&ETH[..], &[0x08, 0x00], &v4(&heads[1]), &[0; 3]].concat()),
+        stamped([&ETH[..], &QINQ[..8], &[0x86, 0xdd], &v6(&heads[2])].concat()),
     ];
     // A seed that does not decode would only exercise the error paths.
     let decodes = |f: &Vec<u8>| LINK_TYPES.iter().any(|&l| decode_frame(l, f).is_ok());

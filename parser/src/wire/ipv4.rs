@@ -131,6 +131,13 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Ipv4Packet<&'a T> {
         let end = usize::from(self.total_len()).min(data.len());
         &data[self.header_len()..end]
     }
+
+    /// The bytes after the declared total length (Ethernet padding, a send stamp): empty when
+    /// the buffer ends at or before it (then an empty slice at the end of the buffer).
+    pub fn trailer(&self) -> &'a [u8] {
+        let data = self.buffer.as_ref();
+        &data[usize::from(self.total_len()).min(data.len())..]
+    }
 }
 
 #[cfg(test)]
@@ -159,6 +166,7 @@ mod tests {
         assert!(!p.is_fragment());
         assert!(!p.is_truncated());
         assert_eq!(p.payload(), b"data");
+        assert_eq!(p.trailer(), [0xEE, 0xEE]);
     }
 
     #[test]
@@ -166,6 +174,9 @@ mod tests {
         let p = Ipv4Packet::new_checked(&PACKET[..26]).unwrap();
         assert!(p.is_truncated());
         assert_eq!(p.payload(), b"da");
+        assert!(p.trailer().is_empty());
+        let exact = Ipv4Packet::new_checked(&PACKET[..28]).unwrap();
+        assert!(!exact.is_truncated() && exact.trailer().is_empty());
     }
 
     #[test]

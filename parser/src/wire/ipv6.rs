@@ -1,7 +1,8 @@
 //! IPv6 headers and the walk over their extension headers.
 //!
 //! After `check_len` succeeds no accessor panics. As for IPv4, the buffer may end before the
-//! declared payload length ([`Ipv6Packet::is_truncated`]) and bytes past it are cut off.
+//! declared payload length ([`Ipv6Packet::is_truncated`]) and bytes past it are cut off (they
+//! are the [`Ipv6Packet::trailer`]).
 //!
 //! [`Ipv6Packet::upper_layer`] walks Hop-by-Hop, Routing, Fragment, Destination Options and
 //! Authentication headers (at most [`Ipv6Packet::MAX_EXTENSION_HEADERS`], so a chain crafted
@@ -121,6 +122,13 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Ipv6Packet<&'a T> {
         &data[Self::HEADER_LEN..end]
     }
 
+    /// The bytes after the declared end (fixed header plus payload length): Ethernet padding,
+    /// a send stamp. Empty (at the end of the buffer) when the buffer ends at or before it.
+    pub fn trailer(&self) -> &'a [u8] {
+        let data = self.buffer.as_ref();
+        &data[(Self::HEADER_LEN + usize::from(self.payload_len())).min(data.len())..]
+    }
+
     /// Walks the extension headers to the upper-layer protocol.
     ///
     /// Errors: [`WireError::Fragment`] for a non-first fragment (no upper-layer header in it),
@@ -198,11 +206,14 @@ mod tests {
         assert_eq!(v.source(), Ipv6Addr::LOCALHOST);
         assert_eq!(v.destination(), Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 2));
         assert!(!v.is_truncated());
+        assert_eq!(v.trailer(), b"pad");
         let up = v.upper_layer().unwrap();
         assert_eq!(
             (up.protocol, up.fragmented, up.data),
             (6, false, &b"tcp!"[..])
         );
+        let cut = Ipv6Packet::new_checked(&p[..42]).unwrap();
+        assert!(cut.is_truncated() && cut.trailer().is_empty());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use core::net::IpAddr;
 
 use super::{
-    ip_protocol, EtherType, EthernetFrame, Ipv4Packet, Ipv6Packet, TcpFlags, TcpHeader, VlanTag,
-    WireError,
+    ip_protocol, read_send_stamp, EtherType, EthernetFrame, Ipv4Packet, Ipv6Packet, TcpFlags,
+    TcpHeader, VlanTag, WireError,
 };
 
 /// How many stacked VLAN tags [`decode_frame`] reads: two covers 802.1Q and QinQ.
@@ -85,10 +85,24 @@ pub struct TcpSegment<'a> {
     pub flags: TcpFlags,
     /// The TCP payload present in the frame.
     pub payload: &'a [u8],
+    /// The bytes of the frame after the IP packet's declared end: Ethernet padding, a send
+    /// stamp (see [`TcpSegment::send_stamp`]). Empty when there are none or the capture cut
+    /// the packet; never part of `payload`.
+    pub trailer: &'a [u8],
     /// The capture cut the packet before its declared end: `payload` is not all of it.
     pub truncated: bool,
     /// The packet is the first fragment of a larger IP datagram: `payload` is not all of it.
     pub fragmented: bool,
+}
+
+impl TcpSegment<'_> {
+    /// The generator's send time (CLOCK_MONOTONIC ns) when the trailer ends in a send stamp
+    /// (see [`write_send_stamp`](super::write_send_stamp)); `None` otherwise. For a frame with
+    /// no more than a few bytes of padding this is one length compare.
+    #[inline]
+    pub fn send_stamp(&self) -> Option<u64> {
+        read_send_stamp(self.trailer)
+    }
 }
 
 /// The network-layer protocol a link header announces.
@@ -174,7 +188,7 @@ fn decode_ip(
     vlan_ids: [u16; MAX_VLAN_TAGS],
 ) -> Result<TcpSegment<'_>, WireError> {
     let version = packet.first().ok_or(WireError::Truncated)? >> 4;
-    let (src, dst, transport, truncated, fragmented) = match (network, version) {
+    let (src, dst, transport, trailer, truncated, fragmented) = match (network, version) {
         (Network::Ipv4 | Network::Either, 4) => {
             let ip = Ipv4Packet::new_checked(packet)?;
             if ip.fragment_offset() != 0 {
@@ -188,6 +202,7 @@ fn decode_ip(
                 src,
                 dst,
                 ip.payload(),
+                ip.trailer(),
                 ip.is_truncated(),
                 ip.more_fragments(),
             )
@@ -199,7 +214,14 @@ fn decode_ip(
                 return Err(WireError::NotTcp);
             }
             let (src, dst) = (IpAddr::V6(ip.source()), IpAddr::V6(ip.destination()));
-            (src, dst, upper.data, ip.is_truncated(), upper.fragmented)
+            (
+                src,
+                dst,
+                upper.data,
+                ip.trailer(),
+                ip.is_truncated(),
+                upper.fragmented,
+            )
         }
         _ => return Err(WireError::BadIpVersion),
     };
@@ -214,6 +236,7 @@ fn decode_ip(
         ack: tcp.ack(),
         flags: tcp.flags(),
         payload: tcp.payload(),
+        trailer,
         truncated,
         fragmented,
     })
@@ -222,6 +245,7 @@ fn decode_ip(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{write_send_stamp, SEND_STAMP_LEN};
     use core::net::{Ipv4Addr, Ipv6Addr};
     use std::vec::Vec;
 
@@ -299,6 +323,7 @@ mod tests {
         frame.extend_from_slice(&[0; 6]); // padded to the 60-byte minimum
         let s = decode_frame(LinkType::Ethernet, &frame).unwrap();
         assert!(s.payload.is_empty());
+        assert_eq!(s.trailer, [0; 6]);
     }
 
     #[test]
@@ -307,6 +332,7 @@ mod tests {
         let s = decode_frame(LinkType::Ethernet, &frame[..frame.len() - 4]).unwrap();
         assert!(s.truncated);
         assert_eq!(s.payload, &PAYLOAD[..PAYLOAD.len() - 4]);
+        assert!(s.trailer.is_empty());
     }
 
     #[test]
@@ -332,6 +358,16 @@ mod tests {
         ] {
             let s = decode_frame(link, &frame).unwrap_or_else(|e| panic!("{link:?}: {e}"));
             assert_eq!(s.payload, PAYLOAD, "{link:?}");
+            assert!(s.trailer.is_empty(), "{link:?}");
+            // Every link type hands over what follows the IP packet, a send stamp included.
+            let mut stamped = frame.clone();
+            stamped.extend_from_slice(&[0; SEND_STAMP_LEN]);
+            let at = stamped.len() - SEND_STAMP_LEN;
+            write_send_stamp(&mut stamped[at..], 42);
+            let s = decode_frame(link, &stamped).unwrap_or_else(|e| panic!("{link:?}: {e}"));
+            assert_eq!(s.payload, PAYLOAD, "{link:?}");
+            assert_eq!(s.trailer.len(), SEND_STAMP_LEN, "{link:?}");
+            assert_eq!(s.send_stamp(), Some(42), "{link:?}");
         }
         assert_eq!(LinkType::from_pcap(1), Some(LinkType::Ethernet));
         assert_eq!(LinkType::from_pcap(12), Some(LinkType::RawIp));

@@ -13,24 +13,29 @@
 //! length do that. The views then give the bytes that are present and report the cut
 //! (`is_truncated`), so the caller can count what it saw and know it did not see everything.
 //! A buffer longer than the declared length (Ethernet padding on short frames) is cut to the
-//! declared length, so padding is never mistaken for payload.
+//! declared length, so padding is never mistaken for payload; what lies past it is the
+//! frame's trailer, where a traffic generator may put a send stamp (`stamp.rs`:
+//! [`write_send_stamp`], [`read_send_stamp`]) for capture-latency measurement.
 //!
 //! # Data flow
 //!
 //! [`decode_frame`] walks link layer → VLAN tags → IPv4/IPv6 (+ extension headers) → TCP and
-//! returns a [`TcpSegment`]: the addresses, ports, sequence numbers, flags and payload the
-//! engine needs, or the [`WireError`] that says why the frame is not a TCP segment it can read.
+//! returns a [`TcpSegment`]: the addresses, ports, sequence numbers, flags, payload and trailer
+//! the engine needs, or the [`WireError`] that says why the frame is not a TCP segment it can
+//! read.
 
 mod ethernet;
 mod ipv4;
 mod ipv6;
 mod link;
+mod stamp;
 mod tcp;
 
 pub use ethernet::{EtherType, EthernetFrame, VlanTag};
 pub use ipv4::Ipv4Packet;
 pub use ipv6::{Ipv6Packet, Ipv6Payload};
 pub use link::{decode_frame, LinkType, TcpSegment, MAX_VLAN_TAGS};
+pub use stamp::{read_send_stamp, write_send_stamp, SEND_STAMP_LEN, SEND_STAMP_MAGIC};
 pub use tcp::{TcpFlags, TcpHeader};
 
 use crate::counter_enum::counter_enum;
