@@ -91,6 +91,9 @@ counters! {
         /// Send stamps later than the worker's clock (a generator on another clock): no
         /// capture latency recorded for them.
         StampInFuture => "stamp_in_future",
+        /// Stamped frames past a worker's note space between two flushes of its capture
+        /// latencies (see `worker::CAPTURE_PENDING`): no capture latency recorded for them.
+        CaptureLatencyDropped => "capture_latency_dropped",
         /// Batches processed.
         Batches => "batches",
     }

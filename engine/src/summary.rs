@@ -40,6 +40,7 @@ pub fn summary(run: &RunResult) -> Summary {
         Counter::PendingOverflow,
         Counter::Unmonitored,
         Counter::StampInFuture,
+        Counter::CaptureLatencyDropped,
     ] {
         errors.push((c.name(), total.get(c)));
     }

@@ -30,7 +30,12 @@
 //! [`linewatch_parser::wire::write_send_stamp`]) gives "sent → seen by this worker" as packet
 //! time minus offset minus stamp, recorded in µs into `capture_latency_us`. Offline the offset
 //! is unset and stamps are ignored: a capture file's times are not this host's monotonic clock.
-//! An unstamped frame costs one length compare (its trailer is shorter than a stamp).
+//! An unstamped frame costs one length compare (its trailer is shorter than a stamp). A stamped
+//! frame only notes its latency ([`CAPTURE_PENDING`] at most); the batch loop moves the notes
+//! into the histogram after each batch ([`Worker::flush_capture_latency`]): a histogram call
+//! anywhere in the per-frame path cost every frame, stamped or not, about 20 instructions of
+//! spills and reloads around it (callgrind, perf/README.md); a note costs a stamped frame a
+//! store.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -53,6 +58,11 @@ pub const FLOW_CAPACITY: usize = 16 * 1024;
 
 /// Nanoseconds per microsecond, the unit of the latency histograms.
 const NS_PER_US: u64 = 1_000;
+
+/// Capture latencies a worker notes between two [`Worker::flush_capture_latency`] calls: one
+/// live batch (`live::run::BATCH` frames, all of them stamped). Stamped frames past it get no
+/// capture latency and are counted as `capture_latency_dropped`.
+pub const CAPTURE_PENDING: usize = 256;
 
 /// The key under which requests without a Host or User-Agent are counted.
 pub const ABSENT: &[u8] = b"-";
@@ -127,6 +137,9 @@ pub struct Worker {
     /// Packet time minus CLOCK_MONOTONIC, in ns (wrapping), when packet time is this host's
     /// clock (live): send stamps are then read. `None` offline.
     monotonic_offset_ns: Option<u64>,
+    /// Capture latencies (ns) noted since the last flush: the first `capture_pending_len`.
+    capture_pending: Box<[u64; CAPTURE_PENDING]>,
+    capture_pending_len: usize,
 }
 
 /// Where a run of parsing stopped.
@@ -147,6 +160,8 @@ impl Worker {
             delta,
             json: config.json_events.then(|| Vec::with_capacity(1 << 16)),
             monotonic_offset_ns: None,
+            capture_pending: Box::new([0; CAPTURE_PENDING]),
+            capture_pending_len: 0,
         }
     }
 
@@ -157,7 +172,8 @@ impl Worker {
         self.monotonic_offset_ns = offset_ns;
     }
 
-    /// The delta being counted into.
+    /// The delta being counted into (capture latencies noted since the last
+    /// [`Worker::flush_capture_latency`] are not in it yet).
     pub fn delta(&self) -> &CoreDelta {
         &self.delta
     }
@@ -167,9 +183,21 @@ impl Worker {
         &mut self.delta
     }
 
-    /// Puts `fresh` in place and returns the delta counted so far.
+    /// Puts `fresh` in place and returns the delta counted so far (capture latencies noted
+    /// since the last flush included).
     pub fn swap_delta(&mut self, fresh: Box<CoreDelta>) -> Box<CoreDelta> {
+        self.flush_capture_latency();
         std::mem::replace(&mut self.delta, fresh)
+    }
+
+    /// Records the capture latencies noted since the last call into the delta's histogram.
+    /// The live batch loop calls it after every batch; [`Worker::swap_delta`] before a swap.
+    pub fn flush_capture_latency(&mut self) {
+        let histogram = &mut self.delta.tally.capture_latency_us;
+        for &ns in &self.capture_pending[..self.capture_pending_len] {
+            histogram.saturating_record(ns / NS_PER_US);
+        }
+        self.capture_pending_len = 0;
     }
 
     /// The `--json` lines written since the last call, to be flushed; then empties the buffer.
@@ -207,19 +235,24 @@ impl Worker {
         }
     }
 
-    /// Records how long a stamped frame took from the generator's send (`sent_ns`, its
-    /// CLOCK_MONOTONIC) to this worker (`ts`), when packet time is this host's clock.
+    /// Notes how long a stamped frame took from the generator's send (`sent_ns`, its
+    /// CLOCK_MONOTONIC) to this worker (`ts`), when packet time is this host's clock. No call
+    /// in here: see the module doc.
+    #[inline(always)]
     fn capture_latency(&mut self, ts: u64, sent_ns: u64) {
         let Some(offset) = self.monotonic_offset_ns else {
             return;
         };
-        match ts.wrapping_sub(offset).checked_sub(sent_ns) {
-            Some(ns) => self
-                .delta
-                .tally
-                .capture_latency_us
-                .saturating_record(ns / NS_PER_US),
-            None => self.delta.add(Counter::StampInFuture, 1),
+        let Some(ns) = ts.wrapping_sub(offset).checked_sub(sent_ns) else {
+            self.delta.add(Counter::StampInFuture, 1);
+            return;
+        };
+        match self.capture_pending.get_mut(self.capture_pending_len) {
+            Some(slot) => {
+                *slot = ns;
+                self.capture_pending_len += 1;
+            }
+            None => self.delta.add(Counter::CaptureLatencyDropped, 1),
         }
     }
 

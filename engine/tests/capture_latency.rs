@@ -1,6 +1,7 @@
 //! Capture latency from send stamps: a worker told the packet-time offset (live) records
-//! "packet time − offset − stamp" in µs for stamped frames and nothing for others; a worker
-//! without it (offline, and so a replay) records nothing, and counts the frames as usual.
+//! "packet time − offset − stamp" in µs for stamped frames, once it flushes its notes (after a
+//! batch, or at an epoch's swap), and nothing for others; a worker without it (offline, and so
+//! a replay) records nothing, and counts the frames as usual.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use linewatch_engine::counters::{CoreDelta, Counter, Tally};
 use linewatch_engine::offline::{self, EngineConfig};
 use linewatch_engine::source::{Packet, Source, SourceEnd};
 use linewatch_engine::summary::summary;
-use linewatch_engine::worker::{Worker, WorkerConfig};
+use linewatch_engine::worker::{Worker, WorkerConfig, CAPTURE_PENDING};
 use linewatch_parser::wire::{write_send_stamp, LinkType, SEND_STAMP_LEN};
 use linewatch_report::{AlertRecord, Report};
 
@@ -89,6 +90,9 @@ fn stamped_frames_record_their_latency_in_us() {
             &stamped(payload, SEEN_MONO_NS - latency_ns),
         );
     }
+    // Noted, not yet in the histogram: that is the batch loop's flush.
+    assert!(w.delta().tally.capture_latency_us.is_empty());
+    w.flush_capture_latency();
     let h = &w.delta().tally.capture_latency_us;
     assert_eq!(h.len(), 4);
     assert_eq!(
@@ -127,6 +131,7 @@ fn unstamped_frames_record_nothing() {
     // A stamp cut by the snap length.
     let cut = stamped(b"", SEEN_MONO_NS - 1_000);
     feed(&mut w, SEEN_MONO_NS, &cut[..cut.len() - 1]);
+    w.flush_capture_latency();
     assert!(w.delta().tally.capture_latency_us.is_empty());
     assert_eq!(w.delta().get(Counter::StampInFuture), 0);
     assert_eq!(w.delta().get(Counter::Packets), 4);
@@ -138,6 +143,7 @@ fn a_stamp_in_the_future_is_counted_not_recorded() {
     let mut w = live_worker();
     feed(&mut w, SEEN_MONO_NS, &stamped(b"", SEEN_MONO_NS + 1));
     feed(&mut w, SEEN_MONO_NS, &stamped(b"", SEEN_MONO_NS)); // same nanosecond: 0 µs
+    w.flush_capture_latency();
     assert_eq!(w.delta().get(Counter::StampInFuture), 1);
     let h = &w.delta().tally.capture_latency_us;
     assert_eq!((h.len(), h.count_at(0)), (1, 1));
@@ -147,9 +153,39 @@ fn a_stamp_in_the_future_is_counted_not_recorded() {
 fn a_worker_without_the_offset_ignores_stamps() {
     let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
     feed(&mut w, SEEN_MONO_NS, &stamped(GET, SEEN_MONO_NS - 7_000));
+    w.flush_capture_latency();
     assert!(w.delta().tally.capture_latency_us.is_empty());
     assert_eq!(w.delta().get(Counter::StampInFuture), 0);
     assert_eq!(w.delta().get(Counter::Requests), 1);
+}
+
+#[test]
+fn stamped_frames_past_the_note_space_are_counted_as_dropped() {
+    let mut w = live_worker();
+    let f = stamped(b"", SEEN_MONO_NS - 9_000);
+    for _ in 0..CAPTURE_PENDING + 3 {
+        feed(&mut w, SEEN_MONO_NS, &f);
+    }
+    w.flush_capture_latency();
+    let recorded = w.delta().tally.capture_latency_us.count_at(9);
+    assert_eq!(recorded, u64::try_from(CAPTURE_PENDING).unwrap());
+    assert_eq!(w.delta().get(Counter::CaptureLatencyDropped), 3);
+    // A flush frees the space.
+    feed(&mut w, SEEN_MONO_NS, &f);
+    w.flush_capture_latency();
+    assert_eq!(w.delta().tally.capture_latency_us.count_at(9), recorded + 1);
+    assert_eq!(w.delta().get(Counter::CaptureLatencyDropped), 3);
+}
+
+#[test]
+fn a_delta_swap_takes_the_notes_with_it() {
+    let mut w = live_worker();
+    feed(&mut w, SEEN_MONO_NS, &stamped(b"", SEEN_MONO_NS - 9_000));
+    feed(&mut w, SEEN_MONO_NS, &stamped(b"", SEEN_MONO_NS - 9_000));
+    let old = w.swap_delta(CoreDelta::new(1));
+    assert_eq!(old.tally.capture_latency_us.count_at(9), 2);
+    w.flush_capture_latency();
+    assert!(w.delta().tally.capture_latency_us.is_empty());
 }
 
 /// Stamped frames in memory, as a capture file would hand them over.

@@ -45,6 +45,9 @@ use crate::worker::{Worker, WorkerConfig};
 /// Frames taken from the rx ring per batch.
 pub const BATCH: usize = 256;
 
+// A worker notes the capture latency of every stamped frame of a batch before the flush.
+const _: () = assert!(BATCH <= crate::worker::CAPTURE_PENDING);
+
 /// Sleep after an empty ring while traffic flows.
 pub const IDLE_SLEEP: Duration = Duration::from_micros(50);
 
@@ -445,6 +448,7 @@ fn queue_worker(
             worker.process_frame(now, LinkType::Ethernet, data, u32::from(buf.get_len()));
             q.free.push(buf);
         }
+        worker.flush_capture_latency();
         let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let delta = worker.delta_mut();
         delta.tally.batch_service_ns.saturating_record(ns.max(1));
