@@ -1,6 +1,7 @@
 //! The command line: bad input gives one line on stderr and exit code 2, never a panic; a
-//! truncated capture is counted up to the cut and reported as truncated; `--help` explains
-//! every option with its default.
+//! truncated capture is counted up to the cut and reported as truncated; a replay of stamped
+//! frames counts them and records no capture latency; `--help` explains every option with its
+//! default.
 
 mod common;
 
@@ -171,6 +172,73 @@ fn truncated_capture_is_counted_up_to_the_cut() {
         let packets = summary["packets"].as_u64().unwrap();
         assert!(packets < whole["packets"].as_u64().unwrap(), "cut at {cut}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A pcap (microsecond times, Ethernet) of `n` GETs on one connection, each frame ending in
+/// a send stamp written here byte by byte from the format: `LWSTAMP1`, then the send time as a
+/// little-endian u64 of CLOCK_MONOTONIC nanoseconds.
+fn stamped_capture(n: u32) -> Vec<u8> {
+    const GET: &[u8] = b"GET /stamped HTTP/1.1\r\nHost: lab\r\n\r\n";
+    let mut pcap = Vec::new();
+    pcap.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    pcap.extend_from_slice(&[2, 0, 4, 0]);
+    pcap.extend_from_slice(&[0; 8]);
+    pcap.extend_from_slice(&65535u32.to_le_bytes());
+    pcap.extend_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
+    for i in 0..n {
+        let total = u16::try_from(20 + 20 + GET.len()).unwrap().to_be_bytes();
+        let seq = 1 + i * u32::try_from(GET.len()).unwrap();
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+        f.extend_from_slice(&[0x45, 0, total[0], total[1], 0, 1, 0x40, 0, 64, 6, 0, 0]);
+        f.extend_from_slice(&[192, 0, 2, 1, 192, 0, 2, 2, 0xC0, 0x00, 0x00, 0x50]);
+        f.extend_from_slice(&seq.to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0, 2, 0x50, 0x18, 0x02, 0x00, 0, 0, 0, 0]);
+        f.extend_from_slice(GET);
+        f.extend_from_slice(b"LWSTAMP1");
+        f.extend_from_slice(&(86_400_000_000_000u64 + u64::from(i)).to_le_bytes());
+        let len = u32::try_from(f.len()).unwrap().to_le_bytes();
+        pcap.extend_from_slice(&1_790_000_000u32.to_le_bytes());
+        pcap.extend_from_slice(&(i * 1000).to_le_bytes());
+        pcap.extend_from_slice(&len);
+        pcap.extend_from_slice(&len);
+        pcap.extend_from_slice(&f);
+    }
+    pcap
+}
+
+#[test]
+fn replay_of_stamped_frames_has_no_capture_latency() {
+    let dir = scratch("cli-stamped");
+    let file = dir.join("stamped.pcap");
+    std::fs::write(&file, stamped_capture(3)).unwrap();
+    let (summary, out) = common::summary_of(&file, &[]);
+    // The stamps are neither payload nor a decoding problem.
+    assert_eq!(summary["requests"], 3);
+    assert_eq!(summary["malformed"], 0);
+    assert_eq!(summary["undecoded"], 0);
+    // A capture file's times are not this host's monotonic clock: nothing is recorded, and
+    // the table is there, empty, between response and batch service latency.
+    let latency = summary["latency"].as_object().expect("a latency object");
+    let keys: Vec<&str> = latency.keys().map(String::as_str).collect();
+    assert!(keys.contains(&"capture_us"), "{keys:?}");
+    for field in ["count", "p50", "p90", "p99", "p999", "max"] {
+        assert_eq!(latency["capture_us"][field], 0, "capture_us.{field}");
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let response = text
+        .find("response latency")
+        .expect("response latency table");
+    let capture = text
+        .find("capture latency (generator send stamp to worker), in us\n  no values recorded\n")
+        .unwrap_or_else(|| panic!("no empty capture latency table in:\n{text}"));
+    let batch = text
+        .find("batch service time")
+        .expect("batch service table");
+    assert!(
+        response < capture && capture < batch,
+        "table order:\n{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -88,6 +88,12 @@ counters! {
         UnmatchedResponses => "unmatched_responses",
         /// Requests still waiting when their pending queue overflowed (no latency for them).
         PendingOverflow => "pending_overflow",
+        /// Send stamps later than the worker's clock (a generator on another clock): no
+        /// capture latency recorded for them.
+        StampInFuture => "stamp_in_future",
+        /// Stamped frames past a worker's note space between two flushes of its capture
+        /// latencies (see `worker::CAPTURE_PENDING`): no capture latency recorded for them.
+        CaptureLatencyDropped => "capture_latency_dropped",
         /// Batches processed.
         Batches => "batches",
     }
@@ -130,6 +136,9 @@ pub struct Tally {
     pub section_hosts: HeavyHitters,
     /// Response latency in microseconds.
     pub response_latency_us: Histogram<u64>,
+    /// Capture latency in microseconds: a generator's send stamp to the worker's batch clock
+    /// (live capture only; see [`crate::worker::Worker::set_monotonic_offset`]).
+    pub capture_latency_us: Histogram<u64>,
     /// Batch service time in nanoseconds.
     pub batch_service_ns: Histogram<u64>,
     /// Seconds merged.
@@ -157,6 +166,7 @@ impl Tally {
             user_agents: HeavyHitters::with_capacity(capacity),
             section_hosts: HeavyHitters::with_capacity(capacity),
             response_latency_us: latency_histogram(MAX_LATENCY_US),
+            capture_latency_us: latency_histogram(MAX_LATENCY_US),
             batch_service_ns: latency_histogram(MAX_BATCH_NS),
             seconds: 0,
         }
@@ -185,6 +195,7 @@ impl Tally {
         self.section_hosts.merge_from(&d.section_hosts);
         // Same bounds on both sides: `add` cannot fail.
         let _ = self.response_latency_us.add(&d.response_latency_us);
+        let _ = self.capture_latency_us.add(&d.capture_latency_us);
         let _ = self.batch_service_ns.add(&d.batch_service_ns);
     }
 
@@ -200,6 +211,7 @@ impl Tally {
         self.user_agents.clear();
         self.section_hosts.clear();
         self.response_latency_us.reset();
+        self.capture_latency_us.reset();
         self.batch_service_ns.reset();
         self.seconds = 0;
     }

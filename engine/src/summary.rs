@@ -39,6 +39,8 @@ pub fn summary(run: &RunResult) -> Summary {
         Counter::CarryOverflow,
         Counter::PendingOverflow,
         Counter::Unmonitored,
+        Counter::StampInFuture,
+        Counter::CaptureLatencyDropped,
     ] {
         errors.push((c.name(), total.get(c)));
     }
@@ -66,6 +68,12 @@ pub fn summary(run: &RunResult) -> Summary {
                 title: "response latency (request to first response byte)",
                 unit: "us",
                 percentiles: percentiles(&total.response_latency_us),
+            },
+            LatencyTable {
+                name: "capture_us",
+                title: "capture latency (generator send stamp to worker)",
+                unit: "us",
+                percentiles: percentiles(&total.capture_latency_us),
             },
             LatencyTable {
                 name: "batch_service_ns",

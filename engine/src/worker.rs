@@ -9,7 +9,8 @@
 //! Per segment:
 //!
 //! ```text
-//! frame ─decode─► TcpSegment ─port filter─► flow lookup (or create on SYN / an HTTP start)
+//! frame ─decode─► TcpSegment ─(send stamp? capture latency)─► port filter
+//!       ─► flow lookup (or create on SYN / an HTTP start)
 //!       ─sequence check─► retransmission? skip : gap? resynchronise
 //!       ─framing─► skip body bytes │ carry a cut head │ parse heads ─► count request / response
 //! ```
@@ -23,6 +24,18 @@
 //! - A response pairs with the oldest unanswered request of its flow (HTTP/1.1 pipelining);
 //!   1xx responses other than 101 do not consume it; a HEAD response and a 2xx to CONNECT have
 //!   no body; 101 and 2xx-to-CONNECT make the connection opaque.
+//!
+//! Capture latency: live, packet time is CLOCK_MONOTONIC plus a fixed offset
+//! ([`Worker::set_monotonic_offset`]), so a frame that ends in a generator's send stamp (see
+//! [`linewatch_parser::wire::write_send_stamp`]) gives "sent → seen by this worker" as packet
+//! time minus offset minus stamp, recorded in µs into `capture_latency_us`. Offline the offset
+//! is unset and stamps are ignored: a capture file's times are not this host's monotonic clock.
+//! An unstamped frame costs one length compare (its trailer is shorter than a stamp). A stamped
+//! frame only notes its latency ([`CAPTURE_PENDING`] at most); the batch loop moves the notes
+//! into the histogram after each batch ([`Worker::flush_capture_latency`]): a histogram call
+//! anywhere in the per-frame path cost every frame, stamped or not, about 20 instructions of
+//! spills and reloads around it (callgrind, perf/README.md); a note costs a stamped frame a
+//! store.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -42,6 +55,14 @@ use crate::topn::KEY_CAP;
 /// Flows one worker tracks at once. At ~600 bytes each this is ~10 MiB per worker; a full
 /// table evicts the least recently seen flow (counted as `flows_evicted`).
 pub const FLOW_CAPACITY: usize = 16 * 1024;
+
+/// Nanoseconds per microsecond, the unit of the latency histograms.
+const NS_PER_US: u64 = 1_000;
+
+/// Capture latencies a worker notes between two [`Worker::flush_capture_latency`] calls: one
+/// live batch (`live::run::BATCH` frames, all of them stamped). Stamped frames past it get no
+/// capture latency and are counted as `capture_latency_dropped`.
+pub const CAPTURE_PENDING: usize = 256;
 
 /// The key under which requests without a Host or User-Agent are counted.
 pub const ABSENT: &[u8] = b"-";
@@ -113,6 +134,12 @@ pub struct Worker {
     delta: Box<CoreDelta>,
     /// `--json` lines of the current batch, written out by the caller between batches.
     json: Option<Vec<u8>>,
+    /// Packet time minus CLOCK_MONOTONIC, in ns (wrapping), when packet time is this host's
+    /// clock (live): send stamps are then read. `None` offline.
+    monotonic_offset_ns: Option<u64>,
+    /// Capture latencies (ns) noted since the last flush: the first `capture_pending_len`.
+    capture_pending: Box<[u64; CAPTURE_PENDING]>,
+    capture_pending_len: usize,
 }
 
 /// Where a run of parsing stopped.
@@ -132,10 +159,21 @@ impl Worker {
             ports: config.ports.clone(),
             delta,
             json: config.json_events.then(|| Vec::with_capacity(1 << 16)),
+            monotonic_offset_ns: None,
+            capture_pending: Box::new([0; CAPTURE_PENDING]),
+            capture_pending_len: 0,
         }
     }
 
-    /// The delta being counted into.
+    /// Declares that packet times are CLOCK_MONOTONIC ns plus `offset_ns` (wrapping `u64`
+    /// arithmetic, so `ts.wrapping_sub(offset_ns)` is exactly CLOCK_MONOTONIC), which turns on
+    /// capture latency from send stamps; `None` (the default, and always offline) turns it off.
+    pub fn set_monotonic_offset(&mut self, offset_ns: Option<u64>) {
+        self.monotonic_offset_ns = offset_ns;
+    }
+
+    /// The delta being counted into (capture latencies noted since the last
+    /// [`Worker::flush_capture_latency`] are not in it yet).
     pub fn delta(&self) -> &CoreDelta {
         &self.delta
     }
@@ -145,9 +183,21 @@ impl Worker {
         &mut self.delta
     }
 
-    /// Puts `fresh` in place and returns the delta counted so far.
+    /// Puts `fresh` in place and returns the delta counted so far (capture latencies noted
+    /// since the last flush included).
     pub fn swap_delta(&mut self, fresh: Box<CoreDelta>) -> Box<CoreDelta> {
+        self.flush_capture_latency();
         std::mem::replace(&mut self.delta, fresh)
+    }
+
+    /// Records the capture latencies noted since the last call into the delta's histogram.
+    /// The live batch loop calls it after every batch; [`Worker::swap_delta`] before a swap.
+    pub fn flush_capture_latency(&mut self) {
+        let histogram = &mut self.delta.tally.capture_latency_us;
+        for &ns in &self.capture_pending[..self.capture_pending_len] {
+            histogram.saturating_record(ns / NS_PER_US);
+        }
+        self.capture_pending_len = 0;
     }
 
     /// The `--json` lines written since the last call, to be flushed; then empties the buffer.
@@ -169,6 +219,9 @@ impl Worker {
         self.delta.add(Counter::Bytes, u64::from(wire_len));
         match decode_frame(link, frame) {
             Ok(seg) => {
+                if let Some(sent_ns) = seg.send_stamp() {
+                    self.capture_latency(ts, sent_ns);
+                }
                 if self.ports.matches(seg.src_port, seg.dst_port) {
                     self.segment(ts, &seg);
                 } else {
@@ -179,6 +232,27 @@ impl Worker {
                 self.delta.add(Counter::Undecoded, 1);
                 self.delta.tally.wire_errors[e.index()] += 1;
             }
+        }
+    }
+
+    /// Notes how long a stamped frame took from the generator's send (`sent_ns`, its
+    /// CLOCK_MONOTONIC) to this worker (`ts`), when packet time is this host's clock. No call
+    /// in here: see the module doc.
+    #[inline(always)]
+    fn capture_latency(&mut self, ts: u64, sent_ns: u64) {
+        let Some(offset) = self.monotonic_offset_ns else {
+            return;
+        };
+        let Some(ns) = ts.wrapping_sub(offset).checked_sub(sent_ns) else {
+            self.delta.add(Counter::StampInFuture, 1);
+            return;
+        };
+        match self.capture_pending.get_mut(self.capture_pending_len) {
+            Some(slot) => {
+                *slot = ns;
+                self.capture_pending_len += 1;
+            }
+            None => self.delta.add(Counter::CaptureLatencyDropped, 1),
         }
     }
 
@@ -629,7 +703,7 @@ impl Worker {
         let mut body = framing_of(resp.body);
         match request {
             Some(req) => {
-                let us = ts.saturating_sub(req.ts) / 1_000;
+                let us = ts.saturating_sub(req.ts) / NS_PER_US;
                 if !interim {
                     d.tally.response_latency_us.saturating_record(us.max(1));
                 }

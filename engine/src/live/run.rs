@@ -1,10 +1,12 @@
 //! Live capture through the engine: one AF_XDP socket and one worker thread per rx queue,
 //! each worker pinned to its own core, the same epochs and aggregator as a replay.
 //!
-//! Clock: epochs follow wall time. Each worker reads one clock per received batch (CLOCK_MONOTONIC
-//! through `Instant`, offset once to Unix time so reports and alerts carry real times); that
-//! reading is every frame's timestamp in the batch and moves the worker's epoch. Epochs only move
-//! forward because the clock is monotonic, which the epoch protocol requires.
+//! Clock: epochs follow wall time. Each worker reads one clock per received batch (CLOCK_MONOTONIC,
+//! offset once to Unix time so reports and alerts carry real times); that reading is every
+//! frame's timestamp in the batch and moves the worker's epoch. Epochs only move forward because
+//! the clock is monotonic, which the epoch protocol requires. The offset is exact and handed to
+//! each worker, so packet time minus offset is CLOCK_MONOTONIC, the clock a traffic generator
+//! stamps frames with: capture latency is that minus the stamp (see [`crate::worker`]).
 //!
 //! Idle policy (explicit, because it decides both CPU use and loss): a worker never busy-spins
 //! on an empty ring by default (on these 2-core machines a spinning worker steals the core the
@@ -42,6 +44,9 @@ use crate::worker::{Worker, WorkerConfig};
 
 /// Frames taken from the rx ring per batch.
 pub const BATCH: usize = 256;
+
+// A worker notes the capture latency of every stamped frame of a batch before the flush.
+const _: () = assert!(BATCH <= crate::worker::CAPTURE_PENDING);
 
 /// Sleep after an empty ring while traffic flows.
 pub const IDLE_SLEEP: Duration = Duration::from_micros(50);
@@ -178,27 +183,34 @@ pub fn default_cores(queues: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Wall clock for epochs and frame times: monotonic, offset once to Unix time.
+/// Wall clock for epochs and frame times: CLOCK_MONOTONIC, offset once to Unix time.
 #[derive(Debug, Clone, Copy)]
 struct LiveClock {
-    base: Instant,
-    unix_ns: u64,
+    /// Unix time minus CLOCK_MONOTONIC at start, in ns (wrapping, so that a clock set before
+    /// 1970 still gives monotonic times).
+    offset_ns: u64,
 }
 
 impl LiveClock {
     fn new() -> LiveClock {
+        let monotonic = monotonic_ns();
         let unix_ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
             .unwrap_or(0);
         LiveClock {
-            base: Instant::now(),
-            unix_ns,
+            offset_ns: unix_ns.wrapping_sub(monotonic),
         }
     }
 
+    /// Now, ns since the Unix epoch.
     fn now_ns(&self) -> u64 {
-        self.unix_ns + u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX / 2)
+        monotonic_ns().wrapping_add(self.offset_ns)
+    }
+
+    /// What `now_ns` adds to CLOCK_MONOTONIC: `now_ns().wrapping_sub(offset)` is exactly it.
+    fn monotonic_offset_ns(&self) -> u64 {
+        self.offset_ns
     }
 }
 
@@ -398,6 +410,7 @@ fn queue_worker(
         }
     }
     let mut worker = Worker::new(config, CoreDelta::new(0));
+    worker.set_monotonic_offset(Some(clock.monotonic_offset_ns()));
     let mut ring: Box<RxQueue> = Box::new(ArrayDeque::new());
     let stdout = std::io::stdout();
     let mut second = clock.now_ns() / NS_PER_SEC;
@@ -435,6 +448,7 @@ fn queue_worker(
             worker.process_frame(now, LinkType::Ethernet, data, u32::from(buf.get_len()));
             q.free.push(buf);
         }
+        worker.flush_capture_latency();
         let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let delta = worker.delta_mut();
         delta.tally.batch_service_ns.saturating_record(ns.max(1));
@@ -490,14 +504,52 @@ fn poll(fd: i32, timeout: Duration) {
     unsafe { libc::poll(&mut pfd, 1, ms) };
 }
 
+/// CPU time of the calling thread, ns.
 pub(crate) fn thread_cpu_ns() -> u64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// CLOCK_MONOTONIC, ns: what `Instant` reads on Linux, and what send stamps carry.
+fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// `clock` in ns, 0 if it cannot be read.
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: writes into a valid timespec.
-    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
         return 0;
     }
     u64::try_from(ts.tv_sec).unwrap_or(0) * NS_PER_SEC + u64::try_from(ts.tv_nsec).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_time_minus_the_offset_is_clock_monotonic() {
+        let clock = LiveClock::new();
+        for _ in 0..1000 {
+            let before = monotonic_ns();
+            let seen = clock.now_ns().wrapping_sub(clock.monotonic_offset_ns());
+            let after = monotonic_ns();
+            assert!(
+                before <= seen && seen <= after,
+                "{before} <= {seen} <= {after}"
+            );
+        }
+        // And packet time is Unix time, up to the moment between the two reads at start.
+        let unix = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let unix = u64::try_from(unix.as_nanos()).unwrap();
+        let diff = unix.abs_diff(clock.now_ns());
+        assert!(
+            diff < NS_PER_SEC,
+            "packet time {diff} ns away from the wall clock"
+        );
+    }
 }
