@@ -76,8 +76,12 @@ struct RunArgs {
     #[arg(long, default_value = "afxdp")]
     tx: TxPath,
     /// Threaded NAPI on the receiving veth (`on`/`off`).
-    #[arg(long, default_value = "on", value_parser = parse_on_off)]
+    #[arg(long, default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     napi_threaded: bool,
+    /// XDP mode of the receivers' programs: native (on veth: the peer's frames go through a
+    /// ring and NAPI) or generic (in the receiving kernel's skb path).
+    #[arg(long, default_value = "native", value_parser = parse_xdp_mode, action = clap::ArgAction::Set)]
+    xdp_mode: bool,
     /// Core for the NAPI threads (default: the generator's core, away from the receiver's).
     #[arg(long)]
     napi_core: Option<usize>,
@@ -135,6 +139,8 @@ pub(crate) struct GenerateArgs {
 struct RxdropArgs {
     #[arg(long)]
     interface: String,
+    #[arg(long)]
+    generic: bool,
     #[arg(long, value_delimiter = ',')]
     queues: Vec<u32>,
     #[arg(long, value_delimiter = ',')]
@@ -145,6 +151,8 @@ struct RxdropArgs {
 struct XdpDropArgs {
     #[arg(long)]
     interface: String,
+    #[arg(long)]
+    generic: bool,
 }
 
 /// Rates in frames per second (0 = max).
@@ -188,6 +196,15 @@ fn parse_script(s: &str) -> Result<Vec<Phase>, String> {
             Ok(Phase { rate, seconds })
         })
         .collect()
+}
+
+/// `generic` → true.
+fn parse_xdp_mode(s: &str) -> Result<bool, String> {
+    match s {
+        "native" => Ok(false),
+        "generic" => Ok(true),
+        _ => Err(format!("`{s}`: native or generic")),
+    }
 }
 
 fn parse_on_off(s: &str) -> Result<bool, String> {
@@ -280,6 +297,7 @@ fn rxdrop(args: &RxdropArgs) -> Result<ExitCode, String> {
         cores: args.cores.clone(),
         ring: None,
         idle: Default::default(),
+        generic: args.generic,
     };
     let figures =
         rxdrop::run(&config, &stop, || eprintln!("rxdrop: ready")).map_err(|e| e.to_string())?;
@@ -313,7 +331,7 @@ fn xdp_drop(args: &XdpDropArgs) -> Result<ExitCode, String> {
         ifindex,
         &RedirectPorts::Any,
         false,
-        false,
+        args.generic,
     )
     .map_err(|e| e.to_string())?;
     eprintln!("xdp-drop: ready ({} mode)", program.mode());
@@ -347,6 +365,7 @@ fn run_bench(args: RunArgs) -> Result<ExitCode, String> {
         receivers: args.receivers.clone(),
         tx: args.tx,
         threaded_napi: args.napi_threaded,
+        generic: args.xdp_mode,
         napi_core: args.napi_core.unwrap_or(gen_core),
         gen_core,
         rx_core: args.rx_core.unwrap_or(second),

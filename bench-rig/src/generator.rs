@@ -45,6 +45,10 @@ const SLEEP_OVER: Duration = Duration::from_micros(300);
 const TX_FRAMES: u32 = 4096;
 /// AF_XDP tx and completion ring entries.
 const TX_RING: u32 = 2048;
+/// Frames handed to an AF_XDP socket and not yet completed, at most. The stamp is written when
+/// a frame is posted, so a deep backlog on the tx ring would count the generator's own queue
+/// as capture latency; 256 frames is a few syscalls' worth, enough to keep the kernel busy.
+const MAX_IN_FLIGHT: usize = 256;
 const FRAME_BYTES: usize = 2048;
 
 /// How frames leave the generator.
@@ -523,7 +527,12 @@ impl Sender for XdpSender {
     fn send(&mut self, queue: usize, frames: &[&[u8]]) -> io::Result<usize> {
         let q = &mut self.queues[queue];
         q.reap();
-        let n = frames.len().min(q.free.len());
+        let room = MAX_IN_FLIGHT.saturating_sub(q.in_flight);
+        if room == 0 {
+            q.kick();
+            return Ok(0);
+        }
+        let n = frames.len().min(q.free.len()).min(room);
         for frame in &frames[..n] {
             let Some(mut buf) = q.free.pop() else { break };
             let len = frame.len().min(buf.get_data().len());

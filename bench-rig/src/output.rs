@@ -73,6 +73,9 @@ pub struct Row {
     pub lost: Spread,
     /// Loss as a share of sent.
     pub loss_share: Spread,
+    /// Frames the receiver's own path dropped (socket or tcpdump's kernel drops), per trial:
+    /// the rest of the loss happened in the veth, before any receiver.
+    pub receiver_drops: Spread,
     /// Receiver CPU seconds per million frames.
     pub cpu: Spread,
     /// Machine CPU seconds per million frames.
@@ -143,6 +146,7 @@ pub fn summarise(config: &RigConfig, trials: &[Trial]) -> Summary {
                 requests,
                 lost: spread(&|t: &Trial| t.lost() as f64),
                 loss_share: spread(&|t: &Trial| t.lost() as f64 / (t.sent.sent.max(1)) as f64),
+                receiver_drops: spread(&|t: &Trial| t.got.dropped as f64),
                 cpu: spread(&Trial::cpu_per_mpkt),
                 machine_cpu: spread(&Trial::machine_cpu_per_mpkt),
                 latency,
@@ -171,7 +175,7 @@ pub fn summarise(config: &RigConfig, trials: &[Trial]) -> Summary {
 /// The run's settings, one line.
 pub fn header(config: &RigConfig) -> String {
     format!(
-        "bench-rig: {} queue(s), {}-byte frames, {} flows, rates {}, {} s x {} rep(s), tx {}, NAPI {}{}, generator core {}, receiver core {}",
+        "bench-rig: {} queue(s), {}-byte frames, {} flows, rates {}, {} s x {} rep(s), tx {}, XDP {}, NAPI {}{}, generator core {}, receiver core {}",
         config.queues,
         config.frame_size,
         config.flows,
@@ -179,6 +183,7 @@ pub fn header(config: &RigConfig) -> String {
         config.seconds,
         config.reps,
         config.tx.name(),
+        if config.generic { "generic" } else { "native" },
         if config.threaded_napi { "threaded on core " } else { "in softirq" },
         if config.threaded_napi { config.napi_core.to_string() } else { String::new() },
         config.gen_core,
@@ -218,13 +223,14 @@ pub fn table(summary: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:<6} {:<9} {:>24} {:>24} {:>10} {:>9} {:>9} {:>9} {:>13}",
+        "\n{:<6} {:<9} {:>24} {:>24} {:>10} {:>9} {:>9} {:>9} {:>9} {:>13}",
         "rate",
         "receiver",
         "offered Mpps (min-max)",
         "received Mpps (min-max)",
         "req/s",
         "loss",
+        "rx drops",
         "cpu s/M",
         "mach s/M",
         "lat p50/p99us"
@@ -232,7 +238,7 @@ pub fn table(summary: &Summary) -> String {
     for r in &summary.rows {
         let _ = writeln!(
             out,
-            "{:<6} {:<9} {:>24} {:>24} {:>10} {:>8.2}% {:>9.3} {:>9.3} {:>13}{}",
+            "{:<6} {:<9} {:>24} {:>24} {:>10} {:>8.2}% {:>9.0} {:>9.3} {:>9.3} {:>13}{}",
             if r.rate > 0.0 {
                 format!("{:.0}k", r.rate / 1e3)
             } else {
@@ -244,6 +250,7 @@ pub fn table(summary: &Summary) -> String {
             r.requests
                 .map_or("-".into(), |s| format!("{:.0}", s.median)),
             r.loss_share.median * 100.0,
+            r.receiver_drops.median,
             r.cpu.median,
             r.machine_cpu.median,
             r.latency.map_or("-".into(), |(p50, p99)| format!(
@@ -287,6 +294,7 @@ pub fn to_json(config: &RigConfig, trials: &[Trial], summary: &Summary) -> Value
             "reps": config.reps,
             "tx": config.tx.name(),
             "threaded_napi": config.threaded_napi,
+            "xdp_mode": if config.generic { "generic" } else { "native" },
             "napi_core": config.napi_core,
             "gen_core": config.gen_core,
             "rx_core": config.rx_core,
@@ -300,6 +308,7 @@ pub fn to_json(config: &RigConfig, trials: &[Trial], summary: &Summary) -> Value
             "requests_per_s": r.requests.map(|s| s.json()),
             "lost": r.lost.json(),
             "loss_share": r.loss_share.json(),
+            "receiver_drops": r.receiver_drops.json(),
             "cpu_s_per_mpkt": r.cpu.json(),
             "machine_cpu_s_per_mpkt": r.machine_cpu.json(),
             "capture_latency_us": r.latency.map(|(a, b)| json!({"p50": a.json(), "p99": b.json()})),
@@ -436,6 +445,18 @@ pub fn svg(summary: &Summary) -> String {
                 s,
                 r#"<circle cx="{cx:.1}" cy="{:.1}" r="3.5" fill="{colour}"/>"#,
                 y(r.received.median)
+            );
+        }
+        // The lines overlap wherever every receiver took all it was offered: name the last
+        // (highest) point of each.
+        if let Some(last) = rows.last() {
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" fill="{colour}">{} {:.2}</text>"#,
+                x(last.offered.median) + 7.0,
+                y(last.received.median) + 4.0,
+                kind.name(),
+                last.received.median / 1e6
             );
         }
         let ly = TOP + 20.0 + 20.0 * i as f64;

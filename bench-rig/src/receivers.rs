@@ -90,6 +90,8 @@ pub struct ReceiverSetup {
     pub rig: PathBuf,
     /// Scratch directory for the summary and logs.
     pub dir: PathBuf,
+    /// Attach XDP in generic mode.
+    pub generic: bool,
 }
 
 /// What a receiver reported.
@@ -153,17 +155,26 @@ impl Receiver {
                 c.args(["--report-interval", "86400", "--threshold", "1e12"])
                     .arg("--summary")
                     .arg(&summary);
+                if setup.generic {
+                    c.arg("--xdp-generic");
+                }
                 (c, "linewatch: capturing on ")
             }
             ReceiverKind::Rxdrop => {
                 let mut c = Lab::exec_in(&setup.ns, &setup.rig.to_string_lossy());
                 c.args(["rxdrop", "--interface", &setup.interface])
                     .args(["--queues", &queues, "--cores", &cores]);
+                if setup.generic {
+                    c.arg("--generic");
+                }
                 (c, "rxdrop: ready")
             }
             ReceiverKind::XdpDrop => {
                 let mut c = Lab::exec_in(&setup.ns, &setup.rig.to_string_lossy());
                 c.args(["xdp-drop", "--interface", &setup.interface]);
+                if setup.generic {
+                    c.arg("--generic");
+                }
                 (c, "xdp-drop: ready")
             }
             ReceiverKind::AfPacket => {

@@ -52,6 +52,8 @@ pub struct RigConfig {
     pub tx: TxPath,
     /// Threaded NAPI on the receiving veth.
     pub threaded_napi: bool,
+    /// Receivers attach XDP in generic mode (no veth NAPI then).
+    pub generic: bool,
     /// Where to pin the NAPI threads (when threaded).
     pub napi_core: usize,
     /// The generator's core.
@@ -275,6 +277,7 @@ pub fn run(
         linewatch: config.linewatch.clone(),
         rig: config.rig.clone(),
         dir: config.dir.clone(),
+        generic: config.generic,
     };
     let mut trials = Vec::new();
     for &rate in &config.rates {
@@ -321,7 +324,7 @@ fn one_trial(
     let receiver = Receiver::start(kind, setup)?;
     // The veth has NAPI instances only while an XDP program is attached: switch them to
     // threads now (a write before the attach fails with EIO).
-    let napi_threads = if config.threaded_napi && kind.uses_xdp() {
+    let napi_threads = if config.threaded_napi && kind.uses_xdp() && !config.generic {
         lab.set_threaded_napi(true).map_err(|e| e.to_string())?;
         lab.pin_napi(config.napi_core).map_err(|e| e.to_string())?
     } else {

@@ -32,6 +32,8 @@ pub struct RxdropConfig {
     pub ring: Option<u32>,
     /// Idle policy, as linewatch's.
     pub idle: IdlePolicy,
+    /// Attach XDP in generic (SKB) mode, as `linewatch --xdp-generic`.
+    pub generic: bool,
 }
 
 /// What rxdrop saw.
@@ -62,7 +64,7 @@ pub fn run(
     let frame = xsk::frame_size(sys::mtu(ifname).unwrap_or(1500));
     let ring = config.ring.unwrap_or_else(|| xsk::default_ring(frame));
     let (program, _notice) =
-        XdpProgram::attach(ifname, ifindex, &RedirectPorts::Any, false, false)?;
+        XdpProgram::attach(ifname, ifindex, &RedirectPorts::Any, false, config.generic)?;
     let mut owners = Vec::with_capacity(config.queues.len());
     let mut receivers = Vec::with_capacity(config.queues.len());
     for &q in &config.queues {
