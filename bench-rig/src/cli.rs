@@ -235,6 +235,14 @@ pub(crate) fn linewatch_beside() -> PathBuf {
 /// Entry point of the `bench-rig` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "bench-rig: needs root (it creates network namespaces and a veth pair and attaches \
+             XDP programs): run it with sudo"
+        );
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Run(args) => run_bench(args),
         Command::Demo(args) => demo::run(&args),

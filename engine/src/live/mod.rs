@@ -10,8 +10,9 @@
 //! ```
 //!
 //! Modules: [`xdp`] loads and attaches the program through a bpf_link; [`xsk`] opens the
-//! sockets (afxdp crate); [`run`] runs the workers on wall-clock epochs; `sys` holds the
-//! system facts (privileges, queues, memlock, errno text).
+//! sockets (afxdp crate); [`run`] runs the workers on wall-clock epochs; [`rxdrop`] is the
+//! same capture path without the engine (the bench rig's baseline); `sys` holds the system
+//! facts (privileges, queues, memlock, errno text).
 
 use std::fmt;
 
