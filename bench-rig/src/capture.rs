@@ -645,8 +645,8 @@ fn client_v6(index: u32) -> [u8; 16] {
 
 /// The one's-complement sum of `data` as big-endian 16-bit words (an odd last byte padded
 /// with zero), added to `initial`, not yet folded. Frames here are short, so it cannot
-/// overflow.
-fn ones_sum(data: &[u8], initial: u32) -> u32 {
+/// overflow. Shared with the live generator's frames ([`crate::frames`]).
+pub(crate) fn ones_sum(data: &[u8], initial: u32) -> u32 {
     let mut chunks = data.chunks_exact(2);
     let mut sum = initial;
     for pair in chunks.by_ref() {
@@ -659,7 +659,7 @@ fn ones_sum(data: &[u8], initial: u32) -> u32 {
 }
 
 /// The Internet checksum (RFC 1071) of a one's-complement sum.
-fn checksum(mut sum: u32) -> u16 {
+pub(crate) fn checksum(mut sum: u32) -> u16 {
     while sum > 0xFFFF {
         sum = (sum & 0xFFFF) + (sum >> 16);
     }
@@ -670,12 +670,13 @@ fn checksum(mut sum: u32) -> u16 {
 // ---------------------------------------------------------------------------------------------
 // Seeded choices
 
-/// SplitMix64: tiny, fast, and the same sequence everywhere for a seed.
+/// SplitMix64: tiny, fast, and the same sequence everywhere for a seed (also the live
+/// generator's).
 #[derive(Debug, Clone)]
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -683,7 +684,7 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
-    fn next_u32(&mut self) -> u32 {
+    pub(crate) fn next_u32(&mut self) -> u32 {
         high_half(self.next_u64())
     }
 
@@ -693,7 +694,7 @@ impl SplitMix64 {
     }
 
     /// Uniform in `0..n` for `n ≥ 1` (multiply-shift: bias below 2^-32 per draw).
-    fn below(&mut self, n: u32) -> u32 {
+    pub(crate) fn below(&mut self, n: u32) -> u32 {
         high_half(u64::from(self.next_u32()) * u64::from(n))
     }
 

@@ -22,6 +22,8 @@
 
 use linewatch_parser::wire::{write_send_stamp, SEND_STAMP_LEN};
 
+use crate::capture::{checksum, ones_sum, SplitMix64};
+
 /// Destination MAC of request frames (locally administered, nobody's).
 pub const SERVER_MAC: [u8; 6] = [0x02, 0x6c, 0x77, 0x00, 0x00, 0x02];
 /// Source MAC of request frames.
@@ -378,55 +380,11 @@ fn build(
     })
 }
 
-/// The one's-complement sum of `data` as big-endian 16-bit words, added to `initial`.
-fn ones_sum(data: &[u8], initial: u32) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    let mut sum = initial;
-    for pair in chunks.by_ref() {
-        sum += u32::from(u16::from_be_bytes([pair[0], pair[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    fold(sum)
-}
-
 fn fold(mut sum: u32) -> u32 {
     while sum > 0xFFFF {
         sum = (sum & 0xFFFF) + (sum >> 16);
     }
     sum
-}
-
-/// The Internet checksum (RFC 1071) of a one's-complement sum.
-fn checksum(sum: u32) -> u16 {
-    let [.., high, low] = fold(sum).to_be_bytes();
-    !u16::from_be_bytes([high, low])
-}
-
-/// SplitMix64: small, fast, the same sequence everywhere for a seed.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// The next 32 random bits.
-    pub fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
-
-    /// Uniform in `0..n` for `n ≥ 1`.
-    pub fn below(&mut self, n: u32) -> u32 {
-        ((u64::from(self.next_u32()) * u64::from(n)) >> 32) as u32
-    }
 }
 
 #[cfg(test)]

@@ -28,11 +28,13 @@ use std::time::Duration;
 use afxdp::buf::Buf;
 use afxdp::buf_mmap::BufMmap;
 use afxdp::mmap_area::{MmapArea, MmapAreaOptions};
-use afxdp::socket::{Socket, SocketOptions, SocketTx};
-use afxdp::umem::{Umem, UmemCompletionQueue};
+use afxdp::socket::{Socket, SocketNewError, SocketOptions, SocketTx};
+use afxdp::umem::{Umem, UmemCompletionQueue, UmemNewError};
 use afxdp::PENDING_LEN;
 use arraydeque::{ArrayDeque, Wrapping};
 use serde_json::{json, Value};
+
+use linewatch_engine::live::xdp_socket_fds;
 
 use crate::frames::{self, Flow, FrameSpec};
 use crate::sys::monotonic_ns;
@@ -197,7 +199,7 @@ pub fn run(config: &GeneratorConfig, stop: &AtomicBool) -> Result<GeneratorRepor
     let mut pending: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
     // Demo: a flow waits for its response before its next request (keep-alive, in order).
     let mut busy = vec![false; flows.len()];
-    let mut rng = frames::SplitMix64(config.frames.seed ^ 0x5eed);
+    let mut rng = crate::capture::SplitMix64(config.frames.seed ^ 0x5eed);
     let mut batch: Vec<(usize, bool)> = Vec::with_capacity(BATCH);
     let started = monotonic_ns();
     let mut queue = 0usize;
@@ -467,15 +469,29 @@ impl XdpSender {
                 MmapAreaOptions::default(),
             )
             .map_err(|_| "cannot map the generator's UMEM".to_owned())?;
-            let (umem, completion, _fill) = Umem::new(area, TX_RING, 64)
-                .map_err(|e| format!("cannot register the generator's UMEM: {e:?}"))?;
+            let (umem, completion, _fill) = Umem::new(area, TX_RING, 64).map_err(|e| match e {
+                UmemNewError::Create(io) => format!(
+                    "cannot register the generator's UMEM: {}",
+                    libbpf_error(&io)
+                ),
+                UmemNewError::RingNotPowerOfTwo => {
+                    "internal: ring sizes must be powers of two".to_owned()
+                }
+            })?;
             let options = SocketOptions {
                 copy_mode: true,
                 ..SocketOptions::default()
             };
             let (socket, tx) = Socket::new_tx(Arc::clone(&umem), ifname, q, TX_RING, options)
                 .map_err(|e| {
-                    format!("cannot open an AF_XDP tx socket on queue {q} of {ifname}: {e:?}")
+                    format!(
+                        "cannot open an AF_XDP tx socket on queue {q} of {ifname}: {}",
+                        match e {
+                            SocketNewError::Create(io) => libbpf_error(&io),
+                            SocketNewError::RingNotPowerOfTwo =>
+                                "ring size not a power of two".to_owned(),
+                        }
+                    )
                 })?;
             let fd = xdp_socket_fds()
                 .into_iter()
@@ -565,35 +581,19 @@ impl Sender for XdpSender {
     }
 }
 
-/// The AF_XDP sockets among this process's file descriptors.
-fn xdp_socket_fds() -> Vec<i32> {
-    let mut fds = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return fds;
-    };
-    for entry in dir.flatten() {
-        let Some(fd) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let mut domain: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: an int option into an int; a non-socket fd just fails.
-        let ret = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_DOMAIN,
-                (&raw mut domain).cast(),
-                &mut len,
-            )
-        };
-        if ret == 0 && domain == libc::AF_XDP {
-            fds.push(fd);
+/// afxdp hands back libbpf's negative errno inside `io::Error` (printed as "Unknown error -N"):
+/// the OS's text for the positive one, with the usual fix for a permission error.
+fn libbpf_error(io: &io::Error) -> String {
+    match io.raw_os_error() {
+        Some(code) => {
+            let errno = code.abs();
+            let text = io::Error::from_raw_os_error(errno).to_string();
+            if errno == libc::EPERM || errno == libc::EACCES {
+                format!("{text} (run as root)")
+            } else {
+                text
+            }
         }
+        None => io.to_string(),
     }
-    fds
 }

@@ -215,7 +215,7 @@ pub(crate) fn raise_memlock() -> u64 {
 }
 
 /// The AF_XDP sockets open in this process (fds), from /proc/self/fd.
-pub(crate) fn xdp_socket_fds() -> Vec<i32> {
+pub fn xdp_socket_fds() -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
         return Vec::new();
     };
