@@ -20,6 +20,7 @@ use arc_swap::ArcSwap;
 use clap::Parser;
 use linewatch_engine::aggregate::{AggregatorConfig, Output, Snapshot};
 use linewatch_engine::alert::{AlertConfig, AlertTransition, Threshold};
+use linewatch_engine::guard::{AllowList, Cidr, ScanConfig, MAX_SCAN_PORTS};
 use linewatch_engine::live::run::IdlePolicy;
 use linewatch_engine::live::xdp::RedirectPorts;
 use linewatch_engine::live::{self, mirror};
@@ -144,6 +145,48 @@ struct Cli {
     /// Flows tracked per worker; the least recently seen is evicted (and counted) when full.
     #[arg(long, value_name = "N", default_value_t = FLOW_CAPACITY, value_parser = parse_flows)]
     flows: usize,
+
+    /// Port-scan detection: a source that opens new connections (TCP SYN without ACK) to at
+    /// least this many distinct ports within --scan-window is flagged as a port scanner.
+    #[arg(long, value_name = "P", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SCAN_PORTS)), help_heading = "Connection guard")]
+    scan_ports: u32,
+
+    /// Port-scan detection: the window, in seconds, the --scan-ports distinct ports must fall
+    /// within.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400), help_heading = "Connection guard")]
+    scan_window: u64,
+
+    /// Never flag these sources as port scanners: addresses or networks (10.0.0.0/8,
+    /// 2001:db8::/32), comma-separated or repeated. Adds to the monitored interface's own
+    /// addresses (see --no-allow-self).
+    #[arg(
+        long,
+        value_name = "CIDR",
+        value_delimiter = ',',
+        help_heading = "Connection guard"
+    )]
+    allow: Vec<Cidr>,
+
+    /// Do not allow-list the monitored interface's own addresses (live capture allow-lists
+    /// them by default, so the host's traffic to itself is never taken for a scan).
+    #[arg(long, help_heading = "Connection guard")]
+    no_allow_self: bool,
+
+    /// Live: drop new connections (TCP SYNs) from flagged port scanners in XDP, on the
+    /// monitored interface (with --mirror: on the mirrored interface itself). Only SYNs are
+    /// dropped: their established connections, and all other traffic, pass.
+    #[arg(long, help_heading = "Connection guard")]
+    block_scanners: bool,
+
+    /// With --block-scanners: lift a block after SECS seconds (default: blocked until
+    /// linewatch exits). The source is then watched afresh.
+    #[arg(long, value_name = "SECS", requires = "block_scanners", value_parser = clap::value_parser!(u64).range(1..=31_536_000), help_heading = "Connection guard")]
+    block_for: Option<u64>,
+
+    /// Serve OpenMetrics for Prometheus at ADDR (`9100`, `:9100`, `0.0.0.0:9100`,
+    /// `[::]:9100`); without a host it binds 127.0.0.1. Path: /metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
 }
 
 /// The parsed `--port` value.
@@ -285,6 +328,26 @@ impl Output for Printer {
         let text = linewatch_report::text::report(report, self.top_n);
         self.human(&text);
     }
+
+    fn allowed_scan(&mut self, source: std::net::IpAddr, ports: u32, window_secs: u64, at: u64) {
+        let at = linewatch_engine::worker::time_of(at);
+        let line = linewatch_report::alert::allowed_scan_line(source, ports, window_secs, at);
+        self.human(&format!("{line}\n"));
+        if self.json {
+            let mut out = Vec::with_capacity(256);
+            linewatch_report::json::allowed_scan_event(source, ports, window_secs, at, &mut out);
+            let _ = std::io::stdout().lock().write_all(&out);
+        }
+        if let Some(log) = self.alert_log.as_mut() {
+            if writeln!(log, "{line}").and_then(|()| log.flush()).is_err() {
+                eprintln!("linewatch: warning: cannot append to the alert log");
+            }
+        }
+    }
+
+    fn notice(&mut self, text: &str) {
+        eprintln!("linewatch: warning: {text}");
+    }
 }
 
 /// Prints one line and exits with 2: the shape of every bad-input error.
@@ -347,6 +410,7 @@ fn run(cli: Cli) -> ExitCode {
             (cli.ring.is_some(), "--ring"),
             (cli.queues.is_some(), "--queues"),
             (cli.xdp_generic, "--xdp-generic"),
+            (cli.block_scanners, "--block-scanners"),
         ] {
             if given {
                 return bad_input(format!(
@@ -406,6 +470,24 @@ fn run(cli: Cli) -> ExitCode {
         Mode::Interface(_) => Ports::List(DEFAULT_INTERFACE_PORTS.to_vec()),
         _ => Ports::Any,
     });
+    // The allow-list: --allow, plus the monitored interface's own addresses when live.
+    let mut allow = cli.allow.clone();
+    let own_interface = match &mode {
+        Mode::Interface(i) | Mode::Mirror(i) if !cli.no_allow_self => Some(i.clone()),
+        _ => None,
+    };
+    if let Some(iface) = &own_interface {
+        match live::interface_addresses(iface) {
+            Ok(addrs) => allow.extend(addrs.into_iter().map(Cidr::host)),
+            Err(e) => return bad_input(e),
+        }
+    }
+    let scan = ScanConfig {
+        ports: cli.scan_ports,
+        window_secs: cli.scan_window,
+        allow: AllowList::new(allow),
+        block_for_secs: cli.block_for,
+    };
     let config = EngineConfig {
         workers,
         worker: WorkerConfig {
@@ -423,8 +505,17 @@ fn run(cli: Cli) -> ExitCode {
             },
             report_interval_secs: cli.report_interval,
             top_n: usize::from(cli.top),
+            scan,
         },
     };
+    if live {
+        guard_banner(
+            &cli,
+            &config.aggregator.scan,
+            &mode,
+            own_interface.is_some(),
+        );
+    }
 
     let human_is_tty;
     let human: Box<dyn Write + Send> = if cli.json {
@@ -571,6 +662,34 @@ fn run(cli: Cli) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Says what the connection guard does in this run, like the seed's welcome lines.
+fn guard_banner(cli: &Cli, scan: &ScanConfig, mode: &Mode, allow_self: bool) {
+    let (Mode::Interface(iface) | Mode::Mirror(iface)) = mode else {
+        return;
+    };
+    let action = if cli.block_scanners {
+        match cli.block_for {
+            Some(s) => format!("flagged and its new connections dropped on {iface} for {s} s"),
+            None => format!("flagged and its new connections dropped on {iface} until exit"),
+        }
+    } else {
+        "flagged (not blocked: see --block-scanners)".to_owned()
+    };
+    let allow: Vec<String> = scan.allow.nets().iter().map(ToString::to_string).collect();
+    eprintln!(
+        "linewatch: connection guard: a source opening connections to {} ports within {} s is {action}; \
+         allow-list: {}{}",
+        scan.ports,
+        scan.window_secs,
+        if allow.is_empty() { "empty".to_owned() } else { allow.join(", ") },
+        if allow_self {
+            format!(" ({iface}'s own addresses included)")
+        } else {
+            String::new()
+        },
+    );
 }
 
 /// Ports --interface monitors when --port is not given: never SSH or anything but web ports.

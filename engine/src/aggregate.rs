@@ -8,6 +8,7 @@
 //! `ArcSwap` that readers (the status line, later the metrics endpoint) load without locks.
 //! It runs on its own thread and returns the final tallies when every worker has finished.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +16,14 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use hdrhistogram::Histogram;
 use linewatch_parser::http::Method;
-use linewatch_report::{AlertRecord, Breakdown, Percentiles, Report, SectionHosts, TopEntry};
+use linewatch_report::{
+    AlertKind, AlertRecord, Breakdown, Percentiles, Report, SectionHosts, TopEntry,
+};
 
 use crate::alert::{AlertConfig, AlertState, AlertTransition};
-use crate::counters::{CoreDelta, Counter, Tally};
+use crate::counters::{key_addr, CoreDelta, Counter, SynRecord, Tally};
 use crate::epoch::EpochCollector;
+use crate::guard::{Blocker, ScanConfig, ScanDetector, ScanEvent, ScanStats};
 use crate::worker::time_of;
 
 /// Keys kept since start per dimension. Counts stay exact for every key as long as fewer
@@ -28,6 +32,9 @@ pub const TOTAL_TABLE_CAPACITY: usize = 4096;
 
 /// Keys kept per report interval per dimension.
 pub const INTERVAL_TABLE_CAPACITY: usize = 1024;
+
+/// Port-scan alerts kept in the history; older ones are dropped (and counted).
+pub const SCAN_HISTORY_CAP: usize = 1024;
 
 /// How long the aggregator sleeps when nothing wakes it: bounds the delay of a report or
 /// alert after the last worker retired its epoch.
@@ -106,6 +113,29 @@ impl Tally {
             section_hosts,
             hosts: self.hosts.top(top_n),
             user_agents: self.user_agents.top(top_n),
+            connections: self.get(Counter::NewConnections),
+            connection_sources: self
+                .conn_sources
+                .top(top_n)
+                .into_iter()
+                .map(|e| TopEntry {
+                    key: key_addr(&e.key)
+                        .map_or_else(|| b"?".to_vec(), |a| a.to_string().into_bytes()),
+                    ..e
+                })
+                .collect(),
+            connection_ports: self
+                .conn_ports
+                .top(top_n)
+                .into_iter()
+                .map(|e| TopEntry {
+                    key: <[u8; 2]>::try_from(e.key.as_slice()).map_or_else(
+                        |_| b"?".to_vec(),
+                        |p| u16::from_be_bytes(p).to_string().into_bytes(),
+                    ),
+                    ..e
+                })
+                .collect(),
         }
     }
 }
@@ -150,6 +180,14 @@ pub struct Snapshot {
     pub alert_active: bool,
     /// The top section of the current report interval.
     pub top_section: Option<Vec<u8>>,
+    /// New connections so far.
+    pub new_connections: u64,
+    /// Port scanners flagged so far.
+    pub scanners_flagged: u64,
+    /// SYNs dropped by the XDP guard so far.
+    pub blocked_syns: u64,
+    /// Sources blocked now.
+    pub blocked_sources: u64,
 }
 
 impl Snapshot {
@@ -170,10 +208,19 @@ impl Snapshot {
 
 /// Where the aggregator's events go (the binary prints them; tests record them).
 pub trait Output: Send {
-    /// An alert was raised or recovered; `history` holds every alert so far.
+    /// An alert (high traffic or port scan) was raised or recovered; `history` holds the
+    /// alerts of its kind so far.
     fn alert(&mut self, transition: &AlertTransition, history: &[AlertRecord]);
     /// A report interval ended.
     fn report(&mut self, report: &Report);
+    /// An allow-listed source reached the port-scan threshold: logged, not flagged.
+    fn allowed_scan(&mut self, source: IpAddr, ports: u32, window_secs: u64, at: u64) {
+        let _ = (source, ports, window_secs, at);
+    }
+    /// Something the operator should know that is not an alert (a block that failed).
+    fn notice(&mut self, text: &str) {
+        let _ = text;
+    }
 }
 
 /// Aggregator settings.
@@ -185,6 +232,8 @@ pub struct AggregatorConfig {
     pub report_interval_secs: u64,
     /// Keys shown per dimension in reports.
     pub top_n: usize,
+    /// Port-scan detection.
+    pub scan: ScanConfig,
 }
 
 /// What the aggregator hands back when all input is done.
@@ -200,6 +249,10 @@ pub struct Aggregated {
     pub first_second: Option<u64>,
     /// Last closed second.
     pub last_second: Option<u64>,
+    /// The port-scan detector's counters.
+    pub scan: ScanStats,
+    /// SYNs the blocker dropped (0 without one).
+    pub blocked_syns: u64,
 }
 
 impl Aggregated {
@@ -243,6 +296,13 @@ struct State {
     first_second: Option<u64>,
     last_second: Option<u64>,
     drops: Option<Arc<AtomicU64>>,
+    scan: ScanDetector,
+    /// Port-scan alerts, oldest first (bounded like the high-traffic history).
+    scan_history: Vec<AlertRecord>,
+    scan_history_dropped: u64,
+    blocker: Option<Box<dyn Blocker>>,
+    /// The second's new connections of every core, merged in time order.
+    syns: Vec<SynRecord>,
 }
 
 impl Aggregator {
@@ -254,6 +314,7 @@ impl Aggregator {
         output: Box<dyn Output>,
     ) -> Aggregator {
         let alert = AlertState::new(config.alert.clone());
+        let scan = ScanDetector::new(config.scan.clone());
         Aggregator {
             collector,
             state: State {
@@ -268,8 +329,20 @@ impl Aggregator {
                 first_second: None,
                 last_second: None,
                 drops: None,
+                scan,
+                scan_history: Vec::new(),
+                scan_history_dropped: 0,
+                blocker: None,
+                syns: Vec::new(),
             },
         }
+    }
+
+    /// Live capture with `--block-scanners`: flagged sources are blocked through `blocker`
+    /// (and unblocked when their flag expires).
+    pub fn with_blocker(mut self, blocker: Box<dyn Blocker>) -> Aggregator {
+        self.state.blocker = Some(blocker);
+        self
     }
 
     /// Live capture: the status line shows `drops`, the capture's running count of frames
@@ -293,12 +366,15 @@ impl Aggregator {
             }
             std::thread::park_timeout(IDLE_WAIT);
         }
+        let blocked_syns = self.state.blocker.as_ref().map_or(0, |b| b.dropped());
         Aggregated {
+            alerts: self.state.all_alerts(),
+            alerts_dropped: self.state.alert.dropped_history() + self.state.scan_history_dropped,
             total: self.state.total,
-            alerts: self.state.alert.history().to_vec(),
-            alerts_dropped: self.state.alert.dropped_history(),
             first_second: self.state.first_second,
             last_second: self.state.last_second,
+            scan: self.state.scan.stats,
+            blocked_syns,
         }
     }
 }
@@ -337,6 +413,7 @@ impl State {
         for t in &transitions {
             output.alert(t, self.alert.history());
         }
+        self.scan_second(epoch, deltas);
 
         self.snapshot.store(Arc::new(Snapshot {
             second: epoch,
@@ -357,6 +434,14 @@ impl State {
                 .into_iter()
                 .next()
                 .map(|e| e.key),
+            new_connections: self.total.get(Counter::NewConnections),
+            scanners_flagged: self.scan.stats.flagged,
+            blocked_syns: self.blocker.as_ref().map_or(0, |b| b.dropped()),
+            blocked_sources: if self.blocker.is_some() {
+                self.scan.flagged_now() as u64
+            } else {
+                0
+            },
         }));
 
         // A report goes out as soon as the last second of its interval closes.
@@ -367,12 +452,103 @@ impl State {
         }
     }
 
+    /// Runs port-scan detection over the second's new connections, in packet-time order,
+    /// then expires flags whose time is up at the second's end.
+    fn scan_second(&mut self, epoch: u64, deltas: &[&CoreDelta]) {
+        self.syns.clear();
+        for d in deltas {
+            self.syns.extend_from_slice(&d.syns);
+        }
+        // Stable: one core's records keep their order; cores interleave by time.
+        self.syns.sort_by_key(|r| r.ts);
+        let mut events = Vec::new();
+        self.scan.observe(&self.syns, |e| events.push(e));
+        self.scan
+            .expire((epoch + 1).saturating_mul(1_000_000_000), |e| {
+                events.push(e)
+            });
+        for e in events {
+            self.scan_event(e);
+        }
+    }
+
+    fn scan_event(&mut self, event: ScanEvent) {
+        let window_secs = self.scan.config().window_secs;
+        match event {
+            ScanEvent::Flagged { source, ts, ports } => {
+                let blocked = match self.blocker.as_mut() {
+                    Some(b) => match b.block(source) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            self.output
+                                .notice(&format!("cannot block port scanner {source}: {e}"));
+                            false
+                        }
+                    },
+                    None => false,
+                };
+                let record = AlertRecord {
+                    kind: AlertKind::PortScan,
+                    triggered_at: time_of(ts),
+                    value: f64::from(ports),
+                    threshold: f64::from(self.scan.config().ports),
+                    recovered_at: None,
+                    recovered_value: None,
+                    window_secs,
+                    source: Some(source),
+                    blocked,
+                };
+                if self.scan_history.len() == SCAN_HISTORY_CAP {
+                    self.scan_history.remove(0);
+                    self.scan_history_dropped += 1;
+                }
+                self.scan_history.push(record.clone());
+                self.output
+                    .alert(&AlertTransition::Raised(record), &self.scan_history);
+            }
+            ScanEvent::Expired { source, ts } => {
+                if let Some(b) = self.blocker.as_mut() {
+                    if let Err(e) = b.unblock(source) {
+                        self.output.notice(&format!("cannot unblock {source}: {e}"));
+                    }
+                }
+                let record = self
+                    .scan_history
+                    .iter_mut()
+                    .rev()
+                    .find(|r| r.source == Some(source) && r.recovered_at.is_none());
+                if let Some(record) = record {
+                    record.recovered_at = Some(time_of(ts));
+                    let record = record.clone();
+                    self.output
+                        .alert(&AlertTransition::Recovered(record), &self.scan_history);
+                }
+            }
+            ScanEvent::Allowed { source, ts, ports } => {
+                self.output.allowed_scan(source, ports, window_secs, ts);
+            }
+        }
+    }
+
+    /// Every alert of both kinds, in the order raised.
+    fn all_alerts(&self) -> Vec<AlertRecord> {
+        let mut all: Vec<AlertRecord> = self
+            .alert
+            .history()
+            .iter()
+            .chain(&self.scan_history)
+            .cloned()
+            .collect();
+        all.sort_by_key(|a| a.triggered_at);
+        all
+    }
+
     fn emit_report(&mut self) {
         if self.interval.seconds == 0 {
             return;
         }
         let top_n = self.config.top_n;
-        let history = self.alert.history();
+        let history = self.all_alerts();
         let recent = history[history.len().saturating_sub(5)..].to_vec();
         // Rates are per second of packet time: an interval spans its full length and the
         // total everything since the first second, quiet seconds included.

@@ -263,6 +263,9 @@ impl AlertState {
                 threshold,
                 recovered_at: None,
                 recovered_value: None,
+                window_secs: self.ring.len() as u64,
+                source: None,
+                blocked: false,
             };
             self.active = true;
             if self.history.len() == HISTORY_CAP {

@@ -9,6 +9,8 @@
 //! Everything is allocated once, when the box is built: the heavy-hitter tables have a fixed
 //! capacity and the histograms fixed bounds, so counting never allocates.
 
+use std::net::IpAddr;
+
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 use linewatch_parser::http::Method;
@@ -96,6 +98,53 @@ counters! {
         CaptureLatencyDropped => "capture_latency_dropped",
         /// Batches processed.
         Batches => "batches",
+        /// New TCP connections: segments with SYN set and ACK clear, on any port.
+        NewConnections => "new_connections",
+        /// New connections the port-scan detector did not see: a core's log of them was full
+        /// for that second (see [`SYN_LOG_CAPACITY`]).
+        ConnectionsUnlogged => "connections_unlogged",
+    }
+}
+
+/// New connections one core logs per second for the port-scan detector; past it they are
+/// counted (`connections_unlogged`) but not logged. A port scan at full speed from one host is
+/// a few thousand SYNs a second; a flood beyond this is still counted in every other table.
+pub const SYN_LOG_CAPACITY: usize = 16 * 1024;
+
+/// One new connection, as the port-scan detector needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynRecord {
+    /// Packet time, ns since the Unix epoch.
+    pub ts: u64,
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination port.
+    pub port: u16,
+}
+
+/// The key bytes of an address in the connection tables: 4 bytes for IPv4, 16 for IPv6.
+/// Returns the buffer and the length used.
+#[inline]
+pub fn addr_key(addr: IpAddr) -> ([u8; 16], usize) {
+    let mut key = [0u8; 16];
+    match addr {
+        IpAddr::V4(a) => {
+            key[..4].copy_from_slice(&a.octets());
+            (key, 4)
+        }
+        IpAddr::V6(a) => {
+            key.copy_from_slice(&a.octets());
+            (key, 16)
+        }
+    }
+}
+
+/// The address a connection-table key stands for ([`addr_key`] reversed).
+pub fn key_addr(key: &[u8]) -> Option<IpAddr> {
+    match key.len() {
+        4 => <[u8; 4]>::try_from(key).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(key).ok().map(IpAddr::from),
+        _ => None,
     }
 }
 
@@ -106,6 +155,9 @@ pub struct CoreDelta {
     pub epoch: u64,
     /// The counts, with [`CORE_TABLE_CAPACITY`] keys per table.
     pub tally: Tally,
+    /// The epoch's new connections, in the order seen, at most [`SYN_LOG_CAPACITY`]; the
+    /// aggregator feeds them to the port-scan detector. Allocated once.
+    pub syns: Vec<SynRecord>,
     /// Something was counted since the last clear (an untouched delta needs no merge or
     /// clear).
     pub touched: bool,
@@ -134,6 +186,11 @@ pub struct Tally {
     pub user_agents: HeavyHitters,
     /// Requests per (section NUL host).
     pub section_hosts: HeavyHitters,
+    /// New connections per source address (key: the 4 or 16 address bytes, see
+    /// [`addr_key`]).
+    pub conn_sources: HeavyHitters,
+    /// New connections per destination port (key: the port's 2 bytes, big-endian).
+    pub conn_ports: HeavyHitters,
     /// Response latency in microseconds.
     pub response_latency_us: Histogram<u64>,
     /// Capture latency in microseconds: a generator's send stamp to the worker's batch clock
@@ -165,6 +222,8 @@ impl Tally {
             hosts: HeavyHitters::with_capacity(capacity),
             user_agents: HeavyHitters::with_capacity(capacity),
             section_hosts: HeavyHitters::with_capacity(capacity),
+            conn_sources: HeavyHitters::with_capacity(capacity),
+            conn_ports: HeavyHitters::with_capacity(capacity),
             response_latency_us: latency_histogram(MAX_LATENCY_US),
             capture_latency_us: latency_histogram(MAX_LATENCY_US),
             batch_service_ns: latency_histogram(MAX_BATCH_NS),
@@ -193,6 +252,8 @@ impl Tally {
         self.hosts.merge_from(&d.hosts);
         self.user_agents.merge_from(&d.user_agents);
         self.section_hosts.merge_from(&d.section_hosts);
+        self.conn_sources.merge_from(&d.conn_sources);
+        self.conn_ports.merge_from(&d.conn_ports);
         // Same bounds on both sides: `add` cannot fail.
         let _ = self.response_latency_us.add(&d.response_latency_us);
         let _ = self.capture_latency_us.add(&d.capture_latency_us);
@@ -210,6 +271,8 @@ impl Tally {
         self.hosts.clear();
         self.user_agents.clear();
         self.section_hosts.clear();
+        self.conn_sources.clear();
+        self.conn_ports.clear();
         self.response_latency_us.reset();
         self.capture_latency_us.reset();
         self.batch_service_ns.reset();
@@ -223,6 +286,7 @@ impl CoreDelta {
         Box::new(CoreDelta {
             epoch,
             tally: Tally::new(CORE_TABLE_CAPACITY),
+            syns: Vec::with_capacity(SYN_LOG_CAPACITY),
             touched: false,
         })
     }
@@ -244,6 +308,7 @@ impl CoreDelta {
         self.epoch = epoch;
         if self.touched {
             self.tally.clear();
+            self.syns.clear();
             self.touched = false;
         }
     }

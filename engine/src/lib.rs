@@ -25,6 +25,7 @@ pub mod carry;
 pub mod counters;
 pub mod epoch;
 pub mod flow;
+pub mod guard;
 pub mod live;
 pub mod offline;
 pub mod source;

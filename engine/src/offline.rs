@@ -77,6 +77,8 @@ pub struct RunResult {
     pub interrupted: bool,
     /// Live capture's figures (kernel drops, XDP counters, worker CPU); `None` for a replay.
     pub capture: Option<crate::live::run::CaptureFigures>,
+    /// The connection guard's settings.
+    pub guard: crate::guard::GuardInfo,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -229,6 +231,7 @@ pub fn run(
         packet_times,
         interrupted,
         capture: None,
+        guard: crate::guard::GuardInfo::of(&config.aggregator.scan, None),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The exit summary: the final tallies as the report crate's [`Summary`].
 
 use linewatch_parser::{HttpError, WireError};
-use linewatch_report::{Capture, LatencyTable, QueueCapture, Summary, Traffic};
+use linewatch_report::{Capture, Guard, LatencyTable, QueueCapture, Summary, Traffic};
 
 use crate::aggregate::{percentiles, TOTAL_TABLE_CAPACITY};
 use crate::counters::Counter;
@@ -84,6 +84,19 @@ pub fn summary(run: &RunResult) -> Summary {
         ],
         peak_rss_bytes: peak_rss_bytes(),
         capture: run.capture.as_ref().map(capture),
+        guard: Guard {
+            scan_ports: run.guard.scan_ports,
+            scan_window_secs: run.guard.scan_window_secs,
+            allow: run.guard.allow.clone(),
+            blocking_on: run.guard.blocking_on.clone(),
+            new_connections: total.get(Counter::NewConnections),
+            connections_unlogged: total.get(Counter::ConnectionsUnlogged),
+            scanners_flagged: run.aggregated.scan.flagged,
+            scans_allowed: run.aggregated.scan.allowed,
+            syns_from_flagged: run.aggregated.scan.from_flagged,
+            blocked_syns: run.aggregated.blocked_syns,
+            sources_evicted: run.aggregated.scan.sources_evicted,
+        },
     }
 }
 

@@ -43,12 +43,12 @@ use linewatch_parser::http::{
     parse_request, parse_request_line, parse_response, Body, ChunkProgress, ChunkedBody, Method,
     Request, Response, Status, TargetForm,
 };
-use linewatch_parser::wire::{decode_frame, LinkType, TcpSegment};
+use linewatch_parser::wire::{decode_frame, LinkType, TcpFlags, TcpSegment};
 use linewatch_parser::HttpError;
-use linewatch_report::{RequestEvent, ResponseEvent};
+use linewatch_report::{ConnectionEvent, RequestEvent, ResponseEvent};
 
 use crate::carry::{CarryPool, CARRY_SLOTS};
-use crate::counters::{CoreDelta, Counter};
+use crate::counters::{addr_key, CoreDelta, Counter, SynRecord, SYN_LOG_CAPACITY};
 use crate::flow::{Endpoint, FlowKey, FlowTable, Framing, Inserted, Pending, Side};
 use crate::topn::KEY_CAP;
 
@@ -222,6 +222,9 @@ impl Worker {
                 if let Some(sent_ns) = seg.send_stamp() {
                     self.capture_latency(ts, sent_ns);
                 }
+                if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
+                    self.new_connection(ts, &seg);
+                }
                 if self.ports.matches(seg.src_port, seg.dst_port) {
                     self.segment(ts, &seg);
                 } else {
@@ -253,6 +256,36 @@ impl Worker {
                 self.capture_pending_len += 1;
             }
             None => self.delta.add(Counter::CaptureLatencyDropped, 1),
+        }
+    }
+
+    /// Counts a new connection (SYN without ACK, on any port): totals, the source and port
+    /// tables, the log for the port-scan detector, and a `--json` line.
+    #[inline(never)]
+    fn new_connection(&mut self, ts: u64, seg: &TcpSegment<'_>) {
+        let d = &mut *self.delta;
+        d.add(Counter::NewConnections, 1);
+        let (key, len) = addr_key(seg.src);
+        d.tally.conn_sources.record(&key[..len], 1, 0);
+        d.tally.conn_ports.record(&seg.dst_port.to_be_bytes(), 1, 0);
+        if d.syns.len() < SYN_LOG_CAPACITY {
+            d.syns.push(SynRecord {
+                ts,
+                src: seg.src,
+                port: seg.dst_port,
+            });
+        } else {
+            d.add(Counter::ConnectionsUnlogged, 1);
+        }
+        if let Some(json) = self.json.as_mut() {
+            linewatch_report::json::connection_event(
+                &ConnectionEvent {
+                    ts: time_of(ts),
+                    src: (seg.src, seg.src_port),
+                    dst: (seg.dst, seg.dst_port),
+                },
+                json,
+            );
         }
     }
 

@@ -8,13 +8,27 @@
 //! each, ending in a newline.
 
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use crate::model::AlertRecord;
+use crate::model::{AlertKind, AlertRecord};
 use crate::time::format_time;
 
 /// The line printed when an alert is raised.
 pub fn raised_line(a: &AlertRecord) -> String {
+    if a.kind == AlertKind::PortScan {
+        return format!(
+            "Port scan detected - source = {}, ports = {:.0} within {} s, triggered at {}{}",
+            source_text(a),
+            a.value,
+            a.window_secs,
+            format_time(a.triggered_at),
+            if a.blocked {
+                "; its new connections are blocked"
+            } else {
+                ""
+            }
+        );
+    }
     format!(
         "High traffic generated an alert - hits = {:.2}, triggered at {}",
         a.value,
@@ -25,12 +39,37 @@ pub fn raised_line(a: &AlertRecord) -> String {
 /// The line printed when an alert recovers; `None` while it is still active.
 pub fn recovered_line(a: &AlertRecord) -> Option<String> {
     let at = a.recovered_at?;
+    if a.kind == AlertKind::PortScan {
+        return Some(format!(
+            "Port scan flag expired - source = {}, recovered at {}{}",
+            source_text(a),
+            format_time(at),
+            if a.blocked { "; unblocked" } else { "" }
+        ));
+    }
     // A recovery with no value recorded still gets its line; NaN says the value is unknown.
     let value = a.recovered_value.unwrap_or(f64::NAN);
     Some(format!(
         "High traffic alert recovered - hits = {value:.2}, recovered at {}",
         format_time(at)
     ))
+}
+
+/// The line printed when an allow-listed source scans: logged, never flagged or blocked.
+pub fn allowed_scan_line(
+    source: std::net::IpAddr,
+    ports: u32,
+    window_secs: u64,
+    at: SystemTime,
+) -> String {
+    format!(
+        "Port scan from allow-listed source {source} not flagged - ports = {ports} within {window_secs} s, at {}",
+        format_time(at)
+    )
+}
+
+fn source_text(a: &AlertRecord) -> String {
+    a.source.map_or_else(|| "-".to_owned(), |s| s.to_string())
 }
 
 /// How long an alert lasted, to the second; `None` while active or if the clock went back.
@@ -61,6 +100,26 @@ pub fn history(alerts: &[AlertRecord], last: usize) -> String {
         );
     }
     for a in shown {
+        if a.kind == AlertKind::PortScan {
+            let _ = write!(
+                out,
+                "  {:<12} raised {}  source {}  ports = {:.0} within {} s",
+                a.kind.name(),
+                format_time(a.triggered_at),
+                source_text(a),
+                a.value,
+                a.window_secs
+            );
+            match (a.recovered_at, a.blocked) {
+                (Some(at), _) => {
+                    let _ = write!(out, "  expired {}", format_time(at));
+                }
+                (None, true) => out.push_str("  blocked"),
+                (None, false) => out.push_str("  flagged"),
+            }
+            out.push('\n');
+            continue;
+        }
         let _ = write!(
             out,
             "  {:<12} raised {}  hits = {:.2} > {:.2}",
@@ -92,8 +151,7 @@ pub fn history(alerts: &[AlertRecord], last: usize) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::AlertKind;
-    use std::time::{SystemTime, UNIX_EPOCH};
+    use std::time::UNIX_EPOCH;
 
     pub(crate) fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
@@ -107,7 +165,61 @@ pub(crate) mod tests {
             threshold: 10.0,
             recovered_at: end.map(at),
             recovered_value: end.map(|_| 9.5),
+            window_secs: 120,
+            source: None,
+            blocked: false,
         }
+    }
+
+    fn scan(start: u64, end: Option<u64>, blocked: bool) -> AlertRecord {
+        AlertRecord {
+            kind: AlertKind::PortScan,
+            value: 3.0,
+            threshold: 3.0,
+            window_secs: 60,
+            source: Some("10.0.0.9".parse().unwrap()),
+            blocked,
+            recovered_value: None,
+            ..alert(start, end)
+        }
+    }
+
+    #[test]
+    fn port_scan_lines_and_history() {
+        let a = scan(1_614_053_178, None, true);
+        let raised = raised_line(&a);
+        assert!(
+            raised.starts_with(
+                "Port scan detected - source = 10.0.0.9, ports = 3 within 60 s, triggered at "
+            ) && raised.ends_with("; its new connections are blocked"),
+            "{raised}"
+        );
+        assert_eq!(recovered_line(&a), None);
+        assert!(!raised_line(&scan(0, None, false)).contains("blocked"));
+        let done = scan(1_614_053_178, Some(1_614_053_478), true);
+        let line = recovered_line(&done).unwrap();
+        assert!(
+            line.starts_with("Port scan flag expired - source = 10.0.0.9, recovered at ")
+                && line.ends_with("; unblocked"),
+            "{line}"
+        );
+        let h = history(
+            &[alert(0, Some(30)), a.clone(), scan(5, None, false), done],
+            10,
+        );
+        let lines: Vec<&str> = h.lines().collect();
+        assert_eq!(lines.len(), 5, "{h}");
+        assert!(lines[2].contains("port_scan") && lines[2].contains("source 10.0.0.9"));
+        assert!(lines[2].ends_with("  blocked"), "{h}");
+        assert!(lines[3].ends_with("  flagged"), "{h}");
+        assert!(lines[4].contains("  expired "), "{h}");
+        let allowed = allowed_scan_line("::1".parse().unwrap(), 4, 60, at(0));
+        assert!(
+            allowed.starts_with(
+                "Port scan from allow-listed source ::1 not flagged - ports = 4 within 60 s, at "
+            ),
+            "{allowed}"
+        );
     }
 
     #[test]

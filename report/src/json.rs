@@ -23,8 +23,11 @@
 //!  "host":"example.com"|null,"user_agent":"curl/8"|null,"bytes":78}
 //! {"type":"response","ts":..,"src":..,"src_port":..,"dst":..,"dst_port":..,"status":200,
 //!  "latency_us":512|null,"bytes":1234}
-//! {"type":"alert","kind":"high_traffic","state":"raised"|"recovered","at":..,"value":12.5,
-//!  "threshold":10,"triggered_at":..,"recovered_at":..|null,"text":"High traffic ..."}
+//! {"type":"connection","ts":..,"src":..,"src_port":..,"dst":..,"dst_port":22}
+//! {"type":"alert","kind":"high_traffic"|"port_scan","state":"raised"|"recovered","at":..,
+//!  "value":12.5,"threshold":10,"triggered_at":..,"recovered_at":..|null,"window_secs":120,
+//!  "source":"10.0.0.9"|null,"blocked":false,"text":"High traffic ..."}
+//! {"type":"scan_allowed","at":..,"source":"10.0.0.1","ports":3,"window_secs":60,"text":..}
 //! ```
 //!
 //! (Each event is one line; it is wrapped here only to be read.)
@@ -36,7 +39,7 @@ use serde_json::{json, Map, Value};
 
 use crate::alert;
 use crate::escape;
-use crate::model::{AlertRecord, RequestEvent, ResponseEvent, Summary, TopEntry};
+use crate::model::{AlertRecord, ConnectionEvent, RequestEvent, ResponseEvent, Summary, TopEntry};
 use crate::time::{push_u64, push_unix_micros, unix_seconds};
 
 /// Appends `,"src":"ip","src_port":n,"dst":"ip","dst_port":n`.
@@ -95,6 +98,14 @@ pub fn request_event(e: &RequestEvent<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"}\n");
 }
 
+/// Appends one `--json` line for a new connection (a TCP SYN without ACK).
+pub fn connection_event(e: &ConnectionEvent, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"type\":\"connection\",\"ts\":");
+    push_unix_micros(e.ts, out);
+    push_endpoints(e.src, e.dst, out);
+    out.extend_from_slice(b"}\n");
+}
+
 /// Appends one `--json` line for a response.
 pub fn response_event(e: &ResponseEvent, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"type\":\"response\",\"ts\":");
@@ -148,7 +159,39 @@ pub fn alert_event(a: &AlertRecord, recovered: bool, out: &mut Vec<u8>) {
         Some(at) => push_unix_micros(at, out),
         None => out.extend_from_slice(b"null"),
     }
+    out.extend_from_slice(b",\"window_secs\":");
+    push_u64(a.window_secs, out);
+    out.extend_from_slice(b",\"source\":");
+    match a.source {
+        // Address text never holds a quote or backslash.
+        Some(ip) => {
+            let _ = write!(out, "\"{ip}\"");
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"blocked\":");
+    out.extend_from_slice(if a.blocked { b"true" } else { b"false" });
     out.extend_from_slice(b",\"text\":");
+    escape::json_string(text.as_bytes(), out);
+    out.extend_from_slice(b"}\n");
+}
+
+/// Appends one `--json` line for an allow-listed source that scanned (logged, not flagged).
+pub fn allowed_scan_event(
+    source: IpAddr,
+    ports: u32,
+    window_secs: u64,
+    at: std::time::SystemTime,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(b"{\"type\":\"scan_allowed\",\"at\":");
+    push_unix_micros(at, out);
+    let _ = write!(out, ",\"source\":\"{source}\",\"ports\":");
+    push_u64(u64::from(ports), out);
+    out.extend_from_slice(b",\"window_secs\":");
+    push_u64(window_secs, out);
+    out.extend_from_slice(b",\"text\":");
+    let text = alert::allowed_scan_line(source, ports, window_secs, at);
     escape::json_string(text.as_bytes(), out);
     out.extend_from_slice(b"}\n");
 }
@@ -330,10 +373,43 @@ pub fn summary(s: &Summary) -> String {
                 "threshold": a.threshold,
                 "recovered_at": opt_time(a.recovered_at),
                 "recovered_value": a.recovered_value,
+                "window_secs": a.window_secs,
+                "source": a.source.map(|ip| ip.to_string()),
+                "blocked": a.blocked,
             })
         })
         .collect();
     put("alerts", Value::Array(alerts));
+
+    let g = &s.guard;
+    let conn_list = |entries: &[TopEntry]| {
+        let list = top_list(entries, b.connections);
+        json!({ "top": Value::Object(list.counts), "other": list.other,
+                "approximate": Value::Array(list.approximate) })
+    };
+    put(
+        "connections",
+        json!({
+            "new": g.new_connections,
+            "unlogged": g.connections_unlogged,
+            "sources": conn_list(&b.connection_sources),
+            "ports": conn_list(&b.connection_ports),
+        }),
+    );
+    put(
+        "guard",
+        json!({
+            "scan_ports": g.scan_ports,
+            "scan_window_secs": g.scan_window_secs,
+            "allow": g.allow,
+            "blocking_on": g.blocking_on,
+            "scanners_flagged": g.scanners_flagged,
+            "scans_allowed": g.scans_allowed,
+            "syns_from_flagged": g.syns_from_flagged,
+            "blocked_syns": g.blocked_syns,
+            "sources_evicted": g.sources_evicted,
+        }),
+    );
 
     let mut latency = Map::new();
     for table in &s.latency {
@@ -622,6 +698,49 @@ mod tests {
     }
 
     #[test]
+    fn connection_and_scan_events() {
+        let mut out = Vec::new();
+        connection_event(
+            &ConnectionEvent {
+                ts: at(1_614_053_178) + Duration::from_micros(5),
+                src: ("10.0.0.9".parse().unwrap(), 40_000),
+                dst: ("2001:db8::1".parse().unwrap(), 22),
+            },
+            &mut out,
+        );
+        let v = parse_line(&out);
+        assert_eq!(
+            v,
+            json!({"type": "connection", "ts": 1_614_053_178.000_005, "src": "10.0.0.9",
+                   "src_port": 40000, "dst": "2001:db8::1", "dst_port": 22})
+        );
+        let mut a = alert(1_614_053_178, None);
+        a.kind = crate::model::AlertKind::PortScan;
+        a.source = Some("10.0.0.9".parse().unwrap());
+        a.value = 3.0;
+        a.threshold = 3.0;
+        a.window_secs = 60;
+        a.blocked = true;
+        out.clear();
+        alert_event(&a, false, &mut out);
+        let v = parse_line(&out);
+        assert_eq!(v["kind"], "port_scan");
+        assert_eq!(v["source"], "10.0.0.9");
+        assert_eq!(v["blocked"], true);
+        assert_eq!(v["window_secs"], 60);
+        assert!(v["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Port scan detected"));
+        out.clear();
+        allowed_scan_event("::1".parse().unwrap(), 4, 60, at(10), &mut out);
+        let v = parse_line(&out);
+        assert_eq!(v["type"], "scan_allowed");
+        assert_eq!(v["source"], "::1");
+        assert_eq!(v["ports"], 4);
+    }
+
+    #[test]
     fn summary_of_nothing() {
         let s = Summary {
             source: String::new(),
@@ -635,6 +754,7 @@ mod tests {
             latency: vec![],
             peak_rss_bytes: None,
             capture: None,
+            guard: Default::default(),
         };
         let v: Value = serde_json::from_str(&summary(&s)).expect("valid JSON");
         assert_eq!(v["first_packet"], Value::Null);

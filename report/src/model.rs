@@ -65,6 +65,12 @@ pub struct Breakdown {
     pub hosts: Vec<TopEntry>,
     /// Top user agents (`-` when absent), largest first.
     pub user_agents: Vec<TopEntry>,
+    /// New connections (TCP SYN without ACK, any port).
+    pub connections: u64,
+    /// Top sources of new connections (keys: the address as text), largest first.
+    pub connection_sources: Vec<TopEntry>,
+    /// Top destination ports of new connections (keys: the port as text), largest first.
+    pub connection_ports: Vec<TopEntry>,
 }
 
 /// What an alert was about.
@@ -72,6 +78,8 @@ pub struct Breakdown {
 pub enum AlertKind {
     /// The window's average request rate went above the threshold.
     HighTraffic,
+    /// A source opened connections to too many distinct ports within the scan window.
+    PortScan,
 }
 
 impl AlertKind {
@@ -79,6 +87,7 @@ impl AlertKind {
     pub fn name(self) -> &'static str {
         match self {
             AlertKind::HighTraffic => "high_traffic",
+            AlertKind::PortScan => "port_scan",
         }
     }
 }
@@ -90,14 +99,21 @@ pub struct AlertRecord {
     pub kind: AlertKind,
     /// The second it was raised (packet time offline, wall time live).
     pub triggered_at: SystemTime,
-    /// The window average (requests/s) that raised it.
+    /// High traffic: the window average (requests/s) that raised it. Port scan: the
+    /// distinct ports seen within the window.
     pub value: f64,
-    /// The threshold it crossed.
+    /// The threshold it crossed (requests/s, or ports).
     pub threshold: f64,
-    /// The second it recovered, if it has.
+    /// The second it recovered (a port scan: when its block expired), if it has.
     pub recovered_at: Option<SystemTime>,
     /// The window average at recovery.
     pub recovered_value: Option<f64>,
+    /// The window it was measured over, in seconds.
+    pub window_secs: u64,
+    /// Port scan: the scanner.
+    pub source: Option<std::net::IpAddr>,
+    /// Port scan: its new connections are being dropped (`--block-scanners`).
+    pub blocked: bool,
 }
 
 /// A percentile table of one HDR histogram. The unit is in the histogram's name.
@@ -212,6 +228,35 @@ pub struct Summary {
     pub peak_rss_bytes: Option<u64>,
     /// Live capture figures; `None` for a replay.
     pub capture: Option<Capture>,
+    /// New connections, port scans and blocking.
+    pub guard: Guard,
+}
+
+/// The connection guard's figures for the summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Guard {
+    /// Distinct ports that make a port scan.
+    pub scan_ports: u32,
+    /// Within this many seconds.
+    pub scan_window_secs: u64,
+    /// The allow-list, as networks (`10.0.0.0/8`).
+    pub allow: Vec<String>,
+    /// Blocking was on (`--block-scanners`), and where.
+    pub blocking_on: Option<String>,
+    /// New connections seen.
+    pub new_connections: u64,
+    /// New connections the scan detector did not see (a core's per-second log was full).
+    pub connections_unlogged: u64,
+    /// Sources flagged as port scanners.
+    pub scanners_flagged: u64,
+    /// Allow-listed sources that scanned (logged, not flagged).
+    pub scans_allowed: u64,
+    /// SYNs seen from flagged sources (not blocked, or before their block took effect).
+    pub syns_from_flagged: u64,
+    /// SYNs the XDP guard dropped.
+    pub blocked_syns: u64,
+    /// Tracked sources forgotten early to keep the detector's memory bounded.
+    pub sources_evicted: u64,
 }
 
 /// What live capture saw and lost, from the kernel's own counters.
@@ -281,6 +326,17 @@ pub struct RequestEvent<'a> {
     pub user_agent: Option<&'a [u8]>,
     /// Head plus declared body length.
     pub bytes: u64,
+}
+
+/// A new connection (TCP SYN without ACK), for one `--json` line.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionEvent {
+    /// Packet time of the SYN.
+    pub ts: SystemTime,
+    /// Source address and port.
+    pub src: (std::net::IpAddr, u16),
+    /// Destination address and port.
+    pub dst: (std::net::IpAddr, u16),
 }
 
 /// A response, for one `--json` line.

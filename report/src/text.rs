@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::alert;
 use crate::escape;
-use crate::model::{Breakdown, Capture, LatencyTable, Report, Summary, TopEntry};
+use crate::model::{Breakdown, Capture, Guard, LatencyTable, Report, Summary, TopEntry};
 use crate::time::format_time;
 use crate::units;
 
@@ -241,6 +241,73 @@ fn push_breakdown(out: &mut String, title: &str, b: &Breakdown, top_n: usize, ma
     }
 
     push_list(out, "top user agents", &b.user_agents, b, top_n, marks);
+    push_connections(out, b, top_n, marks);
+}
+
+/// Appends the new-connection counts: total and rate, top sources and top ports, one line each.
+fn push_connections(out: &mut String, b: &Breakdown, top_n: usize, marks: &mut Marks) {
+    let _ = writeln!(
+        out,
+        "  new connections {} ({}/s)",
+        b.connections,
+        units::short_rate(units::per_second(b.connections, b.seconds)),
+    );
+    if b.connections == 0 || top_n == 0 {
+        return;
+    }
+    for (title, entries) in [
+        ("top sources", &b.connection_sources),
+        ("top ports", &b.connection_ports),
+    ] {
+        let _ = write!(out, "    {title:<13}");
+        for e in entries.iter().take(top_n) {
+            out.push(' ');
+            escape::terminal(&e.key, out);
+            if e.is_approximate() {
+                marks.approximate = true;
+                let _ = write!(out, " ~{}", e.count);
+            } else {
+                let _ = write!(out, " {}", e.count);
+            }
+        }
+        out.push('\n');
+    }
+}
+
+/// Appends the connection guard block of the summary.
+fn push_guard(out: &mut String, g: &Guard) {
+    let _ = writeln!(
+        out,
+        "connection guard: port scan = {} ports within {} s; allow-list {}; blocking {}",
+        g.scan_ports,
+        g.scan_window_secs,
+        if g.allow.is_empty() {
+            "empty".to_owned()
+        } else {
+            g.allow.join(", ")
+        },
+        g.blocking_on.as_ref().map_or_else(
+            || "off".to_owned(),
+            |on| format!("on {}", escape::terminal_string(on.as_bytes()))
+        ),
+    );
+    for (name, n) in [
+        ("new_connections", g.new_connections),
+        ("scanners_flagged", g.scanners_flagged),
+        ("scans_allowed", g.scans_allowed),
+        ("syns_from_flagged", g.syns_from_flagged),
+        ("blocked_syns", g.blocked_syns),
+    ] {
+        let _ = writeln!(out, "  {name:<20}{n:>16}");
+    }
+    for (name, n) in [
+        ("connections_unlogged", g.connections_unlogged),
+        ("sources_evicted", g.sources_evicted),
+    ] {
+        if n > 0 {
+            let _ = writeln!(out, "  {name:<20}{n:>16}");
+        }
+    }
 }
 
 /// The periodic report: a header with the time, the interval's counts, the counts since start,
@@ -401,6 +468,8 @@ pub fn summary(s: &Summary, top_n: usize) -> String {
         &mut marks,
     );
     out.push('\n');
+    push_guard(&mut out, &s.guard);
+    out.push('\n');
     out.push_str(&alert::history(&s.alerts, RECENT_ALERTS));
     out.push('\n');
 
@@ -459,6 +528,12 @@ pub(crate) mod tests {
                 entry(b"curl/8.0", 99, 0, false),
                 entry(b"averyveryverylongagent", 1, 0, true),
             ],
+            connections: 40,
+            connection_sources: vec![
+                entry(b"10.0.0.9", 30, 0, false),
+                entry(b"2001:db8::1", 10, 0, false),
+            ],
+            connection_ports: vec![entry(b"80", 38, 0, false), entry(b"22", 2, 0, false)],
         }
     }
 
@@ -508,6 +583,19 @@ pub(crate) mod tests {
             ],
             peak_rss_bytes: Some(24 * 1024 * 1024),
             capture: None,
+            guard: Guard {
+                scan_ports: 3,
+                scan_window_secs: 60,
+                allow: vec!["10.0.0.1/32".to_owned()],
+                blocking_on: Some("eth0".to_owned()),
+                new_connections: 40,
+                connections_unlogged: 0,
+                scanners_flagged: 1,
+                scans_allowed: 0,
+                syns_from_flagged: 3,
+                blocked_syns: 12,
+                sources_evicted: 0,
+            },
         }
     }
 
@@ -603,6 +691,41 @@ pub(crate) mod tests {
         );
         // top_n = 0 shows no rows at all, and does not panic.
         assert!(report(&r, 0).contains("(none)"));
+    }
+
+    #[test]
+    fn connections_and_guard_are_shown() {
+        let r = Report {
+            at: at(0),
+            interval: Breakdown::default(),
+            total: breakdown(),
+            recent_alerts: vec![],
+        };
+        let text = report(&r, 5);
+        assert!(text.contains("  new connections 40 (4.00/s)\n"), "{text}");
+        assert!(
+            text.contains("    top sources   10.0.0.9 30 2001:db8::1 10\n"),
+            "{text}"
+        );
+        assert!(text.contains("    top ports     80 38 22 2\n"), "{text}");
+        assert!(
+            text.contains("last 0s: 0 requests") && text.contains("  new connections 0 (0.00/s)\n")
+        );
+        let text = summary(&summary_model(), 5);
+        assert!(
+            text.contains(
+                "connection guard: port scan = 3 ports within 60 s; allow-list 10.0.0.1/32; blocking on eth0\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("  blocked_syns                      12\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("sources_evicted"),
+            "zero rare counters are left out"
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub mod rxdrop;
 mod sys;
 /// The AF_XDP sockets among this process's file descriptors (the bench rig's generator finds
 /// its tx sockets with it, as [`xsk`] does its rx sockets).
-pub use sys::xdp_socket_fds;
+pub use sys::{interface_addresses, xdp_socket_fds};
 pub mod xdp;
 pub mod xsk;
 

@@ -373,6 +373,7 @@ pub fn run(
         packet_times,
         interrupted: false,
         capture: Some(figures),
+        guard: crate::guard::GuardInfo::of(&config.aggregator.scan, None),
     })
 }
 

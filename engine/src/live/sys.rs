@@ -279,3 +279,51 @@ pub(crate) fn allowed_cores() -> Vec<usize> {
         .filter(|&i| unsafe { libc::CPU_ISSET(i, &set) })
         .collect()
 }
+
+/// The IPv4 and IPv6 addresses configured on interface `name` (`getifaddrs`), for the
+/// connection guard's allow-list. An interface without addresses gives an empty list; an
+/// interface that does not exist gives an error.
+pub fn interface_addresses(name: &str) -> Result<Vec<std::net::IpAddr>, LiveError> {
+    ifindex(name)?;
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head we free below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        let e = io::Error::last_os_error();
+        return Err(LiveError(format!(
+            "cannot list the addresses of {name}: {e}"
+        )));
+    }
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, alive until freeifaddrs.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_name.is_null() || ifa.ifa_addr.is_null() {
+            continue;
+        }
+        // SAFETY: a NUL-terminated interface name owned by the list.
+        let ifname = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+        if ifname.to_bytes() != name.as_bytes() {
+            continue;
+        }
+        // SAFETY: ifa_addr points to a sockaddr whose family says its real type and size.
+        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+        if family == libc::AF_INET {
+            // SAFETY: an AF_INET sockaddr is a sockaddr_in.
+            let sin = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in>() };
+            out.push(std::net::IpAddr::from(
+                u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
+            ));
+        } else if family == libc::AF_INET6 {
+            // SAFETY: an AF_INET6 sockaddr is a sockaddr_in6.
+            let sin6 = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in6>() };
+            out.push(std::net::IpAddr::from(sin6.sin6_addr.s6_addr));
+        }
+    }
+    // SAFETY: the head getifaddrs returned, freed once.
+    unsafe { libc::freeifaddrs(head) };
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
