@@ -370,14 +370,23 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            // clap's message is several lines (usage, tips); keep the first.
+            // clap's message is several lines (usage, tips); keep the first, with the list
+            // that follows it when it ends in a colon ("required arguments were not
+            // provided:" and the arguments, indented below).
             let rendered = e.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
+            let mut lines = rendered.lines().skip_while(|l| l.trim().is_empty());
+            let mut first = lines
+                .next()
                 .unwrap_or("invalid arguments")
                 .trim_start_matches("error: ")
                 .to_owned();
+            if first.ends_with(':') {
+                let items: Vec<&str> = lines
+                    .take_while(|l| !l.trim().is_empty())
+                    .map(str::trim)
+                    .collect();
+                first = format!("{} {}", first, items.join(", "));
+            }
             return bad_input(format!("{first} (see linewatch --help)"));
         }
     };
