@@ -140,6 +140,46 @@ impl Linewatch {
         self.proc.pid()
     }
 
+    /// Waits for a stderr line starting with `prefix`.
+    ///
+    /// # Panics
+    /// When linewatch exits first or the line does not come within `timeout`.
+    pub fn wait_line(&mut self, prefix: &str, timeout: Duration) -> String {
+        self.proc
+            .wait_stderr_line(prefix, timeout)
+            .unwrap_or_else(|why| panic!("linewatch: {why}"))
+    }
+
+    /// Everything linewatch wrote to stderr so far.
+    pub fn stderr_text(&self) -> String {
+        self.proc.stderr_text()
+    }
+
+    /// SIGINT; waits for exit 0 and returns the summary JSON and linewatch's output.
+    ///
+    /// # Panics
+    /// As [`Linewatch::interrupt`].
+    pub fn interrupt_with_output(self) -> (serde_json::Value, Finished) {
+        let args = self.args.join(" ");
+        let summary = self.summary.clone();
+        let done: Finished = self.proc.stop(libc::SIGINT, EXIT_TIMEOUT);
+        assert!(
+            done.status.success(),
+            "linewatch {args}: {} after SIGINT; stderr:\n{}",
+            done.status,
+            done.stderr
+        );
+        let text = std::fs::read_to_string(&summary).unwrap_or_else(|e| {
+            panic!(
+                "linewatch {args}: no summary: {e}; stderr:\n{}",
+                done.stderr
+            )
+        });
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("linewatch {args}: summary is not JSON ({e}):\n{text}"));
+        (json, done)
+    }
+
     /// SIGKILL, and reap.
     pub fn kill_9(mut self) {
         self.proc.signal(libc::SIGKILL);
