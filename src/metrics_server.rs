@@ -100,14 +100,14 @@ pub(crate) fn parse_addr(s: &str) -> Result<SocketAddr, String> {
             "invalid metrics address {s:?}: an IPv6 address needs brackets, e.g. [::1]:{port}"
         ));
     }
-    if host.is_empty() || host.contains(['[', ']']) || host.chars().any(char::is_whitespace) {
-        return Err(usage());
-    }
     if let Ok(ip) = host.parse::<Ipv4Addr>() {
         return Ok(SocketAddr::new(IpAddr::V4(ip), port));
     }
     if host.eq_ignore_ascii_case("localhost") {
         return Ok(SocketAddr::new(loopback, port));
+    }
+    if !is_host_name(host) {
+        return Err(usage());
     }
     // A host name: the first address it resolves to, IPv4 preferred.
     match (host, port).to_socket_addrs() {
@@ -125,6 +125,24 @@ pub(crate) fn parse_addr(s: &str) -> Result<SocketAddr, String> {
             io_text(&e)
         )),
     }
+}
+
+/// A DNS host name (RFC 1123: dot-separated labels of letters, digits and inner hyphens, the
+/// last one not all digits, so that a mistyped IPv4 address is not looked up).
+fn is_host_name(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    host.len() <= 253
+        && host.split('.').all(label_ok)
+        && !host
+            .rsplit('.')
+            .next()
+            .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// What renders the exposition, called on each scrape of `/metrics`.
@@ -858,7 +876,10 @@ mod tests {
             ":9100\n",
             "\u{1b}[2J:80",
             "1.2.3.4.5:80",
-            "host.invalid:9100",
+            "256.0.0.1:80",
+            "-host:80",
+            "a..b:80",
+            "h_x:80",
         ] {
             let err = parse_addr(s).map(|_| ()).unwrap_err();
             assert!(
@@ -872,5 +893,7 @@ mod tests {
             .contains("port 0 is not allowed"));
         assert!(parse_addr("::1:9100").unwrap_err().contains("brackets"));
         assert!(parse_addr("70000").unwrap_err().contains("out of range"));
+        assert!(is_host_name("web-1.example.net") && is_host_name("h") && is_host_name("a.b."));
+        assert!(!is_host_name("") && !is_host_name("1.2.3") && !is_host_name(&"a".repeat(64)));
     }
 }
