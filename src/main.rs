@@ -8,6 +8,8 @@
 //! program), 1 when an output cannot be written or a second Ctrl-C/SIGTERM cut the wind-down
 //! short.
 
+mod metrics_server;
+
 use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

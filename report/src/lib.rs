@@ -8,6 +8,7 @@
 //! - [`text::report`] and [`text::summary`]: the periodic report and the exit summary;
 //! - [`alert`]: the alert lines (their texts are a SPEC contract) and the alert history;
 //! - [`json`]: the `--json` event lines and the `--summary` document;
+//! - [`metrics`]: the OpenMetrics text served to Prometheus (`--metrics`);
 //! - [`time`]: how times are printed.
 //!
 //! Every byte string that came off the wire goes through [`escape`] first, so no ANSI or
@@ -19,6 +20,7 @@
 pub mod alert;
 pub mod escape;
 pub mod json;
+pub mod metrics;
 pub mod model;
 pub mod status;
 pub mod text;
