@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use clap::Parser;
-use linewatch_engine::aggregate::{AggregatorConfig, Output, Snapshot};
+use linewatch_engine::aggregate::{AggregatorConfig, Output, Snapshot, METHOD_NAMES};
 use linewatch_engine::alert::{AlertConfig, AlertTransition, Threshold};
 use linewatch_engine::guard::{AllowList, Cidr, ScanConfig, MAX_SCAN_PORTS};
 use linewatch_engine::live::run::IdlePolicy;
@@ -187,8 +187,8 @@ struct Cli {
 
     /// Serve OpenMetrics for Prometheus at ADDR (`9100`, `:9100`, `0.0.0.0:9100`,
     /// `[::]:9100`); without a host it binds 127.0.0.1. Path: /metrics.
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<String>,
+    #[arg(long, value_name = "ADDR", value_parser = metrics_server::parse_addr)]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 /// The parsed `--port` value.
@@ -517,6 +517,7 @@ fn run(cli: Cli) -> ExitCode {
             report_interval_secs: cli.report_interval,
             top_n: usize::from(cli.top),
             scan,
+            metrics: cli.metrics.is_some(),
         },
     };
     if live {
@@ -564,6 +565,35 @@ fn run(cli: Cli) -> ExitCode {
     }
 
     let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
+    // The metrics endpoint renders the last published view on each scrape (before the first
+    // second closes: zeros, with the start time).
+    let metrics_server = match cli.metrics {
+        Some(addr) => {
+            let snapshot = Arc::clone(&snapshot);
+            let started = std::time::SystemTime::now();
+            let render = Box::new(move || match &snapshot.load().metrics {
+                Some(view) => linewatch_report::metrics::render(view),
+                None => {
+                    linewatch_report::metrics::render(&linewatch_report::metrics::MetricsView {
+                        created: started,
+                        methods: METHOD_NAMES.iter().map(|m| (*m, 0)).collect(),
+                        ..Default::default()
+                    })
+                }
+            });
+            match metrics_server::start(addr, render) {
+                Ok(server) => {
+                    eprintln!(
+                        "linewatch: serving OpenMetrics on http://{}/metrics",
+                        server.local_addr()
+                    );
+                    Some(server)
+                }
+                Err(e) => return bad_input(e),
+            }
+        }
+        None => None,
+    };
     let done = Arc::new(AtomicBool::new(false));
     // The status line is for a person watching: on a terminal, rewritten in place once a
     // second from the published snapshot. Output into a pipe gets none.
@@ -621,6 +651,9 @@ fn run(cli: Cli) -> ExitCode {
     done.store(true, Ordering::Relaxed);
     if let Some(handle) = status {
         let _ = handle.join();
+    }
+    if let Some(server) = metrics_server {
+        server.stop();
     }
     let result = match outcome {
         Ok(result) => result,

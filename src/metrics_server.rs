@@ -17,9 +17,6 @@
 //! client still sends for a moment, so that an unread body does not turn the close into a
 //! reset that could cost the client the response). Nothing here panics on any bytes.
 
-// Wired to `--metrics` in main.rs by the caller; until then only the tests use it.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};

@@ -221,7 +221,7 @@ fn a_slow_scan_and_hammering_are_not_flagged() {
         return;
     };
     // The seed's e2e settings: three ports within one second.
-    let mut lw = start(
+    let lw = start(
         &lab,
         "slow",
         &["--block-scanners", "--scan-window", "1", "--no-allow-self"],

@@ -113,7 +113,7 @@ fn scenario() -> Scenario {
             &mut frames,
             10 * S + i * 10 * MS,
             "192.0.2.10",
-            1 + i as u16,
+            1 + u16::try_from(i).unwrap(),
         );
     }
     // Hammering one port: 500 SYNs over 5 s.
@@ -126,16 +126,26 @@ fn scenario() -> Scenario {
             &mut frames,
             3 * S + i * 20 * MS,
             "192.0.2.21",
-            80 + (i % 2) as u16,
+            80 + u16::try_from(i % 2).unwrap(),
         );
     }
     // A slow scan: a new port every 6 s, wider than the 5 s window.
     for i in 0..6u64 {
-        syn(&mut frames, 1 + i * 6 * S, "192.0.2.30", 1000 + i as u16);
+        syn(
+            &mut frames,
+            1 + i * 6 * S,
+            "192.0.2.30",
+            1000 + u16::try_from(i).unwrap(),
+        );
     }
     // Just inside the window: ports at 0, 2.4 and 4.9 s: flagged at the third.
     for (i, t) in [0, 2_400 * MS, 4_900 * MS].into_iter().enumerate() {
-        syn(&mut frames, 20 * S + t, "192.0.2.40", 2000 + i as u16);
+        syn(
+            &mut frames,
+            20 * S + t,
+            "192.0.2.40",
+            2000 + u16::try_from(i).unwrap(),
+        );
     }
     // An allow-listed scanner (--allow 198.51.100.0/24): logged, not flagged.
     for i in 0..10u64 {
@@ -143,12 +153,17 @@ fn scenario() -> Scenario {
             &mut frames,
             12 * S + i * MS,
             "198.51.100.7",
-            3000 + i as u16,
+            3000 + u16::try_from(i).unwrap(),
         );
     }
     // IPv6.
     for i in 0..4u64 {
-        syn(&mut frames, 15 * S + i * MS, "2001:db8::66", 22 + i as u16);
+        syn(
+            &mut frames,
+            15 * S + i * MS,
+            "2001:db8::66",
+            22 + u16::try_from(i).unwrap(),
+        );
     }
     Scenario {
         frames,

@@ -11,11 +11,12 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use hdrhistogram::Histogram;
 use linewatch_parser::http::Method;
+use linewatch_report::metrics::MetricsView;
 use linewatch_report::{
     AlertKind, AlertRecord, Breakdown, Percentiles, Report, SectionHosts, TopEntry,
 };
@@ -188,6 +189,9 @@ pub struct Snapshot {
     pub blocked_syns: u64,
     /// Sources blocked now.
     pub blocked_sources: u64,
+    /// The OpenMetrics view of everything since start, when asked for
+    /// ([`AggregatorConfig::metrics`]).
+    pub metrics: Option<Arc<MetricsView>>,
 }
 
 impl Snapshot {
@@ -234,6 +238,8 @@ pub struct AggregatorConfig {
     pub top_n: usize,
     /// Port-scan detection.
     pub scan: ScanConfig,
+    /// Publish a [`MetricsView`] with every snapshot (`--metrics`).
+    pub metrics: bool,
 }
 
 /// What the aggregator hands back when all input is done.
@@ -303,6 +309,8 @@ struct State {
     blocker: Option<Box<dyn Blocker>>,
     /// The second's new connections of every core, merged in time order.
     syns: Vec<SynRecord>,
+    /// When the aggregator was built (the metrics' start time).
+    started: SystemTime,
 }
 
 impl Aggregator {
@@ -334,6 +342,7 @@ impl Aggregator {
                 scan_history_dropped: 0,
                 blocker: None,
                 syns: Vec::new(),
+                started: SystemTime::now(),
             },
         }
     }
@@ -415,6 +424,7 @@ impl State {
         }
         self.scan_second(epoch, deltas);
 
+        let metrics = self.config.metrics.then(|| Arc::new(self.metrics_view()));
         self.snapshot.store(Arc::new(Snapshot {
             second: epoch,
             pps: packets,
@@ -437,11 +447,8 @@ impl State {
             new_connections: self.total.get(Counter::NewConnections),
             scanners_flagged: self.scan.stats.flagged,
             blocked_syns: self.blocker.as_ref().map_or(0, |b| b.dropped()),
-            blocked_sources: if self.blocker.is_some() {
-                self.scan.flagged_now() as u64
-            } else {
-                0
-            },
+            blocked_sources: self.blocked_sources(),
+            metrics,
         }));
 
         // A report goes out as soon as the last second of its interval closes.
@@ -527,6 +534,75 @@ impl State {
             ScanEvent::Allowed { source, ts, ports } => {
                 self.output.allowed_scan(source, ports, window_secs, ts);
             }
+        }
+    }
+
+    /// Sources on the blocklist now (0 without blocking).
+    fn blocked_sources(&self) -> u64 {
+        if self.blocker.is_some() {
+            self.scan.flagged_now() as u64
+        } else {
+            0
+        }
+    }
+
+    /// The OpenMetrics view of the since-start tally. Top sections and hosts are counted by
+    /// their guaranteed lower bound, the rest under `other`, so each family sums to requests.
+    fn metrics_view(&self) -> MetricsView {
+        let t = &self.total;
+        let top_n = self.config.top_n;
+        let requests = t.get(Counter::Requests);
+        let top = |table: &crate::topn::HeavyHitters| {
+            let list: Vec<(Vec<u8>, u64)> = table
+                .top(top_n)
+                .into_iter()
+                .map(|e| {
+                    let n = e.lower_bound();
+                    (e.key, n)
+                })
+                .collect();
+            let listed: u64 = list.iter().map(|(_, n)| n).sum();
+            let other = requests.saturating_sub(listed);
+            (list, other)
+        };
+        let (top_sections, sections_other) = top(&t.sections);
+        let (top_hosts, hosts_other) = top(&t.hosts);
+        let mut status_classes = [0u64; 6];
+        for (code, n) in t.status.iter().enumerate() {
+            if *n > 0 {
+                status_classes[(code / 100).saturating_sub(1).min(5)] += n;
+            }
+        }
+        let recorded = |h: &Histogram<u64>| -> Vec<(u64, u64)> {
+            h.iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect()
+        };
+        MetricsView {
+            created: self.started,
+            packets: t.get(Counter::Packets),
+            bytes: t.get(Counter::Bytes),
+            // Relaxed: a gauge for display; nothing else is read through it.
+            kernel_drops: self.drops.as_ref().map_or(0, |d| d.load(Ordering::Relaxed)),
+            requests,
+            responses: t.get(Counter::Responses),
+            non_http: t.get(Counter::NonHttp),
+            malformed: t.get(Counter::Malformed),
+            methods: METHOD_NAMES.iter().copied().zip(t.methods).collect(),
+            status_classes,
+            top_sections,
+            sections_other,
+            top_hosts,
+            hosts_other,
+            new_connections: t.get(Counter::NewConnections),
+            scan_alerts: self.scan.stats.flagged,
+            blocked_syns: self.blocker.as_ref().map_or(0, |b| b.dropped()),
+            blocked_sources: self.blocked_sources(),
+            alert_active: self.alert.is_active(),
+            window_rate: self.alert.window_rate(),
+            threshold: self.alert.threshold(),
+            response_latency_us: recorded(&t.response_latency_us),
+            capture_latency_us: recorded(&t.capture_latency_us),
         }
     }
 

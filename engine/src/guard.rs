@@ -519,7 +519,7 @@ mod tests {
             .collect();
         assert!(run(&mut d, &syns).is_empty());
         let two: Vec<_> = (0..1000)
-            .map(|i| syn(200 * S + i, "10.0.0.9", 80 + (i % 2) as u16))
+            .map(|i| syn(200 * S + i, "10.0.0.9", 80 + u16::try_from(i % 2).unwrap()))
             .collect();
         assert!(run(&mut d, &two).is_empty(), "two ports are below three");
     }
@@ -528,13 +528,25 @@ mod tests {
     fn a_slow_scan_spaced_by_the_window_is_not_flagged() {
         let mut d = detector(3, 5, &[]);
         let syns: Vec<_> = (0..20)
-            .map(|i| syn(1000 * S + i * 5 * S, "10.0.0.9", 8000 + i as u16))
+            .map(|i| {
+                syn(
+                    1000 * S + i * 5 * S,
+                    "10.0.0.9",
+                    8000 + u16::try_from(i).unwrap(),
+                )
+            })
             .collect();
         assert!(run(&mut d, &syns).is_empty());
         // Just inside the window: flagged.
         let mut d = detector(3, 5, &[]);
         let fast: Vec<_> = (0..3)
-            .map(|i| syn(1000 * S + i * (5 * S - 1) / 2, "10.0.0.9", 8000 + i as u16))
+            .map(|i| {
+                syn(
+                    1000 * S + i * (5 * S - 1) / 2,
+                    "10.0.0.9",
+                    8000 + u16::try_from(i).unwrap(),
+                )
+            })
             .collect();
         assert_eq!(run(&mut d, &fast).len(), 1);
     }
@@ -562,10 +574,12 @@ mod tests {
     fn allow_listed_sources_are_reported_once_not_flagged() {
         let mut d = detector(3, 60, &["10.1.0.0/16", "::1"]);
         let mut syns: Vec<_> = (0..50)
-            .map(|i| syn(S + i, "10.1.2.3", 1 + i as u16))
+            .map(|i| syn(S + i, "10.1.2.3", 1 + u16::try_from(i).unwrap()))
             .collect();
-        syns.extend((0..5).map(|i| syn(2 * S + i, "::1", 1 + i as u16)));
-        syns.extend((0..5).map(|i| syn(3 * S + i, "::ffff:10.1.9.9", 1 + i as u16)));
+        syns.extend((0..5).map(|i| syn(2 * S + i, "::1", 1 + u16::try_from(i).unwrap())));
+        syns.extend(
+            (0..5).map(|i| syn(3 * S + i, "::ffff:10.1.9.9", 1 + u16::try_from(i).unwrap())),
+        );
         let events = run(&mut d, &syns);
         assert_eq!(events.len(), 3, "{events:?}");
         assert!(events
@@ -576,7 +590,7 @@ mod tests {
         let again = run(
             &mut d,
             &(0..3)
-                .map(|i| syn(200 * S + i, "10.1.2.3", 1 + i as u16))
+                .map(|i| syn(200 * S + i, "10.1.2.3", 1 + u16::try_from(i).unwrap()))
                 .collect::<Vec<_>>(),
         );
         assert_eq!(again.len(), 1);

@@ -241,6 +241,7 @@ fn a_replay_of_stamped_frames_records_no_capture_latency() {
             report_interval_secs: 10,
             top_n: 10,
             scan: Default::default(),
+            metrics: false,
         },
     };
     let run = offline::run(

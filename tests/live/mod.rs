@@ -3,7 +3,8 @@
 //! ([`process`]), and here: the preflight that turns "cannot run" into a skip (or, with `CI`
 //! set, a failure), linewatch as a live child, and the nginx-vs-linewatch comparison.
 
-#![allow(unreachable_pub, clippy::print_stdout)]
+// A kit shared by several test binaries: each uses part of it.
+#![allow(unreachable_pub, clippy::print_stdout, dead_code)]
 
 pub mod access_log;
 pub mod lab;
