@@ -21,7 +21,7 @@ use std::sync::Mutex;
 
 use libbpf_sys as bpf;
 
-use super::sys::{errno_of, errno_text, PRIVILEGE_FIX};
+use super::sys::{bpf_errno, errno_of, errno_text, PRIVILEGE_FIX};
 use super::LiveError;
 
 /// The compiled program.
@@ -250,6 +250,9 @@ impl XdpProgram {
             )));
         }
         let mut program = XdpProgram::load(ports, drop_others)?;
+        // What libbpf warned while loading (e.g. a map retried without BTF) does not explain an
+        // attach failure: forget it.
+        let _ = libbpf_last();
         if role == XdpRole::DropAll {
             program.prog_fd = program.prog_fd_of(DROP_PROGRAM)?;
         }
@@ -357,7 +360,7 @@ impl XdpProgram {
         if ret != 0 {
             return Err(LiveError(format!(
                 "cannot configure the XDP program's ports: {}",
-                errno_text(errno_of(ret))
+                errno_text(bpf_errno(ret))
             )));
         }
 
@@ -405,7 +408,7 @@ impl XdpProgram {
         if ret != 0 {
             return Err(LiveError(format!(
                 "BPF_PROG_TEST_RUN failed: {}",
-                errno_text(errno_of(ret))
+                errno_text(bpf_errno(ret))
             )));
         }
         Ok((attr.retval, attr.duration))
@@ -470,7 +473,7 @@ fn link_create(prog_fd: c_int, ifindex: c_int, flags: u32) -> Result<c_int, i32>
     // SAFETY: opts is a valid, sized options struct.
     let fd = unsafe { bpf::bpf_link_create(prog_fd, ifindex, bpf::BPF_XDP, &opts) };
     if fd < 0 {
-        Err(errno_of(fd))
+        Err(bpf_errno(fd))
     } else {
         Ok(fd)
     }
