@@ -21,7 +21,7 @@ use clap::Parser;
 use linewatch_engine::aggregate::{AggregatorConfig, Output, Snapshot};
 use linewatch_engine::alert::{AlertConfig, AlertTransition, Threshold};
 use linewatch_engine::live::run::IdlePolicy;
-use linewatch_engine::live::xdp::RedirectPorts;
+use linewatch_engine::live::xdp::{CaptureOptions, RedirectPorts};
 use linewatch_engine::live::{self, mirror};
 use linewatch_engine::offline::{self, EngineConfig};
 use linewatch_engine::source::{open_capture, SourceEnd};
@@ -600,7 +600,10 @@ fn live_config(
             Ports::Any => RedirectPorts::Any,
             Ports::List(list) => RedirectPorts::List(list.clone()),
         },
-        drop_others: own_mirror,
+        capture: CaptureOptions {
+            drop_others: own_mirror,
+            ..CaptureOptions::default()
+        },
         ring: cli.ring,
         zero_copy: cli.zero_copy,
         generic: cli.xdp_generic,
