@@ -4,12 +4,15 @@
 //!
 //! `xdp_cost [REPEAT] [ROUNDS]` (root; defaults 1000000 and 7) prints, for each case, the
 //! minimum and the median over the rounds of the mean ns per run. The frames are 150 bytes:
-//! an HTTP request to a monitored port (8080), the same to an unmonitored port (22), and UDP.
+//! an HTTP request to a monitored port (8080), the same to an unmonitored port (22), UDP, and
+//! pure SYNs; first with the default options, then with the blocklist check (`block`), with
+//! `all_syns`, and through the guard program.
 //! Noisy on a busy machine: compare runs made side by side, not across days.
 
+use std::net::IpAddr;
 use std::process::ExitCode;
 
-use linewatch_engine::live::xdp::{RedirectPorts, XdpProgram};
+use linewatch_engine::live::xdp::{CaptureOptions, RedirectPorts, XdpProgram, XdpRole};
 
 /// A 150-byte Ethernet + IPv4 + TCP frame carrying the start of an HTTP request.
 fn http_frame(dst_port: u16, flags: u8) -> Vec<u8> {
@@ -34,6 +37,116 @@ fn udp_frame() -> Vec<u8> {
     f
 }
 
+/// Mean ns per run of `frame` on `program`: (min, median) over `rounds` runs of `repeat`.
+fn measure(
+    program: &XdpProgram,
+    frame: &[u8],
+    repeat: u32,
+    rounds: usize,
+) -> Result<(u32, u32), String> {
+    let mut ns = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let (_, d) = program
+            .test_run_repeat(frame, repeat)
+            .map_err(|e| e.to_string())?;
+        ns.push(d);
+    }
+    ns.sort_unstable();
+    let min = ns.first().copied().unwrap_or(0);
+    let median = ns.get(ns.len() / 2).copied().unwrap_or(0);
+    Ok((min, median))
+}
+
+fn run(repeat: u32, rounds: usize) -> Result<(), String> {
+    let ports = RedirectPorts::List(vec![80, 8080]);
+    let load =
+        |role, options| XdpProgram::load_role(role, &ports, options).map_err(|e| e.to_string());
+    let plain = load(XdpRole::Capture, CaptureOptions::default())?;
+    let block = CaptureOptions {
+        block: true,
+        ..CaptureOptions::default()
+    };
+    // Blocklists with one other source (a miss), and with the frames' source (a hit).
+    let (source, other) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 9, 9, 9]));
+    let block_miss = load(XdpRole::Capture, block)?;
+    block_miss
+        .blocklist()
+        .map_err(|e| e.to_string())?
+        .insert(other)
+        .map_err(|e| e.to_string())?;
+    let block_hit = load(XdpRole::Capture, block)?;
+    block_hit
+        .blocklist()
+        .map_err(|e| e.to_string())?
+        .insert(source)
+        .map_err(|e| e.to_string())?;
+    let all_syns = load(
+        XdpRole::Capture,
+        CaptureOptions {
+            all_syns: true,
+            ..CaptureOptions::default()
+        },
+    )?;
+    let guard = load(XdpRole::Guard, CaptureOptions::default())?;
+    guard
+        .blocklist()
+        .map_err(|e| e.to_string())?
+        .insert(source)
+        .map_err(|e| e.to_string())?;
+
+    const PSH_ACK: u8 = 0x18;
+    const SYN: u8 = 0x02;
+    let cases: [(&str, &XdpProgram, Vec<u8>); 11] = [
+        (
+            "http request to 8080 (monitored)",
+            &plain,
+            http_frame(8080, PSH_ACK),
+        ),
+        (
+            "http request to 22 (not monitored)",
+            &plain,
+            http_frame(22, PSH_ACK),
+        ),
+        ("udp", &plain, udp_frame()),
+        (
+            "block=1: http request to 8080",
+            &block_miss,
+            http_frame(8080, PSH_ACK),
+        ),
+        ("block=1: udp", &block_miss, udp_frame()),
+        (
+            "block=1: SYN to 8080, source not blocked",
+            &block_miss,
+            http_frame(8080, SYN),
+        ),
+        (
+            "block=1: SYN to 8080, source blocked",
+            &block_hit,
+            http_frame(8080, SYN),
+        ),
+        (
+            "all_syns=1: http request to 22",
+            &all_syns,
+            http_frame(22, PSH_ACK),
+        ),
+        ("all_syns=1: SYN to 22", &all_syns, http_frame(22, SYN)),
+        (
+            "guard: http request to 8080",
+            &guard,
+            http_frame(8080, PSH_ACK),
+        ),
+        ("guard: SYN, source blocked", &guard, http_frame(8080, SYN)),
+    ];
+    for (name, program, frame) in &cases {
+        let (min, median) = measure(program, frame, repeat, rounds)?;
+        eprintln!(
+            "{name:<42} {} bytes: min {min} ns, median {median} ns ({rounds} x {repeat})",
+            frame.len()
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let repeat: u32 = args
@@ -41,36 +154,11 @@ fn main() -> ExitCode {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let rounds: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(7);
-    let program = match XdpProgram::load(&RedirectPorts::List(vec![80, 8080]), false) {
-        Ok(p) => p,
+    match run(repeat, rounds) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xdp_cost: {e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-    let cases = [
-        ("http request to 8080 (monitored)", http_frame(8080, 0x18)),
-        ("http request to 22 (not monitored)", http_frame(22, 0x18)),
-        ("udp", udp_frame()),
-    ];
-    for (name, frame) in &cases {
-        let mut ns = Vec::with_capacity(rounds);
-        for _ in 0..rounds {
-            match program.test_run_repeat(frame, repeat) {
-                Ok((_, d)) => ns.push(d),
-                Err(e) => {
-                    eprintln!("xdp_cost: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
-        }
-        ns.sort_unstable();
-        let min = ns.first().copied().unwrap_or(0);
-        let median = ns.get(ns.len() / 2).copied().unwrap_or(0);
-        eprintln!(
-            "{name:<40} {} bytes: min {min} ns, median {median} ns ({rounds} x {repeat})",
-            frame.len()
-        );
     }
-    ExitCode::SUCCESS
 }
