@@ -24,7 +24,7 @@ use linewatch_engine::aggregate::{AggregatorConfig, Output, Snapshot, METHOD_NAM
 use linewatch_engine::alert::{AlertConfig, AlertTransition, Threshold};
 use linewatch_engine::guard::{AllowList, Cidr, ScanConfig, MAX_SCAN_PORTS};
 use linewatch_engine::live::run::IdlePolicy;
-use linewatch_engine::live::xdp::RedirectPorts;
+use linewatch_engine::live::xdp::{CaptureOptions, RedirectPorts};
 use linewatch_engine::live::{self, mirror};
 use linewatch_engine::offline::{self, EngineConfig};
 use linewatch_engine::source::{open_capture, SourceEnd};
@@ -763,7 +763,10 @@ fn live_config(
             Ports::Any => RedirectPorts::Any,
             Ports::List(list) => RedirectPorts::List(list.clone()),
         },
-        drop_others: own_mirror,
+        capture: CaptureOptions {
+            drop_others: own_mirror,
+            ..CaptureOptions::default()
+        },
         ring: cli.ring,
         zero_copy: cli.zero_copy,
         generic: cli.xdp_generic,

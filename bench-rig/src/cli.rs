@@ -325,7 +325,7 @@ fn rxdrop(args: &RxdropArgs) -> Result<ExitCode, String> {
 }
 
 fn xdp_drop(args: &XdpDropArgs) -> Result<ExitCode, String> {
-    use linewatch_engine::live::xdp::{RedirectPorts, XdpProgram, XdpRole};
+    use linewatch_engine::live::xdp::{CaptureOptions, RedirectPorts, XdpProgram, XdpRole};
     let stop = stop_flag();
     let name = std::ffi::CString::new(args.interface.as_str()).map_err(|_| "bad interface name")?;
     // SAFETY: a NUL-terminated name.
@@ -338,7 +338,7 @@ fn xdp_drop(args: &XdpDropArgs) -> Result<ExitCode, String> {
         &args.interface,
         ifindex,
         &RedirectPorts::Any,
-        false,
+        CaptureOptions::default(),
         args.generic,
     )
     .map_err(|e| e.to_string())?;

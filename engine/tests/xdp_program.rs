@@ -3,10 +3,17 @@
 //! program wants to redirect falls back to the "other" action and counts as `no_socket`, so the
 //! counters tell a redirect decision (`no_socket`) from a pass-through (`other`).
 //!
+//! The blocklist cases load with `block` on and put the frames' source (10.0.0.1, 2001:db8::1)
+//! in the blocklist: its pure SYNs are dropped and counted as `blocked`, the rest runs as before.
+//!
 //! Needs root (loading BPF). With `CI` set the tests fail without it; otherwise they say so
 //! and return.
 
-use linewatch_engine::live::xdp::{RedirectPorts, XdpCounters, XdpProgram};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use linewatch_engine::live::xdp::{
+    Blocklist, CaptureOptions, RedirectPorts, XdpCounters, XdpProgram, XdpRole, BLOCKLIST_CAPACITY,
+};
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
@@ -39,11 +46,23 @@ fn ethernet(tags: usize, ethertype: u16) -> Vec<u8> {
 }
 
 fn tcp(src: u16, dst: u16) -> Vec<u8> {
+    tcp_flags(src, dst, PSH | ACK)
+}
+
+const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
+const PSH: u8 = 0x08;
+const ACK: u8 = 0x10;
+
+/// A TCP segment with these flags; a request line as payload when PSH is set.
+fn tcp_flags(src: u16, dst: u16, flags: u8) -> Vec<u8> {
     let mut t = Vec::new();
     t.extend_from_slice(&src.to_be_bytes());
     t.extend_from_slice(&dst.to_be_bytes());
-    t.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
-    t.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+    t.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    if flags & PSH != 0 {
+        t.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+    }
     t
 }
 
@@ -55,22 +74,37 @@ fn udp(src: u16, dst: u16) -> Vec<u8> {
     u
 }
 
-/// IPv4 packet: `options` 4-byte words of options, `frag` = the flags/offset field.
+/// IPv4 packet from 10.0.0.1: `options` 4-byte words of options, `frag` = the flags/offset
+/// field.
 fn ipv4(proto: u8, options: usize, frag: u16, payload: &[u8]) -> Vec<u8> {
+    ipv4_from([10, 0, 0, 1], proto, options, frag, payload)
+}
+
+/// IPv4 packet from `src` to 10.0.0.2.
+fn ipv4_from(src: [u8; 4], proto: u8, options: usize, frag: u16, payload: &[u8]) -> Vec<u8> {
     let ihl = 5 + options;
     let total = u16::try_from(ihl * 4 + payload.len()).unwrap();
     let mut p = vec![0x40 | u8::try_from(ihl).unwrap(), 0];
     p.extend_from_slice(&total.to_be_bytes());
     p.extend_from_slice(&[0, 1]);
     p.extend_from_slice(&frag.to_be_bytes());
-    p.extend_from_slice(&[64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+    p.extend_from_slice(&[64, proto, 0, 0]);
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&[10, 0, 0, 2]);
     p.extend(std::iter::repeat_n(1u8, options * 4)); // NOP options
     p.extend_from_slice(payload);
     p
 }
 
-/// IPv6 packet with extension headers `ext` (each: its type), then `proto`.
+/// IPv6 packet from 2001:db8::1 with extension headers `ext` (each: its type), then `proto`.
 fn ipv6(ext: &[u8], proto: u8, payload: &[u8]) -> Vec<u8> {
+    ipv6_from(V6_SOURCE.octets(), ext, proto, payload)
+}
+
+const V6_SOURCE: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+
+/// IPv6 packet from `src` to 2001:db8::2.
+fn ipv6_from(src: [u8; 16], ext: &[u8], proto: u8, payload: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
     for (i, _) in ext.iter().enumerate() {
         let next = ext.get(i + 1).copied().unwrap_or(proto);
@@ -81,7 +115,7 @@ fn ipv6(ext: &[u8], proto: u8, payload: &[u8]) -> Vec<u8> {
     let mut p = vec![0x60, 0, 0, 0];
     p.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
     p.extend_from_slice(&[first, 64]);
-    p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    p.extend_from_slice(&src);
     p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
     p.extend_from_slice(&body);
     p
@@ -104,6 +138,7 @@ fn run(program: &XdpProgram, frame: &[u8]) -> (u32, XdpCounters) {
             redirected: after.redirected - before.redirected,
             other: after.other - before.other,
             no_socket: after.no_socket - before.no_socket,
+            blocked: after.blocked - before.blocked,
         },
     )
 }
@@ -113,12 +148,14 @@ const WANTED: XdpCounters = XdpCounters {
     redirected: 0,
     other: 0,
     no_socket: 1,
+    blocked: 0,
 };
 const OTHER: XdpCounters = XdpCounters {
     seen: 1,
     redirected: 0,
     other: 1,
     no_socket: 0,
+    blocked: 0,
 };
 
 #[test]
@@ -126,7 +163,11 @@ fn monitored_ports_are_chosen_in_both_directions_through_every_header_layout() {
     if !can_run("xdp_program") {
         return;
     }
-    let program = XdpProgram::load(&RedirectPorts::List(vec![8080, 80]), false).expect("load");
+    let program = XdpProgram::load(
+        &RedirectPorts::List(vec![8080, 80]),
+        CaptureOptions::default(),
+    )
+    .expect("load");
     let cases: Vec<(&str, Vec<u8>, XdpCounters)> = vec![
         (
             "v4 to 8080",
@@ -259,7 +300,7 @@ fn any_port_and_drop_others() {
     if !can_run("xdp_program") {
         return;
     }
-    let any = XdpProgram::load(&RedirectPorts::Any, false).expect("load");
+    let any = XdpProgram::load(&RedirectPorts::Any, CaptureOptions::default()).expect("load");
     let f = frame(ethernet(0, 0x0800), ipv4(6, 0, 0, &tcp(40000, 22)));
     assert_eq!(
         run(&any, &f),
@@ -271,8 +312,544 @@ fn any_port_and_drop_others() {
 
     // On linewatch's own mirror veth, what is not monitored is dropped, not passed; a
     // monitored frame without a socket is dropped too.
-    let mirror = XdpProgram::load(&RedirectPorts::List(vec![8080]), true).expect("load");
+    let mirror = XdpProgram::load(
+        &RedirectPorts::List(vec![8080]),
+        CaptureOptions {
+            drop_others: true,
+            ..CaptureOptions::default()
+        },
+    )
+    .expect("load");
     assert_eq!(run(&mirror, &u), (XDP_DROP, OTHER));
     let t = frame(ethernet(0, 0x0800), ipv4(6, 0, 0, &tcp(40000, 8080)));
     assert_eq!(run(&mirror, &t), (XDP_DROP, WANTED));
+}
+
+/// A blocked pure SYN: dropped, counted as seen and blocked, nothing else.
+const BLOCKED: XdpCounters = XdpCounters {
+    seen: 1,
+    redirected: 0,
+    other: 0,
+    no_socket: 0,
+    blocked: 1,
+};
+
+/// What the guard program counts for a frame it passes: seen, nothing else.
+const SEEN_ONLY: XdpCounters = XdpCounters {
+    seen: 1,
+    redirected: 0,
+    other: 0,
+    no_socket: 0,
+    blocked: 0,
+};
+
+const BLOCKED_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const OTHER_V4: [u8; 4] = [10, 0, 0, 7];
+
+fn blocking() -> CaptureOptions {
+    CaptureOptions {
+        block: true,
+        ..CaptureOptions::default()
+    }
+}
+
+/// Runs each case and collects the ones whose (action, counters) differ.
+fn check(program: &XdpProgram, cases: &[(&str, Vec<u8>, u32, XdpCounters)]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (name, f, want_action, want) in cases {
+        let (action, got) = run(program, f);
+        if action != *want_action || got != *want {
+            failures.push(format!(
+                "{name}: action {action}, counters {got:?}; wanted action {want_action}, {want:?}"
+            ));
+        }
+    }
+    failures
+}
+
+/// The pure SYNs of a blocked source, in every header layout the program decodes: (name,
+/// frame, whether it is IPv6).
+fn blocked_syns() -> Vec<(&'static str, Vec<u8>, bool)> {
+    vec![
+        (
+            "v4 SYN",
+            frame(
+                ethernet(0, 0x0800),
+                ipv4(6, 0, 0x4000, &tcp_flags(40000, 8080, SYN)),
+            ),
+            false,
+        ),
+        (
+            "v4 SYN to an unmonitored port",
+            frame(
+                ethernet(0, 0x0800),
+                ipv4(6, 0, 0, &tcp_flags(40000, 22, SYN)),
+            ),
+            false,
+        ),
+        (
+            "v4 SYN behind 802.1Q",
+            frame(
+                ethernet(1, 0x0800),
+                ipv4(6, 0, 0, &tcp_flags(40000, 8080, SYN)),
+            ),
+            false,
+        ),
+        (
+            "v4 SYN behind QinQ",
+            frame(
+                ethernet(2, 0x0800),
+                ipv4(6, 0, 0, &tcp_flags(40000, 8080, SYN)),
+            ),
+            false,
+        ),
+        (
+            "v4 SYN with options",
+            frame(
+                ethernet(0, 0x0800),
+                ipv4(6, 3, 0, &tcp_flags(40000, 8080, SYN)),
+            ),
+            false,
+        ),
+        (
+            "v4 SYN with options behind 802.1Q",
+            frame(
+                ethernet(1, 0x0800),
+                ipv4(6, 10, 0, &tcp_flags(40000, 8080, SYN)),
+            ),
+            false,
+        ),
+        (
+            "v6 SYN",
+            frame(
+                ethernet(0, 0x86dd),
+                ipv6(&[], 6, &tcp_flags(40000, 8080, SYN)),
+            ),
+            true,
+        ),
+        (
+            "v6 SYN behind 802.1Q",
+            frame(
+                ethernet(1, 0x86dd),
+                ipv6(&[], 6, &tcp_flags(40000, 8080, SYN)),
+            ),
+            true,
+        ),
+        (
+            "v6 SYN after hop-by-hop and routing headers",
+            frame(
+                ethernet(0, 0x86dd),
+                ipv6(&[0, 43], 6, &tcp_flags(40000, 8080, SYN)),
+            ),
+            true,
+        ),
+    ]
+}
+
+#[test]
+fn a_blocked_source_loses_its_new_connections_and_nothing_else() {
+    if !can_run("xdp_program") {
+        return;
+    }
+    let program = XdpProgram::load(&RedirectPorts::List(vec![8080]), blocking()).expect("load");
+    let list = program.blocklist().expect("blocklist");
+    list.insert(IpAddr::V4(BLOCKED_V4)).expect("insert v4");
+    list.insert(IpAddr::V6(V6_SOURCE)).expect("insert v6");
+    assert_eq!(list.dropped_from(IpAddr::V4(BLOCKED_V4)), Some(0));
+    assert_eq!(list.dropped(), 0);
+
+    let syns = blocked_syns();
+    let mut cases: Vec<(&str, Vec<u8>, u32, XdpCounters)> = syns
+        .iter()
+        .map(|(name, f, _)| (*name, f.clone(), XDP_DROP, BLOCKED))
+        .collect();
+    let v4 = |l4: Vec<u8>| frame(ethernet(0, 0x0800), ipv4(6, 0, 0, &l4));
+    let from_other = |l4: Vec<u8>| frame(ethernet(0, 0x0800), ipv4_from(OTHER_V4, 6, 0, 0, &l4));
+    cases.extend([
+        // The blocked source's other traffic goes on exactly as without a blocklist.
+        (
+            "v4 SYN-ACK",
+            v4(tcp_flags(8080, 40000, SYN | ACK)),
+            XDP_PASS,
+            WANTED,
+        ),
+        (
+            "v4 ACK with a request",
+            v4(tcp(40000, 8080)),
+            XDP_PASS,
+            WANTED,
+        ),
+        ("v4 RST", v4(tcp_flags(40000, 8080, RST)), XDP_PASS, WANTED),
+        (
+            "v4 RST to 22",
+            v4(tcp_flags(40000, 22, RST)),
+            XDP_PASS,
+            OTHER,
+        ),
+        (
+            "v4 ACK to 22",
+            v4(tcp_flags(40000, 22, ACK)),
+            XDP_PASS,
+            OTHER,
+        ),
+        (
+            "v4 UDP",
+            frame(ethernet(0, 0x0800), ipv4(17, 0, 0, &udp(40000, 8080))),
+            XDP_PASS,
+            OTHER,
+        ),
+        (
+            "v4 ICMP",
+            frame(
+                ethernet(0, 0x0800),
+                ipv4(1, 0, 0, &[8, 0, 0, 0, 0, 1, 0, 1]),
+            ),
+            XDP_PASS,
+            OTHER,
+        ),
+        (
+            "v4 SYN, later fragment",
+            frame(
+                ethernet(0, 0x0800),
+                ipv4(6, 0, 0x0010, &tcp_flags(40000, 8080, SYN)),
+            ),
+            XDP_PASS,
+            OTHER,
+        ),
+        (
+            "v6 SYN-ACK",
+            frame(
+                ethernet(0, 0x86dd),
+                ipv6(&[], 6, &tcp_flags(8080, 40000, SYN | ACK)),
+            ),
+            XDP_PASS,
+            WANTED,
+        ),
+        (
+            "v6 ACK with a request",
+            frame(ethernet(0, 0x86dd), ipv6(&[], 6, &tcp(40000, 8080))),
+            XDP_PASS,
+            WANTED,
+        ),
+        (
+            "v6 SYN after a fragment header",
+            frame(
+                ethernet(0, 0x86dd),
+                ipv6(&[44], 6, &tcp_flags(40000, 8080, SYN)),
+            ),
+            XDP_PASS,
+            OTHER,
+        ),
+        // Another source's SYNs are untouched.
+        (
+            "v4 SYN from 10.0.0.7",
+            from_other(tcp_flags(40000, 8080, SYN)),
+            XDP_PASS,
+            WANTED,
+        ),
+        (
+            "v4 SYN from 10.0.0.7 to 22",
+            from_other(tcp_flags(40000, 22, SYN)),
+            XDP_PASS,
+            OTHER,
+        ),
+        (
+            "v6 SYN from 2001:db8::7",
+            frame(
+                ethernet(0, 0x86dd),
+                ipv6_from(
+                    Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7).octets(),
+                    &[],
+                    6,
+                    &tcp_flags(40000, 8080, SYN),
+                ),
+            ),
+            XDP_PASS,
+            WANTED,
+        ),
+        (
+            "cut in the TCP flags",
+            v4(tcp_flags(40000, 8080, SYN))[..14 + 20 + 12].to_vec(),
+            XDP_PASS,
+            WANTED,
+        ),
+    ]);
+    let failures = check(&program, &cases);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    let v4_syns = syns.iter().filter(|(_, _, v6)| !v6).count() as u64;
+    let v6_syns = syns.iter().filter(|(_, _, v6)| *v6).count() as u64;
+    assert_eq!(list.dropped_from(IpAddr::V4(BLOCKED_V4)), Some(v4_syns));
+    assert_eq!(list.dropped_from(IpAddr::V6(V6_SOURCE)), Some(v6_syns));
+    assert_eq!(list.dropped(), v4_syns + v6_syns);
+    assert_eq!(program.counters().blocked, v4_syns + v6_syns);
+    assert_eq!(list.dropped_from(IpAddr::from(OTHER_V4)), None);
+
+    // Blocking again keeps the count; after remove the SYN passes as before.
+    list.insert(IpAddr::V4(BLOCKED_V4)).expect("insert again");
+    assert_eq!(list.dropped_from(IpAddr::V4(BLOCKED_V4)), Some(v4_syns));
+    let syn = &syns[0].1;
+    assert_eq!(list.remove(IpAddr::V4(BLOCKED_V4)), Ok(true));
+    assert_eq!(list.remove(IpAddr::V4(BLOCKED_V4)), Ok(false));
+    assert_eq!(list.dropped_from(IpAddr::V4(BLOCKED_V4)), None);
+    assert_eq!(run(&program, syn), (XDP_PASS, WANTED), "SYN after remove");
+    assert_eq!(list.dropped(), v4_syns + v6_syns, "remove keeps the total");
+    // The v6 entry is still there.
+    let v6_syn = &syns.iter().find(|(_, _, v6)| *v6).expect("a v6 case").1;
+    assert_eq!(run(&program, v6_syn), (XDP_DROP, BLOCKED));
+}
+
+#[test]
+fn ipv4_mapped_addresses_block_the_ipv4_source() {
+    if !can_run("xdp_program") {
+        return;
+    }
+    let program = XdpProgram::load(&RedirectPorts::List(vec![8080]), blocking()).expect("load");
+    let list = program.blocklist().expect("blocklist");
+    let mapped = IpAddr::V6(BLOCKED_V4.to_ipv6_mapped());
+    list.insert(mapped).expect("insert ::ffff:10.0.0.1");
+    let syn = frame(
+        ethernet(0, 0x0800),
+        ipv4(6, 0, 0, &tcp_flags(40000, 8080, SYN)),
+    );
+    assert_eq!(run(&program, &syn), (XDP_DROP, BLOCKED));
+    assert_eq!(list.dropped_from(IpAddr::V4(BLOCKED_V4)), Some(1));
+    assert_eq!(list.dropped_from(mapped), Some(1));
+    assert_eq!(list.remove(IpAddr::V4(BLOCKED_V4)), Ok(true));
+    assert_eq!(run(&program, &syn), (XDP_PASS, WANTED));
+}
+
+#[test]
+fn without_block_nothing_is_looked_up_or_dropped() {
+    if !can_run("xdp_program") {
+        return;
+    }
+    let program = XdpProgram::load(&RedirectPorts::List(vec![8080]), CaptureOptions::default())
+        .expect("load");
+    let list = program.blocklist().expect("blocklist");
+    list.insert(IpAddr::V4(BLOCKED_V4)).expect("insert v4");
+    list.insert(IpAddr::V6(V6_SOURCE)).expect("insert v6");
+    for (name, f, _) in blocked_syns() {
+        let (action, got) = run(&program, &f);
+        assert_eq!(action, XDP_PASS, "{name}");
+        assert_eq!(got.blocked, 0, "{name}");
+        assert_eq!(got.seen, 1, "{name}");
+    }
+    assert_eq!(list.dropped(), 0);
+    assert_eq!(list.dropped_from(IpAddr::V4(BLOCKED_V4)), Some(0));
+    assert_eq!(list.dropped_from(IpAddr::V6(V6_SOURCE)), Some(0));
+}
+
+#[test]
+fn the_guard_passes_everything_but_blocked_syns() {
+    if !can_run("xdp_program") {
+        return;
+    }
+    // Ports and options mean nothing to the guard: it blocks with block off, never redirects.
+    let guard = XdpProgram::load_role(
+        XdpRole::Guard,
+        &RedirectPorts::Any,
+        CaptureOptions::default(),
+    )
+    .expect("load the guard");
+    let list = guard.blocklist().expect("blocklist");
+    list.insert(IpAddr::V4(BLOCKED_V4)).expect("insert v4");
+    list.insert(IpAddr::V6(V6_SOURCE)).expect("insert v6");
+    let syns = blocked_syns();
+    let mut cases: Vec<(&str, Vec<u8>, u32, XdpCounters)> = syns
+        .iter()
+        .map(|(name, f, _)| (*name, f.clone(), XDP_DROP, BLOCKED))
+        .collect();
+    let v4 = |l4: Vec<u8>| frame(ethernet(0, 0x0800), ipv4(6, 0, 0, &l4));
+    cases.extend([
+        (
+            "v4 SYN-ACK",
+            v4(tcp_flags(8080, 40000, SYN | ACK)),
+            XDP_PASS,
+            SEEN_ONLY,
+        ),
+        (
+            "v4 ACK with a request",
+            v4(tcp(40000, 8080)),
+            XDP_PASS,
+            SEEN_ONLY,
+        ),
+        (
+            "v4 RST",
+            v4(tcp_flags(40000, 8080, RST)),
+            XDP_PASS,
+            SEEN_ONLY,
+        ),
+        (
+            "v4 UDP",
+            frame(ethernet(0, 0x0800), ipv4(17, 0, 0, &udp(40000, 8080))),
+            XDP_PASS,
+            SEEN_ONLY,
+        ),
+        (
+            "v4 SYN from 10.0.0.7",
+            frame(
+                ethernet(0, 0x0800),
+                ipv4_from(OTHER_V4, 6, 0, 0, &tcp_flags(40000, 8080, SYN)),
+            ),
+            XDP_PASS,
+            SEEN_ONLY,
+        ),
+        (
+            "ARP",
+            frame(ethernet(0, 0x0806), vec![0; 28]),
+            XDP_PASS,
+            SEEN_ONLY,
+        ),
+        ("bare Ethernet", ethernet(0, 0x0800), XDP_PASS, SEEN_ONLY),
+        (
+            "cut in the IPv6 header",
+            frame(
+                ethernet(0, 0x86dd),
+                ipv6(&[], 6, &tcp_flags(1, 8080, SYN))[..30].to_vec(),
+            ),
+            XDP_PASS,
+            SEEN_ONLY,
+        ),
+    ]);
+    let failures = check(&guard, &cases);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let total = syns.len() as u64;
+    assert_eq!(list.dropped(), total);
+    assert_eq!(guard.counters().blocked, total);
+    assert_eq!(
+        list.dropped_from(IpAddr::V4(BLOCKED_V4)).unwrap_or(0)
+            + list.dropped_from(IpAddr::V6(V6_SOURCE)).unwrap_or(0),
+        total
+    );
+}
+
+#[test]
+fn all_syns_redirects_every_new_connection() {
+    if !can_run("xdp_program") {
+        return;
+    }
+    let options = CaptureOptions {
+        all_syns: true,
+        ..CaptureOptions::default()
+    };
+    let program = XdpProgram::load(&RedirectPorts::List(vec![8080]), options).expect("load");
+    let v4 = |l4: Vec<u8>| frame(ethernet(0, 0x0800), ipv4(6, 0, 0, &l4));
+    let cases: Vec<(&str, Vec<u8>, u32, XdpCounters)> = vec![
+        (
+            "v4 SYN to 22",
+            v4(tcp_flags(40000, 22, SYN)),
+            XDP_PASS,
+            WANTED,
+        ),
+        (
+            "v6 SYN to 443 after a hop-by-hop header",
+            frame(
+                ethernet(0, 0x86dd),
+                ipv6(&[0], 6, &tcp_flags(40000, 443, SYN)),
+            ),
+            XDP_PASS,
+            WANTED,
+        ),
+        (
+            "QinQ v4 SYN to 22",
+            frame(
+                ethernet(2, 0x0800),
+                ipv4(6, 2, 0, &tcp_flags(40000, 22, SYN)),
+            ),
+            XDP_PASS,
+            WANTED,
+        ),
+        (
+            "v4 SYN-ACK from 22",
+            v4(tcp_flags(22, 40000, SYN | ACK)),
+            XDP_PASS,
+            OTHER,
+        ),
+        (
+            "v4 ACK to 22",
+            v4(tcp_flags(40000, 22, ACK)),
+            XDP_PASS,
+            OTHER,
+        ),
+        ("v4 request to 22", v4(tcp(40000, 22)), XDP_PASS, OTHER),
+        (
+            "v4 RST to 22",
+            v4(tcp_flags(40000, 22, RST)),
+            XDP_PASS,
+            OTHER,
+        ),
+        ("v4 request to 8080", v4(tcp(40000, 8080)), XDP_PASS, WANTED),
+        (
+            "v4 UDP to 22",
+            frame(ethernet(0, 0x0800), ipv4(17, 0, 0, &udp(40000, 22))),
+            XDP_PASS,
+            OTHER,
+        ),
+        (
+            "cut in the TCP flags",
+            v4(tcp_flags(40000, 22, SYN))[..14 + 20 + 12].to_vec(),
+            XDP_PASS,
+            OTHER,
+        ),
+    ];
+    let failures = check(&program, &cases);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Off (the default): a SYN to an unmonitored port is not wanted.
+    let plain = XdpProgram::load(&RedirectPorts::List(vec![8080]), CaptureOptions::default())
+        .expect("load");
+    assert_eq!(
+        run(&plain, &v4(tcp_flags(40000, 22, SYN))),
+        (XDP_PASS, OTHER)
+    );
+}
+
+#[test]
+fn the_blocklist_outlives_its_program_and_says_when_it_is_full() {
+    if !can_run("xdp_program") {
+        return;
+    }
+    fn is_send<T: Send>(_: &T) {}
+    let program = XdpProgram::load(&RedirectPorts::List(vec![8080]), blocking()).expect("load");
+    let list: Blocklist = program.blocklist().expect("blocklist");
+    is_send(&list);
+    drop(program);
+    let list = std::thread::spawn(move || {
+        list.insert(IpAddr::V4(BLOCKED_V4))
+            .expect("insert after the program is gone");
+        list
+    })
+    .join()
+    .expect("thread");
+    assert_eq!(list.dropped_from(IpAddr::V4(BLOCKED_V4)), Some(0));
+    assert_eq!(list.dropped(), 0);
+
+    // Fill the IPv4 map: 10.0.0.1 is in it already.
+    let capacity = u32::try_from(BLOCKLIST_CAPACITY).expect("capacity");
+    for n in 1..capacity {
+        let addr = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + n));
+        list.insert(addr)
+            .unwrap_or_else(|e| panic!("insert number {n}: {e}"));
+    }
+    let err = list
+        .insert(IpAddr::V4(Ipv4Addr::new(12, 0, 0, 1)))
+        .expect_err("a full blocklist");
+    assert!(
+        err.to_string()
+            .contains("the blocklist is full (65536 sources)"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains('\n'), "{err}");
+    // An address already in it is still fine, and IPv6 has its own map.
+    list.insert(IpAddr::V4(BLOCKED_V4))
+        .expect("insert an existing entry");
+    list.insert(IpAddr::V6(V6_SOURCE))
+        .expect("insert v6 while v4 is full");
+    assert_eq!(
+        list.remove(IpAddr::V4(Ipv4Addr::from(0x0b00_0001))),
+        Ok(true)
+    );
+    list.insert(IpAddr::V4(Ipv4Addr::new(12, 0, 0, 1)))
+        .expect("room again");
 }

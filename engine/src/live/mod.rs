@@ -16,6 +16,7 @@
 
 use std::fmt;
 
+mod guard;
 pub mod mirror;
 pub mod run;
 pub mod rxdrop;

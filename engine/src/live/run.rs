@@ -32,7 +32,7 @@ use arraydeque::{ArrayDeque, Wrapping};
 use linewatch_parser::wire::LinkType;
 
 use super::sys::{self, allowed_cores};
-use super::xdp::{RedirectPorts, XdpCounters, XdpMode, XdpProgram};
+use super::xdp::{CaptureOptions, RedirectPorts, XdpCounters, XdpMode, XdpProgram};
 use super::xsk::{self, QueueRx, XskStats};
 use super::LiveError;
 use crate::aggregate::{Aggregator, AggregatorConfig, Output, Snapshot};
@@ -96,8 +96,9 @@ pub struct LiveConfig {
     pub cores: Option<Vec<usize>>,
     /// What the XDP program redirects.
     pub ports: RedirectPorts,
-    /// Drop unmonitored frames in XDP instead of passing them (linewatch's own mirror veth).
-    pub drop_others: bool,
+    /// What the XDP program does beyond redirecting `ports`: drop the rest (linewatch's own
+    /// mirror veth), check the blocklist, redirect every pure SYN.
+    pub capture: CaptureOptions,
     /// Fill/rx ring entries and UMEM frames per queue (a power of two); `None`: as many as
     /// fit [`xsk::DEFAULT_UMEM_BYTES`].
     pub ring: Option<u32>,
@@ -276,7 +277,7 @@ pub fn run(
         ifname,
         ifindex,
         &config.ports,
-        config.drop_others,
+        config.capture,
         config.generic,
     )?;
     let mut owners = Vec::with_capacity(queues.len());

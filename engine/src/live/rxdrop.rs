@@ -15,7 +15,7 @@ use arraydeque::{ArrayDeque, Wrapping};
 
 use super::run::{thread_cpu_ns, wait, IdlePolicy, QueueFigures, BATCH};
 use super::sys;
-use super::xdp::{RedirectPorts, XdpCounters, XdpProgram};
+use super::xdp::{CaptureOptions, RedirectPorts, XdpCounters, XdpProgram};
 use super::xsk::{self, QueueRx};
 use super::LiveError;
 
@@ -63,8 +63,13 @@ pub fn run(
     let memlock = sys::raise_memlock();
     let frame = xsk::frame_size(sys::mtu(ifname).unwrap_or(1500));
     let ring = config.ring.unwrap_or_else(|| xsk::default_ring(frame));
-    let (program, _notice) =
-        XdpProgram::attach(ifname, ifindex, &RedirectPorts::Any, false, config.generic)?;
+    let (program, _notice) = XdpProgram::attach(
+        ifname,
+        ifindex,
+        &RedirectPorts::Any,
+        CaptureOptions::default(),
+        config.generic,
+    )?;
     let mut owners = Vec::with_capacity(config.queues.len());
     let mut receivers = Vec::with_capacity(config.queues.len());
     for &q in &config.queues {

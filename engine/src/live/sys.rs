@@ -21,6 +21,21 @@ pub(crate) fn errno_of(ret: i32) -> i32 {
     ret.checked_abs().unwrap_or(0)
 }
 
+/// The errno of a failed call to one of libbpf 0.3's thin syscall wrappers
+/// (`bpf_map_update_elem`, `bpf_link_create`, `bpf_prog_test_run*`, …): they return the
+/// syscall's -1 and leave the cause in `errno`, so [`errno_of`] alone would read every failure
+/// as EPERM. Other negative values are libbpf's own -errno. Call it right after the failed call.
+pub(crate) fn bpf_errno(ret: i32) -> i32 {
+    if ret == -1 {
+        io::Error::last_os_error()
+            .raw_os_error()
+            .filter(|&e| e > 0)
+            .unwrap_or(libc::EPERM)
+    } else {
+        errno_of(ret)
+    }
+}
+
 /// The errno inside an `io::Error` made from a libbpf return value (either sign).
 pub(crate) fn errno_of_io(e: &io::Error) -> i32 {
     e.raw_os_error().map(errno_of).unwrap_or(0)

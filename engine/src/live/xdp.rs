@@ -1,19 +1,38 @@
-//! The XDP program (`engine/bpf/linewatch.bpf.c`, compiled by `build.rs`) and its loader.
+//! The XDP programs (`engine/bpf/linewatch.bpf.c`, compiled by `build.rs`) and their loader.
+//!
+//! One object holds three programs; an [`XdpProgram`] loads its own copy of the object (its
+//! own maps) and attaches one of them, by [`XdpRole`]:
+//! - `Capture` (`linewatch_xdp`): per frame, counts it; if [`CaptureOptions::block`], drops a
+//!   pure SYN (SYN set, ACK clear) from a source in the [`Blocklist`], before anything else;
+//!   redirects a TCP segment from or to a monitored port (and, if
+//!   [`CaptureOptions::all_syns`], a pure SYN to any port) to the AF_XDP socket of its rx
+//!   queue; passes the rest to the kernel, or drops it if [`CaptureOptions::drop_others`].
+//! - `Guard` (`linewatch_guard`): counts every frame, drops a blocked source's pure SYNs,
+//!   passes everything else; never redirects. For the real NIC while capture runs on the
+//!   mirror veth (`--mirror` with `--block-scanners`).
+//! - `DropAll` (`linewatch_drop`): counts and drops every frame (the bench rig's ceiling).
 //!
 //! Order of operations, and why:
 //! 1. Refuse an interface that already has an XDP program: it belongs to another tool (or
 //!    another linewatch) and is never replaced silently. The error names it and says how to
 //!    remove it.
-//! 2. Load the object and write the port configuration into `config_map`.
+//! 2. Open the object and write `block` and `all_syns` into its `.rodata` (libbpf freezes it
+//!    on load, and the verifier then removes a step whose flag is off: the capture program
+//!    without them costs what it did before they existed); load it; write the ports and
+//!    `drop_others` into `config_map`.
 //! 3. Attach through a bpf_link (`BPF_LINK_CREATE`), native mode first, generic (SKB) mode as
 //!    the fallback with a notice. The link is a file descriptor owned by this process, so the
 //!    kernel detaches the program when linewatch exits, crashes or is killed with SIGKILL; a
 //!    netlink attach would stay behind.
 //! 4. Only then create the AF_XDP sockets: libbpf's `xsk_socket__create` finds the attached
 //!    program, looks up its map named `xsks_map` and inserts each socket at its queue index.
+//!    (The guard has no sockets.)
+//! 5. Any time after loading, [`XdpProgram::blocklist`] hands out the blocklist: sources added
+//!    there have their new connections refused from the next SYN on.
 //!
-//! libbpf reports failures as negative errno values; each is turned into a sentence with the
-//! fix here (`std::io::Error` alone would print "Unknown error -N").
+//! libbpf reports failures as negative errno values (its thin syscall wrappers as -1 with the
+//! cause in `errno`); each is turned into a sentence with the fix here (`std::io::Error` alone
+//! would print "Unknown error -N").
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::fmt;
@@ -21,8 +40,10 @@ use std::sync::Mutex;
 
 use libbpf_sys as bpf;
 
-use super::sys::{errno_of, errno_text, PRIVILEGE_FIX};
+use super::sys::{bpf_errno, errno_of, errno_text, PRIVILEGE_FIX};
 use super::LiveError;
+
+pub use super::guard::{Blocklist, BLOCKLIST_CAPACITY};
 
 /// The compiled program.
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/linewatch.bpf.o"));
@@ -33,6 +54,9 @@ const PROGRAM: &CStr = c"linewatch_xdp";
 /// The bench rig's ceiling program in the same object: counts every frame as seen and drops it.
 const DROP_PROGRAM: &CStr = c"linewatch_drop";
 
+/// The connection guard in the same object: drops blocked sources' pure SYNs, passes the rest.
+const GUARD_PROGRAM: &CStr = c"linewatch_guard";
+
 /// Which of the object's programs runs on the interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum XdpRole {
@@ -40,10 +64,35 @@ pub enum XdpRole {
     Capture,
     /// Drops every frame after counting it (`seen`): the bench rig's XDP_DROP ceiling.
     DropAll,
+    /// The connection guard (`linewatch_guard`): drops the pure SYNs (SYN without ACK) of the
+    /// sources in its [`Blocklist`], counting them (`blocked`), and passes every other frame
+    /// (`seen` counts all). For a NIC that linewatch guards but does not capture on (`--mirror`
+    /// with `--block-scanners`: capture runs on the mirror veth).
+    Guard,
+}
+
+/// What the capture program (`linewatch_xdp`) does beyond redirecting the monitored ports,
+/// fixed when it is loaded. `drop_others` goes into its `config_map`; `block` and `all_syns`
+/// into its `.rodata`, which the kernel's verifier reads as constants, so a step that is off
+/// is not in the running program at all. The other roles ignore them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureOptions {
+    /// Drop what is not redirected instead of passing it to the kernel (linewatch's own mirror
+    /// veth, where every frame is a copy).
+    pub drop_others: bool,
+    /// Check the blocklist first: a pure SYN from a source in the [`Blocklist`] is dropped.
+    /// Off: no lookup at all.
+    pub block: bool,
+    /// Also redirect a pure SYN (SYN without ACK) to any port, not only the monitored ones, so
+    /// the workers see every new connection (port-scan detection on the mirror veth).
+    pub all_syns: bool,
 }
 
 /// Counter slots of `counters_map`, as in the C program.
-const COUNTERS: u32 = 4;
+pub(crate) const COUNTERS: u32 = 5;
+
+/// The slot of `counters_map` that counts SYNs dropped for a blocked source.
+pub(crate) const BLOCKED_SLOT: u32 = 4;
 
 /// How the program runs on the interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +123,8 @@ pub struct XdpCounters {
     pub other: u64,
     /// Monitored segments on a queue without a socket (handled like `other`).
     pub no_socket: u64,
+    /// Pure SYNs dropped because their source is in the blocklist.
+    pub blocked: u64,
 }
 
 /// The loaded and attached program. Dropping it detaches the program.
@@ -206,34 +257,27 @@ pub(crate) fn attached_program(
 }
 
 impl XdpProgram {
-    /// Loads the program, configures `ports`, and attaches it to `ifname` (index `ifindex`).
-    /// `generic` forces generic mode; otherwise native is tried first. `drop_others` drops
-    /// unmonitored frames instead of passing them (for linewatch's own mirror veth).
+    /// Loads the capture program, configures `ports` and `options`, and attaches it to
+    /// `ifname` (index `ifindex`). `generic` forces generic mode; otherwise native is tried
+    /// first.
     pub fn attach(
         ifname: &str,
         ifindex: u32,
         ports: &RedirectPorts,
-        drop_others: bool,
+        options: CaptureOptions,
         generic: bool,
     ) -> Result<(XdpProgram, Option<String>), LiveError> {
-        Self::attach_role(
-            XdpRole::Capture,
-            ifname,
-            ifindex,
-            ports,
-            drop_others,
-            generic,
-        )
+        Self::attach_role(XdpRole::Capture, ifname, ifindex, ports, options, generic)
     }
 
     /// Attaches the program of `role`; [`XdpProgram::attach`] is the `Capture` case (`ports`
-    /// and `drop_others` only matter to it).
+    /// and `options` only matter to it).
     pub fn attach_role(
         role: XdpRole,
         ifname: &str,
         ifindex: u32,
         ports: &RedirectPorts,
-        drop_others: bool,
+        options: CaptureOptions,
         generic: bool,
     ) -> Result<(XdpProgram, Option<String>), LiveError> {
         quiet_libbpf();
@@ -249,10 +293,10 @@ impl XdpProgram {
                  with: ip link set dev {ifname} {keyword} off"
             )));
         }
-        let mut program = XdpProgram::load(ports, drop_others)?;
-        if role == XdpRole::DropAll {
-            program.prog_fd = program.prog_fd_of(DROP_PROGRAM)?;
-        }
+        let mut program = XdpProgram::load_role(role, ports, options)?;
+        // What libbpf warned while loading (e.g. a map retried without BTF) does not explain an
+        // attach failure: forget it.
+        let _ = libbpf_last();
         let ifindex_c = c_int::try_from(ifindex).unwrap_or(c_int::MAX);
         let mut notice = None;
         let native = if generic {
@@ -285,11 +329,24 @@ impl XdpProgram {
         Ok((program, notice))
     }
 
-    /// Loads and configures the program without attaching it anywhere (what [`attach`] does
-    /// first; tests run it on crafted frames with [`XdpProgram::test_run`]).
+    /// Loads and configures the capture program without attaching it anywhere (what
+    /// [`attach`] does first; tests run it on crafted frames with [`XdpProgram::test_run`]).
     ///
     /// [`attach`]: XdpProgram::attach
-    pub fn load(ports: &RedirectPorts, drop_others: bool) -> Result<XdpProgram, LiveError> {
+    pub fn load(ports: &RedirectPorts, options: CaptureOptions) -> Result<XdpProgram, LiveError> {
+        Self::load_role(XdpRole::Capture, ports, options)
+    }
+
+    /// Loads the object and configures it, with the program of `role` as the one that
+    /// [`test_run`] runs and an attach attaches. All roles share the object's maps, so a
+    /// [`Blocklist`] of a `Guard` works the same as one of a `Capture`.
+    ///
+    /// [`test_run`]: XdpProgram::test_run
+    pub fn load_role(
+        role: XdpRole,
+        ports: &RedirectPorts,
+        options: CaptureOptions,
+    ) -> Result<XdpProgram, LiveError> {
         quiet_libbpf();
         // SAFETY: libbpf copies what it needs from the buffer, which is 'static anyway.
         let object = unsafe {
@@ -312,6 +369,7 @@ impl XdpProgram {
             mode: XdpMode::Native,
             cpus: 1,
         };
+        set_load_options(object, options)?;
         // SAFETY: `object` is a valid, opened bpf_object.
         let ret = unsafe { bpf::bpf_object__load(object) };
         if ret != 0 {
@@ -333,19 +391,9 @@ impl XdpProgram {
             .unwrap_or(1)
             .max(1);
 
-        // The config value: u32 any, u32 drop_others, 8192 bytes of port bits.
-        let mut config = vec![0u8; 8 + 65536 / 8];
-        config[4] = u8::from(drop_others);
-        match ports {
-            RedirectPorts::Any => config[0] = 1,
-            RedirectPorts::List(list) => {
-                for &p in list {
-                    config[8 + usize::from(p >> 3)] |= 1 << (p & 7);
-                }
-            }
-        }
+        let config = config_bytes(ports, options);
         let key: u32 = 0;
-        // SAFETY: key and value have the map's sizes (4 and 8200 bytes).
+        // SAFETY: key and value have the map's sizes (4 and CONFIG_BYTES bytes).
         let ret = unsafe {
             bpf::bpf_map_update_elem(
                 config_fd,
@@ -357,12 +405,28 @@ impl XdpProgram {
         if ret != 0 {
             return Err(LiveError(format!(
                 "cannot configure the XDP program's ports: {}",
-                errno_text(errno_of(ret))
+                errno_text(bpf_errno(ret))
             )));
         }
 
-        program.prog_fd = program.prog_fd_of(PROGRAM)?;
+        program.prog_fd = program.prog_fd_of(match role {
+            XdpRole::Capture => PROGRAM,
+            XdpRole::DropAll => DROP_PROGRAM,
+            XdpRole::Guard => GUARD_PROGRAM,
+        })?;
         Ok(program)
+    }
+
+    /// The program's blocklist (its `block_v4` and `block_v6` maps and the `blocked` counter),
+    /// as a handle of its own: it stays valid when this value is dropped, and can be moved to
+    /// another thread.
+    pub fn blocklist(&self) -> Result<Blocklist, LiveError> {
+        Blocklist::new(
+            self.map_fd(c"block_v4")?,
+            self.map_fd(c"block_v6")?,
+            self.counters_fd,
+            self.cpus,
+        )
     }
 
     fn prog_fd_of(&self, name: &CStr) -> Result<c_int, LiveError> {
@@ -381,30 +445,34 @@ impl XdpProgram {
     /// Runs the loaded program once on `frame` (`BPF_PROG_TEST_RUN`) and returns its action
     /// (`XDP_PASS` = 2, `XDP_DROP` = 1, `XDP_REDIRECT` = 4). Nothing is attached or sent.
     pub fn test_run(&self, frame: &[u8]) -> Result<u32, LiveError> {
-        let mut data = frame.to_vec();
+        self.test_run_repeat(frame, 1).map(|(action, _)| action)
+    }
+
+    /// Runs the loaded program `repeat` times on `frame` in the kernel (`BPF_PROG_TEST_RUN`
+    /// with a repeat count) and returns its action and the kernel's mean time per run in
+    /// nanoseconds: the program's own cost, without a NIC or a socket. For measurements, not
+    /// for timed assertions.
+    pub fn test_run_repeat(&self, frame: &[u8], repeat: u32) -> Result<(u32, u32), LiveError> {
         let mut out = vec![0u8; frame.len() + 256];
-        let mut out_len = u32::try_from(out.len()).unwrap_or(u32::MAX);
-        let (mut retval, mut duration) = (0u32, 0u32);
-        // SAFETY: the kernel reads `data.len()` bytes and writes at most `out_len` bytes.
-        let ret = unsafe {
-            bpf::bpf_prog_test_run(
-                self.prog_fd,
-                1,
-                data.as_mut_ptr().cast(),
-                u32::try_from(data.len()).unwrap_or(u32::MAX),
-                out.as_mut_ptr().cast(),
-                &mut out_len,
-                &mut retval,
-                &mut duration,
-            )
+        let mut attr = bpf::bpf_prog_test_run_attr {
+            prog_fd: self.prog_fd,
+            repeat: c_int::try_from(repeat.max(1)).unwrap_or(c_int::MAX),
+            data_in: frame.as_ptr().cast(),
+            data_size_in: u32::try_from(frame.len()).unwrap_or(u32::MAX),
+            data_out: out.as_mut_ptr().cast(),
+            data_size_out: u32::try_from(out.len()).unwrap_or(u32::MAX),
+            ..Default::default()
         };
+        // SAFETY: the kernel reads `data_size_in` bytes of `frame` and writes at most
+        // `data_size_out` bytes into `out`; both buffers outlive the call.
+        let ret = unsafe { bpf::bpf_prog_test_run_xattr(&mut attr) };
         if ret != 0 {
             return Err(LiveError(format!(
                 "BPF_PROG_TEST_RUN failed: {}",
-                errno_text(errno_of(ret))
+                errno_text(bpf_errno(ret))
             )));
         }
-        Ok(retval)
+        Ok((attr.retval, attr.duration))
     }
 
     fn map_fd(&self, name: &CStr) -> Result<c_int, LiveError> {
@@ -434,27 +502,94 @@ impl XdpProgram {
     /// The program's counters, summed over CPUs.
     pub fn counters(&self) -> XdpCounters {
         let mut sums = [0u64; COUNTERS as usize];
-        let mut values = vec![0u64; self.cpus];
         for (key, sum) in (0..COUNTERS).zip(sums.iter_mut()) {
-            // SAFETY: a per-CPU array lookup writes one u64 per possible CPU into `values`.
-            let ret = unsafe {
-                bpf::bpf_map_lookup_elem(
-                    self.counters_fd,
-                    (&raw const key).cast(),
-                    values.as_mut_ptr().cast(),
-                )
-            };
-            if ret == 0 {
-                *sum = values.iter().sum();
-            }
+            *sum = percpu_sum(self.counters_fd, key, self.cpus).unwrap_or(0);
         }
         XdpCounters {
             seen: sums[0],
             redirected: sums[1],
             other: sums[2],
             no_socket: sums[3],
+            blocked: sums[BLOCKED_SLOT as usize],
         }
     }
+}
+
+/// Bytes of the `config_map` value: the C `struct config` (two u32 flags, then the port bits).
+const CONFIG_BYTES: usize = 8 + 65536 / 8;
+
+/// The `config_map` value for `ports` and `options`, laid out as the C `struct config`:
+/// u32 any, u32 drop_others (native byte order, 0 or 1), then one bit per port (bit `p & 7`
+/// of byte `p >> 3`).
+fn config_bytes(ports: &RedirectPorts, options: CaptureOptions) -> Vec<u8> {
+    let mut config = vec![0u8; CONFIG_BYTES];
+    let flags = [matches!(ports, RedirectPorts::Any), options.drop_others];
+    for (slot, flag) in config.chunks_exact_mut(4).zip(flags) {
+        slot.copy_from_slice(&u32::from(flag).to_ne_bytes());
+    }
+    if let RedirectPorts::List(list) = ports {
+        for &p in list {
+            config[8 + usize::from(p >> 3)] |= 1 << (p & 7);
+        }
+    }
+    config
+}
+
+/// The `.rodata` of the object, laid out as the C `struct options`: u32 block, u32 all_syns
+/// (native byte order, 0 or 1).
+fn options_bytes(options: CaptureOptions) -> [u8; 8] {
+    let mut bytes = [0u8; 8];
+    bytes[..4].copy_from_slice(&u32::from(options.block).to_ne_bytes());
+    bytes[4..].copy_from_slice(&u32::from(options.all_syns).to_ne_bytes());
+    bytes
+}
+
+/// Writes `options` into the opened (not yet loaded) object's `.rodata` map, which libbpf
+/// freezes when it loads the object.
+fn set_load_options(
+    object: *mut bpf::bpf_object,
+    options: CaptureOptions,
+) -> Result<(), LiveError> {
+    let mut map: *mut bpf::bpf_map = std::ptr::null_mut();
+    loop {
+        // SAFETY: `object` is an opened bpf_object; `map` is null or one of its maps.
+        map = unsafe { bpf::bpf_map__next(map, object) };
+        if map.is_null() {
+            return Err(LiveError(
+                "the embedded XDP object has no .rodata (its options)".to_owned(),
+            ));
+        }
+        // SAFETY: a map of the object; libbpf returns its NUL-terminated name.
+        let name = unsafe { CStr::from_ptr(bpf::bpf_map__name(map)) };
+        // SAFETY: as above.
+        if unsafe { bpf::bpf_map__is_internal(map) } && name.to_bytes().ends_with(b".rodata") {
+            break;
+        }
+    }
+    let bytes = options_bytes(options);
+    // SAFETY: libbpf copies `bytes.len()` bytes into the map's initial value (it checks that
+    // this is the map's value size) before the object is loaded.
+    let ret =
+        unsafe { bpf::bpf_map__set_initial_value(map, bytes.as_ptr().cast(), bytes.len() as _) };
+    if ret != 0 {
+        return Err(LiveError(format!(
+            "cannot set the XDP program's options: {}",
+            errno_text(errno_of(ret))
+        )));
+    }
+    Ok(())
+}
+
+/// One slot of a per-CPU array map, summed over the `cpus` possible CPUs; `None` when the
+/// lookup fails.
+pub(crate) fn percpu_sum(fd: c_int, key: u32, cpus: usize) -> Option<u64> {
+    let mut values = vec![0u64; cpus.max(1)];
+    // SAFETY: a per-CPU array lookup writes one u64 per possible CPU into `values`, which has
+    // room for `cpus` (libbpf_num_possible_cpus) of them.
+    let ret = unsafe {
+        bpf::bpf_map_lookup_elem(fd, (&raw const key).cast(), values.as_mut_ptr().cast())
+    };
+    (ret == 0).then(|| values.iter().sum())
 }
 
 fn link_create(prog_fd: c_int, ifindex: c_int, flags: u32) -> Result<c_int, i32> {
@@ -466,7 +601,7 @@ fn link_create(prog_fd: c_int, ifindex: c_int, flags: u32) -> Result<c_int, i32>
     // SAFETY: opts is a valid, sized options struct.
     let fd = unsafe { bpf::bpf_link_create(prog_fd, ifindex, bpf::BPF_XDP, &opts) };
     if fd < 0 {
-        Err(errno_of(fd))
+        Err(bpf_errno(fd))
     } else {
         Ok(fd)
     }
