@@ -628,7 +628,15 @@ fn run(cli: Cli) -> ExitCode {
             &stop,
         )),
         (Mode::Interface(iface), _) => {
-            let live = live_config(&cli, &config, &ports, iface.clone(), iface, false);
+            let live = live_config(
+                &cli,
+                &config,
+                &ports,
+                iface.clone(),
+                iface.clone(),
+                false,
+                &iface,
+            );
             live::run::run(
                 &live,
                 Box::new(printer),
@@ -746,6 +754,7 @@ fn live_config(
     interface: String,
     label: String,
     own_mirror: bool,
+    nic: &str,
 ) -> live::run::LiveConfig {
     live::run::LiveConfig {
         interface,
@@ -765,8 +774,19 @@ fn live_config(
         },
         capture: CaptureOptions {
             drop_others: own_mirror,
-            ..CaptureOptions::default()
+            // On linewatch's own mirror veth every frame is a copy: the workers see every new
+            // connection, to any port. On --interface a SYN to an unmonitored port belongs to
+            // the host and is left to it.
+            all_syns: own_mirror,
+            block: cli.block_scanners && !own_mirror,
         },
+        block: cli.block_scanners.then(|| {
+            if own_mirror {
+                live::run::BlockOn::Guard(nic.to_owned())
+            } else {
+                live::run::BlockOn::Capture
+            }
+        }),
         ring: cli.ring,
         zero_copy: cli.zero_copy,
         generic: cli.xdp_generic,
@@ -841,6 +861,7 @@ fn run_mirror(
         m.capture_interface().to_owned(),
         format!("{iface} (mirrored)"),
         true,
+        iface,
     );
     let result = live::run::run(
         &live,

@@ -32,12 +32,15 @@ use arraydeque::{ArrayDeque, Wrapping};
 use linewatch_parser::wire::LinkType;
 
 use super::sys::{self, allowed_cores};
-use super::xdp::{CaptureOptions, RedirectPorts, XdpCounters, XdpMode, XdpProgram};
+use super::xdp::{
+    Blocklist, CaptureOptions, RedirectPorts, XdpCounters, XdpMode, XdpProgram, XdpRole,
+};
 use super::xsk::{self, QueueRx, XskStats};
 use super::LiveError;
 use crate::aggregate::{Aggregator, AggregatorConfig, Output, Snapshot};
 use crate::counters::{CoreDelta, Counter};
 use crate::epoch::{EpochCollector, EpochShared, WorkerEpoch};
+use crate::guard::Blocker;
 use crate::offline::RunResult;
 use crate::source::SourceEnd;
 use crate::worker::{Worker, WorkerConfig};
@@ -99,6 +102,8 @@ pub struct LiveConfig {
     /// What the XDP program does beyond redirecting `ports`: drop the rest (linewatch's own
     /// mirror veth), check the blocklist, redirect every pure SYN.
     pub capture: CaptureOptions,
+    /// `--block-scanners`: where flagged port scanners' SYNs are dropped. `None`: nowhere.
+    pub block: Option<BlockOn>,
     /// Fill/rx ring entries and UMEM frames per queue (a power of two); `None`: as many as
     /// fit [`xsk::DEFAULT_UMEM_BYTES`].
     pub ring: Option<u32>,
@@ -112,6 +117,34 @@ pub struct LiveConfig {
     pub worker: WorkerConfig,
     /// Aggregator settings.
     pub aggregator: AggregatorConfig,
+}
+
+/// Where `--block-scanners` drops a flagged source's SYNs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockOn {
+    /// In the capture program itself (`--interface`: the monitored NIC is the capture
+    /// interface; `capture.block` must be set).
+    Capture,
+    /// In `linewatch_guard`, attached to this interface (`--mirror`: the real NIC, while capture
+    /// runs on linewatch's veth). Detached like the capture program, on every exit path.
+    Guard(String),
+}
+
+/// The XDP blocklist as the aggregator's [`Blocker`].
+struct XdpBlocker(Blocklist);
+
+impl Blocker for XdpBlocker {
+    fn block(&mut self, source: std::net::IpAddr) -> Result<(), String> {
+        self.0.insert(source).map_err(|e| e.to_string())
+    }
+
+    fn unblock(&mut self, source: std::net::IpAddr) -> Result<(), String> {
+        self.0.remove(source).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn dropped(&self) -> u64 {
+        self.0.dropped()
+    }
 }
 
 /// What is running, for the "capturing on" line.
@@ -280,6 +313,27 @@ pub fn run(
         config.capture,
         config.generic,
     )?;
+    // The guard program on the real NIC (--mirror), and the blocklist the aggregator fills.
+    let (guard, blocker, blocking_on) = match &config.block {
+        None => (None, None, None),
+        Some(BlockOn::Capture) => (None, Some(program.blocklist()?), Some(ifname.to_owned())),
+        Some(BlockOn::Guard(nic)) => {
+            let nic_index = sys::ifindex(nic)?;
+            let (guard, guard_notice) = XdpProgram::attach_role(
+                XdpRole::Guard,
+                nic,
+                nic_index,
+                &RedirectPorts::List(Vec::new()),
+                CaptureOptions::default(),
+                config.generic,
+            )?;
+            if let Some(n) = guard_notice {
+                eprintln!("linewatch: notice: {n}");
+            }
+            let list = guard.blocklist()?;
+            (Some(guard), Some(list), Some(nic.clone()))
+        }
+    };
     let mut owners = Vec::with_capacity(queues.len());
     let mut receivers = Vec::with_capacity(queues.len());
     for &q in &queues {
@@ -309,6 +363,10 @@ pub fn run(
             output,
         )
         .with_drops(Arc::clone(&drops));
+        let aggregator = match blocker {
+            Some(list) => aggregator.with_blocker(Box::new(XdpBlocker(list))),
+            None => aggregator,
+        };
         let aggregator = thread::Builder::new()
             .name("linewatch-aggregator".into())
             .spawn_scoped(scope, move || aggregator.run())
@@ -366,6 +424,7 @@ pub fn run(
     // Sockets first (they hold the UMEM), then the program (closing its link detaches it).
     drop(owners);
     drop(program);
+    drop(guard);
     Ok(RunResult {
         aggregated,
         end: SourceEnd::Complete,
@@ -374,7 +433,7 @@ pub fn run(
         packet_times,
         interrupted: false,
         capture: Some(figures),
-        guard: crate::guard::GuardInfo::of(&config.aggregator.scan, None),
+        guard: crate::guard::GuardInfo::of(&config.aggregator.scan, blocking_on),
     })
 }
 
