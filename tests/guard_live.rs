@@ -162,9 +162,15 @@ fn a_syn_scanner_is_flagged_and_blocked_while_others_are_served() {
         .as_u64()
         .unwrap();
     assert!((3..=201).contains(&from_scanner), "{from_scanner}");
-    assert!(
-        connections >= from_scanner + 3,
-        "the curls before and from the second client"
+    let from_second = summary["connections"]["sources"]["top"][SECOND_CLIENT]
+        .as_u64()
+        .unwrap();
+    assert_eq!(from_second, 2, "the second client's two curls");
+    assert_eq!(
+        connections,
+        from_scanner + from_second,
+        "{:#}",
+        summary["connections"]
     );
     let json_connections = out
         .stdout
