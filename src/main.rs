@@ -185,8 +185,8 @@ struct Cli {
     #[arg(long, value_name = "SECS", requires = "block_scanners", value_parser = clap::value_parser!(u64).range(1..=31_536_000), help_heading = "Connection guard")]
     block_for: Option<u64>,
 
-    /// Serve OpenMetrics for Prometheus at ADDR (`9100`, `:9100`, `0.0.0.0:9100`,
-    /// `[::]:9100`); without a host it binds 127.0.0.1. Path: /metrics.
+    /// Serve OpenMetrics for Prometheus at ADDR (`9920`, `:9920`, `0.0.0.0:9920`,
+    /// `[::]:9920`); without a host it binds 127.0.0.1. Path: /metrics. Default: off.
     #[arg(long, value_name = "ADDR", value_parser = metrics_server::parse_addr)]
     metrics: Option<std::net::SocketAddr>,
 }
