@@ -31,7 +31,18 @@ use super::LiveError;
 pub const BLOCKLIST_CAPACITY: usize = 65536;
 
 /// The blocklist of a loaded XDP program: add and remove source addresses, read what was
-/// dropped. See the [module documentation](self).
+/// dropped.
+///
+/// A blocked source's pure SYNs (SYN set, ACK clear) are dropped, nothing else: its established
+/// connections, RSTs, ACKs, UDP and ICMP go on. The capture program checks the list only when
+/// loaded with [`CaptureOptions::block`]; the guard program ([`XdpRole::Guard`]) always does.
+/// The handle holds duplicates of the maps' descriptors: it stays valid after the
+/// [`XdpProgram`] it came from is dropped (no program reads the maps then), and can be moved
+/// to another thread.
+///
+/// [`CaptureOptions::block`]: super::xdp::CaptureOptions::block
+/// [`XdpRole::Guard`]: super::xdp::XdpRole::Guard
+/// [`XdpProgram`]: super::xdp::XdpProgram
 #[derive(Debug)]
 pub struct Blocklist {
     v4: OwnedFd,
