@@ -150,6 +150,8 @@ struct Cli {
 
     /// Port-scan detection: a source that opens new connections (TCP SYN without ACK) to at
     /// least this many distinct ports within --scan-window is flagged as a port scanner.
+    /// --mirror and --read see new connections to every port; --interface only to the
+    /// monitored ones (a SYN to another port is the host's and is left to it).
     #[arg(long, value_name = "P", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SCAN_PORTS)), help_heading = "Connection guard")]
     scan_ports: u32,
 

@@ -79,8 +79,16 @@ fn lab_namespaces_of(pid: u32) -> Vec<String> {
         .collect()
 }
 
+/// One lab at a time: two labs on two cores starve each other's NAPI threads.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn short_bench_counts_agree_with_the_interfaces() {
+    let _serial = serial();
     if !can_run("short_bench_counts_agree_with_the_interfaces") {
         return;
     }
@@ -155,13 +163,20 @@ fn short_bench_counts_agree_with_the_interfaces() {
             other => panic!("unknown receiver {other}"),
         }
     }
-    // At 100000 frames/s every XDP receiver is lossless on this lab.
-    for t in trials
-        .iter()
-        .filter(|t| t["rate"].as_f64() == Some(100_000.0))
-    {
+    // Every lost frame is accounted for: dropped by the sending veth (when its NAPI thread
+    // does not get the shared core in time, which depends on the machine's load) or by the
+    // receiver. At 100000 frames/s the XDP receivers themselves drop nothing.
+    for t in trials {
+        let n = |k: &str| t[k].as_u64().unwrap_or(0);
         if t["receiver"] != "afpacket" {
-            assert_eq!(t["lost"].as_u64(), Some(0), "{t}");
+            assert_eq!(
+                n("lost"),
+                t["tx_if"]["tx_dropped"].as_u64().unwrap_or(0) + n("socket_or_kernel_drops"),
+                "{t}"
+            );
+        }
+        if t["rate"].as_f64() == Some(100_000.0) && t["receiver"] != "afpacket" {
+            assert_eq!(n("socket_or_kernel_drops"), 0, "{t}");
         }
     }
     let svg = std::fs::read_to_string(&chart).expect("the chart");
@@ -172,6 +187,7 @@ fn short_bench_counts_agree_with_the_interfaces() {
 
 #[test]
 fn demo_fires_and_recovers_an_alert_and_cleans_up() {
+    let _serial = serial();
     if !can_run("demo_fires_and_recovers_an_alert_and_cleans_up") {
         return;
     }
