@@ -522,13 +522,16 @@ fn run(cli: Cli) -> ExitCode {
             metrics: cli.metrics.is_some(),
         },
     };
+    // Lines that say what this run does, printed once capture is ready (live: so that an
+    // error at start stays the only line) or at once (a replay).
+    let mut startup: Vec<String> = Vec::new();
     if live {
-        guard_banner(
+        startup.extend(guard_banner(
             &cli,
             &config.aggregator.scan,
             &mode,
             own_interface.is_some(),
-        );
+        ));
     }
 
     let human_is_tty;
@@ -585,10 +588,10 @@ fn run(cli: Cli) -> ExitCode {
             });
             match metrics_server::start(addr, render) {
                 Ok(server) => {
-                    eprintln!(
+                    startup.push(format!(
                         "linewatch: serving OpenMetrics on http://{}/metrics",
                         server.local_addr()
-                    );
+                    ));
                     Some(server)
                 }
                 Err(e) => return bad_input(e),
@@ -621,6 +624,11 @@ fn run(cli: Cli) -> ExitCode {
         })
     });
 
+    if !live {
+        for line in &startup {
+            eprintln!("{line}");
+        }
+    }
     let outcome = match (mode, source) {
         (Mode::Read(_), Some(source)) => Ok(offline::run(
             source,
@@ -644,7 +652,12 @@ fn run(cli: Cli) -> ExitCode {
                 Box::new(printer),
                 Arc::clone(&snapshot),
                 &stop,
-                announce,
+                |ready| {
+                    for line in &startup {
+                        eprintln!("{line}");
+                    }
+                    announce(ready);
+                },
             )
             .map_err(|e| e.to_string())
         }
@@ -653,7 +666,7 @@ fn run(cli: Cli) -> ExitCode {
             // by a hash that is not symmetric (see `announce`).
             let queues = cli.workers.map_or(1, usize::from);
             run_mirror(
-                &cli, &config, &ports, &iface, queues, printer, &snapshot, &stop,
+                &cli, &config, &ports, &iface, queues, printer, &snapshot, &stop, &startup,
             )
         }
         (Mode::Read(_), None) => Err("internal: a replay without a source".to_owned()),
@@ -719,9 +732,9 @@ fn run(cli: Cli) -> ExitCode {
 }
 
 /// Says what the connection guard does in this run, like the seed's welcome lines.
-fn guard_banner(cli: &Cli, scan: &ScanConfig, mode: &Mode, allow_self: bool) {
+fn guard_banner(cli: &Cli, scan: &ScanConfig, mode: &Mode, allow_self: bool) -> Option<String> {
     let (Mode::Interface(iface) | Mode::Mirror(iface)) = mode else {
-        return;
+        return None;
     };
     let action = if cli.block_scanners {
         match cli.block_for {
@@ -732,7 +745,7 @@ fn guard_banner(cli: &Cli, scan: &ScanConfig, mode: &Mode, allow_self: bool) {
         "flagged (not blocked: see --block-scanners)".to_owned()
     };
     let allow: Vec<String> = scan.allow.nets().iter().map(ToString::to_string).collect();
-    eprintln!(
+    Some(format!(
         "linewatch: connection guard: a source opening connections to {} ports within {} s is {action}; \
          allow-list: {}{}",
         scan.ports,
@@ -743,7 +756,7 @@ fn guard_banner(cli: &Cli, scan: &ScanConfig, mode: &Mode, allow_self: bool) {
         } else {
             String::new()
         },
-    );
+    ))
 }
 
 /// Ports --interface monitors when --port is not given: never SSH or anything but web ports.
@@ -847,6 +860,7 @@ fn run_mirror(
     printer: Printer,
     snapshot: &Arc<ArcSwap<Snapshot>>,
     stop: &AtomicBool,
+    startup: &[String],
 ) -> Result<offline::RunResult, String> {
     for line in mirror::clean_leftovers() {
         eprintln!("linewatch: removed a killed run's leftover: {line}");
@@ -875,6 +889,9 @@ fn run_mirror(
             "linewatch: mirroring {iface} into {} (tc clsact + u32 + mirred); {iface} is untouched",
             ready.interface
         );
+            for line in startup {
+                eprintln!("{line}");
+            }
             announce(ready);
         },
     );
