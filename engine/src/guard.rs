@@ -341,6 +341,15 @@ impl ScanDetector {
                     ports,
                 });
             }
+            // Reported for this episode: keep fewer ports than the threshold (the oldest go),
+            // so an allowed source scanning every port stays small.
+            while tracked.ports.len() >= threshold {
+                let oldest = (0..tracked.ports.len())
+                    .min_by_key(|&i| tracked.ports[i].1)
+                    .unwrap_or(0);
+                tracked.ports.swap_remove(oldest);
+                self.entries -= 1;
+            }
             return;
         }
         // Flagged: tracking ends; the flag holds it from now on.
@@ -586,6 +595,8 @@ mod tests {
             .iter()
             .all(|e| matches!(e, ScanEvent::Allowed { .. })));
         assert_eq!(d.flagged_now(), 0);
+        // 50 ports scanned, but an allowed source keeps fewer than the threshold tracked.
+        assert!(d.entries < 3 * 3, "{}", d.entries);
         // The episode ends when its ports leave the window; a new one is reported again.
         let again = run(
             &mut d,
