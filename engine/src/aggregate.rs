@@ -181,14 +181,6 @@ pub struct Snapshot {
     pub alert_active: bool,
     /// The top section of the current report interval.
     pub top_section: Option<Vec<u8>>,
-    /// New connections so far.
-    pub new_connections: u64,
-    /// Port scanners flagged so far.
-    pub scanners_flagged: u64,
-    /// SYNs dropped by the XDP guard so far.
-    pub blocked_syns: u64,
-    /// Sources blocked now.
-    pub blocked_sources: u64,
     /// The OpenMetrics view of everything since start, when asked for
     /// ([`AggregatorConfig::metrics`]).
     pub metrics: Option<Arc<MetricsView>>,
@@ -444,10 +436,6 @@ impl State {
                 .into_iter()
                 .next()
                 .map(|e| e.key),
-            new_connections: self.total.get(Counter::NewConnections),
-            scanners_flagged: self.scan.stats.flagged,
-            blocked_syns: self.blocker.as_ref().map_or(0, |b| b.dropped()),
-            blocked_sources: self.blocked_sources(),
             metrics,
         }));
 

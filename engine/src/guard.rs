@@ -66,15 +66,11 @@ impl Cidr {
     pub fn contains(&self, addr: IpAddr) -> bool {
         match (self.addr, canonical(addr)) {
             (IpAddr::V4(net), IpAddr::V4(a)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = mask_v4(self.prefix);
                 u32::from(a) & mask == u32::from(net)
             }
             (IpAddr::V6(net), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = mask_v6(self.prefix);
                 u128::from(a) & mask == u128::from(net)
             }
             _ => false,
@@ -105,11 +101,11 @@ impl std::str::FromStr for Cidr {
         };
         let addr = match addr {
             IpAddr::V4(a) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                let mask = mask_v4(prefix);
                 IpAddr::from(std::net::Ipv4Addr::from(u32::from(a) & mask))
             }
             IpAddr::V6(a) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                let mask = mask_v6(prefix);
                 IpAddr::from(std::net::Ipv6Addr::from(u128::from(a) & mask))
             }
         };
@@ -121,6 +117,16 @@ impl std::fmt::Display for Cidr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)
     }
+}
+
+/// The network mask of an IPv4 prefix length (0 to 32).
+fn mask_v4(prefix: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0)
+}
+
+/// The network mask of an IPv6 prefix length (0 to 128).
+fn mask_v6(prefix: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0)
 }
 
 /// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) as IPv4; everything else unchanged.

@@ -14,7 +14,6 @@ use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{mpsc, Arc};
@@ -24,7 +23,7 @@ use std::time::{Duration, Instant};
 use linewatch_engine::live::xdp::{CaptureOptions, RedirectPorts, XdpProgram, XdpRole};
 
 mod common;
-use common::{in_ci, is_root};
+use common::{has_tool, in_ci, is_root};
 
 const CLIENT_A: Ipv4Addr = Ipv4Addr::new(10, 205, 1, 1);
 const SERVER_A: Ipv4Addr = Ipv4Addr::new(10, 205, 1, 2);
@@ -50,13 +49,6 @@ fn can_run(test: &str) -> bool {
     );
     eprintln!("note: {test} skipped: {problem}");
     false
-}
-
-fn has_tool(name: &str) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
-        .any(|d| d.join(name).is_file())
 }
 
 /// `ip ARGS…`, panicking with its output when it fails.

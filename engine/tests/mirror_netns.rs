@@ -22,7 +22,7 @@ const SERVER_IP: &str = "10.201.0.2";
 const CLIENT_IP: &str = "10.201.0.1";
 
 mod common;
-use common::{in_ci, is_root};
+use common::{has_tool, in_ci, is_root};
 
 /// True when the test can run; panics under CI when it cannot.
 fn can_run(test: &str) -> bool {
@@ -47,13 +47,6 @@ fn can_run(test: &str) -> bool {
     );
     eprintln!("note: {test} skipped: {problem}");
     false
-}
-
-fn has_tool(name: &str) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
-        .any(|d| d.join(name).is_file())
 }
 
 /// The probe example, built (or found up to date) once per test binary.

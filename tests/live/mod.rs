@@ -159,7 +159,7 @@ impl Linewatch {
     /// SIGINT; waits for exit 0 and returns the summary JSON and linewatch's output.
     ///
     /// # Panics
-    /// As [`Linewatch::interrupt`].
+    /// On a timeout, a non-zero exit or a missing or invalid summary (with linewatch's stderr).
     pub fn interrupt_with_output(self) -> (serde_json::Value, Finished) {
         let args = self.args.join(" ");
         let summary = self.summary.clone();
@@ -193,26 +193,9 @@ impl Linewatch {
     /// SIGINT; waits for exit 0 and returns the summary JSON.
     ///
     /// # Panics
-    /// On a timeout, a non-zero exit or a missing or invalid summary (with linewatch's stderr).
+    /// As [`Linewatch::interrupt_with_output`].
     pub fn interrupt(self) -> serde_json::Value {
-        let args = self.args.join(" ");
-        let summary = self.summary.clone();
-        let done: Finished = self.proc.stop(libc::SIGINT, EXIT_TIMEOUT);
-        assert!(
-            done.status.success(),
-            "linewatch {args}: {} after SIGINT; stderr:\n{}",
-            done.status,
-            done.stderr
-        );
-        let text = std::fs::read_to_string(&summary).unwrap_or_else(|e| {
-            panic!(
-                "linewatch {args}: no summary at {}: {e}; stderr:\n{}",
-                summary.display(),
-                done.stderr
-            )
-        });
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("linewatch {args}: summary is not JSON ({e}):\n{text}"))
+        self.interrupt_with_output().0
     }
 }
 
