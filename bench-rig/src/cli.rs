@@ -91,6 +91,12 @@ struct RunArgs {
     /// Core of the receiver's worker (default: the second allowed core, or the first).
     #[arg(long)]
     rx_core: Option<usize>,
+    /// Fill/rx ring entries and UMEM frames per queue for the AF_XDP receivers (`full` and
+    /// `rxdrop` alike; a power of two from 2048 to 262144). Default: linewatch's (65536 of
+    /// 2 KiB). Fewer frames stay in the CPU's cache and are faster at high rates; more absorb
+    /// longer stalls of the worker.
+    #[arg(long, value_parser = parse_ring)]
+    ring: Option<u32>,
     /// The linewatch binary (default: beside this one).
     #[arg(long)]
     linewatch: Option<PathBuf>,
@@ -145,6 +151,8 @@ struct RxdropArgs {
     queues: Vec<u32>,
     #[arg(long, value_delimiter = ',')]
     cores: Vec<usize>,
+    #[arg(long, value_parser = parse_ring)]
+    ring: Option<u32>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -196,6 +204,14 @@ fn parse_script(s: &str) -> Result<Vec<Phase>, String> {
             Ok(Phase { rate, seconds })
         })
         .collect()
+}
+
+/// A ring size as linewatch's `--ring` takes it.
+fn parse_ring(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n.is_power_of_two() && (2048..=262_144).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a power of two from 2048 to 262144")),
+    }
 }
 
 /// `generic` → true.
@@ -303,7 +319,7 @@ fn rxdrop(args: &RxdropArgs) -> Result<ExitCode, String> {
         interface: args.interface.clone(),
         queues: args.queues.clone(),
         cores: args.cores.clone(),
-        ring: None,
+        ring: args.ring,
         idle: Default::default(),
         generic: args.generic,
     };
@@ -377,6 +393,7 @@ fn run_bench(args: RunArgs) -> Result<ExitCode, String> {
         napi_core: args.napi_core.unwrap_or(gen_core),
         gen_core,
         rx_core: args.rx_core.unwrap_or(second),
+        ring: args.ring,
         linewatch: args.linewatch.clone().unwrap_or_else(linewatch_beside),
         rig: std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?,
         dir: dir.clone(),

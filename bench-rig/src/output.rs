@@ -175,7 +175,7 @@ pub fn summarise(config: &RigConfig, trials: &[Trial]) -> Summary {
 /// The run's settings, one line.
 pub fn header(config: &RigConfig) -> String {
     format!(
-        "bench-rig: {} queue(s), {}-byte frames, {} flows, rates {}, {} s x {} rep(s), tx {}, XDP {}, NAPI {}{}, generator core {}, receiver core {}",
+        "bench-rig: {} queue(s), {}-byte frames, {} flows, rates {}, {} s x {} rep(s), tx {}, XDP {}, AF_XDP ring {}, NAPI {}{}, generator core {}, receiver core {}",
         config.queues,
         config.frame_size,
         config.flows,
@@ -184,6 +184,7 @@ pub fn header(config: &RigConfig) -> String {
         config.reps,
         config.tx.name(),
         if config.generic { "generic" } else { "native" },
+        config.ring.map_or_else(|| "default".to_owned(), |r| r.to_string()),
         if config.threaded_napi { "threaded on core " } else { "in softirq" },
         if config.threaded_napi { config.napi_core.to_string() } else { String::new() },
         config.gen_core,
@@ -295,6 +296,7 @@ pub fn to_json(config: &RigConfig, trials: &[Trial], summary: &Summary) -> Value
             "tx": config.tx.name(),
             "threaded_napi": config.threaded_napi,
             "xdp_mode": if config.generic { "generic" } else { "native" },
+            "ring": config.ring,
             "napi_core": config.napi_core,
             "gen_core": config.gen_core,
             "rx_core": config.rx_core,

@@ -92,6 +92,9 @@ pub struct ReceiverSetup {
     pub dir: PathBuf,
     /// Attach XDP in generic mode.
     pub generic: bool,
+    /// Ring entries and UMEM frames per queue of the AF_XDP receivers (`None`: linewatch's
+    /// default).
+    pub ring: Option<u32>,
 }
 
 /// What a receiver reported.
@@ -158,6 +161,9 @@ impl Receiver {
                 if setup.generic {
                     c.arg("--xdp-generic");
                 }
+                if let Some(ring) = setup.ring {
+                    c.args(["--ring", &ring.to_string()]);
+                }
                 (c, "linewatch: capturing on ")
             }
             ReceiverKind::Rxdrop => {
@@ -166,6 +172,9 @@ impl Receiver {
                     .args(["--queues", &queues, "--cores", &cores]);
                 if setup.generic {
                     c.arg("--generic");
+                }
+                if let Some(ring) = setup.ring {
+                    c.args(["--ring", &ring.to_string()]);
                 }
                 (c, "rxdrop: ready")
             }

@@ -60,6 +60,9 @@ pub struct RigConfig {
     pub gen_core: usize,
     /// The receiver's core.
     pub rx_core: usize,
+    /// Ring entries and UMEM frames per queue of the AF_XDP receivers (`None`: linewatch's
+    /// default).
+    pub ring: Option<u32>,
     /// linewatch binary.
     pub linewatch: PathBuf,
     /// This binary.
@@ -278,6 +281,7 @@ pub fn run(
         rig: config.rig.clone(),
         dir: config.dir.clone(),
         generic: config.generic,
+        ring: config.ring,
     };
     let mut trials = Vec::new();
     for &rate in &config.rates {
