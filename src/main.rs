@@ -134,7 +134,8 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
 
-    /// Worker threads for --read (default: one per CPU but one, which reads the file); the
+    /// Worker threads for --read (default: one per CPU; with two or more, each reads the file
+    /// and counts its share of the flows, with one a reader thread feeds it); the
     /// number of queues (and workers) of the mirror veth for --mirror (default 1: a veth does
     /// not keep a flow's two directions on one queue). --interface runs one worker per queue.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -466,12 +467,23 @@ fn run(cli: Cli) -> ExitCode {
         None => None,
     };
 
-    // A replay has a reader thread besides the workers: by default it gets a core of its own.
+    // A replay with two or more workers has each of them read the file (no reader thread):
+    // by default one per core.
     let workers = cli.workers.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism()
-            .map(|n| n.get().saturating_sub(1).max(1))
+            .map(std::num::NonZeroUsize::get)
             .unwrap_or(1)
     });
+    // One reader per worker when there are several; the first is `source`.
+    let mut more_readers = Vec::new();
+    if let Mode::Read(path) = &mode {
+        for _ in 1..workers {
+            match open_capture(path) {
+                Ok(s) => more_readers.push(s),
+                Err(e) => return bad_input(e),
+            }
+        }
+    }
     let threshold = match cli.baseline {
         Some(learn_secs) => Threshold::Baseline {
             learn_secs,
@@ -630,13 +642,24 @@ fn run(cli: Cli) -> ExitCode {
         }
     }
     let outcome = match (mode, source) {
-        (Mode::Read(_), Some(source)) => Ok(offline::run(
+        (Mode::Read(_), Some(source)) if workers == 1 => Ok(offline::run(
             source,
             &config,
             Box::new(printer),
             Arc::clone(&snapshot),
             &stop,
         )),
+        (Mode::Read(_), Some(source)) => {
+            let mut sources = vec![source];
+            sources.append(&mut more_readers);
+            Ok(offline::run_parallel(
+                sources,
+                &config,
+                Box::new(printer),
+                Arc::clone(&snapshot),
+                &stop,
+            ))
+        }
         (Mode::Interface(iface), _) => {
             let live = live_config(
                 &cli,

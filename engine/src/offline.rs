@@ -23,12 +23,11 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use crossbeam_channel::{bounded, Receiver, Sender};
-use linewatch_parser::wire::{decode_frame, LinkType};
+use linewatch_parser::wire::{decode_frame, LinkType, TcpSegment, WireError};
 
 use crate::aggregate::{Aggregated, Aggregator, AggregatorConfig, Output, Snapshot};
 use crate::counters::{CoreDelta, Counter};
 use crate::epoch::{EpochCollector, EpochShared, WorkerEpoch};
-use crate::flow::{Endpoint, FlowKey};
 use crate::source::{Source, SourceEnd};
 use crate::worker::{Worker, WorkerConfig};
 
@@ -235,6 +234,170 @@ pub fn run(
     }
 }
 
+/// Replays with every worker reading the capture itself: `sources` holds one reader of the
+/// same file per worker (the page cache serves them all). Each worker walks every packet,
+/// moves its epoch on packet time exactly as the reader of [`run`] does, and counts the
+/// packets whose flow hashes to it; the others it only decodes far enough to hash. Nothing is
+/// copied and nothing crosses threads per packet, so on N cores the counting runs N-wide
+/// instead of behind one reader thread. The answer is the same as [`run`]'s for the same
+/// worker count: the same flows meet on the same workers in file order, and the epochs follow
+/// the same running maximum of packet seconds.
+pub fn run_parallel(
+    sources: Vec<Box<dyn Source + Send>>,
+    config: &EngineConfig,
+    output: Box<dyn Output>,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    stop: &AtomicBool,
+) -> RunResult {
+    let workers = sources.len().max(1);
+    let shared: Vec<Arc<EpochShared>> = (0..workers).map(|_| EpochShared::new()).collect();
+    let aggregator = Aggregator::new(
+        EpochCollector::new(shared.clone()),
+        config.aggregator.clone(),
+        snapshot,
+        output,
+    );
+    let aggregator = thread::Builder::new()
+        .name("linewatch-aggregator".into())
+        .spawn(move || aggregator.run())
+        .expect("spawning the aggregator thread");
+    let aggregator_thread = aggregator.thread().clone();
+    let interrupted = AtomicBool::new(false);
+    let mut scans: Vec<Scan> = thread::scope(|scope| {
+        let handles: Vec<_> = sources
+            .into_iter()
+            .zip(shared)
+            .enumerate()
+            .map(|(index, (source, shared))| {
+                let epoch = WorkerEpoch::new(shared, aggregator_thread.clone());
+                let worker_config = config.worker.clone();
+                let interrupted = &interrupted;
+                thread::Builder::new()
+                    .name(format!("linewatch-worker-{index}"))
+                    .spawn_scoped(scope, move || {
+                        scan(
+                            source,
+                            index,
+                            workers,
+                            &worker_config,
+                            epoch,
+                            stop,
+                            interrupted,
+                        )
+                    })
+                    .expect("spawning a worker thread")
+            })
+            .collect();
+        // A worker that panicked has aborted the process (panic = "abort").
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let aggregated = aggregator
+        .join()
+        .expect("the aggregator thread ended normally");
+    // Every worker read the same packets; the first one's reader speaks for the file.
+    let first = scans.swap_remove(0);
+    RunResult {
+        aggregated,
+        end: first.source.end(),
+        source: first.source.describe(),
+        unsupported_link: first.source.unsupported_link_packets(),
+        packet_times: first.packet_times,
+        // Relaxed: read after every worker was joined.
+        interrupted: interrupted.load(Ordering::Relaxed),
+        capture: None,
+        guard: crate::guard::GuardInfo::of(&config.aggregator.scan, None),
+    }
+}
+
+/// What one worker of [`run_parallel`] hands back.
+struct Scan {
+    source: Box<dyn Source + Send>,
+    packet_times: Option<(u64, u64)>,
+}
+
+/// One worker of [`run_parallel`]: reads every packet, counts its own share.
+fn scan(
+    mut source: Box<dyn Source + Send>,
+    index: usize,
+    workers: usize,
+    config: &WorkerConfig,
+    mut epoch: WorkerEpoch,
+    stop: &AtomicBool,
+    interrupted: &AtomicBool,
+) -> Scan {
+    let mut worker = Worker::new(config, CoreDelta::new(0));
+    let stdout = std::io::stdout();
+    let mut second = 0u64;
+    let mut packet_times: Option<(u64, u64)> = None;
+    let mut until_check = STOP_CHECK_EVERY;
+    // Frames counted since the batch clock started: batch service time is measured over
+    // BATCH_FRAMES of this worker's own frames, as [`run`]'s workers measure a batch.
+    let mut in_batch = 0usize;
+    let mut batch_started = Instant::now();
+    while let Some(p) = source.next_packet() {
+        until_check -= 1;
+        if until_check == 0 {
+            until_check = STOP_CHECK_EVERY;
+            // Relaxed: the flag carries no data, only "stop soon". Every worker stops at its
+            // own next check; what each read before is counted.
+            if stop.load(Ordering::Relaxed) {
+                interrupted.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+        let times = packet_times.get_or_insert((p.ts_ns, p.ts_ns));
+        times.1 = times.1.max(p.ts_ns);
+        let s = p.ts_ns / NS_PER_SEC;
+        if s > second {
+            if in_batch > 0 {
+                close_batch(&mut worker, &mut in_batch, batch_started, &stdout);
+            }
+            second = s;
+            epoch.enter(&mut worker, second);
+        }
+        // As [`run`] batches it: a frame longer than a batch is cut to one.
+        let data = &p.data[..p.data.len().min(BATCH_BYTES)];
+        let decoded = decode_frame(p.link, data);
+        if workers > 1 && owner(&decoded, workers) != index {
+            continue;
+        }
+        if in_batch == 0 {
+            batch_started = Instant::now();
+        }
+        worker.process_decoded(p.ts_ns, decoded, p.wire_len);
+        in_batch += 1;
+        if in_batch == BATCH_FRAMES {
+            close_batch(&mut worker, &mut in_batch, batch_started, &stdout);
+        }
+    }
+    if in_batch > 0 {
+        close_batch(&mut worker, &mut in_batch, batch_started, &stdout);
+    }
+    epoch.finish(&mut worker);
+    Scan {
+        source,
+        packet_times,
+    }
+}
+
+/// Records a batch's service time and writes its `--json` lines.
+fn close_batch(
+    worker: &mut Worker,
+    in_batch: &mut usize,
+    started: Instant,
+    stdout: &std::io::Stdout,
+) {
+    let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let delta = worker.delta_mut();
+    delta.tally.batch_service_ns.saturating_record(ns.max(1));
+    delta.add(Counter::Batches, 1);
+    *in_batch = 0;
+    worker.take_json(&mut |lines| {
+        // A closed stdout (`| head`) ends the output, not the count.
+        let _ = stdout.lock().write_all(lines);
+    });
+}
+
 /// Sends the link's current batch to its worker and starts a new one with the same epoch.
 fn send(link: &mut WorkerLink) {
     let epoch = link.current.epoch;
@@ -247,21 +410,52 @@ fn send(link: &mut WorkerLink) {
     let _ = link.full.send(full);
 }
 
-/// The worker a frame belongs to: the same for both directions of a flow.
+/// The worker a frame belongs to: the same for both directions of a flow (its VLAN, its two
+/// addresses and ports, as the flow table keys it). In the parallel replay every worker asks
+/// this of every packet, so it hashes the two ends apart and adds them (addition does not
+/// care which end is the source) instead of ordering and hashing a whole [`crate::flow::FlowKey`].
 fn shard(link: LinkType, frame: &[u8], workers: usize) -> usize {
-    match decode_frame(link, frame) {
+    owner(&decode_frame(link, frame), workers)
+}
+
+/// [`shard`] of a decoded frame; a frame that does not decode goes to worker 0.
+fn owner(decoded: &Result<TcpSegment<'_>, WireError>, workers: usize) -> usize {
+    match decoded {
         Ok(seg) => {
-            let (key, _) = FlowKey::of(
-                seg.vlan_ids[0],
-                Endpoint::new(seg.src, seg.src_port),
-                Endpoint::new(seg.dst, seg.dst_port),
-            );
+            let ends =
+                end_hash(seg.src, seg.src_port).wrapping_add(end_hash(seg.dst, seg.dst_port));
+            let h = fmix64(ends ^ u64::from(seg.vlan_ids[0]) << 48);
             // The remainder is below `workers`, so it fits a usize.
-            usize::try_from(key.shard_hash() % workers as u64).unwrap_or(0)
+            usize::try_from(h % workers as u64).unwrap_or(0)
         }
         Err(_) => 0,
     }
 }
+
+/// One end of a flow, hashed.
+fn end_hash(addr: std::net::IpAddr, port: u16) -> u64 {
+    let folded = match addr {
+        std::net::IpAddr::V4(v4) => u64::from(u32::from(v4)),
+        std::net::IpAddr::V6(v6) => {
+            let o = v6.octets();
+            let half = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+            half(&o[8..]) ^ fmix64(half(&o[..8]))
+        }
+    };
+    fmix64(folded ^ u64::from(port) << 32 ^ SHARD_SEED)
+}
+
+/// MurmurHash3's 64-bit finaliser: every input bit moves every output bit.
+fn fmix64(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+/// Seed of the sharding hash: fixed so a replay shards the same way every time.
+const SHARD_SEED: u64 = 0x6c69_6e65_7761_7463;
 
 /// A worker thread: counts batches until the reader hangs up.
 fn work(config: WorkerConfig, mut epoch: WorkerEpoch, full: Receiver<Batch>, empty: Sender<Batch>) {
@@ -294,4 +488,53 @@ fn work(config: WorkerConfig, mut epoch: WorkerEpoch, full: Receiver<Batch>, emp
         let _ = empty.send(batch);
     }
     epoch.finish(&mut worker);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal Ethernet + IPv4 + TCP frame between two ends.
+    fn frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 20];
+        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        let ip = &mut f[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&40u16.to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&src);
+        ip[16..20].copy_from_slice(&dst);
+        let tcp = &mut f[34..54];
+        tcp[0..2].copy_from_slice(&sport.to_be_bytes());
+        tcp[2..4].copy_from_slice(&dport.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x10;
+        f
+    }
+
+    #[test]
+    fn both_directions_of_a_flow_go_to_one_worker_and_flows_spread() {
+        let mut per_worker = [0usize; 4];
+        for i in 0..1000u16 {
+            let a = [10, 0, (i >> 8) as u8, i as u8];
+            let b = [192, 0, 2, 80];
+            let out = frame(a, 30000 + i, b, 80);
+            let back = frame(b, 80, a, 30000 + i);
+            for workers in 2..=4 {
+                assert_eq!(
+                    shard(LinkType::Ethernet, &out, workers),
+                    shard(LinkType::Ethernet, &back, workers),
+                    "flow {i} with {workers} workers"
+                );
+            }
+            per_worker[shard(LinkType::Ethernet, &out, 4)] += 1;
+        }
+        // 1000 flows over 4 workers: each gets a fair share (a broken hash gives one all).
+        for n in per_worker {
+            assert!((150..350).contains(&n), "{per_worker:?}");
+        }
+        // A frame that does not decode goes to worker 0, on every worker's reckoning.
+        assert_eq!(shard(LinkType::Ethernet, &[0u8; 10], 4), 0);
+    }
 }

@@ -14,7 +14,7 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use linewatch_parser::wire::LinkType;
-use pcap_file::pcap::PcapReader;
+use pcap_file::pcap::{PcapParser, PcapReader};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::PcapError;
@@ -121,6 +121,11 @@ pub fn open_capture(path: &Path) -> Result<Box<dyn Source + Send>, SourceError> 
         });
     }
     let file = File::open(path).map_err(open_err)?;
+    if magic != PCAPNG_MAGIC {
+        if let Some(source) = MappedPcap::open(&file, path)? {
+            return Ok(Box::new(source));
+        }
+    }
     let reader = BufReader::with_capacity(1 << 16, file);
     let not_capture = |e: PcapError| SourceError::NotCapture {
         path: path.to_path_buf(),
@@ -216,6 +221,128 @@ impl Source for PcapSource {
                 },
                 wire_len: p.orig_len,
             }),
+        }
+    }
+
+    fn end(&self) -> SourceEnd {
+        self.end.clone().unwrap_or(SourceEnd::Complete)
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// A classic pcap file that is a regular file, read through a memory map: each record is a
+/// slice of the page cache, with no read copy, and any number of workers can each walk the
+/// same file (see [`crate::offline::run_parallel`]). pcap-file's slice parser reads the
+/// records. A capture that another process shortens while it is mapped would fault (SIGBUS);
+/// a growing one (tcpdump still writing) is read up to its size at open.
+struct MappedPcap {
+    map: memmap2::Mmap,
+    parser: PcapParser,
+    /// Offset of the next record.
+    at: usize,
+    link: LinkType,
+    path: PathBuf,
+    end: Option<SourceEnd>,
+    /// The map before this offset has been handed back (see [`RELEASE_EVERY`]).
+    released: usize,
+}
+
+/// Bytes of the map read past before they are handed back with `MADV_DONTNEED`. The pages
+/// stay in the page cache, but without this every page read would stay mapped and count in
+/// the process's resident set: a 400 MiB capture would look like 400 MiB of linewatch.
+const RELEASE_EVERY: usize = 2 << 20;
+
+impl MappedPcap {
+    /// `Ok(None)` when the file cannot be mapped (a pipe, a FIFO): the caller reads it instead.
+    fn open(file: &File, path: &Path) -> Result<Option<MappedPcap>, SourceError> {
+        match file.metadata() {
+            Ok(m) if m.is_file() && m.len() > 0 => {}
+            _ => return Ok(None),
+        }
+        // SAFETY: the map is read only and lives in this source; the file changing under it
+        // is the documented limit above.
+        let Ok(map) = (unsafe { memmap2::Mmap::map(file) }) else {
+            return Ok(None);
+        };
+        let _ = map.advise(memmap2::Advice::Sequential);
+        let not_capture = |e: PcapError| SourceError::NotCapture {
+            path: path.to_path_buf(),
+            reason: describe_pcap_error(&e),
+        };
+        let (rest, parser) = PcapParser::new(&map[..]).map_err(not_capture)?;
+        let at = map.len() - rest.len();
+        let linktype = u32::from(parser.header().datalink);
+        let link = LinkType::from_pcap(linktype).ok_or(SourceError::UnsupportedLink {
+            path: path.to_path_buf(),
+            linktype,
+        })?;
+        Ok(Some(MappedPcap {
+            map,
+            parser,
+            at,
+            link,
+            path: path.to_path_buf(),
+            end: None,
+            released: 0,
+        }))
+    }
+
+    /// Hands back the pages wholly before the next record (the last packet lent out is no
+    /// longer borrowed: `next_packet` takes `&mut self`).
+    fn release_behind(&mut self) {
+        let upto = self.at & !(RELEASE_EVERY - 1);
+        if upto > self.released {
+            // SAFETY: MADV_DONTNEED on a read-only file mapping only unmaps the pages; a later
+            // read of them faults them back in from the file, so no data can change or be
+            // lost. Nothing borrows this range any more. Offsets are multiples of 2 MiB, so
+            // page aligned.
+            let _ = unsafe {
+                self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    self.released,
+                    upto - self.released,
+                )
+            };
+            self.released = upto;
+        }
+    }
+}
+
+impl Source for MappedPcap {
+    fn next_packet(&mut self) -> Option<Packet<'_>> {
+        if self.end.is_some() {
+            return None;
+        }
+        if self.at - self.released >= RELEASE_EVERY {
+            self.release_behind();
+        }
+        let rest = &self.map[self.at..];
+        if rest.is_empty() {
+            self.end = Some(SourceEnd::Complete);
+            return None;
+        }
+        match self.parser.next_packet(rest) {
+            Err(e) => {
+                self.end = Some(SourceEnd::Truncated(describe_pcap_error(&e)));
+                None
+            }
+            Ok((after, p)) => {
+                self.at = self.map.len() - after.len();
+                Some(Packet {
+                    ts_ns: nanos(p.timestamp),
+                    link: self.link,
+                    data: match p.data {
+                        std::borrow::Cow::Borrowed(b) => b,
+                        // The slice parser lends records out of the map; as for the reader,
+                        // an owned record would be counted as undecoded, never lost.
+                        std::borrow::Cow::Owned(_) => &[],
+                    },
+                    wire_len: p.orig_len,
+                })
+            }
         }
     }
 

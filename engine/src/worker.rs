@@ -43,7 +43,7 @@ use linewatch_parser::http::{
     parse_request, parse_request_line, parse_response, Body, ChunkProgress, ChunkedBody, Method,
     Request, Response, Status, TargetForm,
 };
-use linewatch_parser::wire::{decode_frame, LinkType, TcpFlags, TcpSegment};
+use linewatch_parser::wire::{decode_frame, LinkType, TcpFlags, TcpSegment, WireError};
 use linewatch_parser::HttpError;
 use linewatch_report::{ConnectionEvent, RequestEvent, ResponseEvent};
 
@@ -214,10 +214,22 @@ impl Worker {
     /// the wire (the capture may have cut it).
     #[inline]
     pub fn process_frame(&mut self, ts: u64, link: LinkType, frame: &[u8], wire_len: u32) {
+        self.process_decoded(ts, decode_frame(link, frame), wire_len);
+    }
+
+    /// [`Worker::process_frame`] for a frame its caller has already decoded (the parallel
+    /// replay decodes every frame to find its worker).
+    #[inline(always)]
+    pub fn process_decoded(
+        &mut self,
+        ts: u64,
+        decoded: Result<TcpSegment<'_>, WireError>,
+        wire_len: u32,
+    ) {
         self.delta.touched = true;
         self.delta.add(Counter::Packets, 1);
         self.delta.add(Counter::Bytes, u64::from(wire_len));
-        match decode_frame(link, frame) {
+        match decoded {
             Ok(seg) => {
                 if let Some(sent_ns) = seg.send_stamp() {
                     self.capture_latency(ts, sent_ns);
