@@ -5,8 +5,12 @@
 //! answer is the same on every run and for any worker count: flows are sharded by a hash that
 //! is the same in both directions, and epochs follow packet time.
 //!
-//! Threads: the caller's thread reads the file and shards packets into per-worker batches;
-//! N worker threads count; one aggregator thread merges. Batches travel over bounded channels
+//! Two ways to run it. [`run_parallel`] (two or more workers, what `--read` does by default on
+//! a machine with two or more CPUs): every worker walks the whole capture through its own
+//! reader (a memory map for pcap files), decodes each frame far enough to hash its flow, and
+//! counts the frames that hash to it; one aggregator thread merges. [`run`] (one worker, or a
+//! source that can only be read once): the caller's thread reads the file and shards packets
+//! into per-worker batches; N worker threads count; one aggregator thread merges. Batches travel over bounded channels
 //! and come back empty for reuse, so a steady replay allocates nothing per packet and at most
 //! [`BATCHES_PER_WORKER`] batches per worker are in flight.
 //!
@@ -517,7 +521,8 @@ mod tests {
     fn both_directions_of_a_flow_go_to_one_worker_and_flows_spread() {
         let mut per_worker = [0usize; 4];
         for i in 0..1000u16 {
-            let a = [10, 0, (i >> 8) as u8, i as u8];
+            let [hi, lo] = i.to_be_bytes();
+            let a = [10, 0, hi, lo];
             let b = [192, 0, 2, 80];
             let out = frame(a, 30000 + i, b, 80);
             let back = frame(b, 80, a, 30000 + i);
