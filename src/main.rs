@@ -134,8 +134,8 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
 
-    /// Worker threads for --read (default: one per CPU; with two or more, each reads the file
-    /// and counts its share of the flows, with one a reader thread feeds it); the
+    /// Worker threads for --read (default: one per CPU; with two or more on a pcap file, each
+    /// reads the file and counts its share of the flows, otherwise a reader thread feeds them); the
     /// number of queues (and workers) of the mirror veth for --mirror (default 1: a veth does
     /// not keep a flow's two directions on one queue). --interface runs one worker per queue.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -474,9 +474,12 @@ fn run(cli: Cli) -> ExitCode {
             .map(std::num::NonZeroUsize::get)
             .unwrap_or(1)
     });
-    // One reader per worker when there are several; the first is `source`.
+    // One reader per worker when there are several and the file is memory-mapped; the first is
+    // `source`. A pipe could not be read twice, and a pcapng reader holds an 8 MB buffer: those
+    // keep one reader thread feeding the workers.
+    let parallel = workers > 1 && source.as_ref().is_some_and(|s| s.is_mapped());
     let mut more_readers = Vec::new();
-    if let Mode::Read(path) = &mode {
+    if let (Mode::Read(path), true) = (&mode, parallel) {
         for _ in 1..workers {
             match open_capture(path) {
                 Ok(s) => more_readers.push(s),
@@ -642,7 +645,7 @@ fn run(cli: Cli) -> ExitCode {
         }
     }
     let outcome = match (mode, source) {
-        (Mode::Read(_), Some(source)) if workers == 1 => Ok(offline::run(
+        (Mode::Read(_), Some(source)) if !parallel => Ok(offline::run(
             source,
             &config,
             Box::new(printer),

@@ -5,11 +5,11 @@
 //! answer is the same on every run and for any worker count: flows are sharded by a hash that
 //! is the same in both directions, and epochs follow packet time.
 //!
-//! Two ways to run it. [`run_parallel`] (two or more workers, what `--read` does by default on
-//! a machine with two or more CPUs): every worker walks the whole capture through its own
-//! reader (a memory map for pcap files), decodes each frame far enough to hash its flow, and
+//! Two ways to run it. [`run_parallel`] (two or more workers on a memory-mapped pcap file, what
+//! `--read` does by default on a machine with two or more CPUs): every worker walks the whole
+//! capture through its own map of it, decodes each frame far enough to hash its flow, and
 //! counts the frames that hash to it; one aggregator thread merges. [`run`] (one worker, or a
-//! source that can only be read once): the caller's thread reads the file and shards packets
+//! pcapng file): the caller's thread reads the file and shards packets
 //! into per-worker batches; N worker threads count; one aggregator thread merges. Batches travel over bounded channels
 //! and come back empty for reuse, so a steady replay allocates nothing per packet and at most
 //! [`BATCHES_PER_WORKER`] batches per worker are in flight.

@@ -97,6 +97,12 @@ pub trait Source {
     fn unsupported_link_packets(&self) -> u64 {
         0
     }
+    /// The source is a memory map of a regular file: opening the file again gives an
+    /// independent reader of the same packets at almost no cost (see
+    /// [`crate::offline::run_parallel`]). False for a pipe, a FIFO and a pcapng file.
+    fn is_mapped(&self) -> bool {
+        false
+    }
 }
 
 /// Opens a capture file, pcap or pcapng (told apart by the magic number).
@@ -352,6 +358,10 @@ impl Source for MappedPcap {
 
     fn describe(&self) -> String {
         self.path.display().to_string()
+    }
+
+    fn is_mapped(&self) -> bool {
+        true
     }
 }
 
