@@ -32,6 +32,7 @@ use linewatch_parser::wire::{decode_frame, LinkType, TcpSegment, WireError};
 use crate::aggregate::{Aggregated, Aggregator, AggregatorConfig, Output, Snapshot};
 use crate::counters::{CoreDelta, Counter};
 use crate::epoch::{EpochCollector, EpochShared, WorkerEpoch};
+use crate::flow::SHARD_SEED;
 use crate::source::{Source, SourceEnd};
 use crate::worker::{Worker, WorkerConfig};
 
@@ -131,17 +132,7 @@ pub fn run(
     stop: &AtomicBool,
 ) -> RunResult {
     let workers = config.workers.max(1);
-    let shared: Vec<Arc<EpochShared>> = (0..workers).map(|_| EpochShared::new()).collect();
-    let aggregator = Aggregator::new(
-        EpochCollector::new(shared.clone()),
-        config.aggregator.clone(),
-        snapshot,
-        output,
-    );
-    let aggregator = thread::Builder::new()
-        .name("linewatch-aggregator".into())
-        .spawn(move || aggregator.run())
-        .expect("spawning the aggregator thread");
+    let (shared, aggregator) = start_aggregator(workers, config, output, snapshot);
     let aggregator_thread = aggregator.thread().clone();
 
     let mut links = Vec::with_capacity(workers);
@@ -254,17 +245,7 @@ pub fn run_parallel(
     stop: &AtomicBool,
 ) -> RunResult {
     let workers = sources.len().max(1);
-    let shared: Vec<Arc<EpochShared>> = (0..workers).map(|_| EpochShared::new()).collect();
-    let aggregator = Aggregator::new(
-        EpochCollector::new(shared.clone()),
-        config.aggregator.clone(),
-        snapshot,
-        output,
-    );
-    let aggregator = thread::Builder::new()
-        .name("linewatch-aggregator".into())
-        .spawn(move || aggregator.run())
-        .expect("spawning the aggregator thread");
+    let (shared, aggregator) = start_aggregator(workers, config, output, snapshot);
     let aggregator_thread = aggregator.thread().clone();
     let interrupted = AtomicBool::new(false);
     let mut scans: Vec<Scan> = thread::scope(|scope| {
@@ -311,6 +292,27 @@ pub fn run_parallel(
         capture: None,
         guard: crate::guard::GuardInfo::of(&config.aggregator.scan, None),
     }
+}
+
+/// Starts the aggregator thread over `workers` epoch slots; returns the slots for the workers.
+fn start_aggregator(
+    workers: usize,
+    config: &EngineConfig,
+    output: Box<dyn Output>,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+) -> (Vec<Arc<EpochShared>>, thread::JoinHandle<Aggregated>) {
+    let shared: Vec<Arc<EpochShared>> = (0..workers).map(|_| EpochShared::new()).collect();
+    let aggregator = Aggregator::new(
+        EpochCollector::new(shared.clone()),
+        config.aggregator.clone(),
+        snapshot,
+        output,
+    );
+    let handle = thread::Builder::new()
+        .name("linewatch-aggregator".into())
+        .spawn(move || aggregator.run())
+        .expect("spawning the aggregator thread");
+    (shared, handle)
 }
 
 /// What one worker of [`run_parallel`] hands back.
@@ -457,9 +459,6 @@ fn fmix64(mut x: u64) -> u64 {
     x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     x ^ (x >> 33)
 }
-
-/// Seed of the sharding hash: fixed so a replay shards the same way every time.
-const SHARD_SEED: u64 = 0x6c69_6e65_7761_7463;
 
 /// A worker thread: counts batches until the reader hangs up.
 fn work(config: WorkerConfig, mut epoch: WorkerEpoch, full: Receiver<Batch>, empty: Sender<Batch>) {

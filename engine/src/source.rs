@@ -14,7 +14,7 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use linewatch_parser::wire::LinkType;
-use pcap_file::pcap::{PcapParser, PcapReader};
+use pcap_file::pcap::{PcapPacket, PcapParser, PcapReader};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::PcapError;
@@ -215,18 +215,7 @@ impl Source for PcapSource {
                 self.end = Some(SourceEnd::Truncated(describe_pcap_error(&e)));
                 None
             }
-            Some(Ok(p)) => Some(Packet {
-                ts_ns: nanos(p.timestamp),
-                link: self.link,
-                data: match p.data {
-                    std::borrow::Cow::Borrowed(b) => b,
-                    // pcap-file's reader always lends records out of its read buffer, so this
-                    // arm does not occur; if it ever did, the empty frame would be counted as
-                    // undecoded (truncated), never silently lost.
-                    std::borrow::Cow::Owned(_) => &[],
-                },
-                wire_len: p.orig_len,
-            }),
+            Some(Ok(p)) => Some(packet_of(p, self.link)),
         }
     }
 
@@ -236,6 +225,23 @@ impl Source for PcapSource {
 
     fn describe(&self) -> String {
         self.path.display().to_string()
+    }
+}
+
+/// A pcap record as a [`Packet`].
+#[inline]
+fn packet_of(p: PcapPacket<'_>, link: LinkType) -> Packet<'_> {
+    Packet {
+        ts_ns: nanos(p.timestamp),
+        link,
+        data: match p.data {
+            std::borrow::Cow::Borrowed(b) => b,
+            // pcap-file's reader and slice parser always lend records out of their buffer
+            // or the map, so this arm does not occur; if it ever did, the empty frame would be
+            // counted as undecoded (truncated), never silently lost.
+            std::borrow::Cow::Owned(_) => &[],
+        },
+        wire_len: p.orig_len,
     }
 }
 
@@ -337,17 +343,7 @@ impl Source for MappedPcap {
             }
             Ok((after, p)) => {
                 self.at = self.map.len() - after.len();
-                Some(Packet {
-                    ts_ns: nanos(p.timestamp),
-                    link: self.link,
-                    data: match p.data {
-                        std::borrow::Cow::Borrowed(b) => b,
-                        // The slice parser lends records out of the map; as for the reader,
-                        // an owned record would be counted as undecoded, never lost.
-                        std::borrow::Cow::Owned(_) => &[],
-                    },
-                    wire_len: p.orig_len,
-                })
+                Some(packet_of(p, self.link))
             }
         }
     }
