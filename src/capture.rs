@@ -1,0 +1,176 @@
+//! Live capture from the command line: `--interface` captures on the NIC itself, `--mirror`
+//! first builds a mirror of the NIC (tc into a veth pair linewatch owns) and captures there.
+//! Both print their start lines only once capture is ready, so a start error stays one line.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use linewatch_engine::aggregate::Snapshot;
+use linewatch_engine::live::run::{BlockOn, LiveConfig, Ready};
+use linewatch_engine::live::xdp::{CaptureOptions, RedirectPorts};
+use linewatch_engine::live::{self, mirror};
+use linewatch_engine::offline::RunResult;
+
+use crate::cli::Ports;
+use crate::output::Printer;
+use crate::plan::Plan;
+
+/// What every mode of a run shares.
+pub(crate) struct Session<'a> {
+    /// The run's plan.
+    pub(crate) plan: &'a Plan,
+    /// Where the aggregator publishes (status line, metrics).
+    pub(crate) snapshot: &'a Arc<ArcSwap<Snapshot>>,
+    /// Set by a signal or `--duration`.
+    pub(crate) stop: &'a AtomicBool,
+    /// Lines that say what this run does, printed when capture is ready.
+    pub(crate) startup: &'a [String],
+}
+
+/// `--interface IFACE`.
+pub(crate) fn interface(
+    session: &Session<'_>,
+    iface: &str,
+    printer: Printer,
+) -> Result<RunResult, String> {
+    let config = live_config(session.plan, iface, iface.to_owned(), None);
+    live::run::run(
+        &config,
+        Box::new(printer),
+        Arc::clone(session.snapshot),
+        session.stop,
+        |ready| {
+            for line in session.startup {
+                eprintln!("{line}");
+            }
+            announce(ready);
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// `--mirror IFACE`: removes a killed run's leftovers, mirrors IFACE into a new veth pair,
+/// captures on it, and removes the mirror again however the capture ended.
+pub(crate) fn mirror(
+    session: &Session<'_>,
+    iface: &str,
+    printer: Printer,
+) -> Result<RunResult, String> {
+    for line in mirror::clean_leftovers() {
+        eprintln!("linewatch: removed a killed run's leftover: {line}");
+    }
+    // One queue unless asked: the veth spreads a flow's two directions over its queues by a
+    // hash that is not symmetric (see `announce`).
+    let spec = mirror::MirrorSpec {
+        interface: iface.to_owned(),
+        queues: u32::try_from(session.plan.live.mirror_queues).unwrap_or(1),
+    };
+    let mut m = mirror::Mirror::create(&spec).map_err(|e| e.to_string())?;
+    let config = live_config(
+        session.plan,
+        m.capture_interface(),
+        format!("{iface} (mirrored)"),
+        Some(iface),
+    );
+    let result = live::run::run(
+        &config,
+        Box::new(printer),
+        Arc::clone(session.snapshot),
+        session.stop,
+        |ready| {
+            eprintln!(
+                "linewatch: mirroring {iface} into {} (tc clsact + u32 + mirred); {iface} is \
+                 untouched",
+                ready.interface
+            );
+            for line in session.startup {
+                eprintln!("{line}");
+            }
+            announce(ready);
+        },
+    );
+    let teardown = m.teardown();
+    let result = result.map_err(|e| e.to_string())?;
+    if let Err(e) = teardown {
+        eprintln!("linewatch: warning: {e}");
+    }
+    Ok(result)
+}
+
+/// The engine's live settings for capturing on `interface` (shown as `label`). `mirrored` is
+/// the NIC when `interface` is linewatch's own mirror veth of it.
+fn live_config(plan: &Plan, interface: &str, label: String, mirrored: Option<&str>) -> LiveConfig {
+    let own_mirror = mirrored.is_some();
+    LiveConfig {
+        interface: interface.to_owned(),
+        label,
+        queues: if own_mirror {
+            None
+        } else {
+            plan.live.queues.clone()
+        },
+        cores: plan.live.cores.clone(),
+        ports: match &plan.ports {
+            Ports::Any => RedirectPorts::Any,
+            Ports::List(list) => RedirectPorts::List(list.clone()),
+        },
+        capture: CaptureOptions {
+            drop_others: own_mirror,
+            // On linewatch's own mirror veth every frame is a copy: the workers see every new
+            // connection, to any port. On --interface a SYN to an unmonitored port belongs to
+            // the host and is left to it.
+            all_syns: own_mirror,
+            block: plan.live.block_scanners && !own_mirror,
+        },
+        block: plan.live.block_scanners.then(|| match mirrored {
+            Some(nic) => BlockOn::Guard(nic.to_owned()),
+            None => BlockOn::Capture,
+        }),
+        ring: plan.live.ring,
+        zero_copy: plan.live.zero_copy,
+        generic: plan.live.generic,
+        idle: plan.live.idle,
+        worker: plan.engine.worker.clone(),
+        aggregator: plan.engine.aggregator.clone(),
+    }
+}
+
+/// Prints the line that says capture is live (tests and scripts wait for it).
+fn announce(ready: &Ready) {
+    if let Some(notice) = &ready.notice {
+        eprintln!("linewatch: notice: {notice}");
+    }
+    if ready.queues.len() > 1 {
+        // Each queue has its own worker, and the NIC (or veth) picks a frame's queue. Unless it
+        // hashes flows symmetrically, a request and its response arrive on different queues:
+        // both are counted, but the response cannot be paired with its request.
+        eprintln!(
+            "linewatch: notice: {} queues: where the interface does not hash a flow's two \
+             directions to the same queue, responses are counted but not paired with their \
+             requests (no latency; see unmatched_responses in the summary)",
+            ready.queues.len()
+        );
+    }
+    let queues: Vec<String> = ready
+        .queues
+        .iter()
+        .map(|(q, core)| match core {
+            Some(c) => format!("{q} (core {c})"),
+            None => q.to_string(),
+        })
+        .collect();
+    eprintln!(
+        "linewatch: capturing on {}: queue{} {}, XDP {} mode, {} sockets, {} MiB UMEM per queue",
+        ready.interface,
+        if queues.len() == 1 { "" } else { "s" },
+        queues.join(", "),
+        ready.mode,
+        if ready.zero_copy {
+            "zero-copy"
+        } else {
+            "copy-mode"
+        },
+        ready.umem_bytes >> 20,
+    );
+}

@@ -1,0 +1,301 @@
+//! The command line: every option, its help text and its value parser. Parsing only checks
+//! each value on its own; what the options mean together is [`crate::plan`]'s job.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use linewatch_engine::guard::{Cidr, MAX_SCAN_PORTS};
+use linewatch_engine::live::run::IdlePolicy;
+use linewatch_engine::worker::FLOW_CAPACITY;
+
+use crate::exit::bad_input;
+use crate::metrics_server;
+
+/// Parses the process's arguments. `Err` carries the exit code when there is nothing to run:
+/// `--help` and `--version` (printed, success) or a bad command line (one line, exit 2).
+pub(crate) fn parse() -> Result<Cli, ExitCode> {
+    Cli::try_parse().map_err(|e| {
+        use clap::error::ErrorKind;
+        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        bad_input(format!(
+            "{} (see linewatch --help)",
+            first_line(&e.render().to_string())
+        ))
+    })
+}
+
+/// clap's message is several lines (usage, tips); keep the first, with the list that follows
+/// it when it ends in a colon ("required arguments were not provided:" and the arguments,
+/// indented below).
+fn first_line(rendered: &str) -> String {
+    let mut lines = rendered.lines().skip_while(|l| l.trim().is_empty());
+    let mut first = lines
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_owned();
+    if first.ends_with(':') {
+        let items: Vec<&str> = lines
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        first = format!("{} {}", first, items.join(", "));
+    }
+    first
+}
+
+/// Line-rate HTTP traffic monitor: counts HTTP/1.x requests and responses by section, host,
+/// method, status and user agent; alerts when the request rate stays high.
+#[derive(Debug, Parser)]
+#[command(name = "linewatch", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// Replay a capture file (pcap or pcapng). Packet timestamps drive every clock, so a
+    /// replay gives the same answer every time.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["interface", "mirror"])]
+    pub(crate) read: Option<PathBuf>,
+
+    /// Capture live on IFACE with AF_XDP (a mirror/SPAN port, a tap, a veth). TCP segments to
+    /// or from the monitored ports are TAKEN AWAY from the kernel: the host itself no longer
+    /// receives them on IFACE. Everything else passes. On a serving host use --mirror.
+    #[arg(long, value_name = "IFACE", conflicts_with = "mirror")]
+    pub(crate) interface: Option<String>,
+
+    /// Capture a copy of IFACE's traffic: IFACE keeps working untouched. linewatch mirrors its
+    /// ingress and egress with tc into a veth pair it creates, captures there, and removes
+    /// everything on exit (a killed run's leftovers are removed by a guard process and at the
+    /// next start).
+    #[arg(long, value_name = "IFACE")]
+    pub(crate) mirror: Option<String>,
+
+    /// TCP ports that carry HTTP: a list such as 80,8080,8000-8010, or `any` (every TCP port;
+    /// HTTP is recognised by its start line). Default: `any` for --read and --mirror; 80,8080
+    /// for --interface, so that attaching to a host's NIC never takes its SSH or other traffic.
+    #[arg(long, value_name = "LIST|any", value_parser = parse_ports)]
+    pub(crate) port: Option<Ports>,
+
+    /// Live: the rx queues to capture, e.g. 0,1 or 0-3 (default: all of the interface's
+    /// combined channels, as `ethtool -l` shows them).
+    #[arg(long, value_name = "LIST", value_parser = parse_list)]
+    pub(crate) queues: Option<NumberList>,
+
+    /// Live: the core of each queue's worker, in queue order (default: each on its own core,
+    /// leaving the first core to the kernel when there are two or more).
+    #[arg(long, value_name = "LIST", value_parser = parse_list)]
+    pub(crate) cores: Option<NumberList>,
+
+    /// Live: entries of each queue's fill and rx rings, and frames of its UMEM (a power of two
+    /// from 2048 to 262144). The UMEM takes RING × 2 KiB of locked memory per queue (× 4 KiB
+    /// when the MTU is above 1770). The rings absorb the time a worker does not run. Default:
+    /// 128 MiB of UMEM per queue (65536, or 32768 with 4 KiB frames).
+    #[arg(long, value_name = "RING", value_parser = parse_ring)]
+    pub(crate) ring: Option<u32>,
+
+    /// Live: require zero-copy AF_XDP sockets (fails where the driver cannot; veth cannot).
+    #[arg(long)]
+    pub(crate) zero_copy: bool,
+
+    /// Live: attach XDP in generic (SKB) mode instead of trying the driver's native mode first.
+    #[arg(long)]
+    pub(crate) xdp_generic: bool,
+
+    /// Live: what a worker does on an empty ring: `hybrid` sleeps 50 us while traffic flows
+    /// and blocks in poll() after 10 ms of quiet; `poll` always blocks; `spin` never waits
+    /// (uses a whole core).
+    #[arg(long, value_name = "POLICY", default_value = "hybrid")]
+    pub(crate) idle: IdlePolicy,
+
+    /// Live: stop after SECS seconds (default: run until Ctrl-C or SIGTERM).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) duration: Option<u64>,
+
+    /// Alert when the average requests per second over the window goes above this.
+    #[arg(long, value_name = "REQ_PER_S", default_value_t = 10.0, value_parser = parse_rate, allow_negative_numbers = true)]
+    pub(crate) threshold: f64,
+
+    /// Length of the sliding alert window, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub(crate) window: u32,
+
+    /// Seconds between periodic reports.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) report_interval: u64,
+
+    /// Learn the normal request rate for SECS seconds first, then alert above that baseline
+    /// plus --margin (instead of --threshold). Learning restarts while the baseline is zero.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub(crate) baseline: Option<u32>,
+
+    /// With --baseline: alert this many percent above the learned rate.
+    #[arg(long, value_name = "PCT", default_value_t = 10.0, value_parser = parse_rate, allow_negative_numbers = true)]
+    pub(crate) margin: f64,
+
+    /// Append every alert and recovery line to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) alert_log: Option<PathBuf>,
+
+    /// Write one JSON object per request, response and alert to stdout (the report and summary
+    /// text go to stderr instead).
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Write the final summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) summary: Option<PathBuf>,
+
+    /// Worker threads for --read (default: one per CPU; with two or more on a pcap file, each
+    /// reads the file and counts its share of the flows, otherwise a reader thread feeds them); the
+    /// number of queues (and workers) of the mirror veth for --mirror (default 1: a veth does
+    /// not keep a flow's two directions on one queue). --interface runs one worker per queue.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) workers: Option<u16>,
+
+    /// Keys shown per table in reports and the exit summary.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub(crate) top: u16,
+
+    /// Flows tracked per worker; the least recently seen is evicted (and counted) when full.
+    #[arg(long, value_name = "N", default_value_t = FLOW_CAPACITY, value_parser = parse_flows)]
+    pub(crate) flows: usize,
+
+    /// Port-scan detection: a source that opens new connections (TCP SYN without ACK) to at
+    /// least this many distinct ports within --scan-window is flagged as a port scanner.
+    /// --mirror and --read see new connections to every port; --interface only to the
+    /// monitored ones (a SYN to another port is the host's and is left to it).
+    #[arg(long, value_name = "P", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SCAN_PORTS)), help_heading = "Connection guard")]
+    pub(crate) scan_ports: u32,
+
+    /// Port-scan detection: the window, in seconds, the --scan-ports distinct ports must fall
+    /// within.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400), help_heading = "Connection guard")]
+    pub(crate) scan_window: u64,
+
+    /// Never flag these sources as port scanners: addresses or networks (10.0.0.0/8,
+    /// 2001:db8::/32), comma-separated or repeated. Adds to the monitored interface's own
+    /// addresses (see --no-allow-self).
+    #[arg(
+        long,
+        value_name = "CIDR",
+        value_delimiter = ',',
+        help_heading = "Connection guard"
+    )]
+    pub(crate) allow: Vec<Cidr>,
+
+    /// Do not allow-list the monitored interface's own addresses (live capture allow-lists
+    /// them by default, so the host's traffic to itself is never taken for a scan).
+    #[arg(long, help_heading = "Connection guard")]
+    pub(crate) no_allow_self: bool,
+
+    /// Live: drop new connections (TCP SYNs) from flagged port scanners in XDP, on the
+    /// monitored interface (with --mirror: on the mirrored interface itself). Only SYNs are
+    /// dropped: their established connections, and all other traffic, pass.
+    #[arg(long, help_heading = "Connection guard")]
+    pub(crate) block_scanners: bool,
+
+    /// With --block-scanners: lift a block after SECS seconds (default: blocked until
+    /// linewatch exits). The source is then watched afresh.
+    #[arg(long, value_name = "SECS", requires = "block_scanners", value_parser = clap::value_parser!(u64).range(1..=31_536_000), help_heading = "Connection guard")]
+    pub(crate) block_for: Option<u64>,
+
+    /// Serve OpenMetrics for Prometheus at ADDR (`9920`, `:9920`, `0.0.0.0:9920`,
+    /// `[::]:9920`); without a host it binds 127.0.0.1. Path: /metrics. Default: off.
+    #[arg(long, value_name = "ADDR", value_parser = metrics_server::parse_addr)]
+    pub(crate) metrics: Option<std::net::SocketAddr>,
+}
+
+/// The parsed `--port` value.
+#[derive(Debug, Clone)]
+pub(crate) enum Ports {
+    Any,
+    List(Vec<u16>),
+}
+
+fn parse_ports(s: &str) -> Result<Ports, String> {
+    if s.eq_ignore_ascii_case("any") {
+        return Ok(Ports::Any);
+    }
+    let port = |p: &str| -> Result<u32, String> {
+        let n: u64 = p
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{p}` is not a port number (1-65535, or `any`)"))?;
+        match u16::try_from(n) {
+            Ok(n) if n >= 1 => Ok(u32::from(n)),
+            _ => Err(format!("port {n} is out of range (1-65535)")),
+        }
+    };
+    let ports = ranges(s, "port ", port)?;
+    // Every value passed `port`, so each fits a u16.
+    Ok(Ports::List(
+        ports
+            .into_iter()
+            .filter_map(|p| u16::try_from(p).ok())
+            .collect(),
+    ))
+}
+
+/// A comma-separated list of numbers and `lo-hi` ranges, each checked by `number`.
+fn ranges(
+    s: &str,
+    what: &str,
+    number: impl Fn(&str) -> Result<u32, String>,
+) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((lo, hi)) => {
+                let (lo, hi) = (number(lo)?, number(hi)?);
+                if lo > hi {
+                    return Err(format!("{what}range {lo}-{hi} is backwards"));
+                }
+                out.extend(lo..=hi);
+            }
+            None => out.push(number(part)?),
+        }
+    }
+    Ok(out)
+}
+
+/// A parsed `--queues` or `--cores` value (a newtype: clap treats a bare `Vec` as many values).
+#[derive(Debug, Clone)]
+pub(crate) struct NumberList(pub(crate) Vec<u32>);
+
+fn parse_list(s: &str) -> Result<NumberList, String> {
+    let number = |p: &str| -> Result<u32, String> {
+        p.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| n < 4096)
+            .ok_or_else(|| format!("`{p}` is not a number from 0 to 4095"))
+    };
+    let out = ranges(s, "", number)?;
+    let mut seen = std::collections::HashSet::new();
+    if let Some(d) = out.iter().find(|n| !seen.insert(**n)) {
+        return Err(format!("{d} is listed twice"));
+    }
+    Ok(NumberList(out))
+}
+
+fn parse_ring(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n.is_power_of_two() && (2048..=262_144).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a power of two from 2048 to 262144")),
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a non-negative number")),
+    }
+}
+
+fn parse_flows(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=(1 << 24)).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a flow count from 1 to 16777216")),
+    }
+}

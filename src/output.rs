@@ -1,0 +1,208 @@
+//! Where the run's results go: the human text (stdout, or stderr under `--json`), the `--json`
+//! alert events, the alert log, the live status line and the exit summary. Everything here
+//! renders with `linewatch-report`; nothing counts.
+//!
+//! A closed terminal or pipe never stops the count: writes of the human text ignore errors.
+//! The `--summary` file is the one output whose failure changes the exit code.
+
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use linewatch_engine::aggregate::{Output, Snapshot};
+use linewatch_engine::alert::AlertTransition;
+use linewatch_engine::offline::RunResult;
+use linewatch_engine::source::SourceEnd;
+use linewatch_report::AlertRecord;
+
+/// Erases the status line before other text is written over it.
+const CLEAR_LINE: &[u8] = b"\r\x1b[2K";
+
+/// The human-readable stream: stdout, or stderr when stdout carries `--json` events.
+pub(crate) struct Human {
+    json: bool,
+    /// A person is watching: the status line is drawn and cleared.
+    pub(crate) is_tty: bool,
+}
+
+impl Human {
+    /// The stream for this run.
+    pub(crate) fn new(json: bool) -> Human {
+        let is_tty = if json {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        };
+        Human { json, is_tty }
+    }
+
+    fn writer(&self) -> Box<dyn Write + Send> {
+        if self.json {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(std::io::stdout())
+        }
+    }
+
+    /// Redraws the status line once a second from the published snapshot, until `done`; only
+    /// on a terminal (output into a pipe gets none).
+    pub(crate) fn status_line(
+        &self,
+        snapshot: &Arc<ArcSwap<Snapshot>>,
+        done: &Arc<AtomicBool>,
+    ) -> Option<JoinHandle<()>> {
+        self.is_tty.then(|| {
+            let snapshot = Arc::clone(snapshot);
+            let done = Arc::clone(done);
+            let mut out = self.writer();
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let snap = snapshot.load();
+                    if snap.second == 0 {
+                        continue;
+                    }
+                    let line = linewatch_report::status::render(&snap.status_line(), true);
+                    let _ = out.write_all(line.as_bytes());
+                    let _ = out.flush();
+                }
+            })
+        })
+    }
+
+    /// Clears the status line (on a terminal) before an error is printed.
+    pub(crate) fn clear(&self) {
+        if self.is_tty {
+            let _ = self.writer().write_all(CLEAR_LINE);
+        }
+    }
+}
+
+/// The aggregator's events, printed: alerts, reports, allowed scans, notices.
+pub(crate) struct Printer {
+    human: Box<dyn Write + Send>,
+    json: bool,
+    alert_log: Option<File>,
+    top_n: usize,
+}
+
+impl Printer {
+    /// Prints to `human`'s stream; `--json` adds alert events on stdout; `alert_log` gets every
+    /// alert line.
+    pub(crate) fn new(human: &Human, alert_log: Option<File>, top_n: usize) -> Printer {
+        Printer {
+            human: human.writer(),
+            json: human.json,
+            alert_log,
+            top_n,
+        }
+    }
+
+    fn human(&mut self, text: &str) {
+        // A closed terminal or pipe must not stop the count: output errors are ignored here
+        // and the summary file, if asked for, is still written.
+        let _ = self.human.write_all(text.as_bytes());
+        let _ = self.human.flush();
+    }
+
+    /// One alert-type line: to the human stream, as a `--json` event, and to the alert log.
+    fn alert_line(&mut self, line: &str, json_event: impl FnOnce(&mut Vec<u8>)) {
+        self.human(&format!("{line}\n"));
+        if self.json {
+            let mut out = Vec::with_capacity(256);
+            json_event(&mut out);
+            let _ = std::io::stdout().lock().write_all(&out);
+        }
+        if let Some(log) = self.alert_log.as_mut() {
+            if writeln!(log, "{line}").and_then(|()| log.flush()).is_err() {
+                eprintln!("linewatch: warning: cannot append to the alert log");
+            }
+        }
+    }
+}
+
+impl Output for Printer {
+    fn alert(&mut self, transition: &AlertTransition, _history: &[AlertRecord]) {
+        let (record, recovered) = match transition {
+            AlertTransition::Raised(a) => (a, false),
+            AlertTransition::Recovered(a) => (a, true),
+        };
+        let line = if recovered {
+            linewatch_report::alert::recovered_line(record).unwrap_or_default()
+        } else {
+            linewatch_report::alert::raised_line(record)
+        };
+        self.alert_line(&line, |out| {
+            linewatch_report::json::alert_event(record, recovered, out);
+        });
+    }
+
+    fn report(&mut self, report: &linewatch_report::Report) {
+        let text = linewatch_report::text::report(report, self.top_n);
+        self.human(&text);
+    }
+
+    fn allowed_scan(&mut self, source: std::net::IpAddr, ports: u32, window_secs: u64, at: u64) {
+        let at = linewatch_engine::worker::time_of(at);
+        let line = linewatch_report::alert::allowed_scan_line(source, ports, window_secs, at);
+        self.alert_line(&line, |out| {
+            linewatch_report::json::allowed_scan_event(source, ports, window_secs, at, out);
+        });
+    }
+
+    fn notice(&mut self, text: &str) {
+        eprintln!("linewatch: warning: {text}");
+    }
+}
+
+/// Prints the exit summary and its warnings, and writes the `--summary` file (opened before
+/// the run, so that a path that cannot be written fails first). Exit 1 if that write fails.
+pub(crate) fn summarise(
+    result: &RunResult,
+    human: &Human,
+    top_n: usize,
+    summary_file: Option<(PathBuf, File)>,
+) -> ExitCode {
+    let summary = linewatch_engine::summary::summary(result);
+    let text = linewatch_report::text::summary(&summary, top_n);
+    let mut out = human.writer();
+    if human.is_tty {
+        let _ = out.write_all(CLEAR_LINE);
+    }
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    if result.interrupted {
+        eprintln!("linewatch: interrupted: the summary covers the packets read until then");
+    }
+    if let SourceEnd::Truncated(why) = &result.end {
+        eprintln!(
+            "linewatch: warning: {} is truncated ({why}); counted everything before the cut",
+            result.source
+        );
+    }
+    if let Some(c) = &result.capture {
+        let dropped = c.dropped();
+        if dropped > 0 {
+            eprintln!(
+                "linewatch: warning: the kernel dropped {dropped} frame{} before linewatch could \
+                 read {} (see the capture block of the summary)",
+                if dropped == 1 { "" } else { "s" },
+                if dropped == 1 { "it" } else { "them" },
+            );
+        }
+    }
+    if let Some((path, mut file)) = summary_file {
+        let json = linewatch_report::json::summary(&summary);
+        if let Err(e) = file.write_all(json.as_bytes()).and_then(|()| file.flush()) {
+            eprintln!("linewatch: cannot write summary {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::SUCCESS
+}

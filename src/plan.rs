@@ -1,0 +1,402 @@
+//! What a command line asks for, checked as a whole: the mode, the engine's settings, the
+//! outputs. [`Plan::from_cli`] is pure (no files, no sockets, no system calls): every "these
+//! options do not go together" error is decided here, before anything is opened, and the unit
+//! tests below pin each one. Opening files and sockets is [`crate::run`]'s job.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use linewatch_engine::aggregate::AggregatorConfig;
+use linewatch_engine::alert::{AlertConfig, Threshold};
+use linewatch_engine::guard::{AllowList, ScanConfig};
+use linewatch_engine::live::run::IdlePolicy;
+use linewatch_engine::offline::EngineConfig;
+use linewatch_engine::worker::{PortFilter, WorkerConfig};
+
+use crate::cli::{Cli, Ports};
+
+/// Ports --interface monitors when --port is not given: never SSH or anything but web ports.
+const DEFAULT_INTERFACE_PORTS: [u16; 2] = [80, 8080];
+
+/// Where packets come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `--read FILE`.
+    Read(PathBuf),
+    /// `--interface IFACE`.
+    Interface(String),
+    /// `--mirror IFACE`.
+    Mirror(String),
+}
+
+impl Mode {
+    /// Capture from the wire (`--interface` or `--mirror`).
+    pub(crate) fn is_live(&self) -> bool {
+        !matches!(self, Mode::Read(_))
+    }
+}
+
+/// Settings that only live capture reads.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveOptions {
+    /// `--queues`: the rx queues of `--interface` (default: all).
+    pub(crate) queues: Option<Vec<u32>>,
+    /// `--cores`: each queue worker's core, in queue order.
+    pub(crate) cores: Option<Vec<usize>>,
+    /// `--ring`.
+    pub(crate) ring: Option<u32>,
+    /// `--zero-copy`.
+    pub(crate) zero_copy: bool,
+    /// `--xdp-generic`.
+    pub(crate) generic: bool,
+    /// `--idle`.
+    pub(crate) idle: IdlePolicy,
+    /// `--block-scanners`.
+    pub(crate) block_scanners: bool,
+    /// `--block-for`.
+    pub(crate) block_for: Option<u64>,
+    /// Queues (and workers) of the mirror veth: `--workers`, 1 by default, since a veth does
+    /// not hash a flow's two directions to one queue.
+    pub(crate) mirror_queues: usize,
+}
+
+/// Where results go.
+#[derive(Debug, Clone)]
+pub(crate) struct Outputs {
+    /// `--json`: events on stdout, the human text on stderr.
+    pub(crate) json: bool,
+    /// `--alert-log FILE`.
+    pub(crate) alert_log: Option<PathBuf>,
+    /// `--summary FILE`.
+    pub(crate) summary: Option<PathBuf>,
+    /// `--top`: keys per table.
+    pub(crate) top: usize,
+    /// `--metrics ADDR`.
+    pub(crate) metrics: Option<SocketAddr>,
+}
+
+/// A run, as the command line asked for it.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// Where packets come from.
+    pub(crate) mode: Mode,
+    /// `--port`, or the mode's default.
+    pub(crate) ports: Ports,
+    /// The engine's settings. Its allow-list holds `--allow` only: the monitored interface's
+    /// own addresses (see `allow_self`) need a look-up, done when the run starts.
+    pub(crate) engine: EngineConfig,
+    /// The interface whose own addresses join the allow-list (live, unless `--no-allow-self`).
+    pub(crate) allow_self: Option<String>,
+    /// Live capture settings.
+    pub(crate) live: LiveOptions,
+    /// Outputs.
+    pub(crate) outputs: Outputs,
+    /// `--duration SECS`: stop after that long (live only).
+    pub(crate) duration: Option<u64>,
+}
+
+impl Plan {
+    /// Checks the options together and settles every default. `cpus` is the number of CPUs
+    /// this process may use: a replay runs one worker per CPU unless `--workers` says.
+    pub(crate) fn from_cli(cli: &Cli, cpus: usize) -> Result<Plan, String> {
+        let mode = match (&cli.read, &cli.interface, &cli.mirror) {
+            (Some(path), None, None) => Mode::Read(path.clone()),
+            (None, Some(iface), None) => Mode::Interface(iface.clone()),
+            (None, None, Some(iface)) => Mode::Mirror(iface.clone()),
+            _ => {
+                return Err(
+                    "nothing to monitor: give one of --read FILE, --interface IFACE or \
+                            --mirror IFACE"
+                        .to_owned(),
+                )
+            }
+        };
+        if !mode.is_live() {
+            for (given, name) in [
+                (cli.duration.is_some(), "--duration"),
+                (cli.cores.is_some(), "--cores"),
+                (cli.zero_copy, "--zero-copy"),
+                (cli.ring.is_some(), "--ring"),
+                (cli.queues.is_some(), "--queues"),
+                (cli.xdp_generic, "--xdp-generic"),
+                (cli.block_scanners, "--block-scanners"),
+            ] {
+                if given {
+                    return Err(format!(
+                        "{name} applies to live capture (--interface, --mirror), not --read"
+                    ));
+                }
+            }
+        }
+        if matches!(mode, Mode::Mirror(_)) && cli.queues.is_some() {
+            return Err(
+                "--queues applies to --interface; --mirror captures every queue of its \
+                        own veth (their number is --workers)"
+                    .to_owned(),
+            );
+        }
+        if matches!(mode, Mode::Interface(_)) && cli.workers.is_some() {
+            return Err(
+                "--workers does not apply to --interface: it runs one worker per queue (see \
+                 --queues)"
+                    .to_owned(),
+            );
+        }
+
+        let threshold = match cli.baseline {
+            Some(learn_secs) => Threshold::Baseline {
+                learn_secs,
+                margin_pct: cli.margin,
+            },
+            None => Threshold::Fixed(cli.threshold),
+        };
+        let ports = cli.port.clone().unwrap_or(match mode {
+            Mode::Interface(_) => Ports::List(DEFAULT_INTERFACE_PORTS.to_vec()),
+            _ => Ports::Any,
+        });
+        let allow_self = match &mode {
+            Mode::Interface(i) | Mode::Mirror(i) if !cli.no_allow_self => Some(i.clone()),
+            _ => None,
+        };
+        let engine = EngineConfig {
+            workers: cli.workers.map_or(cpus.max(1), usize::from),
+            worker: WorkerConfig {
+                ports: match &ports {
+                    Ports::Any => PortFilter::any(),
+                    Ports::List(list) => PortFilter::ports(list),
+                },
+                json_events: cli.json,
+                flow_capacity: cli.flows,
+            },
+            aggregator: AggregatorConfig {
+                alert: AlertConfig {
+                    window_secs: cli.window,
+                    threshold,
+                },
+                report_interval_secs: cli.report_interval,
+                top_n: usize::from(cli.top),
+                scan: ScanConfig {
+                    ports: cli.scan_ports,
+                    window_secs: cli.scan_window,
+                    allow: AllowList::new(cli.allow.clone()),
+                    block_for_secs: cli.block_for,
+                },
+                metrics: cli.metrics.is_some(),
+            },
+        };
+        Ok(Plan {
+            live: LiveOptions {
+                queues: cli.queues.as_ref().map(|q| q.0.clone()),
+                cores: cli
+                    .cores
+                    .as_ref()
+                    .map(|c| c.0.iter().map(|&n| n as usize).collect()),
+                ring: cli.ring,
+                zero_copy: cli.zero_copy,
+                generic: cli.xdp_generic,
+                idle: cli.idle,
+                block_scanners: cli.block_scanners,
+                block_for: cli.block_for,
+                mirror_queues: cli.workers.map_or(1, usize::from),
+            },
+            outputs: Outputs {
+                json: cli.json,
+                alert_log: cli.alert_log.clone(),
+                summary: cli.summary.clone(),
+                top: usize::from(cli.top),
+                metrics: cli.metrics,
+            },
+            duration: cli.duration,
+            mode,
+            ports,
+            engine,
+            allow_self,
+        })
+    }
+
+    /// The line that says what the connection guard does in a live run, like the seed's
+    /// welcome lines (`None` for a replay). Reads the final allow-list: call it after the
+    /// interface's own addresses joined it.
+    pub(crate) fn scan_banner(&self) -> Option<String> {
+        let (Mode::Interface(iface) | Mode::Mirror(iface)) = &self.mode else {
+            return None;
+        };
+        let scan = &self.engine.aggregator.scan;
+        let action = if self.live.block_scanners {
+            match self.live.block_for {
+                Some(s) => format!("flagged and its new connections dropped on {iface} for {s} s"),
+                None => format!("flagged and its new connections dropped on {iface} until exit"),
+            }
+        } else {
+            "flagged (not blocked: see --block-scanners)".to_owned()
+        };
+        let allow: Vec<String> = scan.allow.nets().iter().map(ToString::to_string).collect();
+        Some(format!(
+            "linewatch: connection guard: a source opening connections to {} ports within {} s \
+             is {action}; allow-list: {}{}",
+            scan.ports,
+            scan.window_secs,
+            if allow.is_empty() {
+                "empty".to_owned()
+            } else {
+                allow.join(", ")
+            },
+            if self.allow_self.is_some() {
+                format!(" ({iface}'s own addresses included)")
+            } else {
+                String::new()
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn plan(args: &[&str]) -> Result<Plan, String> {
+        let cli = Cli::try_parse_from(std::iter::once("linewatch").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        Plan::from_cli(&cli, 4)
+    }
+
+    #[test]
+    fn one_source_is_required() {
+        let e = plan(&[]).unwrap_err();
+        assert!(e.starts_with("nothing to monitor"), "{e}");
+    }
+
+    #[test]
+    fn live_options_are_refused_for_a_replay() {
+        for (args, name) in [
+            (&["--duration", "5"][..], "--duration"),
+            (&["--cores", "1"], "--cores"),
+            (&["--zero-copy"], "--zero-copy"),
+            (&["--ring", "4096"], "--ring"),
+            (&["--queues", "0"], "--queues"),
+            (&["--xdp-generic"], "--xdp-generic"),
+            (&["--block-scanners"], "--block-scanners"),
+        ] {
+            let mut all = vec!["--read", "x.pcap"];
+            all.extend_from_slice(args);
+            assert_eq!(
+                plan(&all).unwrap_err(),
+                format!("{name} applies to live capture (--interface, --mirror), not --read")
+            );
+            // The same option is fine live.
+            all[0] = "--mirror";
+            if name != "--queues" {
+                assert!(plan(&all).is_ok(), "{all:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn queues_and_workers_belong_to_their_modes() {
+        let e = plan(&["--mirror", "eth0", "--queues", "0"]).unwrap_err();
+        assert!(e.starts_with("--queues applies to --interface"), "{e}");
+        let e = plan(&["--interface", "eth0", "--workers", "2"]).unwrap_err();
+        assert!(
+            e.starts_with("--workers does not apply to --interface"),
+            "{e}"
+        );
+        let p = plan(&["--interface", "eth0", "--queues", "0-2"]).unwrap();
+        assert_eq!(p.live.queues, Some(vec![0, 1, 2]));
+        let p = plan(&["--mirror", "eth0", "--workers", "3"]).unwrap();
+        assert_eq!(p.live.mirror_queues, 3);
+    }
+
+    #[test]
+    fn defaults_follow_the_mode() {
+        let read = plan(&["--read", "x.pcap"]).unwrap();
+        assert_eq!(read.mode, Mode::Read("x.pcap".into()));
+        assert!(matches!(read.ports, Ports::Any));
+        assert_eq!(read.engine.workers, 4, "one replay worker per CPU");
+        assert_eq!(read.allow_self, None);
+        assert_eq!(read.scan_banner(), None);
+
+        let iface = plan(&["--interface", "eth0"]).unwrap();
+        assert!(matches!(&iface.ports, Ports::List(l) if l == &[80, 8080]));
+        assert_eq!(iface.allow_self.as_deref(), Some("eth0"));
+
+        let mirror = plan(&["--mirror", "eth0", "--no-allow-self"]).unwrap();
+        assert!(matches!(mirror.ports, Ports::Any));
+        assert_eq!(mirror.allow_self, None);
+        assert_eq!(mirror.live.mirror_queues, 1);
+
+        let ports = plan(&["--interface", "eth0", "--port", "8000-8002"]).unwrap();
+        assert!(matches!(&ports.ports, Ports::List(l) if l == &[8000, 8001, 8002]));
+        assert!(ports.engine.worker.ports.matches(8001, 1));
+        assert!(!ports.engine.worker.ports.matches(80, 1));
+    }
+
+    #[test]
+    fn baseline_replaces_the_fixed_threshold() {
+        let fixed = plan(&["--read", "x", "--threshold", "7.5"]).unwrap();
+        assert_eq!(
+            fixed.engine.aggregator.alert.threshold,
+            Threshold::Fixed(7.5)
+        );
+        let learned = plan(&["--read", "x", "--baseline", "30", "--margin", "5"]).unwrap();
+        assert_eq!(
+            learned.engine.aggregator.alert.threshold,
+            Threshold::Baseline {
+                learn_secs: 30,
+                margin_pct: 5.0
+            }
+        );
+    }
+
+    #[test]
+    fn outputs_and_workers_are_carried_over() {
+        let p = plan(&[
+            "--read",
+            "x",
+            "--json",
+            "--summary",
+            "s.json",
+            "--top",
+            "3",
+            "--workers",
+            "2",
+        ])
+        .unwrap();
+        assert!(p.outputs.json && p.engine.worker.json_events);
+        assert_eq!(p.outputs.summary, Some("s.json".into()));
+        assert_eq!((p.outputs.top, p.engine.aggregator.top_n), (3, 3));
+        assert_eq!(p.engine.workers, 2);
+        assert!(!p.engine.aggregator.metrics);
+        let m = plan(&["--read", "x", "--metrics", "9920"]).unwrap();
+        assert!(m.engine.aggregator.metrics);
+        assert_eq!(m.outputs.metrics, Some("127.0.0.1:9920".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_banner_says_what_happens_to_a_scanner() {
+        let p = plan(&["--interface", "eth0", "--allow", "10.0.0.0/8"]).unwrap();
+        let b = p.scan_banner().unwrap();
+        assert_eq!(
+            b,
+            "linewatch: connection guard: a source opening connections to 3 ports within 60 s \
+             is flagged (not blocked: see --block-scanners); allow-list: 10.0.0.0/8 (eth0's \
+             own addresses included)"
+        );
+        let p = plan(&[
+            "--mirror",
+            "eth0",
+            "--no-allow-self",
+            "--block-scanners",
+            "--block-for",
+            "30",
+        ])
+        .unwrap();
+        let b = p.scan_banner().unwrap();
+        assert!(
+            b.contains("dropped on eth0 for 30 s; allow-list: empty"),
+            "{b}"
+        );
+        assert!(!b.contains("own addresses"), "{b}");
+    }
+}
