@@ -141,6 +141,16 @@ const FRAGMENT: Ipv6Extension = Ipv6Extension::Fragment {
     ident: 0,
 };
 
+/// `l4` in IPv4 from 10.0.0.1, untagged.
+fn v4(l4: Transport<'_>) -> Vec<u8> {
+    frame(ethernet(0), ipv4(0, 0), l4)
+}
+
+/// `l4` in IPv6 from 2001:db8::1, untagged, no extension headers.
+fn v6(l4: Transport<'_>) -> Vec<u8> {
+    frame(ethernet(0), ipv6(&[]), l4)
+}
+
 fn frame(ethernet: EthernetRepr, ip: IpRepr<'_>, l4: Transport<'_>) -> Vec<u8> {
     Frame {
         ethernet,
@@ -197,31 +207,11 @@ fn monitored_ports_are_chosen_in_both_directions_through_every_header_layout() {
             frame(ethernet(0), ipv4(0, DONT_FRAGMENT), tcp(40000, 8080)),
             WANTED,
         ),
-        (
-            "v4 from 8080 (response)",
-            frame(ethernet(0), ipv4(0, 0), tcp(8080, 40000)),
-            WANTED,
-        ),
-        (
-            "v4 to 80",
-            frame(ethernet(0), ipv4(0, 0), tcp(40000, 80)),
-            WANTED,
-        ),
-        (
-            "v4 to 22",
-            frame(ethernet(0), ipv4(0, 0), tcp(40000, 22)),
-            OTHER,
-        ),
-        (
-            "v4 to 8081",
-            frame(ethernet(0), ipv4(0, 0), tcp(40000, 8081)),
-            OTHER,
-        ),
-        (
-            "v4 udp to 8080",
-            frame(ethernet(0), ipv4(0, 0), udp(40000, 8080)),
-            OTHER,
-        ),
+        ("v4 from 8080 (response)", v4(tcp(8080, 40000)), WANTED),
+        ("v4 to 80", v4(tcp(40000, 80)), WANTED),
+        ("v4 to 22", v4(tcp(40000, 22)), OTHER),
+        ("v4 to 8081", v4(tcp(40000, 8081)), OTHER),
+        ("v4 udp to 8080", v4(udp(40000, 8080)), OTHER),
         (
             "v4 options",
             frame(ethernet(0), ipv4(3, 0), tcp(40000, 8080)),
@@ -257,16 +247,8 @@ fn monitored_ports_are_chosen_in_both_directions_through_every_header_layout() {
             frame(ethernet(2), ipv4(0, 0), tcp(40000, 22)),
             OTHER,
         ),
-        (
-            "v6 to 8080",
-            frame(ethernet(0), ipv6(&[]), tcp(40000, 8080)),
-            WANTED,
-        ),
-        (
-            "v6 to 443",
-            frame(ethernet(0), ipv6(&[]), tcp(40000, 443)),
-            OTHER,
-        ),
+        ("v6 to 8080", v6(tcp(40000, 8080)), WANTED),
+        ("v6 to 443", v6(tcp(40000, 443)), OTHER),
         (
             "v6 hop-by-hop + dest opts",
             frame(
@@ -286,20 +268,16 @@ fn monitored_ports_are_chosen_in_both_directions_through_every_header_layout() {
             frame(ethernet(0), ipv6(&[FRAGMENT]), tcp(40000, 8080)),
             OTHER,
         ),
-        (
-            "v6 udp",
-            frame(ethernet(0), ipv6(&[]), udp(40000, 8080)),
-            OTHER,
-        ),
+        ("v6 udp", v6(udp(40000, 8080)), OTHER),
         ("ARP", ethernet(0).frame(ETHERTYPE_ARP, &[0; 28]), OTHER),
         (
             "cut in the IPv4 header",
-            frame(ethernet(0), ipv4(0, 0), tcp(1, 8080))[..ETHERNET_HEADER_LEN + 19].to_vec(),
+            v4(tcp(1, 8080))[..ETHERNET_HEADER_LEN + 19].to_vec(),
             OTHER,
         ),
         (
             "cut before the ports",
-            frame(ethernet(0), ipv4(0, 0), tcp(1, 8080))[..ETHERNET_HEADER_LEN + 22].to_vec(),
+            v4(tcp(1, 8080))[..ETHERNET_HEADER_LEN + 22].to_vec(),
             OTHER,
         ),
         (
@@ -326,13 +304,13 @@ fn any_port_and_drop_others() {
         return;
     }
     let any = XdpProgram::load(&RedirectPorts::Any, CaptureOptions::default()).expect("load");
-    let f = frame(ethernet(0), ipv4(0, 0), tcp(40000, 22));
+    let f = v4(tcp(40000, 22));
     assert_eq!(
         run(&any, &f),
         (XDP_PASS, WANTED),
         "any: TCP to 22 is wanted"
     );
-    let u = frame(ethernet(0), ipv4(0, 0), udp(53, 8080));
+    let u = v4(udp(53, 8080));
     assert_eq!(run(&any, &u), (XDP_PASS, OTHER), "any: UDP is not");
 
     // On linewatch's own mirror veth, what is not monitored is dropped, not passed; a
@@ -346,7 +324,7 @@ fn any_port_and_drop_others() {
     )
     .expect("load");
     assert_eq!(run(&mirror, &u), (XDP_DROP, OTHER));
-    let t = frame(ethernet(0), ipv4(0, 0), tcp(40000, 8080));
+    let t = v4(tcp(40000, 8080));
     assert_eq!(run(&mirror, &t), (XDP_DROP, WANTED));
 }
 
@@ -407,7 +385,7 @@ fn blocked_syns() -> Vec<(&'static str, Vec<u8>, bool)> {
         ),
         (
             "v4 SYN to an unmonitored port",
-            frame(ethernet(0), ipv4(0, 0), tcp_flags(40000, 22, SYN)),
+            v4(tcp_flags(40000, 22, SYN)),
             false,
         ),
         (
@@ -430,11 +408,7 @@ fn blocked_syns() -> Vec<(&'static str, Vec<u8>, bool)> {
             frame(ethernet(1), ipv4(10, 0), tcp_flags(40000, 8080, SYN)),
             false,
         ),
-        (
-            "v6 SYN",
-            frame(ethernet(0), ipv6(&[]), tcp_flags(40000, 8080, SYN)),
-            true,
-        ),
+        ("v6 SYN", v6(tcp_flags(40000, 8080, SYN)), true),
         (
             "v6 SYN behind 802.1Q",
             frame(ethernet(1), ipv6(&[]), tcp_flags(40000, 8080, SYN)),
@@ -469,7 +443,6 @@ fn a_blocked_source_loses_its_new_connections_and_nothing_else() {
         .iter()
         .map(|(name, f, _)| (*name, f.clone(), XDP_DROP, BLOCKED))
         .collect();
-    let v4 = |l4: Transport<'static>| frame(ethernet(0), ipv4(0, 0), l4);
     let from_other = |l4: Transport<'static>| frame(ethernet(0), ipv4_from(OTHER_V4, 0, 0), l4);
     cases.extend([
         // The blocked source's other traffic goes on exactly as without a blocklist.
@@ -498,18 +471,8 @@ fn a_blocked_source_loses_its_new_connections_and_nothing_else() {
             XDP_PASS,
             OTHER,
         ),
-        (
-            "v4 UDP",
-            frame(ethernet(0), ipv4(0, 0), udp(40000, 8080)),
-            XDP_PASS,
-            OTHER,
-        ),
-        (
-            "v4 ICMP",
-            frame(ethernet(0), ipv4(0, 0), ICMP_ECHO),
-            XDP_PASS,
-            OTHER,
-        ),
+        ("v4 UDP", v4(udp(40000, 8080)), XDP_PASS, OTHER),
+        ("v4 ICMP", v4(ICMP_ECHO), XDP_PASS, OTHER),
         (
             "v4 SYN, later fragment",
             frame(
@@ -522,13 +485,13 @@ fn a_blocked_source_loses_its_new_connections_and_nothing_else() {
         ),
         (
             "v6 SYN-ACK",
-            frame(ethernet(0), ipv6(&[]), tcp_flags(8080, 40000, SYN | ACK)),
+            v6(tcp_flags(8080, 40000, SYN | ACK)),
             XDP_PASS,
             WANTED,
         ),
         (
             "v6 ACK with a request",
-            frame(ethernet(0), ipv6(&[]), tcp(40000, 8080)),
+            v6(tcp(40000, 8080)),
             XDP_PASS,
             WANTED,
         ),
@@ -602,7 +565,7 @@ fn ipv4_mapped_addresses_block_the_ipv4_source() {
     let list = program.blocklist().expect("blocklist");
     let mapped = IpAddr::V6(BLOCKED_V4.to_ipv6_mapped());
     list.insert(mapped).expect("insert ::ffff:10.0.0.1");
-    let syn = frame(ethernet(0), ipv4(0, 0), tcp_flags(40000, 8080, SYN));
+    let syn = v4(tcp_flags(40000, 8080, SYN));
     assert_eq!(run(&program, &syn), (XDP_DROP, BLOCKED));
     assert_eq!(list.dropped_from(IpAddr::V4(BLOCKED_V4)), Some(1));
     assert_eq!(list.dropped_from(mapped), Some(1));
@@ -651,7 +614,6 @@ fn the_guard_passes_everything_but_blocked_syns() {
         .iter()
         .map(|(name, f, _)| (*name, f.clone(), XDP_DROP, BLOCKED))
         .collect();
-    let v4 = |l4: Transport<'static>| frame(ethernet(0), ipv4(0, 0), l4);
     cases.extend([
         (
             "v4 SYN-ACK",
@@ -671,12 +633,7 @@ fn the_guard_passes_everything_but_blocked_syns() {
             XDP_PASS,
             SEEN_ONLY,
         ),
-        (
-            "v4 UDP",
-            frame(ethernet(0), ipv4(0, 0), udp(40000, 8080)),
-            XDP_PASS,
-            SEEN_ONLY,
-        ),
+        ("v4 UDP", v4(udp(40000, 8080)), XDP_PASS, SEEN_ONLY),
         (
             "v4 SYN from 10.0.0.7",
             frame(
@@ -701,8 +658,7 @@ fn the_guard_passes_everything_but_blocked_syns() {
         ),
         (
             "cut in the IPv6 header",
-            frame(ethernet(0), ipv6(&[]), tcp_flags(1, 8080, SYN))[..ETHERNET_HEADER_LEN + 30]
-                .to_vec(),
+            v6(tcp_flags(1, 8080, SYN))[..ETHERNET_HEADER_LEN + 30].to_vec(),
             XDP_PASS,
             SEEN_ONLY,
         ),
@@ -729,7 +685,6 @@ fn all_syns_redirects_every_new_connection() {
         ..CaptureOptions::default()
     };
     let program = XdpProgram::load(&RedirectPorts::List(vec![8080]), options).expect("load");
-    let v4 = |l4: Transport<'static>| frame(ethernet(0), ipv4(0, 0), l4);
     let cases: Vec<(&str, Vec<u8>, u32, XdpCounters)> = vec![
         (
             "v4 SYN to 22",
@@ -769,12 +724,7 @@ fn all_syns_redirects_every_new_connection() {
             OTHER,
         ),
         ("v4 request to 8080", v4(tcp(40000, 8080)), XDP_PASS, WANTED),
-        (
-            "v4 UDP to 22",
-            frame(ethernet(0), ipv4(0, 0), udp(40000, 22)),
-            XDP_PASS,
-            OTHER,
-        ),
+        ("v4 UDP to 22", v4(udp(40000, 22)), XDP_PASS, OTHER),
         (
             "cut in the TCP flags",
             v4(tcp_flags(40000, 22, SYN))[..ETHERNET_HEADER_LEN + 20 + 12].to_vec(),
