@@ -45,7 +45,7 @@
 //! assert_eq!(syn.len(), 14 + 20 + 20);
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::{BitOr, BitOrAssign};
 
 /// EtherType of IPv4.
@@ -106,7 +106,8 @@ pub const SERVER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 
 const IPV4_DONT_FRAGMENT: u16 = 0x4000;
 const IPV4_MORE_FRAGMENTS: u16 = 0x2000;
-const IPV4_FRAGMENT_OFFSET_MAX: u16 = 0x1FFF;
+/// Fragment offsets are 13 bits, in IPv4 and in IPv6's fragment header.
+const FRAGMENT_OFFSET_MAX: u16 = 0x1FFF;
 const IPV6_VERSION: u8 = 0x60;
 
 /// The Internet checksum (RFC 1071), in pieces that can be summed separately and combined:
@@ -327,7 +328,7 @@ impl Ipv4Repr<'_> {
             self.options.len()
         );
         assert!(
-            self.fragment_offset <= IPV4_FRAGMENT_OFFSET_MAX,
+            self.fragment_offset <= FRAGMENT_OFFSET_MAX,
             "fragment offset {} needs more than 13 bits",
             self.fragment_offset
         );
@@ -405,7 +406,7 @@ impl Ipv6Extension {
                 ident,
             } => {
                 assert!(
-                    offset <= IPV4_FRAGMENT_OFFSET_MAX,
+                    offset <= FRAGMENT_OFFSET_MAX,
                     "fragment offset {offset} needs more than 13 bits"
                 );
                 let offset_flags = offset << 3 | u16::from(more);
@@ -961,12 +962,7 @@ impl<'a> Frame<'a> {
 /// # Panics
 /// When `src` and `dst` are of different families.
 #[must_use]
-pub fn tcp_frame(
-    src: std::net::SocketAddr,
-    dst: std::net::SocketAddr,
-    flags: TcpFlags,
-    payload: &[u8],
-) -> Vec<u8> {
+pub fn tcp_frame(src: SocketAddr, dst: SocketAddr, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
     Frame::tcp(
         src.ip(),
         dst.ip(),
