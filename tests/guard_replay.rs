@@ -7,76 +7,40 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
 
 use common::{linewatch, scratch, summary_of};
+use linewatch_testkit::frame::{pcap, Frame, TcpFlags, TcpRepr};
 use serde_json::Value;
 
 const T0: u64 = 1_700_000_000;
 
 /// One SYN (or SYN-ACK) frame: Ethernet + IPv4/IPv6 + a 20-byte TCP header, no payload.
 fn syn_frame(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, ack: bool) -> Vec<u8> {
-    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1];
-    let mut tcp = Vec::with_capacity(20);
-    tcp.extend_from_slice(&sport.to_be_bytes());
-    tcp.extend_from_slice(&dport.to_be_bytes());
-    tcp.extend_from_slice(&1000u32.to_be_bytes());
-    tcp.extend_from_slice(&(if ack { 2000u32 } else { 0 }).to_be_bytes());
-    tcp.push(0x50);
-    tcp.push(if ack { 0x12 } else { 0x02 });
-    tcp.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            f.extend_from_slice(&[0x08, 0x00]);
-            let total = u16::try_from(20 + tcp.len()).unwrap();
-            f.extend_from_slice(&[0x45, 0]);
-            f.extend_from_slice(&total.to_be_bytes());
-            f.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0]);
-            f.extend_from_slice(&s.octets());
-            f.extend_from_slice(&d.octets());
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            f.extend_from_slice(&[0x86, 0xdd]);
-            f.extend_from_slice(&[0x60, 0, 0, 0]);
-            f.extend_from_slice(&u16::try_from(tcp.len()).unwrap().to_be_bytes());
-            f.extend_from_slice(&[6, 64]);
-            f.extend_from_slice(&s.octets());
-            f.extend_from_slice(&d.octets());
-        }
-        _ => panic!("mixed address families"),
-    }
-    f.extend_from_slice(&tcp);
-    f
+    let tcp = TcpRepr {
+        src_port: sport,
+        dst_port: dport,
+        seq: 1000,
+        ack: if ack { 2000 } else { 0 },
+        flags: if ack {
+            TcpFlags::SYN | TcpFlags::ACK
+        } else {
+            TcpFlags::SYN
+        },
+        ..TcpRepr::default()
+    };
+    Frame::tcp(src, dst, tcp).to_vec()
 }
 
-/// A classic pcap (microsecond stamps, Ethernet) of `(ns offset from T0, frame)`, sorted.
+/// A classic pcap of `(ns offset from T0, frame)`, sorted.
 fn write_pcap(path: &Path, mut frames: Vec<(u64, Vec<u8>)>) {
     frames.sort_by_key(|(t, _)| *t);
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&65_535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    for (t, f) in frames {
-        let ns = T0 * 1_000_000_000 + t;
-        let len = u32::try_from(f.len()).unwrap();
-        out.extend_from_slice(&u32::try_from(ns / 1_000_000_000).unwrap().to_le_bytes());
-        out.extend_from_slice(
-            &u32::try_from(ns % 1_000_000_000 / 1000)
-                .unwrap()
-                .to_le_bytes(),
-        );
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&f);
-    }
-    std::fs::File::create(path)
-        .and_then(|mut file| file.write_all(&out))
-        .expect("writing the capture");
+    let records: Vec<(u64, &[u8])> = frames
+        .iter()
+        .map(|(t, f)| (T0 * S + t, f.as_slice()))
+        .collect();
+    std::fs::write(path, pcap(&records)).expect("writing the capture");
 }
 
 const MS: u64 = 1_000_000;

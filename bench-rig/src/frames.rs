@@ -21,8 +21,13 @@
 #![allow(clippy::cast_possible_truncation)]
 
 use linewatch_parser::wire::{write_send_stamp, SEND_STAMP_LEN};
+use linewatch_testkit::frame::checksum;
+use linewatch_testkit::frame::{
+    EthernetRepr, Frame, IpRepr, Ipv4Repr, Tags, TcpFlags, TcpOptions, TcpRepr, Transport,
+    ETHERNET_HEADER_LEN, IPV4_HEADER_LEN, TCP_ACK_AT, TCP_CHECKSUM_AT, TCP_HEADER_LEN, TCP_SEQ_AT,
+};
 
-use crate::capture::{checksum, ones_sum, SplitMix64};
+use crate::capture::SplitMix64;
 
 /// Destination MAC of request frames (locally administered, nobody's).
 pub const SERVER_MAC: [u8; 6] = [0x02, 0x6c, 0x77, 0x00, 0x00, 0x02];
@@ -34,23 +39,18 @@ pub const SERVER_V4: [u8; 4] = [10, 207, 255, 1];
 pub const SERVER_PORT: u16 = 80;
 /// First client port; flow `i` uses `CLIENT_PORT_BASE + i % 40000`.
 const CLIENT_PORT_BASE: u16 = 20_000;
-const ETHERNET_HEADER_LEN: usize = 14;
-const IPV4_HEADER_LEN: usize = 20;
-const TCP_HEADER_LEN: usize = 20;
 /// Ethernet + IPv4 + TCP headers in front of the payload.
 pub const HEADERS_LEN: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + TCP_HEADER_LEN;
 /// Largest frame on the lab's 1500-byte MTU.
 pub const MAX_FRAME: usize = 1514;
-const TCP_PSH_ACK: u8 = 0x18;
 const TCP_WINDOW: u16 = 502;
 const TTL: u8 = 64;
-const IPV4_DONT_FRAGMENT: u16 = 0x4000;
 /// Offsets inside the frame.
 const IP_AT: usize = ETHERNET_HEADER_LEN;
 const TCP_AT: usize = IP_AT + IPV4_HEADER_LEN;
-const SEQ_AT: usize = TCP_AT + 4;
-const ACK_AT: usize = TCP_AT + 8;
-const TCP_CHECKSUM_AT: usize = TCP_AT + 16;
+const SEQ_AT: usize = TCP_AT + TCP_SEQ_AT;
+const ACK_AT: usize = TCP_AT + TCP_ACK_AT;
+const CHECKSUM_AT: usize = TCP_AT + TCP_CHECKSUM_AT;
 const PAD_HEADER: &str = "X-Pad: ";
 
 /// What the frames look like.
@@ -119,8 +119,8 @@ impl FlowFrame {
         self.seq = seq.wrapping_add(self.payload_len);
         self.bytes[SEQ_AT..SEQ_AT + 4].copy_from_slice(&seq.to_be_bytes());
         let sum = self.partial + (seq >> 16) + (seq & 0xFFFF);
-        self.bytes[TCP_CHECKSUM_AT..TCP_CHECKSUM_AT + 2]
-            .copy_from_slice(&checksum(sum).to_be_bytes());
+        self.bytes[CHECKSUM_AT..CHECKSUM_AT + 2]
+            .copy_from_slice(&checksum::finish(sum).to_be_bytes());
         let len = self.bytes.len();
         write_send_stamp(&mut self.bytes[len - SEND_STAMP_LEN..], stamp_ns);
         &self.bytes
@@ -132,8 +132,9 @@ impl FlowFrame {
         let old = u32::from_be_bytes(self.bytes[ACK_AT..ACK_AT + 4].try_into().unwrap_or([0; 4]));
         // Subtract the old words in one's complement (add their complements), add the new.
         let sub = |x: u32| 0xFFFF - (x & 0xFFFF);
-        self.partial =
-            fold(self.partial + sub(old >> 16) + sub(old) + (ack >> 16) + (ack & 0xFFFF));
+        self.partial = u32::from(checksum::fold(
+            self.partial + sub(old >> 16) + sub(old) + (ack >> 16) + (ack & 0xFFFF),
+        ));
         self.bytes[ACK_AT..ACK_AT + 4].copy_from_slice(&ack.to_be_bytes());
     }
 
@@ -342,49 +343,45 @@ fn build(
             client_port,
         ),
     };
-    let mut f = Vec::with_capacity(frame_size);
-    f.extend_from_slice(&dst_mac);
-    f.extend_from_slice(&src_mac);
-    f.extend_from_slice(&0x0800u16.to_be_bytes());
-    let tcp_len = TCP_HEADER_LEN + payload.len();
-    let total =
-        u16::try_from(IPV4_HEADER_LEN + tcp_len).map_err(|_| "frame too long".to_owned())?;
-    f.extend_from_slice(&[0x45, 0]);
-    f.extend_from_slice(&total.to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(&IPV4_DONT_FRAGMENT.to_be_bytes());
-    f.extend_from_slice(&[TTL, 6, 0, 0]);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&dst);
-    let ip_sum = checksum(ones_sum(&f[IP_AT..], 0));
-    f[IP_AT + 10..IP_AT + 12].copy_from_slice(&ip_sum.to_be_bytes());
-    f.extend_from_slice(&src_port.to_be_bytes());
-    f.extend_from_slice(&dst_port.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 0]); // sequence number: written per send
-    f.extend_from_slice(&ack.to_be_bytes());
-    f.extend_from_slice(&[5 << 4, TCP_PSH_ACK]);
-    f.extend_from_slice(&TCP_WINDOW.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 0]);
-    f.extend_from_slice(payload.as_bytes());
-    let pseudo = ones_sum(&src, 0) + ones_sum(&dst, 0) + 6 + u32::try_from(tcp_len).unwrap_or(0);
-    let partial = fold(ones_sum(&f[TCP_AT..], pseudo));
-    f.resize(frame_size, 0);
-    debug_assert_eq!(f.len(), frame_size);
+    let frame = Frame {
+        ethernet: EthernetRepr {
+            dst: dst_mac,
+            src: src_mac,
+            tags: Tags::None,
+        },
+        ip: IpRepr::V4(Ipv4Repr {
+            ident: 0,
+            ttl: TTL,
+            dont_fragment: true,
+            ..Ipv4Repr::new(src.into(), dst.into())
+        }),
+        transport: Transport::Tcp(TcpRepr {
+            src_port,
+            dst_port,
+            seq: 0, // written per send
+            ack,
+            flags: TcpFlags::PSH | TcpFlags::ACK,
+            window: TCP_WINDOW,
+            options: TcpOptions::default(),
+            payload: payload.as_bytes(),
+        }),
+        trailer: &[],
+        // The send stamp goes into the padding, after the IP packet's end.
+        min_len: frame_size,
+    };
+    let bytes = frame.to_vec();
+    debug_assert_eq!(bytes.len(), frame_size);
+    // Emitted with sequence number 0, the checksum is the complement of the sum of everything
+    // else: the partial sum each send adds its sequence number to.
+    let emitted = u16::from_be_bytes([bytes[CHECKSUM_AT], bytes[CHECKSUM_AT + 1]]);
     Ok(FlowFrame {
-        bytes: f,
+        bytes,
         seq,
-        partial,
+        partial: u32::from(!emitted),
         payload_len,
         method: "",
         key: String::new(),
     })
-}
-
-fn fold(mut sum: u32) -> u32 {
-    while sum > 0xFFFF {
-        sum = (sum & 0xFFFF) + (sum >> 16);
-    }
-    sum
 }
 
 #[cfg(test)]
@@ -392,6 +389,7 @@ mod tests {
     use super::*;
     use linewatch_parser::http::{parse_request, parse_response, Status};
     use linewatch_parser::wire::{decode_frame, LinkType};
+    use linewatch_testkit::frame::IP_PROTOCOL_TCP;
 
     fn spec(frame_size: usize) -> FrameSpec {
         FrameSpec {
@@ -406,11 +404,10 @@ mod tests {
     fn tcp_checksum_ok(f: &[u8]) -> bool {
         let total = usize::from(u16::from_be_bytes([f[IP_AT + 2], f[IP_AT + 3]]));
         let tcp = &f[TCP_AT..IP_AT + total];
-        let pseudo = ones_sum(&f[IP_AT + 12..IP_AT + 16], 0)
-            + ones_sum(&f[IP_AT + 16..IP_AT + 20], 0)
-            + 6
+        let pseudo = checksum::sum(&f[IP_AT + 12..IP_AT + 20], 0)
+            + u32::from(IP_PROTOCOL_TCP)
             + u32::try_from(tcp.len()).unwrap();
-        fold(ones_sum(tcp, pseudo)) == 0xFFFF
+        checksum::fold(checksum::sum(tcp, pseudo)) == 0xFFFF
     }
 
     #[test]
@@ -420,7 +417,7 @@ mod tests {
             let first_seq = flow.request.next_seq();
             let f = flow.request.next(1_000 + i as u64).to_vec();
             assert_eq!(f.len(), 150);
-            assert_eq!(checksum(ones_sum(&f[IP_AT..TCP_AT], 0)), 0);
+            assert_eq!(checksum::finish(checksum::sum(&f[IP_AT..TCP_AT], 0)), 0);
             assert!(tcp_checksum_ok(&f), "flow {i}");
             let seg = decode_frame(LinkType::Ethernet, &f).expect("decodes");
             assert_eq!(seg.seq, first_seq);

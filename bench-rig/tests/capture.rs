@@ -16,6 +16,7 @@ use linewatch_bench_rig::capture::{
 };
 use linewatch_parser::http::{requests, responses};
 use linewatch_parser::wire::{decode_frame, LinkType, TcpFlags};
+use linewatch_testkit::frame::checksum::{fold, sum};
 use pcap_file::pcap::PcapReader;
 use pcap_file::DataLink;
 
@@ -244,37 +245,24 @@ fn verify_checksums(frame: &[u8]) {
             let header_len = usize::from(ip[0] & 0x0f) * 4;
             let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
             assert_eq!(
-                fold(sum16(&ip[..header_len])),
+                fold(sum(&ip[..header_len], 0)),
                 0xffff,
                 "IPv4 header checksum"
             );
             let tcp = &ip[header_len..total];
-            let pseudo = sum16(&ip[12..20]) + 6 + u32::try_from(tcp.len()).unwrap();
+            let pseudo = sum(&ip[12..20], 0) + 6 + u32::try_from(tcp.len()).unwrap();
             (tcp, pseudo)
         }
         0x86dd => {
             let payload = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
             assert_eq!(ip[6], 6, "next header TCP");
             let tcp = &ip[40..40 + payload];
-            let pseudo = sum16(&ip[8..40]) + 6 + u32::try_from(tcp.len()).unwrap();
+            let pseudo = sum(&ip[8..40], 0) + 6 + u32::try_from(tcp.len()).unwrap();
             (tcp, pseudo)
         }
         other => panic!("unexpected ethertype {other:#06x}"),
     };
-    assert_eq!(fold(sum16(tcp) + pseudo), 0xffff, "TCP checksum");
-}
-
-fn sum16(data: &[u8]) -> u32 {
-    data.chunks(2)
-        .map(|c| u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0)))
-        .sum()
-}
-
-fn fold(mut sum: u32) -> u32 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum
+    assert_eq!(fold(sum(tcp, pseudo)), 0xffff, "TCP checksum");
 }
 
 /// Generates `spec` to a temp file, decodes it, and checks every count against the truth.

@@ -13,28 +13,45 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use linewatch_engine::live::xdp::{CaptureOptions, RedirectPorts, XdpProgram, XdpRole};
+use linewatch_testkit::frame::{
+    Frame, TcpFlags, TcpRepr, UdpRepr, ETHERNET_HEADER_LEN, IPV4_HEADER_LEN, TCP_HEADER_LEN,
+    UDP_HEADER_LEN,
+};
+
+/// Every frame measured is this long.
+const FRAME_LEN: usize = 150;
+/// The frames' source: the one the blocklists hold (or do not).
+const SOURCE: [u8; 4] = [10, 0, 0, 1];
+const DESTINATION: [u8; 4] = [10, 0, 0, 2];
 
 /// A 150-byte Ethernet + IPv4 + TCP frame carrying the start of an HTTP request.
-fn http_frame(dst_port: u16, flags: u8) -> Vec<u8> {
-    let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
-    let payload_len = 150 - 14 - 20 - 20;
-    let total = u16::try_from(20 + 20 + payload_len).unwrap_or(u16::MAX);
-    f.extend_from_slice(&[0x45, 0]);
-    f.extend_from_slice(&total.to_be_bytes());
-    f.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
-    f.extend_from_slice(&40000u16.to_be_bytes());
-    f.extend_from_slice(&dst_port.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+fn http_frame(dst_port: u16, flags: TcpFlags) -> Vec<u8> {
     let mut payload = b"GET /index.html HTTP/1.1\r\nHost: example.com\r\n".to_vec();
-    payload.resize(payload_len, b'a');
-    f.extend_from_slice(&payload);
-    f
+    payload.resize(
+        FRAME_LEN - ETHERNET_HEADER_LEN - IPV4_HEADER_LEN - TCP_HEADER_LEN,
+        b'a',
+    );
+    let tcp = TcpRepr {
+        src_port: 40000,
+        dst_port,
+        seq: 1,
+        ack: 1,
+        flags,
+        payload: &payload,
+        ..TcpRepr::default()
+    };
+    Frame::tcp(SOURCE.into(), DESTINATION.into(), tcp).to_vec()
 }
 
+/// A 150-byte UDP frame to port 53.
 fn udp_frame() -> Vec<u8> {
-    let mut f = http_frame(53, 0x18);
-    f[23] = 17;
-    f
+    let payload = [b'a'; FRAME_LEN - ETHERNET_HEADER_LEN - IPV4_HEADER_LEN - UDP_HEADER_LEN];
+    let udp = UdpRepr {
+        src_port: 40000,
+        dst_port: 53,
+        payload: &payload,
+    };
+    Frame::udp(SOURCE.into(), DESTINATION.into(), udp).to_vec()
 }
 
 /// Mean ns per run of `frame` on `program`: (min, median) over `rounds` runs of `repeat`.
@@ -67,7 +84,7 @@ fn run(repeat: u32, rounds: usize) -> Result<(), String> {
         ..CaptureOptions::default()
     };
     // Blocklists with one other source (a miss), and with the frames' source (a hit).
-    let (source, other) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 9, 9, 9]));
+    let (source, other) = (IpAddr::from(SOURCE), IpAddr::from([10, 9, 9, 9]));
     let block_miss = load(XdpRole::Capture, block)?;
     block_miss
         .blocklist()
@@ -94,48 +111,48 @@ fn run(repeat: u32, rounds: usize) -> Result<(), String> {
         .insert(source)
         .map_err(|e| e.to_string())?;
 
-    const PSH_ACK: u8 = 0x18;
-    const SYN: u8 = 0x02;
+    let psh_ack = TcpFlags::PSH | TcpFlags::ACK;
+    let syn = TcpFlags::SYN;
     let cases: [(&str, &XdpProgram, Vec<u8>); 11] = [
         (
             "http request to 8080 (monitored)",
             &plain,
-            http_frame(8080, PSH_ACK),
+            http_frame(8080, psh_ack),
         ),
         (
             "http request to 22 (not monitored)",
             &plain,
-            http_frame(22, PSH_ACK),
+            http_frame(22, psh_ack),
         ),
         ("udp", &plain, udp_frame()),
         (
             "block=1: http request to 8080",
             &block_miss,
-            http_frame(8080, PSH_ACK),
+            http_frame(8080, psh_ack),
         ),
         ("block=1: udp", &block_miss, udp_frame()),
         (
             "block=1: SYN to 8080, source not blocked",
             &block_miss,
-            http_frame(8080, SYN),
+            http_frame(8080, syn),
         ),
         (
             "block=1: SYN to 8080, source blocked",
             &block_hit,
-            http_frame(8080, SYN),
+            http_frame(8080, syn),
         ),
         (
             "all_syns=1: http request to 22",
             &all_syns,
-            http_frame(22, PSH_ACK),
+            http_frame(22, psh_ack),
         ),
-        ("all_syns=1: SYN to 22", &all_syns, http_frame(22, SYN)),
+        ("all_syns=1: SYN to 22", &all_syns, http_frame(22, syn)),
         (
             "guard: http request to 8080",
             &guard,
-            http_frame(8080, PSH_ACK),
+            http_frame(8080, psh_ack),
         ),
-        ("guard: SYN, source blocked", &guard, http_frame(8080, SYN)),
+        ("guard: SYN, source blocked", &guard, http_frame(8080, syn)),
     ];
     for (name, program, frame) in &cases {
         let (min, median) = measure(program, frame, repeat, rounds)?;

@@ -16,30 +16,31 @@ use linewatch_engine::summary::summary;
 use linewatch_engine::worker::{Worker, WorkerConfig, CAPTURE_PENDING};
 use linewatch_parser::wire::{write_send_stamp, LinkType, SEND_STAMP_LEN};
 use linewatch_report::{AlertRecord, Report};
+use linewatch_testkit::frame::{Frame, TcpFlags, TcpRepr, ETHERNET_MIN_FRAME};
 
 /// Packet time minus CLOCK_MONOTONIC, as a live worker is told: a Unix time around 2026 minus
 /// a host up for a day.
 const OFFSET_NS: u64 = 1_790_000_000_000_000_000 - 86_400_000_000_000;
 /// CLOCK_MONOTONIC of the first frame's arrival.
 const SEEN_MONO_NS: u64 = 86_400_000_000_000;
-/// Ethernet's minimum frame length without the FCS.
-const MIN_FRAME_LEN: usize = 60;
 
-/// Ethernet + IPv4 + TCP 49152 → 80 carrying `payload` at `seq` (PSH ACK), then `trailer`.
+/// Ethernet + IPv4 + TCP 192.0.2.1:49152 → 192.0.2.2:80 carrying `payload` at `seq` (PSH
+/// ACK), then `trailer` after the IP packet's end.
 fn frame_at(seq: u32, payload: &[u8], trailer: &[u8]) -> Vec<u8> {
-    let total = u16::try_from(20 + 20 + payload.len())
-        .unwrap()
-        .to_be_bytes();
-    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
-    f.extend_from_slice(&[0x45, 0, total[0], total[1], 0, 1, 0x40, 0, 64, 6, 0, 0]);
-    f.extend_from_slice(&[192, 0, 2, 1, 192, 0, 2, 2]);
-    f.extend_from_slice(&[0xC0, 0x00, 0x00, 0x50]);
-    f.extend_from_slice(&seq.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 2, 0x50, 0x18]);
-    f.extend_from_slice(&[0x02, 0x00, 0, 0, 0, 0]);
-    f.extend_from_slice(payload);
-    f.extend_from_slice(trailer);
-    f
+    let tcp = TcpRepr {
+        src_port: 49152,
+        dst_port: 80,
+        seq,
+        ack: 2,
+        flags: TcpFlags::PSH | TcpFlags::ACK,
+        payload,
+        ..TcpRepr::default()
+    };
+    Frame {
+        trailer,
+        ..Frame::tcp([192, 0, 2, 1].into(), [192, 0, 2, 2].into(), tcp)
+    }
+    .to_vec()
 }
 
 /// The same at sequence number 1.
@@ -49,10 +50,10 @@ fn frame(payload: &[u8], trailer: &[u8]) -> Vec<u8> {
 
 /// `frame_at` with a send stamp for `sent_mono_ns` as its last 16 bytes.
 fn stamped_at(seq: u32, payload: &[u8], sent_mono_ns: u64) -> Vec<u8> {
-    let mut f = frame_at(seq, payload, &[0; SEND_STAMP_LEN]);
-    let at = f.len() - SEND_STAMP_LEN;
-    write_send_stamp(&mut f[at..], sent_mono_ns);
-    assert!(f.len() >= MIN_FRAME_LEN);
+    let mut stamp = [0; SEND_STAMP_LEN];
+    write_send_stamp(&mut stamp, sent_mono_ns);
+    let f = frame_at(seq, payload, &stamp);
+    assert!(f.len() >= ETHERNET_MIN_FRAME);
     f
 }
 

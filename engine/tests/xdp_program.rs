@@ -14,6 +14,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use linewatch_engine::live::xdp::{
     Blocklist, CaptureOptions, RedirectPorts, XdpCounters, XdpProgram, XdpRole, BLOCKLIST_CAPACITY,
 };
+use linewatch_testkit::frame::Ipv6Extension::{DestinationOptions, HopByHop, Routing};
+use linewatch_testkit::frame::{
+    EthernetRepr, Frame, IpRepr, Ipv4Repr, Ipv6Extension, Ipv6Repr, Tags, TcpFlags, TcpRepr,
+    Transport, UdpRepr, ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_PROTOCOL_ICMP,
+};
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
@@ -33,97 +38,125 @@ fn can_run(test: &str) -> bool {
     false
 }
 
-/// Ethernet header with `tags` VLAN tags (0x8100 each, 0x88a8 for the outer of two).
-fn ethernet(tags: usize, ethertype: u16) -> Vec<u8> {
-    let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
-    for i in 0..tags {
-        let tpid: u16 = if tags == 2 && i == 0 { 0x88a8 } else { 0x8100 };
-        f.extend_from_slice(&tpid.to_be_bytes());
-        f.extend_from_slice(&(100 + u16::try_from(i).unwrap()).to_be_bytes());
+/// Ethernet with `tags` VLAN tags: none, 802.1Q (VLAN 100), or QinQ (100 outside, 101 inside).
+fn ethernet(tags: usize) -> EthernetRepr {
+    let tags = match tags {
+        0 => Tags::None,
+        1 => Tags::Dot1Q(100),
+        _ => Tags::QinQ {
+            outer: 100,
+            inner: 101,
+        },
+    };
+    EthernetRepr {
+        dst: [0x02, 0, 0, 0, 0, 1],
+        src: [0x02, 0, 0, 0, 0, 2],
+        tags,
     }
-    f.extend_from_slice(&ethertype.to_be_bytes());
-    f
 }
 
-fn tcp(src: u16, dst: u16) -> Vec<u8> {
+fn tcp(src: u16, dst: u16) -> Transport<'static> {
     tcp_flags(src, dst, PSH | ACK)
 }
 
-const SYN: u8 = 0x02;
-const RST: u8 = 0x04;
-const PSH: u8 = 0x08;
-const ACK: u8 = 0x10;
+const SYN: TcpFlags = TcpFlags::SYN;
+const RST: TcpFlags = TcpFlags::RST;
+const PSH: TcpFlags = TcpFlags::PSH;
+const ACK: TcpFlags = TcpFlags::ACK;
 
 /// A TCP segment with these flags; a request line as payload when PSH is set.
-fn tcp_flags(src: u16, dst: u16, flags: u8) -> Vec<u8> {
-    let mut t = Vec::new();
-    t.extend_from_slice(&src.to_be_bytes());
-    t.extend_from_slice(&dst.to_be_bytes());
-    t.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    if flags & PSH != 0 {
-        t.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
-    }
-    t
+fn tcp_flags(src: u16, dst: u16, flags: TcpFlags) -> Transport<'static> {
+    Transport::Tcp(TcpRepr {
+        src_port: src,
+        dst_port: dst,
+        seq: 1,
+        flags,
+        payload: if flags.contains(PSH) {
+            b"GET / HTTP/1.1\r\n\r\n"
+        } else {
+            b""
+        },
+        ..TcpRepr::default()
+    })
 }
 
-fn udp(src: u16, dst: u16) -> Vec<u8> {
-    let mut u = Vec::new();
-    u.extend_from_slice(&src.to_be_bytes());
-    u.extend_from_slice(&dst.to_be_bytes());
-    u.extend_from_slice(&[0, 12, 0, 0, 1, 2, 3, 4]);
-    u
+fn udp(src: u16, dst: u16) -> Transport<'static> {
+    Transport::Udp(UdpRepr {
+        src_port: src,
+        dst_port: dst,
+        payload: &[1, 2, 3, 4],
+    })
 }
 
-/// IPv4 packet from 10.0.0.1: `options` 4-byte words of options, `frag` = the flags/offset
-/// field.
-fn ipv4(proto: u8, options: usize, frag: u16, payload: &[u8]) -> Vec<u8> {
-    ipv4_from([10, 0, 0, 1], proto, options, frag, payload)
+/// An ICMP echo request.
+const ICMP_ECHO: Transport<'static> = Transport::Raw {
+    protocol: IP_PROTOCOL_ICMP,
+    bytes: &[8, 0, 0, 0, 0, 1, 0, 1],
+};
+
+/// IPv4 from 10.0.0.1: `options` 4-byte words of options, `frag` = the flags/offset field.
+fn ipv4(options: usize, frag: u16) -> IpRepr<'static> {
+    ipv4_from(V4_SOURCE, options, frag)
 }
 
-/// IPv4 packet from `src` to 10.0.0.2.
-fn ipv4_from(src: [u8; 4], proto: u8, options: usize, frag: u16, payload: &[u8]) -> Vec<u8> {
-    let ihl = 5 + options;
-    let total = u16::try_from(ihl * 4 + payload.len()).unwrap();
-    let mut p = vec![0x40 | u8::try_from(ihl).unwrap(), 0];
-    p.extend_from_slice(&total.to_be_bytes());
-    p.extend_from_slice(&[0, 1]);
-    p.extend_from_slice(&frag.to_be_bytes());
-    p.extend_from_slice(&[64, proto, 0, 0]);
-    p.extend_from_slice(&src);
-    p.extend_from_slice(&[10, 0, 0, 2]);
-    p.extend(std::iter::repeat_n(1u8, options * 4)); // NOP options
-    p.extend_from_slice(payload);
-    p
+const V4_SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// Ten words of NOP options: the most an IPv4 header holds.
+const NOP_OPTIONS: [u8; 40] = [1; 40];
+const DONT_FRAGMENT: u16 = 0x4000;
+const MORE_FRAGMENTS: u16 = 0x2000;
+/// Fragment offset 16 (128 bytes in): a fragment without the transport header.
+const LATER_FRAGMENT: u16 = 16;
+
+/// IPv4 from `src` to 10.0.0.2.
+fn ipv4_from(src: Ipv4Addr, options: usize, frag: u16) -> IpRepr<'static> {
+    IpRepr::V4(Ipv4Repr {
+        ident: 1,
+        dont_fragment: frag & DONT_FRAGMENT != 0,
+        more_fragments: frag & MORE_FRAGMENTS != 0,
+        fragment_offset: frag & !(DONT_FRAGMENT | MORE_FRAGMENTS),
+        options: &NOP_OPTIONS[..options * 4],
+        ..Ipv4Repr::new(src, Ipv4Addr::new(10, 0, 0, 2))
+    })
 }
 
-/// IPv6 packet from 2001:db8::1 with extension headers `ext` (each: its type), then `proto`.
-fn ipv6(ext: &[u8], proto: u8, payload: &[u8]) -> Vec<u8> {
-    ipv6_from(V6_SOURCE.octets(), ext, proto, payload)
+/// IPv6 from 2001:db8::1 with extension headers `ext`.
+fn ipv6(ext: &'static [Ipv6Extension]) -> IpRepr<'static> {
+    ipv6_from(V6_SOURCE, ext)
 }
 
 const V6_SOURCE: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 
-/// IPv6 packet from `src` to 2001:db8::2.
-fn ipv6_from(src: [u8; 16], ext: &[u8], proto: u8, payload: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (i, _) in ext.iter().enumerate() {
-        let next = ext.get(i + 1).copied().unwrap_or(proto);
-        body.extend_from_slice(&[next, 0, 0, 0, 0, 0, 0, 0]); // 8 bytes, length field 0
-    }
-    body.extend_from_slice(payload);
-    let first = ext.first().copied().unwrap_or(proto);
-    let mut p = vec![0x60, 0, 0, 0];
-    p.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
-    p.extend_from_slice(&[first, 64]);
-    p.extend_from_slice(&src);
-    p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
-    p.extend_from_slice(&body);
-    p
+/// IPv6 from `src` to 2001:db8::2.
+fn ipv6_from(src: Ipv6Addr, ext: &'static [Ipv6Extension]) -> IpRepr<'static> {
+    IpRepr::V6(Ipv6Repr {
+        extensions: ext,
+        ..Ipv6Repr::new(src, Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2))
+    })
 }
 
-fn frame(mut eth: Vec<u8>, packet: Vec<u8>) -> Vec<u8> {
-    eth.extend_from_slice(&packet);
-    eth
+/// An IPv6 fragment header: the first fragment of a whole packet.
+const FRAGMENT: Ipv6Extension = Ipv6Extension::Fragment {
+    offset: 0,
+    more: false,
+    ident: 0,
+};
+
+/// `l4` in IPv4 from 10.0.0.1, untagged.
+fn v4(l4: Transport<'_>) -> Vec<u8> {
+    frame(ethernet(0), ipv4(0, 0), l4)
+}
+
+/// `l4` in IPv6 from 2001:db8::1, untagged, no extension headers.
+fn v6(l4: Transport<'_>) -> Vec<u8> {
+    frame(ethernet(0), ipv6(&[]), l4)
+}
+
+fn frame(ethernet: EthernetRepr, ip: IpRepr<'_>, l4: Transport<'_>) -> Vec<u8> {
+    Frame {
+        ethernet,
+        ..Frame::new(ip, l4)
+    }
+    .to_vec()
 }
 
 /// Runs `frame` and returns (action, what changed in the counters).
@@ -171,117 +204,87 @@ fn monitored_ports_are_chosen_in_both_directions_through_every_header_layout() {
     let cases: Vec<(&str, Vec<u8>, XdpCounters)> = vec![
         (
             "v4 to 8080",
-            frame(ethernet(0, 0x0800), ipv4(6, 0, 0x4000, &tcp(40000, 8080))),
+            frame(ethernet(0), ipv4(0, DONT_FRAGMENT), tcp(40000, 8080)),
             WANTED,
         ),
-        (
-            "v4 from 8080 (response)",
-            frame(ethernet(0, 0x0800), ipv4(6, 0, 0, &tcp(8080, 40000))),
-            WANTED,
-        ),
-        (
-            "v4 to 80",
-            frame(ethernet(0, 0x0800), ipv4(6, 0, 0, &tcp(40000, 80))),
-            WANTED,
-        ),
-        (
-            "v4 to 22",
-            frame(ethernet(0, 0x0800), ipv4(6, 0, 0, &tcp(40000, 22))),
-            OTHER,
-        ),
-        (
-            "v4 to 8081",
-            frame(ethernet(0, 0x0800), ipv4(6, 0, 0, &tcp(40000, 8081))),
-            OTHER,
-        ),
-        (
-            "v4 udp to 8080",
-            frame(ethernet(0, 0x0800), ipv4(17, 0, 0, &udp(40000, 8080))),
-            OTHER,
-        ),
+        ("v4 from 8080 (response)", v4(tcp(8080, 40000)), WANTED),
+        ("v4 to 80", v4(tcp(40000, 80)), WANTED),
+        ("v4 to 22", v4(tcp(40000, 22)), OTHER),
+        ("v4 to 8081", v4(tcp(40000, 8081)), OTHER),
+        ("v4 udp to 8080", v4(udp(40000, 8080)), OTHER),
         (
             "v4 options",
-            frame(ethernet(0, 0x0800), ipv4(6, 3, 0, &tcp(40000, 8080))),
+            frame(ethernet(0), ipv4(3, 0), tcp(40000, 8080)),
             WANTED,
         ),
         (
             "v4 max options",
-            frame(ethernet(0, 0x0800), ipv4(6, 10, 0, &tcp(40000, 8080))),
+            frame(ethernet(0), ipv4(10, 0), tcp(40000, 8080)),
             WANTED,
         ),
         (
             "v4 later fragment",
-            frame(ethernet(0, 0x0800), ipv4(6, 0, 0x0010, &tcp(40000, 8080))),
+            frame(ethernet(0), ipv4(0, LATER_FRAGMENT), tcp(40000, 8080)),
             OTHER,
         ),
         (
             "v4 first fragment (MF)",
-            frame(ethernet(0, 0x0800), ipv4(6, 0, 0x2000, &tcp(40000, 8080))),
+            frame(ethernet(0), ipv4(0, MORE_FRAGMENTS), tcp(40000, 8080)),
             WANTED,
         ),
         (
             "802.1Q",
-            frame(ethernet(1, 0x0800), ipv4(6, 0, 0, &tcp(40000, 8080))),
+            frame(ethernet(1), ipv4(0, 0), tcp(40000, 8080)),
             WANTED,
         ),
         (
             "QinQ",
-            frame(ethernet(2, 0x0800), ipv4(6, 0, 0, &tcp(8080, 40000))),
+            frame(ethernet(2), ipv4(0, 0), tcp(8080, 40000)),
             WANTED,
         ),
         (
             "QinQ to 22",
-            frame(ethernet(2, 0x0800), ipv4(6, 0, 0, &tcp(40000, 22))),
+            frame(ethernet(2), ipv4(0, 0), tcp(40000, 22)),
             OTHER,
         ),
-        (
-            "v6 to 8080",
-            frame(ethernet(0, 0x86dd), ipv6(&[], 6, &tcp(40000, 8080))),
-            WANTED,
-        ),
-        (
-            "v6 to 443",
-            frame(ethernet(0, 0x86dd), ipv6(&[], 6, &tcp(40000, 443))),
-            OTHER,
-        ),
+        ("v6 to 8080", v6(tcp(40000, 8080)), WANTED),
+        ("v6 to 443", v6(tcp(40000, 443)), OTHER),
         (
             "v6 hop-by-hop + dest opts",
-            frame(ethernet(0, 0x86dd), ipv6(&[0, 60], 6, &tcp(40000, 8080))),
+            frame(
+                ethernet(0),
+                ipv6(&[HopByHop, DestinationOptions]),
+                tcp(40000, 8080),
+            ),
             WANTED,
         ),
         (
             "v6 routing",
-            frame(ethernet(1, 0x86dd), ipv6(&[43], 6, &tcp(8080, 40000))),
+            frame(ethernet(1), ipv6(&[Routing]), tcp(8080, 40000)),
             WANTED,
         ),
         (
             "v6 fragment header",
-            frame(ethernet(0, 0x86dd), ipv6(&[44], 6, &tcp(40000, 8080))),
+            frame(ethernet(0), ipv6(&[FRAGMENT]), tcp(40000, 8080)),
             OTHER,
         ),
-        (
-            "v6 udp",
-            frame(ethernet(0, 0x86dd), ipv6(&[], 17, &udp(40000, 8080))),
-            OTHER,
-        ),
-        ("ARP", frame(ethernet(0, 0x0806), vec![0; 28]), OTHER),
+        ("v6 udp", v6(udp(40000, 8080)), OTHER),
+        ("ARP", ethernet(0).frame(ETHERTYPE_ARP, &[0; 28]), OTHER),
         (
             "cut in the IPv4 header",
-            frame(
-                ethernet(0, 0x0800),
-                ipv4(6, 0, 0, &tcp(1, 8080))[..19].to_vec(),
-            ),
+            v4(tcp(1, 8080))[..ETHERNET_HEADER_LEN + 19].to_vec(),
             OTHER,
         ),
         (
             "cut before the ports",
-            frame(
-                ethernet(0, 0x0800),
-                ipv4(6, 0, 0, &tcp(1, 8080))[..22].to_vec(),
-            ),
+            v4(tcp(1, 8080))[..ETHERNET_HEADER_LEN + 22].to_vec(),
             OTHER,
         ),
-        ("bare Ethernet", ethernet(0, 0x0800), OTHER),
+        (
+            "bare Ethernet",
+            ethernet(0).frame(ETHERTYPE_IPV4, &[]),
+            OTHER,
+        ),
     ];
     let mut failures = Vec::new();
     for (name, f, want) in &cases {
@@ -301,13 +304,13 @@ fn any_port_and_drop_others() {
         return;
     }
     let any = XdpProgram::load(&RedirectPorts::Any, CaptureOptions::default()).expect("load");
-    let f = frame(ethernet(0, 0x0800), ipv4(6, 0, 0, &tcp(40000, 22)));
+    let f = v4(tcp(40000, 22));
     assert_eq!(
         run(&any, &f),
         (XDP_PASS, WANTED),
         "any: TCP to 22 is wanted"
     );
-    let u = frame(ethernet(0, 0x0800), ipv4(17, 0, 0, &udp(53, 8080)));
+    let u = v4(udp(53, 8080));
     assert_eq!(run(&any, &u), (XDP_PASS, OTHER), "any: UDP is not");
 
     // On linewatch's own mirror veth, what is not monitored is dropped, not passed; a
@@ -321,7 +324,7 @@ fn any_port_and_drop_others() {
     )
     .expect("load");
     assert_eq!(run(&mirror, &u), (XDP_DROP, OTHER));
-    let t = frame(ethernet(0, 0x0800), ipv4(6, 0, 0, &tcp(40000, 8080)));
+    let t = v4(tcp(40000, 8080));
     assert_eq!(run(&mirror, &t), (XDP_DROP, WANTED));
 }
 
@@ -343,8 +346,8 @@ const SEEN_ONLY: XdpCounters = XdpCounters {
     blocked: 0,
 };
 
-const BLOCKED_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const OTHER_V4: [u8; 4] = [10, 0, 0, 7];
+const BLOCKED_V4: Ipv4Addr = V4_SOURCE;
+const OTHER_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 7);
 
 fn blocking() -> CaptureOptions {
     CaptureOptions {
@@ -374,72 +377,49 @@ fn blocked_syns() -> Vec<(&'static str, Vec<u8>, bool)> {
         (
             "v4 SYN",
             frame(
-                ethernet(0, 0x0800),
-                ipv4(6, 0, 0x4000, &tcp_flags(40000, 8080, SYN)),
+                ethernet(0),
+                ipv4(0, DONT_FRAGMENT),
+                tcp_flags(40000, 8080, SYN),
             ),
             false,
         ),
         (
             "v4 SYN to an unmonitored port",
-            frame(
-                ethernet(0, 0x0800),
-                ipv4(6, 0, 0, &tcp_flags(40000, 22, SYN)),
-            ),
+            v4(tcp_flags(40000, 22, SYN)),
             false,
         ),
         (
             "v4 SYN behind 802.1Q",
-            frame(
-                ethernet(1, 0x0800),
-                ipv4(6, 0, 0, &tcp_flags(40000, 8080, SYN)),
-            ),
+            frame(ethernet(1), ipv4(0, 0), tcp_flags(40000, 8080, SYN)),
             false,
         ),
         (
             "v4 SYN behind QinQ",
-            frame(
-                ethernet(2, 0x0800),
-                ipv4(6, 0, 0, &tcp_flags(40000, 8080, SYN)),
-            ),
+            frame(ethernet(2), ipv4(0, 0), tcp_flags(40000, 8080, SYN)),
             false,
         ),
         (
             "v4 SYN with options",
-            frame(
-                ethernet(0, 0x0800),
-                ipv4(6, 3, 0, &tcp_flags(40000, 8080, SYN)),
-            ),
+            frame(ethernet(0), ipv4(3, 0), tcp_flags(40000, 8080, SYN)),
             false,
         ),
         (
             "v4 SYN with options behind 802.1Q",
-            frame(
-                ethernet(1, 0x0800),
-                ipv4(6, 10, 0, &tcp_flags(40000, 8080, SYN)),
-            ),
+            frame(ethernet(1), ipv4(10, 0), tcp_flags(40000, 8080, SYN)),
             false,
         ),
-        (
-            "v6 SYN",
-            frame(
-                ethernet(0, 0x86dd),
-                ipv6(&[], 6, &tcp_flags(40000, 8080, SYN)),
-            ),
-            true,
-        ),
+        ("v6 SYN", v6(tcp_flags(40000, 8080, SYN)), true),
         (
             "v6 SYN behind 802.1Q",
-            frame(
-                ethernet(1, 0x86dd),
-                ipv6(&[], 6, &tcp_flags(40000, 8080, SYN)),
-            ),
+            frame(ethernet(1), ipv6(&[]), tcp_flags(40000, 8080, SYN)),
             true,
         ),
         (
             "v6 SYN after hop-by-hop and routing headers",
             frame(
-                ethernet(0, 0x86dd),
-                ipv6(&[0, 43], 6, &tcp_flags(40000, 8080, SYN)),
+                ethernet(0),
+                ipv6(&[HopByHop, Routing]),
+                tcp_flags(40000, 8080, SYN),
             ),
             true,
         ),
@@ -463,8 +443,7 @@ fn a_blocked_source_loses_its_new_connections_and_nothing_else() {
         .iter()
         .map(|(name, f, _)| (*name, f.clone(), XDP_DROP, BLOCKED))
         .collect();
-    let v4 = |l4: Vec<u8>| frame(ethernet(0, 0x0800), ipv4(6, 0, 0, &l4));
-    let from_other = |l4: Vec<u8>| frame(ethernet(0, 0x0800), ipv4_from(OTHER_V4, 6, 0, 0, &l4));
+    let from_other = |l4: Transport<'static>| frame(ethernet(0), ipv4_from(OTHER_V4, 0, 0), l4);
     cases.extend([
         // The blocked source's other traffic goes on exactly as without a blocklist.
         (
@@ -492,51 +471,33 @@ fn a_blocked_source_loses_its_new_connections_and_nothing_else() {
             XDP_PASS,
             OTHER,
         ),
-        (
-            "v4 UDP",
-            frame(ethernet(0, 0x0800), ipv4(17, 0, 0, &udp(40000, 8080))),
-            XDP_PASS,
-            OTHER,
-        ),
-        (
-            "v4 ICMP",
-            frame(
-                ethernet(0, 0x0800),
-                ipv4(1, 0, 0, &[8, 0, 0, 0, 0, 1, 0, 1]),
-            ),
-            XDP_PASS,
-            OTHER,
-        ),
+        ("v4 UDP", v4(udp(40000, 8080)), XDP_PASS, OTHER),
+        ("v4 ICMP", v4(ICMP_ECHO), XDP_PASS, OTHER),
         (
             "v4 SYN, later fragment",
             frame(
-                ethernet(0, 0x0800),
-                ipv4(6, 0, 0x0010, &tcp_flags(40000, 8080, SYN)),
+                ethernet(0),
+                ipv4(0, LATER_FRAGMENT),
+                tcp_flags(40000, 8080, SYN),
             ),
             XDP_PASS,
             OTHER,
         ),
         (
             "v6 SYN-ACK",
-            frame(
-                ethernet(0, 0x86dd),
-                ipv6(&[], 6, &tcp_flags(8080, 40000, SYN | ACK)),
-            ),
+            v6(tcp_flags(8080, 40000, SYN | ACK)),
             XDP_PASS,
             WANTED,
         ),
         (
             "v6 ACK with a request",
-            frame(ethernet(0, 0x86dd), ipv6(&[], 6, &tcp(40000, 8080))),
+            v6(tcp(40000, 8080)),
             XDP_PASS,
             WANTED,
         ),
         (
             "v6 SYN after a fragment header",
-            frame(
-                ethernet(0, 0x86dd),
-                ipv6(&[44], 6, &tcp_flags(40000, 8080, SYN)),
-            ),
+            frame(ethernet(0), ipv6(&[FRAGMENT]), tcp_flags(40000, 8080, SYN)),
             XDP_PASS,
             OTHER,
         ),
@@ -556,20 +517,16 @@ fn a_blocked_source_loses_its_new_connections_and_nothing_else() {
         (
             "v6 SYN from 2001:db8::7",
             frame(
-                ethernet(0, 0x86dd),
-                ipv6_from(
-                    Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7).octets(),
-                    &[],
-                    6,
-                    &tcp_flags(40000, 8080, SYN),
-                ),
+                ethernet(0),
+                ipv6_from(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7), &[]),
+                tcp_flags(40000, 8080, SYN),
             ),
             XDP_PASS,
             WANTED,
         ),
         (
             "cut in the TCP flags",
-            v4(tcp_flags(40000, 8080, SYN))[..14 + 20 + 12].to_vec(),
+            v4(tcp_flags(40000, 8080, SYN))[..ETHERNET_HEADER_LEN + 20 + 12].to_vec(),
             XDP_PASS,
             WANTED,
         ),
@@ -608,10 +565,7 @@ fn ipv4_mapped_addresses_block_the_ipv4_source() {
     let list = program.blocklist().expect("blocklist");
     let mapped = IpAddr::V6(BLOCKED_V4.to_ipv6_mapped());
     list.insert(mapped).expect("insert ::ffff:10.0.0.1");
-    let syn = frame(
-        ethernet(0, 0x0800),
-        ipv4(6, 0, 0, &tcp_flags(40000, 8080, SYN)),
-    );
+    let syn = v4(tcp_flags(40000, 8080, SYN));
     assert_eq!(run(&program, &syn), (XDP_DROP, BLOCKED));
     assert_eq!(list.dropped_from(IpAddr::V4(BLOCKED_V4)), Some(1));
     assert_eq!(list.dropped_from(mapped), Some(1));
@@ -660,7 +614,6 @@ fn the_guard_passes_everything_but_blocked_syns() {
         .iter()
         .map(|(name, f, _)| (*name, f.clone(), XDP_DROP, BLOCKED))
         .collect();
-    let v4 = |l4: Vec<u8>| frame(ethernet(0, 0x0800), ipv4(6, 0, 0, &l4));
     cases.extend([
         (
             "v4 SYN-ACK",
@@ -680,34 +633,32 @@ fn the_guard_passes_everything_but_blocked_syns() {
             XDP_PASS,
             SEEN_ONLY,
         ),
-        (
-            "v4 UDP",
-            frame(ethernet(0, 0x0800), ipv4(17, 0, 0, &udp(40000, 8080))),
-            XDP_PASS,
-            SEEN_ONLY,
-        ),
+        ("v4 UDP", v4(udp(40000, 8080)), XDP_PASS, SEEN_ONLY),
         (
             "v4 SYN from 10.0.0.7",
             frame(
-                ethernet(0, 0x0800),
-                ipv4_from(OTHER_V4, 6, 0, 0, &tcp_flags(40000, 8080, SYN)),
+                ethernet(0),
+                ipv4_from(OTHER_V4, 0, 0),
+                tcp_flags(40000, 8080, SYN),
             ),
             XDP_PASS,
             SEEN_ONLY,
         ),
         (
             "ARP",
-            frame(ethernet(0, 0x0806), vec![0; 28]),
+            ethernet(0).frame(ETHERTYPE_ARP, &[0; 28]),
             XDP_PASS,
             SEEN_ONLY,
         ),
-        ("bare Ethernet", ethernet(0, 0x0800), XDP_PASS, SEEN_ONLY),
+        (
+            "bare Ethernet",
+            ethernet(0).frame(ETHERTYPE_IPV4, &[]),
+            XDP_PASS,
+            SEEN_ONLY,
+        ),
         (
             "cut in the IPv6 header",
-            frame(
-                ethernet(0, 0x86dd),
-                ipv6(&[], 6, &tcp_flags(1, 8080, SYN))[..30].to_vec(),
-            ),
+            v6(tcp_flags(1, 8080, SYN))[..ETHERNET_HEADER_LEN + 30].to_vec(),
             XDP_PASS,
             SEEN_ONLY,
         ),
@@ -734,7 +685,6 @@ fn all_syns_redirects_every_new_connection() {
         ..CaptureOptions::default()
     };
     let program = XdpProgram::load(&RedirectPorts::List(vec![8080]), options).expect("load");
-    let v4 = |l4: Vec<u8>| frame(ethernet(0, 0x0800), ipv4(6, 0, 0, &l4));
     let cases: Vec<(&str, Vec<u8>, u32, XdpCounters)> = vec![
         (
             "v4 SYN to 22",
@@ -744,19 +694,13 @@ fn all_syns_redirects_every_new_connection() {
         ),
         (
             "v6 SYN to 443 after a hop-by-hop header",
-            frame(
-                ethernet(0, 0x86dd),
-                ipv6(&[0], 6, &tcp_flags(40000, 443, SYN)),
-            ),
+            frame(ethernet(0), ipv6(&[HopByHop]), tcp_flags(40000, 443, SYN)),
             XDP_PASS,
             WANTED,
         ),
         (
             "QinQ v4 SYN to 22",
-            frame(
-                ethernet(2, 0x0800),
-                ipv4(6, 2, 0, &tcp_flags(40000, 22, SYN)),
-            ),
+            frame(ethernet(2), ipv4(2, 0), tcp_flags(40000, 22, SYN)),
             XDP_PASS,
             WANTED,
         ),
@@ -780,15 +724,10 @@ fn all_syns_redirects_every_new_connection() {
             OTHER,
         ),
         ("v4 request to 8080", v4(tcp(40000, 8080)), XDP_PASS, WANTED),
-        (
-            "v4 UDP to 22",
-            frame(ethernet(0, 0x0800), ipv4(17, 0, 0, &udp(40000, 22))),
-            XDP_PASS,
-            OTHER,
-        ),
+        ("v4 UDP to 22", v4(udp(40000, 22)), XDP_PASS, OTHER),
         (
             "cut in the TCP flags",
-            v4(tcp_flags(40000, 22, SYN))[..14 + 20 + 12].to_vec(),
+            v4(tcp_flags(40000, 22, SYN))[..ETHERNET_HEADER_LEN + 20 + 12].to_vec(),
             XDP_PASS,
             OTHER,
         ),
