@@ -75,7 +75,8 @@
 //! # Layout
 //!
 //! This file holds the public API and the set-up ([`Mirror`]); every other job has a file of
-//! its own, and none of them uses this file (nor does any file use one that uses it back):
+//! its own. None of them uses this file and no two use each other: what several share (the
+//! state, the tc vocabulary, the error) lives in the file of its own job.
 //!
 //! - `watchdog.rs`: the cleanup process ([`watchdog_main`]), which undoes through `teardown.rs`;
 //! - `teardown.rs`: undoing one state file (run, watchdog and cleaner alike), and
