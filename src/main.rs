@@ -30,10 +30,10 @@ use crate::plan::Plan;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    // The mirror's guard process (see `linewatch_engine::live::mirror`) is this binary too.
+    // The mirror's watchdog process (see `linewatch_engine::live::mirror`) is this binary too.
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some(mirror::GUARD_ARG) {
-        return mirror::guard_main(&args[2..]);
+    if args.get(1).map(String::as_str) == Some(mirror::WATCHDOG_ARG) {
+        return mirror::watchdog_main(&args[2..]);
     }
     let cli = match cli::parse() {
         Ok(cli) => cli,

@@ -4,8 +4,8 @@
 //!   the capture interface on stdout, then waits for end-of-file on stdin, SIGTERM or SIGINT,
 //!   tears the mirror down and prints `teardown ok` (exit 0), or the error on stderr (exit 1).
 //! * `mirror_probe --clean`: runs `clean_leftovers` and prints its lines.
-//! * `mirror_probe --internal-mirror-guard STATE`: the guard, dispatched as linewatch's `main`
-//!   does it.
+//! * `mirror_probe --internal-mirror-watchdog STATE`: the watchdog, dispatched as linewatch's
+//!   `main` does it.
 
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
@@ -17,8 +17,8 @@ use linewatch_engine::live::mirror::{self, Mirror, MirrorSpec};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some(mirror::GUARD_ARG) {
-        return mirror::guard_main(&args[2..]);
+    if args.get(1).map(String::as_str) == Some(mirror::WATCHDOG_ARG) {
+        return mirror::watchdog_main(&args[2..]);
     }
     let mut out = io::stdout().lock();
     match args.get(1).map(String::as_str) {
