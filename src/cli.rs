@@ -66,7 +66,7 @@ pub(crate) struct Cli {
 
     /// Capture a copy of IFACE's traffic: IFACE keeps working untouched. linewatch mirrors its
     /// ingress and egress with tc into a veth pair it creates, captures there, and removes
-    /// everything on exit (a killed run's leftovers are removed by a guard process and at the
+    /// everything on exit (a killed run's leftovers are removed by a watchdog process and at the
     /// next start).
     #[arg(long, value_name = "IFACE")]
     pub(crate) mirror: Option<String>,
