@@ -887,7 +887,7 @@ fn run_mirror(
     snapshot: &Arc<ArcSwap<Snapshot>>,
     stop: &AtomicBool,
     startup: &[String],
-) -> Result<offline::RunResult, String> {
+) -> Result<linewatch_engine::pipeline::RunResult, String> {
     for line in mirror::clean_leftovers() {
         eprintln!("linewatch: removed a killed run's leftover: {line}");
     }
