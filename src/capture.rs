@@ -10,7 +10,7 @@ use linewatch_engine::aggregate::Snapshot;
 use linewatch_engine::live::run::{BlockOn, LiveConfig, Ready};
 use linewatch_engine::live::xdp::{CaptureOptions, RedirectPorts};
 use linewatch_engine::live::{self, mirror};
-use linewatch_engine::offline::RunResult;
+use linewatch_engine::pipeline::RunResult;
 
 use crate::cli::Ports;
 use crate::output::Printer;

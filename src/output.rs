@@ -17,7 +17,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use linewatch_engine::aggregate::{Output, Snapshot};
 use linewatch_engine::alert::AlertTransition;
-use linewatch_engine::offline::RunResult;
+use linewatch_engine::pipeline::RunResult;
 use linewatch_engine::source::SourceEnd;
 use linewatch_report::AlertRecord;
 

@@ -15,6 +15,8 @@
 //! Module map: [`source`] reads captures; [`worker`] decodes, tracks flows ([`flow`],
 //! [`carry`]) and counts ([`counters`], [`topn`]); [`epoch`] moves per-core deltas to the
 //! [`aggregate`] thread, which drives [`alert`]; [`offline`] wires them for `--read`;
+//! [`pipeline`] is what it shares with live capture (starting the aggregator, closing a batch,
+//! the span of packet times, the [`pipeline::RunResult`]);
 //! [`summary`] turns the final tallies into the report crate's summary.
 //! [`live`] captures from the wire: the XDP program, AF_XDP sockets, pinned queue workers, and
 //! the `--mirror` set-up ([`live::mirror`]).
@@ -28,6 +30,7 @@ pub mod flow;
 pub mod guard;
 pub mod live;
 pub mod offline;
+pub mod pipeline;
 pub mod source;
 pub mod summary;
 pub mod topn;

@@ -18,8 +18,11 @@
 //! step back a little; such packets count in the current second). When it moves on, the
 //! reader sends every worker its batch of the old second, even an empty one: that tells each
 //! worker to retire the old epoch, so the aggregator can close it (see [`crate::epoch`]).
+//!
+//! The aggregator, the batch bookkeeping and the [`RunResult`] are the live capture's too: they
+//! live in [`crate::pipeline`].
 
-use std::io::Write;
+use std::convert::identity;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -29,11 +32,15 @@ use arc_swap::ArcSwap;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use linewatch_parser::wire::{decode_frame, LinkType, TcpSegment, WireError};
 
-use crate::aggregate::{Aggregated, Aggregator, AggregatorConfig, Output, Snapshot};
-use crate::counters::{CoreDelta, Counter};
-use crate::epoch::{EpochCollector, EpochShared, WorkerEpoch};
+use crate::aggregate::{Aggregated, AggregatorConfig, Output, Snapshot};
+use crate::counters::CoreDelta;
+use crate::epoch::WorkerEpoch;
 use crate::flow::SHARD_SEED;
-use crate::source::{Source, SourceEnd};
+use crate::guard::GuardInfo;
+use crate::pipeline::{
+    note_packet_time, record_batch, start_aggregator, write_json, RunResult, NS_PER_SEC,
+};
+use crate::source::Source;
 use crate::worker::{Worker, WorkerConfig};
 
 /// Frames per batch: enough to amortise the channel hand-off (~100 ns) to well under a
@@ -50,9 +57,6 @@ pub const BATCHES_PER_WORKER: usize = 8;
 /// Packets between two looks at the stop flag.
 const STOP_CHECK_EVERY: u32 = 4096;
 
-/// Nanoseconds per second.
-const NS_PER_SEC: u64 = 1_000_000_000;
-
 /// Engine settings for a replay.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -62,27 +66,6 @@ pub struct EngineConfig {
     pub worker: WorkerConfig,
     /// Aggregator settings.
     pub aggregator: AggregatorConfig,
-}
-
-/// What a replay produced.
-#[derive(Debug)]
-pub struct RunResult {
-    /// The merged counts and alerts.
-    pub aggregated: Aggregated,
-    /// How the source ended.
-    pub end: SourceEnd,
-    /// What was read.
-    pub source: String,
-    /// Packets skipped for an unsupported link type.
-    pub unsupported_link: u64,
-    /// Time of the first packet and the latest packet time seen, ns since the Unix epoch.
-    pub packet_times: Option<(u64, u64)>,
-    /// The replay was stopped early (Ctrl-C, SIGTERM).
-    pub interrupted: bool,
-    /// Live capture's figures (kernel drops, XDP counters, worker CPU); `None` for a replay.
-    pub capture: Option<crate::live::run::CaptureFigures>,
-    /// The connection guard's settings.
-    pub guard: crate::guard::GuardInfo,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -132,12 +115,12 @@ pub fn run(
     stop: &AtomicBool,
 ) -> RunResult {
     let workers = config.workers.max(1);
-    let (shared, aggregator) = start_aggregator(workers, config, output, snapshot);
-    let aggregator_thread = aggregator.thread().clone();
+    let (epochs, aggregator) =
+        start_aggregator(workers, &config.aggregator, output, snapshot, identity);
 
     let mut links = Vec::with_capacity(workers);
     let mut handles = Vec::with_capacity(workers);
-    for (i, shared) in shared.into_iter().enumerate() {
+    for (i, epoch) in epochs.into_iter().enumerate() {
         let (full_tx, full_rx) = bounded::<Batch>(BATCHES_PER_WORKER);
         let (empty_tx, empty_rx) = bounded::<Batch>(BATCHES_PER_WORKER);
         for _ in 1..BATCHES_PER_WORKER {
@@ -145,7 +128,6 @@ pub fn run(
             let _ = empty_tx.send(Batch::new());
         }
         let worker_config = config.worker.clone();
-        let epoch = WorkerEpoch::new(shared, aggregator_thread.clone());
         let handle = thread::Builder::new()
             .name(format!("linewatch-worker-{i}"))
             .spawn(move || work(worker_config, epoch, full_rx, empty_tx))
@@ -172,8 +154,7 @@ pub fn run(
                 break;
             }
         }
-        let times = packet_times.get_or_insert((p.ts_ns, p.ts_ns));
-        times.1 = times.1.max(p.ts_ns);
+        note_packet_time(&mut packet_times, p.ts_ns);
         let second = p.ts_ns / NS_PER_SEC;
         if second > epoch {
             if epoch != 0 {
@@ -217,16 +198,7 @@ pub fn run(
     let aggregated = aggregator
         .join()
         .expect("the aggregator thread ended normally");
-    RunResult {
-        aggregated,
-        end: source.end(),
-        source: source.describe(),
-        unsupported_link: source.unsupported_link_packets(),
-        packet_times,
-        interrupted,
-        capture: None,
-        guard: crate::guard::GuardInfo::of(&config.aggregator.scan, None),
-    }
+    replay_result(aggregated, &*source, packet_times, interrupted, config)
 }
 
 /// Replays with every worker reading the capture itself: `sources` holds one reader of the
@@ -245,16 +217,15 @@ pub fn run_parallel(
     stop: &AtomicBool,
 ) -> RunResult {
     let workers = sources.len().max(1);
-    let (shared, aggregator) = start_aggregator(workers, config, output, snapshot);
-    let aggregator_thread = aggregator.thread().clone();
+    let (epochs, aggregator) =
+        start_aggregator(workers, &config.aggregator, output, snapshot, identity);
     let interrupted = AtomicBool::new(false);
     let mut scans: Vec<Scan> = thread::scope(|scope| {
         let handles: Vec<_> = sources
             .into_iter()
-            .zip(shared)
+            .zip(epochs)
             .enumerate()
-            .map(|(index, (source, shared))| {
-                let epoch = WorkerEpoch::new(shared, aggregator_thread.clone());
+            .map(|(index, (source, epoch))| {
                 let worker_config = config.worker.clone();
                 let interrupted = &interrupted;
                 thread::Builder::new()
@@ -281,38 +252,34 @@ pub fn run_parallel(
         .expect("the aggregator thread ended normally");
     // Every worker read the same packets; the first one's reader speaks for the file.
     let first = scans.swap_remove(0);
-    RunResult {
+    replay_result(
         aggregated,
-        end: first.source.end(),
-        source: first.source.describe(),
-        unsupported_link: first.source.unsupported_link_packets(),
-        packet_times: first.packet_times,
+        &*first.source,
+        first.packet_times,
         // Relaxed: read after every worker was joined.
-        interrupted: interrupted.load(Ordering::Relaxed),
-        capture: None,
-        guard: crate::guard::GuardInfo::of(&config.aggregator.scan, None),
-    }
+        interrupted.load(Ordering::Relaxed),
+        config,
+    )
 }
 
-/// Starts the aggregator thread over `workers` epoch slots; returns the slots for the workers.
-fn start_aggregator(
-    workers: usize,
+/// A replay's [`RunResult`]: what `source` says of the file, and no capture figures.
+fn replay_result(
+    aggregated: Aggregated,
+    source: &dyn Source,
+    packet_times: Option<(u64, u64)>,
+    interrupted: bool,
     config: &EngineConfig,
-    output: Box<dyn Output>,
-    snapshot: Arc<ArcSwap<Snapshot>>,
-) -> (Vec<Arc<EpochShared>>, thread::JoinHandle<Aggregated>) {
-    let shared: Vec<Arc<EpochShared>> = (0..workers).map(|_| EpochShared::new()).collect();
-    let aggregator = Aggregator::new(
-        EpochCollector::new(shared.clone()),
-        config.aggregator.clone(),
-        snapshot,
-        output,
-    );
-    let handle = thread::Builder::new()
-        .name("linewatch-aggregator".into())
-        .spawn(move || aggregator.run())
-        .expect("spawning the aggregator thread");
-    (shared, handle)
+) -> RunResult {
+    RunResult {
+        aggregated,
+        end: source.end(),
+        source: source.describe(),
+        unsupported_link: source.unsupported_link_packets(),
+        packet_times,
+        interrupted,
+        capture: None,
+        guard: GuardInfo::of(&config.aggregator.scan, None),
+    }
 }
 
 /// What one worker of [`run_parallel`] hands back.
@@ -351,8 +318,7 @@ fn scan(
                 break;
             }
         }
-        let times = packet_times.get_or_insert((p.ts_ns, p.ts_ns));
-        times.1 = times.1.max(p.ts_ns);
+        note_packet_time(&mut packet_times, p.ts_ns);
         let s = p.ts_ns / NS_PER_SEC;
         if s > second {
             if in_batch > 0 {
@@ -393,15 +359,9 @@ fn close_batch(
     started: Instant,
     stdout: &std::io::Stdout,
 ) {
-    let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    let delta = worker.delta_mut();
-    delta.tally.batch_service_ns.saturating_record(ns.max(1));
-    delta.add(Counter::Batches, 1);
+    record_batch(worker, started);
     *in_batch = 0;
-    worker.take_json(&mut |lines| {
-        // A closed stdout (`| head`) ends the output, not the count.
-        let _ = stdout.lock().write_all(lines);
-    });
+    write_json(worker, stdout);
 }
 
 /// Sends the link's current batch to its worker and starts a new one with the same epoch.
@@ -476,14 +436,8 @@ fn work(config: WorkerConfig, mut epoch: WorkerEpoch, full: Receiver<Batch>, emp
                     f.wire_len,
                 );
             }
-            let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            let delta = worker.delta_mut();
-            delta.tally.batch_service_ns.saturating_record(ns.max(1));
-            delta.add(Counter::Batches, 1);
-            worker.take_json(&mut |lines| {
-                // A closed stdout (`| head`) ends the output, not the count.
-                let _ = stdout.lock().write_all(lines);
-            });
+            record_batch(&mut worker, started);
+            write_json(&mut worker, &stdout);
         }
         batch.bytes.clear();
         batch.frames.clear();

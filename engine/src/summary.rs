@@ -5,8 +5,7 @@ use linewatch_report::{Capture, Guard, LatencyTable, QueueCapture, Summary, Traf
 
 use crate::aggregate::{percentiles, TOTAL_TABLE_CAPACITY};
 use crate::counters::Counter;
-use crate::live::run::CaptureFigures;
-use crate::offline::RunResult;
+use crate::pipeline::{CaptureFigures, RunResult};
 use crate::source::SourceEnd;
 use crate::worker::time_of;
 

@@ -11,8 +11,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use linewatch_engine::live::guard::{Blocklist, BLOCKLIST_CAPACITY};
 use linewatch_engine::live::xdp::{
-    Blocklist, CaptureOptions, RedirectPorts, XdpCounters, XdpProgram, XdpRole, BLOCKLIST_CAPACITY,
+    CaptureOptions, RedirectPorts, XdpCounters, XdpProgram, XdpRole,
 };
 use linewatch_testkit::frame::Ipv6Extension::{DestinationOptions, HopByHop, Routing};
 use linewatch_testkit::frame::{

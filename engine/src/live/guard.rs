@@ -23,9 +23,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use libbpf_sys as bpf;
 
+use super::error::LiveError;
+use super::maps::{percpu_sum, BLOCKED_SLOT};
 use super::sys::{bpf_errno, errno_text};
-use super::xdp::{percpu_sum, BLOCKED_SLOT};
-use super::LiveError;
 
 /// Sources each blocklist map holds (`max_entries` of `block_v4` and of `block_v6`).
 pub const BLOCKLIST_CAPACITY: usize = 65536;

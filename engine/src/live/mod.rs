@@ -9,32 +9,28 @@
 //!                     worker q (run.rs), pinned to a core: batch → Worker::process_frame → epochs
 //! ```
 //!
-//! Modules: [`xdp`] loads and attaches the program through a bpf_link; [`xsk`] opens the
-//! sockets (afxdp crate); [`run`] runs the workers on wall-clock epochs; [`rxdrop`] is the
-//! same capture path without the engine (the bench rig's baseline); `sys` holds the system
-//! facts (privileges, queues, memlock, errno text).
+//! Modules: [`xdp`] loads and attaches the program through a bpf_link; [`guard`] is the
+//! blocklist the programs consult (`--block-scanners`); `maps` reads their per-CPU counters;
+//! [`xsk`] opens the sockets (afxdp crate) and receives batches from them; [`run`] runs the
+//! workers on wall-clock epochs; [`rxdrop`] is the same capture path without the engine (the
+//! bench rig's baseline); `sys` holds the system facts (privileges, queues, memlock, errno
+//! text); [`LiveError`] (module `error`) is what they all fail with.
+//!
+//! Imports run one way: `run` and `rxdrop` use `xdp`, `guard` and `xsk`; `xdp` uses `guard`;
+//! `xdp` and `guard` both read their maps through `maps`; everything may use `sys` and
+//! `error`, which use nothing here. This module declares its children and re-exports, and
+//! none of them imports it.
 
-use std::fmt;
-
-mod guard;
+mod error;
+pub mod guard;
+mod maps;
 pub mod mirror;
 pub mod run;
 pub mod rxdrop;
 mod sys;
+pub use error::LiveError;
 /// The AF_XDP sockets among this process's file descriptors (the bench rig's generator finds
 /// its tx sockets with it, as [`xsk`] does its rx sockets).
 pub use sys::{interface_addresses, xdp_socket_fds};
 pub mod xdp;
 pub mod xsk;
-
-/// Why live capture cannot start: one line with the cause and the fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveError(pub String);
-
-impl fmt::Display for LiveError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for LiveError {}

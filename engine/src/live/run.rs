@@ -17,31 +17,32 @@
 //! quiet. Every wait ends within [`MAX_WAIT`] so a quiet worker still moves its epoch each
 //! second and sees the stop flag. What a sleep cannot bound — the host not running the vCPU
 //! for a few hundred ms — the rings absorb (see [`super::xsk`]).
+//!
+//! Receiving, refilling and waking the kernel are [`super::xsk`]'s (`QueueRx::recv_batch`, the
+//! same for the bench rig's rxdrop); the aggregator, the batch bookkeeping and the
+//! [`RunResult`] are a replay's too ([`crate::pipeline`]).
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use afxdp::buf::Buf;
-use afxdp::buf_mmap::BufMmap;
-use afxdp::PENDING_LEN;
 use arc_swap::ArcSwap;
-use arraydeque::{ArrayDeque, Wrapping};
 use linewatch_parser::wire::LinkType;
 
+use super::error::LiveError;
+use super::guard::Blocklist;
 use super::sys::{self, allowed_cores};
-use super::xdp::{
-    Blocklist, CaptureOptions, RedirectPorts, XdpCounters, XdpMode, XdpProgram, XdpRole,
+use super::xdp::{CaptureOptions, RedirectPorts, XdpMode, XdpProgram, XdpRole};
+use super::xsk::{self, QueueRx};
+use crate::aggregate::{AggregatorConfig, Output, Snapshot};
+use crate::counters::CoreDelta;
+use crate::epoch::WorkerEpoch;
+use crate::guard::{Blocker, GuardInfo};
+use crate::pipeline::{
+    merge_packet_times, note_packet_time, record_batch, start_aggregator, write_json,
+    CaptureFigures, QueueFigures, RunResult, NS_PER_SEC,
 };
-use super::xsk::{self, QueueRx, XskStats};
-use super::LiveError;
-use crate::aggregate::{Aggregator, AggregatorConfig, Output, Snapshot};
-use crate::counters::{CoreDelta, Counter};
-use crate::epoch::{EpochCollector, EpochShared, WorkerEpoch};
-use crate::guard::Blocker;
-use crate::offline::RunResult;
 use crate::source::SourceEnd;
 use crate::worker::{Worker, WorkerConfig};
 
@@ -59,8 +60,6 @@ pub const IDLE_BLOCK_AFTER: Duration = Duration::from_millis(10);
 
 /// Longest wait before a worker looks at its clock and the stop flag again.
 pub const MAX_WAIT: Duration = Duration::from_millis(100);
-
-const NS_PER_SEC: u64 = 1_000_000_000;
 
 /// What a worker does when its rx ring is empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -162,45 +161,6 @@ pub struct Ready {
     pub umem_bytes: usize,
     /// A notice for the user (generic-mode fallback), if any.
     pub notice: Option<String>,
-}
-
-/// Per-queue figures at the end of a run.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct QueueFigures {
-    /// The rx queue.
-    pub queue: u32,
-    /// The core its worker ran on, if pinned.
-    pub core: Option<usize>,
-    /// Frames the worker received.
-    pub frames: u64,
-    /// The kernel's counters for the socket.
-    pub stats: XskStats,
-    /// CPU time of the worker thread, ns.
-    pub cpu_ns: u64,
-}
-
-/// Capture figures at the end of a run.
-#[derive(Debug, Clone, Default)]
-pub struct CaptureFigures {
-    /// The interface.
-    pub interface: String,
-    /// XDP mode (`native`, `generic`).
-    pub mode: String,
-    /// Zero-copy sockets.
-    pub zero_copy: bool,
-    /// The XDP program's counters.
-    pub xdp: XdpCounters,
-    /// Per queue.
-    pub queues: Vec<QueueFigures>,
-    /// Wall time from the first socket ready to stop, ns.
-    pub wall_ns: u64,
-}
-
-impl CaptureFigures {
-    /// Frames the kernel dropped before linewatch saw them.
-    pub fn dropped(&self) -> u64 {
-        self.queues.iter().map(|q| q.stats.dropped()).sum()
-    }
 }
 
 /// Workers' cores when none are given: each queue's worker on its own core, skipping the first
@@ -342,7 +302,6 @@ pub fn run(
         receivers.push(rx);
     }
 
-    let shared: Vec<Arc<EpochShared>> = queues.iter().map(|_| EpochShared::new()).collect();
     let drops = Arc::new(AtomicU64::new(0));
     let clock = LiveClock::new();
     let started = Instant::now();
@@ -355,26 +314,22 @@ pub fn run(
         notice,
     };
 
+    let (epochs, aggregator) = start_aggregator(
+        queues.len(),
+        &config.aggregator,
+        output,
+        snapshot,
+        |aggregator| {
+            let aggregator = aggregator.with_drops(Arc::clone(&drops));
+            match blocker {
+                Some(list) => aggregator.with_blocker(Box::new(XdpBlocker(list))),
+                None => aggregator,
+            }
+        },
+    );
     let (aggregated, results) = thread::scope(|scope| {
-        let aggregator = Aggregator::new(
-            EpochCollector::new(shared.clone()),
-            config.aggregator.clone(),
-            snapshot,
-            output,
-        )
-        .with_drops(Arc::clone(&drops));
-        let aggregator = match blocker {
-            Some(list) => aggregator.with_blocker(Box::new(XdpBlocker(list))),
-            None => aggregator,
-        };
-        let aggregator = thread::Builder::new()
-            .name("linewatch-aggregator".into())
-            .spawn_scoped(scope, move || aggregator.run())
-            .expect("spawning the aggregator thread");
-        let aggregator_thread = aggregator.thread().clone();
         let mut handles = Vec::with_capacity(receivers.len());
-        for ((rx, shared), core) in receivers.into_iter().zip(shared).zip(cores.iter().copied()) {
-            let epoch = WorkerEpoch::new(shared, aggregator_thread.clone());
+        for ((rx, epoch), core) in receivers.into_iter().zip(epochs).zip(cores.iter().copied()) {
             let worker_config = config.worker.clone();
             let drops = Arc::clone(&drops);
             let idle = config.idle;
@@ -415,11 +370,7 @@ pub fn run(
             stats: xsk::stats(r.fd),
             cpu_ns: r.cpu_ns,
         });
-        if let Some((first, last)) = r.times {
-            let t = packet_times.get_or_insert((first, last));
-            t.0 = t.0.min(first);
-            t.1 = t.1.max(last);
-        }
+        packet_times = merge_packet_times(packet_times, r.times);
     }
     // Sockets first (they hold the UMEM), then the program (closing its link detaches it).
     drop(owners);
@@ -433,7 +384,7 @@ pub fn run(
         packet_times,
         interrupted: false,
         capture: Some(figures),
-        guard: crate::guard::GuardInfo::of(&config.aggregator.scan, blocking_on),
+        guard: GuardInfo::of(&config.aggregator.scan, blocking_on),
     })
 }
 
@@ -446,8 +397,6 @@ struct WorkerResult {
     cpu_ns: u64,
     times: Option<(u64, u64)>,
 }
-
-type RxQueue = ArrayDeque<[BufMmap<'static, ()>; PENDING_LEN], Wrapping>;
 
 #[allow(clippy::too_many_arguments)]
 fn queue_worker(
@@ -472,7 +421,6 @@ fn queue_worker(
     }
     let mut worker = Worker::new(config, CoreDelta::new(0));
     worker.set_monotonic_offset(Some(clock.monotonic_offset_ns()));
-    let mut ring: Box<RxQueue> = Box::new(ArrayDeque::new());
     let stdout = std::io::stdout();
     let mut second = clock.now_ns() / NS_PER_SEC;
     epoch.enter(&mut worker, second);
@@ -480,47 +428,43 @@ fn queue_worker(
     let mut times: Option<(u64, u64)> = None;
     let mut quiet_since: Option<Instant> = None;
     let mut dropped_seen = 0u64;
+    let fd = q.fd;
 
     // Relaxed: the flag carries no data, only "stop soon".
     while !stop.load(Ordering::Relaxed) {
-        let n = q.rx.try_recv(&mut ring, BATCH, ()).unwrap_or(0);
-        let now = clock.now_ns();
-        let s = now / NS_PER_SEC;
-        if s > second {
-            second = s;
-            epoch.enter(&mut worker, s);
-            let dropped = xsk::stats(q.fd).dropped();
-            // Relaxed: a display gauge.
-            drops.fetch_add(dropped.saturating_sub(dropped_seen), Ordering::Relaxed);
-            dropped_seen = dropped_seen.max(dropped);
-        }
+        let (n, now) = q.recv_batch(BATCH, |batch| {
+            // One clock reading per batch, after the receive: every frame's time, and what
+            // moves the epoch (also when nothing came).
+            let now = clock.now_ns();
+            let s = now / NS_PER_SEC;
+            if s > second {
+                second = s;
+                epoch.enter(&mut worker, s);
+                let dropped = xsk::stats(fd).dropped();
+                // Relaxed: a display gauge.
+                drops.fetch_add(dropped.saturating_sub(dropped_seen), Ordering::Relaxed);
+                dropped_seen = dropped_seen.max(dropped);
+            }
+            if !batch.is_empty() {
+                let started = Instant::now();
+                for data in batch.iter() {
+                    // A frame fits a UMEM frame (at most 4 KiB): its length fits a u32.
+                    let wire_len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+                    worker.process_frame(now, LinkType::Ethernet, data, wire_len);
+                }
+                worker.flush_capture_latency();
+                record_batch(&mut worker, started);
+            }
+            (batch.len(), now)
+        });
         if n == 0 {
             wait(&q, idle, &mut quiet_since, now);
             continue;
         }
         quiet_since = None;
         frames += n as u64;
-        let t = times.get_or_insert((now, now));
-        t.1 = now;
-        let started = Instant::now();
-        for buf in ring.drain(..) {
-            let len = usize::from(buf.get_len());
-            let data = &buf.get_data()[..len];
-            worker.process_frame(now, LinkType::Ethernet, data, u32::from(buf.get_len()));
-            q.free.push(buf);
-        }
-        worker.flush_capture_latency();
-        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let delta = worker.delta_mut();
-        delta.tally.batch_service_ns.saturating_record(ns.max(1));
-        delta.add(Counter::Batches, 1);
-        let free = q.free.len();
-        let _ = q.fill.fill(&mut q.free, free);
-        xsk::wake_fill(&mut q);
-        worker.take_json(&mut |lines| {
-            // A closed stdout (`| head`) ends the output, not the count.
-            let _ = stdout.lock().write_all(lines);
-        });
+        note_packet_time(&mut times, now);
+        write_json(&mut worker, &stdout);
     }
     epoch.finish(&mut worker);
     WorkerResult {

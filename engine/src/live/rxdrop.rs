@@ -1,8 +1,9 @@
 //! The bench rig's rxdrop baseline: linewatch's capture path without the engine.
 //!
-//! Same XDP program, same sockets, rings, UMEM, core pinning and idle policy as [`super::run`];
-//! each worker takes batches off its rx ring, counts them and hands the frames straight back to
-//! the fill ring without reading a byte of them. The difference between this and the full path
+//! Same XDP program, same sockets, rings, UMEM, core pinning and idle policy as [`super::run`],
+//! and the same receive (`QueueRx::recv_batch`, batches of [`BATCH`] frames); each worker counts
+//! the frames of a batch and hands them straight back to the fill ring without reading a byte
+//! of them. The difference between this and the full path
 //! on the same offered load is what parsing and counting cost; the difference between this and
 //! the kernel's XDP_DROP is what the AF_XDP copy and ring hand-off cost.
 
@@ -10,14 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Instant;
 
-use afxdp::PENDING_LEN;
-use arraydeque::{ArrayDeque, Wrapping};
-
-use super::run::{thread_cpu_ns, wait, IdlePolicy, QueueFigures, BATCH};
+use super::error::LiveError;
+use super::run::{thread_cpu_ns, wait, IdlePolicy, BATCH};
 use super::sys;
 use super::xdp::{CaptureOptions, RedirectPorts, XdpCounters, XdpProgram};
 use super::xsk::{self, QueueRx};
-use super::LiveError;
+use crate::pipeline::QueueFigures;
 
 /// rxdrop settings: the interface, its queues and the worker cores (one per queue).
 #[derive(Debug, Clone)]
@@ -108,13 +107,12 @@ pub fn run(
 
 fn drop_loop(mut q: QueueRx, core: usize, idle: IdlePolicy, stop: &AtomicBool) -> QueueFigures {
     let pinned = sys::pin_to_core(core).ok().map(|()| core);
-    let mut ring: Box<ArrayDeque<[_; PENDING_LEN], Wrapping>> = Box::new(ArrayDeque::new());
     let mut frames = 0u64;
     let mut quiet_since = None;
     let clock = Instant::now();
     // Relaxed: the flag carries no data, only "stop soon".
     while !stop.load(Ordering::Relaxed) {
-        let n = q.rx.try_recv(&mut ring, BATCH, ()).unwrap_or(0);
+        let n = q.recv_batch(BATCH, |batch| batch.len());
         if n == 0 {
             let now = u64::try_from(clock.elapsed().as_nanos()).unwrap_or(0);
             wait(&q, idle, &mut quiet_since, now);
@@ -122,10 +120,6 @@ fn drop_loop(mut q: QueueRx, core: usize, idle: IdlePolicy, stop: &AtomicBool) -
         }
         quiet_since = None;
         frames += n as u64;
-        q.free.extend(ring.drain(..));
-        let free = q.free.len();
-        let _ = q.fill.fill(&mut q.free, free);
-        xsk::wake_fill(&mut q);
     }
     QueueFigures {
         queue: q.queue,

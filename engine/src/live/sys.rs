@@ -4,7 +4,7 @@
 use std::ffi::CString;
 use std::io;
 
-use super::LiveError;
+use super::error::LiveError;
 
 /// Text of a positive errno value, without Rust's " (os error N)" suffix.
 pub(crate) fn errno_text(errno: i32) -> String {

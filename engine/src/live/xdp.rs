@@ -40,10 +40,12 @@ use std::sync::Mutex;
 
 use libbpf_sys as bpf;
 
+use super::error::LiveError;
+use super::guard::Blocklist;
+use super::maps::{
+    percpu_sum, BLOCKED_SLOT, NO_SOCKET_SLOT, OTHER_SLOT, REDIRECTED_SLOT, SEEN_SLOT,
+};
 use super::sys::{bpf_errno, errno_of, errno_text, PRIVILEGE_FIX};
-use super::LiveError;
-
-pub use super::guard::{Blocklist, BLOCKLIST_CAPACITY};
 
 /// The compiled program.
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/linewatch.bpf.o"));
@@ -87,12 +89,6 @@ pub struct CaptureOptions {
     /// the workers see every new connection (port-scan detection on the mirror veth).
     pub all_syns: bool,
 }
-
-/// Counter slots of `counters_map`, as in the C program.
-pub(crate) const COUNTERS: u32 = 5;
-
-/// The slot of `counters_map` that counts SYNs dropped for a blocked source.
-pub(crate) const BLOCKED_SLOT: u32 = 4;
 
 /// How the program runs on the interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -501,16 +497,13 @@ impl XdpProgram {
 
     /// The program's counters, summed over CPUs.
     pub fn counters(&self) -> XdpCounters {
-        let mut sums = [0u64; COUNTERS as usize];
-        for (key, sum) in (0..COUNTERS).zip(sums.iter_mut()) {
-            *sum = percpu_sum(self.counters_fd, key, self.cpus).unwrap_or(0);
-        }
+        let sum = |slot: u32| percpu_sum(self.counters_fd, slot, self.cpus).unwrap_or(0);
         XdpCounters {
-            seen: sums[0],
-            redirected: sums[1],
-            other: sums[2],
-            no_socket: sums[3],
-            blocked: sums[BLOCKED_SLOT as usize],
+            seen: sum(SEEN_SLOT),
+            redirected: sum(REDIRECTED_SLOT),
+            other: sum(OTHER_SLOT),
+            no_socket: sum(NO_SOCKET_SLOT),
+            blocked: sum(BLOCKED_SLOT),
         }
     }
 }
@@ -578,18 +571,6 @@ fn set_load_options(
         )));
     }
     Ok(())
-}
-
-/// One slot of a per-CPU array map, summed over the `cpus` possible CPUs; `None` when the
-/// lookup fails.
-pub(crate) fn percpu_sum(fd: c_int, key: u32, cpus: usize) -> Option<u64> {
-    let mut values = vec![0u64; cpus.max(1)];
-    // SAFETY: a per-CPU array lookup writes one u64 per possible CPU into `values`, which has
-    // room for `cpus` (libbpf_num_possible_cpus) of them.
-    let ret = unsafe {
-        bpf::bpf_map_lookup_elem(fd, (&raw const key).cast(), values.as_mut_ptr().cast())
-    };
-    (ret == 0).then(|| values.iter().sum())
 }
 
 fn link_create(prog_fd: c_int, ifindex: c_int, flags: u32) -> Result<c_int, i32> {

@@ -9,21 +9,31 @@
 //! At the ~140k frames/s nginx and wrk reach here, 16384 entries last ~120 ms, and runs with
 //! 16384 lost frames (counted as fill-ring-empty drops); 65536 last ~470 ms.
 //!
-//! The afxdp crate returns libbpf's negative errno inside `std::io::Error`; [`open`] maps each
+//! Receiving: `QueueRx::recv_batch` is the one receive loop body of both the engine's workers
+//! ([`super::run`]) and the bench rig's rxdrop baseline ([`super::rxdrop`]): up to a batch of
+//! descriptors off the rx ring into a buffer the socket owns, the caller's look at them, every
+//! frame back onto the fill ring, and a wake-up only when the kernel asks for one
+//! (`XDP_USE_NEED_WAKEUP`). Nothing in it allocates or locks; its one possible syscall is that
+//! wake-up, once per batch.
+//!
+//! The afxdp crate returns libbpf's negative errno inside `std::io::Error`; `open` maps each
 //! to a sentence with the fix. A queue that is still bound by a process that just exited
-//! answers EBUSY for some tens of ms: [`open`] retries with backoff before giving up.
+//! answers EBUSY for some tens of ms: `open` retries with backoff before giving up.
 
 use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use afxdp::buf::Buf;
 use afxdp::buf_mmap::BufMmap;
 use afxdp::mmap_area::{MmapArea, MmapAreaOptions};
 use afxdp::socket::{Socket, SocketNewError, SocketOptions, SocketRx};
 use afxdp::umem::{Umem, UmemCompletionQueue, UmemFillQueue, UmemNewError};
+use afxdp::PENDING_LEN;
+use arraydeque::{ArrayDeque, Wrapping};
 
+use super::error::LiveError;
 use super::sys::{errno_of_io, errno_text, has_ipc_lock, xdp_socket_fds, PRIVILEGE_FIX};
-use super::LiveError;
 
 /// UMEM bytes per socket by default; the ring size follows from the frame size.
 pub const DEFAULT_UMEM_BYTES: usize = 128 << 20;
@@ -102,16 +112,98 @@ impl std::fmt::Debug for QueueOwner {
     }
 }
 
+/// Frames taken off the rx ring and not yet given back: afxdp's receive buffer.
+type Received = ArrayDeque<[BufMmap<'static, ()>; PENDING_LEN], Wrapping>;
+
 /// The receive side, moved to the queue's worker thread.
 pub(crate) struct QueueRx {
     /// The rx queue.
     pub(crate) queue: u32,
     /// The socket's fd (for `XDP_STATISTICS`, poll and wake-ups).
     pub(crate) fd: i32,
-    pub(crate) rx: SocketRx<'static, ()>,
-    pub(crate) fill: UmemFillQueue<'static, ()>,
+    rx: SocketRx<'static, ()>,
+    fill: UmemFillQueue<'static, ()>,
     /// Frames owned by linewatch, to be handed to the fill ring.
-    pub(crate) free: Vec<BufMmap<'static, ()>>,
+    free: Vec<BufMmap<'static, ()>>,
+    /// The batch being looked at (empty between two [`QueueRx::recv_batch`] calls). Boxed:
+    /// [`PENDING_LEN`] descriptors are too many for a worker's stack, and allocated once, here.
+    received: Box<Received>,
+}
+
+/// One batch of received frames, lent to the caller of [`QueueRx::recv_batch`].
+pub(crate) struct RxBatch<'a> {
+    frames: &'a Received,
+}
+
+impl std::fmt::Debug for RxBatch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RxBatch")
+            .field("frames", &self.frames.len())
+            .finish()
+    }
+}
+
+impl RxBatch<'_> {
+    /// Frames in the batch.
+    pub(crate) fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// True when the rx ring had nothing.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Each frame's bytes, in ring order (the frame's length as the kernel wrote it: the whole
+    /// frame in copy mode, as on the wire).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.frames
+            .iter()
+            .map(|buf| &buf.get_data()[..usize::from(buf.get_len())])
+    }
+}
+
+impl QueueRx {
+    /// Takes up to `max` frames off the rx ring, lends them to `look` (also when none came:
+    /// the caller reads its clock there, after the receive and before the frames), then hands
+    /// every frame back to the fill ring and wakes the kernel if it asks for it. An empty batch
+    /// touches neither ring nor the kernel, as a busy poll must not.
+    ///
+    /// Returns what `look` returns. The frames' bytes stay valid only inside `look`: the
+    /// kernel may write the next frame into them once they are back on the fill ring.
+    pub(crate) fn recv_batch<R>(&mut self, max: usize, look: impl FnOnce(&RxBatch<'_>) -> R) -> R {
+        // An error reading the ring (none is known for a bound rx socket) reads as no frames.
+        let n = self.rx.try_recv(&mut self.received, max, ()).unwrap_or(0);
+        let result = look(&RxBatch {
+            frames: &self.received,
+        });
+        if n > 0 {
+            self.free.extend(self.received.drain(..));
+            let free = self.free.len();
+            // A fill ring with less room than `free` takes what fits; the rest waits for the
+            // next batch (the kernel then runs short of buffers and counts drops).
+            let _ = self.fill.fill(&mut self.free, free);
+            self.wake_fill();
+        }
+        result
+    }
+
+    /// Kicks the kernel when the fill ring asks for it (`XDP_USE_NEED_WAKEUP`).
+    fn wake_fill(&mut self) {
+        if self.fill.needs_wakeup() {
+            // SAFETY: a zero-length non-blocking recvfrom on our own socket fd.
+            unsafe {
+                libc::recvfrom(
+                    self.fd,
+                    std::ptr::null_mut(),
+                    0,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
+            };
+        }
+    }
 }
 
 impl std::fmt::Debug for QueueRx {
@@ -267,23 +359,7 @@ pub(crate) fn open(
             rx,
             fill,
             free,
+            received: Box::new(ArrayDeque::new()),
         },
     ))
-}
-
-/// Kicks the kernel when the fill ring asks for it (`XDP_USE_NEED_WAKEUP`).
-pub(crate) fn wake_fill(q: &mut QueueRx) {
-    if q.fill.needs_wakeup() {
-        // SAFETY: a zero-length non-blocking recvfrom on our own socket fd.
-        unsafe {
-            libc::recvfrom(
-                q.fd,
-                std::ptr::null_mut(),
-                0,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            )
-        };
-    }
 }
