@@ -35,14 +35,7 @@ fn bad_options_fail_in_one_line() {
     let dir = scratch("cli-bad-options");
     let capture = dir.join("x.pcap");
     // A valid, empty pcap (header only) so that only the option under test is wrong.
-    let mut header = Vec::new();
-    header.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    header.extend_from_slice(&2u16.to_le_bytes());
-    header.extend_from_slice(&4u16.to_le_bytes());
-    header.extend_from_slice(&[0; 8]);
-    header.extend_from_slice(&65535u32.to_le_bytes());
-    header.extend_from_slice(&1u32.to_le_bytes());
-    std::fs::write(&capture, &header).unwrap();
+    std::fs::write(&capture, linewatch_testkit::frame::pcap(&[])).unwrap();
     let c = capture.to_str().unwrap();
 
     assert_bad_input(&["--read", c, "--port", "0"], "port 0");
@@ -136,12 +129,10 @@ fn bad_files_fail_in_one_line() {
     }
 
     let link = dir.join("link.pcap");
-    let mut header = Vec::new();
-    header.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    header.extend_from_slice(&[2, 0, 4, 0]);
-    header.extend_from_slice(&[0; 8]);
-    header.extend_from_slice(&65535u32.to_le_bytes());
-    header.extend_from_slice(&147u32.to_le_bytes()); // LINKTYPE_USER0
+    // The same header with the link type (its last field) set to LINKTYPE_USER0.
+    let mut header = linewatch_testkit::frame::pcap(&[]);
+    let link_type = header.len() - 4..;
+    header[link_type].copy_from_slice(&147u32.to_le_bytes());
     std::fs::write(&link, &header).unwrap();
     assert_bad_input(&["--read", link.to_str().unwrap()], "link type 147");
     let _ = std::fs::remove_dir_all(&dir);

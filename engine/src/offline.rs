@@ -449,25 +449,13 @@ fn work(config: WorkerConfig, mut epoch: WorkerEpoch, full: Receiver<Batch>, emp
 
 #[cfg(test)]
 mod tests {
+    use linewatch_testkit::frame::{tcp_frame, TcpFlags};
+
     use super::*;
 
-    /// A minimal Ethernet + IPv4 + TCP frame between two ends.
+    /// A bare ACK between two ends, in Ethernet + IPv4 + TCP.
     fn frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
-        let mut f = vec![0u8; 14 + 20 + 20];
-        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-        let ip = &mut f[14..34];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&40u16.to_be_bytes());
-        ip[8] = 64;
-        ip[9] = 6;
-        ip[12..16].copy_from_slice(&src);
-        ip[16..20].copy_from_slice(&dst);
-        let tcp = &mut f[34..54];
-        tcp[0..2].copy_from_slice(&sport.to_be_bytes());
-        tcp[2..4].copy_from_slice(&dport.to_be_bytes());
-        tcp[12] = 5 << 4;
-        tcp[13] = 0x10;
-        f
+        tcp_frame((src, sport).into(), (dst, dport).into(), TcpFlags::ACK, b"")
     }
 
     #[test]
