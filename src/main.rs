@@ -29,7 +29,8 @@ use linewatch_engine::live::{self, mirror};
 use linewatch_engine::offline::{self, EngineConfig};
 use linewatch_engine::source::{open_capture, SourceEnd};
 use linewatch_engine::worker::{PortFilter, WorkerConfig, FLOW_CAPACITY};
-use linewatch_report::AlertRecord;
+use linewatch_report::sink::JsonLines;
+use linewatch_report::{AlertRecord, SinkFactory};
 
 /// mimalloc: allocation is off the per-packet path, but the aggregator and report building
 /// allocate every second, and mimalloc keeps that cheap and the heap compact.
@@ -523,7 +524,10 @@ fn run(cli: Cli) -> ExitCode {
                 Ports::Any => PortFilter::any(),
                 Ports::List(list) => PortFilter::ports(list),
             },
-            json_events: cli.json,
+            // One JSON-lines sink per worker, each writing its batches to stdout.
+            events: cli
+                .json
+                .then(|| SinkFactory::new(|| Box::new(JsonLines::stdout()))),
             flow_capacity: cli.flows,
         },
         aggregator: AggregatorConfig {

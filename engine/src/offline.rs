@@ -19,7 +19,6 @@
 //! reader sends every worker its batch of the old second, even an empty one: that tells each
 //! worker to retire the old epoch, so the aggregator can close it (see [`crate::epoch`]).
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -121,8 +120,8 @@ struct WorkerLink {
     current: Batch,
 }
 
-/// Replays `source` through `config.workers` workers; events go to `output`, `--json` lines
-/// to stdout, snapshots to `snapshot`. Setting `stop` ends the replay early (what was read so
+/// Replays `source` through `config.workers` workers; events go to `output`, per-message
+/// events to each worker's sink, snapshots to `snapshot`. Setting `stop` ends the replay early (what was read so
 /// far is still counted and merged).
 pub fn run(
     mut source: Box<dyn Source + Send>,
@@ -332,7 +331,6 @@ fn scan(
     interrupted: &AtomicBool,
 ) -> Scan {
     let mut worker = Worker::new(config, CoreDelta::new(0));
-    let stdout = std::io::stdout();
     let mut second = 0u64;
     let mut packet_times: Option<(u64, u64)> = None;
     let mut until_check = STOP_CHECK_EVERY;
@@ -356,7 +354,7 @@ fn scan(
         let s = p.ts_ns / NS_PER_SEC;
         if s > second {
             if in_batch > 0 {
-                close_batch(&mut worker, &mut in_batch, batch_started, &stdout);
+                close_batch(&mut worker, &mut in_batch, batch_started);
             }
             second = s;
             epoch.enter(&mut worker, second);
@@ -373,11 +371,11 @@ fn scan(
         worker.process_decoded(p.ts_ns, decoded, p.wire_len);
         in_batch += 1;
         if in_batch == BATCH_FRAMES {
-            close_batch(&mut worker, &mut in_batch, batch_started, &stdout);
+            close_batch(&mut worker, &mut in_batch, batch_started);
         }
     }
     if in_batch > 0 {
-        close_batch(&mut worker, &mut in_batch, batch_started, &stdout);
+        close_batch(&mut worker, &mut in_batch, batch_started);
     }
     epoch.finish(&mut worker);
     Scan {
@@ -386,22 +384,14 @@ fn scan(
     }
 }
 
-/// Records a batch's service time and writes its `--json` lines.
-fn close_batch(
-    worker: &mut Worker,
-    in_batch: &mut usize,
-    started: Instant,
-    stdout: &std::io::Stdout,
-) {
+/// Records a batch's service time and flushes its events.
+fn close_batch(worker: &mut Worker, in_batch: &mut usize, started: Instant) {
     let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     let delta = worker.delta_mut();
     delta.tally.batch_service_ns.saturating_record(ns.max(1));
     delta.add(Counter::Batches, 1);
     *in_batch = 0;
-    worker.take_json(&mut |lines| {
-        // A closed stdout (`| head`) ends the output, not the count.
-        let _ = stdout.lock().write_all(lines);
-    });
+    worker.flush_events();
 }
 
 /// Sends the link's current batch to its worker and starts a new one with the same epoch.
@@ -463,7 +453,6 @@ fn fmix64(mut x: u64) -> u64 {
 /// A worker thread: counts batches until the reader hangs up.
 fn work(config: WorkerConfig, mut epoch: WorkerEpoch, full: Receiver<Batch>, empty: Sender<Batch>) {
     let mut worker = Worker::new(&config, CoreDelta::new(0));
-    let stdout = std::io::stdout();
     for mut batch in full {
         epoch.enter(&mut worker, batch.epoch);
         if !batch.frames.is_empty() {
@@ -480,10 +469,7 @@ fn work(config: WorkerConfig, mut epoch: WorkerEpoch, full: Receiver<Batch>, emp
             let delta = worker.delta_mut();
             delta.tally.batch_service_ns.saturating_record(ns.max(1));
             delta.add(Counter::Batches, 1);
-            worker.take_json(&mut |lines| {
-                // A closed stdout (`| head`) ends the output, not the count.
-                let _ = stdout.lock().write_all(lines);
-            });
+            worker.flush_events();
         }
         batch.bytes.clear();
         batch.frames.clear();

@@ -18,7 +18,6 @@
 //! second and sees the stop flag. What a sleep cannot bound — the host not running the vCPU
 //! for a few hundred ms — the rings absorb (see [`super::xsk`]).
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -473,7 +472,6 @@ fn queue_worker(
     let mut worker = Worker::new(config, CoreDelta::new(0));
     worker.set_monotonic_offset(Some(clock.monotonic_offset_ns()));
     let mut ring: Box<RxQueue> = Box::new(ArrayDeque::new());
-    let stdout = std::io::stdout();
     let mut second = clock.now_ns() / NS_PER_SEC;
     epoch.enter(&mut worker, second);
     let mut frames = 0u64;
@@ -517,10 +515,7 @@ fn queue_worker(
         let free = q.free.len();
         let _ = q.fill.fill(&mut q.free, free);
         xsk::wake_fill(&mut q);
-        worker.take_json(&mut |lines| {
-            // A closed stdout (`| head`) ends the output, not the count.
-            let _ = stdout.lock().write_all(lines);
-        });
+        worker.flush_events();
     }
     epoch.finish(&mut worker);
     WorkerResult {
