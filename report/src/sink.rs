@@ -77,9 +77,11 @@ mod tests {
     const CLIENT: (IpAddr, u16) = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000);
     const SERVER: (IpAddr, u16) = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
 
-    fn request() -> RequestEvent<'static> {
-        RequestEvent {
-            ts: UNIX_EPOCH + Duration::from_micros(1_614_053_178_123_456),
+    /// One event of each kind, as a worker would hand them over.
+    fn events() -> (RequestEvent<'static>, ResponseEvent, ConnectionEvent) {
+        let at = |micros: u64| UNIX_EPOCH + Duration::from_micros(micros);
+        let request = RequestEvent {
+            ts: at(1_614_053_178_123_456),
             src: CLIENT,
             dst: SERVER,
             method: b"GET",
@@ -89,48 +91,44 @@ mod tests {
             host: Some(b"example.com"),
             user_agent: None,
             bytes: 78,
-        }
-    }
-
-    fn response() -> ResponseEvent {
-        ResponseEvent {
-            ts: UNIX_EPOCH + Duration::from_secs(1_614_053_179),
+        };
+        let response = ResponseEvent {
+            ts: at(1_614_053_179_000_000),
             src: SERVER,
             dst: CLIENT,
             status: 200,
             latency_us: Some(512),
             bytes: 1234,
-        }
-    }
-
-    fn connection() -> ConnectionEvent {
-        ConnectionEvent {
-            ts: UNIX_EPOCH + Duration::from_secs(1_614_053_177),
+        };
+        let connection = ConnectionEvent {
+            ts: at(1_614_053_177_000_000),
             src: CLIENT,
             dst: SERVER,
-        }
+        };
+        (request, response, connection)
     }
 
     #[test]
     fn lines_are_written_at_flush_in_order_as_the_json_module_writes_them() {
+        let (request, response, connection) = events();
         let mut sink = JsonLines::new(Vec::new());
-        sink.connection(&connection());
-        sink.request(&request());
-        sink.response(&response());
+        sink.connection(&connection);
+        sink.request(&request);
+        sink.response(&response);
         assert!(sink.get_ref().is_empty(), "written before flush");
         sink.flush();
         let mut want = Vec::new();
-        json::connection_event(&connection(), &mut want);
-        json::request_event(&request(), &mut want);
-        json::response_event(&response(), &mut want);
+        json::connection_event(&connection, &mut want);
+        json::request_event(&request, &mut want);
+        json::response_event(&response, &mut want);
         assert_eq!(sink.get_ref(), &want);
         assert_eq!(want.iter().filter(|&&b| b == b'\n').count(), 3);
         // A flush writes only what came since the last one.
         sink.flush();
         assert_eq!(sink.get_ref(), &want);
-        sink.response(&response());
+        sink.response(&response);
         sink.flush();
-        json::response_event(&response(), &mut want);
+        json::response_event(&response, &mut want);
         assert_eq!(sink.get_ref(), &want);
     }
 
@@ -157,7 +155,7 @@ mod tests {
         sink.flush();
         assert_eq!(sink.get_ref().writes, 0, "an empty batch is not written");
         for _ in 0..3 {
-            sink.request(&request());
+            sink.request(&events().0);
             sink.flush();
             assert!(sink.buf.is_empty());
         }
