@@ -121,8 +121,8 @@ struct WorkerLink {
 }
 
 /// Replays `source` through `config.workers` workers; events go to `output`, per-message
-/// events to each worker's sink, snapshots to `snapshot`. Setting `stop` ends the replay early (what was read so
-/// far is still counted and merged).
+/// events to each worker's sink, snapshots to `snapshot`. Setting `stop` ends the replay early
+/// (what was read so far is still counted and merged).
 pub fn run(
     mut source: Box<dyn Source + Send>,
     config: &EngineConfig,
