@@ -12,6 +12,8 @@ use linewatch_engine::guard::{AllowList, ScanConfig};
 use linewatch_engine::live::run::IdlePolicy;
 use linewatch_engine::offline::EngineConfig;
 use linewatch_engine::worker::{PortFilter, WorkerConfig};
+use linewatch_report::sink::JsonLines;
+use linewatch_report::SinkFactory;
 
 use crate::cli::{Cli, Ports};
 
@@ -165,7 +167,9 @@ impl Plan {
                     Ports::Any => PortFilter::any(),
                     Ports::List(list) => PortFilter::ports(list),
                 },
-                json_events: cli.json,
+                events: cli
+                    .json
+                    .then(|| SinkFactory::new(|| Box::new(JsonLines::stdout()))),
                 flow_capacity: cli.flows,
             },
             aggregator: AggregatorConfig {
@@ -314,6 +318,7 @@ mod tests {
         assert_eq!(read.mode, Mode::Read("x.pcap".into()));
         assert!(matches!(read.ports, Ports::Any));
         assert_eq!(read.engine.workers, 4, "one replay worker per CPU");
+        assert!(read.engine.worker.events.is_none(), "no --json, no event sink");
         assert_eq!(read.allow_self, None);
         assert_eq!(read.scan_banner(), None);
 
@@ -363,7 +368,7 @@ mod tests {
             "2",
         ])
         .unwrap();
-        assert!(p.outputs.json && p.engine.worker.json_events);
+        assert!(p.outputs.json && p.engine.worker.events.is_some());
         assert_eq!(p.outputs.summary, Some("s.json".into()));
         assert_eq!((p.outputs.top, p.engine.aggregator.top_n), (3, 3));
         assert_eq!(p.engine.workers, 2);

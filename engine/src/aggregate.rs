@@ -15,11 +15,11 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use hdrhistogram::Histogram;
-use linewatch_parser::http::Method;
-use linewatch_report::metrics::MetricsView;
-use linewatch_report::{
-    AlertKind, AlertRecord, Breakdown, Percentiles, Report, SectionHosts, TopEntry,
+use linewatch_model::{
+    AlertKind, AlertRecord, Breakdown, MetricsView, Percentiles, Report, SectionHosts, StatusLine,
+    TopEntry,
 };
+use linewatch_parser::http::Method;
 
 use crate::alert::{AlertConfig, AlertState, AlertTransition};
 use crate::counters::{key_addr, CoreDelta, Counter, SynRecord, Tally};
@@ -188,8 +188,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The status line's view of this snapshot.
-    pub fn status_line(&self) -> linewatch_report::StatusLine {
-        linewatch_report::StatusLine {
+    pub fn status_line(&self) -> StatusLine {
+        StatusLine {
             now: time_of(self.second.saturating_mul(1_000_000_000)),
             pps: self.pps,
             rps: self.rps,

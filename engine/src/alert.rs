@@ -39,7 +39,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use linewatch_report::{AlertKind, AlertRecord};
+use linewatch_model::{AlertKind, AlertRecord};
 
 /// Most alerts kept in [`AlertState::history`]; older ones are dropped (and counted) so a
 /// flapping threshold cannot grow memory without bound.

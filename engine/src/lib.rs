@@ -1,23 +1,32 @@
-//! linewatch's engine: packets in, counts, alerts and reports out.
+//! linewatch's engine: packets in; counts, alerts and per-message events out, as plain values
+//! of `linewatch-model`. The engine never formats or prints: the binary hands what it produces
+//! to the report crate's renderers and sinks.
 //!
-//! Data flow (offline; live capture replaces the reader with AF_XDP rings):
+//! Data flow (offline; live capture replaces the source with AF_XDP rings):
 //!
 //! ```text
-//! source::Source ──reader thread: shard by symmetric flow hash──► N × worker::Worker
-//!     (pcap, pcapng)                                                 │ counts into CoreDelta
-//!                                                                    ▼ (one per epoch)
-//!                    epoch::EpochCollector ◄── retired deltas ───────┘
-//!                              │
-//!                 aggregate::Aggregator ── alert::AlertState ── Output (reports, alerts)
-//!                              └── ArcSwap<Snapshot> ──► status line
+//! source::Source ──shard by symmetric flow hash──► N × worker::Worker ──events──► EventSink
+//!   (pcap, pcapng)                                     │ counts into CoreDelta    (one per worker,
+//!                                                      ▼ (one per epoch)           `--json`)
+//!                 epoch::EpochCollector ◄── retired deltas
+//!                           │
+//!              aggregate::Aggregator ── alert::AlertState ──► aggregate::Output
+//!                           │                                  (Report, AlertRecord)
+//!                           └── ArcSwap<Snapshot> ──► StatusLine, MetricsView
 //! ```
+//!
+//! The model values are [`linewatch_model::Report`], [`linewatch_model::AlertRecord`],
+//! [`linewatch_model::StatusLine`] and [`linewatch_model::MetricsView`] while running,
+//! [`linewatch_model::Summary`] at the end, and the request, response and connection events a
+//! worker hands to its [`linewatch_model::EventSink`] (made per worker by the
+//! [`worker::WorkerConfig`]'s factory; flushed by the batch loop after each batch).
 //!
 //! Module map: [`source`] reads captures; [`worker`] decodes, tracks flows ([`flow`],
 //! [`carry`]) and counts ([`counters`], [`topn`]); [`epoch`] moves per-core deltas to the
 //! [`aggregate`] thread, which drives [`alert`]; [`offline`] wires them for `--read`;
 //! [`pipeline`] is what it shares with live capture (starting the aggregator, closing a batch,
 //! the span of packet times, the [`pipeline::RunResult`]);
-//! [`summary`] turns the final tallies into the report crate's summary.
+//! [`summary`] turns the final tallies into the model's summary.
 //! [`live`] captures from the wire: the XDP program, AF_XDP sockets, pinned queue workers, and
 //! the `--mirror` set-up ([`live::mirror`]).
 

@@ -37,9 +37,7 @@ use crate::counters::CoreDelta;
 use crate::epoch::WorkerEpoch;
 use crate::flow::SHARD_SEED;
 use crate::guard::GuardInfo;
-use crate::pipeline::{
-    note_packet_time, record_batch, start_aggregator, write_json, RunResult, NS_PER_SEC,
-};
+use crate::pipeline::{note_packet_time, record_batch, start_aggregator, RunResult, NS_PER_SEC};
 use crate::source::Source;
 use crate::worker::{Worker, WorkerConfig};
 
@@ -104,8 +102,8 @@ struct WorkerLink {
     current: Batch,
 }
 
-/// Replays `source` through `config.workers` workers; events go to `output`, `--json` lines
-/// to stdout, snapshots to `snapshot`. Setting `stop` ends the replay early (what was read so
+/// Replays `source` through `config.workers` workers; events go to `output`, `--json` events
+/// to the workers' sinks, snapshots to `snapshot`. Setting `stop` ends the replay early (what was read so
 /// far is still counted and merged).
 pub fn run(
     mut source: Box<dyn Source + Send>,
@@ -299,7 +297,6 @@ fn scan(
     interrupted: &AtomicBool,
 ) -> Scan {
     let mut worker = Worker::new(config, CoreDelta::new(0));
-    let stdout = std::io::stdout();
     let mut second = 0u64;
     let mut packet_times: Option<(u64, u64)> = None;
     let mut until_check = STOP_CHECK_EVERY;
@@ -322,7 +319,7 @@ fn scan(
         let s = p.ts_ns / NS_PER_SEC;
         if s > second {
             if in_batch > 0 {
-                close_batch(&mut worker, &mut in_batch, batch_started, &stdout);
+                close_batch(&mut worker, &mut in_batch, batch_started);
             }
             second = s;
             epoch.enter(&mut worker, second);
@@ -339,11 +336,11 @@ fn scan(
         worker.process_decoded(p.ts_ns, decoded, p.wire_len);
         in_batch += 1;
         if in_batch == BATCH_FRAMES {
-            close_batch(&mut worker, &mut in_batch, batch_started, &stdout);
+            close_batch(&mut worker, &mut in_batch, batch_started);
         }
     }
     if in_batch > 0 {
-        close_batch(&mut worker, &mut in_batch, batch_started, &stdout);
+        close_batch(&mut worker, &mut in_batch, batch_started);
     }
     epoch.finish(&mut worker);
     Scan {
@@ -352,16 +349,11 @@ fn scan(
     }
 }
 
-/// Records a batch's service time and writes its `--json` lines.
-fn close_batch(
-    worker: &mut Worker,
-    in_batch: &mut usize,
-    started: Instant,
-    stdout: &std::io::Stdout,
-) {
+/// Records a batch's service time and flushes its events to the sink.
+fn close_batch(worker: &mut Worker, in_batch: &mut usize, started: Instant) {
     record_batch(worker, started);
     *in_batch = 0;
-    write_json(worker, stdout);
+    worker.flush_events();
 }
 
 /// Sends the link's current batch to its worker and starts a new one with the same epoch.
@@ -423,7 +415,6 @@ fn fmix64(mut x: u64) -> u64 {
 /// A worker thread: counts batches until the reader hangs up.
 fn work(config: WorkerConfig, mut epoch: WorkerEpoch, full: Receiver<Batch>, empty: Sender<Batch>) {
     let mut worker = Worker::new(&config, CoreDelta::new(0));
-    let stdout = std::io::stdout();
     for mut batch in full {
         epoch.enter(&mut worker, batch.epoch);
         if !batch.frames.is_empty() {
@@ -437,7 +428,7 @@ fn work(config: WorkerConfig, mut epoch: WorkerEpoch, full: Receiver<Batch>, emp
                 );
             }
             record_batch(&mut worker, started);
-            write_json(&mut worker, &stdout);
+            worker.flush_events();
         }
         batch.bytes.clear();
         batch.frames.clear();

@@ -4,13 +4,13 @@
 //!
 //! Contract: a run starts one aggregator thread with `start_aggregator` and gets one
 //! [`WorkerEpoch`] per worker; each worker counts frames in batches, and after a batch calls
-//! `record_batch` (its service time and count) and `write_json` (its `--json` lines); it
-//! notes every packet time with `note_packet_time`, and the run merges the workers' spans
-//! with `merge_packet_times`. When every worker has finished its epochs, the aggregator
+//! `record_batch` (its service time and count) and `Worker::flush_events` (its `--json`
+//! events, to the sink the binary gave it); it notes every packet time with
+//! `note_packet_time`, and the run merges the workers' spans with `merge_packet_times`. When every worker has finished its epochs, the aggregator
 //! thread ends with the merged counts, which go into the [`RunResult`].
 //!
 //! ```text
-//!  source ────────► worker 1..N ──record_batch, write_json──► stdout (--json)
+//!  source ────────► worker 1..N ──record_batch, flush_events──► EventSink (--json)
 //!  (file reader,       │ deltas, through the WorkerEpoch each got from start_aggregator
 //!   parallel scans,    ▼
 //!   AF_XDP queues)  aggregator thread ──Aggregated──► RunResult (+ CaptureFigures when live)
@@ -19,7 +19,6 @@
 //! This module depends on the engine's parts and on the live capture's counter types, never on
 //! the two runners: `offline` and `live::run` both import it, and neither imports the other.
 
-use std::io::{Stdout, Write};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
@@ -134,14 +133,6 @@ pub(crate) fn record_batch(worker: &mut Worker, started: Instant) {
     let delta = worker.delta_mut();
     delta.tally.batch_service_ns.saturating_record(ns.max(1));
     delta.add(Counter::Batches, 1);
-}
-
-/// Writes the `--json` lines `worker` has gathered to `stdout`, one write per batch.
-pub(crate) fn write_json(worker: &mut Worker, stdout: &Stdout) {
-    worker.take_json(&mut |lines| {
-        // A closed stdout (`| head`) ends the output, not the count.
-        let _ = stdout.lock().write_all(lines);
-    });
 }
 
 /// Notes a packet time in `span`: (first packet time, latest packet time). "Latest" is the

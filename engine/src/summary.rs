@@ -1,7 +1,7 @@
-//! The exit summary: the final tallies as the report crate's [`Summary`].
+//! The exit summary: the final tallies as a model [`Summary`], for the report crate to render.
 
+use linewatch_model::{Capture, Guard, LatencyTable, QueueCapture, Summary, Traffic};
 use linewatch_parser::{HttpError, WireError};
-use linewatch_report::{Capture, Guard, LatencyTable, QueueCapture, Summary, Traffic};
 
 use crate::aggregate::{percentiles, TOTAL_TABLE_CAPACITY};
 use crate::counters::Counter;

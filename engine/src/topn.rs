@@ -80,7 +80,7 @@ use core::fmt;
 use core::hash::{BuildHasher, Hasher};
 
 use foldhash::fast::FixedState;
-use linewatch_report::TopEntry;
+use linewatch_model::TopEntry;
 
 /// Longest key kept; longer keys are cut here and flagged truncated.
 pub const KEY_CAP: usize = 128;

@@ -25,6 +25,11 @@
 //!   1xx responses other than 101 do not consume it; a HEAD response and a 2xx to CONNECT have
 //!   no body; 101 and 2xx-to-CONNECT make the connection opaque.
 //!
+//! Events: with a [`SinkFactory`] configured (`--json`), every request, response and new
+//! connection counted also goes to the worker's own [`EventSink`] as a model value, and the batch
+//! loop calls [`Worker::flush_events`] after each batch. The worker never formats or writes
+//! output itself; without a sink an event costs one `Option` test.
+//!
 //! Capture latency: live, packet time is CLOCK_MONOTONIC plus a fixed offset
 //! ([`Worker::set_monotonic_offset`]), so a frame that ends in a generator's send stamp (see
 //! [`linewatch_parser::wire::write_send_stamp`]) gives "sent → seen by this worker" as packet
@@ -39,13 +44,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use linewatch_model::{ConnectionEvent, EventSink, RequestEvent, ResponseEvent, SinkFactory};
 use linewatch_parser::http::{
     parse_request, parse_request_line, parse_response, Body, ChunkProgress, ChunkedBody, Method,
     Request, Response, Status, TargetForm,
 };
 use linewatch_parser::wire::{decode_frame, LinkType, TcpFlags, TcpSegment, WireError};
 use linewatch_parser::HttpError;
-use linewatch_report::{ConnectionEvent, RequestEvent, ResponseEvent};
 
 use crate::carry::{CarryPool, CARRY_SLOTS};
 use crate::counters::{addr_key, CoreDelta, Counter, SynRecord, SYN_LOG_CAPACITY};
@@ -109,8 +114,9 @@ impl PortFilter {
 pub struct WorkerConfig {
     /// Monitored ports.
     pub ports: PortFilter,
-    /// Write one `--json` line per request and response.
-    pub json_events: bool,
+    /// Where each worker's per-message events go (`--json`): every worker gets a sink of its
+    /// own from this factory. `None`: nowhere, at the cost of one `Option` test per message.
+    pub events: Option<SinkFactory>,
     /// Flow table capacity.
     pub flow_capacity: usize,
 }
@@ -119,7 +125,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             ports: PortFilter::any(),
-            json_events: false,
+            events: None,
             flow_capacity: FLOW_CAPACITY,
         }
     }
@@ -132,8 +138,9 @@ pub struct Worker {
     carry: CarryPool,
     ports: PortFilter,
     delta: Box<CoreDelta>,
-    /// `--json` lines of the current batch, written out by the caller between batches.
-    json: Option<Vec<u8>>,
+    /// Where request, response and connection events go; flushed by the caller between
+    /// batches ([`Worker::flush_events`]).
+    events: Option<Box<dyn EventSink>>,
     /// Packet time minus CLOCK_MONOTONIC, in ns (wrapping), when packet time is this host's
     /// clock (live): send stamps are then read. `None` offline.
     monotonic_offset_ns: Option<u64>,
@@ -158,7 +165,7 @@ impl Worker {
             carry: CarryPool::new(CARRY_SLOTS),
             ports: config.ports.clone(),
             delta,
-            json: config.json_events.then(|| Vec::with_capacity(1 << 16)),
+            events: config.events.as_ref().map(SinkFactory::make),
             monotonic_offset_ns: None,
             capture_pending: Box::new([0; CAPTURE_PENDING]),
             capture_pending_len: 0,
@@ -200,13 +207,11 @@ impl Worker {
         self.capture_pending_len = 0;
     }
 
-    /// The `--json` lines written since the last call, to be flushed; then empties the buffer.
-    pub fn take_json(&mut self, out: &mut dyn FnMut(&[u8])) {
-        if let Some(buf) = self.json.as_mut() {
-            if !buf.is_empty() {
-                out(buf);
-                buf.clear();
-            }
+    /// Tells the event sink a batch is done, so it hands on the events it holds. The batch
+    /// loops call it after each batch of frames.
+    pub fn flush_events(&mut self) {
+        if let Some(sink) = self.events.as_mut() {
+            sink.flush();
         }
     }
 
@@ -272,7 +277,7 @@ impl Worker {
     }
 
     /// Counts a new connection (SYN without ACK, on any port): totals, the source and port
-    /// tables, the log for the port-scan detector, and a `--json` line.
+    /// tables, the log for the port-scan detector, and an event.
     #[inline(never)]
     fn new_connection(&mut self, ts: u64, seg: &TcpSegment<'_>) {
         let d = &mut *self.delta;
@@ -289,15 +294,12 @@ impl Worker {
         } else {
             d.add(Counter::ConnectionsUnlogged, 1);
         }
-        if let Some(json) = self.json.as_mut() {
-            linewatch_report::json::connection_event(
-                &ConnectionEvent {
-                    ts: time_of(ts),
-                    src: (seg.src, seg.src_port),
-                    dst: (seg.dst, seg.dst_port),
-                },
-                json,
-            );
+        if let Some(sink) = self.events.as_mut() {
+            sink.connection(&ConnectionEvent {
+                ts: time_of(ts),
+                src: (seg.src, seg.src_port),
+                dst: (seg.dst, seg.dst_port),
+            });
         }
     }
 
@@ -703,23 +705,20 @@ impl Worker {
         if !flow.push_pending(pending) {
             d.add(Counter::PendingOverflow, 1);
         }
-        if let Some(json) = self.json.as_mut() {
+        if let Some(sink) = self.events.as_mut() {
             let (client, server) = (flow.key.ends[side], flow.key.ends[1 - side]);
-            linewatch_report::json::request_event(
-                &RequestEvent {
-                    ts: time_of(ts),
-                    src: (client.ip(), client.port),
-                    dst: (server.ip(), server.port),
-                    method: line.method,
-                    target: line.target,
-                    section,
-                    version: line.version.as_str(),
-                    host: req.host,
-                    user_agent: req.user_agent,
-                    bytes,
-                },
-                json,
-            );
+            sink.request(&RequestEvent {
+                ts: time_of(ts),
+                src: (client.ip(), client.port),
+                dst: (server.ip(), server.port),
+                method: line.method,
+                target: line.target,
+                section,
+                version: line.version.as_str(),
+                host: req.host,
+                user_agent: req.user_agent,
+                bytes,
+            });
         }
         framing_of(req.body)
     }
@@ -767,23 +766,20 @@ impl Worker {
             body = Framing::Opaque;
             flow.dirs[1 - side].framing = Framing::Opaque;
         }
-        if let Some(json) = self.json.as_mut() {
+        if let Some(sink) = self.events.as_mut() {
             let (server, client) = (flow.key.ends[side], flow.key.ends[1 - side]);
             let declared = match resp.body {
                 Body::Length(n) => n,
                 _ => 0,
             };
-            linewatch_report::json::response_event(
-                &ResponseEvent {
-                    ts: time_of(ts),
-                    src: (server.ip(), server.port),
-                    dst: (client.ip(), client.port),
-                    status: code,
-                    latency_us,
-                    bytes: resp.head_len as u64 + declared,
-                },
-                json,
-            );
+            sink.response(&ResponseEvent {
+                ts: time_of(ts),
+                src: (server.ip(), server.port),
+                dst: (client.ip(), client.port),
+                status: code,
+                latency_us,
+                bytes: resp.head_len as u64 + declared,
+            });
         }
         body
     }

@@ -14,8 +14,8 @@ use linewatch_engine::offline::{self, EngineConfig};
 use linewatch_engine::source::{Packet, Source, SourceEnd};
 use linewatch_engine::summary::summary;
 use linewatch_engine::worker::{Worker, WorkerConfig, CAPTURE_PENDING};
+use linewatch_model::{AlertRecord, Report};
 use linewatch_parser::wire::{write_send_stamp, LinkType, SEND_STAMP_LEN};
-use linewatch_report::{AlertRecord, Report};
 use linewatch_testkit::frame::{Frame, TcpFlags, TcpRepr, ETHERNET_MIN_FRAME};
 
 /// Packet time minus CLOCK_MONOTONIC, as a live worker is told: a Unix time around 2026 minus

@@ -10,7 +10,8 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use crate::model::{AlertKind, AlertRecord};
+use linewatch_model::{AlertKind, AlertRecord};
+
 use crate::time::format_time;
 
 /// The line printed when an alert is raised.

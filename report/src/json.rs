@@ -35,11 +35,13 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 
+use linewatch_model::{
+    AlertRecord, ConnectionEvent, RequestEvent, ResponseEvent, Summary, TopEntry,
+};
 use serde_json::{json, Map, Value};
 
 use crate::alert;
 use crate::escape;
-use crate::model::{AlertRecord, ConnectionEvent, RequestEvent, ResponseEvent, Summary, TopEntry};
 use crate::time::{push_u64, push_unix_micros, unix_seconds};
 
 /// Appends `,"src":"ip","src_port":n,"dst":"ip","dst_port":n`.
@@ -715,7 +717,7 @@ mod tests {
                    "src_port": 40000, "dst": "2001:db8::1", "dst_port": 22})
         );
         let mut a = alert(1_614_053_178, None);
-        a.kind = crate::model::AlertKind::PortScan;
+        a.kind = linewatch_model::AlertKind::PortScan;
         a.source = Some("10.0.0.9".parse().unwrap());
         a.value = 3.0;
         a.threshold = 3.0;

@@ -8,8 +8,9 @@
 
 use std::fmt::Write as _;
 
+use linewatch_model::StatusLine;
+
 use crate::escape;
-use crate::model::StatusLine;
 use crate::time::format_time;
 use crate::units::{short_count, short_rate};
 

@@ -10,9 +10,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use linewatch_model::{Breakdown, Capture, Guard, LatencyTable, Report, Summary, TopEntry};
+
 use crate::alert;
 use crate::escape;
-use crate::model::{Breakdown, Capture, Guard, LatencyTable, Report, Summary, TopEntry};
 use crate::time::format_time;
 use crate::units;
 
@@ -487,7 +488,7 @@ pub fn summary(s: &Summary, top_n: usize) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::alert::tests::{alert, at};
-    use crate::model::{Percentiles, SectionHosts, Traffic};
+    use linewatch_model::{Percentiles, SectionHosts, Traffic};
 
     pub(crate) fn entry(key: &[u8], count: u64, error: u64, truncated: bool) -> TopEntry {
         TopEntry {

@@ -40,8 +40,8 @@ use crate::counters::CoreDelta;
 use crate::epoch::WorkerEpoch;
 use crate::guard::{Blocker, GuardInfo};
 use crate::pipeline::{
-    merge_packet_times, note_packet_time, record_batch, start_aggregator, write_json,
-    CaptureFigures, QueueFigures, RunResult, NS_PER_SEC,
+    merge_packet_times, note_packet_time, record_batch, start_aggregator, CaptureFigures,
+    QueueFigures, RunResult, NS_PER_SEC,
 };
 use crate::source::SourceEnd;
 use crate::worker::{Worker, WorkerConfig};
@@ -421,7 +421,6 @@ fn queue_worker(
     }
     let mut worker = Worker::new(config, CoreDelta::new(0));
     worker.set_monotonic_offset(Some(clock.monotonic_offset_ns()));
-    let stdout = std::io::stdout();
     let mut second = clock.now_ns() / NS_PER_SEC;
     epoch.enter(&mut worker, second);
     let mut frames = 0u64;
@@ -464,7 +463,7 @@ fn queue_worker(
         quiet_since = None;
         frames += n as u64;
         note_packet_time(&mut times, now);
-        write_json(&mut worker, &stdout);
+        worker.flush_events();
     }
     epoch.finish(&mut worker);
     WorkerResult {

@@ -1,0 +1,94 @@
+//! What was counted: heavy-hitter entries, the breakdown of one span of time, and the packet
+//! counters.
+
+/// One key of a heavy-hitter table (section, host, user agent, ...), as merged by the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopEntry {
+    /// The key as it came off the wire (hosts lower-cased), at most the engine's key cap long.
+    pub key: Vec<u8>,
+    /// Requests counted under this key (an overestimate by at most `error`).
+    pub count: u64,
+    /// How much of `count` may belong to keys this entry replaced (space-saving); 0 = exact.
+    pub error: u64,
+    /// Request bytes (head + declared body) counted under this key.
+    pub bytes: u64,
+    /// The key was longer than the cap and was cut.
+    pub truncated: bool,
+}
+
+impl TopEntry {
+    /// The least the key's true count can be: `count - error`, exact when `error` is 0.
+    pub fn lower_bound(&self) -> u64 {
+        self.count.saturating_sub(self.error)
+    }
+
+    /// The count is an estimate: the key took over a slot other keys had counted in.
+    pub fn is_approximate(&self) -> bool {
+        self.error > 0
+    }
+}
+
+/// A section with the hosts it was requested under, for "top sections (with their top hosts)".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionHosts {
+    /// The section.
+    pub section: TopEntry,
+    /// Its top hosts, largest first.
+    pub hosts: Vec<TopEntry>,
+}
+
+/// Counts over one span of time: a report interval, or everything since start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Breakdown {
+    /// Length of the span in seconds.
+    pub seconds: u64,
+    /// HTTP requests.
+    pub requests: u64,
+    /// HTTP responses.
+    pub responses: u64,
+    /// Request bytes (head + declared body).
+    pub request_bytes: u64,
+    /// Requests per method name (`GET`, ..., `other`), largest first; zero counts left out.
+    pub methods: Vec<(&'static str, u64)>,
+    /// Responses per status code, by code.
+    pub status: Vec<(u16, u64)>,
+    /// Responses per status class: index 0 = 1xx ... 4 = 5xx; index 5 = codes 600 to 999.
+    pub status_classes: [u64; 6],
+    /// Top sections, largest first.
+    pub sections: Vec<TopEntry>,
+    /// Top sections with their top hosts, largest first.
+    pub section_hosts: Vec<SectionHosts>,
+    /// Top hosts (`-` when a request had no Host), largest first.
+    pub hosts: Vec<TopEntry>,
+    /// Top user agents (`-` when absent), largest first.
+    pub user_agents: Vec<TopEntry>,
+    /// New connections (TCP SYN without ACK, any port).
+    pub connections: u64,
+    /// Top sources of new connections (keys: the address as text), largest first.
+    pub connection_sources: Vec<TopEntry>,
+    /// Top destination ports of new connections (keys: the port as text), largest first.
+    pub connection_ports: Vec<TopEntry>,
+}
+
+/// Counters of packets and of what could not be counted as HTTP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Packets read from the source.
+    pub packets: u64,
+    /// Bytes of those packets as captured.
+    pub bytes: u64,
+    /// Packets lost before linewatch saw them (kernel drops; 0 offline).
+    pub dropped: u64,
+    /// TCP payload segments on monitored ports that were not HTTP (or not at a message start).
+    pub non_http: u64,
+    /// HTTP messages that broke the grammar (counted once each).
+    pub malformed: u64,
+    /// TCP segments seen again (retransmissions), counted once.
+    pub retransmitted: u64,
+    /// Frames that could not be decoded down to TCP (not IP, not TCP, truncated, ...).
+    pub undecoded: u64,
+    /// Flows evicted from a full flow table before they ended.
+    pub flows_evicted: u64,
+    /// Responses with no request seen on their flow.
+    pub unmatched_responses: u64,
+}
