@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use linewatch_engine::guard::{Cidr, MAX_SCAN_PORTS};
 use linewatch_engine::live::run::IdlePolicy;
+use linewatch_engine::scan::{Cidr, MAX_SCAN_PORTS};
 use linewatch_engine::worker::FLOW_CAPACITY;
 
 use crate::exit::bad_input;

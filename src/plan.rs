@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 use linewatch_engine::aggregate::AggregatorConfig;
 use linewatch_engine::alert::{AlertConfig, Threshold};
-use linewatch_engine::guard::{AllowList, ScanConfig};
 use linewatch_engine::live::run::IdlePolicy;
 use linewatch_engine::offline::EngineConfig;
+use linewatch_engine::scan::{AllowList, ScanConfig};
 use linewatch_engine::worker::{PortFilter, WorkerConfig};
 use linewatch_report::sink::JsonLines;
 use linewatch_report::SinkFactory;
@@ -318,7 +318,10 @@ mod tests {
         assert_eq!(read.mode, Mode::Read("x.pcap".into()));
         assert!(matches!(read.ports, Ports::Any));
         assert_eq!(read.engine.workers, 4, "one replay worker per CPU");
-        assert!(read.engine.worker.events.is_none(), "no --json, no event sink");
+        assert!(
+            read.engine.worker.events.is_none(),
+            "no --json, no event sink"
+        );
         assert_eq!(read.allow_self, None);
         assert_eq!(read.scan_banner(), None);
 

@@ -12,10 +12,10 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use linewatch_engine::aggregate::{Snapshot, METHOD_NAMES};
-use linewatch_engine::guard::{AllowList, Cidr};
 use linewatch_engine::live;
 use linewatch_engine::offline;
 use linewatch_engine::pipeline::RunResult;
+use linewatch_engine::scan::{AllowList, Cidr};
 use linewatch_engine::source::{open_capture, Source};
 
 use crate::capture;

@@ -24,7 +24,7 @@ use linewatch_parser::http::Method;
 use crate::alert::{AlertConfig, AlertState, AlertTransition};
 use crate::counters::{key_addr, CoreDelta, Counter, SynRecord, Tally};
 use crate::epoch::EpochCollector;
-use crate::guard::{Blocker, ScanConfig, ScanDetector, ScanEvent, ScanStats};
+use crate::scan::{Blocker, ScanConfig, ScanDetector, ScanEvent, ScanStats};
 use crate::worker::time_of;
 
 /// Keys kept since start per dimension. Counts stay exact for every key as long as fewer

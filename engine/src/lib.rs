@@ -23,10 +23,10 @@
 //!
 //! Module map: [`source`] reads captures; [`worker`] decodes, tracks flows ([`flow`],
 //! [`carry`]) and counts ([`counters`], [`topn`]); [`epoch`] moves per-core deltas to the
-//! [`aggregate`] thread, which drives [`alert`]; [`offline`] wires them for `--read`;
-//! [`pipeline`] is what it shares with live capture (starting the aggregator, closing a batch,
-//! the span of packet times, the [`pipeline::RunResult`]);
-//! [`summary`] turns the final tallies into the model's summary.
+//! [`aggregate`] thread, which drives [`alert`] and the port-scan detector ([`scan`]);
+//! [`offline`] wires them for `--read`; [`pipeline`] is what it shares with live capture
+//! (starting the aggregator, closing a batch, the span of packet times, the
+//! [`pipeline::RunResult`]); [`summary`] turns the final tallies into the model's summary.
 //! [`live`] captures from the wire: the XDP program, AF_XDP sockets, pinned queue workers, and
 //! the `--mirror` set-up ([`live::mirror`]).
 
@@ -36,10 +36,10 @@ pub mod carry;
 pub mod counters;
 pub mod epoch;
 pub mod flow;
-pub mod guard;
 pub mod live;
 pub mod offline;
 pub mod pipeline;
+pub mod scan;
 pub mod source;
 pub mod summary;
 pub mod topn;

@@ -36,8 +36,8 @@ use crate::aggregate::{Aggregated, AggregatorConfig, Output, Snapshot};
 use crate::counters::CoreDelta;
 use crate::epoch::WorkerEpoch;
 use crate::flow::SHARD_SEED;
-use crate::guard::GuardInfo;
 use crate::pipeline::{note_packet_time, record_batch, start_aggregator, RunResult, NS_PER_SEC};
+use crate::scan::GuardInfo;
 use crate::source::Source;
 use crate::worker::{Worker, WorkerConfig};
 

@@ -28,9 +28,9 @@ use arc_swap::ArcSwap;
 use crate::aggregate::{Aggregated, Aggregator, AggregatorConfig, Output, Snapshot};
 use crate::counters::Counter;
 use crate::epoch::{EpochCollector, EpochShared, WorkerEpoch};
-use crate::guard::GuardInfo;
 use crate::live::xdp::XdpCounters;
 use crate::live::xsk::XskStats;
+use crate::scan::GuardInfo;
 use crate::source::SourceEnd;
 use crate::worker::Worker;
 

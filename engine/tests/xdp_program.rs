@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use linewatch_engine::live::guard::{Blocklist, BLOCKLIST_CAPACITY};
+use linewatch_engine::live::blocklist::{Blocklist, BLOCKLIST_CAPACITY};
 use linewatch_engine::live::xdp::{
     CaptureOptions, RedirectPorts, XdpCounters, XdpProgram, XdpRole,
 };

@@ -9,20 +9,20 @@
 //!                     worker q (run.rs), pinned to a core: batch → Worker::process_frame → epochs
 //! ```
 //!
-//! Modules: [`xdp`] loads and attaches the program through a bpf_link; [`guard`] is the
+//! Modules: [`xdp`] loads and attaches the program through a bpf_link; [`blocklist`] is the
 //! blocklist the programs consult (`--block-scanners`); `maps` reads their per-CPU counters;
 //! [`xsk`] opens the sockets (afxdp crate) and receives batches from them; [`run`] runs the
 //! workers on wall-clock epochs; [`rxdrop`] is the same capture path without the engine (the
 //! bench rig's baseline); `sys` holds the system facts (privileges, queues, memlock, errno
 //! text); [`LiveError`] (module `error`) is what they all fail with.
 //!
-//! Imports run one way: `run` and `rxdrop` use `xdp`, `guard` and `xsk`; `xdp` uses `guard`;
-//! `xdp` and `guard` both read their maps through `maps`; everything may use `sys` and
-//! `error`, which use nothing here. This module declares its children and re-exports, and
-//! none of them imports it.
+//! Imports run one way: `run` and `rxdrop` use `xdp`, `blocklist` and `xsk`; `xdp` uses
+//! `blocklist`; `xdp` and `blocklist` both read their maps through `maps`; everything may use
+//! `sys` and `error`, which use nothing here. This module declares its children and
+//! re-exports, and none of them imports it.
 
+pub mod blocklist;
 mod error;
-pub mod guard;
 mod maps;
 pub mod mirror;
 pub mod run;

@@ -30,19 +30,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use linewatch_parser::wire::LinkType;
 
+use super::blocklist::Blocklist;
 use super::error::LiveError;
-use super::guard::Blocklist;
 use super::sys::{self, allowed_cores};
 use super::xdp::{CaptureOptions, RedirectPorts, XdpMode, XdpProgram, XdpRole};
 use super::xsk::{self, QueueRx};
 use crate::aggregate::{AggregatorConfig, Output, Snapshot};
 use crate::counters::CoreDelta;
 use crate::epoch::WorkerEpoch;
-use crate::guard::{Blocker, GuardInfo};
 use crate::pipeline::{
     merge_packet_times, note_packet_time, record_batch, start_aggregator, CaptureFigures,
     QueueFigures, RunResult, NS_PER_SEC,
 };
+use crate::scan::{Blocker, GuardInfo};
 use crate::source::SourceEnd;
 use crate::worker::{Worker, WorkerConfig};
 

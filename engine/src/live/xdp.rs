@@ -40,8 +40,8 @@ use std::sync::Mutex;
 
 use libbpf_sys as bpf;
 
+use super::blocklist::Blocklist;
 use super::error::LiveError;
-use super::guard::Blocklist;
 use super::maps::{
     percpu_sum, BLOCKED_SLOT, NO_SOCKET_SLOT, OTHER_SLOT, REDIRECTED_SLOT, SEEN_SLOT,
 };

@@ -1,5 +1,6 @@
-//! The connection guard: port-scan detection over new connections, the allow-list, and the
-//! hook through which detected scanners are blocked (the XDP blocklist, live).
+//! Port-scan detection, the detecting half of the connection guard: new connections in, flagged
+//! scanners out, with the allow-list and the hook through which flagged scanners are blocked
+//! ([`Blocker`]; live, the XDP blocklist in [`crate::live::blocklist`]).
 //!
 //! Contract: the workers log every new connection (a TCP segment with SYN set and ACK clear,
 //! IPv4 or IPv6, on any port) into their epoch's delta; the aggregator hands each closed
