@@ -9,6 +9,8 @@
 //! All counting happens in `linewatch-engine`; all formatting in `linewatch-report`. How the
 //! command fails, and its exit codes: [`exit`].
 
+#![forbid(unsafe_code)]
+
 mod capture;
 mod cli;
 mod exit;

@@ -30,6 +30,11 @@
 //! [`live`] captures from the wire: the XDP program, AF_XDP sockets, pinned queue workers, and
 //! the `--mirror` set-up ([`live::mirror`]).
 
+// Unsafe code lives in named places only: the modules below marked `allow(unsafe_code)`
+// (memory-mapped capture files; AF_XDP sockets and the BPF loader, system calls), each block
+// with its `// SAFETY:` argument. Everywhere else the compiler refuses it.
+#![deny(unsafe_code)]
+
 pub mod aggregate;
 pub mod alert;
 pub mod carry;
@@ -40,6 +45,7 @@ pub mod live;
 pub mod offline;
 pub mod pipeline;
 pub mod scan;
+#[allow(unsafe_code)] // memory-mapped capture files
 pub mod source;
 pub mod summary;
 pub mod topn;

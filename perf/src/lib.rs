@@ -2,6 +2,8 @@
 //! exactly the same bytes. The benchmarks themselves are in `benches/`; results and the
 //! commands that made them are in `perf/README.md`.
 
+#![forbid(unsafe_code)]
+
 /// The shortest realistic request: what `curl http://localhost/` sends, minus its headers
 /// other than Host.
 pub const SHORT_GET: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";

@@ -21,16 +21,22 @@
 //! `sys` and `error`, which use nothing here. This module declares its children and
 //! re-exports, and none of them imports it.
 
+#[allow(unsafe_code)] // BPF map syscalls
 pub mod blocklist;
 mod error;
+#[allow(unsafe_code)] // BPF map syscalls
 mod maps;
 pub mod mirror;
+#[allow(unsafe_code)] // poll(2), clock_gettime(2)
 pub mod run;
 pub mod rxdrop;
+#[allow(unsafe_code)] // ioctl, getifaddrs, setrlimit, sched_setaffinity and friends
 mod sys;
 pub use error::LiveError;
 /// The AF_XDP sockets among this process's file descriptors (the bench rig's generator finds
 /// its tx sockets with it, as [`xsk`] does its rx sockets).
 pub use sys::{interface_addresses, xdp_socket_fds};
+#[allow(unsafe_code)] // the BPF loader (libbpf)
 pub mod xdp;
+#[allow(unsafe_code)] // AF_XDP rings and UMEM (afxdp)
 pub mod xsk;

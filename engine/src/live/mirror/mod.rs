@@ -93,9 +93,11 @@ use std::path::PathBuf;
 mod command;
 mod error;
 mod procfs;
+#[allow(unsafe_code)] // flock(2)
 mod state;
 mod tc;
 mod teardown;
+#[allow(unsafe_code)] // fork/exec, signals, setsid
 mod watchdog;
 
 pub use error::MirrorError;
