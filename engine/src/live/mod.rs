@@ -20,7 +20,7 @@ mod guard;
 pub mod mirror;
 pub mod run;
 pub mod rxdrop;
-mod sys;
+pub mod sys;
 /// The AF_XDP sockets among this process's file descriptors (the bench rig's generator finds
 /// its tx sockets with it, as [`xsk`] does its rx sockets).
 pub use sys::{interface_addresses, xdp_socket_fds};
