@@ -12,37 +12,14 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use linewatch_testkit::lab::namespaces_of;
+use linewatch_testkit::tools::{need_programs, need_root};
 use serde_json::Value;
-
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
 
 /// Whether the test can run here: root and the programs the rig runs.
 fn can_run(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let missing: Vec<&str> = ["ip", "tcpdump", "taskset"]
-        .into_iter()
-        .filter(|t| !on_path(t))
-        .collect();
-    let why = if !root {
-        "needs root (network namespaces, veth, XDP)".to_owned()
-    } else if !missing.is_empty() {
-        format!("missing programs: {}", missing.join(", "))
-    } else {
-        return true;
-    };
-    assert!(!in_ci(), "{test} cannot run in CI: {why}");
-    println!("note: {test} skipped: {why} (set CI to make this fail)");
-    false
-}
-
-fn on_path(name: &str) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
-        .any(|d| d.join(name).is_file())
+    need_root(test, "network namespaces, veth, XDP")
+        && need_programs(test, &["ip", "tcpdump", "taskset"])
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -64,19 +41,6 @@ fn bench_rig(args: &[&str]) -> (Output, u32) {
         .expect("starting bench-rig");
     let pid = child.id();
     (child.wait_with_output().expect("bench-rig output"), pid)
-}
-
-fn lab_namespaces_of(pid: u32) -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .expect("ip netns list");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with("lwb-") && n.ends_with(&format!("-{pid}")))
-        .map(str::to_owned)
-        .collect()
 }
 
 /// One lab at a time: two labs on two cores starve each other's NAPI threads.
@@ -111,7 +75,7 @@ fn short_bench_counts_agree_with_the_interfaces() {
         out.status.success(),
         "bench-rig run --short --strict failed: {stderr}"
     );
-    assert!(lab_namespaces_of(pid).is_empty(), "the lab was left behind");
+    assert!(namespaces_of(pid).is_empty(), "the lab was left behind");
 
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON"))
         .expect("valid JSON");
@@ -213,7 +177,7 @@ fn demo_fires_and_recovers_an_alert_and_cleans_up() {
     println!("{all}");
     assert!(out.status.success(), "demo failed: {stderr}");
     assert!(
-        lab_namespaces_of(pid).is_empty(),
+        namespaces_of(pid).is_empty(),
         "the demo left its lab behind"
     );
     assert!(

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{corpus_file, linewatch, scratch};
+use common::{linewatch, scratch};
+use linewatch_testkit::corpus;
 
 /// Asserts a bad-input failure: exit 2, one line on stderr naming `mentions`, nothing on stdout.
 fn assert_bad_input(args: &[&str], mentions: &str) {
@@ -140,7 +141,7 @@ fn bad_files_fail_in_one_line() {
 
 #[test]
 fn truncated_capture_is_counted_up_to_the_cut() {
-    let Some(full) = corpus_file("pcaps/sv__http-protocol-nodup.pcap") else {
+    let Some(full) = corpus::file("pcaps/sv__http-protocol-nodup.pcap") else {
         return;
     };
     let bytes = std::fs::read(&full).unwrap();

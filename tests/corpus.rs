@@ -15,7 +15,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{corpus_file, map_of, section, summary_of};
+use common::{map_of, section, summary_of};
+use linewatch_testkit::corpus;
 
 /// One allowed difference: linewatch counts `extra` more responses with this status code.
 struct ExtraResponses {
@@ -86,7 +87,7 @@ fn split_uris(field: &str) -> Vec<String> {
 }
 
 fn read_oracle(capture: &str) -> Option<Oracle> {
-    let path = corpus_file(&format!("oracle/{capture}.tsv"))?;
+    let path = corpus::file(&format!("oracle/{capture}.tsv"))?;
     let text = std::fs::read_to_string(&path).expect("reading the oracle");
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("oracle header").split('\t').collect();
@@ -136,7 +137,7 @@ fn read_oracle(capture: &str) -> Option<Oracle> {
 
 /// The captures named in the corpus manifest.
 fn captures() -> Vec<String> {
-    let Some(manifest) = corpus_file("pcaps/MANIFEST.tsv") else {
+    let Some(manifest) = corpus::file("pcaps/MANIFEST.tsv") else {
         return Vec::new();
     };
     std::fs::read_to_string(manifest)
@@ -178,7 +179,7 @@ fn every_capture_agrees_with_tshark() {
     println!("|---|---|---|---|---|---|---|");
     let mut used_known = 0;
     for capture in &captures {
-        let file = corpus_file(&format!("pcaps/{capture}")).expect("listed capture");
+        let file = corpus::file(&format!("pcaps/{capture}")).expect("listed capture");
         let oracle = read_oracle(capture).expect("oracle for a listed capture");
         // One worker and four must agree exactly: sharding must not change any count.
         let (ours, _) = summary_of(&file, &["--workers", "4"]);

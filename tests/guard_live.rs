@@ -16,12 +16,12 @@
 mod common;
 mod live;
 
-use std::process::Command;
 use std::time::Duration;
 
-use live::lab::{Lab, CLIENT_ADDR, COMMAND_TIMEOUT, MONITORED_PORT, SERVER_ADDR, UNMONITORED_PORT};
+use linewatch_testkit::tools::path_of;
+use live::lab::{Lab, CLIENT_ADDR, MONITORED_PORT, SERVER_ADDR, UNMONITORED_PORT};
 use live::process::{run, run_ok};
-use live::{lab_for, serial, tool, Linewatch, READY_TIMEOUT};
+use live::{lab_for, serial, Linewatch, READY_TIMEOUT};
 use serde_json::Value;
 
 /// The second client address in the client namespace.
@@ -31,22 +31,14 @@ const SECOND_CLIENT: &str = "10.202.0.3";
 const FLAG_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn add_second_client(lab: &Lab) {
-    let mut cmd = Command::new(tool("ip"));
-    cmd.args([
-        "-n",
-        &lab.client_ns,
-        "addr",
-        "add",
-        &format!("{SECOND_CLIENT}/24"),
-        "dev",
-        &lab.client_veth,
-    ]);
-    run_ok("ip", cmd, COMMAND_TIMEOUT);
+    lab.client()
+        .add_addr(&lab.client_veth, &format!("{SECOND_CLIENT}/24"))
+        .expect("the second client address");
 }
 
 /// curl from `source` to the monitored port: `Ok(status)` or `Err(curl's exit code)`.
 fn curl_from(lab: &Lab, source: &str, port: u16, connect_timeout_s: u32) -> Result<u16, i32> {
-    let mut cmd = lab.in_client(&tool("curl"));
+    let mut cmd = lab.client().exec(path_of("curl"));
     cmd.args([
         "-s",
         "-o",
@@ -75,7 +67,7 @@ fn curl_from(lab: &Lab, source: &str, port: u16, connect_timeout_s: u32) -> Resu
 
 /// `nmap -sS` of ports 1-200 on the server from `source`.
 fn syn_scan(lab: &Lab, source: &str) -> String {
-    let mut cmd = lab.in_client(&tool("nmap"));
+    let mut cmd = lab.client().exec(path_of("nmap"));
     cmd.args([
         "-sS",
         "-Pn",

@@ -23,11 +23,12 @@ mod live;
 
 use std::time::{Duration, Instant};
 
+use linewatch_testkit::tools::path_of;
 use live::access_log::{self, Counts, Entry};
 use live::lab::{Lab, MONITORED_PORT};
 use live::process::run_ok;
 use live::traffic::{run_curl_set, run_load, Expected, WrkRun, WRK_404_PATH};
-use live::{assert_matches_access_log, frame_sizes, lab_for, serial, tool, Linewatch, Tcpdump};
+use live::{assert_matches_access_log, frame_sizes, lab_for, serial, Linewatch, Tcpdump};
 
 /// Seconds of the mixed wrk run (the 404 run takes half).
 const WRK_SECS: u32 = 2;
@@ -110,7 +111,7 @@ fn lab_self_check() {
     let Some(lab) = lab_for("lab_self_check", LIVE_TOOLS) else {
         return;
     };
-    let names = (lab.server_ns.clone(), lab.client_ns.clone());
+    let namespaces = [lab.server().clone(), lab.client().clone()];
     println!("lab up in {:?}", started.elapsed());
     let links = lab.server_links();
     assert!(
@@ -199,8 +200,8 @@ fn lab_self_check() {
 
     drop(lab);
     assert!(
-        !Lab::namespaces_exist(&names.0, &names.1),
-        "namespaces {names:?} left behind"
+        namespaces.iter().all(|ns| !ns.exists()),
+        "namespaces {namespaces:?} left behind"
     );
     println!("lab_self_check took {:?}", started.elapsed());
 }
@@ -304,7 +305,7 @@ fn unmonitored_traffic_still_reaches_kernel() {
         live::READY_TIMEOUT,
     );
     let sent = run_curl_set(&lab); // every status checked: the requests reached nginx
-    let mut ping = lab.in_client(&tool("ping"));
+    let mut ping = lab.client().exec(path_of("ping"));
     ping.args(["-c", "3", "-i", "0.2", "-W", "2", live::lab::SERVER_ADDR]);
     let pinged = run_ok("ping", ping, Duration::from_secs(10));
     println!("ping: {}", pinged.stdout.lines().rev().nth(1).unwrap_or(""));
@@ -443,7 +444,7 @@ fn replay_of_tcpdump_capture_matches() {
 
 /// Runs linewatch in the server namespace and returns (exit code, stderr).
 fn linewatch_in_server(lab: &Lab, args: &[&str]) -> (Option<i32>, String) {
-    let mut cmd = lab.in_server(env!("CARGO_BIN_EXE_linewatch"));
+    let mut cmd = lab.server().exec(env!("CARGO_BIN_EXE_linewatch"));
     cmd.args(args);
     let done = live::process::run("linewatch", cmd, Duration::from_secs(20));
     (done.status.code(), done.stderr)
@@ -491,7 +492,7 @@ fn live_errors_are_one_line_with_the_fix() {
         ),
         &["zero-copy is not supported", "drop --zero-copy"],
     );
-    let mut nobody = lab.in_server(&tool("setpriv"));
+    let mut nobody = lab.server().exec(path_of("setpriv"));
     nobody.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
     nobody.args([
         env!("CARGO_BIN_EXE_linewatch"),
@@ -516,7 +517,7 @@ fn live_errors_are_one_line_with_the_fix() {
          char LICENSE[] __attribute__((section(\"license\"), used)) = \"GPL\";\n",
     )
     .expect("writing the foreign program");
-    let mut clang = std::process::Command::new(tool("clang"));
+    let mut clang = std::process::Command::new(path_of("clang"));
     clang
         .args(["-O2", "-target", "bpf", "-c"])
         .arg(&source)

@@ -11,7 +11,8 @@
 //! summary; Ctrl-C reaches linewatch and the generator directly (same process group) and this
 //! process only waits for them; SIGTERM is passed on to both; then the lab's namespaces are
 //! deleted, which removes the veth pair and the XDP program with them. A demo killed with
-//! SIGKILL leaves namespaces that the next run (of the demo or the bench) removes.
+//! SIGKILL leaves namespaces that the next lab made on the machine (the demo's, the bench's, a
+//! test's) removes.
 
 use std::path::PathBuf;
 use std::process::{Child, ExitCode, Stdio};
@@ -19,7 +20,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::cli::{linewatch_beside, stop_flag};
-use crate::lab::{self, Lab};
+use crate::lab::Lab;
 use crate::sys;
 
 /// Demo settings; the defaults make the one-minute story.
@@ -82,7 +83,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, String> {
         "demo: traffic {} req/s for {calm1} s, {} req/s for {spike} s, {} req/s for {calm2} s ({total} s; Ctrl-C ends it early)\n",
         args.calm, args.spike, args.calm
     );
-    let mut monitor = Lab::exec_in(&lab.rx_ns, &linewatch.to_string_lossy())
+    let mut monitor = lab
+        .rx_ns
+        .exec(&linewatch)
         .args(["--interface", &lab.rx_if, "--port", "80"])
         .args(["--cores", &worker_core.to_string()])
         .args(["--threshold", &args.threshold.to_string()])
@@ -117,11 +120,10 @@ fn drive(
         if let Ok(Some(status)) = monitor.try_wait() {
             return Err(format!("linewatch exited before capturing ({status})"));
         }
-        let link = lab::run(
-            std::process::Command::new("ip")
-                .args(["-n", &lab.rx_ns, "-d", "link", "show", "dev", &lab.rx_if]),
-        )
-        .unwrap_or_default();
+        let link = lab
+            .rx_ns
+            .ip(&["-d", "link", "show", "dev", &lab.rx_if])
+            .unwrap_or_default();
         if link.contains("prog/xdp") {
             break;
         }
@@ -134,7 +136,9 @@ fn drive(
         "{}x{calm1},{}x{spike},{}x{calm2}",
         args.calm, args.spike, args.calm
     );
-    let mut generator = Lab::exec_in(&lab.tx_ns, &rig.to_string_lossy())
+    let mut generator = lab
+        .tx_ns
+        .exec(rig)
         .args(["generate", "--interface", &lab.tx_if, "--tx", "afpacket"])
         .args([
             "--script",

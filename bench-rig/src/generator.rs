@@ -37,7 +37,7 @@ use serde_json::{json, Value};
 use linewatch_engine::live::xdp_socket_fds;
 
 use crate::frames::{self, Flow, FrameSpec};
-use crate::sys::monotonic_ns;
+use crate::sys::{ifindex, monotonic_ns, NS_PER_SEC};
 
 /// Frames per syscall.
 pub const BATCH: usize = 64;
@@ -348,12 +348,7 @@ struct PacketSender {
 
 impl PacketSender {
     fn open(ifname: &str) -> Result<PacketSender, String> {
-        let name = std::ffi::CString::new(ifname).map_err(|_| "bad interface name".to_owned())?;
-        // SAFETY: a NUL-terminated name.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            return Err(format!("interface {ifname} not found"));
-        }
+        let ifindex = ifindex(ifname).map_err(|_| format!("interface {ifname} not found"))?;
         // Protocol 0: this socket only sends; it receives nothing.
         // SAFETY: plain syscall.
         let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
@@ -571,7 +566,7 @@ impl Sender for XdpSender {
 
     fn drain(&mut self) {
         for q in &mut self.queues {
-            let until = monotonic_ns() + 1_000_000_000;
+            let until = monotonic_ns() + NS_PER_SEC;
             while q.in_flight > 0 && monotonic_ns() < until {
                 q.kick();
                 q.reap();

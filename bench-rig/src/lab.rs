@@ -1,7 +1,9 @@
-//! The lab: two network namespaces joined by one veth pair with N queues.
+//! The bench rig's lab: two network namespaces joined by one veth pair with N queues, built
+//! on [`linewatch_testkit::lab`] (which names, makes and removes them), plus what only the
+//! rig needs: no IPv6, interface counters, threaded NAPI and its kernel threads.
 //!
 //! ```text
-//!   lwb-t-<pid>                                 lwb-r-<pid>
+//!   lwb-t-<pid>-<seq>                            lwb-r-<pid>-<seq>
 //!   lwbt<id>  (generator: AF_XDP TX or   ──veth, N queues──►  lwbr<id>  (receiver under test:
 //!              AF_PACKET, one per queue)                        linewatch, rxdrop, tcpdump,
 //!                                                               XDP_DROP)
@@ -11,47 +13,22 @@
 //! XDP program the receiving kernel drops them right after the packet taps, as a switch's
 //! mirror port delivers foreign traffic; nothing is answered and nothing is routed.
 //!
-//! Both ends are created inside their namespaces: no name ever exists in the host's namespace.
-//! Dropping the [`Lab`] deletes both namespaces, which destroys the veth pair and every XDP
-//! program on it. A lab whose owner was killed (SIGKILL) is removed by the next [`Lab::new`]:
-//! the owner's pid is in the namespace names.
+//! Dropping the [`Lab`] (or [`Lab::teardown`]) deletes both namespaces, which destroys the
+//! veth pair and every XDP program on it. A lab whose owner was killed (SIGKILL) is removed by
+//! the next lab made on the machine: the owner's pid is in the namespace names.
 
 use std::fs;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+pub use linewatch_testkit::lab::LabError;
+use linewatch_testkit::lab::{self as testkit_lab, run, End, Netns};
 use serde_json::Value;
 
-/// Prefix of the lab's namespace names; the owner's pid follows.
-const NS_PREFIX: &str = "lwb-";
-
-/// A failure to build or read the lab: one line, with the command that failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabError(pub String);
-
-impl std::fmt::Display for LabError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for LabError {}
-
-/// Runs `cmd`, returning its stdout; a failure becomes one line naming the command.
-pub fn run(cmd: &mut Command) -> Result<String, LabError> {
-    let shown = format!("{cmd:?}").replace('"', "");
-    let out: Output = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| LabError(format!("cannot run {shown}: {e}")))?;
-    if !out.status.success() {
-        return Err(LabError(format!(
-            "{shown} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
+/// The tag of the rig's namespace names.
+const TAG: &str = "lwb";
+/// The roles of the two namespaces.
+const TX: &str = "t";
+const RX: &str = "r";
 
 /// Packet counters of one interface, as `ip -s link` shows them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -81,93 +58,62 @@ impl LinkCounters {
 /// The lab. See the module doc.
 #[derive(Debug)]
 pub struct Lab {
+    net: testkit_lab::Lab,
     /// The generator's namespace.
-    pub tx_ns: String,
+    pub tx_ns: Netns,
     /// The receiver's namespace.
-    pub rx_ns: String,
+    pub rx_ns: Netns,
     /// The generator's end of the veth pair.
     pub tx_if: String,
     /// The receiver's end.
     pub rx_if: String,
     /// Queues of each end.
     pub queues: u32,
-    torn_down: bool,
 }
 
 impl Lab {
-    /// Removes labs of dead owners, then makes the namespaces and the veth pair (`queues` rx
-    /// and tx queues each, MTU 1500) and brings both ends up.
+    /// Makes the namespaces (without IPv6) and the veth pair (`queues` rx and tx queues each,
+    /// MTU 1500) and brings both ends up.
+    ///
+    /// # Errors
+    /// When a namespace or the veth pair cannot be made (what was made is removed again).
     pub fn new(queues: u32) -> Result<Lab, LabError> {
-        remove_orphans();
-        let pid = std::process::id();
+        let net = testkit_lab::Lab::new(TAG, &[TX, RX])?;
         // Interface names hold 15 bytes, and the kernel's NAPI threads are named
-        // `napi/<ifname>-<id>` cut to 15: five digits keep the name whole up to the dash.
-        let id = pid % 100_000;
-        let mut lab = Lab {
-            tx_ns: format!("{NS_PREFIX}t-{pid}"),
-            rx_ns: format!("{NS_PREFIX}r-{pid}"),
-            tx_if: format!("lwbt{id}"),
-            rx_if: format!("lwbr{id}"),
-            queues: queues.max(1),
-            torn_down: false,
-        };
-        lab.build().inspect_err(|_| lab.teardown())?;
-        Ok(lab)
-    }
-
-    fn build(&self) -> Result<(), LabError> {
-        for ns in [&self.tx_ns, &self.rx_ns] {
-            run(Command::new("ip").args(["netns", "add", ns]))?;
+        // `napi/<ifname>-<id>` cut to 15: five digits keep the name whole up to the dash. The
+        // pid (not the lab's sequence number) keeps them apart from another rig's, since the
+        // threads are the whole machine's.
+        let id = std::process::id() % 100_000;
+        let (tx_if, rx_if) = (format!("lwbt{id}"), format!("lwbr{id}"));
+        for ns in net.namespaces() {
             // No IPv6 on the lab's links: router solicitations and MLD reports would add
-            // frames the generator did not send to the counters the rig checks.
-            run(Lab::exec_in(ns, "sysctl").args([
+            // frames the generator did not send to the counters the rig checks. Before the
+            // veth exists, so `default` covers it.
+            run(ns.exec("sysctl").args([
                 "-q",
                 "-w",
                 "net.ipv6.conf.all.disable_ipv6=1",
                 "net.ipv6.conf.default.disable_ipv6=1",
             ]))?;
         }
-        let q = self.queues.to_string();
-        run(Command::new("ip").args([
-            "-n",
-            &self.tx_ns,
-            "link",
-            "add",
-            &self.tx_if,
-            "numtxqueues",
-            &q,
-            "numrxqueues",
-            &q,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &self.rx_if,
-            "numtxqueues",
-            &q,
-            "numrxqueues",
-            &q,
-            "netns",
-            &self.rx_ns,
-        ]))?;
-        for (ns, ifname) in [(&self.tx_ns, &self.tx_if), (&self.rx_ns, &self.rx_if)] {
-            run(Command::new("ip").args(["-n", ns, "link", "set", ifname, "up"]))?;
-        }
-        Ok(())
-    }
-
-    /// A command that runs `program` inside namespace `ns` (through `ip netns exec`, which
-    /// execs it: the child's pid is the program's own).
-    pub fn exec_in(ns: &str, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", ns, program]);
-        cmd
+        let queues = queues.max(1);
+        net.add_veth(End::new(TX, &tx_if), End::new(RX, &rx_if), queues)?;
+        Ok(Lab {
+            tx_ns: net.ns(TX).clone(),
+            rx_ns: net.ns(RX).clone(),
+            net,
+            tx_if,
+            rx_if,
+            queues,
+        })
     }
 
     /// The interface counters of `ifname` in `ns`.
-    pub fn counters(ns: &str, ifname: &str) -> Result<LinkCounters, LabError> {
-        let text =
-            run(Command::new("ip").args(["-n", ns, "-s", "-j", "link", "show", "dev", ifname]))?;
+    ///
+    /// # Errors
+    /// When ip fails or its output has no counters.
+    pub fn counters(ns: &Netns, ifname: &str) -> Result<LinkCounters, LabError> {
+        let text = ns.ip(&["-s", "-j", "link", "show", "dev", ifname])?;
         parse_link_counters(&text)
             .ok_or_else(|| LabError(format!("cannot read the counters of {ifname}: {text}")))
     }
@@ -175,9 +121,12 @@ impl Lab {
     /// Turns threaded NAPI on or off on the receiving end. With it on, the veth's receive work
     /// (the XDP program, the copy into the AF_XDP UMEM) runs in a kernel thread that
     /// [`Lab::pin_napi`] can place, instead of in the sender's softirq.
+    ///
+    /// # Errors
+    /// When the write fails (before an XDP program is attached the veth has no NAPI: EIO).
     pub fn set_threaded_napi(&self, on: bool) -> Result<(), LabError> {
         let value = if on { "1" } else { "0" };
-        run(Lab::exec_in(&self.rx_ns, "sh").args([
+        run(self.rx_ns.exec("sh").args([
             "-c",
             &format!("echo {value} > /sys/class/net/{}/threaded", self.rx_if),
         ]))
@@ -212,6 +161,9 @@ impl Lab {
     /// Pins every NAPI thread of the receiving end to `core`; returns how many were pinned.
     /// The threads appear a moment after the receiver attaches its XDP program, so this waits
     /// up to a second for them.
+    ///
+    /// # Errors
+    /// When a thread cannot be pinned.
     pub fn pin_napi(&self, core: usize) -> Result<usize, LabError> {
         let mut threads = self.napi_threads();
         for _ in 0..20 {
@@ -232,40 +184,7 @@ impl Lab {
     /// Deletes both namespaces (and with them the veth pair and its XDP programs). Also done
     /// on drop; calling it twice is harmless.
     pub fn teardown(&mut self) {
-        if self.torn_down {
-            return;
-        }
-        self.torn_down = true;
-        for ns in [&self.tx_ns, &self.rx_ns] {
-            let _ = run(Command::new("ip").args(["netns", "delete", ns]));
-        }
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        self.teardown();
-    }
-}
-
-/// Deletes `lwb-*-<pid>` namespaces whose pid is no longer running.
-fn remove_orphans() {
-    let Ok(list) = run(Command::new("ip").args(["netns", "list"])) else {
-        return;
-    };
-    for line in list.lines() {
-        let Some(name) = line.split_whitespace().next() else {
-            continue;
-        };
-        let Some(rest) = name.strip_prefix(NS_PREFIX) else {
-            continue;
-        };
-        let Some(pid) = rest.get(2..).and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = run(Command::new("ip").args(["netns", "delete", name]));
-        }
+        self.net.teardown();
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::lab::Lab;
+use linewatch_testkit::lab::Netns;
 
 /// How long a receiver gets to say it is ready.
 const READY_WITHIN: Duration = Duration::from_secs(20);
@@ -77,7 +77,7 @@ impl std::str::FromStr for ReceiverKind {
 #[derive(Debug, Clone)]
 pub struct ReceiverSetup {
     /// The receiving namespace.
-    pub ns: String,
+    pub ns: Netns,
     /// The receiving interface.
     pub interface: String,
     /// Its queues.
@@ -149,7 +149,7 @@ impl Receiver {
         };
         let (mut cmd, ready_marker) = match kind {
             ReceiverKind::Full => {
-                let mut c = Lab::exec_in(&setup.ns, &setup.linewatch.to_string_lossy());
+                let mut c = setup.ns.exec(&setup.linewatch);
                 c.args(["--interface", &setup.interface, "--port", "80"])
                     .args(["--queues", &queues]);
                 if distinct {
@@ -167,7 +167,7 @@ impl Receiver {
                 (c, "linewatch: capturing on ")
             }
             ReceiverKind::Rxdrop => {
-                let mut c = Lab::exec_in(&setup.ns, &setup.rig.to_string_lossy());
+                let mut c = setup.ns.exec(&setup.rig);
                 c.args(["rxdrop", "--interface", &setup.interface])
                     .args(["--queues", &queues, "--cores", &cores]);
                 if setup.generic {
@@ -179,7 +179,7 @@ impl Receiver {
                 (c, "rxdrop: ready")
             }
             ReceiverKind::XdpDrop => {
-                let mut c = Lab::exec_in(&setup.ns, &setup.rig.to_string_lossy());
+                let mut c = setup.ns.exec(&setup.rig);
                 c.args(["xdp-drop", "--interface", &setup.interface]);
                 if setup.generic {
                     c.arg("--generic");
@@ -187,7 +187,7 @@ impl Receiver {
                 (c, "xdp-drop: ready")
             }
             ReceiverKind::AfPacket => {
-                let mut c = Lab::exec_in(&setup.ns, "taskset");
+                let mut c = setup.ns.exec("taskset");
                 c.args(["-c", &cores, "tcpdump", "-i", &setup.interface])
                     .args(["-w", "/dev/null", "-n", "-B", TCPDUMP_BUFFER_KIB]);
                 (c, "listening on ")

@@ -377,7 +377,9 @@ fn one_trial(
 
 /// Runs the generator in the sending namespace and reads its report.
 fn generate(config: &RigConfig, lab: &Lab, rate: f64) -> Result<GeneratorReport, String> {
-    let out = Lab::exec_in(&lab.tx_ns, &config.rig.to_string_lossy())
+    let out = lab
+        .tx_ns
+        .exec(&config.rig)
         .args(["generate", "--interface", &lab.tx_if])
         .args(["--queues", &lab.queues.to_string()])
         .args(["--tx", config.tx.name()])

@@ -1,41 +1,12 @@
-//! System facts the rig reads: CLOCK_MONOTONIC, CPU affinity, and CPU time of processes and
-//! of the whole machine from `/proc`.
+//! System facts the rig reads: CPU time of processes and of the whole machine from `/proc`.
+//! The clock of the send stamps, CPU affinity and the interface index are the engine's
+//! ([`linewatch_engine::live::sys`]), re-exported here so the rig has one place to look.
 
 use std::fs;
-use std::io;
 
-/// CLOCK_MONOTONIC in nanoseconds: the clock of the frames' send stamps.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into a valid timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
-}
-
-/// Restricts thread or process `pid` (0: the calling thread) to `core`.
-pub fn set_affinity(pid: u32, core: usize) -> io::Result<()> {
-    // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET write inside it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    if core >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "core out of range",
-        ));
-    }
-    // SAFETY: `core` is below CPU_SETSIZE, checked above.
-    unsafe { libc::CPU_SET(core, &mut set) };
-    let pid = libc::pid_t::try_from(pid).unwrap_or(0);
-    // SAFETY: a valid, sized cpu_set_t.
-    let ret = unsafe { libc::sched_setaffinity(pid, std::mem::size_of_val(&set), &set) };
-    if ret == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
+pub use linewatch_engine::live::sys::{
+    allowed_cores, ifindex, monotonic_ns, set_affinity, NS_PER_SEC,
+};
 
 /// Clock ticks per second of `/proc` CPU times.
 fn ticks_per_second() -> f64 {
@@ -81,21 +52,6 @@ pub fn machine_busy_seconds() -> Option<f64> {
     Some(busy / ticks_per_second())
 }
 
-/// The cores this process may run on.
-pub fn allowed_cores() -> Vec<usize> {
-    // SAFETY: zeroed cpu_set_t is valid; sched_getaffinity fills it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid, sized cpu_set_t.
-    let ret = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
-    if ret != 0 {
-        return vec![0];
-    }
-    // SAFETY: reading bits of an initialised set.
-    (0..libc::CPU_SETSIZE as usize)
-        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,12 +70,5 @@ mod tests {
         assert!(after > before, "{before} -> {after}");
         assert!(machine_busy_seconds().is_some());
         assert!(!allowed_cores().is_empty());
-    }
-
-    #[test]
-    fn monotonic_moves_forward() {
-        let a = monotonic_ns();
-        let b = monotonic_ns();
-        assert!(b >= a && a > 0);
     }
 }

@@ -548,12 +548,10 @@ fn bench_default_is_a_million_requests() {
 /// every request and every response, with the same methods and status codes.
 #[test]
 fn tshark_finds_every_request_and_response() {
-    if Command::new("tshark").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tshark is not installed and CI is set: install the tshark package"
-        );
-        eprintln!("NOTICE: tshark not installed: skipping tshark_finds_every_request_and_response");
+    if !linewatch_testkit::tools::need_programs(
+        "tshark_finds_every_request_and_response",
+        &["tshark"],
+    ) {
         return;
     }
     let spec = CaptureSpec {

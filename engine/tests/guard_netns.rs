@@ -1,12 +1,13 @@
 //! The connection guard against the real kernel: `linewatch_guard` attached to a veth, real TCP
 //! connections through it.
 //!
-//! Lab: three throw-away network namespaces (`lwg-<pid>-<n>s`, `…a`, `…b`): a server joined to
-//! client A by one veth pair (10.205.1.1/30 – 10.205.1.2/30) and to client B by another
-//! (10.205.2.1/30 – 10.205.2.2/30). The server listens on TCP 8080 (echo) and UDP 8081 (echo)
-//! in its own thread; clients connect from threads that entered their namespace with setns. The
-//! guard runs on the server's veth that faces A. Dropping the lab deletes the namespaces (and
-//! with them every device in them), also when a test panics.
+//! Lab ([`linewatch_testkit::lab`]): three throw-away network namespaces (`lwg-s-<pid>-<n>`,
+//! `lwg-a-…`, `lwg-b-…`): a server joined to client A by one veth pair (10.205.1.1/30 –
+//! 10.205.1.2/30) and to client B by another (10.205.2.1/30 – 10.205.2.2/30). The server
+//! listens on TCP 8080 (echo) and UDP 8081 (echo) in its own thread; clients connect from
+//! threads that entered their namespace with setns. The guard runs on the server's veth that
+//! faces A. Dropping the lab deletes the namespaces (and with them every device in them), also
+//! when a test panics.
 //!
 //! Needs root: with `CI` set the test fails without it; otherwise it prints a note and passes.
 
@@ -14,16 +15,14 @@ use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use linewatch_engine::live::xdp::{CaptureOptions, RedirectPorts, XdpProgram, XdpRole};
-
-mod common;
-use common::{has_tool, in_ci, is_root};
+use linewatch_testkit::lab::{End, Lab};
+use linewatch_testkit::tools::{need_programs, need_root};
 
 const CLIENT_A: Ipv4Addr = Ipv4Addr::new(10, 205, 1, 1);
 const SERVER_A: Ipv4Addr = Ipv4Addr::new(10, 205, 1, 2);
@@ -36,33 +35,7 @@ const GUARDED_IF: &str = "gsa0";
 
 /// True when the test can run; panics under CI when it cannot.
 fn can_run(test: &str) -> bool {
-    let problem = if !is_root() {
-        "needs root (network namespaces, veth, XDP)"
-    } else if !has_tool("ip") {
-        "missing command ip (Debian: iproute2)"
-    } else {
-        return true;
-    };
-    assert!(
-        !in_ci(),
-        "{test}: {problem}; CI is set, so this fails instead of skipping"
-    );
-    eprintln!("note: {test} skipped: {problem}");
-    false
-}
-
-/// `ip ARGS…`, panicking with its output when it fails.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run ip {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "ip {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
+    need_root(test, "network namespaces, veth, XDP") && need_programs(test, &["ip"])
 }
 
 /// Runs `f` on a new thread that has entered network namespace `ns` (setns is per thread) and
@@ -86,75 +59,22 @@ fn enter_netns(path: &str) {
     assert_eq!(ret, 0, "setns {path}: {}", std::io::Error::last_os_error());
 }
 
-/// The three namespaces and two veth pairs. Dropping it deletes the namespaces.
-struct Lab {
-    server: String,
-    a: String,
-    b: String,
-}
-
-impl Lab {
-    fn new() -> Lab {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let base = format!(
-            "lwg-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        // From here on, Drop removes whatever was made, also when a step below panics.
-        let lab = Lab {
-            server: format!("{base}s"),
-            a: format!("{base}a"),
-            b: format!("{base}b"),
-        };
-        for ns in [&lab.server, &lab.a, &lab.b] {
-            ip(&["netns", "add", ns]);
-        }
-        let s = lab.server.as_str();
-        for (ns, client_if, server_if, client, server) in [
-            (lab.a.as_str(), "ga0", GUARDED_IF, CLIENT_A, SERVER_A),
-            (lab.b.as_str(), "gb0", "gsb0", CLIENT_B, SERVER_B),
-        ] {
-            #[rustfmt::skip]
-            ip(&["-n", ns, "link", "add", client_if, "type", "veth", "peer", "name", server_if,
-                 "netns", s]);
-            ip(&[
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{client}/30"),
-                "dev",
-                client_if,
-            ]);
-            ip(&[
-                "-n",
-                s,
-                "addr",
-                "add",
-                &format!("{server}/30"),
-                "dev",
-                server_if,
-            ]);
-            ip(&["-n", ns, "link", "set", "dev", client_if, "up"]);
-            ip(&["-n", s, "link", "set", "dev", server_if, "up"]);
-            ip(&["-n", ns, "link", "set", "dev", "lo", "up"]);
-        }
-        ip(&["-n", s, "link", "set", "dev", "lo", "up"]);
-        lab
+/// The server's namespace (role `s`) joined to client A's (`a`) and client B's (`b`), as the
+/// module doc draws it. Dropping it deletes the namespaces.
+fn lab() -> Lab {
+    let lab = Lab::new("lwg", &["s", "a", "b"]).expect("the lab's namespaces");
+    for (client, client_if, server_if, client_ip, server_ip) in [
+        ("a", "ga0", GUARDED_IF, CLIENT_A, SERVER_A),
+        ("b", "gb0", "gsb0", CLIENT_B, SERVER_B),
+    ] {
+        lab.add_veth(
+            End::new(client, client_if).addr(&format!("{client_ip}/30")),
+            End::new("s", server_if).addr(&format!("{server_ip}/30")),
+            1,
+        )
+        .expect("a veth pair");
     }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for ns in [&self.server, &self.a, &self.b] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stdin(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
+    lab
 }
 
 /// TCP and UDP echo in the server namespace, on one thread that polls (non-blocking sockets)
@@ -166,7 +86,7 @@ struct Server {
 
 impl Server {
     fn start(lab: &Lab) -> Server {
-        let path = format!("/run/netns/{}", lab.server);
+        let path = format!("/run/netns/{}", lab.ns("s"));
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready) = mpsc::channel();
         let flag = Arc::clone(&stop);
@@ -249,16 +169,16 @@ fn guard_refuses_a_blocked_sources_new_connections_only() {
     if !can_run("guard_refuses_a_blocked_sources_new_connections_only") {
         return;
     }
-    let lab = Lab::new();
+    let lab = lab();
     let _server = Server::start(&lab);
-    let (a, b) = (lab.a.clone(), lab.b.clone());
+    let (a, b) = (lab.ns("a").name(), lab.ns("b").name());
     let ok = Duration::from_secs(5);
 
     // Before the guard: both clients connect.
-    let mut early = connect(&a, SERVER_A, ok).expect("A connects before the guard");
+    let mut early = connect(a, SERVER_A, ok).expect("A connects before the guard");
     assert_eq!(echo(&mut early, "hello\n"), "hello\n");
 
-    let (guard, notice) = in_netns(&lab.server, || {
+    let (guard, notice) = in_netns(lab.ns("s").name(), || {
         let name = std::ffi::CString::new(GUARDED_IF).expect("interface name");
         // SAFETY: a NUL-terminated name; the lookup is made in this thread's namespace.
         let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
@@ -282,12 +202,12 @@ fn guard_refuses_a_blocked_sources_new_connections_only() {
     let a_addr = IpAddr::V4(CLIENT_A);
 
     // Attached, nothing blocked: A still connects.
-    drop(connect(&a, SERVER_A, ok).expect("A connects through the guard"));
+    drop(connect(a, SERVER_A, ok).expect("A connects through the guard"));
     assert_eq!(list.dropped(), 0);
 
     list.insert(a_addr).expect("block A");
     let started = Instant::now();
-    let refused = connect(&a, SERVER_A, Duration::from_millis(1500));
+    let refused = connect(a, SERVER_A, Duration::from_millis(1500));
     match refused {
         Ok(_) => panic!("A's new connection succeeded although A is blocked"),
         Err(e) => assert_eq!(
@@ -308,15 +228,15 @@ fn guard_refuses_a_blocked_sources_new_connections_only() {
     // A's established connection and its UDP go on; B is not affected.
     assert_eq!(echo(&mut early, "still here\n"), "still here\n");
     assert_eq!(
-        udp_echo(&a, SERVER_A).expect("UDP from the blocked A"),
+        udp_echo(a, SERVER_A).expect("UDP from the blocked A"),
         "udp ping"
     );
-    let mut from_b = connect(&b, SERVER_B, ok).expect("B connects while A is blocked");
+    let mut from_b = connect(b, SERVER_B, ok).expect("B connects while A is blocked");
     assert_eq!(echo(&mut from_b, "b\n"), "b\n");
 
     // Unblocked: A connects again, and nothing more is dropped.
     assert_eq!(list.remove(a_addr), Ok(true));
-    let mut again = connect(&a, SERVER_A, ok).expect("A connects after remove");
+    let mut again = connect(a, SERVER_A, ok).expect("A connects after remove");
     assert_eq!(echo(&mut again, "back\n"), "back\n");
     assert_eq!(list.dropped_from(a_addr), None);
     assert_eq!(list.dropped(), dropped);

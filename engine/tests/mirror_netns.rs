@@ -1,5 +1,6 @@
 //! `--mirror` set-up and tear-down against the real kernel, inside throw-away network
-//! namespaces (`lwmt-<pid>-<n>c` and `…s`, joined by a veth with addresses from 10.201.0.0/24).
+//! namespaces (a [`linewatch_testkit::lab::Lab`]: `lwmt-c-<pid>-<n>` and `lwmt-s-…`, joined by
+//! a veth with addresses from 10.201.0.0/24).
 //!
 //! The mirror runs in `examples/mirror_probe.rs` (built on demand by these tests), which
 //! dispatches the guard argument like linewatch's `main`, so kill -9 can be tested on a real
@@ -9,44 +10,24 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use linewatch_testkit::lab::{run, End, Lab, LabError, Netns};
+use linewatch_testkit::tools::{need_programs, need_root};
 
 const SERVER_IF: &str = "sv0";
 const CLIENT_IF: &str = "cl0";
 const SERVER_IP: &str = "10.201.0.2";
 const CLIENT_IP: &str = "10.201.0.1";
 
-mod common;
-use common::{has_tool, in_ci, is_root};
-
 /// True when the test can run; panics under CI when it cannot.
 fn can_run(test: &str) -> bool {
-    let root = is_root();
-    let missing: Vec<&str> = ["ip", "tc", "ping", "python3", "tcpdump", "setpriv"]
-        .into_iter()
-        .filter(|t| !has_tool(t))
-        .collect();
-    let problem = if !root {
-        "needs root (network namespaces, veth, tc)".to_owned()
-    } else if !missing.is_empty() {
-        format!(
-            "missing commands {missing:?} (Debian: iproute2 iputils-ping python3 tcpdump \
-             util-linux)"
-        )
-    } else {
-        return true;
-    };
-    assert!(
-        !in_ci(),
-        "{test}: {problem}; CI is set, so this fails instead of skipping"
-    );
-    eprintln!("note: {test} skipped: {problem}");
-    false
+    need_root(test, "network namespaces, veth, tc")
+        && need_programs(test, &["ip", "tc", "ping", "python3", "tcpdump", "setpriv"])
 }
 
 /// The probe example, built (or found up to date) once per test binary.
@@ -79,78 +60,52 @@ fn probe_path() -> &'static Path {
     })
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {}; stdout: {}; stderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout).trim(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    )
+/// The stdout of a command that must succeed.
+fn must(done: Result<String, LabError>) -> String {
+    done.unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Runs a command, panicking with its output when it fails.
-fn must(cmd: &mut Command) -> String {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ip(args: &[&str]) -> String {
-    must(Command::new("ip").args(args))
-}
-
-/// Two network namespaces joined by a veth (client cl0 10.201.0.1 – server sv0 10.201.0.2).
-/// Dropping it kills the processes it started and deletes both namespaces (and with them
-/// every device in them).
-struct Lab {
-    client: String,
-    server: String,
+/// Two network namespaces joined by a veth (client cl0 10.201.0.1 – server sv0 10.201.0.2),
+/// and the processes a test started in them. Dropping it kills those processes, then the lab
+/// deletes both namespaces (and with them every device in them).
+struct MirrorLab {
+    client: Netns,
+    server: Netns,
     children: Vec<Child>,
+    /// Deletes both namespaces when it drops, after [`MirrorLab`]'s own drop has stopped the
+    /// children.
+    _net: Lab,
 }
 
-impl Lab {
-    fn new() -> Lab {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let base = format!(
-            "lwmt-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let lab = Lab {
-            client: format!("{base}c"),
-            server: format!("{base}s"),
+impl MirrorLab {
+    fn new() -> MirrorLab {
+        let lab = Lab::new("lwmt", &["c", "s"]).expect("the lab's namespaces");
+        lab.add_veth(
+            End::new("c", CLIENT_IF).addr(&format!("{CLIENT_IP}/24")),
+            End::new("s", SERVER_IF).addr(&format!("{SERVER_IP}/24")),
+            1,
+        )
+        .expect("the veth pair");
+        MirrorLab {
+            client: lab.ns("c").clone(),
+            server: lab.ns("s").clone(),
             children: Vec::new(),
-        };
-        ip(&["netns", "add", &lab.client]);
-        ip(&["netns", "add", &lab.server]);
-        let (c, s) = (lab.client.as_str(), lab.server.as_str());
-        ip(&["-n", c, "link", "add", CLIENT_IF, "type", "veth"]
-            .into_iter()
-            .chain(["peer", "name", SERVER_IF, "netns", s])
-            .collect::<Vec<_>>());
-        ip(&["-n", c, "addr", "add", "10.201.0.1/24", "dev", CLIENT_IF]);
-        ip(&["-n", s, "addr", "add", "10.201.0.2/24", "dev", SERVER_IF]);
-        for (ns, dev) in [(c, CLIENT_IF), (s, SERVER_IF), (c, "lo"), (s, "lo")] {
-            ip(&["-n", ns, "link", "set", "dev", dev, "up"]);
+            _net: lab,
         }
-        lab
     }
 
     /// `ip netns exec NS args…`
-    fn exec(&self, ns: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", ns]).args(args);
+    fn exec(&self, ns: &Netns, args: &[&str]) -> Command {
+        let mut cmd = ns.exec(args[0]);
+        cmd.args(&args[1..]);
         cmd
     }
 
-    fn run(&self, ns: &str, args: &[&str]) -> String {
-        must(&mut self.exec(ns, args))
+    fn run(&self, ns: &Netns, args: &[&str]) -> String {
+        must(run(&mut self.exec(ns, args)))
     }
 
-    fn counter(&self, ns: &str, dev: &str, name: &str) -> u64 {
+    fn counter(&self, ns: &Netns, dev: &str, name: &str) -> u64 {
         let path = format!("/sys/class/net/{dev}/statistics/{name}");
         self.run(ns, &["cat", &path])
             .trim()
@@ -158,12 +113,12 @@ impl Lab {
             .expect("counter value")
     }
 
-    fn links(&self, ns: &str) -> String {
-        ip(&["-n", ns, "-o", "link", "show"])
+    fn links(&self, ns: &Netns) -> String {
+        must(ns.ip(&["-o", "link", "show"]))
     }
 
-    fn tc(&self, ns: &str, args: &[&str]) -> String {
-        must(Command::new("tc").args(["-n", ns]).args(args))
+    fn tc(&self, ns: &Netns, args: &[&str]) -> String {
+        must(ns.tc(args))
     }
 
     /// Pings the server from the client; panics unless every reply arrives.
@@ -187,7 +142,7 @@ impl Lab {
         );
     }
 
-    fn start_probe(&mut self, ns: &str, iface: &str) -> Probe {
+    fn start_probe(&mut self, ns: &Netns, iface: &str) -> Probe {
         Probe::start(self.exec(ns, &[probe_path().to_str().expect("utf-8 path"), iface]))
     }
 
@@ -222,14 +177,12 @@ impl Lab {
     }
 }
 
-impl Drop for Lab {
+impl Drop for MirrorLab {
     fn drop(&mut self) {
+        // Before the namespaces go: a process inside would keep its namespace alive.
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
-        }
-        for ns in [&self.client, &self.server] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
 }
@@ -358,7 +311,7 @@ struct Tcpdump {
 }
 
 impl Tcpdump {
-    fn start(lab: &Lab, ns: &str, dev: &str, filter: &str) -> Tcpdump {
+    fn start(lab: &MirrorLab, ns: &Netns, dev: &str, filter: &str) -> Tcpdump {
         let child = lab
             .exec(ns, &["tcpdump", "-i", dev, "-nn", "-l", filter])
             .stdin(Stdio::null())
@@ -413,7 +366,7 @@ fn mirrors_both_directions_and_tears_down() {
     if !can_run("mirrors_both_directions_and_tears_down") {
         return;
     }
-    let mut lab = Lab::new();
+    let mut lab = MirrorLab::new();
     let server = lab.server.clone();
     let probe = lab.start_probe(&server, SERVER_IF);
     let capture = probe.capture.clone();
@@ -499,7 +452,7 @@ fn kill_9_leaves_nothing() {
     if !can_run("kill_9_leaves_nothing") {
         return;
     }
-    let mut lab = Lab::new();
+    let mut lab = MirrorLab::new();
     let server = lab.server.clone();
     let mut first = lab.start_probe(&server, SERVER_IF);
     let pid = first.pid();
@@ -548,9 +501,9 @@ fn foreign_qdisc_and_filters_stay() {
     if !can_run("foreign_qdisc_and_filters_stay") {
         return;
     }
-    let mut lab = Lab::new();
+    let mut lab = MirrorLab::new();
     let server = lab.server.clone();
-    let s = server.as_str();
+    let s = &server;
     lab.tc(s, &["qdisc", "add", "dev", SERVER_IF, "clsact"]);
     for (dir, pref) in [("ingress", "100"), ("egress", "49001")] {
         #[rustfmt::skip]
@@ -559,7 +512,7 @@ fn foreign_qdisc_and_filters_stay() {
             "match", "ip", "dst", "10.201.0.9/32", "flowid", "1:1",
         ]);
     }
-    let foreign = |lab: &Lab| {
+    let foreign = |lab: &MirrorLab| {
         let i = lab.tc(
             s,
             &["filter", "show", "dev", SERVER_IF, "ingress", "pref", "100"],
@@ -606,9 +559,9 @@ fn loopback_mirrors_one_direction() {
     if !can_run("loopback_mirrors_one_direction") {
         return;
     }
-    let mut lab = Lab::new();
+    let mut lab = MirrorLab::new();
     let server = lab.server.clone();
-    let s = server.as_str();
+    let s = &server;
     let probe = lab.start_probe(s, "lo");
     let rx = lab.counter(s, &probe.capture, "rx_packets");
     let pings = 10;
@@ -636,12 +589,14 @@ fn clean_leftovers_removes_dead_runs() {
     if !can_run("clean_leftovers_removes_dead_runs") {
         return;
     }
-    let mut lab = Lab::new();
+    let mut lab = MirrorLab::new();
     let server = lab.server.clone();
-    let s = server.as_str();
+    let s = &server;
     let mut probe = lab.start_probe(s, SERVER_IF);
     let pid = probe.pid();
-    must(Command::new("kill").args(["-9", &probe.guard_pid().to_string()]));
+    must(run(
+        Command::new("kill").args(["-9", &probe.guard_pid().to_string()])
+    ));
     probe.kill9();
     thread::sleep(Duration::from_millis(200));
     assert!(state_file(pid).exists(), "no leftover state file to clean");
@@ -651,18 +606,10 @@ fn clean_leftovers_removes_dead_runs() {
     let mut gone = Command::new("true").spawn().expect("run true");
     let dead = gone.id();
     let _ = gone.wait();
-    ip(&[
-        "-n",
-        s,
-        "link",
-        "add",
-        &format!("lwm{dead}"),
-        "type",
-        "veth",
-    ]
-    .into_iter()
-    .chain(["peer", "name", &format!("lwc{dead}")])
-    .collect::<Vec<_>>());
+    let (mirror, capture) = (format!("lwm{dead}"), format!("lwc{dead}"));
+    must(s.ip(&[
+        "link", "add", &mirror, "type", "veth", "peer", "name", &capture,
+    ]));
 
     let out = lab.run(s, &[probe_path().to_str().expect("utf-8 path"), "--clean"]);
     eprintln!("clean_leftovers:\n{out}");
@@ -691,8 +638,8 @@ fn errors_are_one_line_with_the_fix() {
     if !can_run("errors_are_one_line_with_the_fix") {
         return;
     }
-    let lab = Lab::new();
-    let s = lab.server.as_str();
+    let lab = MirrorLab::new();
+    let s = &lab.server;
     let probe = probe_path().to_str().expect("utf-8 path");
     let cases: [(&[&str], &str); 3] = [
         (&["nope0"], "interface nope0 not found"),

@@ -40,6 +40,7 @@ use linewatch_parser::http::{
 };
 use linewatch_parser::wire::{decode_frame, LinkType, TcpSegment};
 use linewatch_parser::{HttpError, WireError};
+use linewatch_testkit::corpus;
 
 /// What each capture must show. Frame counts and decode tallies are exact; comparisons are
 /// floors, set to what the test compares today.
@@ -588,7 +589,7 @@ fn tally_cell(tally: &HashMap<Option<WireError>, usize>) -> String {
 
 #[test]
 fn captures_agree_with_tshark() {
-    let Some(pcaps) = common::corpus_file("pcaps") else {
+    let Some(pcaps) = corpus::file("pcaps") else {
         return;
     };
     let paths = common::capture_paths(&pcaps);
@@ -605,7 +606,7 @@ fn captures_agree_with_tshark() {
         "capture", "frames", "decode", "requests cmp / skip", "responses cmp / skip"
     );
     for (path, expected) in paths.iter().zip(EXPECTED) {
-        let oracle_path = common::corpus_file(&format!("oracle/{}.tsv", expected.file));
+        let oracle_path = corpus::file(&format!("oracle/{}.tsv", expected.file));
         let Some(oracle_path) = oracle_path else {
             continue;
         };

@@ -27,6 +27,7 @@ use linewatch_parser::wire::{
     decode_frame, write_send_stamp, LinkType, SEND_STAMP_LEN, SEND_STAMP_MAGIC,
 };
 use linewatch_parser::HttpError;
+use linewatch_testkit::corpus;
 
 /// About 3.5 s in the debug profile on two cores, seeds included: room for a slower machine
 /// within the 10 s budget.
@@ -418,7 +419,7 @@ fn hostile_inputs_never_break_the_parser() {
     let (mut frames, mut heads) = builtin_seeds();
     let mut payloads = Vec::new();
     // Without the corpus this fails under CI and runs on the built-in seeds elsewhere.
-    if let Some(pcaps) = common::corpus_file("pcaps") {
+    if let Some(pcaps) = corpus::file("pcaps") {
         let (captured, carried) = common::corpus_frames(&pcaps);
         assert!(!carried.is_empty(), "no TCP payload in the captures");
         frames.extend(captured);

@@ -1,37 +1,11 @@
-//! Helpers shared by the `linewatch` binary's integration tests: the corpus beside the
-//! repository, running the binary, scratch files.
+//! Helpers shared by the `linewatch` binary's integration tests: running the binary, scratch
+//! files, summary maps, the SPEC §3 section oracle. (The corpus is found by
+//! [`linewatch_testkit::corpus`].)
 
-#![allow(dead_code, unreachable_pub, clippy::print_stdout)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-/// `../shared/corpus` seen from the workspace root.
-pub fn corpus_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus"))
-}
-
-/// The corpus file at `relative`, or `None` (with a note) when the corpus is absent outside CI.
-///
-/// # Panics
-/// When the file is missing and `CI` is set: a green run that checked nothing is worse than a
-/// red one.
-pub fn corpus_file(relative: &str) -> Option<PathBuf> {
-    let path = corpus_dir().join(relative);
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "corpus file {} is missing: CI must run with ../shared beside the repository",
-        path.display()
-    );
-    println!(
-        "note: {} not found; skipping (set CI to make this fail)",
-        path.display()
-    );
-    None
-}
 
 /// A scratch directory unique to this test process and `name`, emptied first.
 pub fn scratch(name: &str) -> PathBuf {

@@ -1,24 +1,35 @@
-//! The lab: a server and a client network namespace joined by one veth pair, nginx in the
-//! server namespace with its own configuration, logs and temp files in a scratch directory.
+//! The live tests' lab: a server and a client network namespace joined by one veth pair (a
+//! [`linewatch_testkit::lab::Lab`]), nginx in the server namespace with its own
+//! configuration, logs and temp files in a scratch directory.
 //!
 //! ```text
 //!   lwn-c-<pid>-<n>                          lwn-s-<pid>-<n>
-//!   lwnc<n> 10.202.0.2/24  <--- veth --->  lwns<n> 10.202.0.1/24   nginx :8080 :8081
-//!                                            (SPAN: tc mirror -> lwts<n> ~~ lwtd<n>)
+//!   lwnc0 10.202.0.2/24  <--- veth --->  lwns0 10.202.0.1/24   nginx :8080 :8081
+//!                                          (SPAN: tc mirror -> lwts0 ~~ lwtd0)
 //! ```
 //!
-//! Both ends are created inside their namespaces, so no name ever exists in the host's
-//! namespace and two test processes cannot collide. Dropping the [`Lab`] stops nginx and
-//! deletes both namespaces, which destroys every interface in them (the veth pairs, a SPAN pair,
-//! whatever linewatch --mirror left behind) and their qdiscs.
+//! Dropping the [`Lab`] stops nginx, then the testkit lab deletes both namespaces, which
+//! destroys every interface in them (the veth pairs, a SPAN pair, whatever linewatch --mirror
+//! left behind) and their qdiscs.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::process::{run, run_ok, Proc};
-use super::tool;
+use linewatch_testkit::lab::{self as testkit_lab, End, Netns};
+use linewatch_testkit::tools::path_of;
+
+use super::process::{run, Proc};
+
+/// The lab's roles: the server's namespace and the client's.
+const SERVER: &str = "s";
+const CLIENT: &str = "c";
+/// The veth pair's ends. They live inside the lab's namespaces, so every lab can use the same
+/// names.
+const SERVER_VETH: &str = "lwns0";
+const CLIENT_VETH: &str = "lwnc0";
+/// The SPAN port's veth pair, inside the server namespace.
+const SPAN_IN: &str = "lwts0";
+const SPAN_OUT: &str = "lwtd0";
 
 pub const SERVER_ADDR: &str = "10.202.0.1";
 pub const CLIENT_ADDR: &str = "10.202.0.2";
@@ -36,9 +47,6 @@ const NGINX_START: Duration = Duration::from_secs(10);
 /// Limit for the small `ip`/`tc`/`curl` commands.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Makes lab numbers unique within this test process (the pid makes them unique across).
-static NEXT_LAB: AtomicUsize = AtomicUsize::new(0);
-
 /// The nginx access-log format: tab-separated, so the request line (which holds spaces) is the
 /// last field. `$http_host` is the Host header as sent (`-` when absent). `$request` rather than `$request_method`: nginx leaves the latter `-` for a
 /// request it rejects while parsing (`OPTIONS *` gets a 400), but linewatch still sees the
@@ -47,14 +55,13 @@ pub const LOG_FORMAT: &str = "$server_port\\t$status\\t$request_time\\t$http_hos
 
 #[derive(Debug)]
 pub struct Lab {
-    pub id: usize,
-    pub server_ns: String,
-    pub client_ns: String,
     pub server_veth: String,
     pub client_veth: String,
     /// Scratch directory: nginx.conf, logs, www/, and whatever a test writes there.
     pub dir: PathBuf,
     nginx: Option<Proc>,
+    /// Deletes the namespaces when it drops, after [`Lab`]'s own drop has stopped nginx.
+    net: testkit_lab::Lab,
 }
 
 impl Lab {
@@ -67,76 +74,42 @@ impl Lab {
     /// # Panics
     /// When nginx does not start or answer: that is the lab's own fault, never a skip.
     pub fn new() -> Result<Lab, String> {
-        let id = NEXT_LAB.fetch_add(1, Ordering::Relaxed);
-        let pid = std::process::id();
+        let net = testkit_lab::Lab::new("lwn", &[SERVER, CLIENT]).map_err(|e| e.to_string())?;
+        net.add_veth(
+            End::new(SERVER, SERVER_VETH).addr(&format!("{SERVER_ADDR}/24")),
+            End::new(CLIENT, CLIENT_VETH).addr(&format!("{CLIENT_ADDR}/24")),
+            1,
+        )
+        .map_err(|e| e.to_string())?;
         let mut lab = Lab {
-            id,
-            server_ns: format!("lwn-s-{pid}-{id}"),
-            client_ns: format!("lwn-c-{pid}-{id}"),
-            server_veth: format!("lwns{id}"),
-            client_veth: format!("lwnc{id}"),
-            dir: crate::common::scratch(&format!("lab-{id}")),
+            server_veth: SERVER_VETH.to_owned(),
+            client_veth: CLIENT_VETH.to_owned(),
+            dir: crate::common::scratch(&format!("lab-{}", net.seq())),
             nginx: None,
+            net,
         };
-        lab.network()?;
         lab.start_nginx();
         Ok(lab)
     }
 
-    fn network(&self) -> Result<(), String> {
-        let (s, c) = (self.server_ns.as_str(), self.client_ns.as_str());
-        let (sv, cv) = (self.server_veth.as_str(), self.client_veth.as_str());
-        let (server_cidr, client_cidr) = (format!("{SERVER_ADDR}/24"), format!("{CLIENT_ADDR}/24"));
-        let steps: [&[&str]; 9] = [
-            &["netns", "add", s],
-            &["netns", "add", c],
-            &[
-                "link", "add", sv, "netns", s, "type", "veth", "peer", "name", cv, "netns", c,
-            ],
-            &["-n", s, "addr", "add", &server_cidr, "dev", sv],
-            &["-n", c, "addr", "add", &client_cidr, "dev", cv],
-            &["-n", s, "link", "set", "lo", "up"],
-            &["-n", c, "link", "set", "lo", "up"],
-            &["-n", s, "link", "set", sv, "up"],
-            &["-n", c, "link", "set", cv, "up"],
-        ];
-        for args in steps {
-            let mut cmd = Command::new(tool("ip"));
-            cmd.args(args);
-            let done = run("ip", cmd, COMMAND_TIMEOUT);
-            if !done.status.success() {
-                return Err(format!("ip {}: {}", args.join(" "), done.stderr.trim()));
-            }
-        }
-        Ok(())
+    /// The server's namespace (nginx, linewatch).
+    pub fn server(&self) -> &Netns {
+        self.net.ns(SERVER)
     }
 
-    /// A command that runs `program` inside the server namespace.
-    pub fn in_server(&self, program: &str) -> Command {
-        let mut cmd = Command::new(tool("ip"));
-        cmd.args(["netns", "exec", &self.server_ns, program]);
-        cmd
-    }
-
-    /// A command that runs `program` inside the client namespace.
-    pub fn in_client(&self, program: &str) -> Command {
-        let mut cmd = Command::new(tool("ip"));
-        cmd.args(["netns", "exec", &self.client_ns, program]);
-        cmd
+    /// The client's namespace (curl, wrk, nmap, ping).
+    pub fn client(&self) -> &Netns {
+        self.net.ns(CLIENT)
     }
 
     /// Runs `ip -n <server> args...`, which must succeed.
     pub fn ip_server(&self, args: &[&str]) -> String {
-        let mut cmd = Command::new(tool("ip"));
-        cmd.args(["-n", &self.server_ns]).args(args);
-        run_ok("ip", cmd, COMMAND_TIMEOUT).stdout
+        self.server().ip(args).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Runs `tc -n <server> args...`, which must succeed.
     pub fn tc_server(&self, args: &[&str]) -> String {
-        let mut cmd = Command::new(tool("tc"));
-        cmd.args(["-n", &self.server_ns]).args(args);
-        run_ok("tc", cmd, COMMAND_TIMEOUT).stdout
+        self.server().tc(args).unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub fn access_log(&self) -> PathBuf {
@@ -152,12 +125,9 @@ impl Lab {
     /// (tc clsact + u32 match-all + mirred egress mirror, what SPEC §2 prescribes for
     /// `--mirror`) and returns the name of the pair's far end, where the copies arrive.
     pub fn span_port(&self) -> String {
-        let (tap_in, tap_out) = (format!("lwts{}", self.id), format!("lwtd{}", self.id));
-        self.ip_server(&[
-            "link", "add", &tap_in, "type", "veth", "peer", "name", &tap_out,
-        ]);
-        self.ip_server(&["link", "set", &tap_in, "up"]);
-        self.ip_server(&["link", "set", &tap_out, "up"]);
+        self.net
+            .add_veth(End::new(SERVER, SPAN_IN), End::new(SERVER, SPAN_OUT), 1)
+            .unwrap_or_else(|e| panic!("the SPAN pair: {e}"));
         self.tc_server(&["qdisc", "add", "dev", &self.server_veth, "clsact"]);
         for direction in ["ingress", "egress"] {
             self.tc_server(&[
@@ -180,10 +150,10 @@ impl Lab {
                 "egress",
                 "mirror",
                 "dev",
-                &tap_in,
+                SPAN_IN,
             ]);
         }
-        tap_out
+        SPAN_OUT.to_owned()
     }
 
     fn write_site(&self) {
@@ -246,7 +216,7 @@ http {{
         self.write_site();
         let conf = self.dir.join("nginx.conf");
         std::fs::write(&conf, self.nginx_conf()).expect("writing nginx.conf");
-        let mut cmd = self.in_server(&tool("nginx"));
+        let mut cmd = self.server().exec(path_of("nginx"));
         cmd.arg("-p")
             .arg(&self.dir)
             .arg("-c")
@@ -280,7 +250,7 @@ http {{
 
     /// One unlogged request from the client namespace: true when nginx answered 204.
     fn probe(&self, port: u16) -> bool {
-        let mut cmd = self.in_client(&tool("curl"));
+        let mut cmd = self.client().exec(path_of("curl"));
         cmd.args([
             "-s",
             "-o",
@@ -298,16 +268,6 @@ http {{
     pub fn server_links(&self) -> String {
         self.ip_server(&["-d", "link", "show"])
     }
-
-    /// Whether `ip netns list` still names one of this lab's namespaces.
-    pub fn namespaces_exist(server_ns: &str, client_ns: &str) -> bool {
-        let mut cmd = Command::new(tool("ip"));
-        cmd.args(["netns", "list"]);
-        let list = run_ok("ip", cmd, COMMAND_TIMEOUT).stdout;
-        list.lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .any(|name| name == server_ns || name == client_ns)
-    }
 }
 
 impl Drop for Lab {
@@ -317,15 +277,6 @@ impl Drop for Lab {
             if nginx.wait_timeout(Duration::from_secs(2)).is_none() {
                 nginx.kill();
             }
-        }
-        for ns in [&self.server_ns, &self.client_ns] {
-            // Not `run`: a drop must not panic. A namespace that was never made gives an
-            // error: nothing to clean.
-            let _ = Command::new(tool("ip"))
-                .args(["netns", "del", ns])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
         }
         if std::env::var_os("LINEWATCH_KEEP_LAB").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);

@@ -1,7 +1,8 @@
 //! The live test kit: the lab ([`lab`]: namespaces, veth, nginx), the clients ([`traffic`]:
 //! curl and wrk), the truth ([`access_log`]), child processes with deadlines and kill-on-drop
 //! ([`process`]), and here: the preflight that turns "cannot run" into a skip (or, with `CI`
-//! set, a failure), linewatch as a live child, and the nginx-vs-linewatch comparison.
+//! set, a failure: [`linewatch_testkit::tools`]), linewatch as a live child, and the
+//! nginx-vs-linewatch comparison.
 
 // A kit shared by several test binaries: each uses part of it.
 #![allow(unreachable_pub, clippy::print_stdout, dead_code)]
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use access_log::Counts;
 use lab::Lab;
+use linewatch_testkit::tools;
 use process::{Finished, Proc};
 
 /// The line linewatch writes to stderr once capture is attached and ready.
@@ -39,66 +41,23 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Directories searched after `PATH`: nginx and tc live in sbin, which a non-login `PATH` may
-/// lack.
-const SBIN: [&str; 4] = ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin"];
-
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(SBIN.iter().map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// The full path of the program `name` (or `name` itself when not found: the spawn then says
-/// so).
-pub fn tool(name: &str) -> String {
-    find_tool(name).map_or_else(|| name.to_string(), |p| p.display().to_string())
-}
-
-/// Reports that `test` cannot run: a failure when `CI` is set, otherwise a note (the test then
-/// returns early).
-fn cannot_run(test: &str, why: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: cannot run: {why} (CI is set, so this is a failure)"
-    );
-    println!("note: {test} skipped: {why} (set CI to make this a failure)");
-}
-
-/// Checks root and the programs in `tools` (plus ip and tc), then builds the lab.
-/// `None` means skip (outside CI only).
+/// Checks root and the programs in `programs` (plus ip and tc), then builds the lab. `None`
+/// means skip (outside CI only: see [`linewatch_testkit::tools`]).
 ///
 /// # Panics
 /// With `CI` set, when any precondition is missing; always, when nginx fails in a lab whose
 /// network came up.
-pub fn lab_for(test: &str, tools: &[&str]) -> Option<Lab> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        cannot_run(test, "needs root (network namespaces, veth, tc, XDP)");
-        return None;
-    }
-    let missing: Vec<&str> = ["ip", "tc"]
-        .iter()
-        .chain(tools)
-        .copied()
-        .filter(|t| find_tool(t).is_none())
-        .collect();
-    if !missing.is_empty() {
-        cannot_run(
-            test,
-            &format!(
-                "missing programs: {} (apt-get install them)",
-                missing.join(", ")
-            ),
-        );
+pub fn lab_for(test: &str, programs: &[&str]) -> Option<Lab> {
+    let needed: Vec<&str> = ["ip", "tc"].iter().chain(programs).copied().collect();
+    if !(tools::need_root(test, "network namespaces, veth, tc, XDP")
+        && tools::need_programs(test, &needed))
+    {
         return None;
     }
     match Lab::new() {
         Ok(lab) => Some(lab),
         Err(why) => {
-            cannot_run(test, &format!("network namespaces: {why}"));
+            tools::skip_or_fail(&format!("{test} cannot run: network namespaces: {why}"));
             None
         }
     }
@@ -115,7 +74,7 @@ pub struct Linewatch {
 impl Linewatch {
     /// Starts `linewatch args... --summary <summary>` in the server namespace (not waiting).
     pub fn start(lab: &Lab, args: &[&str], summary: &Path) -> Linewatch {
-        let mut cmd = lab.in_server(env!("CARGO_BIN_EXE_linewatch"));
+        let mut cmd = lab.server().exec(env!("CARGO_BIN_EXE_linewatch"));
         cmd.args(args).arg("--summary").arg(summary);
         let args: Vec<String> = args.iter().map(|s| (*s).to_string()).collect();
         Linewatch {
@@ -396,7 +355,7 @@ impl Tcpdump {
     /// # Panics
     /// When tcpdump exits or stays silent for 10 s (with its stderr).
     pub fn start(lab: &Lab, iface: &str, file: &Path) -> Tcpdump {
-        let mut cmd = lab.in_server(&tool("tcpdump"));
+        let mut cmd = lab.server().exec(tools::path_of("tcpdump"));
         // -Z root: Debian's tcpdump otherwise drops to the tcpdump user, who may not write in
         // the scratch directory. -U: each packet reaches the file as it is captured.
         cmd.args([

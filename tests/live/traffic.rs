@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use linewatch_testkit::tools::path_of;
+
 use super::lab::{Lab, MONITORED_PORT, UNMONITORED_PORT};
 use super::process::run;
-use super::tool;
 
 /// One request as nginx should log it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -198,7 +199,7 @@ pub fn run_curl_set(lab: &Lab) -> Vec<Expected> {
     std::fs::write(&upload, vec![b'u'; UPLOAD_BYTES]).expect("writing the upload body");
     let mut sent = Vec::new();
     for case in curl_cases(upload.to_str().expect("utf-8 path")) {
-        let mut cmd = lab.in_client(&tool("curl"));
+        let mut cmd = lab.client().exec(path_of("curl"));
         cmd.args(["-sS", "--max-time", "10", "-w", "%{http_code}\\n"])
             .args(&case.args);
         let done = run("curl", cmd, Duration::from_secs(15));
@@ -290,7 +291,7 @@ end
 pub const WRK_404_PATH: &str = "/nope/wrk";
 
 fn wrk(lab: &Lab, label: &'static str, connections: u32, secs: u32, extra: &[&str]) -> WrkRun {
-    let mut cmd = lab.in_client(&tool("wrk"));
+    let mut cmd = lab.client().exec(path_of("wrk"));
     cmd.args([
         "-t1".to_string(),
         format!("-c{connections}"),

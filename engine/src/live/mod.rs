@@ -31,7 +31,7 @@ pub mod mirror;
 pub mod run;
 pub mod rxdrop;
 #[allow(unsafe_code)] // ioctl, getifaddrs, setrlimit, sched_setaffinity and friends
-mod sys;
+pub mod sys;
 pub use error::LiveError;
 /// The AF_XDP sockets among this process's file descriptors (the bench rig's generator finds
 /// its tx sockets with it, as [`xsk`] does its rx sockets).

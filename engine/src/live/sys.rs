@@ -1,5 +1,6 @@
 //! Small system facts live capture needs, each with a one-line error a user can act on:
-//! privileges, the interface and its queues, the memlock limit, errno text.
+//! privileges, the interface and its queues, the memlock limit, errno text; and the ones the
+//! bench rig shares with it (public): the monotonic clock, CPU affinity, the interface index.
 
 use std::ffi::CString;
 use std::io;
@@ -97,7 +98,10 @@ pub(crate) fn has_ipc_lock() -> bool {
 }
 
 /// The interface's index, or an error naming it.
-pub(crate) fn ifindex(name: &str) -> Result<u32, LiveError> {
+///
+/// # Errors
+/// When no interface of that name exists in this network namespace.
+pub fn ifindex(name: &str) -> Result<u32, LiveError> {
     let not_found = || {
         LiveError(format!(
             "interface '{}' not found (list them with: ip link)",
@@ -261,26 +265,42 @@ pub fn xdp_socket_fds() -> Vec<i32> {
 
 /// Pins the calling thread to `core`. Returns the OS error text on failure.
 pub(crate) fn pin_to_core(core: usize) -> Result<(), String> {
-    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET stays within it for core < 1024.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    if core >= 1024 {
+    if core >= CPU_SET_CORES {
         return Err(format!("core {core} is out of range"));
     }
-    // SAFETY: see above.
+    set_affinity(0, core).map_err(|e| errno_text(e.raw_os_error().unwrap_or(0)))
+}
+
+/// Cores a `cpu_set_t` holds (glibc's `CPU_SETSIZE`).
+const CPU_SET_CORES: usize = 1024;
+
+/// Restricts thread or process `pid` (0: the calling thread) to `core`.
+///
+/// # Errors
+/// When `core` is out of range, or the kernel refuses (no such pid, core not allowed).
+pub fn set_affinity(pid: u32, core: usize) -> io::Result<()> {
+    if core >= CPU_SET_CORES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "core out of range",
+        ));
+    }
+    // SAFETY: a zeroed cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `core` is below CPU_SETSIZE, checked above.
     unsafe { libc::CPU_SET(core, &mut set) };
-    // SAFETY: sched_setaffinity reads `set` (0 = this thread).
-    let ret = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    let pid = libc::pid_t::try_from(pid).unwrap_or(0);
+    // SAFETY: sched_setaffinity reads a valid, sized cpu_set_t.
+    let ret = unsafe { libc::sched_setaffinity(pid, std::mem::size_of_val(&set), &set) };
     if ret == 0 {
         Ok(())
     } else {
-        Err(errno_text(
-            io::Error::last_os_error().raw_os_error().unwrap_or(0),
-        ))
+        Err(io::Error::last_os_error())
     }
 }
 
 /// The cores this process may run on.
-pub(crate) fn allowed_cores() -> Vec<usize> {
+pub fn allowed_cores() -> Vec<usize> {
     // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
@@ -289,10 +309,25 @@ pub(crate) fn allowed_cores() -> Vec<usize> {
     if ret != 0 {
         return vec![0];
     }
-    // SAFETY: CPU_ISSET reads within the set for i < 1024.
-    (0..1024)
+    // SAFETY: CPU_ISSET reads within the set for i < CPU_SETSIZE.
+    (0..CPU_SET_CORES)
         .filter(|&i| unsafe { libc::CPU_ISSET(i, &set) })
         .collect()
+}
+
+/// Nanoseconds in a second.
+pub const NS_PER_SEC: u64 = 1_000_000_000;
+
+/// CLOCK_MONOTONIC in nanoseconds: what `Instant` reads on Linux, and the clock of the bench
+/// rig's send stamps.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into a valid timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * NS_PER_SEC + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }
 
 /// The IPv4 and IPv6 addresses configured on interface `name` (`getifaddrs`), for the
@@ -341,4 +376,36 @@ pub fn interface_addresses(name: &str) -> Result<Vec<std::net::IpAddr>, LiveErro
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monotonic_moves_forward() {
+        let a = monotonic_ns();
+        let b = monotonic_ns();
+        assert!(b >= a && a > 0);
+    }
+
+    #[test]
+    fn affinity_to_an_allowed_core_and_not_beyond_the_set() {
+        let cores = allowed_cores();
+        assert!(!cores.is_empty());
+        // A thread of its own, so the test harness's thread keeps its affinity.
+        let core = cores[cores.len() - 1];
+        std::thread::spawn(move || {
+            set_affinity(0, core).expect("an allowed core");
+            assert_eq!(allowed_cores(), [core]);
+        })
+        .join()
+        .expect("pinned thread");
+        let err = set_affinity(0, CPU_SET_CORES).expect_err("out of range");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            pin_to_core(CPU_SET_CORES),
+            Err(format!("core {CPU_SET_CORES} is out of range"))
+        );
+    }
 }

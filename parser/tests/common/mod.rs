@@ -1,44 +1,20 @@
-//! Access to `../shared/corpus`, shared by the integration tests.
+//! Reading `../shared/corpus` (found by [`linewatch_testkit::corpus`], which also decides
+//! what a missing corpus means), shared by the integration tests: llhttp's cases, the capture
+//! files and their frames.
 //!
 //! The corpus is real material no one here wrote; it is referenced in place, never copied into
-//! the repository. Without it, a test under CI (env `CI` set) must fail, not skip: a green run
-//! that checked nothing is worse than a red one.
+//! the repository.
 
-#![allow(dead_code, unreachable_pub, clippy::print_stdout)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use linewatch_parser::wire::{decode_frame, LinkType};
+use linewatch_testkit::corpus;
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::{Block, PcapNgReader};
-
-/// `../shared/corpus` seen from the workspace root.
-pub fn corpus_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus"))
-}
-
-/// The corpus file at `relative`, or `None` (with a note) when the corpus is absent outside CI.
-///
-/// # Panics
-/// When the file is missing and `CI` is set.
-pub fn corpus_file(relative: &str) -> Option<PathBuf> {
-    let path = corpus_dir().join(relative);
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "corpus file {} is missing: CI must run with ../shared beside the repository",
-        path.display()
-    );
-    println!(
-        "note: {} not found; skipping what needs it (set CI to make this fail)",
-        path.display()
-    );
-    None
-}
 
 /// Decodes standard base64 (RFC 4648 §4, with padding), as the corpus' `input_b64` uses.
 ///
@@ -83,7 +59,7 @@ pub struct LlhttpCase {
 
 /// The cases of `parser/{file}`, or `None` when the corpus is absent outside CI.
 pub fn llhttp_cases(file: &str) -> Option<Vec<LlhttpCase>> {
-    let path = corpus_file(&format!("parser/{file}"))?;
+    let path = corpus::file(&format!("parser/{file}"))?;
     let text = std::fs::read_to_string(&path).expect("corpus file is readable");
     let cases = text
         .lines()
