@@ -3,8 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -14,7 +13,8 @@ use crate::generator::{self, GeneratorConfig, Phase, TxPath};
 use crate::lab::Lab;
 use crate::receivers::ReceiverKind;
 use crate::rig::{self, RigConfig};
-use crate::{demo, output, sys};
+use crate::sys::{self, linewatch_beside, stop_flag};
+use crate::{demo, output};
 
 /// linewatch's bench rig: packets per second through linewatch, rxdrop, AF_PACKET and
 /// XDP_DROP on a veth lab, and the demo. Needs root (network namespaces, XDP).
@@ -231,28 +231,10 @@ fn parse_on_off(s: &str) -> Result<bool, String> {
     }
 }
 
-/// Sets a flag on SIGINT and SIGTERM.
-pub(crate) fn stop_flag() -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
-    }
-    stop
-}
-
-/// The linewatch binary beside this one.
-pub(crate) fn linewatch_beside() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("linewatch")))
-        .unwrap_or_else(|| PathBuf::from("linewatch"))
-}
-
 /// Entry point of the `bench-rig` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !sys::is_root() {
         eprintln!(
             "bench-rig: needs root (it creates network namespaces and a veth pair and attaches \
              XDP programs): run it with sudo"
@@ -343,12 +325,8 @@ fn rxdrop(args: &RxdropArgs) -> Result<ExitCode, String> {
 fn xdp_drop(args: &XdpDropArgs) -> Result<ExitCode, String> {
     use linewatch_engine::live::xdp::{CaptureOptions, RedirectPorts, XdpProgram, XdpRole};
     let stop = stop_flag();
-    let name = std::ffi::CString::new(args.interface.as_str()).map_err(|_| "bad interface name")?;
-    // SAFETY: a NUL-terminated name.
-    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if ifindex == 0 {
-        return Err(format!("interface {} not found", args.interface));
-    }
+    let ifindex = sys::ifindex(&args.interface)
+        .map_err(|_| format!("interface {} not found", args.interface))?;
     let (program, _) = XdpProgram::attach_role(
         XdpRole::DropAll,
         &args.interface,

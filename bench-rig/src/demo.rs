@@ -19,9 +19,9 @@ use std::process::{Child, ExitCode, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::cli::{linewatch_beside, stop_flag};
 use crate::lab::Lab;
 use crate::sys;
+use crate::sys::{interrupt, linewatch_beside, stop_flag};
 
 /// Demo settings; the defaults make the one-minute story.
 #[derive(Debug, Clone, clap::Args)]
@@ -178,13 +178,6 @@ fn drive(
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn interrupt(child: &Child) {
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid, libc::SIGINT) };
-    }
 }
 
 fn wait_for(child: &mut Child, within: Duration) {

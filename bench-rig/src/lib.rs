@@ -16,13 +16,19 @@
 //! The binary is `bench-rig` (built with linewatch, from the root package); [`cli::main`] is
 //! its entry point.
 
+// Unsafe code only where the rig talks to the kernel directly: AF_XDP and AF_PACKET sending in
+// `generator`, signals and uids in `sys`; each block has its `// SAFETY:` argument.
+#![deny(unsafe_code)]
+
 pub mod capture;
 pub mod cli;
 pub mod demo;
 pub mod frames;
+#[allow(unsafe_code)] // AF_XDP TX rings, AF_PACKET sockets, sendmmsg
 pub mod generator;
 pub mod lab;
 pub mod output;
 pub mod receivers;
 pub mod rig;
+#[allow(unsafe_code)] // kill(2), geteuid(2), sysconf(3)
 pub mod sys;

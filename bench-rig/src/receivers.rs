@@ -18,6 +18,8 @@ use serde_json::Value;
 
 use linewatch_testkit::lab::Netns;
 
+use crate::sys::interrupt;
+
 /// How long a receiver gets to say it is ready.
 const READY_WITHIN: Duration = Duration::from_secs(20);
 /// How long a receiver gets to exit after SIGINT.
@@ -252,9 +254,7 @@ impl Receiver {
 
     /// Stops the receiver with SIGINT and reads what it counted.
     pub fn stop(mut self) -> Result<ReceiverReport, String> {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap_or(0);
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid, libc::SIGINT) };
+        interrupt(&self.child);
         let deadline = Instant::now() + EXIT_WITHIN;
         let status = loop {
             match self.child.try_wait() {

@@ -1,12 +1,50 @@
-//! System facts the rig reads: CPU time of processes and of the whole machine from `/proc`.
-//! The clock of the send stamps, CPU affinity and the interface index are the engine's
-//! ([`linewatch_engine::live::sys`]), re-exported here so the rig has one place to look.
+//! The rig's dealings with the system: CPU time of processes and of the whole machine from
+//! `/proc`, signals (its own stop flag, interrupting the processes it started), whether it runs
+//! as root, and where the linewatch binary is. The clock of the send stamps, CPU affinity and
+//! the interface index are the engine's ([`linewatch_engine::live::sys`]), re-exported here so
+//! the rig has one place to look.
 
 use std::fs;
+use std::path::PathBuf;
+use std::process::Child;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 pub use linewatch_engine::live::sys::{
     allowed_cores, ifindex, monotonic_ns, set_affinity, NS_PER_SEC,
 };
+
+/// Sets a flag on SIGINT and SIGTERM.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
+    }
+    stop
+}
+
+/// Sends SIGINT to `child` (a process this rig started), as Ctrl-C would: linewatch and
+/// tcpdump then print their summaries and exit.
+pub fn interrupt(child: &Child) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) with a pid of our own child and a valid signal number.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+    }
+}
+
+/// This process runs as root (effective uid 0).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The linewatch binary beside this one.
+pub fn linewatch_beside() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("linewatch")))
+        .unwrap_or_else(|| PathBuf::from("linewatch"))
+}
 
 /// Clock ticks per second of `/proc` CPU times.
 fn ticks_per_second() -> f64 {

@@ -34,9 +34,6 @@ use crate::scan::GuardInfo;
 use crate::source::SourceEnd;
 use crate::worker::Worker;
 
-/// Nanoseconds per second: epochs are whole seconds of packet time.
-pub(crate) const NS_PER_SEC: u64 = 1_000_000_000;
-
 /// What a run produced: a replay's, or a live capture's.
 #[derive(Debug)]
 pub struct RunResult {

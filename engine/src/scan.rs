@@ -29,6 +29,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::counters::SynRecord;
+use crate::live::sys::NS_PER_SEC;
 
 /// Sources tracked at once.
 pub const MAX_SOURCES: usize = 65_536;
@@ -41,8 +42,6 @@ pub const MAX_FLAGGED: usize = 65_536;
 
 /// The largest `--scan-ports`.
 pub const MAX_SCAN_PORTS: u32 = 4096;
-
-const NS_PER_SEC: u64 = 1_000_000_000;
 
 /// An IPv4 or IPv6 network: `10.0.0.0/8`, `2001:db8::/32`, or a single address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,8 +24,7 @@ use linewatch_testkit::frame::{
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
 
-mod common;
-use common::{in_ci, is_root};
+use linewatch_testkit::tools::{in_ci, is_root};
 
 fn can_run(test: &str) -> bool {
     if is_root() {

@@ -32,7 +32,7 @@ use linewatch_parser::wire::LinkType;
 
 use super::blocklist::Blocklist;
 use super::error::LiveError;
-use super::sys::{self, allowed_cores};
+use super::sys::{self, allowed_cores, monotonic_ns, thread_cpu_ns, NS_PER_SEC};
 use super::xdp::{CaptureOptions, RedirectPorts, XdpMode, XdpProgram, XdpRole};
 use super::xsk::{self, QueueRx};
 use crate::aggregate::{AggregatorConfig, Output, Snapshot};
@@ -40,7 +40,7 @@ use crate::counters::CoreDelta;
 use crate::epoch::WorkerEpoch;
 use crate::pipeline::{
     merge_packet_times, note_packet_time, record_batch, start_aggregator, CaptureFigures,
-    QueueFigures, RunResult, NS_PER_SEC,
+    QueueFigures, RunResult,
 };
 use crate::scan::{Blocker, GuardInfo};
 use crate::source::SourceEnd;
@@ -506,29 +506,6 @@ fn poll(fd: i32, timeout: Duration) {
         .max(1);
     // SAFETY: one valid pollfd; an error (EINTR) just ends the wait early.
     unsafe { libc::poll(&mut pfd, 1, ms) };
-}
-
-/// CPU time of the calling thread, ns.
-pub(crate) fn thread_cpu_ns() -> u64 {
-    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
-}
-
-/// CLOCK_MONOTONIC, ns: what `Instant` reads on Linux, and what send stamps carry.
-fn monotonic_ns() -> u64 {
-    clock_ns(libc::CLOCK_MONOTONIC)
-}
-
-/// `clock` in ns, 0 if it cannot be read.
-fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: writes into a valid timespec.
-    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
-        return 0;
-    }
-    u64::try_from(ts.tv_sec).unwrap_or(0) * NS_PER_SEC + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }
 
 #[cfg(test)]

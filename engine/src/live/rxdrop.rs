@@ -12,8 +12,9 @@ use std::thread;
 use std::time::Instant;
 
 use super::error::LiveError;
-use super::run::{thread_cpu_ns, wait, IdlePolicy, BATCH};
+use super::run::{wait, IdlePolicy, BATCH};
 use super::sys;
+use super::sys::thread_cpu_ns;
 use super::xdp::{CaptureOptions, RedirectPorts, XdpCounters, XdpProgram};
 use super::xsk::{self, QueueRx};
 use crate::pipeline::QueueFigures;
