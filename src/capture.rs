@@ -124,7 +124,7 @@ fn live_config(plan: &Plan, interface: &str, label: String, mirrored: Option<&st
             block: plan.live.block_scanners && !own_mirror,
         },
         block: plan.live.block_scanners.then(|| match mirrored {
-            Some(nic) => BlockOn::Guard(nic.to_owned()),
+            Some(nic) => BlockOn::Nic(nic.to_owned()),
             None => BlockOn::Capture,
         }),
         ring: plan.live.ring,

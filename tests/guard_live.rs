@@ -1,6 +1,6 @@
 //! The connection guard live, against real tools (the seed's e2e cases, SPEC §6): nginx in the
 //! lab's server namespace, linewatch `--mirror` on the server's veth with `--block-scanners`
-//! (the guard program on the veth itself, capture on linewatch's mirror), and from the client
+//! (the block program on the veth itself, capture on linewatch's mirror), and from the client
 //! namespace `nmap -sS` and curl. The client namespace holds two addresses: 10.202.0.2 (the
 //! scanner) and 10.202.0.3 (a second client, or the allow-listed scanner).
 //!

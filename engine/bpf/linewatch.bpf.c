@@ -16,7 +16,7 @@
 //   5. everything else, and a wanted segment on a queue without a socket, goes on to the
 //      kernel (XDP_PASS), or is dropped when config.drop_others is set (the mirror veth, where
 //      every frame is a copy).
-// linewatch_guard (the connection guard on the real NIC while capture runs on the mirror
+// linewatch_block (blocking alone, on the real NIC while capture runs on the mirror
 //   veth): counts SEEN, runs step 3 whatever the options, passes everything else. It never
 //   redirects and never drops anything but a blocked source's pure SYNs.
 // linewatch_drop (the bench rig's XDP_DROP ceiling): counts SEEN and drops the frame.
@@ -231,7 +231,7 @@ static ALWAYS_INLINE int pure_syn(const __u8 *tcp, const __u8 *end) {
 // The blocklist check: a pure SYN whose source address is in block_v4 / block_v6 is counted
 // (the entry's value and BLOCKED) and 1 is returned: the caller drops it. Anything else returns
 // 0 and is untouched. It decodes the frame itself, from `ctx` alone: it runs before anything
-// else in the capture program and on its own in the guard.
+// else in the capture program and on its own in linewatch_block.
 static ALWAYS_INLINE int blocked_syn(struct xdp_md *ctx) {
     const __u8 *data = (const __u8 *)(long)ctx->data;
     const __u8 *end = (const __u8 *)(long)ctx->data_end;
@@ -316,11 +316,11 @@ int linewatch_xdp(struct xdp_md *ctx) {
     return (int)action;
 }
 
-// The connection guard on a NIC that linewatch does not capture on (--mirror with
+// Blocking alone, on a NIC that linewatch does not capture on (--mirror with
 // --block-scanners): drops a blocked source's pure SYNs, passes everything else. Never
 // redirects; config_map is not read.
 SEC("xdp")
-int linewatch_guard(struct xdp_md *ctx) {
+int linewatch_block(struct xdp_md *ctx) {
     count(SEEN);
     if (blocked_syn(ctx))
         return XDP_DROP;

@@ -6,7 +6,7 @@
 //! minimum and the median over the rounds of the mean ns per run. The frames are 150 bytes:
 //! an HTTP request to a monitored port (8080), the same to an unmonitored port (22), UDP, and
 //! pure SYNs; first with the default options, then with the blocklist check (`block`), with
-//! `all_syns`, and through the guard program.
+//! `all_syns`, and through the block program.
 //! Noisy on a busy machine: compare runs made side by side, not across days.
 
 use std::net::IpAddr;
@@ -104,8 +104,8 @@ fn run(repeat: u32, rounds: usize) -> Result<(), String> {
             ..CaptureOptions::default()
         },
     )?;
-    let guard = load(XdpRole::Guard, CaptureOptions::default())?;
-    guard
+    let block = load(XdpRole::Block, CaptureOptions::default())?;
+    block
         .blocklist()
         .map_err(|e| e.to_string())?
         .insert(source)
@@ -148,11 +148,11 @@ fn run(repeat: u32, rounds: usize) -> Result<(), String> {
         ),
         ("all_syns=1: SYN to 22", &all_syns, http_frame(22, syn)),
         (
-            "guard: http request to 8080",
-            &guard,
+            "block: http request to 8080",
+            &block,
             http_frame(8080, psh_ack),
         ),
-        ("guard: SYN, source blocked", &guard, http_frame(8080, syn)),
+        ("block: SYN, source blocked", &block, http_frame(8080, syn)),
     ];
     for (name, program, frame) in &cases {
         let (min, median) = measure(program, frame, repeat, rounds)?;

@@ -337,7 +337,7 @@ const BLOCKED: XdpCounters = XdpCounters {
     blocked: 1,
 };
 
-/// What the guard program counts for a frame it passes: seen, nothing else.
+/// What the block program counts for a frame it passes: seen, nothing else.
 const SEEN_ONLY: XdpCounters = XdpCounters {
     seen: 1,
     redirected: 0,
@@ -601,7 +601,7 @@ fn the_guard_passes_everything_but_blocked_syns() {
     }
     // Ports and options mean nothing to the guard: it blocks with block off, never redirects.
     let guard = XdpProgram::load_role(
-        XdpRole::Guard,
+        XdpRole::Block,
         &RedirectPorts::Any,
         CaptureOptions::default(),
     )

@@ -4,7 +4,7 @@
 //! A source address in the blocklist has its new connections refused: the program drops its
 //! pure SYNs (SYN set, ACK clear) and nothing else, so the source's established connections,
 //! RSTs, ACKs, UDP and ICMP go on. The capture program (`linewatch_xdp`) checks it first when
-//! [`CaptureOptions::block`] is set; the guard program (`linewatch_guard`, [`XdpRole::Guard`])
+//! [`CaptureOptions::block`] is set; the block program (`linewatch_block`, [`XdpRole::Block`])
 //! always checks it and passes everything else. Each blocked SYN counts in the entry's value
 //! (per source) and in the `blocked` counter (in total).
 //!
@@ -14,7 +14,7 @@
 //! decides who is blocked.
 //!
 //! [`CaptureOptions::block`]: super::xdp::CaptureOptions::block
-//! [`XdpRole::Guard`]: super::xdp::XdpRole::Guard
+//! [`XdpRole::Block`]: super::xdp::XdpRole::Block
 //! [`XdpProgram`]: super::xdp::XdpProgram
 
 use std::ffi::c_int;
@@ -35,13 +35,13 @@ pub const BLOCKLIST_CAPACITY: usize = 65536;
 ///
 /// A blocked source's pure SYNs (SYN set, ACK clear) are dropped, nothing else: its established
 /// connections, RSTs, ACKs, UDP and ICMP go on. The capture program checks the list only when
-/// loaded with [`CaptureOptions::block`]; the guard program ([`XdpRole::Guard`]) always does.
+/// loaded with [`CaptureOptions::block`]; the block program ([`XdpRole::Block`]) always does.
 /// The handle holds duplicates of the maps' descriptors: it stays valid after the
 /// [`XdpProgram`] it came from is dropped (no program reads the maps then), and can be moved
 /// to another thread.
 ///
 /// [`CaptureOptions::block`]: super::xdp::CaptureOptions::block
-/// [`XdpRole::Guard`]: super::xdp::XdpRole::Guard
+/// [`XdpRole::Block`]: super::xdp::XdpRole::Block
 /// [`XdpProgram`]: super::xdp::XdpProgram
 #[derive(Debug)]
 pub struct Blocklist {

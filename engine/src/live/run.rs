@@ -124,9 +124,9 @@ pub enum BlockOn {
     /// In the capture program itself (`--interface`: the monitored NIC is the capture
     /// interface; `capture.block` must be set).
     Capture,
-    /// In `linewatch_guard`, attached to this interface (`--mirror`: the real NIC, while capture
+    /// In `linewatch_block`, attached to this interface (`--mirror`: the real NIC, while capture
     /// runs on linewatch's veth). Detached like the capture program, on every exit path.
-    Guard(String),
+    Nic(String),
 }
 
 /// The XDP blocklist as the aggregator's [`Blocker`].
@@ -273,25 +273,25 @@ pub fn run(
         config.capture,
         config.generic,
     )?;
-    // The guard program on the real NIC (--mirror), and the blocklist the aggregator fills.
-    let (guard, blocker, blocking_on) = match &config.block {
+    // The block program on the real NIC (--mirror), and the blocklist the aggregator fills.
+    let (block_program, blocker, blocking_on) = match &config.block {
         None => (None, None, None),
         Some(BlockOn::Capture) => (None, Some(program.blocklist()?), Some(ifname.to_owned())),
-        Some(BlockOn::Guard(nic)) => {
+        Some(BlockOn::Nic(nic)) => {
             let nic_index = sys::ifindex(nic)?;
-            let (guard, guard_notice) = XdpProgram::attach_role(
-                XdpRole::Guard,
+            let (program, notice) = XdpProgram::attach_role(
+                XdpRole::Block,
                 nic,
                 nic_index,
                 &RedirectPorts::List(Vec::new()),
                 CaptureOptions::default(),
                 config.generic,
             )?;
-            if let Some(n) = guard_notice {
+            if let Some(n) = notice {
                 eprintln!("linewatch: notice: {n}");
             }
-            let list = guard.blocklist()?;
-            (Some(guard), Some(list), Some(nic.clone()))
+            let list = program.blocklist()?;
+            (Some(program), Some(list), Some(nic.clone()))
         }
     };
     let mut owners = Vec::with_capacity(queues.len());
@@ -375,7 +375,7 @@ pub fn run(
     // Sockets first (they hold the UMEM), then the program (closing its link detaches it).
     drop(owners);
     drop(program);
-    drop(guard);
+    drop(block_program);
     Ok(RunResult {
         aggregated,
         end: SourceEnd::Complete,

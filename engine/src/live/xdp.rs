@@ -7,7 +7,7 @@
 //!   redirects a TCP segment from or to a monitored port (and, if
 //!   [`CaptureOptions::all_syns`], a pure SYN to any port) to the AF_XDP socket of its rx
 //!   queue; passes the rest to the kernel, or drops it if [`CaptureOptions::drop_others`].
-//! - `Guard` (`linewatch_guard`): counts every frame, drops a blocked source's pure SYNs,
+//! - `Block` (`linewatch_block`): counts every frame, drops a blocked source's pure SYNs,
 //!   passes everything else; never redirects. For the real NIC while capture runs on the
 //!   mirror veth (`--mirror` with `--block-scanners`).
 //! - `DropAll` (`linewatch_drop`): counts and drops every frame (the bench rig's ceiling).
@@ -26,7 +26,7 @@
 //!    netlink attach would stay behind.
 //! 4. Only then create the AF_XDP sockets: libbpf's `xsk_socket__create` finds the attached
 //!    program, looks up its map named `xsks_map` and inserts each socket at its queue index.
-//!    (The guard has no sockets.)
+//!    (The block program has no sockets.)
 //! 5. Any time after loading, [`XdpProgram::blocklist`] hands out the blocklist: sources added
 //!    there have their new connections refused from the next SYN on.
 //!
@@ -56,8 +56,8 @@ const PROGRAM: &CStr = c"linewatch_xdp";
 /// The bench rig's ceiling program in the same object: counts every frame as seen and drops it.
 const DROP_PROGRAM: &CStr = c"linewatch_drop";
 
-/// The connection guard in the same object: drops blocked sources' pure SYNs, passes the rest.
-const GUARD_PROGRAM: &CStr = c"linewatch_guard";
+/// The blocking program in the same object: drops blocked sources' pure SYNs, passes the rest.
+const BLOCK_PROGRAM: &CStr = c"linewatch_block";
 
 /// Which of the object's programs runs on the interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,11 +66,11 @@ pub enum XdpRole {
     Capture,
     /// Drops every frame after counting it (`seen`): the bench rig's XDP_DROP ceiling.
     DropAll,
-    /// The connection guard (`linewatch_guard`): drops the pure SYNs (SYN without ACK) of the
+    /// Blocking alone (`linewatch_block`): drops the pure SYNs (SYN without ACK) of the
     /// sources in its [`Blocklist`], counting them (`blocked`), and passes every other frame
-    /// (`seen` counts all). For a NIC that linewatch guards but does not capture on (`--mirror`
-    /// with `--block-scanners`: capture runs on the mirror veth).
-    Guard,
+    /// (`seen` counts all). For a NIC that linewatch blocks scanners on but does not capture
+    /// on (`--mirror` with `--block-scanners`: capture runs on the mirror veth).
+    Block,
 }
 
 /// What the capture program (`linewatch_xdp`) does beyond redirecting the monitored ports,
@@ -335,7 +335,7 @@ impl XdpProgram {
 
     /// Loads the object and configures it, with the program of `role` as the one that
     /// [`test_run`] runs and an attach attaches. All roles share the object's maps, so a
-    /// [`Blocklist`] of a `Guard` works the same as one of a `Capture`.
+    /// [`Blocklist`] of a `Block` works the same as one of a `Capture`.
     ///
     /// [`test_run`]: XdpProgram::test_run
     pub fn load_role(
@@ -408,7 +408,7 @@ impl XdpProgram {
         program.prog_fd = program.prog_fd_of(match role {
             XdpRole::Capture => PROGRAM,
             XdpRole::DropAll => DROP_PROGRAM,
-            XdpRole::Guard => GUARD_PROGRAM,
+            XdpRole::Block => BLOCK_PROGRAM,
         })?;
         Ok(program)
     }

@@ -1,11 +1,11 @@
-//! The connection guard against the real kernel: `linewatch_guard` attached to a veth, real TCP
+//! The XDP blocklist against the real kernel: `linewatch_block` attached to a veth, real TCP
 //! connections through it.
 //!
 //! Lab ([`linewatch_testkit::lab`]): three throw-away network namespaces (`lwg-s-<pid>-<n>`,
 //! `lwg-a-…`, `lwg-b-…`): a server joined to client A by one veth pair (10.205.1.1/30 –
 //! 10.205.1.2/30) and to client B by another (10.205.2.1/30 – 10.205.2.2/30). The server
 //! listens on TCP 8080 (echo) and UDP 8081 (echo) in its own thread; clients connect from
-//! threads that entered their namespace with setns. The guard runs on the server's veth that
+//! threads that entered their namespace with setns. The block program runs on the server's veth that
 //! faces A. Dropping the lab deletes the namespaces (and with them every device in them), also
 //! when a test panics.
 //!
@@ -30,8 +30,8 @@ const CLIENT_B: Ipv4Addr = Ipv4Addr::new(10, 205, 2, 1);
 const SERVER_B: Ipv4Addr = Ipv4Addr::new(10, 205, 2, 2);
 const TCP_PORT: u16 = 8080;
 const UDP_PORT: u16 = 8081;
-/// The server's veth that faces client A: where the guard runs.
-const GUARDED_IF: &str = "gsa0";
+/// The server's veth that faces client A: where the block program runs.
+const BLOCKING_IF: &str = "gsa0";
 
 /// True when the test can run; panics under CI when it cannot.
 fn can_run(test: &str) -> bool {
@@ -64,7 +64,7 @@ fn enter_netns(path: &str) {
 fn lab() -> Lab {
     let lab = Lab::new("lwg", &["s", "a", "b"]).expect("the lab's namespaces");
     for (client, client_if, server_if, client_ip, server_ip) in [
-        ("a", "ga0", GUARDED_IF, CLIENT_A, SERVER_A),
+        ("a", "ga0", BLOCKING_IF, CLIENT_A, SERVER_A),
         ("b", "gb0", "gsb0", CLIENT_B, SERVER_B),
     ] {
         lab.add_veth(
@@ -165,8 +165,8 @@ fn udp_echo(ns: &str, to: Ipv4Addr) -> std::io::Result<String> {
 }
 
 #[test]
-fn guard_refuses_a_blocked_sources_new_connections_only() {
-    if !can_run("guard_refuses_a_blocked_sources_new_connections_only") {
+fn blocklist_refuses_a_blocked_sources_new_connections_only() {
+    if !can_run("blocklist_refuses_a_blocked_sources_new_connections_only") {
         return;
     }
     let lab = lab();
@@ -174,35 +174,38 @@ fn guard_refuses_a_blocked_sources_new_connections_only() {
     let (a, b) = (lab.ns("a").name(), lab.ns("b").name());
     let ok = Duration::from_secs(5);
 
-    // Before the guard: both clients connect.
-    let mut early = connect(a, SERVER_A, ok).expect("A connects before the guard");
+    // Before the block program: both clients connect.
+    let mut early = connect(a, SERVER_A, ok).expect("A connects before the block program");
     assert_eq!(echo(&mut early, "hello\n"), "hello\n");
 
-    let (guard, notice) = in_netns(lab.ns("s").name(), || {
-        let name = std::ffi::CString::new(GUARDED_IF).expect("interface name");
+    let (block, notice) = in_netns(lab.ns("s").name(), || {
+        let name = std::ffi::CString::new(BLOCKING_IF).expect("interface name");
         // SAFETY: a NUL-terminated name; the lookup is made in this thread's namespace.
         let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        assert_ne!(ifindex, 0, "{GUARDED_IF} not found in the server namespace");
+        assert_ne!(
+            ifindex, 0,
+            "{BLOCKING_IF} not found in the server namespace"
+        );
         XdpProgram::attach_role(
-            XdpRole::Guard,
-            GUARDED_IF,
+            XdpRole::Block,
+            BLOCKING_IF,
             ifindex,
             &RedirectPorts::Any,
             CaptureOptions::default(),
             false,
         )
     })
-    .expect("attach the guard");
+    .expect("attach the block program");
     eprintln!(
-        "guard on {GUARDED_IF}: {} mode{}",
-        guard.mode(),
+        "linewatch_block on {BLOCKING_IF}: {} mode{}",
+        block.mode(),
         notice.map(|n| format!(" ({n})")).unwrap_or_default()
     );
-    let list = guard.blocklist().expect("blocklist");
+    let list = block.blocklist().expect("blocklist");
     let a_addr = IpAddr::V4(CLIENT_A);
 
     // Attached, nothing blocked: A still connects.
-    drop(connect(a, SERVER_A, ok).expect("A connects through the guard"));
+    drop(connect(a, SERVER_A, ok).expect("A connects through the block program"));
     assert_eq!(list.dropped(), 0);
 
     list.insert(a_addr).expect("block A");
@@ -223,7 +226,7 @@ fn guard_refuses_a_blocked_sources_new_connections_only() {
     );
     assert!(dropped >= 1, "no SYN counted as dropped");
     assert_eq!(list.dropped_from(a_addr), Some(dropped));
-    assert_eq!(guard.counters().blocked, dropped);
+    assert_eq!(block.counters().blocked, dropped);
 
     // A's established connection and its UDP go on; B is not affected.
     assert_eq!(echo(&mut early, "still here\n"), "still here\n");
@@ -240,7 +243,10 @@ fn guard_refuses_a_blocked_sources_new_connections_only() {
     assert_eq!(echo(&mut again, "back\n"), "back\n");
     assert_eq!(list.dropped_from(a_addr), None);
     assert_eq!(list.dropped(), dropped);
-    let counters = guard.counters();
-    assert_eq!(counters.redirected, 0, "the guard redirected: {counters:?}");
+    let counters = block.counters();
+    assert_eq!(
+        counters.redirected, 0,
+        "the block program redirected: {counters:?}"
+    );
     assert!(counters.seen > dropped, "{counters:?}");
 }
