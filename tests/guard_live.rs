@@ -38,13 +38,8 @@ fn add_second_client(lab: &Lab) {
 
 /// curl from `source` to the monitored port: `Ok(status)` or `Err(curl's exit code)`.
 fn curl_from(lab: &Lab, source: &str, port: u16, connect_timeout_s: u32) -> Result<u16, i32> {
-    let mut cmd = lab.client().exec(path_of("curl"));
+    let mut cmd = lab.curl_status();
     cmd.args([
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
         "--interface",
         source,
         "--connect-timeout",

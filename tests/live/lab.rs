@@ -13,6 +13,7 @@
 //! left behind) and their qdiscs.
 
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use linewatch_testkit::lab::{self as testkit_lab, End, Netns};
@@ -250,18 +251,18 @@ http {{
 
     /// One unlogged request from the client namespace: true when nginx answered 204.
     fn probe(&self, port: u16) -> bool {
-        let mut cmd = self.client().exec(path_of("curl"));
-        cmd.args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "1",
-        ])
-        .arg(Lab::url(port, READY_PATH));
+        let mut cmd = self.curl_status();
+        cmd.args(["--max-time", "1"])
+            .arg(Lab::url(port, READY_PATH));
         run("curl", cmd, COMMAND_TIMEOUT).stdout == "204"
+    }
+
+    /// curl in the client namespace, quiet, printing only the response's status code; the
+    /// caller adds its options and the URL.
+    pub fn curl_status(&self) -> Command {
+        let mut cmd = self.client().exec(path_of("curl"));
+        cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]);
+        cmd
     }
 
     /// Interface lines (`ip -d link show`) in the server namespace.
