@@ -138,7 +138,7 @@ fn live_config(plan: &Plan, interface: &str, label: String, mirrored: Option<&st
 
 /// Prints the line that says capture is live (tests and scripts wait for it).
 fn announce(ready: &Ready) {
-    if let Some(notice) = &ready.notice {
+    for notice in &ready.notices {
         eprintln!("linewatch: notice: {notice}");
     }
     if ready.queues.len() > 1 {

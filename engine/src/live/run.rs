@@ -23,7 +23,7 @@
 //! [`RunResult`] are a replay's too ([`crate::pipeline`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -159,8 +159,9 @@ pub struct Ready {
     pub zero_copy: bool,
     /// UMEM bytes per queue.
     pub umem_bytes: usize,
-    /// A notice for the user (generic-mode fallback), if any.
-    pub notice: Option<String>,
+    /// Notices for the user: a generic-mode fallback, a worker that could not be pinned to
+    /// its core. The engine prints nothing itself; the caller shows these.
+    pub notices: Vec<String>,
 }
 
 /// Workers' cores when none are given: each queue's worker on its own core, skipping the first
@@ -273,6 +274,7 @@ pub fn run(
         config.capture,
         config.generic,
     )?;
+    let mut notices: Vec<String> = notice.into_iter().collect();
     // The block program on the real NIC (--mirror), and the blocklist the aggregator fills.
     let (block_program, blocker, blocking_on) = match &config.block {
         None => (None, None, None),
@@ -287,9 +289,7 @@ pub fn run(
                 CaptureOptions::default(),
                 config.generic,
             )?;
-            if let Some(n) = notice {
-                eprintln!("linewatch: notice: {n}");
-            }
+            notices.extend(notice);
             let list = program.blocklist()?;
             (Some(program), Some(list), Some(nic.clone()))
         }
@@ -305,13 +305,13 @@ pub fn run(
     let drops = Arc::new(AtomicU64::new(0));
     let clock = LiveClock::new();
     let started = Instant::now();
-    let ready = Ready {
+    let mut ready = Ready {
         interface: ifname.to_owned(),
         queues: queues.iter().copied().zip(cores.iter().copied()).collect(),
         mode: program.mode(),
         zero_copy: config.zero_copy,
         umem_bytes: frame * ring as usize,
-        notice,
+        notices,
     };
 
     let (epochs, aggregator) = start_aggregator(
@@ -329,18 +329,30 @@ pub fn run(
     );
     let (aggregated, results) = thread::scope(|scope| {
         let mut handles = Vec::with_capacity(receivers.len());
+        // Each worker says whether it could be pinned before it starts counting, so that
+        // capture is announced with what really happened.
+        let (pinning, pinned) = mpsc::channel();
         for ((rx, epoch), core) in receivers.into_iter().zip(epochs).zip(cores.iter().copied()) {
-            let worker_config = config.worker.clone();
-            let drops = Arc::clone(&drops);
-            let idle = config.idle;
+            let job = QueueJob {
+                rx,
+                core,
+                config: config.worker.clone(),
+                epoch,
+                clock,
+                stop,
+                idle: config.idle,
+                drops: Arc::clone(&drops),
+                pinning: pinning.clone(),
+            };
             let handle = thread::Builder::new()
-                .name(format!("linewatch-q{}", rx.queue))
-                .spawn_scoped(scope, move || {
-                    queue_worker(rx, core, &worker_config, epoch, clock, stop, idle, &drops)
-                })
+                .name(format!("linewatch-q{}", job.rx.queue))
+                .spawn_scoped(scope, move || queue_worker(job))
                 .expect("spawning a worker thread");
             handles.push(handle);
         }
+        drop(pinning);
+        // Ends when every worker has answered (or ended: its sender is dropped with it).
+        ready.notices.extend(pinned.iter().flatten());
         on_ready(&ready);
         let results: Vec<WorkerResult> = handles
             .into_iter()
@@ -398,28 +410,54 @@ struct WorkerResult {
     times: Option<(u64, u64)>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn queue_worker(
-    mut q: QueueRx,
+/// What one queue's worker thread is given.
+struct QueueJob<'a> {
+    /// The queue's socket.
+    rx: QueueRx,
+    /// The core to pin the thread to, if any.
     core: Option<usize>,
-    config: &WorkerConfig,
-    mut epoch: WorkerEpoch,
+    config: WorkerConfig,
+    epoch: WorkerEpoch,
     clock: LiveClock,
-    stop: &AtomicBool,
+    /// Set when the capture is to end.
+    stop: &'a AtomicBool,
     idle: IdlePolicy,
-    drops: &AtomicU64,
-) -> WorkerResult {
+    /// Kernel drops of every queue, for the status line.
+    drops: Arc<AtomicU64>,
+    /// Where the worker says, once, whether it could be pinned (`Some(notice)` if not).
+    pinning: mpsc::Sender<Option<String>>,
+}
+
+fn queue_worker(job: QueueJob<'_>) -> WorkerResult {
+    let QueueJob {
+        rx: mut q,
+        core,
+        config,
+        mut epoch,
+        clock,
+        stop,
+        idle,
+        drops,
+        pinning,
+    } = job;
     let mut pinned = None;
+    let mut notice = None;
     if let Some(c) = core {
         match sys::pin_to_core(c) {
             Ok(()) => pinned = Some(c),
-            Err(e) => eprintln!(
-                "linewatch: warning: cannot pin the worker of queue {} to core {c}: {e}",
-                q.queue
-            ),
+            Err(e) => {
+                notice = Some(format!(
+                    "cannot pin the worker of queue {} to core {c}: {e}",
+                    q.queue
+                ));
+            }
         }
     }
-    let mut worker = Worker::new(config, CoreDelta::new(0));
+    // The receiver waits for every worker before announcing capture; it is gone only if the
+    // capture already ended.
+    let _ = pinning.send(notice);
+    drop(pinning);
+    let mut worker = Worker::new(&config, CoreDelta::new(0));
     worker.set_monotonic_offset(Some(clock.monotonic_offset_ns()));
     let mut second = clock.now_ns() / NS_PER_SEC;
     epoch.enter(&mut worker, second);
