@@ -2,7 +2,7 @@
 //!
 //! The corpus is real material no one here wrote (captures from other projects, llhttp's test
 //! cases, tshark's oracle tables); it is referenced in place at `../shared/corpus` beside the
-//! workspace, never copied into the repository. [`file`] applies the rule of
+//! workspace, never copied into the repository. [`file()`] applies the rule of
 //! [`crate::tools::skip_or_fail`]: a missing corpus file fails the test when `CI` is set, and
 //! is a note and a skip of what needs it otherwise.
 
