@@ -331,24 +331,7 @@ fn bare_lf_and_lenient_start_lines_match_access_log() {
     );
 
     let want = truth(&log, expected_bare);
-    let replayed = {
-        let summary = lab.dir.join("replay.json");
-        let out = common::linewatch(&[
-            "--read",
-            capture_file.to_str().expect("utf-8 path"),
-            "--port",
-            &port,
-            "--summary",
-            summary.to_str().expect("utf-8 path"),
-        ]);
-        assert!(
-            out.status.success(),
-            "linewatch --read: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_str(&std::fs::read_to_string(&summary).expect("the replay summary"))
-            .expect("the replay summary is JSON")
-    };
+    let (replayed, _) = common::summary_of(&capture_file, &["--port", &port]);
     for (label, summary) in [
         ("linewatch --mirror", &live_summary),
         ("linewatch --read <tcpdump>", &replayed),
