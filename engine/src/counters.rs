@@ -88,6 +88,10 @@ counters! {
         FlowsEvicted => "flows_evicted",
         /// Responses whose request was not seen on the flow.
         UnmatchedResponses => "unmatched_responses",
+        /// Requests and responses (also counted as such) whose head ended a line in a bare LF
+        /// instead of CRLF: what nginx serves and RFC 9112 §2.2 allows, but no mainstream
+        /// client sends; shows who does.
+        BareLf => "bare_lf",
         /// Requests still waiting when their pending queue overflowed (no latency for them).
         PendingOverflow => "pending_overflow",
         /// Send stamps later than the worker's clock (a generator on another clock): no

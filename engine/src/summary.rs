@@ -23,6 +23,7 @@ pub fn summary(run: &RunResult) -> Summary {
         undecoded: total.get(Counter::Undecoded) + run.unsupported_link,
         flows_evicted: total.get(Counter::FlowsEvicted),
         unmatched_responses: total.get(Counter::UnmatchedResponses),
+        bare_lf: total.get(Counter::BareLf),
     };
     let mut errors: Vec<(&'static str, u64)> = Vec::new();
     for e in HttpError::ALL {

@@ -672,6 +672,7 @@ impl Worker {
 
         d.add(Counter::Requests, 1);
         d.add(Counter::RequestBytes, bytes);
+        d.add(Counter::BareLf, u64::from(req.bare_lf));
         d.tally.methods[kind.index()] += 1;
         if let Some(e) = req.defect {
             d.add(Counter::Malformed, 1);
@@ -728,6 +729,7 @@ impl Worker {
         let d = &mut *self.delta;
         let code = resp.line.code;
         d.add(Counter::Responses, 1);
+        d.add(Counter::BareLf, u64::from(resp.bare_lf));
         if let Some(s) = d.tally.status.get_mut(usize::from(code)) {
             *s += 1;
         }

@@ -91,4 +91,7 @@ pub struct Traffic {
     pub flows_evicted: u64,
     /// Responses with no request seen on their flow.
     pub unmatched_responses: u64,
+    /// Requests and responses (counted as such too) whose head ended a line in a bare LF
+    /// rather than CRLF.
+    pub bare_lf: u64,
 }

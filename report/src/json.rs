@@ -271,6 +271,7 @@ pub fn summary(s: &Summary) -> String {
     put("undecoded", json!(t.undecoded));
     put("flows_evicted", json!(t.flows_evicted));
     put("unmatched_responses", json!(t.unmatched_responses));
+    put("bare_lf", json!(t.bare_lf));
     if let Some(c) = &s.capture {
         let queues: Vec<Value> = c
             .queues
@@ -641,6 +642,7 @@ mod tests {
             "undecoded",
             "flows_evicted",
             "unmatched_responses",
+            "bare_lf",
             "errors",
             "status_classes",
             "request_bytes",
@@ -657,6 +659,7 @@ mod tests {
         assert_eq!(v["first_packet"].as_f64(), Some(1_614_053_178.0));
         assert_eq!(v["packets"], 1000);
         assert_eq!(v["unmatched_responses"], 7);
+        assert_eq!(v["bare_lf"], 8);
         assert_eq!(v["errors"]["not_ip"], 5);
         assert_eq!(v["methods"]["GET"], 90);
         assert_eq!(v["status"]["404"], 15);

@@ -441,6 +441,7 @@ pub fn summary(s: &Summary, top_n: usize) -> String {
         ("undecoded", t.undecoded),
         ("flows_evicted", t.flows_evicted),
         ("unmatched_responses", t.unmatched_responses),
+        ("bare_lf", t.bare_lf),
     ] {
         let _ = writeln!(out, "  {name:<20}{n:>16}");
     }
@@ -554,6 +555,7 @@ pub(crate) mod tests {
                 undecoded: 5,
                 flows_evicted: 6,
                 unmatched_responses: 7,
+                bare_lf: 8,
             },
             errors: vec![("invalid_target", 2), ("not_ip", 5)],
             total: breakdown(),
@@ -738,7 +740,7 @@ pub(crate) mod tests {
             "capture truncated: the file ends in the middle of a packet; counted up to the cut\n",
             "first packet  2021-02-23T04:06:18Z\n",
             "last packet   2021-02-23T04:16:18Z  (span 10m)\n",
-            "  unmatched_responses                7\n",
+            "  unmatched_responses                7\n  bare_lf                            8\n",
             "  invalid_target                     2\n",
             "since start (10s): 100 requests",
             "Alert history (2)",

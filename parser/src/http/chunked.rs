@@ -6,8 +6,12 @@
 //! bytes of the last piece that belonged to the body. Chunk data is skipped by arithmetic;
 //! only the size lines and trailers are read byte by byte, so the work is bounded by the
 //! number of chunks, not their size.
+//!
+//! Every line end may be CRLF or a bare LF (the size line, the line end after chunk data, the
+//! trailer lines and the final empty line), as nginx accepts them; a CR not followed by LF is
+//! an error.
 
-use memchr::memchr;
+use memchr::{memchr, memchr2};
 
 use super::HttpError;
 
@@ -82,13 +86,10 @@ impl ChunkedBody {
             match self.state {
                 State::Size => {
                     match byte {
-                        b'\r' | b';' if self.digits > 0 => {
-                            self.state = if byte == b'\r' {
-                                State::SizeLf
-                            } else {
-                                State::Extension
-                            };
-                        }
+                        b'\r' if self.digits > 0 => self.state = State::SizeLf,
+                        b';' if self.digits > 0 => self.state = State::Extension,
+                        // A bare LF ends the size line (nginx accepts it; see the module doc).
+                        b'\n' if self.digits > 0 => self.size_line_ended(),
                         _ => {
                             let digit = hex_value(byte).ok_or(HttpError::InvalidChunk)?;
                             if self.digits == MAX_SIZE_DIGITS {
@@ -100,27 +101,21 @@ impl ChunkedBody {
                     }
                     at += 1;
                 }
-                State::Extension => match memchr(b'\r', &buf[at..]) {
-                    Some(cr) => {
-                        if memchr(b'\n', &buf[at..at + cr]).is_some() {
-                            return Err(HttpError::InvalidChunk);
+                State::Extension => match memchr2(b'\r', b'\n', &buf[at..]) {
+                    Some(end) => {
+                        if buf[at + end] == b'\r' {
+                            self.state = State::SizeLf;
+                        } else {
+                            self.size_line_ended();
                         }
-                        at += cr + 1;
-                        self.state = State::SizeLf;
-                    }
-                    None if memchr(b'\n', &buf[at..]).is_some() => {
-                        return Err(HttpError::InvalidChunk)
+                        at += end + 1;
                     }
                     None => at = buf.len(),
                 },
                 State::SizeLf => {
                     expect(byte, b'\n')?;
                     at += 1;
-                    self.state = if self.size == 0 {
-                        State::TrailerStart
-                    } else {
-                        State::Data
-                    };
+                    self.size_line_ended();
                 }
                 State::Data => {
                     let available = buf.len() - at;
@@ -137,9 +132,13 @@ impl ChunkedBody {
                     }
                 }
                 State::DataCr => {
-                    expect(byte, b'\r')?;
                     at += 1;
-                    self.state = State::DataLf;
+                    match byte {
+                        b'\r' => self.state = State::DataLf,
+                        // A bare LF after the data ends the chunk too.
+                        b'\n' => *self = ChunkedBody::new(),
+                        _ => return Err(HttpError::InvalidChunk),
+                    }
                 }
                 State::DataLf => {
                     expect(byte, b'\n')?;
@@ -168,6 +167,16 @@ impl ChunkedBody {
             }
         }
         Ok(ChunkProgress::NeedMore)
+    }
+
+    /// After the LF of a chunk-size line: the data, or the trailers after the last chunk.
+    #[inline]
+    fn size_line_ended(&mut self) {
+        self.state = if self.size == 0 {
+            State::TrailerStart
+        } else {
+            State::Data
+        };
     }
 }
 
@@ -249,14 +258,41 @@ mod tests {
             b"3 \r\nfoo\r\n0\r\n\r\n", // space after size
             b"2 erfr\r\n",             // text after size
             b"3\r\nfoo\r\n\r\n",       // missing last-chunk
-            b"3\nfoo",                 // bare LF after size
             b"5\r\nABCDE0\r\n",        // data not followed by CRLF
             b"5\r\r;ABCD",             // CR CR
             b"11111111111111111\r\n",  // 17 hex digits
-            b"1;ext\nA",               // bare LF ends an extension
             b"0\r\n\rX",               // final CR without LF
             b"g\r\n",                  // not hex
         ] {
+            let mut c = ChunkedBody::new();
+            assert_eq!(c.advance(body), Err(HttpError::InvalidChunk), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn bare_lf_ends_every_line() {
+        // What nginx served in the lab: bare LF after the size, after the data and as the
+        // final line; mixed with CRLF; after an extension.
+        for body in [
+            &b"3\nabc\n0\n\nNEXT"[..],
+            b"3\nabc\r\n0\n\r\nNEXT",
+            b"3;ext=1\nabc\n0;x\nTrailer: t\n\nNEXT",
+        ] {
+            let end = body.len() - 4;
+            let mut c = ChunkedBody::new();
+            assert_eq!(c.advance(body), Ok(ChunkProgress::Done(end)), "{body:?}");
+            for cut in 0..end {
+                let mut c = ChunkedBody::new();
+                assert_eq!(c.advance(&body[..cut]), Ok(ChunkProgress::NeedMore));
+                assert_eq!(c.advance(&body[cut..]), Ok(ChunkProgress::Done(end - cut)));
+            }
+        }
+        for body in [&b"3\nfoo"[..], b"1;ext\nA"] {
+            let mut c = ChunkedBody::new();
+            assert_eq!(c.advance(body), Ok(ChunkProgress::NeedMore), "{body:?}");
+        }
+        // A bare CR is still an error, wherever it stands.
+        for body in [&b"3\rabc"[..], b"3\r\nabc\rX", b"1;e\rX"] {
             let mut c = ChunkedBody::new();
             assert_eq!(c.advance(body), Err(HttpError::InvalidChunk), "{body:?}");
         }

@@ -19,6 +19,8 @@ pub(super) struct HeadFields<'a> {
     pub(super) transfer_encoding: Option<bool>,
     /// The first defect seen.
     pub(super) defect: Option<HttpError>,
+    /// A header line or the empty line ended in a bare LF.
+    pub(super) bare_lf: bool,
     /// Index just past the empty line that ends the block.
     pub(super) end: usize,
 }
@@ -92,6 +94,8 @@ const TRANSFER_ENCODING: FieldName = FieldName::new(b"transfer-encoding:");
 #[inline]
 pub(super) fn scan(buf: &[u8], at: usize) -> Status<HeadFields<'_>> {
     let mut fields = HeadFields::none(0);
+    // Kept out of `fields` while the loop runs, so it can stay in a register.
+    let mut bare_lf = false;
     let mut line_start = at;
     while let Some(newline) = buf
         .get(line_start..)
@@ -100,11 +104,15 @@ pub(super) fn scan(buf: &[u8], at: usize) -> Status<HeadFields<'_>> {
         let line_end = line_start + newline;
         let line = match &buf[line_start..line_end] {
             [line @ .., b'\r'] => line,
-            line => line,
+            line => {
+                bare_lf = true;
+                line
+            }
         };
         match line.first() {
             None => {
                 fields.end = line_end + 1;
+                fields.bare_lf = bare_lf;
                 return Status::Complete(fields);
             }
             Some(b' ' | b'\t') if line_start == at => {
@@ -128,6 +136,7 @@ impl<'a> HeadFields<'a> {
             content_length_invalid: false,
             transfer_encoding: None,
             defect: None,
+            bare_lf: false,
             end,
         }
     }
@@ -265,8 +274,12 @@ mod tests {
     #[test]
     fn empty_block_and_bare_lf() {
         assert_eq!(fields(b"\r\n").end, 2);
+        assert!(!fields(b"\r\n").bare_lf);
         let f = fields(b"Host: a\nX: y\n\n");
-        assert_eq!((f.host, f.end), (Some(&b"a"[..]), 14));
+        assert_eq!((f.host, f.end, f.bare_lf), (Some(&b"a"[..]), 14, true));
+        assert!(fields(b"Host: a\r\n\n").bare_lf, "the empty line");
+        assert!(fields(b"Host: a\nX: y\r\n\r\n").bare_lf, "one header line");
+        assert!(!fields(b"Host: a\r\nX: y\r\n\r\n").bare_lf);
     }
 
     #[test]

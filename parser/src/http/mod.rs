@@ -8,11 +8,19 @@
 //!   keeps the bytes and tries again with more. Partial is only returned while every byte seen
 //!   could still begin a valid head, so a non-HTTP payload fails fast instead of being held.
 //! - Malformed input is an [`HttpError`]; never a panic, never a read past the input.
-//! - Start lines are checked strictly (RFC 9112 §3 and §4, as llhttp's strict mode does): a
-//!   method token and one SP, a target of visible bytes, one SP, `HTTP/0.9|1.0|1.1`, CRLF; or
+//! - Start lines are checked as llhttp's strict mode checks them (RFC 9112 §3 and §4): a
+//!   method token, SP, a target of visible bytes, SP, `HTTP/0.9|1.0|1.1`, CRLF; or
 //!   `HTTP/x.y SP 3DIGIT [SP reason] CRLF`. `GET target CRLF` (HTTP/0.9) is accepted. Any
 //!   token is a method (unknown methods are counted, not rejected), and bytes ≥ 0x80 in a target
 //!   are accepted (servers such as nginx serve them).
+//! - Where nginx serves what llhttp's strict mode rejects, linewatch counts what the server
+//!   answered (each checked against nginx 1.22's access log; see `parser/tests/nginx_lenient.rs`):
+//!   a bare LF ends any line (the request line, the status line, a header line, the empty line
+//!   and a chunk-size line; RFC 9112 §2.2 lets a recipient do this), alone or mixed with CRLF;
+//!   a request line may have several SPs between its tokens and SPs before its line end; any
+//!   run of CR and LF before a message is skipped. A head that used a bare LF says so
+//!   (`bare_lf`), so it can be counted apart. What nginx rejects stays rejected: a tab between
+//!   tokens, a space before the method, a CR not followed by LF.
 //! - Header lines are split on LF (a CR before it is dropped). Only the fields linewatch uses are
 //!   examined; other header lines are skipped without validation. Defects in the fields that
 //!   decide where a message ends (Content-Length, Transfer-Encoding) are reported in the head's
@@ -139,7 +147,8 @@ counter_enum! {
         /// `HTTP/` is followed by something other than 0.9, 1.0 or 1.1, or the version is not
         /// followed by the expected separator.
         InvalidVersion => "invalid_version",
-        /// The start line does not end in CRLF (a bare CR or a bare LF).
+        /// A CR in a start line is not followed by LF (a bare LF is a line end: see the
+        /// contract).
         InvalidLineEnding => "invalid_line_ending",
         /// The status code is not three digits from 100 to 999.
         InvalidStatusCode => "invalid_status_code",
@@ -220,24 +229,32 @@ mod class {
     }
 }
 
-/// Skips the empty lines (CRLF or LF) that RFC 9112 §2.2 lets a peer send before a message.
-/// Returns where the message starts; `buf.len()` if there is nothing else.
+/// Skips the empty lines that RFC 9112 §2.2 lets a peer send before a message: any run of CR
+/// and LF, as nginx and llhttp skip them (a lone CR included). Returns where the message
+/// starts; `buf.len()` if there is nothing else.
 fn skip_empty_lines(buf: &[u8]) -> usize {
-    let mut at = 0;
-    loop {
-        match buf.get(at..) {
-            Some([b'\r', b'\n', ..]) => at += 2,
-            Some([b'\n', ..]) => at += 1,
-            _ => return at,
-        }
-    }
+    buf.iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len())
 }
 
-/// Whether `buf` holds nothing but the empty lines [`skip_empty_lines`] skips, possibly cut
-/// after a CR.
+/// Whether `buf` holds nothing but the empty lines [`skip_empty_lines`] skips.
 fn only_empty_lines(buf: &[u8]) -> bool {
-    let at = skip_empty_lines(buf);
-    matches!(&buf[at..], [] | [b'\r'])
+    skip_empty_lines(buf) == buf.len()
+}
+
+/// Where a line that may end in CRLF or a bare LF ends, looking at `buf[at..]`: the index just
+/// past its LF and whether that LF was bare. `Partial` when `buf` ends first (or after a CR);
+/// [`HttpError::InvalidLineEnding`] for a CR not followed by LF; `other` for any other byte.
+#[inline]
+fn line_end(buf: &[u8], at: usize, other: HttpError) -> Result<Status<(usize, bool)>, HttpError> {
+    match buf.get(at..) {
+        Some([b'\r', b'\n', ..]) => Ok(Status::Complete((at + 2, false))),
+        Some([b'\n', ..]) => Ok(Status::Complete((at + 1, true))),
+        Some([] | [b'\r']) | None => Ok(Status::Partial),
+        Some([b'\r', ..]) => Err(HttpError::InvalidLineEnding),
+        Some(_) => Err(other),
+    }
 }
 
 /// Trims optional whitespace (SP and HTAB) from both ends.
@@ -281,9 +298,29 @@ mod tests {
     #[test]
     fn empty_lines_and_ows() {
         assert_eq!(skip_empty_lines(b"\r\n\nGET"), 3);
-        assert_eq!(skip_empty_lines(b"\rGET"), 0);
+        // nginx serves `\r\rGET / HTTP/1.1`: a lone CR before a message is skipped too.
+        assert_eq!(skip_empty_lines(b"\rGET"), 1);
+        assert_eq!(skip_empty_lines(b"GET"), 0);
         assert!(only_empty_lines(b"\r\n\r"));
         assert!(!only_empty_lines(b"\r\nG"));
+        assert_eq!(
+            line_end(b"x\r\n", 1, HttpError::NotHttp),
+            Ok(Status::Complete((3, false)))
+        );
+        assert_eq!(
+            line_end(b"x\n", 1, HttpError::NotHttp),
+            Ok(Status::Complete((2, true)))
+        );
+        assert_eq!(line_end(b"x\r", 1, HttpError::NotHttp), Ok(Status::Partial));
+        assert_eq!(line_end(b"x", 1, HttpError::NotHttp), Ok(Status::Partial));
+        assert_eq!(
+            line_end(b"x\rx", 1, HttpError::NotHttp),
+            Err(HttpError::InvalidLineEnding)
+        );
+        assert_eq!(
+            line_end(b"xy", 1, HttpError::NotHttp),
+            Err(HttpError::NotHttp)
+        );
         assert_eq!(trim_ows(b" \t a b\t "), b"a b");
         assert_eq!(trim_ows(b"  "), b"");
     }

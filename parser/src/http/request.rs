@@ -2,7 +2,7 @@
 
 use super::headers::{self, HeadFields};
 use super::target::{self, TargetForm};
-use super::{class, scan, skip_empty_lines, Body, HttpError, Status, Version};
+use super::{class, line_end, scan, skip_empty_lines, Body, HttpError, Status, Version};
 
 /// The longest method token read before the bytes are judged not to be HTTP. The longest
 /// registered method, `UPDATEREDIRECTREF`, has 17 bytes.
@@ -122,16 +122,15 @@ pub struct Request<'a> {
     pub head_len: usize,
     /// The first defect in the header block; the request is still a request.
     pub defect: Option<HttpError>,
+    /// A line of the head (the request line, a header line or the empty line) ended in a bare
+    /// LF rather than CRLF. Empty lines before the request line are not part of the head.
+    pub bare_lf: bool,
 }
 
 /// Reads the request head at the start of `buf` (after any empty lines).
 #[inline]
 pub fn parse_request(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
     let start = skip_empty_lines(buf);
-    if buf[start..] == *b"\r" {
-        // The CR of another empty line; its LF is still to come.
-        return Ok(Status::Partial);
-    }
     let (line, line_len) = match parse_request_line(&buf[start..])? {
         Status::Complete(parsed) => parsed,
         Status::Partial => return Ok(Status::Partial),
@@ -147,6 +146,8 @@ pub fn parse_request(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
         }
     };
     let body = fields.request_body();
+    // The line is at least `GET /` and its LF: the byte before the LF is in `buf`.
+    let line_bare_lf = buf[headers_at - 2] != b'\r';
     Ok(Status::Complete(Request {
         line,
         host: fields.host,
@@ -154,12 +155,17 @@ pub fn parse_request(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
         body,
         head_len: fields.end,
         defect: fields.defect,
+        bare_lf: line_bare_lf || fields.bare_lf,
     }))
 }
 
-/// Reads a request line at the very start of `buf`; returns it with its length (CRLF
+/// Reads a request line at the very start of `buf`; returns it with its length (line end
 /// included). Unlike [`parse_request`] it neither skips empty lines before the line nor waits for
 /// the header block, so a caller whose head outgrew its buffer can still count the line.
+///
+/// Beyond llhttp's strict grammar it accepts what nginx serves: a bare LF as the line end,
+/// several SPs between the tokens, and SPs between the version (or an HTTP/0.9 target) and the
+/// line end.
 #[inline]
 pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>, HttpError> {
     let method_len = match method_len(buf)? {
@@ -177,9 +183,14 @@ pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>
         }
     };
 
-    let target_at = method_len + 1;
+    let mut target_at = method_len + 1;
+    let mut target_len = scan::target_end(&buf[target_at..]);
+    if target_len == 0 && buf.get(target_at) == Some(&b' ') {
+        // Several SPs after the method, which nginx serves: off the common path.
+        target_at = skip_spaces(buf, target_at);
+        target_len = scan::target_end(&buf[target_at..]);
+    }
     let after_method = &buf[target_at..];
-    let target_len = scan::target_end(after_method);
     let Some(&sep_byte) = after_method.get(target_len) else {
         // Every byte so far may stand in a target.
         return Ok(Status::Partial);
@@ -192,43 +203,107 @@ pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>
     let sep = target_at + target_len;
     match sep_byte {
         b' ' => {}
-        b'\r' => {
-            // `GET target CRLF`: HTTP/0.9, which has no other method.
-            return match buf.get(sep + 1) {
-                None => Ok(Status::Partial),
-                Some(b'\n') if method == b"GET" => {
-                    let line = RequestLine {
-                        method,
-                        target,
-                        version: Version::Http09,
-                    };
-                    Ok(Status::Complete((line, sep + 2)))
-                }
-                Some(b'\n') => Err(fail(HttpError::InvalidVersion)),
-                Some(_) => Err(fail(HttpError::InvalidLineEnding)),
-            };
-        }
-        b'\n' => return Err(fail(HttpError::InvalidLineEnding)),
+        b'\r' | b'\n' => return http_09(method, target, buf, sep).map_err(fail),
         _ => return Err(fail(HttpError::InvalidTarget)),
     }
-
     let version_at = sep + 1;
-    let rest = &buf[version_at..];
-    if rest.len() < VERSION_LEN + 2 {
-        return partial_version(rest).map_err(fail);
-    }
-    let version = Version::from_wire(&rest[..VERSION_LEN]).map_err(fail)?;
-    match (rest[VERSION_LEN], rest[VERSION_LEN + 1]) {
-        (b'\r', b'\n') => {}
-        (b'\r' | b'\n', _) => return Err(fail(HttpError::InvalidLineEnding)),
-        _ => return Err(fail(HttpError::InvalidVersion)),
-    }
+    let (version, len) = match version_and_end(buf, version_at) {
+        Ok(Status::Complete(parsed)) => parsed,
+        Ok(Status::Partial) => return Ok(Status::Partial),
+        // More SPs before the version, or an HTTP/0.9 line with SPs before its end: nginx
+        // serves both. Checked only once the strict reading failed.
+        Err(_) if matches!(buf.get(version_at), Some(b' ' | b'\r' | b'\n')) => {
+            return lenient_after_target(method, target, buf, version_at).map_err(fail);
+        }
+        Err(error) => return Err(fail(error)),
+    };
     let line = RequestLine {
         method,
         target,
         version,
     };
-    Ok(Status::Complete((line, version_at + VERSION_LEN + 2)))
+    Ok(Status::Complete((line, len)))
+}
+
+/// `HTTP/d.d` at `at`, then SPs (nginx serves them) and the line end (CRLF or a bare LF).
+/// Returns the version and the index past the line end.
+#[inline]
+fn version_and_end(buf: &[u8], at: usize) -> Result<Status<(Version, usize)>, HttpError> {
+    let rest = &buf[at..];
+    let Some(version) = rest.get(..VERSION_LEN) else {
+        return partial_version(rest);
+    };
+    let version = Version::from_wire(version)?;
+    let after = at + VERSION_LEN;
+    if let Some(b"\r\n") = buf.get(after..after + 2) {
+        return Ok(Status::Complete((version, after + 2)));
+    }
+    // The lenient line ends, off the common path: SPs before it, a bare LF.
+    Ok(
+        match line_end(buf, skip_spaces(buf, after), HttpError::InvalidVersion)? {
+            Status::Complete((len, _)) => Status::Complete((version, len)),
+            Status::Partial => Status::Partial,
+        },
+    )
+}
+
+/// After `method SP target SP`, at `at`: more SPs, then the version or (HTTP/0.9) the line
+/// end.
+#[cold]
+fn lenient_after_target<'a>(
+    method: &'a [u8],
+    target: &'a [u8],
+    buf: &[u8],
+    at: usize,
+) -> Result<Status<(RequestLine<'a>, usize)>, HttpError> {
+    let at = skip_spaces(buf, at);
+    match buf.get(at) {
+        None => Ok(Status::Partial),
+        Some(b'\r' | b'\n') => http_09(method, target, buf, at),
+        Some(_) => Ok(match version_and_end(buf, at)? {
+            Status::Complete((version, len)) => {
+                let line = RequestLine {
+                    method,
+                    target,
+                    version,
+                };
+                Status::Complete((line, len))
+            }
+            Status::Partial => Status::Partial,
+        }),
+    }
+}
+
+/// The index of the first byte at or after `at` that is not SP.
+#[inline]
+fn skip_spaces(buf: &[u8], mut at: usize) -> usize {
+    while buf.get(at) == Some(&b' ') {
+        at += 1;
+    }
+    at
+}
+
+/// `GET target` ended at `at` (a CR or LF): an HTTP/0.9 request line, which has no other
+/// method.
+fn http_09<'a>(
+    method: &'a [u8],
+    target: &'a [u8],
+    buf: &[u8],
+    at: usize,
+) -> Result<Status<(RequestLine<'a>, usize)>, HttpError> {
+    let len = match line_end(buf, at, HttpError::InvalidLineEnding)? {
+        Status::Complete((len, _)) => len,
+        Status::Partial => return Ok(Status::Partial),
+    };
+    if method != b"GET" {
+        return Err(HttpError::InvalidVersion);
+    }
+    let line = RequestLine {
+        method,
+        target,
+        version: Version::Http09,
+    };
+    Ok(Status::Complete((line, len)))
 }
 
 /// The length of the method token at the start of `buf`, which a space must follow.
@@ -247,9 +322,9 @@ fn method_len(buf: &[u8]) -> Result<Status<usize>, HttpError> {
     Ok(Status::Partial)
 }
 
-/// Checks the few bytes of `HTTP/d.d CRLF` present when the buffer ends inside them.
-fn partial_version(rest: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>, HttpError> {
-    const TEMPLATE: &[u8; VERSION_LEN + 2] = b"HTTP/1.1\r\n";
+/// Checks the few bytes of `HTTP/d.d` present when the buffer ends inside them.
+fn partial_version(rest: &[u8]) -> Result<Status<(Version, usize)>, HttpError> {
+    const TEMPLATE: &[u8; VERSION_LEN] = b"HTTP/1.1";
     for (i, &byte) in rest.iter().enumerate() {
         let ok = match i {
             5 | 7 => byte.is_ascii_digit(),
@@ -258,13 +333,9 @@ fn partial_version(rest: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>, Http
         if !ok {
             return Err(match i {
                 0..=4 => HttpError::NotHttp,
-                8 | 9 if matches!(byte, b'\r' | b'\n') => HttpError::InvalidLineEnding,
                 _ => HttpError::InvalidVersion,
             });
         }
-    }
-    if rest.len() >= VERSION_LEN {
-        Version::from_wire(&rest[..VERSION_LEN])?;
     }
     Ok(Status::Partial)
 }
@@ -333,13 +404,9 @@ mod tests {
             (b"GET / HTTP/5.6\r\n", HttpError::InvalidVersion),
             (b"GET / HTTP/5.6", HttpError::InvalidVersion),
             (b"GET / HTTP/1.1\rLine: 1\r\n", HttpError::InvalidLineEnding),
-            (b"GET / HTTP/1.1\nHost: a\r\n", HttpError::InvalidLineEnding),
-            (b"GET / HTTP/1.1 \r\n", HttpError::InvalidVersion),
             (b"GET / RTSP/1.0\r\n", HttpError::NotHttp),
-            (b"GET  / HTTP/1.1\r\n", HttpError::InvalidTarget),
             (b"GET /a\x01b HTTP/1.1\r\n", HttpError::InvalidTarget),
             (b"GET /a\x7f HTTP/1.1\r\n", HttpError::InvalidTarget),
-            (b"GET /\n", HttpError::InvalidLineEnding),
             (b"GET /\rX", HttpError::InvalidLineEnding),
             (b"POST /\r\n", HttpError::InvalidVersion),
             (b"FOO /\r\n", HttpError::NotHttp),
@@ -354,8 +421,15 @@ mod tests {
             (b"G@T / HTTP/1.1\r\n", HttpError::NotHttp),
             (b"PUT / XTTP", HttpError::NotHttp),
             (b"PUT / HTTP/x", HttpError::InvalidVersion),
-            (b"PUT / HTTP/1.1\n", HttpError::InvalidLineEnding),
             (b"PUT / HTTP/1.1\r\r", HttpError::InvalidLineEnding),
+            // What nginx rejects with 400 stays rejected: a tab between tokens, a CR not
+            // followed by LF, a version not followed by SP, CR or LF, an empty target.
+            (b"GET /t2\tHTTP/1.1\r\n", HttpError::InvalidTarget),
+            (b"GET /r2 HTTP/1.1\r\r\n", HttpError::InvalidLineEnding),
+            (b"GET / HTTP/1.1 \rX", HttpError::InvalidLineEnding),
+            (b"GET / HTTP/1.1x\r\n", HttpError::InvalidVersion),
+            (b"GET   \r\n", HttpError::InvalidTarget),
+            (b"POST /  \n", HttpError::InvalidVersion),
         ];
         for &(input, error) in cases {
             assert_eq!(
@@ -368,11 +442,113 @@ mod tests {
     }
 
     #[test]
+    fn what_nginx_serves() {
+        // (line, method, target, version, length): each served by nginx 1.22 and logged.
+        type Case = (&'static [u8], &'static [u8], &'static [u8], Version, usize);
+        let cases: &[Case] = &[
+            (
+                b"GET /c2 HTTP/1.1\nHost",
+                b"GET",
+                b"/c2",
+                Version::Http11,
+                17,
+            ),
+            (
+                b"GET  /s1  HTTP/1.1\r\n",
+                b"GET",
+                b"/s1",
+                Version::Http11,
+                20,
+            ),
+            (
+                b"PUT    /s2     HTTP/1.0\n",
+                b"PUT",
+                b"/s2",
+                Version::Http10,
+                24,
+            ),
+            (
+                b"GET /s3 HTTP/1.1 \r\n",
+                b"GET",
+                b"/s3",
+                Version::Http11,
+                19,
+            ),
+            (
+                b"GET /s4   HTTP/1.1   \nX",
+                b"GET",
+                b"/s4",
+                Version::Http11,
+                22,
+            ),
+            (b"GET /n1\n", b"GET", b"/n1", Version::Http09, 8),
+            (b"GET /n3  \n", b"GET", b"/n3", Version::Http09, 10),
+            (b"GET /s6 \r\n", b"GET", b"/s6", Version::Http09, 10),
+            (
+                b"GET  http://abs.example/x/y  HTTP/1.1\n",
+                b"GET",
+                b"http://abs.example/x/y",
+                Version::Http11,
+                38,
+            ),
+        ];
+        for &(input, method, target, version, len) in cases {
+            let (l, n) = line(input).unwrap().complete().unwrap();
+            assert_eq!(
+                (l.method, l.target, l.version, n),
+                (method, target, version, len),
+                "{:?}",
+                std::string::String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn bare_lf_in_a_head_is_flagged() {
+        // (head, bare LF somewhere)
+        let cases: &[(&[u8], bool)] = &[
+            (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", false),
+            (b"\n\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", false),
+            (b"GET / HTTP/1.1\nHost: h\n\n", true),
+            (b"GET / HTTP/1.1\nHost: h\r\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nHost: h\r\n\n", true),
+            (b"GET /\n", true),
+            (b"GET /\r\n", false),
+        ];
+        for &(input, bare) in cases {
+            let r = parse_request(input).unwrap().complete().unwrap();
+            assert_eq!(
+                (
+                    r.bare_lf,
+                    r.head_len,
+                    r.host.is_some() || r.line.version == Version::Http09
+                ),
+                (bare, input.len(), true),
+                "{:?}",
+                std::string::String::from_utf8_lossy(input)
+            );
+        }
+        // Three pipelined bare-LF requests in one segment: all three.
+        let three = b"GET /p1 HTTP/1.1\nHost: h\n\nGET /p2 HTTP/1.1\nHost: h\n\nGET /p3 HTTP/1.1\nHost: h\n\n";
+        let found: std::vec::Vec<&[u8]> = crate::http::requests(three)
+            .map(|(_, r)| r.line.target)
+            .collect();
+        assert_eq!(found, [&b"/p1"[..], b"/p2", b"/p3"]);
+        // Any run of CR and LF before the request line is skipped, as nginx skips it.
+        let r = parse_request(b"\r\rGET /e4 HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(r.complete().unwrap().line.target, b"/e4");
+        assert_eq!(parse_request(b"\r"), Ok(Partial));
+    }
+
+    #[test]
     fn every_prefix_of_a_valid_line_is_partial() {
         for input in [
             &b"GET /a/b HTTP/1.1\r\n"[..],
             b"DELETE /x HTTP/1.0\r\n",
             b"GET /\r\n",
+            b"GET  /a  HTTP/1.1  \n",
+            b"GET /x \n",
         ] {
             for cut in 0..input.len() {
                 assert_eq!(line(&input[..cut]), Ok(Partial), "{:?}", &input[..cut]);

@@ -1,7 +1,7 @@
 //! Response heads: `HTTP/x.y SP 3DIGIT [SP reason] CRLF` and the header block after it.
 
 use super::headers::{self, HeadFields};
-use super::{class, skip_empty_lines, Body, HttpError, Status, Version};
+use super::{class, line_end, skip_empty_lines, Body, HttpError, Status, Version};
 
 /// `HTTP/d.d SP ddd` and the byte after it: the fixed-width part of a status line.
 const FIXED_LEN: usize = 13;
@@ -34,16 +34,15 @@ pub struct Response<'a> {
     pub head_len: usize,
     /// The first defect in the header block.
     pub defect: Option<HttpError>,
+    /// A line of the head (the status line, a header line or the empty line) ended in a bare
+    /// LF rather than CRLF.
+    pub bare_lf: bool,
 }
 
 /// Reads the response head at the start of `buf` (after any empty lines).
 #[inline]
 pub fn parse_response(buf: &[u8]) -> Result<Status<Response<'_>>, HttpError> {
     let start = skip_empty_lines(buf);
-    if buf[start..] == *b"\r" {
-        // The CR of another empty line; its LF is still to come.
-        return Ok(Status::Partial);
-    }
     let (line, line_len) = match parse_status_line(&buf[start..])? {
         Status::Complete(parsed) => parsed,
         Status::Partial => return Ok(Status::Partial),
@@ -53,16 +52,19 @@ pub fn parse_response(buf: &[u8]) -> Result<Status<Response<'_>>, HttpError> {
         Status::Partial => return Ok(Status::Partial),
     };
     let body = fields.response_body(line.code);
+    // A status line is at least 13 bytes and its LF: the byte before the LF is in `buf`.
+    let line_bare_lf = buf[start + line_len - 2] != b'\r';
     Ok(Status::Complete(Response {
         line,
         body,
         head_len: fields.end,
         defect: fields.defect,
+        bare_lf: line_bare_lf || fields.bare_lf,
     }))
 }
 
-/// Reads a status line at the very start of `buf`; returns it with its length (CRLF
-/// included). Unlike [`parse_response`] it neither skips empty lines before the line nor waits for
+/// Reads a status line at the very start of `buf`; returns it with its length (line end
+/// included: CRLF or a bare LF). Unlike [`parse_response`] it neither skips empty lines before the line nor waits for
 /// the header block, so a caller whose head outgrew its buffer can still count the line.
 #[inline]
 pub fn parse_status_line(buf: &[u8]) -> Result<Status<(StatusLine<'_>, usize)>, HttpError> {
@@ -83,18 +85,17 @@ pub fn parse_status_line(buf: &[u8]) -> Result<Status<(StatusLine<'_>, usize)>, 
     };
     // Without a reason phrase this is the empty slice at the line's end, still in `buf`.
     let reason = &buf[reason_end.min(FIXED_LEN)..reason_end];
-    match &buf[reason_end..] {
-        [] | [b'\r'] => Ok(Status::Partial),
-        [b'\r', b'\n', ..] => Ok(Status::Complete((
+    // CRLF, or a bare LF (RFC 9112 §2.2; llhttp's lenient mode): see the module contract.
+    match line_end(buf, reason_end, HttpError::InvalidReason)? {
+        Status::Complete((len, _)) => Ok(Status::Complete((
             StatusLine {
                 version,
                 code,
                 reason,
             },
-            reason_end + 2,
+            len,
         ))),
-        [b'\r' | b'\n', ..] => Err(HttpError::InvalidLineEnding),
-        _ => Err(HttpError::InvalidReason),
+        Status::Partial => Ok(Status::Partial),
     }
 }
 
@@ -196,6 +197,20 @@ mod tests {
                 (version, code, reason, len)
             );
         }
+        // A bare LF ends a status line (RFC 9112 §2.2, llhttp's lenient mode).
+        for (input, code, reason, len) in [
+            (
+                &b"HTTP/1.1 200 OK\nContent-Length: 0\n\n"[..],
+                200,
+                &b"OK"[..],
+                16,
+            ),
+            (b"HTTP/1.1 200\n", 200, b"", 13),
+            (b"HTTP/1.0 404 Not Found \nX", 404, b"Not Found ", 24),
+        ] {
+            let (l, n) = line(input).unwrap().complete().unwrap();
+            assert_eq!((l.code, l.reason, n), (code, reason, len));
+        }
         let utf8 = "HTTP/1.1 500 Oriëntatieprobleem\r\n".as_bytes();
         assert_eq!(
             line(utf8).unwrap().complete().unwrap().0.reason,
@@ -227,11 +242,6 @@ mod tests {
                 b"HTTP/1.1 200 OK\r\rContent-Length: 4\r\n",
                 HttpError::InvalidLineEnding,
             ),
-            (
-                b"HTTP/1.1 200 OK\nContent-Length: 0\n\n",
-                HttpError::InvalidLineEnding,
-            ),
-            (b"HTTP/1.1 200\n", HttpError::InvalidLineEnding),
             (b"HTTP/1.1 200 O\x01K\r\n", HttpError::InvalidReason),
             (b"HTTP/1.1 200 O\x7fK\r\n", HttpError::InvalidReason),
         ];
@@ -247,7 +257,11 @@ mod tests {
 
     #[test]
     fn every_prefix_of_a_valid_line_is_partial() {
-        for input in [&b"HTTP/1.1 200 OK\r\n"[..], b"HTTP/1.0 304\r\n"] {
+        for input in [
+            &b"HTTP/1.1 200 OK\r\n"[..],
+            b"HTTP/1.0 304\r\n",
+            b"HTTP/1.1 200 OK\n",
+        ] {
             for cut in 0..input.len() {
                 assert_eq!(line(&input[..cut]), Ok(Partial), "{:?}", &input[..cut]);
             }
@@ -271,5 +285,18 @@ mod tests {
             parse_response(b"HTTP/1.1 200 OK\r\nServer: x\r\n"),
             Ok(Partial)
         );
+        assert!(!r.bare_lf);
+        for (head, bare) in [
+            (&b"HTTP/1.1 200 OK\nContent-Length: 0\n\n"[..], true),
+            (b"HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n", true),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\n", true),
+            (b"\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false),
+        ] {
+            let r = parse_response(head).unwrap().complete().unwrap();
+            assert_eq!(
+                (r.bare_lf, r.head_len, r.body),
+                (bare, head.len(), Body::Empty)
+            );
+        }
     }
 }
