@@ -138,14 +138,18 @@ pub fn open_capture(path: &Path) -> Result<Box<dyn Source + Send>, SourceError> 
             reason: format!("only {got} bytes long"),
         });
     }
-    let file = File::open(path).map_err(open_err)?;
+    // The file is opened once: a pipe or FIFO cannot be opened again for its first bytes,
+    // so those are handed to the reader (a map does not depend on the read position).
     if magic == PCAPNG_MAGIC {
-        return Ok(Box::new(PcapNgSource::open(file, path)?));
+        return Ok(Box::new(PcapNgSource::open(
+            Stream::new(file, &magic),
+            path,
+        )?));
     }
     if let Some(source) = MappedPcap::open(&file, path)? {
         return Ok(Box::new(source));
     }
-    Ok(Box::new(PcapStream::open(file, path)?))
+    Ok(Box::new(PcapStream::open(Stream::new(file, &magic), path)?))
 }
 
 /// The first four bytes of a pcapng file (a Section Header Block).
@@ -282,8 +286,7 @@ struct PcapStream {
 }
 
 impl PcapStream {
-    fn open(file: File, path: &Path) -> Result<PcapStream, SourceError> {
-        let mut stream = Stream::new(file);
+    fn open(mut stream: Stream, path: &Path) -> Result<PcapStream, SourceError> {
         let header_len = match stream.fill(PCAP_HEADER_LEN) {
             Ok(_) => stream.available().min(PCAP_HEADER_LEN),
             Err(error) => {
@@ -500,12 +503,15 @@ struct Stream {
 }
 
 impl Stream {
-    fn new(file: File) -> Stream {
+    /// A stream of `file` whose first bytes, `read`, were read from it already.
+    fn new(file: File, read: &[u8]) -> Stream {
+        let mut buf = vec![0; STREAM_BUFFER];
+        buf[..read.len()].copy_from_slice(read);
         Stream {
             file,
-            buf: vec![0; STREAM_BUFFER],
+            buf,
             start: 0,
-            end: 0,
+            end: read.len(),
             pending: 0,
             offset: 0,
         }
@@ -628,9 +634,9 @@ struct BlockAt {
 }
 
 impl PcapNgSource {
-    fn open(file: File, path: &Path) -> Result<PcapNgSource, SourceError> {
+    fn open(stream: Stream, path: &Path) -> Result<PcapNgSource, SourceError> {
         let mut source = PcapNgSource {
-            stream: Stream::new(file),
+            stream,
             path: path.to_path_buf(),
             big_endian: false,
             interfaces: Vec::new(),
@@ -938,7 +944,8 @@ mod tests {
         let mapped = open_capture(&file.0).unwrap();
         assert!(mapped.is_mapped());
         let mut mapped = mapped;
-        let stream = PcapStream::open(File::open(&file.0).unwrap(), &file.0).unwrap();
+        let stream =
+            PcapStream::open(Stream::new(File::open(&file.0).unwrap(), &[]), &file.0).unwrap();
         let mut stream: Box<dyn Source> = Box::new(stream);
         vec![read_all(mapped.as_mut()), read_all(stream.as_mut())]
     }
@@ -1157,7 +1164,8 @@ mod tests {
         f.extend_from_slice(&(MAX_BLOCK + 4).to_le_bytes());
         f.extend_from_slice(&[0; 64]);
         let file = TempFile::new("many.pcapng", &f);
-        let mut source = PcapNgSource::open(File::open(&file.0).unwrap(), &file.0).unwrap();
+        let mut source =
+            PcapNgSource::open(Stream::new(File::open(&file.0).unwrap(), &[]), &file.0).unwrap();
         let (got, end) = read_all(&mut source);
         assert_eq!(source.interfaces.len(), MAX_INTERFACES);
         assert_eq!(got.len(), 1);
