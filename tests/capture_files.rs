@@ -7,7 +7,9 @@
 //!   or a hard link) is refused in one line, exit 2, the capture untouched;
 //! - a stdout that fails (`/dev/full`) is one line on stderr and exit 1, a closed pipe ends
 //!   quietly with exit 0; the count and the `--summary` file are whole either way;
-//! - a pcapng of 5,000,000 interface blocks is read in under 64 MiB.
+//! - a pcapng of 5,000,000 interface blocks is read in under 64 MiB;
+//! - `--flows 16777216` with two workers on a small capture stays under 256 MiB: flow memory is
+//!   taken as flows appear.
 
 #![allow(clippy::print_stdout)] // The figures are the test's report: `run.sh test` shows them.
 
@@ -371,4 +373,28 @@ fn five_million_pcapng_interface_blocks_fit_in_64_mib() {
     assert_eq!(summary["packets"].as_u64(), Some(1));
     assert_eq!(summary["requests"].as_u64(), Some(1));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The limit for a replay at the largest `--flows`.
+const MAX_FLOWS_LIMIT_BYTES: u64 = 256 * 1024 * 1024;
+
+#[test]
+fn the_largest_flow_table_costs_nothing_until_flows_appear() {
+    let Some(capture) = corpus::file("pcaps/sv__http-protocol-nodup.pcap") else {
+        tools::skip_or_fail("the corpus has no sv__http-protocol-nodup.pcap");
+        return;
+    };
+    let (summary, _) = summary_of(&capture, &["--flows", "16777216", "--workers", "2"]);
+    let rss = summary["peak_rss_bytes"]
+        .as_u64()
+        .expect("peak RSS reported on Linux");
+    println!(
+        "peak RSS with --flows 16777216 --workers 2: {:.1} MiB",
+        rss as f64 / 1_048_576.0
+    );
+    assert!(
+        rss < MAX_FLOWS_LIMIT_BYTES,
+        "peak RSS {rss} bytes is not under 256 MiB"
+    );
+    assert_eq!(summary["requests"].as_u64(), Some(40));
 }
