@@ -143,8 +143,8 @@ fn open(plan: &mut Plan) -> Result<Opened, String> {
         None => None,
     };
     // A replay with two or more workers has each of them read the file (no reader thread)
-    // when it is memory-mapped. A pipe could not be read twice, and a pcapng reader holds an
-    // 8 MB buffer: those keep one reader thread feeding the workers.
+    // when it is memory-mapped. A pipe could not be read twice, and a pcapng reader copies
+    // through its own 1 MiB buffer: those keep one reader thread feeding the workers.
     if let Mode::Read(path) = &plan.mode {
         if plan.engine.workers > 1 && sources[0].is_mapped() {
             for _ in 1..plan.engine.workers {
