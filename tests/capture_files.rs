@@ -313,6 +313,21 @@ fn a_stdout_that_fails_is_an_error_and_a_closed_pipe_ends_quietly() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Prints the run's peak RSS (the test's figure) and asserts it is under `limit` bytes.
+fn assert_peak_rss_under(summary: &serde_json::Value, limit: u64, what: &str) {
+    let rss = summary["peak_rss_bytes"]
+        .as_u64()
+        .expect("peak RSS reported on Linux");
+    let mib = |bytes: u64| bytes as f64 / 1_048_576.0;
+    println!("peak RSS {what}: {:.1} MiB", mib(rss));
+    assert!(
+        rss < limit,
+        "peak RSS {what}: {:.1} MiB is not under {:.0} MiB",
+        mib(rss),
+        mib(limit)
+    );
+}
+
 /// The limit for the interface-block file, as for the 1M-key replay in tests/memory.rs.
 const INTERFACES_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 /// Interface blocks in the file.
@@ -358,16 +373,10 @@ fn five_million_pcapng_interface_blocks_fit_in_64_mib() {
         out.flush().unwrap();
     }
     let (summary, _) = summary_of(&capture, &[]);
-    let rss = summary["peak_rss_bytes"]
-        .as_u64()
-        .expect("peak RSS reported on Linux");
-    println!(
-        "peak RSS reading {INTERFACE_BLOCKS} interface blocks: {:.1} MiB",
-        rss as f64 / 1_048_576.0
-    );
-    assert!(
-        rss < INTERFACES_LIMIT_BYTES,
-        "peak RSS {rss} bytes is not under 64 MiB"
+    assert_peak_rss_under(
+        &summary,
+        INTERFACES_LIMIT_BYTES,
+        &format!("reading {INTERFACE_BLOCKS} interface blocks"),
     );
     assert_eq!(summary["packets"].as_u64(), Some(1));
     assert_eq!(summary["requests"].as_u64(), Some(1));
@@ -384,16 +393,10 @@ fn the_largest_flow_table_costs_nothing_until_flows_appear() {
         return;
     };
     let (summary, _) = summary_of(&capture, &["--flows", "16777216", "--workers", "2"]);
-    let rss = summary["peak_rss_bytes"]
-        .as_u64()
-        .expect("peak RSS reported on Linux");
-    println!(
-        "peak RSS with --flows 16777216 --workers 2: {:.1} MiB",
-        rss as f64 / 1_048_576.0
-    );
-    assert!(
-        rss < MAX_FLOWS_LIMIT_BYTES,
-        "peak RSS {rss} bytes is not under 256 MiB"
+    assert_peak_rss_under(
+        &summary,
+        MAX_FLOWS_LIMIT_BYTES,
+        "with --flows 16777216 --workers 2",
     );
     assert_eq!(summary["requests"].as_u64(), Some(40));
 }
