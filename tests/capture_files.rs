@@ -257,13 +257,8 @@ fn a_stdout_that_fails_is_an_error_and_a_closed_pipe_ends_quietly() {
     };
     let dir = scratch("capture-files-stdout");
     let summary = dir.join("summary.json");
-    let full = || {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap()
-    };
-    for json in [true, false] {
+    // linewatch with its stdout on `stdout`: its exit code, stderr and summary's request count.
+    let run = |json: bool, stdout: Stdio| {
         let _ = std::fs::remove_file(&summary);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_linewatch"));
         cmd.arg("--read")
@@ -273,42 +268,37 @@ fn a_stdout_that_fails_is_an_error_and_a_closed_pipe_ends_quietly() {
         if json {
             cmd.arg("--json");
         }
-        let out = cmd.stdout(full()).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "--json {json}: {stderr}");
+        let out = cmd.stdout(stdout).output().unwrap();
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            s["requests"].as_u64(),
+        )
+    };
+    for json in [true, false] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let (code, stderr, requests) = run(json, full.into());
+        assert_eq!(code, Some(1), "--json {json}: {stderr}");
         let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("stdout")).collect();
         assert_eq!(errors.len(), 1, "--json {json}: {stderr}");
         assert!(
             errors[0].starts_with("linewatch: cannot write to stdout: "),
             "{stderr}"
         );
-        let s: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
-        assert_eq!(
-            s["requests"].as_u64(),
-            Some(1000),
-            "--json {json}: the count went on"
-        );
+        assert_eq!(requests, Some(1000), "--json {json}: the count went on");
 
         // A reader that has gone: quiet, exit 0, the summary written.
-        let _ = std::fs::remove_file(&summary);
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_linewatch"));
-        cmd.arg("--read")
-            .arg(&capture)
-            .arg("--summary")
-            .arg(&summary);
-        if json {
-            cmd.arg("--json");
-        }
-        let out = cmd.stdout(writer).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "--json {json}: {stderr}");
+        let (code, stderr, requests) = run(json, writer.into());
+        assert_eq!(code, Some(0), "--json {json}: {stderr}");
         assert!(!stderr.contains("stdout"), "--json {json}: {stderr}");
-        let s: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
-        assert_eq!(s["requests"].as_u64(), Some(1000));
+        assert_eq!(requests, Some(1000));
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
