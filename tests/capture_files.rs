@@ -1,6 +1,7 @@
 //! Capture files read as tcpdump and tshark read them, and nothing lost around them:
 //!
-//! - records cut at a snap length (`editcap -s 96`, `-s 400` of corpus captures), a header
+//! - records cut at a snap length (a real `tcpdump -s 96` capture on loopback, as root;
+//!   `editcap -s 96`, `-s 400` of corpus captures, as pcap and pcapng), a header
 //!   with snap length 0, a record with caplen > origlen and a microsecond field past a
 //!   second are all read, mapped or through a pipe: the packet count is tshark's;
 //! - a `--summary` or `--alert-log` that is the capture being read (by its own path, a symlink
@@ -115,6 +116,94 @@ fn captures_cut_by_editcap_are_read_whole_as_tshark_reads_them() {
             assert_eq!(piped["packets"].as_u64(), Some(want), "{what}, piped");
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Requests the tcpdump test sends, each on its own connection.
+const TCPDUMP_REQUESTS: usize = 5;
+/// Bytes of each response body: responses span several segments, each cut at 96 bytes.
+const TCPDUMP_BODY: usize = 4_000;
+
+#[test]
+fn a_real_tcpdump_s_96_capture_is_read_whole_as_tshark_reads_it() {
+    let test = "a_real_tcpdump_s_96_capture";
+    if !tools::need_root(test, "tcpdump on the loopback interface")
+        || !tools::need_programs(test, &["tcpdump", "tshark"])
+    {
+        return;
+    }
+    use std::io::{BufRead, BufReader, Read};
+    let dir = scratch("capture-files-tcpdump");
+    let capture = dir.join("s96.pcap");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut tcpdump = Command::new("tcpdump")
+        // Immediate mode: packets are written as they come, not a ring block at a time, so
+        // none are left unread when tcpdump is stopped.
+        .args(["-i", "lo", "-s", "96", "--immediate-mode", "-U", "-n", "-w"])
+        .arg(&capture)
+        .args(["tcp", "port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running tcpdump");
+    // tcpdump says "listening on lo" once it captures.
+    let mut said = String::new();
+    let mut stderr = BufReader::new(tcpdump.stderr.take().unwrap());
+    while !said.contains("listening on") {
+        said.clear();
+        assert!(stderr.read_line(&mut said).unwrap() > 0, "tcpdump ended");
+    }
+    let server = std::thread::spawn(move || {
+        for _ in 0..TCPDUMP_REQUESTS {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
+                head.push(byte[0]);
+            }
+            // A short head (the body runs to the close): it fits in 96 bytes with its
+            // headers, the body's frames are cut.
+            let mut response = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+            response.resize(response.len() + TCPDUMP_BODY, b'x');
+            conn.write_all(&response).unwrap();
+        }
+    });
+    for n in 0..TCPDUMP_REQUESTS {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // One write, one segment: 66 bytes of headers (TCP with timestamps) and a 28-byte
+        // head fit in 96.
+        let request = format!("GET /{n} HTTP/1.1\r\nHost: l\r\n\r\n");
+        conn.write_all(request.as_bytes()).unwrap();
+        let mut reply = Vec::new();
+        conn.read_to_end(&mut reply).unwrap();
+        assert!(reply.len() > TCPDUMP_BODY);
+    }
+    server.join().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let killed = Command::new("kill")
+        .args(["-TERM", &tcpdump.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tcpdump.wait().unwrap();
+
+    let bytes = std::fs::read(&capture).unwrap();
+    assert_eq!(
+        bytes[16..20],
+        96u32.to_le_bytes(),
+        "the header's snap length"
+    );
+    let want = tshark_packets(&capture);
+    assert!(want > 30, "tshark reads {want} packets");
+    let (summary, out) = summary_of(&capture, &["--port", &port.to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(summary["packets"].as_u64(), Some(want), "{stderr}");
+    assert_eq!(summary["truncated"], false, "{stderr}");
+    // The heads fit in 96 bytes: each request and response is counted, the cut body frames
+    // after them are read on.
+    assert_eq!(summary["requests"].as_u64(), Some(TCPDUMP_REQUESTS as u64));
+    assert_eq!(summary["responses"].as_u64(), Some(TCPDUMP_REQUESTS as u64));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
