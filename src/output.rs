@@ -2,8 +2,12 @@
 //! alert events, the alert log, the live status line and the exit summary. Everything here
 //! renders with `linewatch-report`; nothing counts.
 //!
-//! A closed terminal or pipe never stops the count: writes of the human text ignore errors.
-//! The `--summary` file is the one output whose failure changes the exit code.
+//! A failed output never stops the count. Every write to stdout (the human text, or under
+//! `--json` the events and alert events) is recorded in [`linewatch_report::sink::STDOUT`], and
+//! the end of the run reads it: a closed pipe (`| head`) ends stdout quietly (exit 0), any
+//! other failure (`> /dev/full`) is one line on stderr and exit 1. The `--summary` file is
+//! written either way; its own failure is exit 1 too. Writes to stderr are not checked: there
+//! is nowhere left to say they failed.
 
 use std::fs::File;
 use std::io::{IsTerminal, Write};
@@ -19,12 +23,14 @@ use linewatch_engine::aggregate::{Output, Snapshot};
 use linewatch_engine::alert::AlertTransition;
 use linewatch_engine::pipeline::RunResult;
 use linewatch_engine::source::SourceEnd;
+use linewatch_report::sink::{WriteOutcome, STDOUT};
 use linewatch_report::AlertRecord;
 
 /// Erases the status line before other text is written over it.
 const CLEAR_LINE: &[u8] = b"\r\x1b[2K";
 
 /// The human-readable stream: stdout, or stderr when stdout carries `--json` events.
+#[derive(Clone, Copy)]
 pub(crate) struct Human {
     json: bool,
     /// A person is watching: the status line is drawn and cleared.
@@ -50,6 +56,15 @@ impl Human {
         }
     }
 
+    /// Writes `text` to the human stream; a failure of stdout is recorded in [`STDOUT`].
+    fn write(&self, out: &mut (impl Write + ?Sized), text: &[u8]) {
+        if self.json {
+            let _ = out.write_all(text).and_then(|()| out.flush());
+        } else {
+            STDOUT.write(&mut &mut *out, text);
+        }
+    }
+
     /// Redraws the status line once a second from the published snapshot, until `done`; only
     /// on a terminal (output into a pipe gets none).
     pub(crate) fn status_line(
@@ -61,6 +76,7 @@ impl Human {
             let snapshot = Arc::clone(snapshot);
             let done = Arc::clone(done);
             let mut out = self.writer();
+            let human = *self;
             std::thread::spawn(move || {
                 while !done.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_secs(1));
@@ -69,8 +85,7 @@ impl Human {
                         continue;
                     }
                     let line = linewatch_report::status::render(&snap.status_line(), true);
-                    let _ = out.write_all(line.as_bytes());
-                    let _ = out.flush();
+                    human.write(&mut out, line.as_bytes());
                 }
             })
         })
@@ -87,6 +102,7 @@ impl Human {
 /// The aggregator's events, printed: alerts, reports, allowed scans, notices.
 pub(crate) struct Printer {
     human: Box<dyn Write + Send>,
+    stream: Human,
     json: bool,
     alert_log: Option<File>,
     top_n: usize,
@@ -98,6 +114,7 @@ impl Printer {
     pub(crate) fn new(human: &Human, alert_log: Option<File>, top_n: usize) -> Printer {
         Printer {
             human: human.writer(),
+            stream: *human,
             json: human.json,
             alert_log,
             top_n,
@@ -105,10 +122,9 @@ impl Printer {
     }
 
     fn human(&mut self, text: &str) {
-        // A closed terminal or pipe must not stop the count: output errors are ignored here
-        // and the summary file, if asked for, is still written.
-        let _ = self.human.write_all(text.as_bytes());
-        let _ = self.human.flush();
+        // A failed output must not stop the count: the failure is recorded for the end of
+        // the run, and the summary file, if asked for, is still written.
+        self.stream.write(&mut self.human, text.as_bytes());
     }
 
     /// One alert-type line: to the human stream, as a `--json` event, and to the alert log.
@@ -117,7 +133,7 @@ impl Printer {
         if self.json {
             let mut out = Vec::with_capacity(256);
             json_event(&mut out);
-            let _ = std::io::stdout().lock().write_all(&out);
+            STDOUT.write(&mut std::io::stdout().lock(), &out);
         }
         if let Some(log) = self.alert_log.as_mut() {
             if writeln!(log, "{line}").and_then(|()| log.flush()).is_err() {
@@ -175,8 +191,7 @@ pub(crate) fn summarise(
     if human.is_tty {
         let _ = out.write_all(CLEAR_LINE);
     }
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    human.write(&mut out, text.as_bytes());
     if result.interrupted {
         eprintln!("linewatch: interrupted: the summary covers the packets read until then");
     }
@@ -204,5 +219,20 @@ pub(crate) fn summarise(
             return ExitCode::from(1);
         }
     }
-    ExitCode::SUCCESS
+    stdout_outcome()
+}
+
+/// The exit code for what became of stdout: a failed write is the run's one line about it
+/// and exit 1; a closed pipe ends quietly.
+fn stdout_outcome() -> ExitCode {
+    match STDOUT.outcome() {
+        WriteOutcome::Written | WriteOutcome::Closed => ExitCode::SUCCESS,
+        WriteOutcome::Failed(e) => {
+            eprintln!(
+                "linewatch: cannot write to stdout: {e} (its output is incomplete; the count \
+                 and the --summary file are whole)"
+            );
+            ExitCode::from(1)
+        }
+    }
 }

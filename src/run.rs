@@ -4,7 +4,7 @@
 //! Ctrl-C/SIGTERM arrives. What it hands back is summarised by [`crate::output::summarise`].
 
 use std::fs::{File, OpenOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -108,6 +108,18 @@ pub(crate) fn run(mut plan: Plan) -> Result<Finished, ExitCode> {
 /// Opens the capture, the alert log and the summary file, and completes the allow-list with
 /// the monitored interface's own addresses; each failure is the run's one error line.
 fn open(plan: &mut Plan) -> Result<Opened, String> {
+    // Before anything is created or truncated (`File::create` truncates): an output that is
+    // the capture would destroy it.
+    if let Mode::Read(input) = &plan.mode {
+        for (option, output) in [
+            ("--summary", &plan.outputs.summary),
+            ("--alert-log", &plan.outputs.alert_log),
+        ] {
+            if let Some(output) = output {
+                refuse_if_same_file(option, output, input)?;
+            }
+        }
+    }
     let mut sources = Vec::new();
     if let Mode::Read(path) = &plan.mode {
         sources.push(open_capture(path).map_err(|e| e.to_string())?);
@@ -131,8 +143,8 @@ fn open(plan: &mut Plan) -> Result<Opened, String> {
         None => None,
     };
     // A replay with two or more workers has each of them read the file (no reader thread)
-    // when it is memory-mapped. A pipe could not be read twice, and a pcapng reader holds an
-    // 8 MB buffer: those keep one reader thread feeding the workers.
+    // when it is memory-mapped. A pipe could not be read twice, and a pcapng reader copies
+    // through its own 1 MiB buffer: those keep one reader thread feeding the workers.
     if let Mode::Read(path) = &plan.mode {
         if plan.engine.workers > 1 && sources[0].is_mapped() {
             for _ in 1..plan.engine.workers {
@@ -157,6 +169,25 @@ fn open(plan: &mut Plan) -> Result<Opened, String> {
         alert_log,
         summary_file,
     })
+}
+
+/// Refuses an output file that is the input file (the same device and inode, whatever the
+/// path: a symlink, a hard link, `./x` for `x`). An output that does not exist yet, or an
+/// input that cannot be looked at (the capture's own open reports that), is not refused here.
+fn refuse_if_same_file(option: &str, output: &Path, input: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(out), Ok(inp)) = (std::fs::metadata(output), std::fs::metadata(input)) else {
+        return Ok(());
+    };
+    if out.dev() == inp.dev() && out.ino() == inp.ino() {
+        return Err(format!(
+            "{option} {} is the capture being read ({}): it would be overwritten; name \
+             another file",
+            output.display(),
+            input.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Replays the capture: through a reader thread with one source, each worker reading its own

@@ -274,6 +274,7 @@ fn replay_result(
         end: source.end(),
         source: source.describe(),
         unsupported_link: source.unsupported_link_packets(),
+        unreadable_records: source.unreadable_records(),
         packet_times,
         interrupted,
         capture: None,

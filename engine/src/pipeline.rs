@@ -45,6 +45,8 @@ pub struct RunResult {
     pub source: String,
     /// Packets skipped for an unsupported link type.
     pub unsupported_link: u64,
+    /// Records skipped as unreadable although the file's framing held (see `source`).
+    pub unreadable_records: u64,
     /// Time of the first packet and the latest packet time seen, ns since the Unix epoch.
     pub packet_times: Option<(u64, u64)>,
     /// The replay was stopped early (Ctrl-C, SIGTERM).

@@ -1,23 +1,30 @@
 //! Where packets come from. The engine sees only [`Packet`]s from a [`Source`] and never
-//! knows whether they came from a file or, later, from an AF_XDP ring.
+//! knows whether they came from a file or from an AF_XDP ring.
 //!
-//! This module reads pcap and pcapng files with the `pcap-file` crate, which hands out each
-//! record as a slice of its read buffer (no copy, no allocation per packet). Two corrections
-//! on top of it: pcapng timestamps are scaled by the interface's `if_tsresol` (pcap-file 2.0
-//! reads the raw 64-bit value as nanoseconds, while the pcapng default is microseconds), and a
-//! file that ends inside a record is reported as truncated, not as an error, after every
-//! complete record before the cut has been delivered.
+//! Contract: a capture file is read as tcpdump and tshark read it. Every record whose framing
+//! holds is delivered, in file order: a record cut at the snap length (`tcpdump -s 96`,
+//! `editcap -s 400`; `caplen < origlen`) is a cut frame, the worker counts it as one, and
+//! reading goes on; the file header's snap length (0 included) is not a limit; a record with
+//! `caplen > origlen` or a fraction-of-a-second field past a second is read as it is. A record
+//! that cannot be used but whose length is known (a pcapng packet naming an undescribed
+//! interface, or claiming more bytes than its block holds) is skipped and counted
+//! ([`Source::unreadable_records`]). Reading ends early only where the framing itself is lost
+//! (a record or block claiming an impossible length) or the file ends inside a record: the
+//! end is then [`SourceEnd::Truncated`], after every complete record before it.
+//!
+//! Classic pcap (both byte orders, micro- and nanosecond magic) is parsed here: a regular
+//! file is memory-mapped and each record lent as a slice of the map (no copy), with the pages
+//! read past handed back; a pipe or FIFO is read through one reused buffer. pcapng is read
+//! block by block through the same kind of buffer; of each interface block only its link
+//! type, snap length and timestamp resolution are kept, for at most [`MAX_INTERFACES`]
+//! interfaces, so memory stays bounded whatever the file holds.
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use linewatch_parser::wire::LinkType;
-use pcap_file::pcap::{PcapPacket, PcapParser, PcapReader};
-use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
-use pcap_file::pcapng::{Block, PcapNgReader};
-use pcap_file::PcapError;
 
 /// One captured frame.
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +104,11 @@ pub trait Source {
     fn unsupported_link_packets(&self) -> u64 {
         0
     }
+    /// Records skipped because they could not be used although the file's framing held (see
+    /// the module's contract).
+    fn unreadable_records(&self) -> u64 {
+        0
+    }
     /// The source is a memory map of a regular file: opening the file again gives an
     /// independent reader of the same packets at almost no cost (see
     /// [`crate::offline::run_parallel`]). False for a pipe, a FIFO and a pcapng file.
@@ -126,41 +138,18 @@ pub fn open_capture(path: &Path) -> Result<Box<dyn Source + Send>, SourceError> 
             reason: format!("only {got} bytes long"),
         });
     }
-    let file = File::open(path).map_err(open_err)?;
-    if magic != PCAPNG_MAGIC {
-        if let Some(source) = MappedPcap::open(&file, path)? {
-            return Ok(Box::new(source));
-        }
-    }
-    let reader = BufReader::with_capacity(1 << 16, file);
-    let not_capture = |e: PcapError| SourceError::NotCapture {
-        path: path.to_path_buf(),
-        reason: describe_pcap_error(&e),
-    };
+    // The file is opened once: a pipe or FIFO cannot be opened again for its first bytes,
+    // so those are handed to the reader (a map does not depend on the read position).
     if magic == PCAPNG_MAGIC {
-        let reader = PcapNgReader::new(reader).map_err(not_capture)?;
-        Ok(Box::new(PcapNgSource {
-            reader,
-            path: path.to_path_buf(),
-            interfaces: Vec::new(),
-            end: None,
-            unsupported: 0,
-            frame: Vec::with_capacity(1 << 16),
-        }))
-    } else {
-        let reader = PcapReader::new(reader).map_err(not_capture)?;
-        let linktype = u32::from(reader.header().datalink);
-        let link = LinkType::from_pcap(linktype).ok_or(SourceError::UnsupportedLink {
-            path: path.to_path_buf(),
-            linktype,
-        })?;
-        Ok(Box::new(PcapSource {
-            reader,
-            link,
-            path: path.to_path_buf(),
-            end: None,
-        }))
+        return Ok(Box::new(PcapNgSource::open(
+            Stream::new(file, &magic),
+            path,
+        )?));
     }
+    if let Some(source) = MappedPcap::open(&file, path)? {
+        return Ok(Box::new(source));
+    }
+    Ok(Box::new(PcapStream::open(Stream::new(file, &magic), path)?))
 }
 
 /// The first four bytes of a pcapng file (a Section Header Block).
@@ -169,53 +158,203 @@ const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut at = 0;
     while at < buf.len() {
-        match r.read(&mut buf[at..])? {
-            0 => break,
-            n => at += n,
+        match r.read(&mut buf[at..]) {
+            Ok(0) => break,
+            Ok(n) => at += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(at)
 }
 
-fn describe_pcap_error(e: &PcapError) -> String {
-    match e {
-        PcapError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            "the file ends inside a record".into()
-        }
-        PcapError::IoError(io) => io.to_string(),
-        PcapError::InvalidField(what) => format!("invalid field: {what}"),
-        PcapError::IncompleteBuffer => "the file ends inside a record".into(),
-        other => other.to_string(),
+/// The 32-bit word at `at` in the file's byte order.
+#[inline]
+fn word(b: &[u8], at: usize, big_endian: bool) -> u32 {
+    let w = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+    if big_endian {
+        u32::from_be_bytes(w)
+    } else {
+        u32::from_le_bytes(w)
     }
 }
 
-fn nanos(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+/// The 16-bit half-word at `at` in the file's byte order.
+#[inline]
+fn half(b: &[u8], at: usize, big_endian: bool) -> u16 {
+    let h = [b[at], b[at + 1]];
+    if big_endian {
+        u16::from_be_bytes(h)
+    } else {
+        u16::from_le_bytes(h)
+    }
 }
 
-/// A classic pcap file.
-struct PcapSource {
-    reader: PcapReader<BufReader<File>>,
+/// The message for a file that ends inside a record or block.
+const ENDS_INSIDE: &str = "the file ends inside a record";
+
+// ---- classic pcap ----
+
+/// Length of the classic pcap file header.
+const PCAP_HEADER_LEN: usize = 24;
+/// Length of a classic pcap record header (seconds, fraction, caplen, origlen).
+const PCAP_RECORD_HEADER_LEN: usize = 16;
+/// The magic number of a classic pcap with microsecond timestamps, as written.
+const MAGIC_MICROS: u32 = 0xA1B2_C3D4;
+/// The magic number of a classic pcap with nanosecond timestamps, as written.
+const MAGIC_NANOS: u32 = 0xA1B2_3C4D;
+/// The most bytes one record may claim: tshark's and libpcap's limit for the link types
+/// linewatch decodes (256 KiB). A record claiming more is not a record: its length field is
+/// garbage, and where the next record starts cannot be known.
+const MAX_RECORD: u32 = 262_144;
+/// The link type bits of the header's link field (the upper bits carry FCS information).
+const LINKTYPE_MASK: u32 = 0x03FF_FFFF;
+const NS_PER_SEC: u64 = 1_000_000_000;
+const NS_PER_US: u64 = 1_000;
+
+/// What the classic pcap file header says about its records.
+#[derive(Debug, Clone, Copy)]
+struct PcapFormat {
+    big_endian: bool,
+    /// The fraction field counts nanoseconds, not microseconds.
+    nanos: bool,
     link: LinkType,
+}
+
+impl PcapFormat {
+    /// Reads the file header (the whole of `header` is its 24 bytes, or fewer if the file
+    /// ends first). The header's snap length is not kept: it does not limit what is read.
+    fn parse(header: &[u8], path: &Path) -> Result<PcapFormat, SourceError> {
+        let not_capture = |reason: String| SourceError::NotCapture {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if header.len() < PCAP_HEADER_LEN {
+            return Err(not_capture(format!(
+                "the {}-byte file header is cut after {} bytes",
+                PCAP_HEADER_LEN,
+                header.len()
+            )));
+        }
+        let magic = word(header, 0, false);
+        let (big_endian, nanos) = match magic {
+            MAGIC_MICROS => (false, false),
+            MAGIC_NANOS => (false, true),
+            m if m.swap_bytes() == MAGIC_MICROS => (true, false),
+            m if m.swap_bytes() == MAGIC_NANOS => (true, true),
+            m => return Err(not_capture(format!("unknown magic number {m:#010x}"))),
+        };
+        let linktype = word(header, 20, big_endian) & LINKTYPE_MASK;
+        let link = LinkType::from_pcap(linktype).ok_or(SourceError::UnsupportedLink {
+            path: path.to_path_buf(),
+            linktype,
+        })?;
+        Ok(PcapFormat {
+            big_endian,
+            nanos,
+            link,
+        })
+    }
+
+    /// A record header: (time in ns, bytes captured, length on the wire), or why the framing
+    /// is lost at this record. `caplen` above `origlen`, and a fraction of a second at or past
+    /// one second, are read as written (as tshark does).
+    #[inline]
+    fn record(&self, h: &[u8], offset: u64) -> Result<(u64, usize, u32), String> {
+        let secs = u64::from(word(h, 0, self.big_endian));
+        let frac = u64::from(word(h, 4, self.big_endian));
+        let caplen = word(h, 8, self.big_endian);
+        let origlen = word(h, 12, self.big_endian);
+        if caplen > MAX_RECORD {
+            return Err(format!(
+                "the record at byte {offset} claims {caplen} captured bytes, more than any \
+                 capture holds ({MAX_RECORD}): where the next record starts is lost"
+            ));
+        }
+        let ns = secs * NS_PER_SEC + if self.nanos { frac } else { frac * NS_PER_US };
+        // `caplen <= MAX_RECORD`, so it fits any usize.
+        Ok((ns, caplen as usize, origlen))
+    }
+}
+
+/// A classic pcap file that cannot be mapped (a pipe, a FIFO), read through one buffer.
+struct PcapStream {
+    stream: Stream,
+    format: PcapFormat,
     path: PathBuf,
     end: Option<SourceEnd>,
 }
 
-impl Source for PcapSource {
+impl PcapStream {
+    fn open(mut stream: Stream, path: &Path) -> Result<PcapStream, SourceError> {
+        let header_len = match stream.fill(PCAP_HEADER_LEN) {
+            Ok(_) => stream.available().min(PCAP_HEADER_LEN),
+            Err(error) => {
+                return Err(SourceError::Open {
+                    path: path.to_path_buf(),
+                    error,
+                })
+            }
+        };
+        let format = PcapFormat::parse(stream.bytes(header_len), path)?;
+        stream.consume(PCAP_HEADER_LEN);
+        Ok(PcapStream {
+            stream,
+            format,
+            path: path.to_path_buf(),
+            end: None,
+        })
+    }
+
+    /// The next record's length in the buffer (header included), or how reading ends.
+    fn next_record(&mut self) -> Result<(u64, usize, u32), SourceEnd> {
+        self.stream.consume_pending();
+        let whole = self
+            .stream
+            .fill(PCAP_RECORD_HEADER_LEN)
+            .map_err(|e| SourceEnd::Truncated(e.to_string()))?;
+        if !whole {
+            return Err(if self.stream.available() == 0 {
+                SourceEnd::Complete
+            } else {
+                SourceEnd::Truncated(ENDS_INSIDE.into())
+            });
+        }
+        let (ts, caplen, origlen) = self
+            .format
+            .record(
+                self.stream.bytes(PCAP_RECORD_HEADER_LEN),
+                self.stream.offset(),
+            )
+            .map_err(SourceEnd::Truncated)?;
+        let len = PCAP_RECORD_HEADER_LEN + caplen;
+        match self.stream.fill(len) {
+            Ok(true) => {
+                self.stream.pending = len;
+                Ok((ts, len, origlen))
+            }
+            Ok(false) => Err(SourceEnd::Truncated(ENDS_INSIDE.into())),
+            Err(e) => Err(SourceEnd::Truncated(e.to_string())),
+        }
+    }
+}
+
+impl Source for PcapStream {
     fn next_packet(&mut self) -> Option<Packet<'_>> {
         if self.end.is_some() {
             return None;
         }
-        match self.reader.next_packet() {
-            None => {
-                self.end = Some(SourceEnd::Complete);
+        match self.next_record() {
+            Err(end) => {
+                self.end = Some(end);
                 None
             }
-            Some(Err(e)) => {
-                self.end = Some(SourceEnd::Truncated(describe_pcap_error(&e)));
-                None
-            }
-            Some(Ok(p)) => Some(packet_of(p, self.link)),
+            Ok((ts_ns, len, wire_len)) => Some(Packet {
+                ts_ns,
+                link: self.format.link,
+                data: &self.stream.bytes(len)[PCAP_RECORD_HEADER_LEN..],
+                wire_len,
+            }),
         }
     }
 
@@ -228,34 +367,16 @@ impl Source for PcapSource {
     }
 }
 
-/// A pcap record as a [`Packet`].
-#[inline]
-fn packet_of(p: PcapPacket<'_>, link: LinkType) -> Packet<'_> {
-    Packet {
-        ts_ns: nanos(p.timestamp),
-        link,
-        data: match p.data {
-            std::borrow::Cow::Borrowed(b) => b,
-            // pcap-file's reader and slice parser always lend records out of their buffer
-            // or the map, so this arm does not occur; if it ever did, the empty frame would be
-            // counted as undecoded (truncated), never silently lost.
-            std::borrow::Cow::Owned(_) => &[],
-        },
-        wire_len: p.orig_len,
-    }
-}
-
 /// A classic pcap file that is a regular file, read through a memory map: each record is a
 /// slice of the page cache, with no read copy, and any number of workers can each walk the
-/// same file (see [`crate::offline::run_parallel`]). pcap-file's slice parser reads the
-/// records. A capture that another process shortens while it is mapped would fault (SIGBUS);
-/// a growing one (tcpdump still writing) is read up to its size at open.
+/// same file (see [`crate::offline::run_parallel`]). A capture that another process shortens
+/// while it is mapped would fault (SIGBUS); a growing one (tcpdump still writing) is read up
+/// to its size at open.
 struct MappedPcap {
     map: memmap2::Mmap,
-    parser: PcapParser,
+    format: PcapFormat,
     /// Offset of the next record.
     at: usize,
-    link: LinkType,
     path: PathBuf,
     end: Option<SourceEnd>,
     /// The map before this offset has been handed back (see [`RELEASE_EVERY`]).
@@ -280,22 +401,11 @@ impl MappedPcap {
             return Ok(None);
         };
         let _ = map.advise(memmap2::Advice::Sequential);
-        let not_capture = |e: PcapError| SourceError::NotCapture {
-            path: path.to_path_buf(),
-            reason: describe_pcap_error(&e),
-        };
-        let (rest, parser) = PcapParser::new(&map[..]).map_err(not_capture)?;
-        let at = map.len() - rest.len();
-        let linktype = u32::from(parser.header().datalink);
-        let link = LinkType::from_pcap(linktype).ok_or(SourceError::UnsupportedLink {
-            path: path.to_path_buf(),
-            linktype,
-        })?;
+        let format = PcapFormat::parse(&map[..map.len().min(PCAP_HEADER_LEN)], path)?;
         Ok(Some(MappedPcap {
             map,
-            parser,
-            at,
-            link,
+            format,
+            at: PCAP_HEADER_LEN,
             path: path.to_path_buf(),
             end: None,
             released: 0,
@@ -332,20 +442,32 @@ impl Source for MappedPcap {
             self.release_behind();
         }
         let rest = &self.map[self.at..];
-        if rest.is_empty() {
-            self.end = Some(SourceEnd::Complete);
+        if rest.len() < PCAP_RECORD_HEADER_LEN {
+            self.end = Some(if rest.is_empty() {
+                SourceEnd::Complete
+            } else {
+                SourceEnd::Truncated(ENDS_INSIDE.into())
+            });
             return None;
         }
-        match self.parser.next_packet(rest) {
-            Err(e) => {
-                self.end = Some(SourceEnd::Truncated(describe_pcap_error(&e)));
-                None
+        let (ts_ns, caplen, wire_len) = match self.format.record(rest, self.at as u64) {
+            Ok(r) => r,
+            Err(why) => {
+                self.end = Some(SourceEnd::Truncated(why));
+                return None;
             }
-            Ok((after, p)) => {
-                self.at = self.map.len() - after.len();
-                Some(packet_of(p, self.link))
-            }
-        }
+        };
+        let Some(data) = rest.get(PCAP_RECORD_HEADER_LEN..PCAP_RECORD_HEADER_LEN + caplen) else {
+            self.end = Some(SourceEnd::Truncated(ENDS_INSIDE.into()));
+            return None;
+        };
+        self.at += PCAP_RECORD_HEADER_LEN + caplen;
+        Some(Packet {
+            ts_ns,
+            link: self.format.link,
+            data,
+            wire_len,
+        })
     }
 
     fn end(&self) -> SourceEnd {
@@ -361,10 +483,125 @@ impl Source for MappedPcap {
     }
 }
 
+// ---- the read buffer ----
+
+/// Size of a stream's read buffer at first; it grows to the longest record or block read.
+const STREAM_BUFFER: usize = 1 << 20;
+
+/// A file read through one reused buffer. Records are lent as slices of it; the record lent
+/// last is dropped from it (`pending`) only when the next one is asked for.
+struct Stream {
+    file: File,
+    buf: Vec<u8>,
+    /// The unread bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    /// Bytes of the record lent last, consumed at the next read.
+    pending: usize,
+    /// File offset of `buf[start]`.
+    offset: u64,
+}
+
+impl Stream {
+    /// A stream of `file` whose first bytes, `read`, were read from it already.
+    fn new(file: File, read: &[u8]) -> Stream {
+        let mut buf = vec![0; STREAM_BUFFER];
+        buf[..read.len()].copy_from_slice(read);
+        Stream {
+            file,
+            buf,
+            start: 0,
+            end: read.len(),
+            pending: 0,
+            offset: 0,
+        }
+    }
+
+    /// Makes `n` bytes available at [`Stream::bytes`]; `Ok(false)` when the file ends first
+    /// (what there was stays available).
+    fn fill(&mut self, n: usize) -> std::io::Result<bool> {
+        if self.end - self.start >= n {
+            return Ok(true);
+        }
+        if self.start + n > self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if n > self.buf.len() {
+                self.buf.resize(n, 0);
+            }
+        }
+        while self.end - self.start < n {
+            match self.file.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(false),
+                Ok(got) => self.end += got,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    fn available(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// The first `n` unread bytes (`n` at most [`Stream::available`]).
+    fn bytes(&self, n: usize) -> &[u8] {
+        &self.buf[self.start..self.start + n]
+    }
+
+    fn consume(&mut self, n: usize) {
+        let n = n.min(self.available());
+        self.start += n;
+        self.offset += n as u64;
+    }
+
+    fn consume_pending(&mut self) {
+        let n = std::mem::take(&mut self.pending);
+        self.consume(n);
+    }
+
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+}
+
+// ---- pcapng ----
+
+/// pcapng block types read here.
+const BLOCK_SECTION_HEADER: u32 = 0x0A0D_0D0A;
+const BLOCK_INTERFACE: u32 = 1;
+/// The obsolete Packet Block (still written by old tools; tshark reads it).
+const BLOCK_PACKET: u32 = 2;
+const BLOCK_SIMPLE_PACKET: u32 = 3;
+const BLOCK_ENHANCED_PACKET: u32 = 6;
+/// The section header's byte-order magic, as written in big-endian order.
+const BYTE_ORDER_MAGIC: [u8; 4] = [0x1A, 0x2B, 0x3C, 0x4D];
+/// Block type and total length before the body, total length again after it.
+const BLOCK_OVERHEAD: usize = 12;
+/// The longest block read (16 MiB, well above a 256 KiB packet and its options). A longer
+/// length field is garbage: where the next block starts is lost.
+const MAX_BLOCK: u32 = 16 << 20;
+/// Interfaces kept per section. A packet naming one past this is skipped and counted, like a
+/// packet naming an interface never described: a file of millions of interface blocks costs
+/// at most this many small [`Interface`]s.
+pub const MAX_INTERFACES: usize = 1 << 16;
+/// The `if_tsresol` option of an interface block.
+const OPTION_TSRESOL: u16 = 9;
+/// The pcapng default timestamp resolution: microseconds.
+const DEFAULT_TSRESOL: u8 = 6;
+/// Fixed part of an enhanced (and obsolete) packet block's body before the packet bytes.
+const PACKET_FIXED: usize = 20;
+/// Fixed part of an interface block's body before its options.
+const INTERFACE_FIXED: usize = 8;
+
 /// What a pcapng interface needs for decoding its packets.
 #[derive(Debug, Clone, Copy)]
 struct Interface {
     link: Option<LinkType>,
+    /// Packet bytes kept per packet (0: no limit); a simple packet block has no caplen.
+    snaplen: u32,
     /// Multiply the raw timestamp by `mul` and divide by `div` to get nanoseconds.
     mul: u64,
     div: u64,
@@ -379,86 +616,221 @@ impl Interface {
 
 /// A pcapng file.
 struct PcapNgSource {
-    reader: PcapNgReader<BufReader<File>>,
+    stream: Stream,
     path: PathBuf,
+    /// The current section's byte order.
+    big_endian: bool,
     interfaces: Vec<Interface>,
     end: Option<SourceEnd>,
     unsupported: u64,
-    /// The current record's bytes.
-    frame: Vec<u8>,
+    unreadable: u64,
+}
+
+/// One block in the read buffer: its type and its body (offsets into [`Stream::bytes`]).
+#[derive(Debug, Clone)]
+struct BlockAt {
+    kind: u32,
+    body: std::ops::Range<usize>,
+}
+
+impl PcapNgSource {
+    fn open(stream: Stream, path: &Path) -> Result<PcapNgSource, SourceError> {
+        let mut source = PcapNgSource {
+            stream,
+            path: path.to_path_buf(),
+            big_endian: false,
+            interfaces: Vec::new(),
+            end: None,
+            unsupported: 0,
+            unreadable: 0,
+        };
+        // The section header must frame: otherwise this is not a pcapng file at all.
+        match source.next_block() {
+            Ok(block) => {
+                debug_assert_eq!(block.kind, BLOCK_SECTION_HEADER);
+                Ok(source)
+            }
+            Err(SourceEnd::Complete) => Err(SourceError::NotCapture {
+                path: path.to_path_buf(),
+                reason: "it holds no section header".into(),
+            }),
+            Err(SourceEnd::Truncated(reason)) => Err(SourceError::NotCapture {
+                path: path.to_path_buf(),
+                reason,
+            }),
+        }
+    }
+
+    /// Frames the next block in the buffer (consumed at the next call), or how reading
+    /// ends. A section header also sets the byte order and starts a new interface list.
+    fn next_block(&mut self) -> Result<BlockAt, SourceEnd> {
+        let s = &mut self.stream;
+        s.consume_pending();
+        let io = |e: std::io::Error| SourceEnd::Truncated(e.to_string());
+        if !s.fill(8).map_err(io)? {
+            return Err(if s.available() == 0 {
+                SourceEnd::Complete
+            } else {
+                SourceEnd::Truncated(ENDS_INSIDE.into())
+            });
+        }
+        // The section header's type reads the same in both byte orders.
+        let mut big_endian = self.big_endian;
+        let kind = word(s.bytes(8), 0, big_endian);
+        if kind == BLOCK_SECTION_HEADER {
+            if !s.fill(BLOCK_OVERHEAD).map_err(io)? {
+                return Err(SourceEnd::Truncated(ENDS_INSIDE.into()));
+            }
+            let bom = &s.bytes(BLOCK_OVERHEAD)[8..12];
+            big_endian = if bom == BYTE_ORDER_MAGIC {
+                true
+            } else if bom.iter().rev().eq(BYTE_ORDER_MAGIC.iter()) {
+                false
+            } else {
+                return Err(SourceEnd::Truncated(format!(
+                    "the section header at byte {} has no byte-order magic",
+                    s.offset()
+                )));
+            };
+        }
+        let len = word(s.bytes(8), 4, big_endian);
+        if (len as usize) < BLOCK_OVERHEAD || len % 4 != 0 || len > MAX_BLOCK {
+            return Err(SourceEnd::Truncated(format!(
+                "the block at byte {} claims a length of {len} bytes: where the next block \
+                 starts is lost",
+                s.offset()
+            )));
+        }
+        let len = len as usize;
+        if !s.fill(len).map_err(io)? {
+            return Err(SourceEnd::Truncated(ENDS_INSIDE.into()));
+        }
+        s.pending = len;
+        if kind == BLOCK_SECTION_HEADER {
+            self.big_endian = big_endian;
+            // A new section starts its own interface numbering.
+            self.interfaces.clear();
+        }
+        Ok(BlockAt {
+            kind,
+            body: 8..len - 4,
+        })
+    }
+}
+
+/// What a packet of this interface block needs; `None` when the block is too short.
+fn interface_of(body: &[u8], big: bool) -> Option<Interface> {
+    if body.len() < INTERFACE_FIXED {
+        return None;
+    }
+    let mut tsresol = DEFAULT_TSRESOL;
+    let mut at = INTERFACE_FIXED;
+    while at + 4 <= body.len() {
+        let (code, len) = (half(body, at, big), usize::from(half(body, at + 2, big)));
+        if code == 0 || at + 4 + len > body.len() {
+            break;
+        }
+        if code == OPTION_TSRESOL && len >= 1 {
+            tsresol = body[at + 4];
+        }
+        at += 4 + len.next_multiple_of(4);
+    }
+    let (mul, div) = resolution(tsresol);
+    Some(Interface {
+        link: LinkType::from_pcap(u32::from(half(body, 0, big))),
+        snaplen: word(body, 4, big),
+        mul,
+        div,
+    })
 }
 
 impl Source for PcapNgSource {
     fn next_packet(&mut self) -> Option<Packet<'_>> {
-        loop {
+        // Find the next packet's place in the buffer first, then lend it: a borrow returned
+        // from inside the loop would keep the buffer borrowed for every later turn.
+        let (data, ts_ns, link, wire_len) = loop {
             if self.end.is_some() {
                 return None;
             }
-            // Decide what to do with the block before borrowing the reader for the result,
-            // so an interface block can update `self.interfaces`.
-            let (raw_ts, iface, wire_len) = match self.reader.next_block() {
-                None => {
-                    self.end = Some(SourceEnd::Complete);
+            let block = match self.next_block() {
+                Ok(b) => b,
+                Err(end) => {
+                    self.end = Some(end);
                     return None;
                 }
-                Some(Err(e)) => {
-                    self.end = Some(SourceEnd::Truncated(describe_pcap_error(&e)));
-                    return None;
-                }
-                Some(Ok(Block::SectionHeader(_))) => {
-                    // A new section starts its own interface numbering.
-                    self.interfaces.clear();
-                    continue;
-                }
-                Some(Ok(Block::InterfaceDescription(idb))) => {
-                    let mut iface = Interface {
-                        link: LinkType::from_pcap(u32::from(idb.linktype)),
-                        mul: 1_000,
-                        div: 1,
-                    };
-                    for opt in &idb.options {
-                        if let InterfaceDescriptionOption::IfTsResol(r) = opt {
-                            (iface.mul, iface.div) = resolution(*r);
+            };
+            let big = self.big_endian;
+            let body = &self.stream.bytes(block.body.end)[block.body.clone()];
+            let (iface, raw_ts, caplen, wire_len, data_at) = match block.kind {
+                BLOCK_INTERFACE => {
+                    match interface_of(body, big) {
+                        None => self.unreadable += 1,
+                        // Past the cap an interface is not kept; its packets are skipped and
+                        // counted as unreadable.
+                        Some(i) if self.interfaces.len() < MAX_INTERFACES => {
+                            self.interfaces.push(i);
                         }
+                        Some(_) => {}
                     }
-                    self.interfaces.push(iface);
                     continue;
                 }
-                // The record is copied into `frame`: returning a borrow of the reader from
-                // inside this loop is beyond the borrow checker, and pcapng is the rarer format.
-                Some(Ok(Block::EnhancedPacket(epb))) => {
-                    self.frame.clear();
-                    self.frame.extend_from_slice(&epb.data);
+                BLOCK_ENHANCED_PACKET | BLOCK_PACKET if body.len() >= PACKET_FIXED => {
+                    let iface = if block.kind == BLOCK_PACKET {
+                        u32::from(half(body, 0, big))
+                    } else {
+                        word(body, 0, big)
+                    };
+                    let raw_ts =
+                        u64::from(word(body, 4, big)) << 32 | u64::from(word(body, 8, big));
                     (
-                        nanos(epb.timestamp),
-                        usize::try_from(epb.interface_id).unwrap_or(usize::MAX),
-                        epb.original_len,
+                        iface,
+                        Some(raw_ts),
+                        word(body, 12, big) as usize,
+                        word(body, 16, big),
+                        PACKET_FIXED,
                     )
                 }
-                Some(Ok(Block::SimplePacket(spb))) => {
-                    self.frame.clear();
-                    self.frame.extend_from_slice(&spb.data);
-                    (0, 0, spb.original_len)
+                BLOCK_SIMPLE_PACKET if body.len() >= 4 => {
+                    let wire_len = word(body, 0, big);
+                    let snaplen = self.interfaces.first().map_or(0, |i| i.snaplen);
+                    let mut caplen = (wire_len as usize).min(body.len() - 4);
+                    if snaplen != 0 {
+                        caplen = caplen.min(snaplen as usize);
+                    }
+                    (0, None, caplen, wire_len, 4)
                 }
-                Some(Ok(_)) => continue,
+                BLOCK_ENHANCED_PACKET | BLOCK_PACKET | BLOCK_SIMPLE_PACKET => {
+                    self.unreadable += 1;
+                    continue;
+                }
+                _ => continue,
             };
-            let Some(iface) = self.interfaces.get(iface).copied() else {
-                self.end = Some(SourceEnd::Truncated(format!(
-                    "a packet names interface {iface}, which was never described"
-                )));
-                return None;
+            let Some(iface) = self.interfaces.get(iface as usize).copied() else {
+                self.unreadable += 1;
+                continue;
             };
+            if data_at + caplen > body.len() {
+                self.unreadable += 1;
+                continue;
+            }
             let Some(link) = iface.link else {
                 self.unsupported += 1;
                 continue;
             };
-            return Some(Packet {
-                ts_ns: iface.ts_ns(raw_ts),
+            let start = block.body.start + data_at;
+            break (
+                start..start + caplen,
+                raw_ts.map_or(0, |t| iface.ts_ns(t)),
                 link,
-                data: &self.frame,
                 wire_len,
-            });
-        }
+            );
+        };
+        Some(Packet {
+            ts_ns,
+            link,
+            data: &self.stream.bytes(data.end)[data],
+            wire_len,
+        })
     }
 
     fn end(&self) -> SourceEnd {
@@ -471,6 +843,10 @@ impl Source for PcapNgSource {
 
     fn unsupported_link_packets(&self) -> u64 {
         self.unsupported
+    }
+
+    fn unreadable_records(&self) -> u64 {
+        self.unreadable
     }
 }
 
@@ -487,5 +863,325 @@ fn resolution(tsresol: u8) -> (u64, u64) {
     } else {
         // 2^-exp seconds per unit.
         (1_000_000_000, 1u64.checked_shl(exp).unwrap_or(u64::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file in the temp directory holding `bytes`, removed when dropped.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, bytes: &[u8]) -> TempFile {
+            let path = std::env::temp_dir()
+                .join(format!("linewatch-source-{}-{name}", std::process::id()));
+            std::fs::write(&path, bytes).unwrap();
+            TempFile(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// A classic pcap header: magic as written in `big`-endian or little-endian order.
+    fn pcap_header(magic: u32, big: bool, snaplen: u32) -> Vec<u8> {
+        let w = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let h = |v: u16| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut out = Vec::new();
+        out.extend_from_slice(&w(magic));
+        out.extend_from_slice(&h(2));
+        out.extend_from_slice(&h(4));
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&w(snaplen));
+        out.extend_from_slice(&w(1)); // Ethernet
+        out
+    }
+
+    /// One classic pcap record.
+    fn pcap_record(out: &mut Vec<u8>, big: bool, words: [u32; 4], data: &[u8]) {
+        for v in words {
+            out.extend_from_slice(&if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            });
+        }
+        out.extend_from_slice(data);
+    }
+
+    /// (ts, data length, wire length) of each packet read.
+    type Got = Vec<(u64, usize, u32)>;
+
+    /// Every packet, and how reading ended.
+    fn read_all(source: &mut dyn Source) -> (Got, SourceEnd) {
+        let mut got = Vec::new();
+        while let Some(p) = source.next_packet() {
+            got.push((p.ts_ns, p.data.len(), p.wire_len));
+        }
+        (got, source.end())
+    }
+
+    /// Reads `bytes` both ways a classic pcap is read: mapped and streamed.
+    fn both_ways(name: &str, bytes: &[u8]) -> Vec<(Got, SourceEnd)> {
+        let file = TempFile::new(name, bytes);
+        let mapped = open_capture(&file.0).unwrap();
+        assert!(mapped.is_mapped());
+        let mut mapped = mapped;
+        let stream =
+            PcapStream::open(Stream::new(File::open(&file.0).unwrap(), &[]), &file.0).unwrap();
+        let mut stream: Box<dyn Source> = Box::new(stream);
+        vec![read_all(mapped.as_mut()), read_all(stream.as_mut())]
+    }
+
+    #[test]
+    fn cut_records_snaplen_zero_long_caplen_and_a_bad_fraction_are_all_read() {
+        for (magic, big) in [
+            (MAGIC_MICROS, false),
+            (MAGIC_MICROS, true),
+            (MAGIC_NANOS, true),
+        ] {
+            let unit = if magic == MAGIC_NANOS { 1 } else { NS_PER_US };
+            // Snap length 0 in the header: no limit, as tcpdump reads it.
+            let mut f = pcap_header(magic, big, 0);
+            let frame = [0xabu8; 200];
+            // Cut at 96 of 200 bytes (tcpdump -s 96).
+            pcap_record(&mut f, big, [10, 5, 96, 200], &frame[..96]);
+            // caplen > origlen.
+            pcap_record(&mut f, big, [11, 0, 60, 40], &frame[..60]);
+            // A fraction field of 1,500,000 units.
+            pcap_record(&mut f, big, [12, 1_500_000, 200, 200], &frame);
+            // Another cut one, then a whole one.
+            pcap_record(&mut f, big, [13, 0, 96, 1500], &frame[..96]);
+            pcap_record(&mut f, big, [14, 0, 54, 54], &frame[..54]);
+            for (got, end) in both_ways("odd.pcap", &f) {
+                assert_eq!(end, SourceEnd::Complete);
+                assert_eq!(
+                    got,
+                    vec![
+                        (10 * NS_PER_SEC + 5 * unit, 96, 200),
+                        (11 * NS_PER_SEC, 60, 40),
+                        (12 * NS_PER_SEC + 1_500_000 * unit, 200, 200),
+                        (13 * NS_PER_SEC, 96, 1500),
+                        (14 * NS_PER_SEC, 54, 54),
+                    ],
+                    "magic {magic:#x} big-endian {big}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_cut_inside_a_record_or_with_a_garbage_length_ends_after_the_whole_records() {
+        let mut f = pcap_header(MAGIC_MICROS, false, 65_535);
+        pcap_record(&mut f, false, [1, 0, 10, 10], &[0; 10]);
+        let whole = f.len();
+        pcap_record(&mut f, false, [2, 0, 10, 10], &[0; 4]);
+        for (got, end) in both_ways("cut.pcap", &f) {
+            assert_eq!(got.len(), 1);
+            assert_eq!(end, SourceEnd::Truncated(ENDS_INSIDE.into()));
+        }
+        // Inside a record header.
+        for (got, end) in both_ways("cut-header.pcap", &f[..whole + 7]) {
+            assert_eq!(got.len(), 1);
+            assert_eq!(end, SourceEnd::Truncated(ENDS_INSIDE.into()));
+        }
+        let mut f = f[..whole].to_vec();
+        pcap_record(&mut f, false, [2, 0, MAX_RECORD + 1, 10], &[0; 64]);
+        for (got, end) in both_ways("garbage.pcap", &f) {
+            assert_eq!(got.len(), 1);
+            assert!(
+                matches!(&end, SourceEnd::Truncated(why) if why.contains("claims 262145")),
+                "{end:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_classic_header_that_is_not_one_is_refused() {
+        let file = TempFile::new("bad-magic.pcap", &[0x11; 64]);
+        let err = open_capture(&file.0).err().unwrap().to_string();
+        assert!(err.contains("not a pcap or pcapng capture"), "{err}");
+        let file = TempFile::new("short.pcap", &pcap_header(MAGIC_MICROS, false, 0)[..20]);
+        let err = open_capture(&file.0).err().unwrap().to_string();
+        assert!(err.contains("file header is cut"), "{err}");
+    }
+
+    /// A pcapng block of `kind` with `body` (padded to 4 bytes).
+    fn block(out: &mut Vec<u8>, big: bool, kind: u32, body: &[u8]) {
+        let w = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let padded = body.len().next_multiple_of(4);
+        let len = u32::try_from(BLOCK_OVERHEAD + padded).unwrap();
+        out.extend_from_slice(&w(kind));
+        out.extend_from_slice(&w(len));
+        out.extend_from_slice(body);
+        out.resize(out.len() + padded - body.len(), 0);
+        out.extend_from_slice(&w(len));
+    }
+
+    fn section(out: &mut Vec<u8>, big: bool) {
+        let mut body = BYTE_ORDER_MAGIC.to_vec();
+        if !big {
+            body.reverse();
+        }
+        body.extend_from_slice(&[0, 1, 0, 0]); // version 1.0 (either order reads as garbage-free)
+        body.extend_from_slice(&[0xff; 8]); // section length unknown
+        block(out, big, BLOCK_SECTION_HEADER, &body);
+    }
+
+    fn interface(out: &mut Vec<u8>, big: bool, linktype: u16, tsresol: Option<u8>) {
+        let h = |v: u16| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut body = Vec::new();
+        body.extend_from_slice(&h(linktype));
+        body.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // reserved, snaplen 0
+        if let Some(r) = tsresol {
+            body.extend_from_slice(&h(OPTION_TSRESOL));
+            body.extend_from_slice(&h(1));
+            body.extend_from_slice(&[r, 0, 0, 0]);
+            body.extend_from_slice(&[0, 0, 0, 0]); // opt_endofopt
+        }
+        block(out, big, BLOCK_INTERFACE, &body);
+    }
+
+    fn enhanced(
+        out: &mut Vec<u8>,
+        big: bool,
+        iface: u32,
+        ts: u64,
+        caplen: u32,
+        orig: u32,
+        data: &[u8],
+    ) {
+        let w = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut body = Vec::new();
+        let (hi, lo) = (ts >> 32, ts & u64::from(u32::MAX));
+        for v in [
+            iface,
+            hi.try_into().unwrap(),
+            lo.try_into().unwrap(),
+            caplen,
+            orig,
+        ] {
+            body.extend_from_slice(&w(v));
+        }
+        body.extend_from_slice(data);
+        block(out, big, BLOCK_ENHANCED_PACKET, &body);
+    }
+
+    fn pcapng_source(name: &str, bytes: &[u8]) -> (TempFile, Box<dyn Source + Send>) {
+        let file = TempFile::new(name, bytes);
+        let source = open_capture(&file.0).unwrap();
+        (file, source)
+    }
+
+    #[test]
+    fn pcapng_cut_packets_are_read_and_unusable_ones_skipped_and_counted() {
+        for big in [false, true] {
+            let mut f = Vec::new();
+            section(&mut f, big);
+            interface(&mut f, big, 1, Some(9)); // nanoseconds
+            let frame = [0x55u8; 300];
+            enhanced(&mut f, big, 0, 7, 96, 300, &frame[..96]); // cut at 96
+            enhanced(&mut f, big, 5, 8, 60, 60, &frame[..60]); // undescribed interface
+            enhanced(&mut f, big, 0, 9, 200, 200, &frame[..60]); // claims more than it holds
+            enhanced(&mut f, big, 0, 10, 60, 40, &frame[..60]); // caplen > origlen
+                                                                // A simple packet block: no caplen, no time.
+            let mut spb = 300u32.to_le_bytes().to_vec();
+            if big {
+                spb = 300u32.to_be_bytes().to_vec();
+            }
+            spb.extend_from_slice(&frame);
+            block(&mut f, big, BLOCK_SIMPLE_PACKET, &spb);
+            // A second section in the other byte order, with its own interfaces.
+            section(&mut f, !big);
+            interface(&mut f, !big, 1, None); // microseconds
+            enhanced(&mut f, !big, 0, 11, 54, 54, &frame[..54]);
+            enhanced(&mut f, !big, 1, 12, 54, 54, &frame[..54]); // only interface 0 here
+            let (_file, mut source) = pcapng_source("odd.pcapng", &f);
+            let (got, end) = read_all(source.as_mut());
+            assert_eq!(end, SourceEnd::Complete);
+            assert_eq!(
+                got,
+                vec![(7, 96, 300), (10, 60, 40), (0, 300, 300), (11_000, 54, 54)],
+                "big-endian {big}"
+            );
+            assert_eq!(source.unreadable_records(), 3);
+        }
+    }
+
+    #[test]
+    fn pcapng_keeps_at_most_max_interfaces_and_a_garbage_length_ends_it() {
+        let mut f = Vec::new();
+        section(&mut f, false);
+        for _ in 0..MAX_INTERFACES + 10 {
+            interface(&mut f, false, 1, None);
+        }
+        enhanced(&mut f, false, 0, 1, 54, 54, &[0; 54]);
+        enhanced(
+            &mut f,
+            false,
+            u32::try_from(MAX_INTERFACES).unwrap() + 1,
+            1,
+            54,
+            54,
+            &[0; 54],
+        );
+        f.extend_from_slice(&BLOCK_ENHANCED_PACKET.to_le_bytes());
+        f.extend_from_slice(&(MAX_BLOCK + 4).to_le_bytes());
+        f.extend_from_slice(&[0; 64]);
+        let file = TempFile::new("many.pcapng", &f);
+        let mut source =
+            PcapNgSource::open(Stream::new(File::open(&file.0).unwrap(), &[]), &file.0).unwrap();
+        let (got, end) = read_all(&mut source);
+        assert_eq!(source.interfaces.len(), MAX_INTERFACES);
+        assert_eq!(got.len(), 1);
+        assert_eq!(source.unreadable_records(), 1);
+        assert!(
+            matches!(&end, SourceEnd::Truncated(why) if why.contains("where the next block")),
+            "{end:?}"
+        );
+    }
+
+    #[test]
+    fn a_pcapng_without_a_framed_section_header_is_refused() {
+        let mut f = PCAPNG_MAGIC.to_vec();
+        f.extend_from_slice(&[28, 0, 0, 0, 1, 2, 3, 4]);
+        let file = TempFile::new("bad-bom.pcapng", &f);
+        let err = open_capture(&file.0).err().unwrap().to_string();
+        assert!(err.contains("byte-order magic"), "{err}");
     }
 }

@@ -20,7 +20,7 @@ pub fn summary(run: &RunResult) -> Summary {
         non_http: total.get(Counter::NonHttp),
         malformed: total.get(Counter::Malformed),
         retransmitted: total.get(Counter::Retransmitted),
-        undecoded: total.get(Counter::Undecoded) + run.unsupported_link,
+        undecoded: total.get(Counter::Undecoded) + run.unsupported_link + run.unreadable_records,
         flows_evicted: total.get(Counter::FlowsEvicted),
         unmatched_responses: total.get(Counter::UnmatchedResponses),
         bare_lf: total.get(Counter::BareLf),
@@ -33,6 +33,7 @@ pub fn summary(run: &RunResult) -> Summary {
         errors.push((e.name(), total.wire_errors[e.index()]));
     }
     errors.push(("unsupported_link_type", run.unsupported_link));
+    errors.push(("unreadable_record", run.unreadable_records));
     for c in [
         Counter::SequenceGaps,
         Counter::OutOfSync,

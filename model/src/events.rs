@@ -65,8 +65,8 @@ pub struct ResponseEvent {
 /// [`request`](EventSink::request), [`response`](EventSink::response) or
 /// [`connection`](EventSink::connection) per message counted, then [`flush`](EventSink::flush)
 /// after each batch of frames. A sink may hold events until `flush`. It cannot fail the worker:
-/// an output that has gone away (a closed pipe) is the sink's to drop quietly, and counting goes
-/// on. A [`RequestEvent`] borrows from the frame being counted, so a sink copies what it keeps
+/// a failed output is the sink's to record where the program can read it at the end (once, not
+/// per event) and to drop from then on, and counting goes on. A [`RequestEvent`] borrows from the frame being counted, so a sink copies what it keeps
 /// past the call.
 ///
 /// ```text

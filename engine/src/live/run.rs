@@ -393,6 +393,7 @@ pub fn run(
         end: SourceEnd::Complete,
         source: config.label.clone(),
         unsupported_link: 0,
+        unreadable_records: 0,
         packet_times,
         interrupted: false,
         capture: Some(figures),
