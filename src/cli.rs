@@ -157,7 +157,9 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub(crate) top: u16,
 
-    /// Flows tracked per worker; the least recently seen is evicted (and counted) when full.
+    /// Flows tracked per worker at most; the least recently seen is evicted (and counted) when
+    /// full. The table starts small and grows as flows appear, so a large N costs memory only
+    /// when that many flows are live.
     #[arg(long, value_name = "N", default_value_t = FLOW_CAPACITY, value_parser = parse_flows)]
     pub(crate) flows: usize,
 
