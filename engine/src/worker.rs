@@ -54,6 +54,7 @@ use linewatch_parser::HttpError;
 
 use crate::carry::{CarryPool, CARRY_SLOTS};
 use crate::counters::{addr_key, CoreDelta, Counter, SynRecord, SYN_LOG_CAPACITY};
+use crate::defrag::{Defrag, Offer, Tally};
 use crate::flow::{Endpoint, FlowKey, FlowTable, Framing, Inserted, Pending, Side};
 use crate::topn::KEY_CAP;
 
@@ -147,6 +148,21 @@ pub struct Worker {
     /// Capture latencies (ns) noted since the last flush: the first `capture_pending_len`.
     capture_pending: Box<[u64; CAPTURE_PENDING]>,
     capture_pending_len: usize,
+    /// IP fragments waiting for the rest of their datagram.
+    defrag: Defrag,
+    /// This worker's share of a multi-worker replay ([`Worker::set_shard`]).
+    shard: Option<Shard>,
+}
+
+/// A worker's place in a replay that offers every IP fragment to every worker.
+#[derive(Debug, Clone, Copy)]
+pub struct Shard {
+    /// This worker's index.
+    pub index: usize,
+    /// How many workers there are.
+    pub workers: usize,
+    /// The worker that counts a decoded frame (the replay's sharding function).
+    pub owner: fn(&Result<TcpSegment<'_>, WireError>, usize) -> usize,
 }
 
 /// Where a run of parsing stopped.
@@ -169,6 +185,8 @@ impl Worker {
             monotonic_offset_ns: None,
             capture_pending: Box::new([0; CAPTURE_PENDING]),
             capture_pending_len: 0,
+            defrag: Defrag::new(),
+            shard: None,
         }
     }
 
@@ -219,40 +237,118 @@ impl Worker {
     /// the wire (the capture may have cut it).
     #[inline]
     pub fn process_frame(&mut self, ts: u64, link: LinkType, frame: &[u8], wire_len: u32) {
-        self.process_decoded(ts, decode_frame(link, frame), wire_len);
+        self.process_decoded(ts, link, frame, decode_frame(link, frame), wire_len);
     }
 
     /// [`Worker::process_frame`] for a frame its caller has already decoded (the parallel
-    /// replay decodes every frame to find its worker).
+    /// replay decodes every frame to find its worker); `decoded` is `decode_frame(link, frame)`.
+    /// An IP fragment goes to the reassembler ([`crate::defrag`]) instead.
     #[inline(always)]
     pub fn process_decoded(
         &mut self,
         ts: u64,
+        link: LinkType,
+        frame: &[u8],
         decoded: Result<TcpSegment<'_>, WireError>,
         wire_len: u32,
     ) {
+        let fragment = match &decoded {
+            Ok(seg) => seg.fragmented,
+            Err(e) => *e == WireError::Fragment,
+        };
+        if fragment && self.fragment(ts, link, frame, &decoded, wire_len) {
+            return;
+        }
         self.delta.touched = true;
         self.delta.add(Counter::Packets, 1);
         self.delta.add(Counter::Bytes, u64::from(wire_len));
         match decoded {
-            Ok(seg) => {
-                if let Some(sent_ns) = seg.send_stamp() {
-                    self.capture_latency(ts, sent_ns);
-                }
-                if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
-                    self.new_connection(ts, &seg);
-                }
-                if self.ports.matches(seg.src_port, seg.dst_port) {
-                    self.segment(ts, &seg);
-                } else {
-                    self.delta.add(Counter::Unmonitored, 1);
-                }
-            }
+            Ok(seg) => self.whole_segment(ts, &seg),
             Err(e) => {
                 self.delta.add(Counter::Undecoded, 1);
                 self.delta.tally.wire_errors[e.index()] += 1;
             }
         }
+    }
+
+    /// Counts a decoded TCP segment that is not a fragment (or a reassembled datagram's).
+    #[inline(always)]
+    fn whole_segment(&mut self, ts: u64, seg: &TcpSegment<'_>) {
+        if let Some(sent_ns) = seg.send_stamp() {
+            self.capture_latency(ts, sent_ns);
+        }
+        if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
+            self.new_connection(ts, seg);
+        }
+        if self.ports.matches(seg.src_port, seg.dst_port) {
+            self.segment(ts, seg);
+        } else {
+            self.delta.add(Counter::Unmonitored, 1);
+        }
+    }
+
+    /// Declares that this worker is `index` of `workers` in a replay that offers every IP
+    /// fragment to every worker (`crate::offline`): all of them reassemble it; the frame and
+    /// the reassembly outcomes are counted by the worker `owner` names for the fragment's own
+    /// decode (as for any frame), and a reassembled datagram by the worker `owner` names for
+    /// its segment, the owner of its flow. Without it (one worker, live) this worker counts
+    /// every fragment and every datagram it reassembles.
+    pub fn set_shard(&mut self, shard: Shard) {
+        self.shard = Some(shard);
+    }
+
+    /// The fragment path: offers the frame to the reassembler. `false`: not a fragment it
+    /// takes (not TCP, cut by the capture), to be counted as before by its owner.
+    #[cold]
+    #[inline(never)]
+    fn fragment(
+        &mut self,
+        ts: u64,
+        link: LinkType,
+        frame: &[u8],
+        decoded: &Result<TcpSegment<'_>, WireError>,
+        wire_len: u32,
+    ) -> bool {
+        let counts = self
+            .shard
+            .is_none_or(|s| (s.owner)(decoded, s.workers) == s.index);
+        let mut tally = Tally::default();
+        let offer = self.defrag.offer(ts, link, frame, &mut tally);
+        if offer == Offer::NotFragment {
+            return !counts;
+        }
+        if counts {
+            self.delta.touched = true;
+            self.delta.add(Counter::Packets, 1);
+            self.delta.add(Counter::Bytes, u64::from(wire_len));
+            tally.drain_into(&mut self.delta);
+        }
+        if offer == Offer::Complete {
+            // Out of `self` while its datagram is counted, so the two borrows do not meet;
+            // the move copies a few pointers, once per datagram.
+            let defrag = std::mem::take(&mut self.defrag);
+            let whole = decode_frame(LinkType::RawIp, defrag.datagram()).map(|mut seg| {
+                seg.vlan_ids = [defrag.datagram_vlan(), 0];
+                // An IPv6 datagram keeps its Fragment header as an atomic fragment.
+                seg.fragmented = false;
+                seg
+            });
+            let mine = self
+                .shard
+                .is_none_or(|s| (s.owner)(&whole, s.workers) == s.index);
+            if mine {
+                self.delta.touched = true;
+                match whole {
+                    Ok(seg) => self.whole_segment(ts, &seg),
+                    Err(e) => {
+                        self.delta.add(Counter::Undecoded, 1);
+                        self.delta.tally.wire_errors[e.index()] += 1;
+                    }
+                }
+            }
+            self.defrag = defrag;
+        }
+        true
     }
 
     /// Notes how long a stamped frame took from the generator's send (`sent_ns`, its
