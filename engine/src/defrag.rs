@@ -6,7 +6,7 @@
 //! [`Offer::Complete`]: [`Defrag::datagram`] is then the reassembled IP packet, header first,
 //! as if it had arrived unfragmented, ready for `decode_frame(LinkType::RawIp, …)`. Anything
 //! else it answers [`Offer::NotFragment`] (the caller handles the frame as before) or
-//! [`Offer::Held`]. Every outcome is counted into a [`Tally`].
+//! [`Offer::Held`]. Every outcome is counted into a [`FragmentTally`].
 //!
 //! Keys are the kernel's: IPv4 (source, destination, protocol, identification), IPv6 (source,
 //! destination, identification), and the outer VLAN id, which stands where Linux puts the
@@ -14,7 +14,8 @@
 //!
 //! Bounds, like Linux's (`net/ipv4/inet_fragment.c`, `ip_fragment.c`, `reassembly.c`):
 //! - [`DATAGRAMS_IN_FLIGHT`] datagrams per worker, each in a fixed slot of one pool allocated
-//!   when the worker is built ([`SLOT_BYTES`] each: a header room and 65,535 bytes of data).
+//!   once, at the worker's first fragment ([`SLOT_BYTES`] each: a header room and 65,535
+//!   bytes of data).
 //!   The pool is the hard byte cap of a worker; nothing is allocated per packet. A fragment of
 //!   a new datagram when every slot is taken evicts the oldest datagram (Linux's LRU
 //!   evictor), counted `fragments_evicted`.
@@ -39,8 +40,11 @@
 //! fragment cut by the capture's snap length is not reassembled either (its bytes are not all
 //! there): the caller handles it as before.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use linewatch_parser::wire::{
-    ip_protocol, EtherType, EthernetFrame, Ipv4Packet, LinkType, VlanTag, MAX_VLAN_TAGS,
+    ip_protocol, EtherType, EthernetFrame, Ipv4Packet, LinkType, TcpHeader, TcpSegment, VlanTag,
+    WireError, MAX_VLAN_TAGS,
 };
 
 use crate::counters::{CoreDelta, Counter};
@@ -111,15 +115,15 @@ mod cooked {
 /// they go to (in a replay with several workers, every worker reassembles every fragment and
 /// one of them counts).
 #[derive(Debug, Clone, Copy)]
-pub struct Tally([u64; Counter::COUNT]);
+pub struct FragmentTally([u64; Counter::COUNT]);
 
-impl Default for Tally {
+impl Default for FragmentTally {
     fn default() -> Self {
-        Tally([0; Counter::COUNT])
+        FragmentTally([0; Counter::COUNT])
     }
 }
 
-impl Tally {
+impl FragmentTally {
     fn add(&mut self, c: Counter, n: u64) {
         self.0[c as usize] += n;
     }
@@ -200,8 +204,9 @@ pub struct Defrag {
     serial: u64,
     /// Where the last completed datagram lies in the pool.
     done: (usize, usize),
-    /// Its outer VLAN id.
-    done_vlan: u16,
+    /// Its key (addresses, family, VLAN) and header length.
+    done_key: Key,
+    done_header_len: usize,
 }
 
 impl Defrag {
@@ -212,7 +217,8 @@ impl Defrag {
             pool: vec![0u8; DATAGRAMS_IN_FLIGHT * SLOT_BYTES].into_boxed_slice(),
             serial: 0,
             done: (0, 0),
-            done_vlan: 0,
+            done_key: Key::default(),
+            done_header_len: 0,
         }
     }
 
@@ -221,9 +227,35 @@ impl Defrag {
         &self.pool[self.done.0..self.done.1]
     }
 
-    /// The outer VLAN id of that datagram's fragments (0: untagged).
-    pub fn datagram_vlan(&self) -> u16 {
-        self.done_vlan
+    /// The TCP segment of that datagram, as `decode_frame` would give it for the whole packet
+    /// (the outer VLAN id of its fragments included). Read here rather than through
+    /// `decode_frame`: a second caller of it in the worker would cost every frame its
+    /// inlining (perf/README.md).
+    pub fn segment(&self) -> Result<TcpSegment<'_>, WireError> {
+        let key = &self.done_key;
+        let addr = |octets: &[u8; 16]| {
+            if key.version == 4 {
+                IpAddr::V4(Ipv4Addr::new(octets[0], octets[1], octets[2], octets[3]))
+            } else {
+                IpAddr::V6(Ipv6Addr::from(*octets))
+            }
+        };
+        let data = &self.pool[self.done.0 + self.done_header_len..self.done.1];
+        let tcp = TcpHeader::new_checked(data)?;
+        Ok(TcpSegment {
+            vlan_ids: [key.vlan, 0],
+            src: addr(&key.src),
+            dst: addr(&key.dst),
+            src_port: tcp.src_port(),
+            dst_port: tcp.dst_port(),
+            seq: tcp.seq(),
+            ack: tcp.ack(),
+            flags: tcp.flags(),
+            payload: tcp.payload(),
+            trailer: &[],
+            truncated: false,
+            fragmented: false,
+        })
     }
 
     /// Datagrams held now.
@@ -233,7 +265,13 @@ impl Defrag {
 
     /// Takes `frame` (captured at `ts`, link layer `link`) if it is a TCP fragment; see the
     /// module doc.
-    pub fn offer(&mut self, ts: u64, link: LinkType, frame: &[u8], tally: &mut Tally) -> Offer {
+    pub fn offer(
+        &mut self,
+        ts: u64,
+        link: LinkType,
+        frame: &[u8],
+        tally: &mut FragmentTally,
+    ) -> Offer {
         let Some((vlan, packet)) = ip_packet(link, frame) else {
             return Offer::NotFragment;
         };
@@ -241,7 +279,8 @@ impl Defrag {
             return Offer::NotFragment;
         };
         if self.pool.is_empty() {
-            // A default-built reassembler (taken out of its worker): allocate once here.
+            // A default-built reassembler (a worker's, until its first fragment): the pool is
+            // allocated here, once.
             *self = Defrag::new();
         }
         tally.add(Counter::Fragments, 1);
@@ -250,7 +289,7 @@ impl Defrag {
     }
 
     /// Drops the datagrams older than [`TIMEOUT_NS`] at `ts`.
-    fn expire(&mut self, ts: u64, tally: &mut Tally) {
+    fn expire(&mut self, ts: u64, tally: &mut FragmentTally) {
         for slot in self.slots.iter_mut().filter(|s| s.live) {
             if ts.saturating_sub(slot.created_ns) > TIMEOUT_NS {
                 slot.live = false;
@@ -260,7 +299,7 @@ impl Defrag {
     }
 
     /// The slot of `key`, or a fresh one (evicting the oldest datagram when all are taken).
-    fn slot_for(&mut self, ts: u64, key: &Key, tally: &mut Tally) -> usize {
+    fn slot_for(&mut self, ts: u64, key: &Key, tally: &mut FragmentTally) -> usize {
         if let Some(i) = self.slots.iter().position(|s| s.live && s.key == *key) {
             return i;
         }
@@ -286,7 +325,7 @@ impl Defrag {
         i
     }
 
-    fn insert(&mut self, ts: u64, f: &Fragment<'_>, tally: &mut Tally) -> Offer {
+    fn insert(&mut self, ts: u64, f: &Fragment<'_>, tally: &mut FragmentTally) -> Offer {
         let i = self.slot_for(ts, &f.key, tally);
         let len = u32::try_from(f.data.len()).unwrap_or(u32::MAX);
         let start = f.offset;
@@ -298,7 +337,7 @@ impl Defrag {
             (0, _) => v6_field::HEADER_LEN + v6_field::FRAGMENT_LEN,
             (h, _) => usize::from(h),
         };
-        let drop = |slot: &mut Slot, tally: &mut Tally, why: Counter| {
+        let drop = |slot: &mut Slot, tally: &mut FragmentTally, why: Counter| {
             slot.live = false;
             tally.add(why, 1);
             Offer::Held
@@ -363,7 +402,8 @@ impl Defrag {
         let data_len = slot.end.unwrap_or(0) as usize;
         let header_len = usize::from(slot.header_len);
         let version = slot.key.version;
-        self.done_vlan = slot.key.vlan;
+        self.done_key = slot.key;
+        self.done_header_len = header_len;
         let from = i * SLOT_BYTES + HEADER_ROOM - header_len;
         let to = i * SLOT_BYTES + HEADER_ROOM + data_len;
         rewrite_header(version, &mut self.pool[from..to], header_len, data_len);
@@ -568,8 +608,6 @@ fn parse_v6(vlan: u16, packet: &[u8]) -> Option<Fragment<'_>> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
     use linewatch_parser::wire::decode_frame;
     use linewatch_testkit::frame::{
         Frame, IpRepr, Ipv4Repr, Ipv6Extension, Ipv6Repr, TcpFlags, TcpRepr, Transport,
@@ -663,16 +701,19 @@ mod tests {
     }
 
     /// Offers `frames` in order at one packet time; the offers' answers.
-    fn offer_all(d: &mut Defrag, tally: &mut Tally, frames: &[Vec<u8>]) -> Vec<Offer> {
+    fn offer_all(d: &mut Defrag, tally: &mut FragmentTally, frames: &[Vec<u8>]) -> Vec<Offer> {
         frames
             .iter()
             .map(|f| d.offer(T0, LinkType::Ethernet, f, tally))
             .collect()
     }
 
-    /// The reassembled datagram decodes to the request, from the right ends, not fragmented.
+    /// The reassembled datagram decodes to the request, from the right ends, and its segment
+    /// is the one `decode_frame` reads from it (not fragmented).
     fn assert_request(d: &Defrag, (src, dst): (IpAddr, IpAddr), payload: &[u8]) {
-        let seg = decode_frame(LinkType::RawIp, d.datagram()).unwrap();
+        let mut seg = decode_frame(LinkType::RawIp, d.datagram()).unwrap();
+        seg.fragmented = false; // IPv6 keeps an atomic Fragment header
+        assert_eq!(d.segment(), Ok(seg));
         assert_eq!((seg.src, seg.dst), (src, dst));
         assert_eq!((seg.src_port, seg.dst_port), (40_000, 80));
         assert_eq!(seg.payload, payload);
@@ -689,7 +730,7 @@ mod tests {
                     frames.reverse();
                 }
                 let mut d = Defrag::new();
-                let mut tally = Tally::default();
+                let mut tally = FragmentTally::default();
                 let offers = offer_all(&mut d, &mut tally, &frames);
                 assert_eq!(offers, [Offer::Held, Offer::Held, Offer::Complete]);
                 assert_request(&d, ends, REQUEST);
@@ -712,7 +753,7 @@ mod tests {
         let mut frames = fragments(ends.0, ends.1, 9, &bytes, &[24], &before);
         frames.reverse();
         let mut d = Defrag::new();
-        let mut tally = Tally::default();
+        let mut tally = FragmentTally::default();
         assert_eq!(
             offer_all(&mut d, &mut tally, &frames),
             [Offer::Held, Offer::Complete]
@@ -728,7 +769,7 @@ mod tests {
         let fa = fragments(ends.0, ends.1, 1, &a, &[32], &[]);
         let fb = fragments(ends.0, ends.1, 2, &b, &[24], &[]);
         let mut d = Defrag::new();
-        let mut tally = Tally::default();
+        let mut tally = FragmentTally::default();
         let mut offer = |f: &Vec<u8>| d.offer(T0, LinkType::Ethernet, f, &mut tally);
         assert_eq!(offer(&fa[0]), Offer::Held);
         assert_eq!(offer(&fb[1]), Offer::Held);
@@ -748,7 +789,7 @@ mod tests {
         let bytes = tcp_bytes(ends.0, ends.1, REQUEST);
         let frames = fragments(ends.0, ends.1, 3, &bytes, &[16, 48], &[]);
         let mut d = Defrag::new();
-        let mut tally = Tally::default();
+        let mut tally = FragmentTally::default();
         // The exact same fragment twice: the second is a duplicate, the datagram completes.
         assert_eq!(
             offer_all(
@@ -764,7 +805,7 @@ mod tests {
         // [0, 24) then [16, 48): eight bytes overlap, the whole datagram goes.
         let overlapping = fragments(ends.0, ends.1, 4, &bytes, &[24], &[]);
         let late = fragments(ends.0, ends.1, 4, &bytes, &[16, 48], &[]);
-        let mut tally = Tally::default();
+        let mut tally = FragmentTally::default();
         assert_eq!(
             offer_all(
                 &mut d,
@@ -789,7 +830,7 @@ mod tests {
         let bytes = tcp_bytes(ends.0, ends.1, REQUEST);
         let frames = fragments(ends.0, ends.1, 5, &bytes, &[32], &[]);
         let mut d = Defrag::new();
-        let mut tally = Tally::default();
+        let mut tally = FragmentTally::default();
         assert_eq!(
             d.offer(T0, LinkType::Ethernet, &frames[0], &mut tally),
             Offer::Held
@@ -819,7 +860,7 @@ mod tests {
         let ends = v4();
         let bytes = tcp_bytes(ends.0, ends.1, REQUEST);
         let mut d = Defrag::new();
-        let mut tally = Tally::default();
+        let mut tally = FragmentTally::default();
         let n = u16::try_from(DATAGRAMS_IN_FLIGHT).unwrap();
         for ident in 0..=n {
             let first = &fragments(ends.0, ends.1, ident, &bytes, &[32], &[])[0];
@@ -848,7 +889,7 @@ mod tests {
     fn at_most_65535_bytes() {
         let ends = v4();
         let mut d = Defrag::new();
-        let mut tally = Tally::default();
+        let mut tally = FragmentTally::default();
         // A last fragment whose data ends at 65,520: with the 20-byte header, 65,540 > 65,535.
         let (IpAddr::V4(s), IpAddr::V4(dst)) = ends else {
             unreachable!()
@@ -890,7 +931,7 @@ mod tests {
     fn not_fragments_and_other_protocols_are_left_alone() {
         let ends = v4();
         let mut d = Defrag::new();
-        let mut tally = Tally::default();
+        let mut tally = FragmentTally::default();
         let whole = Frame::tcp(ends.0, ends.1, TcpRepr::default()).to_vec();
         assert_eq!(
             d.offer(T0, LinkType::Ethernet, &whole, &mut tally),

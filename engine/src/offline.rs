@@ -410,12 +410,13 @@ fn owner(decoded: &Result<TcpSegment<'_>, WireError>, workers: usize) -> usize {
     }
 }
 
-/// Whether a frame is an IP fragment (a first one decodes, a later one does not): every
-/// worker is offered it, see [`Worker::set_shard`].
+/// Whether a frame may be an IP fragment (a first one decodes, a later one does not, a first
+/// one too short for the TCP header decodes as truncated): every worker is offered it, see
+/// [`Worker::set_shard`].
 fn is_fragment(decoded: &Result<TcpSegment<'_>, WireError>) -> bool {
     match decoded {
         Ok(seg) => seg.fragmented,
-        Err(e) => *e == WireError::Fragment,
+        Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
     }
 }
 

@@ -54,7 +54,7 @@ use linewatch_parser::HttpError;
 
 use crate::carry::{CarryPool, CARRY_SLOTS};
 use crate::counters::{addr_key, CoreDelta, Counter, SynRecord, SYN_LOG_CAPACITY};
-use crate::defrag::{Defrag, Offer, Tally};
+use crate::defrag::{Defrag, FragmentTally, Offer};
 use crate::flow::{Endpoint, FlowKey, FlowTable, Framing, Inserted, Pending, Side};
 use crate::topn::KEY_CAP;
 
@@ -165,6 +165,16 @@ pub struct Shard {
     pub owner: fn(&Result<TcpSegment<'_>, WireError>, usize) -> usize,
 }
 
+/// What the fragment path tells [`Worker::process_decoded`] to do next.
+enum FragmentPath {
+    /// Nothing more: the fragment is held, dropped, or another worker's to count.
+    Done,
+    /// Not a fragment the reassembler takes: count the frame as before.
+    AsBefore,
+    /// A datagram is whole and this worker owns its flow: count its segment.
+    Datagram,
+}
+
 /// Where a run of parsing stopped.
 enum Stop {
     /// Every byte was used; the direction continues with this framing.
@@ -185,7 +195,9 @@ impl Worker {
             monotonic_offset_ns: None,
             capture_pending: Box::new([0; CAPTURE_PENDING]),
             capture_pending_len: 0,
-            defrag: Defrag::new(),
+            // Empty: the reassembler takes its pool at the first fragment, so a worker that
+            // never sees one (most) neither allocates nor touches it.
+            defrag: Defrag::default(),
             shard: None,
         }
     }
@@ -242,7 +254,8 @@ impl Worker {
 
     /// [`Worker::process_frame`] for a frame its caller has already decoded (the parallel
     /// replay decodes every frame to find its worker); `decoded` is `decode_frame(link, frame)`.
-    /// An IP fragment goes to the reassembler ([`crate::defrag`]) instead.
+    /// An IP fragment goes to the reassembler ([`crate::defrag`]); a datagram it completes is
+    /// counted here as a whole frame's segment would be, at this (its last fragment's) time.
     #[inline(always)]
     pub fn process_decoded(
         &mut self,
@@ -252,38 +265,56 @@ impl Worker {
         decoded: Result<TcpSegment<'_>, WireError>,
         wire_len: u32,
     ) {
-        let fragment = match &decoded {
-            Ok(seg) => seg.fragmented,
-            Err(e) => *e == WireError::Fragment,
-        };
-        if fragment && self.fragment(ts, link, frame, &decoded, wire_len) {
-            return;
-        }
         self.delta.touched = true;
         self.delta.add(Counter::Packets, 1);
         self.delta.add(Counter::Bytes, u64::from(wire_len));
+        // A first fragment too short for the TCP header (RFC 1858's tiny fragment) decodes
+        // as truncated: the reassembler tells it from a frame the capture cut.
+        let fragment = match &decoded {
+            Ok(seg) => seg.fragmented,
+            Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
+        };
+        // One call site for the segment path, whole frame or reassembled datagram: a second
+        // one changes what the compiler inlines and costs every frame (perf/README.md). The
+        // reassembler is out of `self` while its datagram is counted, so the borrows do not
+        // meet; the move copies a few words, once per datagram.
+        let mut held: Option<Defrag> = None;
+        let datagram;
+        // A reference, not a move: copying the decoded segment cost every frame ~80
+        // instructions (callgrind).
+        let decoded = if fragment {
+            match self.fragment(ts, link, frame, &decoded, wire_len) {
+                FragmentPath::Done => return,
+                FragmentPath::AsBefore => &decoded,
+                FragmentPath::Datagram => {
+                    datagram = held.insert(std::mem::take(&mut self.defrag)).segment();
+                    &datagram
+                }
+            }
+        } else {
+            &decoded
+        };
         match decoded {
-            Ok(seg) => self.whole_segment(ts, &seg),
+            Ok(seg) => {
+                if let Some(sent_ns) = seg.send_stamp() {
+                    self.capture_latency(ts, sent_ns);
+                }
+                if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
+                    self.new_connection(ts, seg);
+                }
+                if self.ports.matches(seg.src_port, seg.dst_port) {
+                    self.segment(ts, seg);
+                } else {
+                    self.delta.add(Counter::Unmonitored, 1);
+                }
+            }
             Err(e) => {
                 self.delta.add(Counter::Undecoded, 1);
                 self.delta.tally.wire_errors[e.index()] += 1;
             }
         }
-    }
-
-    /// Counts a decoded TCP segment that is not a fragment (or a reassembled datagram's).
-    #[inline(always)]
-    fn whole_segment(&mut self, ts: u64, seg: &TcpSegment<'_>) {
-        if let Some(sent_ns) = seg.send_stamp() {
-            self.capture_latency(ts, sent_ns);
-        }
-        if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
-            self.new_connection(ts, seg);
-        }
-        if self.ports.matches(seg.src_port, seg.dst_port) {
-            self.segment(ts, seg);
-        } else {
-            self.delta.add(Counter::Unmonitored, 1);
+        if let Some(defrag) = held {
+            self.defrag = defrag;
         }
     }
 
@@ -297,8 +328,7 @@ impl Worker {
         self.shard = Some(shard);
     }
 
-    /// The fragment path: offers the frame to the reassembler. `false`: not a fragment it
-    /// takes (not TCP, cut by the capture), to be counted as before by its owner.
+    /// The fragment path: offers the frame, already counted as a packet, to the reassembler.
     #[cold]
     #[inline(never)]
     fn fragment(
@@ -308,47 +338,34 @@ impl Worker {
         frame: &[u8],
         decoded: &Result<TcpSegment<'_>, WireError>,
         wire_len: u32,
-    ) -> bool {
+    ) -> FragmentPath {
         let counts = self
             .shard
             .is_none_or(|s| (s.owner)(decoded, s.workers) == s.index);
-        let mut tally = Tally::default();
-        let offer = self.defrag.offer(ts, link, frame, &mut tally);
-        if offer == Offer::NotFragment {
-            return !counts;
+        if !counts {
+            // Another worker counts this frame: take back what the caller added.
+            self.delta.tally.counts[Counter::Packets as usize] -= 1;
+            self.delta.tally.counts[Counter::Bytes as usize] -= u64::from(wire_len);
         }
+        let mut tally = FragmentTally::default();
+        let offer = self.defrag.offer(ts, link, frame, &mut tally);
         if counts {
-            self.delta.touched = true;
-            self.delta.add(Counter::Packets, 1);
-            self.delta.add(Counter::Bytes, u64::from(wire_len));
             tally.drain_into(&mut self.delta);
         }
-        if offer == Offer::Complete {
-            // Out of `self` while its datagram is counted, so the two borrows do not meet;
-            // the move copies a few pointers, once per datagram.
-            let defrag = std::mem::take(&mut self.defrag);
-            let whole = decode_frame(LinkType::RawIp, defrag.datagram()).map(|mut seg| {
-                seg.vlan_ids = [defrag.datagram_vlan(), 0];
-                // An IPv6 datagram keeps its Fragment header as an atomic fragment.
-                seg.fragmented = false;
-                seg
-            });
-            let mine = self
-                .shard
-                .is_none_or(|s| (s.owner)(&whole, s.workers) == s.index);
-            if mine {
-                self.delta.touched = true;
-                match whole {
-                    Ok(seg) => self.whole_segment(ts, &seg),
-                    Err(e) => {
-                        self.delta.add(Counter::Undecoded, 1);
-                        self.delta.tally.wire_errors[e.index()] += 1;
-                    }
+        match offer {
+            Offer::NotFragment if counts => FragmentPath::AsBefore,
+            Offer::NotFragment | Offer::Held => FragmentPath::Done,
+            Offer::Complete => {
+                let mine = self
+                    .shard
+                    .is_none_or(|s| (s.owner)(&self.defrag.segment(), s.workers) == s.index);
+                if mine {
+                    FragmentPath::Datagram
+                } else {
+                    FragmentPath::Done
                 }
             }
-            self.defrag = defrag;
         }
-        true
     }
 
     /// Notes how long a stamped frame took from the generator's send (`sent_ns`, its
