@@ -1,6 +1,6 @@
 //! IP fragment reassembly through the `linewatch` binary: a GET carried in a fragmented IPv4
 //! or IPv6 datagram (in order or last fragment first) is counted like a whole one, with one
-//! worker and with several; and a flood of 1,000,000 first fragments that never complete stays
+//! worker and with several (and as tshark reassembles them); and a flood of 1,000,000 first fragments that never complete stays
 //! under 128 MiB resident while the other traffic's counts stay exact.
 
 #![allow(clippy::print_stdout)] // The figures are the test's report: `run.sh test` shows them.
@@ -9,12 +9,14 @@ mod common;
 
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::process::Command;
 
 use common::{map_of, scratch, summary_of};
 use linewatch_testkit::frame::{
     checksum, pcap, Frame, IpRepr, Ipv4Repr, Ipv6Extension, Ipv6Repr, TcpFlags, TcpRepr, Transport,
     IPV4_CHECKSUM_AT, IPV4_HEADER_LEN, IP_PROTOCOL_TCP,
 };
+use linewatch_testkit::tools::{need_programs, path_of};
 
 const T0: u64 = 1_700_000_000_000_000_000;
 const SERVER_PORT: u16 = 80;
@@ -179,6 +181,50 @@ fn fragmented_requests_are_counted_in_order_and_reversed_over_v4_and_v6() {
         assert_eq!(f["reassembled"], 4, "workers {workers}: {f}");
         assert_eq!(f["timed_out"], 0);
         assert_eq!(f["overlap"], 0);
+    }
+    if need_programs(
+        "fragmented_requests_are_counted_in_order_and_reversed_over_v4_and_v6",
+        &["tshark", "editcap"],
+    ) {
+        // tshark reassembles the hand-made fragments into the same four requests.
+        let out = Command::new(path_of("tshark"))
+            .args(["-r", capture.to_str().unwrap(), "-Y", "http.request"])
+            .args(["-T", "fields", "-e", "http.host"])
+            .output()
+            .expect("running tshark");
+        let mut hosts: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        hosts.sort();
+        let mut expected = expected_hosts.clone();
+        expected.sort();
+        assert_eq!(
+            hosts,
+            expected,
+            "tshark: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // A pcapng file is replayed by one reader thread that hands each worker its batches
+        // (`offline::run`), where the pcap above had every worker read the file itself.
+        let pcapng = dir.join("fragments.pcapng");
+        let status = Command::new(path_of("editcap"))
+            .args([
+                "-F",
+                "pcapng",
+                capture.to_str().unwrap(),
+                pcapng.to_str().unwrap(),
+            ])
+            .status()
+            .expect("running editcap");
+        assert!(status.success());
+        for workers in ["2", "3"] {
+            let (summary, _) = summary_of(&pcapng, &["--workers", workers]);
+            assert_eq!(summary["requests"], 4, "pcapng, workers {workers}");
+            assert_eq!(summary["packets"].as_u64(), Some(frames.len() as u64));
+            assert_eq!(summary["fragments"]["reassembled"], 4);
+            assert_eq!(summary["fragments"]["fragments"], 10);
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
