@@ -953,4 +953,39 @@ mod tests {
         );
         assert_eq!(tally.get(Counter::Fragments), 0);
     }
+
+    #[test]
+    fn a_worker_counts_a_reassembled_request_once_and_live_keeps_the_old_path() {
+        use crate::counters::CoreDelta;
+        use crate::worker::{Worker, WorkerConfig};
+
+        let ends = v4();
+        let mut post = b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 40\r\n\r\n".to_vec();
+        let head = post.len();
+        post.extend_from_slice(&[b'x'; 40]);
+        let bytes = tcp_bytes(ends.0, ends.1, &post);
+        // Cut inside the head (28 bytes of it in the first fragment) and after it.
+        assert!(28 < head && head <= 72 - 20);
+        for (cut, counted_without) in [(48, 0), (72, 1)] {
+            let mut frames = fragments(ends.0, ends.1, 21, &bytes, &[cut], &[]);
+            frames.reverse();
+            for reassemble in [true, false] {
+                let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+                w.set_fragment_reassembly(reassemble);
+                for f in &frames {
+                    let len = u32::try_from(f.len()).unwrap();
+                    w.process_frame(T0, LinkType::Ethernet, f, len);
+                }
+                let d = w.delta();
+                assert_eq!(d.get(Counter::Packets), 2);
+                let (requests, reassembled) = if reassemble {
+                    (1, 1)
+                } else {
+                    (counted_without, 0)
+                };
+                assert_eq!(d.get(Counter::Requests), requests, "cut {cut} {reassemble}");
+                assert_eq!(d.get(Counter::FragmentsReassembled), reassembled);
+            }
+        }
+    }
 }

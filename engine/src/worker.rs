@@ -152,6 +152,8 @@ pub struct Worker {
     defrag: Defrag,
     /// This worker's share of a multi-worker replay ([`Worker::set_shard`]).
     shard: Option<Shard>,
+    /// Fragments go to the reassembler ([`Worker::set_fragment_reassembly`]).
+    reassemble: bool,
 }
 
 /// A worker's place in a replay that offers every IP fragment to every worker.
@@ -199,6 +201,7 @@ impl Worker {
             // never sees one (most) neither allocates nor touches it.
             defrag: Defrag::default(),
             shard: None,
+            reassemble: true,
         }
     }
 
@@ -328,6 +331,15 @@ impl Worker {
         self.shard = Some(shard);
     }
 
+    /// Turns fragment reassembly on (the default) or off. Off, a first fragment is parsed
+    /// for what it holds and the rest of its datagram counts as lost, as before reassembly
+    /// existed: live capture does that, because its XDP program passes later fragments to
+    /// the kernel (they carry no ports to match), so a held first fragment could only time
+    /// out.
+    pub fn set_fragment_reassembly(&mut self, on: bool) {
+        self.reassemble = on;
+    }
+
     /// The fragment path: offers the frame, already counted as a packet, to the reassembler.
     #[cold]
     #[inline(never)]
@@ -346,6 +358,13 @@ impl Worker {
             // Another worker counts this frame: take back what the caller added.
             self.delta.tally.counts[Counter::Packets as usize] -= 1;
             self.delta.tally.counts[Counter::Bytes as usize] -= u64::from(wire_len);
+        }
+        if !self.reassemble {
+            return if counts {
+                FragmentPath::AsBefore
+            } else {
+                FragmentPath::Done
+            };
         }
         let mut tally = FragmentTally::default();
         let offer = self.defrag.offer(ts, link, frame, &mut tally);
