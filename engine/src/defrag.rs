@@ -43,8 +43,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use linewatch_parser::wire::{
-    ip_protocol, EtherType, EthernetFrame, Ipv4Packet, LinkType, TcpHeader, TcpSegment, VlanTag,
-    WireError, MAX_VLAN_TAGS,
+    ip_packet, ip_protocol, Ipv4Packet, LinkType, TcpHeader, TcpSegment, WireError,
 };
 
 use crate::counters::{CoreDelta, Counter};
@@ -100,15 +99,6 @@ mod v6_field {
     /// The offset bits (in 8-byte units, already shifted by 3) and the M flag.
     pub(super) const OFFSET_MASK: u16 = 0xFFF8;
     pub(super) const MORE: u16 = 0x0001;
-}
-
-/// Cooked-capture and loopback header lengths (as `parser::wire::link` reads them). Their
-/// protocol fields are not read again: the caller offers only frames `decode_frame` found to
-/// be IP fragments, and the version nibble tells IPv4 from IPv6.
-mod cooked {
-    pub(super) const SLL_HEADER_LEN: usize = 16;
-    pub(super) const SLL2_HEADER_LEN: usize = 20;
-    pub(super) const NULL_HEADER_LEN: usize = 4;
 }
 
 /// The reassembler's counts since they were last drained: the caller decides whose delta
@@ -272,10 +262,10 @@ impl Defrag {
         frame: &[u8],
         tally: &mut FragmentTally,
     ) -> Offer {
-        let Some((vlan, packet)) = ip_packet(link, frame) else {
+        let Ok((vlan_ids, packet)) = ip_packet(link, frame) else {
             return Offer::NotFragment;
         };
-        let Some(fragment) = parse(vlan, packet) else {
+        let Some(fragment) = parse(vlan_ids[0], packet) else {
             return Offer::NotFragment;
         };
         if self.pool.is_empty() {
@@ -477,38 +467,6 @@ fn rewrite_header(version: u8, packet: &mut [u8], header_len: usize, data_len: u
         );
         let frag = header_len - v6_field::FRAGMENT_LEN + v6_field::FRAGMENT_OFFSET;
         set16(packet, frag, 0);
-    }
-}
-
-/// The IP packet in a frame and its outer VLAN id, for the link layers `decode_frame` reads.
-fn ip_packet(link: LinkType, frame: &[u8]) -> Option<(u16, &[u8])> {
-    let after = |len: usize| frame.get(len..).map(|p| (0, p));
-    match link {
-        LinkType::Ethernet => {
-            let eth = EthernetFrame::new_checked(frame).ok()?;
-            let mut ethertype = eth.ethertype();
-            let mut rest = eth.payload();
-            let mut vlan = 0;
-            for tag_index in 0..=MAX_VLAN_TAGS {
-                if !EtherType::is_vlan(ethertype) {
-                    return Some((vlan, rest));
-                }
-                if tag_index == MAX_VLAN_TAGS {
-                    return None;
-                }
-                let tag = VlanTag::new_checked(rest).ok()?;
-                if tag_index == 0 {
-                    vlan = tag.vid();
-                }
-                ethertype = tag.ethertype();
-                rest = &rest[VlanTag::<&[u8]>::LEN..];
-            }
-            None
-        }
-        LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6 => Some((0, frame)),
-        LinkType::LinuxSll => after(cooked::SLL_HEADER_LEN),
-        LinkType::LinuxSll2 => after(cooked::SLL2_HEADER_LEN),
-        LinkType::Null | LinkType::Loop => after(cooked::NULL_HEADER_LEN),
     }
 }
 
