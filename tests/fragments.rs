@@ -13,8 +13,7 @@ use std::process::Command;
 
 use common::{map_of, scratch, summary_of};
 use linewatch_testkit::frame::{
-    checksum, pcap, Frame, IpRepr, Ipv4Repr, Ipv6Extension, Ipv6Repr, TcpFlags, TcpRepr, Transport,
-    IPV4_CHECKSUM_AT, IPV4_HEADER_LEN, IP_PROTOCOL_TCP,
+    checksum, pcap, Frame, TcpFlags, TcpRepr, IPV4_CHECKSUM_AT, IPV4_HEADER_LEN,
 };
 use linewatch_testkit::tools::{need_programs, path_of};
 
@@ -57,50 +56,6 @@ fn segment(
             ..TcpRepr::default()
         },
     )
-}
-
-/// `whole` (a frame of one TCP segment) as IP fragments cut at `cuts` (multiples of 8 of the
-/// TCP bytes), in order.
-fn fragment(whole: &Frame<'_>, ident: u16, cuts: &[usize]) -> Vec<Vec<u8>> {
-    let bytes = whole.to_vec()[whole.transport_offset()..whole.packet_end()].to_vec();
-    let mut bounds = vec![0];
-    bounds.extend_from_slice(cuts);
-    bounds.push(bytes.len());
-    bounds
-        .windows(2)
-        .map(|w| {
-            let (a, b) = (w[0], w[1]);
-            let (more, offset) = (b < bytes.len(), u16::try_from(a / 8).unwrap());
-            let transport = Transport::Raw {
-                protocol: IP_PROTOCOL_TCP,
-                bytes: &bytes[a..b],
-            };
-            match whole.ip {
-                IpRepr::V4(ip) => {
-                    let ip = Ipv4Repr {
-                        ident,
-                        dont_fragment: false,
-                        more_fragments: more,
-                        fragment_offset: offset,
-                        ..ip
-                    };
-                    Frame::new(IpRepr::V4(ip), transport).to_vec()
-                }
-                IpRepr::V6(ip) => {
-                    let ext = [Ipv6Extension::Fragment {
-                        offset,
-                        more,
-                        ident: u32::from(ident),
-                    }];
-                    let ip = Ipv6Repr {
-                        extensions: &ext,
-                        ..ip
-                    };
-                    Frame::new(IpRepr::V6(ip), transport).to_vec()
-                }
-            }
-        })
-        .collect()
 }
 
 /// One connection: handshake, the client's request as `fragments` (in the order given), the
@@ -153,7 +108,7 @@ fn fragmented_requests_are_counted_in_order_and_reversed_over_v4_and_v6() {
                 TcpFlags::PSH | TcpFlags::ACK,
                 request.as_bytes(),
             );
-            let mut pieces = fragment(&whole, port, cuts);
+            let mut pieces = whole.fragments(u32::from(port), cuts);
             if order == "reversed" {
                 pieces.reverse();
             }
@@ -251,7 +206,7 @@ fn a_million_first_fragments_that_never_complete_stay_under_128_mib() {
             TcpFlags::PSH | TcpFlags::ACK,
             r.as_bytes(),
         );
-        fragment(&whole, 0, &[16]).remove(0)
+        whole.fragments(0, &[16]).remove(0)
     };
     let mut out =
         std::io::BufWriter::new(std::fs::File::create(&capture).expect("creating the capture"));
@@ -297,7 +252,7 @@ fn a_million_first_fragments_that_never_complete_stay_under_128_mib() {
                     r.as_bytes(),
                 );
                 let pieces = if fragmented {
-                    fragment(&whole, 1, &[16])
+                    whole.fragments(1, &[16])
                 } else {
                     vec![whole.to_vec()]
                 };

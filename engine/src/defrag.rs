@@ -43,7 +43,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use linewatch_parser::wire::{
-    ip_packet, ip_protocol, Ipv4Packet, LinkType, TcpHeader, TcpSegment, WireError,
+    ip_packet, ip_protocol, Ipv4Packet, Ipv6Packet, LinkType, TcpHeader, TcpSegment, WireError,
 };
 
 use crate::counters::{CoreDelta, Counter};
@@ -85,17 +85,14 @@ mod v4_field {
     pub(super) const FLAGS_FRAG_OFFSET: usize = 6;
 }
 
-/// IPv6 fixed-header fields and extension-header layout.
+/// IPv6 header lengths and fields the reassembler rewrites or reads itself.
 mod v6_field {
     pub(super) const HEADER_LEN: usize = 40;
     pub(super) const PAYLOAD_LEN: usize = 4;
-    pub(super) const NEXT_HEADER: usize = 6;
-    pub(super) const SOURCE: usize = 8;
-    pub(super) const DESTINATION: usize = 24;
-    /// The Fragment header: next header, reserved, offset and flags, identification.
+    /// The Fragment header: next header, reserved, offset and flags (from byte 2),
+    /// identification.
     pub(super) const FRAGMENT_LEN: usize = 8;
     pub(super) const FRAGMENT_OFFSET: usize = 2;
-    pub(super) const FRAGMENT_IDENT: usize = 4;
     /// The offset bits (in 8-byte units, already shifted by 3) and the M flag.
     pub(super) const OFFSET_MASK: u16 = 0xFFF8;
     pub(super) const MORE: u16 = 0x0001;
@@ -506,18 +503,14 @@ fn parse(vlan: u16, packet: &[u8]) -> Option<Fragment<'_>> {
 /// The IPv6 side of [`parse`]: walks the unfragmentable extension headers (Hop-by-Hop,
 /// Routing, Destination Options) to the Fragment header.
 fn parse_v6(vlan: u16, packet: &[u8]) -> Option<Fragment<'_>> {
-    let declared = v6_field::HEADER_LEN
-        + usize::from(u16::from_be_bytes([
-            *packet.get(v6_field::PAYLOAD_LEN)?,
-            *packet.get(v6_field::PAYLOAD_LEN + 1)?,
-        ]));
-    if packet.len() < declared {
+    let ip = Ipv6Packet::new_checked(packet).ok()?;
+    if ip.is_truncated() {
         return None; // cut by the capture
     }
-    let packet = &packet[..declared];
-    let mut next = packet[v6_field::NEXT_HEADER];
+    let packet = &packet[..packet.len() - ip.trailer().len()];
+    let mut next = ip.next_header();
     let mut at = v6_field::HEADER_LEN;
-    for _ in 0..linewatch_parser::wire::Ipv6Packet::<&[u8]>::MAX_EXTENSION_HEADERS {
+    for _ in 0..Ipv6Packet::<&[u8]>::MAX_EXTENSION_HEADERS {
         match next {
             ip_protocol::HOP_BY_HOP | ip_protocol::ROUTING | ip_protocol::DESTINATION_OPTIONS => {
                 let len = (usize::from(*packet.get(at + 1)?) + 1) * 8;
@@ -529,26 +522,18 @@ fn parse_v6(vlan: u16, packet: &[u8]) -> Option<Fragment<'_>> {
                 if header[0] != ip_protocol::TCP {
                     return None;
                 }
-                let field = u16::from_be_bytes([
-                    header[v6_field::FRAGMENT_OFFSET],
-                    header[v6_field::FRAGMENT_OFFSET + 1],
-                ]);
-                let ident = u32::from_be_bytes([
-                    header[v6_field::FRAGMENT_IDENT],
-                    header[v6_field::FRAGMENT_IDENT + 1],
-                    header[v6_field::FRAGMENT_IDENT + 2],
-                    header[v6_field::FRAGMENT_IDENT + 3],
-                ]);
-                let mut key = Key {
-                    ident,
+                let [_, _, off_hi, off_lo, id0, id1, id2, id3] = header else {
+                    return None;
+                };
+                let field = u16::from_be_bytes([*off_hi, *off_lo]);
+                let key = Key {
+                    src: ip.source().octets(),
+                    dst: ip.destination().octets(),
+                    ident: u32::from_be_bytes([*id0, *id1, *id2, *id3]),
+                    protocol: 0,
                     version: 6,
                     vlan,
-                    ..Key::default()
                 };
-                key.src
-                    .copy_from_slice(&packet[v6_field::SOURCE..v6_field::SOURCE + 16]);
-                key.dst
-                    .copy_from_slice(&packet[v6_field::DESTINATION..v6_field::DESTINATION + 16]);
                 let header_end = at + v6_field::FRAGMENT_LEN;
                 return Some(Fragment {
                     key,
@@ -568,8 +553,7 @@ fn parse_v6(vlan: u16, packet: &[u8]) -> Option<Fragment<'_>> {
 mod tests {
     use linewatch_parser::wire::decode_frame;
     use linewatch_testkit::frame::{
-        Frame, IpRepr, Ipv4Repr, Ipv6Extension, Ipv6Repr, TcpFlags, TcpRepr, Transport,
-        IP_PROTOCOL_TCP,
+        Frame, IpRepr, Ipv4Repr, Ipv6Extension, TcpFlags, TcpRepr, Transport, IP_PROTOCOL_TCP,
     };
 
     use super::*;
@@ -577,8 +561,8 @@ mod tests {
     const T0: u64 = 1_700_000_000_000_000_000;
     const REQUEST: &[u8] = b"GET /fragmented/path HTTP/1.1\r\nHost: example.test\r\n\r\n";
 
-    /// The TCP segment (header and `payload`) of a packet from `src` to `dst`.
-    fn tcp_bytes(src: IpAddr, dst: IpAddr, payload: &[u8]) -> Vec<u8> {
+    /// A frame of a TCP segment from `src` to `dst` carrying `payload`.
+    fn tcp_frame(src: IpAddr, dst: IpAddr, payload: &[u8]) -> Frame<'_> {
         let tcp = TcpRepr {
             src_port: 40_000,
             dst_port: 80,
@@ -587,61 +571,24 @@ mod tests {
             payload,
             ..TcpRepr::default()
         };
-        let frame = Frame::tcp(src, dst, tcp);
-        frame.to_vec()[frame.transport_offset()..frame.packet_end()].to_vec()
+        Frame::tcp(src, dst, tcp)
     }
 
-    /// Ethernet frames carrying `bytes` (a TCP segment) cut at `cuts` (multiples of 8), in
-    /// order. IPv6 frames carry `before` ahead of the Fragment header.
+    /// Ethernet frames carrying a segment of `payload` in fragments cut at `cuts` (multiples
+    /// of 8 of the TCP bytes), in order. IPv6 frames carry `before` ahead of the Fragment
+    /// header.
     fn fragments(
-        src: IpAddr,
-        dst: IpAddr,
+        (src, dst): (IpAddr, IpAddr),
         ident: u16,
-        bytes: &[u8],
+        payload: &[u8],
         cuts: &[usize],
         before: &[Ipv6Extension],
     ) -> Vec<Vec<u8>> {
-        let mut bounds = vec![0];
-        bounds.extend_from_slice(cuts);
-        bounds.push(bytes.len());
-        bounds
-            .windows(2)
-            .map(|w| {
-                let (a, b) = (w[0], w[1]);
-                let more = b < bytes.len();
-                let offset = u16::try_from(a / 8).unwrap();
-                let transport = Transport::Raw {
-                    protocol: IP_PROTOCOL_TCP,
-                    bytes: &bytes[a..b],
-                };
-                match (src, dst) {
-                    (IpAddr::V4(s), IpAddr::V4(d)) => {
-                        let ip = Ipv4Repr {
-                            ident,
-                            dont_fragment: false,
-                            more_fragments: more,
-                            fragment_offset: offset,
-                            ..Ipv4Repr::new(s, d)
-                        };
-                        Frame::new(IpRepr::V4(ip), transport).to_vec()
-                    }
-                    (IpAddr::V6(s), IpAddr::V6(d)) => {
-                        let mut ext = before.to_vec();
-                        ext.push(Ipv6Extension::Fragment {
-                            offset,
-                            more,
-                            ident: u32::from(ident) << 8,
-                        });
-                        let ip = Ipv6Repr {
-                            extensions: &ext,
-                            ..Ipv6Repr::new(s, d)
-                        };
-                        Frame::new(IpRepr::V6(ip), transport).to_vec()
-                    }
-                    _ => unreachable!("one family"),
-                }
-            })
-            .collect()
+        let mut frame = tcp_frame(src, dst, payload);
+        if let IpRepr::V6(ip) = &mut frame.ip {
+            ip.extensions = before;
+        }
+        frame.fragments(u32::from(ident), cuts)
     }
 
     fn v4() -> (IpAddr, IpAddr) {
@@ -681,9 +628,9 @@ mod tests {
     #[test]
     fn in_order_and_reversed_v4_and_v6() {
         for ends in [v4(), v6()] {
-            let bytes = tcp_bytes(ends.0, ends.1, REQUEST);
+            let bytes = REQUEST;
             for reversed in [false, true] {
-                let mut frames = fragments(ends.0, ends.1, 7, &bytes, &[16, 48], &[]);
+                let mut frames = fragments(ends, 7, bytes, &[16, 48], &[]);
                 if reversed {
                     frames.reverse();
                 }
@@ -702,13 +649,13 @@ mod tests {
     #[test]
     fn ipv6_extension_headers_before_the_fragment_header() {
         let ends = v6();
-        let bytes = tcp_bytes(ends.0, ends.1, REQUEST);
+        let bytes = REQUEST;
         let before = [
             Ipv6Extension::HopByHop,
             Ipv6Extension::Routing,
             Ipv6Extension::DestinationOptions,
         ];
-        let mut frames = fragments(ends.0, ends.1, 9, &bytes, &[24], &before);
+        let mut frames = fragments(ends, 9, bytes, &[24], &before);
         frames.reverse();
         let mut d = Defrag::new();
         let mut tally = FragmentTally::default();
@@ -722,10 +669,10 @@ mod tests {
     #[test]
     fn interleaved_datagrams_complete_separately() {
         let ends = v4();
-        let a = tcp_bytes(ends.0, ends.1, REQUEST);
-        let b = tcp_bytes(ends.0, ends.1, b"GET /b HTTP/1.1\r\nHost: b\r\n\r\n");
-        let fa = fragments(ends.0, ends.1, 1, &a, &[32], &[]);
-        let fb = fragments(ends.0, ends.1, 2, &b, &[24], &[]);
+        let a = REQUEST;
+        let b: &[u8] = b"GET /b HTTP/1.1\r\nHost: b\r\n\r\n";
+        let fa = fragments(ends, 1, a, &[32], &[]);
+        let fb = fragments(ends, 2, b, &[24], &[]);
         let mut d = Defrag::new();
         let mut tally = FragmentTally::default();
         let mut offer = |f: &Vec<u8>| d.offer(T0, LinkType::Ethernet, f, &mut tally);
@@ -744,8 +691,8 @@ mod tests {
     #[test]
     fn overlap_drops_the_datagram_and_a_duplicate_is_ignored() {
         let ends = v4();
-        let bytes = tcp_bytes(ends.0, ends.1, REQUEST);
-        let frames = fragments(ends.0, ends.1, 3, &bytes, &[16, 48], &[]);
+        let bytes = REQUEST;
+        let frames = fragments(ends, 3, bytes, &[16, 48], &[]);
         let mut d = Defrag::new();
         let mut tally = FragmentTally::default();
         // The exact same fragment twice: the second is a duplicate, the datagram completes.
@@ -761,8 +708,8 @@ mod tests {
         assert_request(&d, ends, REQUEST);
 
         // [0, 24) then [16, 48): eight bytes overlap, the whole datagram goes.
-        let overlapping = fragments(ends.0, ends.1, 4, &bytes, &[24], &[]);
-        let late = fragments(ends.0, ends.1, 4, &bytes, &[16, 48], &[]);
+        let overlapping = fragments(ends, 4, bytes, &[24], &[]);
+        let late = fragments(ends, 4, bytes, &[16, 48], &[]);
         let mut tally = FragmentTally::default();
         assert_eq!(
             offer_all(
@@ -785,8 +732,8 @@ mod tests {
     #[test]
     fn timeout_is_packet_time() {
         let ends = v4();
-        let bytes = tcp_bytes(ends.0, ends.1, REQUEST);
-        let frames = fragments(ends.0, ends.1, 5, &bytes, &[32], &[]);
+        let bytes = REQUEST;
+        let frames = fragments(ends, 5, bytes, &[32], &[]);
         let mut d = Defrag::new();
         let mut tally = FragmentTally::default();
         assert_eq!(
@@ -816,12 +763,12 @@ mod tests {
     #[test]
     fn a_full_table_evicts_the_oldest() {
         let ends = v4();
-        let bytes = tcp_bytes(ends.0, ends.1, REQUEST);
+        let bytes = REQUEST;
         let mut d = Defrag::new();
         let mut tally = FragmentTally::default();
         let n = u16::try_from(DATAGRAMS_IN_FLIGHT).unwrap();
         for ident in 0..=n {
-            let first = &fragments(ends.0, ends.1, ident, &bytes, &[32], &[])[0];
+            let first = &fragments(ends, ident, bytes, &[32], &[])[0];
             assert_eq!(
                 d.offer(T0, LinkType::Ethernet, first, &mut tally),
                 Offer::Held
@@ -830,7 +777,7 @@ mod tests {
         assert_eq!(tally.get(Counter::FragmentsEvicted), 1);
         assert_eq!(d.in_flight(), DATAGRAMS_IN_FLIGHT);
         // Datagram 0 was the oldest: datagram 1's rest completes it, datagram 0's does not.
-        let rest = |ident| fragments(ends.0, ends.1, ident, &bytes, &[32], &[])[1].clone();
+        let rest = |ident| fragments(ends, ident, bytes, &[32], &[])[1].clone();
         assert_eq!(
             d.offer(T0, LinkType::Ethernet, &rest(1), &mut tally),
             Offer::Complete
@@ -895,15 +842,15 @@ mod tests {
             d.offer(T0, LinkType::Ethernet, &whole, &mut tally),
             Offer::NotFragment
         );
-        let bytes = tcp_bytes(ends.0, ends.1, REQUEST);
-        let mut udp = fragments(ends.0, ends.1, 1, &bytes, &[16], &[]).remove(0);
+        let bytes = REQUEST;
+        let mut udp = fragments(ends, 1, bytes, &[16], &[]).remove(0);
         udp[14 + 9] = 17; // protocol: UDP
         assert_eq!(
             d.offer(T0, LinkType::Ethernet, &udp, &mut tally),
             Offer::NotFragment
         );
         // Cut by the capture: not all of its bytes are there.
-        let frames = fragments(ends.0, ends.1, 1, &bytes, &[32], &[]);
+        let frames = fragments(ends, 1, bytes, &[32], &[]);
         let cut = &frames[0][..frames[0].len() - 4];
         assert_eq!(
             d.offer(T0, LinkType::Ethernet, cut, &mut tally),
@@ -921,11 +868,11 @@ mod tests {
         let mut post = b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 40\r\n\r\n".to_vec();
         let head = post.len();
         post.extend_from_slice(&[b'x'; 40]);
-        let bytes = tcp_bytes(ends.0, ends.1, &post);
+        let bytes = &post;
         // Cut inside the head (28 bytes of it in the first fragment) and after it.
         assert!(28 < head && head <= 72 - 20);
         for (cut, counted_without) in [(48, 0), (72, 1)] {
-            let mut frames = fragments(ends.0, ends.1, 21, &bytes, &[cut], &[]);
+            let mut frames = fragments(ends, 21, bytes, &[cut], &[]);
             frames.reverse();
             for reassemble in [true, false] {
                 let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
