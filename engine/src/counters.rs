@@ -107,6 +107,22 @@ counters! {
         /// New connections the port-scan detector did not see: a core's log of them was full
         /// for that second (see [`SYN_LOG_CAPACITY`]).
         ConnectionsUnlogged => "connections_unlogged",
+        /// IP fragments of TCP datagrams taken by the reassembler (`crate::defrag`).
+        Fragments => "fragments",
+        /// Datagrams reassembled from their fragments and counted as if whole.
+        FragmentsReassembled => "fragments_reassembled",
+        /// Datagrams dropped incomplete after `defrag::TIMEOUT_NS` of packet time.
+        FragmentsTimedOut => "fragments_timed_out",
+        /// Datagrams dropped incomplete to make room (every slot taken).
+        FragmentsEvicted => "fragments_evicted",
+        /// Datagrams dropped because two of their fragments overlapped (RFC 5722).
+        FragmentsOverlap => "fragments_overlap",
+        /// Fragments ignored because their bytes had already arrived (the datagram is kept).
+        FragmentsDuplicate => "fragments_duplicate",
+        /// Datagrams dropped because they would exceed 65,535 bytes.
+        FragmentsTooLarge => "fragments_too_large",
+        /// Datagrams dropped for inconsistent fragments (see `crate::defrag`).
+        FragmentsInvalid => "fragments_invalid",
     }
 }
 

@@ -21,8 +21,8 @@
 //! worker hands to its [`linewatch_model::EventSink`] (made per worker by the
 //! [`worker::WorkerConfig`]'s factory; flushed by the batch loop after each batch).
 //!
-//! Module map: [`source`] reads captures; [`worker`] decodes, tracks flows ([`flow`],
-//! [`carry`]) and counts ([`counters`], [`topn`]); [`epoch`] moves per-core deltas to the
+//! Module map: [`source`] reads captures; [`worker`] decodes, reassembles IP fragments
+//! ([`defrag`]), tracks flows ([`flow`], [`carry`]) and counts ([`counters`], [`topn`]); [`epoch`] moves per-core deltas to the
 //! [`aggregate`] thread, which drives [`alert`] and the port-scan detector ([`scan`]);
 //! [`offline`] wires them for `--read`; [`pipeline`] is what it shares with live capture
 //! (starting the aggregator, closing a batch, the span of packet times, the
@@ -39,6 +39,7 @@ pub mod aggregate;
 pub mod alert;
 pub mod carry;
 pub mod counters;
+pub mod defrag;
 pub mod epoch;
 pub mod flow;
 pub mod live;

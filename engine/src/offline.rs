@@ -40,7 +40,7 @@ use crate::live::sys::NS_PER_SEC;
 use crate::pipeline::{note_packet_time, record_batch, start_aggregator, RunResult};
 use crate::scan::GuardInfo;
 use crate::source::Source;
-use crate::worker::{Worker, WorkerConfig};
+use crate::worker::{Shard, Worker, WorkerConfig};
 
 /// Frames per batch: enough to amortise the channel hand-off (~100 ns) to well under a
 /// nanosecond per frame, small enough to keep a batch in L2.
@@ -129,7 +129,7 @@ pub fn run(
         let worker_config = config.worker.clone();
         let handle = thread::Builder::new()
             .name(format!("linewatch-worker-{i}"))
-            .spawn(move || work(worker_config, epoch, full_rx, empty_tx))
+            .spawn(move || work(worker_config, (i, workers), epoch, full_rx, empty_tx))
             .expect("spawning a worker thread");
         handles.push(handle);
         links.push(WorkerLink {
@@ -166,25 +166,35 @@ pub fn run(
                 link.current.epoch = epoch;
             }
         }
-        let w = if workers == 1 {
-            0
+        // An IP fragment goes to every worker: the one that owns its flow is known only
+        // once its datagram is whole (see `Worker::set_shard`).
+        let targets = if workers == 1 {
+            0..1
         } else {
-            shard(p.link, p.data, workers)
+            let decoded = decode_frame(p.link, p.data);
+            if is_fragment(&decoded) {
+                0..workers
+            } else {
+                let w = owner(&decoded, workers);
+                w..w + 1
+            }
         };
-        let link = &mut links[w];
-        let len = p.data.len().min(BATCH_BYTES);
-        if !link.current.fits(len) {
-            send(link);
+        for w in targets {
+            let link = &mut links[w];
+            let len = p.data.len().min(BATCH_BYTES);
+            if !link.current.fits(len) {
+                send(link);
+            }
+            let start = link.current.bytes.len();
+            link.current.bytes.extend_from_slice(&p.data[..len]);
+            link.current.frames.push(FrameRef {
+                ts_ns: p.ts_ns,
+                start,
+                len,
+                wire_len: p.wire_len,
+                link: p.link,
+            });
         }
-        let start = link.current.bytes.len();
-        link.current.bytes.extend_from_slice(&p.data[..len]);
-        link.current.frames.push(FrameRef {
-            ts_ns: p.ts_ns,
-            start,
-            len,
-            wire_len: p.wire_len,
-            link: p.link,
-        });
     }
     for link in &mut links {
         send(link);
@@ -299,6 +309,13 @@ fn scan(
     interrupted: &AtomicBool,
 ) -> Scan {
     let mut worker = Worker::new(config, CoreDelta::new(0));
+    if workers > 1 {
+        worker.set_shard(Shard {
+            index,
+            workers,
+            owner,
+        });
+    }
     let mut second = 0u64;
     let mut packet_times: Option<(u64, u64)> = None;
     let mut until_check = STOP_CHECK_EVERY;
@@ -329,13 +346,13 @@ fn scan(
         // As [`run`] batches it: a frame longer than a batch is cut to one.
         let data = &p.data[..p.data.len().min(BATCH_BYTES)];
         let decoded = decode_frame(p.link, data);
-        if workers > 1 && owner(&decoded, workers) != index {
+        if workers > 1 && owner(&decoded, workers) != index && !is_fragment(&decoded) {
             continue;
         }
         if in_batch == 0 {
             batch_started = Instant::now();
         }
-        worker.process_decoded(p.ts_ns, decoded, p.wire_len);
+        worker.process_decoded(p.ts_ns, p.link, data, decoded, p.wire_len);
         in_batch += 1;
         if in_batch == BATCH_FRAMES {
             close_batch(&mut worker, &mut in_batch, batch_started);
@@ -370,15 +387,17 @@ fn send(link: &mut WorkerLink) {
     let _ = link.full.send(full);
 }
 
-/// The worker a frame belongs to: the same for both directions of a flow (its VLAN, its two
-/// addresses and ports, as the flow table keys it). In the parallel replay every worker asks
-/// this of every packet, so it hashes the two ends apart and adds them (addition does not
-/// care which end is the source) instead of ordering and hashing a whole [`crate::flow::FlowKey`].
+/// [`owner`] of an undecoded frame.
+#[cfg(test)]
 fn shard(link: LinkType, frame: &[u8], workers: usize) -> usize {
     owner(&decode_frame(link, frame), workers)
 }
 
-/// [`shard`] of a decoded frame; a frame that does not decode goes to worker 0.
+/// The worker a decoded frame belongs to: the same for both directions of a flow (its VLAN,
+/// its two addresses and ports, as the flow table keys it). In the parallel replay every
+/// worker asks this of every packet, so it hashes the two ends apart and adds them (addition
+/// does not care which end is the source) instead of ordering and hashing a whole
+/// [`crate::flow::FlowKey`]. A frame that does not decode goes to worker 0.
 fn owner(decoded: &Result<TcpSegment<'_>, WireError>, workers: usize) -> usize {
     match decoded {
         Ok(seg) => {
@@ -389,6 +408,16 @@ fn owner(decoded: &Result<TcpSegment<'_>, WireError>, workers: usize) -> usize {
             usize::try_from(h % workers as u64).unwrap_or(0)
         }
         Err(_) => 0,
+    }
+}
+
+/// Whether a frame may be an IP fragment (a first one decodes, a later one does not, a first
+/// one too short for the TCP header decodes as truncated): every worker is offered it, see
+/// [`Worker::set_shard`].
+fn is_fragment(decoded: &Result<TcpSegment<'_>, WireError>) -> bool {
+    match decoded {
+        Ok(seg) => seg.fragmented,
+        Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
     }
 }
 
@@ -414,9 +443,23 @@ fn fmix64(mut x: u64) -> u64 {
     x ^ (x >> 33)
 }
 
-/// A worker thread: counts batches until the reader hangs up.
-fn work(config: WorkerConfig, mut epoch: WorkerEpoch, full: Receiver<Batch>, empty: Sender<Batch>) {
+/// A worker thread of [`run`]: counts batches until the reader hangs up; `(index, workers)`
+/// is its place among them.
+fn work(
+    config: WorkerConfig,
+    (index, workers): (usize, usize),
+    mut epoch: WorkerEpoch,
+    full: Receiver<Batch>,
+    empty: Sender<Batch>,
+) {
     let mut worker = Worker::new(&config, CoreDelta::new(0));
+    if workers > 1 {
+        worker.set_shard(Shard {
+            index,
+            workers,
+            owner,
+        });
+    }
     for mut batch in full {
         epoch.enter(&mut worker, batch.epoch);
         if !batch.frames.is_empty() {

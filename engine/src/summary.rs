@@ -1,6 +1,6 @@
 //! The exit summary: the final tallies as a model [`Summary`], for the report crate to render.
 
-use linewatch_model::{Capture, Guard, LatencyTable, QueueCapture, Summary, Traffic};
+use linewatch_model::{Capture, Fragments, Guard, LatencyTable, QueueCapture, Summary, Traffic};
 use linewatch_parser::{HttpError, WireError};
 
 use crate::aggregate::{percentiles, TOTAL_TABLE_CAPACITY};
@@ -97,6 +97,16 @@ pub fn summary(run: &RunResult) -> Summary {
             syns_from_flagged: run.aggregated.scan.from_flagged,
             blocked_syns: run.aggregated.blocked_syns,
             sources_evicted: run.aggregated.scan.sources_evicted,
+        },
+        fragments: Fragments {
+            fragments: total.get(Counter::Fragments),
+            reassembled: total.get(Counter::FragmentsReassembled),
+            timed_out: total.get(Counter::FragmentsTimedOut),
+            evicted: total.get(Counter::FragmentsEvicted),
+            overlap: total.get(Counter::FragmentsOverlap),
+            duplicate: total.get(Counter::FragmentsDuplicate),
+            too_large: total.get(Counter::FragmentsTooLarge),
+            invalid: total.get(Counter::FragmentsInvalid),
         },
     }
 }

@@ -54,6 +54,7 @@ use linewatch_parser::HttpError;
 
 use crate::carry::{CarryPool, CARRY_SLOTS};
 use crate::counters::{addr_key, CoreDelta, Counter, SynRecord, SYN_LOG_CAPACITY};
+use crate::defrag::{Defrag, FragmentTally, Offer};
 use crate::flow::{Endpoint, FlowKey, FlowTable, Framing, Inserted, Pending, Side};
 use crate::topn::KEY_CAP;
 
@@ -147,6 +148,33 @@ pub struct Worker {
     /// Capture latencies (ns) noted since the last flush: the first `capture_pending_len`.
     capture_pending: Box<[u64; CAPTURE_PENDING]>,
     capture_pending_len: usize,
+    /// IP fragments waiting for the rest of their datagram.
+    defrag: Defrag,
+    /// This worker's share of a multi-worker replay ([`Worker::set_shard`]).
+    shard: Option<Shard>,
+    /// Fragments go to the reassembler ([`Worker::set_fragment_reassembly`]).
+    reassemble: bool,
+}
+
+/// A worker's place in a replay that offers every IP fragment to every worker.
+#[derive(Debug, Clone, Copy)]
+pub struct Shard {
+    /// This worker's index.
+    pub index: usize,
+    /// How many workers there are.
+    pub workers: usize,
+    /// The worker that counts a decoded frame (the replay's sharding function).
+    pub owner: fn(&Result<TcpSegment<'_>, WireError>, usize) -> usize,
+}
+
+/// What the fragment path tells [`Worker::process_decoded`] to do next.
+enum FragmentPath {
+    /// Nothing more: the fragment is held, dropped, or another worker's to count.
+    Done,
+    /// Not a fragment the reassembler takes: count the frame as before.
+    AsBefore,
+    /// A datagram is whole and this worker owns its flow: count its segment.
+    Datagram,
 }
 
 /// Where a run of parsing stopped.
@@ -169,6 +197,11 @@ impl Worker {
             monotonic_offset_ns: None,
             capture_pending: Box::new([0; CAPTURE_PENDING]),
             capture_pending_len: 0,
+            // Empty: the reassembler takes its pool at the first fragment, so a worker that
+            // never sees one (most) neither allocates nor touches it.
+            defrag: Defrag::default(),
+            shard: None,
+            reassemble: true,
         }
     }
 
@@ -219,31 +252,61 @@ impl Worker {
     /// the wire (the capture may have cut it).
     #[inline]
     pub fn process_frame(&mut self, ts: u64, link: LinkType, frame: &[u8], wire_len: u32) {
-        self.process_decoded(ts, decode_frame(link, frame), wire_len);
+        self.process_decoded(ts, link, frame, decode_frame(link, frame), wire_len);
     }
 
     /// [`Worker::process_frame`] for a frame its caller has already decoded (the parallel
-    /// replay decodes every frame to find its worker).
+    /// replay decodes every frame to find its worker); `decoded` is `decode_frame(link, frame)`.
+    /// An IP fragment goes to the reassembler ([`crate::defrag`]); a datagram it completes is
+    /// counted here as a whole frame's segment would be, at this (its last fragment's) time.
     #[inline(always)]
     pub fn process_decoded(
         &mut self,
         ts: u64,
+        link: LinkType,
+        frame: &[u8],
         decoded: Result<TcpSegment<'_>, WireError>,
         wire_len: u32,
     ) {
         self.delta.touched = true;
         self.delta.add(Counter::Packets, 1);
         self.delta.add(Counter::Bytes, u64::from(wire_len));
+        // A first fragment too short for the TCP header (RFC 1858's tiny fragment) decodes
+        // as truncated: the reassembler tells it from a frame the capture cut.
+        let fragment = match &decoded {
+            Ok(seg) => seg.fragmented,
+            Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
+        };
+        // One call site for the segment path, whole frame or reassembled datagram: a second
+        // one changes what the compiler inlines and costs every frame (perf/README.md). The
+        // reassembler is out of `self` while its datagram is counted, so the borrows do not
+        // meet; the move copies a few words, once per datagram.
+        let mut held: Option<Defrag> = None;
+        let datagram;
+        // A reference, not a move: copying the decoded segment cost every frame ~80
+        // instructions (callgrind).
+        let decoded = if fragment {
+            match self.fragment(ts, link, frame, &decoded, wire_len) {
+                FragmentPath::Done => return,
+                FragmentPath::AsBefore => &decoded,
+                FragmentPath::Datagram => {
+                    datagram = held.insert(std::mem::take(&mut self.defrag)).segment();
+                    &datagram
+                }
+            }
+        } else {
+            &decoded
+        };
         match decoded {
             Ok(seg) => {
                 if let Some(sent_ns) = seg.send_stamp() {
                     self.capture_latency(ts, sent_ns);
                 }
                 if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
-                    self.new_connection(ts, &seg);
+                    self.new_connection(ts, seg);
                 }
                 if self.ports.matches(seg.src_port, seg.dst_port) {
-                    self.segment(ts, &seg);
+                    self.segment(ts, seg);
                 } else {
                     self.delta.add(Counter::Unmonitored, 1);
                 }
@@ -251,6 +314,75 @@ impl Worker {
             Err(e) => {
                 self.delta.add(Counter::Undecoded, 1);
                 self.delta.tally.wire_errors[e.index()] += 1;
+            }
+        }
+        if let Some(defrag) = held {
+            self.defrag = defrag;
+        }
+    }
+
+    /// Declares that this worker is `index` of `workers` in a replay that offers every IP
+    /// fragment to every worker (`crate::offline`): all of them reassemble it; the frame and
+    /// the reassembly outcomes are counted by the worker `owner` names for the fragment's own
+    /// decode (as for any frame), and a reassembled datagram by the worker `owner` names for
+    /// its segment, the owner of its flow. Without it (one worker, live) this worker counts
+    /// every fragment and every datagram it reassembles.
+    pub fn set_shard(&mut self, shard: Shard) {
+        self.shard = Some(shard);
+    }
+
+    /// Turns fragment reassembly on (the default) or off. Off, a first fragment is parsed
+    /// for what it holds and the rest of its datagram counts as lost, as before reassembly
+    /// existed: live capture does that, because its XDP program passes later fragments to
+    /// the kernel (they carry no ports to match), so a held first fragment could only time
+    /// out.
+    pub fn set_fragment_reassembly(&mut self, on: bool) {
+        self.reassemble = on;
+    }
+
+    /// The fragment path: offers the frame, already counted as a packet, to the reassembler.
+    #[cold]
+    #[inline(never)]
+    fn fragment(
+        &mut self,
+        ts: u64,
+        link: LinkType,
+        frame: &[u8],
+        decoded: &Result<TcpSegment<'_>, WireError>,
+        wire_len: u32,
+    ) -> FragmentPath {
+        let counts = self
+            .shard
+            .is_none_or(|s| (s.owner)(decoded, s.workers) == s.index);
+        if !counts {
+            // Another worker counts this frame: take back what the caller added.
+            self.delta.tally.counts[Counter::Packets as usize] -= 1;
+            self.delta.tally.counts[Counter::Bytes as usize] -= u64::from(wire_len);
+        }
+        if !self.reassemble {
+            return if counts {
+                FragmentPath::AsBefore
+            } else {
+                FragmentPath::Done
+            };
+        }
+        let mut tally = FragmentTally::default();
+        let offer = self.defrag.offer(ts, link, frame, &mut tally);
+        if counts {
+            tally.drain_into(&mut self.delta);
+        }
+        match offer {
+            Offer::NotFragment if counts => FragmentPath::AsBefore,
+            Offer::NotFragment | Offer::Held => FragmentPath::Done,
+            Offer::Complete => {
+                let mine = self
+                    .shard
+                    .is_none_or(|s| (s.owner)(&self.defrag.segment(), s.workers) == s.index);
+                if mine {
+                    FragmentPath::Datagram
+                } else {
+                    FragmentPath::Done
+                }
             }
         }
     }

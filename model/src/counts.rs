@@ -70,6 +70,43 @@ pub struct Breakdown {
     pub connection_ports: Vec<TopEntry>,
 }
 
+/// IP fragment reassembly: fragments taken and what became of their datagrams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fragments {
+    /// Fragments of TCP datagrams taken by the reassembler.
+    pub fragments: u64,
+    /// Datagrams reassembled and counted as if whole.
+    pub reassembled: u64,
+    /// Datagrams dropped incomplete after 30 s of packet time.
+    pub timed_out: u64,
+    /// Datagrams dropped incomplete to make room for newer ones.
+    pub evicted: u64,
+    /// Datagrams dropped because two fragments overlapped (RFC 5722).
+    pub overlap: u64,
+    /// Fragments ignored because their bytes had already arrived.
+    pub duplicate: u64,
+    /// Datagrams dropped because they would exceed 65,535 bytes.
+    pub too_large: u64,
+    /// Datagrams dropped for inconsistent fragments.
+    pub invalid: u64,
+}
+
+impl Fragments {
+    /// Every figure with its name in the summary, in order.
+    pub fn named(&self) -> [(&'static str, u64); 8] {
+        [
+            ("fragments", self.fragments),
+            ("reassembled", self.reassembled),
+            ("timed_out", self.timed_out),
+            ("evicted", self.evicted),
+            ("overlap", self.overlap),
+            ("duplicate", self.duplicate),
+            ("too_large", self.too_large),
+            ("invalid", self.invalid),
+        ]
+    }
+}
+
 /// Counters of packets and of what could not be counted as HTTP.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Traffic {

@@ -30,7 +30,7 @@ mod periodic;
 mod summary;
 
 pub use alert::{AlertKind, AlertRecord};
-pub use counts::{Breakdown, SectionHosts, TopEntry, Traffic};
+pub use counts::{Breakdown, Fragments, SectionHosts, TopEntry, Traffic};
 pub use events::{ConnectionEvent, EventSink, RequestEvent, ResponseEvent, SinkFactory};
 pub use metrics::MetricsView;
 pub use periodic::{Report, StatusLine};

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use crate::{AlertRecord, Breakdown, Traffic};
+use crate::{AlertRecord, Breakdown, Fragments, Traffic};
 
 /// A percentile table of one HDR histogram. The unit is in the histogram's name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,6 +62,8 @@ pub struct Summary {
     pub capture: Option<Capture>,
     /// New connections, port scans and blocking.
     pub guard: Guard,
+    /// IP fragment reassembly.
+    pub fragments: Fragments,
 }
 
 /// The connection guard's figures for the summary.

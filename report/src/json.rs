@@ -414,6 +414,14 @@ pub fn summary(s: &Summary) -> String {
         }),
     );
 
+    let fragments: Map<String, Value> = s
+        .fragments
+        .named()
+        .into_iter()
+        .map(|(name, n)| (name.to_owned(), json!(n)))
+        .collect();
+    put("fragments", Value::Object(fragments));
+
     let mut latency = Map::new();
     for table in &s.latency {
         let p = &table.percentiles;
@@ -651,6 +659,7 @@ mod tests {
             "sections_other",
             "hosts_other",
             "user_agents_other",
+            "fragments",
         ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
@@ -660,6 +669,8 @@ mod tests {
         assert_eq!(v["packets"], 1000);
         assert_eq!(v["unmatched_responses"], 7);
         assert_eq!(v["bare_lf"], 8);
+        assert_eq!(v["fragments"]["reassembled"], 0);
+        assert_eq!(v["fragments"].as_object().map(Map::len), Some(8));
         assert_eq!(v["errors"]["not_ip"], 5);
         assert_eq!(v["methods"]["GET"], 90);
         assert_eq!(v["status"]["404"], 15);
@@ -760,6 +771,7 @@ mod tests {
             peak_rss_bytes: None,
             capture: None,
             guard: Default::default(),
+            fragments: Default::default(),
         };
         let v: Value = serde_json::from_str(&summary(&s)).expect("valid JSON");
         assert_eq!(v["first_packet"], Value::Null);

@@ -448,6 +448,12 @@ pub fn summary(s: &Summary, top_n: usize) -> String {
     if let Some(c) = &s.capture {
         capture(c, &mut out);
     }
+    if s.fragments.fragments > 0 {
+        out.push_str("ip fragments\n");
+        for (name, n) in s.fragments.named() {
+            let _ = writeln!(out, "  {name:<20}{n:>16}");
+        }
+    }
 
     if s.errors.is_empty() {
         out.push_str("errors by reason: none\n");
@@ -489,7 +495,7 @@ pub fn summary(s: &Summary, top_n: usize) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::alert::tests::{alert, at};
-    use linewatch_model::{Percentiles, SectionHosts, Traffic};
+    use linewatch_model::{Fragments, Percentiles, SectionHosts, Traffic};
 
     pub(crate) fn entry(key: &[u8], count: u64, error: u64, truncated: bool) -> TopEntry {
         TopEntry {
@@ -599,6 +605,7 @@ pub(crate) mod tests {
                 blocked_syns: 12,
                 sources_evicted: 0,
             },
+            fragments: Fragments::default(),
         }
     }
 
@@ -694,6 +701,31 @@ pub(crate) mod tests {
         );
         // top_n = 0 shows no rows at all, and does not panic.
         assert!(report(&r, 0).contains("(none)"));
+    }
+
+    #[test]
+    fn fragments_are_shown_when_there_were_any() {
+        let mut s = summary_model();
+        let quiet = summary(&s, 5);
+        assert!(!quiet.contains("ip fragments"), "{quiet}");
+        s.fragments = Fragments {
+            fragments: 9,
+            reassembled: 3,
+            overlap: 1,
+            ..Fragments::default()
+        };
+        let text = summary(&s, 5);
+        assert!(
+            text.contains(concat!(
+                "ip fragments\n",
+                "  fragments                          9\n",
+                "  reassembled                        3\n",
+                "  timed_out                          0\n",
+                "  evicted                            0\n",
+                "  overlap                            1\n",
+            )),
+            "{text}"
+        );
     }
 
     #[test]

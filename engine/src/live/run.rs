@@ -460,6 +460,8 @@ fn queue_worker(job: QueueJob<'_>) -> WorkerResult {
     drop(pinning);
     let mut worker = Worker::new(&config, CoreDelta::new(0));
     worker.set_monotonic_offset(Some(clock.monotonic_offset_ns()));
+    // The XDP program passes later IP fragments to the kernel: none would ever complete.
+    worker.set_fragment_reassembly(false);
     let mut second = clock.now_ns() / NS_PER_SEC;
     epoch.enter(&mut worker, second);
     let mut frames = 0u64;

@@ -118,6 +118,23 @@ enum Network {
 ///
 /// Errors say why the frame yields no TCP segment; see [`WireError`]. Never panics.
 pub fn decode_frame(link: LinkType, frame: &[u8]) -> Result<TcpSegment<'_>, WireError> {
+    let (network, vlan_ids, packet) = link_layer(link, frame)?;
+    decode_ip(network, packet, vlan_ids)
+}
+
+/// The IP packet a frame carries (header first, to the end of the frame) and its VLAN ids,
+/// outermost first: the link-layer half of [`decode_frame`], for callers that read the IP
+/// layer themselves (the engine's fragment reassembly).
+pub fn ip_packet(link: LinkType, frame: &[u8]) -> Result<([u16; MAX_VLAN_TAGS], &[u8]), WireError> {
+    link_layer(link, frame).map(|(_, vlan_ids, packet)| (vlan_ids, packet))
+}
+
+/// The link-layer walk: the network protocol announced, the VLAN ids, the packet.
+#[inline(always)]
+fn link_layer(
+    link: LinkType,
+    frame: &[u8],
+) -> Result<(Network, [u16; MAX_VLAN_TAGS], &[u8]), WireError> {
     let mut vlan_ids = [0; MAX_VLAN_TAGS];
     let (network, packet) = match link {
         LinkType::Ethernet => {
@@ -161,7 +178,7 @@ pub fn decode_frame(link: LinkType, frame: &[u8]) -> Result<TcpSegment<'_>, Wire
             (network, &frame[cooked::NULL_HEADER_LEN..])
         }
     };
-    decode_ip(network, packet, vlan_ids)
+    Ok((network, vlan_ids, packet))
 }
 
 fn network_of_ethertype(ethertype: u16) -> Result<Network, WireError> {
@@ -314,6 +331,26 @@ mod tests {
         assert_eq!(
             decode_frame(LinkType::Ethernet, &frame).unwrap_err(),
             WireError::TooManyVlanTags
+        );
+    }
+
+    #[test]
+    fn ip_packet_is_the_link_layer_walk() {
+        let packet = ipv6(&tcp(PAYLOAD));
+        let tags = [EtherType::QINQ, EtherType::VLAN];
+        let frame = ethernet(&tags, EtherType::IPV6, &packet);
+        assert_eq!(
+            ip_packet(LinkType::Ethernet, &frame).unwrap(),
+            ([10, 11], &packet[..])
+        );
+        assert_eq!(
+            ip_packet(LinkType::RawIp, &packet).unwrap(),
+            ([0, 0], &packet[..])
+        );
+        let arp = ethernet(&[], 0x0806, &[0; 28]);
+        assert_eq!(
+            ip_packet(LinkType::Ethernet, &arp).unwrap_err(),
+            WireError::NotIp
         );
     }
 

@@ -199,6 +199,73 @@ impl<'a> Frame<'a> {
         self.emit_into(&mut out);
         out
     }
+
+    /// The frame's IP packet as IP fragments, one frame each, in order: the transport bytes
+    /// (header and payload, checksum over the whole) cut at `cuts`, byte offsets that are
+    /// multiples of 8, increasing. IPv4: MF and the offset set, DF clear, identification the
+    /// low 16 bits of `ident`. IPv6: a Fragment header (identification `ident`) after the
+    /// frame's own extension headers. Same Ethernet header; no trailer, no padding.
+    ///
+    /// # Panics
+    /// When a cut is not a multiple of 8, out of order or past the end.
+    #[must_use]
+    pub fn fragments(&self, ident: u32, cuts: &[usize]) -> Vec<Vec<u8>> {
+        const FRAGMENT_UNIT: usize = 8;
+        let [_, _, hi, lo] = ident.to_be_bytes();
+        let ident_v4 = u16::from_be_bytes([hi, lo]);
+        let whole = self.to_vec();
+        let bytes = &whole[self.transport_offset()..self.packet_end()];
+        let mut bounds = vec![0];
+        bounds.extend_from_slice(cuts);
+        bounds.push(bytes.len());
+        bounds
+            .windows(2)
+            .map(|w| {
+                let (from, to) = (w[0], w[1]);
+                assert!(
+                    from % FRAGMENT_UNIT == 0 && from < to,
+                    "fragment cuts {cuts:?}"
+                );
+                let more = to < bytes.len();
+                let offset = u16::try_from(from / FRAGMENT_UNIT).expect("a 13-bit offset");
+                let transport = Transport::Raw {
+                    protocol: self.transport.protocol(),
+                    bytes: &bytes[from..to],
+                };
+                let with = |ip| {
+                    Frame {
+                        ethernet: self.ethernet,
+                        ip,
+                        transport,
+                        trailer: &[],
+                        min_len: 0,
+                    }
+                    .to_vec()
+                };
+                match self.ip {
+                    IpRepr::V4(ip) => with(IpRepr::V4(Ipv4Repr {
+                        ident: ident_v4,
+                        dont_fragment: false,
+                        more_fragments: more,
+                        fragment_offset: offset,
+                        ..ip
+                    })),
+                    IpRepr::V6(ip) => {
+                        let mut extensions = ip.extensions.to_vec();
+                        extensions.push(Ipv6Extension::Fragment {
+                            offset,
+                            more,
+                            ident,
+                        });
+                        with(IpRepr::V6(Ipv6Repr {
+                            extensions: &extensions,
+                            ..ip
+                        }))
+                    }
+                }
+            })
+            .collect()
+    }
 }
 
 /// A TCP segment with `payload` from `src` to `dst` in an Ethernet frame: [`Frame::tcp`] with
@@ -497,5 +564,46 @@ mod tests {
         let arp = EthernetRepr::default().frame(ETHERTYPE_ARP, &[0; 28]);
         assert_eq!(arp.len(), 42);
         assert_eq!(arp[..14], hex("020000000002 020000000001 0806")[..]);
+    }
+
+    #[test]
+    fn fragments_carry_the_transport_bytes_at_their_offsets() {
+        let tcp = TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            payload: b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+            ..TcpRepr::default()
+        };
+        for (src, dst) in [
+            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()),
+            (
+                "2001:db8::1".parse().unwrap(),
+                "2001:db8::2".parse().unwrap(),
+            ),
+        ] {
+            let frame = Frame::tcp(src, dst, tcp);
+            let whole = frame.to_vec();
+            let bytes = &whole[frame.transport_offset()..frame.packet_end()];
+            let pieces = frame.fragments(0x0102_0304, &[16, 32]);
+            assert_eq!(pieces.len(), 3);
+            let ip_at = frame.ip_offset();
+            let mut joined = Vec::new();
+            for (i, p) in pieces.iter().enumerate() {
+                let (offset_field, header_len) = if src.is_ipv4() {
+                    assert_eq!(p[ip_at + 4..ip_at + 6], [3, 4]); // low 16 bits of the ident
+                    (u16::from_be_bytes([p[ip_at + 6], p[ip_at + 7]]), 20)
+                } else {
+                    assert_eq!(p[ip_at + 6], 44); // Next Header: Fragment
+                    assert_eq!(p[ip_at + 44..ip_at + 48], [1, 2, 3, 4]);
+                    let field = u16::from_be_bytes([p[ip_at + 42], p[ip_at + 43]]);
+                    // IPv6 keeps the offset in the top 13 bits and M in the lowest.
+                    ((field >> 3) | (field & 1) << 13, 48)
+                };
+                assert_eq!(usize::from(offset_field & 0x1FFF), [0, 2, 4][i]);
+                assert_eq!(offset_field & 0x2000 != 0, i < 2, "more fragments");
+                joined.extend_from_slice(&p[ip_at + header_len..]);
+            }
+            assert_eq!(joined, bytes);
+        }
     }
 }
