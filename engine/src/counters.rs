@@ -84,6 +84,9 @@ counters! {
         OutOfSync => "out_of_sync",
         /// Request heads longer than the carry buffer, or no carry buffer free.
         CarryOverflow => "carry_overflow",
+        /// Cut heads dropped, unfinished, to give their carry slot to a newer cut head when
+        /// every slot was in use: the least recently active one goes (stalled clients).
+        CarryReclaimed => "carry_reclaimed",
         /// Flows evicted from the full flow table before they ended.
         FlowsEvicted => "flows_evicted",
         /// Responses whose request was not seen on the flow.

@@ -38,6 +38,7 @@ pub fn summary(run: &RunResult) -> Summary {
         Counter::SequenceGaps,
         Counter::OutOfSync,
         Counter::CarryOverflow,
+        Counter::CarryReclaimed,
         Counter::PendingOverflow,
         Counter::Unmonitored,
         Counter::StampInFuture,

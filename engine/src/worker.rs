@@ -52,7 +52,7 @@ use linewatch_parser::http::{
 use linewatch_parser::wire::{decode_frame, LinkType, TcpFlags, TcpSegment, WireError};
 use linewatch_parser::HttpError;
 
-use crate::carry::{CarryPool, CARRY_SLOTS};
+use crate::carry::{CarryPool, Owner, CARRY_CAP, CARRY_SLOTS};
 use crate::counters::{addr_key, CoreDelta, Counter, SynRecord, SYN_LOG_CAPACITY};
 use crate::defrag::{Defrag, FragmentTally, Offer};
 use crate::flow::{Endpoint, FlowKey, FlowTable, Framing, Inserted, Pending, Side};
@@ -642,25 +642,55 @@ impl Worker {
         }
     }
 
-    /// Keeps the cut head `rest` in a carry slot until the next segment.
+    /// Keeps the cut head `rest` in a carry slot until the next segment: a free slot, or else
+    /// the least recently active cut head's (see [`crate::carry`]).
     fn start_carry(&mut self, slot: u32, side: Side, rest: &[u8], ts: u64) {
-        let taken = self.carry.take();
+        if rest.len() > CARRY_CAP {
+            self.delta.add(Counter::CarryOverflow, 1);
+            self.flows.flow_mut(slot).dirs[side].framing = Framing::Unsynced;
+            return;
+        }
+        let owner = Owner { flow: slot, side };
+        let taken = match self.carry.take(owner) {
+            Some(s) => Some(s),
+            None => self.reclaim_carry(owner),
+        };
         let dir = &mut self.flows.flow_mut(slot).dirs[side];
         match taken {
-            Some(s) if rest.len() <= crate::carry::CARRY_CAP => {
+            Some(s) => {
                 self.carry.append(s, rest);
                 dir.carry = s;
                 dir.carry_ts = ts;
                 dir.framing = Framing::Carry;
             }
-            other => {
-                if let Some(s) = other {
-                    self.carry.give_back(s);
-                }
+            None => {
                 self.delta.add(Counter::CarryOverflow, 1);
                 dir.framing = Framing::Unsynced;
             }
         }
+    }
+
+    /// Every carry slot is in use: takes the least recently active one for `owner`, dropping
+    /// the head it held (`carry_reclaimed`); that direction resynchronises as after a loss.
+    /// Rare (only while more heads are cut than there are slots), so out of line.
+    #[cold]
+    #[inline(never)]
+    fn reclaim_carry(&mut self, owner: Owner) -> Option<u32> {
+        let (s, old) = self.carry.reclaim(owner)?;
+        // The pool names the holder, and the holder names its slot: a flow slot since reused
+        // by another flow (whose directions start with no carry) would not name it.
+        let victim = &mut self.flows.flow_mut(old.flow).dirs[old.side];
+        debug_assert_eq!(
+            victim.carry_slot(),
+            Some(s),
+            "carry slot {s} owner out of date"
+        );
+        if victim.carry_slot() == Some(s) {
+            victim.drop_carry();
+            victim.framing = Framing::Unsynced;
+        }
+        self.delta.add(Counter::CarryReclaimed, 1);
+        Some(s)
     }
 
     /// Appends new bytes to a cut head and parses on; returns the bytes not yet used.
@@ -699,6 +729,7 @@ impl Worker {
                     return &[];
                 }
                 self.carry.consume(cs, at);
+                self.carry.touch(cs);
                 &data[taken..]
             }
         }
@@ -966,4 +997,59 @@ fn plausible_request(buf: &[u8]) -> bool {
 fn plausible_response(buf: &[u8]) -> bool {
     const START: &[u8] = b"HTTP/1.";
     buf.starts_with(START) || START.starts_with(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use linewatch_testkit::frame::{Frame, TcpFlags as Flags, TcpRepr};
+
+    use super::*;
+
+    const T0: u64 = 1_700_000_000_000_000_000;
+    const HEAD: &[u8] = b"GET /x HTTP/1.1\r\nHost: a";
+
+    /// Feeds the client segment of connection `i` at stream offset `at` to `w`.
+    fn send(w: &mut Worker, i: u16, at: u32, payload: &[u8]) {
+        let tcp = TcpRepr {
+            src_port: 10_000 + i,
+            dst_port: 80,
+            seq: 1 + at,
+            flags: Flags::PSH | Flags::ACK,
+            payload,
+            ..TcpRepr::default()
+        };
+        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let server = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let frame = Frame::tcp(client, server, tcp).to_vec();
+        let len = u32::try_from(frame.len()).unwrap();
+        w.process_frame(T0 + u64::from(i), LinkType::Ethernet, &frame, len);
+    }
+
+    #[test]
+    fn a_new_cut_head_reclaims_the_least_recently_active_ones_slot() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        let slots = u16::try_from(CARRY_SLOTS).unwrap();
+        let head_len = u32::try_from(HEAD.len()).unwrap();
+        // Every slot holds a cut head, connection 0's the oldest.
+        for i in 0..slots {
+            send(&mut w, i, 0, HEAD);
+        }
+        // Connection 0's head goes on (still cut): connection 1's is now the oldest.
+        send(&mut w, 0, head_len, b"bc");
+        // A new cut head takes connection 1's slot.
+        send(&mut w, slots, 0, HEAD);
+        assert_eq!(w.delta().get(Counter::CarryReclaimed), 1);
+        assert_eq!(w.delta().get(Counter::CarryOverflow), 0);
+        // Connection 1 resynchronises: the rest of its dropped head is not a request.
+        send(&mut w, 1, head_len, b"\r\n\r\n");
+        assert_eq!(w.delta().get(Counter::Requests), 0);
+        // The others' heads were kept: they complete and are counted.
+        send(&mut w, 0, head_len + 2, b"\r\n\r\n");
+        send(&mut w, 2, head_len, b"\r\n\r\n");
+        send(&mut w, slots, head_len, b"\r\n\r\n");
+        assert_eq!(w.delta().get(Counter::Requests), 3);
+        assert_eq!(w.delta().get(Counter::CarryReclaimed), 1);
+    }
 }
