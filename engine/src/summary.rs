@@ -39,6 +39,7 @@ pub fn summary(run: &RunResult) -> Summary {
         Counter::OutOfSync,
         Counter::CarryOverflow,
         Counter::CarryReclaimed,
+        Counter::IncompleteHeads,
         Counter::PendingOverflow,
         Counter::Unmonitored,
         Counter::StampInFuture,

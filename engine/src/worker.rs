@@ -524,12 +524,15 @@ impl Worker {
             dir.seq_known = !(seg.truncated || seg.fragmented);
             if gap > 0 {
                 self.delta.add(Counter::SequenceGaps, 1);
-                self.lose(slot, side, gap);
+                self.lose(slot, side, gap, true);
             }
             self.stream(slot, side, data, ts);
             if seg.truncated || seg.fragmented {
-                // The rest of this segment was not captured: how much is unknown.
-                self.lose(slot, side, u64::MAX);
+                // The rest of this segment was not captured: how much is unknown. A head the
+                // snap length cut is counted at its request line; one whose rest is in IP
+                // fragments this path does not reassemble (see `set_fragment_reassembly`) is
+                // left uncounted, as before.
+                self.lose(slot, side, u64::MAX, !seg.fragmented);
             }
         }
         self.end_of_segment(slot, side, fin, rst);
@@ -555,8 +558,9 @@ impl Worker {
         }
     }
 
-    /// `gap` bytes of this direction were never captured.
-    fn lose(&mut self, slot: u32, side: Side, gap: u64) {
+    /// `gap` bytes of this direction were never captured. A cut request head held in a carry
+    /// slot is counted at its request line when `count_head` (see `count_incomplete_head`).
+    fn lose(&mut self, slot: u32, side: Side, gap: u64, count_head: bool) {
         let dir = &mut self.flows.flow_mut(slot).dirs[side];
         dir.framing = match dir.framing {
             // Missing body bytes are just skipped: framing survives the loss.
@@ -566,9 +570,34 @@ impl Worker {
             _ => Framing::Unsynced,
         };
         if let Some(s) = dir.carry_slot() {
+            let carry_ts = dir.carry_ts;
             dir.drop_carry();
+            if count_head {
+                self.count_incomplete_head(slot, side, s, carry_ts);
+            }
             self.carry.give_back(s);
         }
+    }
+
+    /// The capture missed bytes of a request head cut at a segment boundary (carry slot `s`,
+    /// its first byte seen at `ts`): if its request line was seen, counts the request with
+    /// the header fields seen whole (Host `-` when unseen) and under `incomplete_heads`, since
+    /// the server got the whole head. Rare, so out of line.
+    #[cold]
+    #[inline(never)]
+    fn count_incomplete_head(&mut self, slot: u32, side: Side, s: u32, ts: u64) {
+        if self.flows.flow_mut(slot).client != Some(side) {
+            return;
+        }
+        // `count_request` counts through `self` but never touches the pool (see
+        // `continue_carry`).
+        let carry = std::mem::take(&mut self.carry);
+        if let Some(req) = incomplete_request(carry.data(s)) {
+            // The framing after the hole is unknown whatever the head said: `lose` resyncs.
+            let _ = self.count_request(slot, side, &req, ts);
+            self.delta.add(Counter::IncompleteHeads, 1);
+        }
+        self.carry = carry;
     }
 
     /// Feeds new in-order bytes of one direction through its framing state.
@@ -993,6 +1022,41 @@ fn plausible_request(buf: &[u8]) -> bool {
         if line.version != linewatch_parser::http::Version::Http09)
 }
 
+/// The request whose head starts `buf` (after empty lines) and is cut: its request line, and
+/// the Host and User-Agent fields if their lines were seen whole; `None` when the request
+/// line itself is cut or invalid. The body is taken as empty and the head as the bytes seen.
+fn incomplete_request(buf: &[u8]) -> Option<Request<'_>> {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let Ok(Status::Complete((line, line_len))) = parse_request_line(&buf[start..]) else {
+        return None;
+    };
+    let (mut host, mut user_agent) = (None, None);
+    let mut rest = &buf[start + line_len..];
+    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        let field = &rest[..end];
+        rest = &rest[end + 1..];
+        let field = field.strip_suffix(b"\r").unwrap_or(field);
+        let Some(colon) = field.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = (&field[..colon], field[colon + 1..].trim_ascii());
+        if name.eq_ignore_ascii_case(b"host") {
+            host = host.or(Some(value));
+        } else if name.eq_ignore_ascii_case(b"user-agent") {
+            user_agent = user_agent.or(Some(value));
+        }
+    }
+    Some(Request {
+        line,
+        host,
+        user_agent,
+        body: Body::Empty,
+        head_len: buf.len(),
+        defect: None,
+        bare_lf: false,
+    })
+}
+
 /// `buf` starts like a response: `HTTP/1.` (or a prefix of it).
 fn plausible_response(buf: &[u8]) -> bool {
     const START: &[u8] = b"HTTP/1.";
@@ -1051,5 +1115,35 @@ mod tests {
         send(&mut w, slots, head_len, b"\r\n\r\n");
         assert_eq!(w.delta().get(Counter::Requests), 3);
         assert_eq!(w.delta().get(Counter::CarryReclaimed), 1);
+    }
+
+    #[test]
+    fn a_head_cut_by_the_capture_is_counted_at_its_request_line() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        // Request line and Host seen, the rest of the head in a capture hole.
+        let seen = b"GET /a/b HTTP/1.1\r\nHost: h.example\r\nUser-Agent: t\r\nAcc";
+        send(&mut w, 0, 0, seen);
+        send(
+            &mut w,
+            0,
+            1_000,
+            b"GET /next HTTP/1.1\r\nHost: h.example\r\n\r\n",
+        );
+        // Request line only.
+        send(&mut w, 1, 0, b"GET /c HTTP/1.1\r\nHo");
+        send(&mut w, 1, 1_000, b"ept: */*\r\n\r\n");
+        // The request line itself cut: nothing to count.
+        send(&mut w, 2, 0, b"GET /d HT");
+        send(&mut w, 2, 1_000, b"TP/1.1\r\n\r\n");
+        let d = w.delta();
+        assert_eq!(d.get(Counter::SequenceGaps), 3);
+        assert_eq!(d.get(Counter::IncompleteHeads), 2);
+        assert_eq!(d.get(Counter::Requests), 3);
+        let hosts = d.tally.hosts.top(8);
+        let count = |key: &[u8]| hosts.iter().find(|e| e.key == key).map(|e| e.count);
+        assert_eq!(count(b"h.example"), Some(2));
+        assert_eq!(count(ABSENT), Some(1));
+        let sections = d.tally.sections.top(8);
+        assert!(!sections.iter().any(|e| e.key == b"/d"));
     }
 }
