@@ -147,6 +147,12 @@ impl CarryPool {
         self.lens[slot as usize] = len - n;
     }
 
+    /// Keeps only the first `len` bytes of `slot`.
+    pub fn truncate(&mut self, slot: u32, len: usize) {
+        let held = &mut self.lens[slot as usize];
+        *held = len.min(*held);
+    }
+
     /// Puts `slot`, on no list, at the newest end of the in-use list.
     fn link_newest(&mut self, slot: u32) {
         self.older[slot as usize] = self.newest;
@@ -195,9 +201,13 @@ mod tests {
         assert_eq!(pool.append(b, b"other"), 5);
         pool.consume(a, 4);
         assert_eq!(pool.data(a), b"/x HT");
+        pool.truncate(a, 3);
+        assert_eq!(pool.data(a), b"/x ");
+        pool.truncate(a, 9);
+        assert_eq!(pool.data(a), b"/x ");
         assert_eq!(pool.data(b), b"other");
         let big = vec![b'x'; CARRY_CAP];
-        assert_eq!(pool.append(a, &big), CARRY_CAP - 5);
+        assert_eq!(pool.append(a, &big), CARRY_CAP - 3);
         assert_eq!(pool.data(a).len(), CARRY_CAP);
         assert_eq!(pool.append(a, b"more"), 0);
         pool.give_back(a);

@@ -70,6 +70,9 @@ const NS_PER_US: u64 = 1_000;
 /// capture latency and are counted as `capture_latency_dropped`.
 pub const CAPTURE_PENDING: usize = 256;
 
+/// The empty line that closes a head cut by the capture (`Worker::count_incomplete_head`).
+const HEAD_END: &[u8] = b"\r\n";
+
 /// The key under which requests without a Host or User-Agent are counted.
 pub const ABSENT: &[u8] = b"-";
 
@@ -581,23 +584,38 @@ impl Worker {
 
     /// The capture missed bytes of a request head cut at a segment boundary (carry slot `s`,
     /// its first byte seen at `ts`): if its request line was seen, counts the request with
-    /// the header fields seen whole (Host `-` when unseen) and under `incomplete_heads`, since
-    /// the server got the whole head. Rare, so out of line.
+    /// the header lines seen whole (Host `-` when unseen) and under `incomplete_heads`, since
+    /// the server got the whole head. The head is closed in its slot (cut after its last whole
+    /// line, an empty line appended) and read by `parse` like any other: a second caller of
+    /// `count_request` made the compiler stop inlining it into `parse`, which cost
+    /// `engine_loop` ~27 instructions a frame. Rare, so out of line.
     #[cold]
     #[inline(never)]
     fn count_incomplete_head(&mut self, slot: u32, side: Side, s: u32, ts: u64) {
         if self.flows.flow_mut(slot).client != Some(side) {
             return;
         }
-        // `count_request` counts through `self` but never touches the pool (see
-        // `continue_carry`).
+        let data = self.carry.data(s);
+        let start = data.iter().position(|&b| b != b'\r' && b != b'\n');
+        let line_seen = start
+            .is_some_and(|at| matches!(parse_request_line(&data[at..]), Ok(Status::Complete(_))));
+        // The request line's LF is the last one at least.
+        let Some(last_lf) = data.iter().rposition(|&b| b == b'\n').filter(|_| line_seen) else {
+            return;
+        };
+        self.carry.truncate(s, last_lf + 1);
+        if self.carry.append(s, HEAD_END) < HEAD_END.len() {
+            return;
+        }
+        let requests = self.delta.get(Counter::Requests);
+        // `parse` counts through `self` but never touches the pool (see `continue_carry`). The
+        // framing it returns is moot: after the hole, `lose` resynchronises.
         let carry = std::mem::take(&mut self.carry);
-        if let Some(req) = incomplete_request(carry.data(s)) {
-            // The framing after the hole is unknown whatever the head said: `lose` resyncs.
-            let _ = self.count_request(slot, side, &req, ts);
+        let _ = self.parse(slot, side, carry.data(s), ts, 0, ts);
+        self.carry = carry;
+        if self.delta.get(Counter::Requests) > requests {
             self.delta.add(Counter::IncompleteHeads, 1);
         }
-        self.carry = carry;
     }
 
     /// Feeds new in-order bytes of one direction through its framing state.
@@ -1020,41 +1038,6 @@ fn plausible_request(buf: &[u8]) -> bool {
     }
     matches!(parse_request_line(buf), Ok(Status::Complete((line, _)))
         if line.version != linewatch_parser::http::Version::Http09)
-}
-
-/// The request whose head starts `buf` (after empty lines) and is cut: its request line, and
-/// the Host and User-Agent fields if their lines were seen whole; `None` when the request
-/// line itself is cut or invalid. The body is taken as empty and the head as the bytes seen.
-fn incomplete_request(buf: &[u8]) -> Option<Request<'_>> {
-    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
-    let Ok(Status::Complete((line, line_len))) = parse_request_line(&buf[start..]) else {
-        return None;
-    };
-    let (mut host, mut user_agent) = (None, None);
-    let mut rest = &buf[start + line_len..];
-    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-        let field = &rest[..end];
-        rest = &rest[end + 1..];
-        let field = field.strip_suffix(b"\r").unwrap_or(field);
-        let Some(colon) = field.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        let (name, value) = (&field[..colon], field[colon + 1..].trim_ascii());
-        if name.eq_ignore_ascii_case(b"host") {
-            host = host.or(Some(value));
-        } else if name.eq_ignore_ascii_case(b"user-agent") {
-            user_agent = user_agent.or(Some(value));
-        }
-    }
-    Some(Request {
-        line,
-        host,
-        user_agent,
-        body: Body::Empty,
-        head_len: buf.len(),
-        defect: None,
-        bare_lf: false,
-    })
 }
 
 /// `buf` starts like a response: `HTTP/1.` (or a prefix of it).
