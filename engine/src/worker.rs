@@ -563,6 +563,11 @@ impl Worker {
 
     /// `gap` bytes of this direction were never captured. A cut request head held in a carry
     /// slot is counted at its request line when `count_head` (see `count_incomplete_head`).
+    /// Only at a capture hole, so out of line: inlined into the frame path it cost
+    /// `engine_loop` ~12 instructions a frame once it reached the pool's list and the
+    /// incomplete-head count.
+    #[cold]
+    #[inline(never)]
     fn lose(&mut self, slot: u32, side: Side, gap: u64, count_head: bool) {
         let dir = &mut self.flows.flow_mut(slot).dirs[side];
         dir.framing = match dir.framing {
