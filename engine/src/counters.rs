@@ -84,6 +84,13 @@ counters! {
         OutOfSync => "out_of_sync",
         /// Request heads longer than the carry buffer, or no carry buffer free.
         CarryOverflow => "carry_overflow",
+        /// Cut heads dropped, unfinished, to give their carry slot to a newer cut head when
+        /// every slot was in use: the least recently active one goes (stalled clients).
+        CarryReclaimed => "carry_reclaimed",
+        /// Requests counted (also under `requests`) from a head the capture cut: the request
+        /// line was seen, the rest of the head fell into a capture hole (a sequence gap or a
+        /// frame cut at the snap length); Host `-` when its line was not seen whole.
+        IncompleteHeads => "incomplete_heads",
         /// Flows evicted from the full flow table before they ended.
         FlowsEvicted => "flows_evicted",
         /// Responses whose request was not seen on the flow.

@@ -38,6 +38,8 @@ pub fn summary(run: &RunResult) -> Summary {
         Counter::SequenceGaps,
         Counter::OutOfSync,
         Counter::CarryOverflow,
+        Counter::CarryReclaimed,
+        Counter::IncompleteHeads,
         Counter::PendingOverflow,
         Counter::Unmonitored,
         Counter::StampInFuture,

@@ -52,7 +52,7 @@ use linewatch_parser::http::{
 use linewatch_parser::wire::{decode_frame, LinkType, TcpFlags, TcpSegment, WireError};
 use linewatch_parser::HttpError;
 
-use crate::carry::{CarryPool, CARRY_SLOTS};
+use crate::carry::{CarryPool, Owner, CARRY_CAP, CARRY_SLOTS};
 use crate::counters::{addr_key, CoreDelta, Counter, SynRecord, SYN_LOG_CAPACITY};
 use crate::defrag::{Defrag, FragmentTally, Offer};
 use crate::flow::{Endpoint, FlowKey, FlowTable, Framing, Inserted, Pending, Side};
@@ -69,6 +69,9 @@ const NS_PER_US: u64 = 1_000;
 /// live batch (`live::run::BATCH` frames, all of them stamped). Stamped frames past it get no
 /// capture latency and are counted as `capture_latency_dropped`.
 pub const CAPTURE_PENDING: usize = 256;
+
+/// The empty line that closes a head cut by the capture (`Worker::count_incomplete_head`).
+const HEAD_END: &[u8] = b"\r\n";
 
 /// The key under which requests without a Host or User-Agent are counted.
 pub const ABSENT: &[u8] = b"-";
@@ -524,12 +527,15 @@ impl Worker {
             dir.seq_known = !(seg.truncated || seg.fragmented);
             if gap > 0 {
                 self.delta.add(Counter::SequenceGaps, 1);
-                self.lose(slot, side, gap);
+                self.lose(slot, side, gap, true);
             }
             self.stream(slot, side, data, ts);
             if seg.truncated || seg.fragmented {
-                // The rest of this segment was not captured: how much is unknown.
-                self.lose(slot, side, u64::MAX);
+                // The rest of this segment was not captured: how much is unknown. A head the
+                // snap length cut is counted at its request line; one whose rest is in IP
+                // fragments this path does not reassemble (see `set_fragment_reassembly`) is
+                // left uncounted, as before.
+                self.lose(slot, side, u64::MAX, !seg.fragmented);
             }
         }
         self.end_of_segment(slot, side, fin, rst);
@@ -555,8 +561,14 @@ impl Worker {
         }
     }
 
-    /// `gap` bytes of this direction were never captured.
-    fn lose(&mut self, slot: u32, side: Side, gap: u64) {
+    /// `gap` bytes of this direction were never captured. A cut request head held in a carry
+    /// slot is counted at its request line when `count_head` (see `count_incomplete_head`).
+    /// Only at a capture hole, so out of line: inlined into the frame path it cost
+    /// `engine_loop` ~12 instructions a frame once it reached the pool's list and the
+    /// incomplete-head count.
+    #[cold]
+    #[inline(never)]
+    fn lose(&mut self, slot: u32, side: Side, gap: u64, count_head: bool) {
         let dir = &mut self.flows.flow_mut(slot).dirs[side];
         dir.framing = match dir.framing {
             // Missing body bytes are just skipped: framing survives the loss.
@@ -566,8 +578,48 @@ impl Worker {
             _ => Framing::Unsynced,
         };
         if let Some(s) = dir.carry_slot() {
+            let carry_ts = dir.carry_ts;
             dir.drop_carry();
+            if count_head {
+                self.count_incomplete_head(slot, side, s, carry_ts);
+            }
             self.carry.give_back(s);
+        }
+    }
+
+    /// The capture missed bytes of a request head cut at a segment boundary (carry slot `s`,
+    /// its first byte seen at `ts`): if its request line was seen, counts the request with
+    /// the header lines seen whole (Host `-` when unseen) and under `incomplete_heads`, since
+    /// the server got the whole head. The head is closed in its slot (cut after its last whole
+    /// line, an empty line appended) and read by `parse` like any other: a second caller of
+    /// `count_request` made the compiler stop inlining it into `parse`, which cost
+    /// `engine_loop` ~27 instructions a frame. Rare, so out of line.
+    #[cold]
+    #[inline(never)]
+    fn count_incomplete_head(&mut self, slot: u32, side: Side, s: u32, ts: u64) {
+        if self.flows.flow_mut(slot).client != Some(side) {
+            return;
+        }
+        let data = self.carry.data(s);
+        let start = data.iter().position(|&b| b != b'\r' && b != b'\n');
+        let line_seen = start
+            .is_some_and(|at| matches!(parse_request_line(&data[at..]), Ok(Status::Complete(_))));
+        // The request line's LF is the last one at least.
+        let Some(last_lf) = data.iter().rposition(|&b| b == b'\n').filter(|_| line_seen) else {
+            return;
+        };
+        self.carry.truncate(s, last_lf + 1);
+        if self.carry.append(s, HEAD_END) < HEAD_END.len() {
+            return;
+        }
+        let requests = self.delta.get(Counter::Requests);
+        // `parse` counts through `self` but never touches the pool (see `continue_carry`). The
+        // framing it returns is moot: after the hole, `lose` resynchronises.
+        let carry = std::mem::take(&mut self.carry);
+        let _ = self.parse(slot, side, carry.data(s), ts, 0, ts);
+        self.carry = carry;
+        if self.delta.get(Counter::Requests) > requests {
+            self.delta.add(Counter::IncompleteHeads, 1);
         }
     }
 
@@ -642,25 +694,55 @@ impl Worker {
         }
     }
 
-    /// Keeps the cut head `rest` in a carry slot until the next segment.
+    /// Keeps the cut head `rest` in a carry slot until the next segment: a free slot, or else
+    /// the least recently active cut head's (see [`crate::carry`]).
     fn start_carry(&mut self, slot: u32, side: Side, rest: &[u8], ts: u64) {
-        let taken = self.carry.take();
+        if rest.len() > CARRY_CAP {
+            self.delta.add(Counter::CarryOverflow, 1);
+            self.flows.flow_mut(slot).dirs[side].framing = Framing::Unsynced;
+            return;
+        }
+        let owner = Owner { flow: slot, side };
+        let taken = match self.carry.take(owner) {
+            Some(s) => Some(s),
+            None => self.reclaim_carry(owner),
+        };
         let dir = &mut self.flows.flow_mut(slot).dirs[side];
         match taken {
-            Some(s) if rest.len() <= crate::carry::CARRY_CAP => {
+            Some(s) => {
                 self.carry.append(s, rest);
                 dir.carry = s;
                 dir.carry_ts = ts;
                 dir.framing = Framing::Carry;
             }
-            other => {
-                if let Some(s) = other {
-                    self.carry.give_back(s);
-                }
+            None => {
                 self.delta.add(Counter::CarryOverflow, 1);
                 dir.framing = Framing::Unsynced;
             }
         }
+    }
+
+    /// Every carry slot is in use: takes the least recently active one for `owner`, dropping
+    /// the head it held (`carry_reclaimed`); that direction resynchronises as after a loss.
+    /// Rare (only while more heads are cut than there are slots), so out of line.
+    #[cold]
+    #[inline(never)]
+    fn reclaim_carry(&mut self, owner: Owner) -> Option<u32> {
+        let (s, old) = self.carry.reclaim(owner)?;
+        // The pool names the holder, and the holder names its slot: a flow slot since reused
+        // by another flow (whose directions start with no carry) would not name it.
+        let victim = &mut self.flows.flow_mut(old.flow).dirs[old.side];
+        debug_assert_eq!(
+            victim.carry_slot(),
+            Some(s),
+            "carry slot {s} owner out of date"
+        );
+        if victim.carry_slot() == Some(s) {
+            victim.drop_carry();
+            victim.framing = Framing::Unsynced;
+        }
+        self.delta.add(Counter::CarryReclaimed, 1);
+        Some(s)
     }
 
     /// Appends new bytes to a cut head and parses on; returns the bytes not yet used.
@@ -699,6 +781,7 @@ impl Worker {
                     return &[];
                 }
                 self.carry.consume(cs, at);
+                self.carry.touch(cs);
                 &data[taken..]
             }
         }
@@ -966,4 +1049,89 @@ fn plausible_request(buf: &[u8]) -> bool {
 fn plausible_response(buf: &[u8]) -> bool {
     const START: &[u8] = b"HTTP/1.";
     buf.starts_with(START) || START.starts_with(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use linewatch_testkit::frame::{Frame, TcpFlags as Flags, TcpRepr};
+
+    use super::*;
+
+    const T0: u64 = 1_700_000_000_000_000_000;
+    const HEAD: &[u8] = b"GET /x HTTP/1.1\r\nHost: a";
+
+    /// Feeds the client segment of connection `i` at stream offset `at` to `w`.
+    fn send(w: &mut Worker, i: u16, at: u32, payload: &[u8]) {
+        let tcp = TcpRepr {
+            src_port: 10_000 + i,
+            dst_port: 80,
+            seq: 1 + at,
+            flags: Flags::PSH | Flags::ACK,
+            payload,
+            ..TcpRepr::default()
+        };
+        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let server = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let frame = Frame::tcp(client, server, tcp).to_vec();
+        let len = u32::try_from(frame.len()).unwrap();
+        w.process_frame(T0 + u64::from(i), LinkType::Ethernet, &frame, len);
+    }
+
+    #[test]
+    fn a_new_cut_head_reclaims_the_least_recently_active_ones_slot() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        let slots = u16::try_from(CARRY_SLOTS).unwrap();
+        let head_len = u32::try_from(HEAD.len()).unwrap();
+        // Every slot holds a cut head, connection 0's the oldest.
+        for i in 0..slots {
+            send(&mut w, i, 0, HEAD);
+        }
+        // Connection 0's head goes on (still cut): connection 1's is now the oldest.
+        send(&mut w, 0, head_len, b"bc");
+        // A new cut head takes connection 1's slot.
+        send(&mut w, slots, 0, HEAD);
+        assert_eq!(w.delta().get(Counter::CarryReclaimed), 1);
+        assert_eq!(w.delta().get(Counter::CarryOverflow), 0);
+        // Connection 1 resynchronises: the rest of its dropped head is not a request.
+        send(&mut w, 1, head_len, b"\r\n\r\n");
+        assert_eq!(w.delta().get(Counter::Requests), 0);
+        // The others' heads were kept: they complete and are counted.
+        send(&mut w, 0, head_len + 2, b"\r\n\r\n");
+        send(&mut w, 2, head_len, b"\r\n\r\n");
+        send(&mut w, slots, head_len, b"\r\n\r\n");
+        assert_eq!(w.delta().get(Counter::Requests), 3);
+        assert_eq!(w.delta().get(Counter::CarryReclaimed), 1);
+    }
+
+    #[test]
+    fn a_head_cut_by_the_capture_is_counted_at_its_request_line() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        // Request line and Host seen, the rest of the head in a capture hole.
+        let seen = b"GET /a/b HTTP/1.1\r\nHost: h.example\r\nUser-Agent: t\r\nAcc";
+        send(&mut w, 0, 0, seen);
+        send(
+            &mut w,
+            0,
+            1_000,
+            b"GET /next HTTP/1.1\r\nHost: h.example\r\n\r\n",
+        );
+        // Request line only.
+        send(&mut w, 1, 0, b"GET /c HTTP/1.1\r\nHo");
+        send(&mut w, 1, 1_000, b"ept: */*\r\n\r\n");
+        // The request line itself cut: nothing to count.
+        send(&mut w, 2, 0, b"GET /d HT");
+        send(&mut w, 2, 1_000, b"TP/1.1\r\n\r\n");
+        let d = w.delta();
+        assert_eq!(d.get(Counter::SequenceGaps), 3);
+        assert_eq!(d.get(Counter::IncompleteHeads), 2);
+        assert_eq!(d.get(Counter::Requests), 3);
+        let hosts = d.tally.hosts.top(8);
+        let count = |key: &[u8]| hosts.iter().find(|e| e.key == key).map(|e| e.count);
+        assert_eq!(count(b"h.example"), Some(2));
+        assert_eq!(count(ABSENT), Some(1));
+        let sections = d.tally.sections.top(8);
+        assert!(!sections.iter().any(|e| e.key == b"/d"));
+    }
 }
