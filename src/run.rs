@@ -181,8 +181,8 @@ fn refuse_if_same_file(option: &str, output: &Path, input: &Path) -> Result<(), 
     };
     if out.dev() == inp.dev() && out.ino() == inp.ino() {
         return Err(format!(
-            "{option} {} is the capture being read ({}): it would be overwritten; name \
-             another file",
+            "{option} {} is the capture being read ({}): writing it would damage the \
+             capture; name another file",
             output.display(),
             input.display()
         ));

@@ -73,20 +73,9 @@ impl EventSink for Recording {
     }
 }
 
-/// The capture, or `None` when the corpus is absent outside CI.
+/// The capture, or `None` when the corpus is absent outside CI (in CI: a failure).
 fn capture() -> Option<PathBuf> {
-    let path =
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus")).join(CAPTURE);
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} is missing: CI must run with ../shared beside the repository",
-        path.display()
-    );
-    eprintln!("note: {} not found; skipping", path.display());
-    None
+    linewatch_testkit::corpus::file(CAPTURE)
 }
 
 /// Counts the capture with one worker, flushing its events after every [`BATCH`] frames;
