@@ -13,14 +13,13 @@
 //! Routes: `GET /metrics` (and `HEAD`) renders the exposition on each request, `200` with
 //! [`CONTENT_TYPE`]; `GET /` is a short `text/plain` pointer to `/metrics`; any other path is
 //! `404`; any method but `GET` and `HEAD` is `405`. A query string is ignored. The request line
-//! is read by `linewatch-parser`, as strictly as the monitored traffic (RFC 9112: a method
-//! token, a target without control bytes, `HTTP/1.0` or `HTTP/1.1`), except that a bare LF may
-//! end it: a line it refuses is `400`, or `505` when only the version is refused. Every response
+//! is read by `linewatch-parser`, as the monitored traffic is (RFC 9112: a method token, a
+//! target without control bytes, `HTTP/1.0` or `HTTP/1.1`; line ends and spaces as nginx
+//! reads them): a line it refuses is `400`, or `505` when only the version is refused. Every response
 //! says `Connection: close`, and the connection is closed after it (after reading what the
 //! client still sends for a moment, so that an unread body does not turn the close into a
 //! reset that could cost the client the response). Nothing here panics on any bytes.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -325,10 +324,10 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
 /// same code that reads the monitored traffic); the header fields are not looked at.
 fn answer(head: &[u8], render: &(dyn Fn() -> String + Send + Sync)) -> Vec<u8> {
     let line = request_line(head);
-    let request = match parse_request_line(&line) {
+    let request = match parse_request_line(line) {
         Ok(Status::Complete((request, _))) if request.version != Version::Http09 => request,
         // HTTP/0.9's `GET /path` lands here too, as a bad line (it has no version).
-        _ if refused_for_version(&line) => {
+        _ if refused_for_version(line) => {
             return error("505 HTTP Version Not Supported", "HTTP/1.x only\n")
         }
         _ => return error("400 Bad Request", "bad request line\n"),
@@ -359,27 +358,22 @@ fn answer(head: &[u8], render: &(dyn Fn() -> String + Send + Sync)) -> Vec<u8> {
     }
 }
 
-/// The first line of `head`, ending in CRLF as the parser wants it. The parser, strict because
-/// it judges traffic, refuses a line that ends in a bare LF; the endpoint takes one, as RFC 9112
-/// §2.2 allows (a request typed into `nc` ends so), and hands it over copied with CRLF.
-fn request_line(head: &[u8]) -> Cow<'_, [u8]> {
+/// The first line of `head`, through its LF. The parser reads line ends as nginx does (CRLF
+/// or a bare LF, RFC 9112 §2.2), so a request typed into `nc` is taken as it is.
+fn request_line(head: &[u8]) -> &[u8] {
     let end = head
         .iter()
         .position(|&b| b == b'\n')
         .map_or(head.len(), |lf| lf + 1);
-    let line = head.get(..end).unwrap_or_default();
-    if line.ends_with(b"\r\n") {
-        return Cow::Borrowed(line);
-    }
-    let bare = line.strip_suffix(b"\n").unwrap_or(line);
-    Cow::Owned([bare, b"\r\n"].concat())
+    head.get(..end).unwrap_or_default()
 }
 
 /// True when the parser refused `line` for its version alone (`HTTP/2.0`, `HTTP/0.9`, `FOO`):
 /// the line is three words, and the first two could begin a request line, which the parser
 /// says by answering Partial (it does so only while every byte seen could still begin one).
 fn refused_for_version(line: &[u8]) -> bool {
-    let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut words = line.split(|&b| b == b' ');
     let (Some(method), Some(target), Some(_), None) =
         (words.next(), words.next(), words.next(), words.next())
