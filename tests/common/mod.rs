@@ -28,8 +28,12 @@ pub fn linewatch(args: &[&str]) -> Output {
 /// # Panics
 /// When linewatch fails or writes no valid JSON.
 pub fn summary_of(capture: &Path, extra: &[&str]) -> (serde_json::Value, Output) {
+    // One directory per call: tests run in parallel threads of one process and may read
+    // captures of the same file name.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = scratch(&format!(
-        "summary-{}",
+        "summary-{call}-{}",
         capture
             .file_name()
             .and_then(|n| n.to_str())
