@@ -1,0 +1,97 @@
+//! The worker's fragment path: IP fragments offered to the reassembler ([`crate::defrag`]),
+//! and in a multi-worker replay, which worker counts a fragment and the datagram it completes.
+
+use linewatch_parser::wire::{LinkType, TcpSegment, WireError};
+
+use super::Worker;
+use crate::counters::Counter;
+use crate::defrag::{FragmentTally, Offer};
+
+/// A worker's place in a replay that offers every IP fragment to every worker.
+#[derive(Debug, Clone, Copy)]
+pub struct Shard {
+    /// This worker's index.
+    pub index: usize,
+    /// How many workers there are.
+    pub workers: usize,
+    /// The worker that counts a decoded frame (the replay's sharding function).
+    pub owner: fn(&Result<TcpSegment<'_>, WireError>, usize) -> usize,
+}
+
+/// What the fragment path tells [`Worker::process_decoded`] to do next.
+pub(super) enum FragmentPath {
+    /// Nothing more: the fragment is held, dropped, or another worker's to count.
+    Done,
+    /// Not a fragment the reassembler takes: count the frame as before.
+    AsBefore,
+    /// A datagram is whole and this worker owns its flow: count its segment.
+    Datagram,
+}
+
+impl Worker {
+    /// Declares that this worker is `index` of `workers` in a replay that offers every IP
+    /// fragment to every worker (`crate::offline`): all of them reassemble it; the frame and
+    /// the reassembly outcomes are counted by the worker `owner` names for the fragment's own
+    /// decode (as for any frame), and a reassembled datagram by the worker `owner` names for
+    /// its segment, the owner of its flow. Without it (one worker, live) this worker counts
+    /// every fragment and every datagram it reassembles.
+    pub fn set_shard(&mut self, shard: Shard) {
+        self.shard = Some(shard);
+    }
+
+    /// Turns fragment reassembly on (the default) or off. Off, a first fragment is parsed
+    /// for what it holds and the rest of its datagram counts as lost, as before reassembly
+    /// existed: live capture does that, because its XDP program passes later fragments to
+    /// the kernel (they carry no ports to match), so a held first fragment could only time
+    /// out.
+    pub fn set_fragment_reassembly(&mut self, on: bool) {
+        self.reassemble = on;
+    }
+
+    /// The fragment path: offers the frame, already counted as a packet, to the reassembler.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn fragment(
+        &mut self,
+        ts: u64,
+        link: LinkType,
+        frame: &[u8],
+        decoded: &Result<TcpSegment<'_>, WireError>,
+        wire_len: u32,
+    ) -> FragmentPath {
+        let counts = self
+            .shard
+            .is_none_or(|s| (s.owner)(decoded, s.workers) == s.index);
+        if !counts {
+            // Another worker counts this frame: take back what the caller added.
+            self.delta.tally.counts[Counter::Packets as usize] -= 1;
+            self.delta.tally.counts[Counter::Bytes as usize] -= u64::from(wire_len);
+        }
+        if !self.reassemble {
+            return if counts {
+                FragmentPath::AsBefore
+            } else {
+                FragmentPath::Done
+            };
+        }
+        let mut tally = FragmentTally::default();
+        let offer = self.defrag.offer(ts, link, frame, &mut tally);
+        if counts {
+            tally.drain_into(&mut self.delta);
+        }
+        match offer {
+            Offer::NotFragment if counts => FragmentPath::AsBefore,
+            Offer::NotFragment | Offer::Held => FragmentPath::Done,
+            Offer::Complete => {
+                let mine = self
+                    .shard
+                    .is_none_or(|s| (s.owner)(&self.defrag.segment(), s.workers) == s.index);
+                if mine {
+                    FragmentPath::Datagram
+                } else {
+                    FragmentPath::Done
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! A worker: turns frames into counts, one core, no locks, no allocation per packet.
+//!
+//! Contract: [`Worker::process_frame`] takes one captured frame with its packet time and
+//! counts what it holds into the worker's current [`CoreDelta`]. Every frame of a connection
+//! (both directions) must reach the same worker, in capture order: the sharding in
+//! [`crate::offline`] (and RSS plus the XDP program, live) guarantees it. The worker owns its
+//! flow table and carry pool outright.
+//!
+//! Per segment:
+//!
+//! ```text
+//! frame ─decode─► TcpSegment ─(send stamp? capture latency)─► port filter
+//!       ─► flow lookup (or create on SYN / an HTTP start)
+//!       ─sequence check─► retransmission? skip : gap? resynchronise
+//!       ─framing─► skip body bytes │ carry a cut head │ parse heads ─► count request / response
+//! ```
+//!
+//! Exactness rules:
+//! - A message is counted once, when its head is complete, at the time of its first byte.
+//! - Bytes already seen on a direction (retransmissions, overlaps) are never parsed twice.
+//! - After a gap, an error or a flow joined midway, nothing is parsed until a segment starts
+//!   like a message (a known method or an `HTTP/1.x` version; a status line): a segment that
+//!   starts inside a message must not invent one.
+//! - A response pairs with the oldest unanswered request of its flow (HTTP/1.1 pipelining);
+//!   1xx responses other than 101 do not consume it; a HEAD response and a 2xx to CONNECT have
+//!   no body; 101 and 2xx-to-CONNECT make the connection opaque.
+//!
+//! Events: with a [`SinkFactory`] configured (`--json`), every request, response and new
+//! connection counted also goes to the worker's own [`EventSink`] as a model value, and the batch
+//! loop calls [`Worker::flush_events`] after each batch. The worker never formats or writes
+//! output itself; without a sink an event costs one `Option` test.
+//!
+//! Capture latency: live, packet time is CLOCK_MONOTONIC plus a fixed offset
+//! ([`Worker::set_monotonic_offset`]), so a frame that ends in a generator's send stamp (see
+//! [`linewatch_parser::wire::write_send_stamp`]) gives "sent → seen by this worker" as packet
+//! time minus offset minus stamp, recorded in µs into `capture_latency_us`. Offline the offset
+//! is unset and stamps are ignored: a capture file's times are not this host's monotonic clock.
+//! An unstamped frame costs one length compare (its trailer is shorter than a stamp). A stamped
+//! frame only notes its latency ([`CAPTURE_PENDING`] at most); the batch loop moves the notes
+//! into the histogram after each batch ([`Worker::flush_capture_latency`]): a histogram call
+//! anywhere in the per-frame path cost every frame, stamped or not, about 20 instructions of
+//! spills and reloads around it (callgrind, perf/README.md); a note costs a stamped frame a
+//! store.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use linewatch_model::{ConnectionEvent, EventSink, SinkFactory};
+use linewatch_parser::wire::{decode_frame, LinkType, TcpFlags, TcpSegment, WireError};
+
+use crate::carry::{CarryPool, CARRY_SLOTS};
+use crate::counters::{addr_key, CoreDelta, Counter, SynRecord, SYN_LOG_CAPACITY};
+use crate::defrag::Defrag;
+use crate::flow::{Endpoint, FlowKey, FlowTable, Framing, Inserted, Side};
+
+mod fragment;
+mod heads;
+mod parse;
+mod ports;
+mod stream;
+
+use fragment::FragmentPath;
+pub use fragment::Shard;
+use parse::{plausible_request, plausible_response};
+pub use ports::PortFilter;
+
+/// Flows one worker tracks at once. At ~600 bytes each this is ~10 MiB per worker; a full
+/// table evicts the least recently seen flow (counted as `flows_evicted`).
+pub const FLOW_CAPACITY: usize = 16 * 1024;
+
+/// Nanoseconds per microsecond, the unit of the latency histograms.
+const NS_PER_US: u64 = 1_000;
+
+/// Capture latencies a worker notes between two [`Worker::flush_capture_latency`] calls: one
+/// live batch (`live::run::BATCH` frames, all of them stamped). Stamped frames past it get no
+/// capture latency and are counted as `capture_latency_dropped`.
+pub const CAPTURE_PENDING: usize = 256;
+
+/// The key under which requests without a Host or User-Agent are counted.
+pub const ABSENT: &[u8] = b"-";
+
+/// What a worker is configured with.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Monitored ports.
+    pub ports: PortFilter,
+    /// Where each worker's per-message events go (`--json`): every worker gets a sink of its
+    /// own from this factory. `None`: nowhere, at the cost of one `Option` test per message.
+    pub events: Option<SinkFactory>,
+    /// Flow table capacity.
+    pub flow_capacity: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            ports: PortFilter::any(),
+            events: None,
+            flow_capacity: FLOW_CAPACITY,
+        }
+    }
+}
+
+/// One core's engine. See the module doc.
+#[derive(Debug)]
+pub struct Worker {
+    flows: FlowTable,
+    carry: CarryPool,
+    ports: PortFilter,
+    delta: Box<CoreDelta>,
+    /// Where request, response and connection events go; flushed by the caller between
+    /// batches ([`Worker::flush_events`]).
+    events: Option<Box<dyn EventSink>>,
+    /// Packet time minus CLOCK_MONOTONIC, in ns (wrapping), when packet time is this host's
+    /// clock (live): send stamps are then read. `None` offline.
+    monotonic_offset_ns: Option<u64>,
+    /// Capture latencies (ns) noted since the last flush: the first `capture_pending_len`.
+    capture_pending: Box<[u64; CAPTURE_PENDING]>,
+    capture_pending_len: usize,
+    /// IP fragments waiting for the rest of their datagram.
+    defrag: Defrag,
+    /// This worker's share of a multi-worker replay ([`Worker::set_shard`]).
+    shard: Option<Shard>,
+    /// Fragments go to the reassembler ([`Worker::set_fragment_reassembly`]).
+    reassemble: bool,
+}
+
+impl Worker {
+    /// A worker with everything allocated, counting into `delta`.
+    pub fn new(config: &WorkerConfig, delta: Box<CoreDelta>) -> Worker {
+        Worker {
+            flows: FlowTable::with_capacity(config.flow_capacity),
+            carry: CarryPool::new(CARRY_SLOTS),
+            ports: config.ports.clone(),
+            delta,
+            events: config.events.as_ref().map(SinkFactory::make),
+            monotonic_offset_ns: None,
+            capture_pending: Box::new([0; CAPTURE_PENDING]),
+            capture_pending_len: 0,
+            // Empty: the reassembler takes its pool at the first fragment, so a worker that
+            // never sees one (most) neither allocates nor touches it.
+            defrag: Defrag::default(),
+            shard: None,
+            reassemble: true,
+        }
+    }
+
+    /// Declares that packet times are CLOCK_MONOTONIC ns plus `offset_ns` (wrapping `u64`
+    /// arithmetic, so `ts.wrapping_sub(offset_ns)` is exactly CLOCK_MONOTONIC), which turns on
+    /// capture latency from send stamps; `None` (the default, and always offline) turns it off.
+    pub fn set_monotonic_offset(&mut self, offset_ns: Option<u64>) {
+        self.monotonic_offset_ns = offset_ns;
+    }
+
+    /// The delta being counted into (capture latencies noted since the last
+    /// [`Worker::flush_capture_latency`] are not in it yet).
+    pub fn delta(&self) -> &CoreDelta {
+        &self.delta
+    }
+
+    /// Mutable access to the delta (batch-level counters).
+    pub fn delta_mut(&mut self) -> &mut CoreDelta {
+        &mut self.delta
+    }
+
+    /// Puts `fresh` in place and returns the delta counted so far (capture latencies noted
+    /// since the last flush included).
+    pub fn swap_delta(&mut self, fresh: Box<CoreDelta>) -> Box<CoreDelta> {
+        self.flush_capture_latency();
+        std::mem::replace(&mut self.delta, fresh)
+    }
+
+    /// Records the capture latencies noted since the last call into the delta's histogram.
+    /// The live batch loop calls it after every batch; [`Worker::swap_delta`] before a swap.
+    pub fn flush_capture_latency(&mut self) {
+        let histogram = &mut self.delta.tally.capture_latency_us;
+        for &ns in &self.capture_pending[..self.capture_pending_len] {
+            histogram.saturating_record(ns / NS_PER_US);
+        }
+        self.capture_pending_len = 0;
+    }
+
+    /// Tells the event sink a batch is done, so it hands on the events it holds. The batch
+    /// loops call it after each batch of frames.
+    pub fn flush_events(&mut self) {
+        if let Some(sink) = self.events.as_mut() {
+            sink.flush();
+        }
+    }
+
+    /// Counts one frame captured at `ts` (ns since the Unix epoch); `wire_len` is its length on
+    /// the wire (the capture may have cut it).
+    #[inline]
+    pub fn process_frame(&mut self, ts: u64, link: LinkType, frame: &[u8], wire_len: u32) {
+        self.process_decoded(ts, link, frame, decode_frame(link, frame), wire_len);
+    }
+
+    /// [`Worker::process_frame`] for a frame its caller has already decoded (the parallel
+    /// replay decodes every frame to find its worker); `decoded` is `decode_frame(link, frame)`.
+    /// An IP fragment goes to the reassembler ([`crate::defrag`]); a datagram it completes is
+    /// counted here as a whole frame's segment would be, at this (its last fragment's) time.
+    #[inline(always)]
+    pub fn process_decoded(
+        &mut self,
+        ts: u64,
+        link: LinkType,
+        frame: &[u8],
+        decoded: Result<TcpSegment<'_>, WireError>,
+        wire_len: u32,
+    ) {
+        self.delta.touched = true;
+        self.delta.add(Counter::Packets, 1);
+        self.delta.add(Counter::Bytes, u64::from(wire_len));
+        // A first fragment too short for the TCP header (RFC 1858's tiny fragment) decodes
+        // as truncated: the reassembler tells it from a frame the capture cut.
+        let fragment = match &decoded {
+            Ok(seg) => seg.fragmented,
+            Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
+        };
+        // One call site for the segment path, whole frame or reassembled datagram: a second
+        // one changes what the compiler inlines and costs every frame (perf/README.md). The
+        // reassembler is out of `self` while its datagram is counted, so the borrows do not
+        // meet; the move copies a few words, once per datagram.
+        let mut held: Option<Defrag> = None;
+        let datagram;
+        // A reference, not a move: copying the decoded segment cost every frame ~80
+        // instructions (callgrind).
+        let decoded = if fragment {
+            match self.fragment(ts, link, frame, &decoded, wire_len) {
+                FragmentPath::Done => return,
+                FragmentPath::AsBefore => &decoded,
+                FragmentPath::Datagram => {
+                    datagram = held.insert(std::mem::take(&mut self.defrag)).segment();
+                    &datagram
+                }
+            }
+        } else {
+            &decoded
+        };
+        match decoded {
+            Ok(seg) => {
+                if let Some(sent_ns) = seg.send_stamp() {
+                    self.capture_latency(ts, sent_ns);
+                }
+                if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
+                    self.new_connection(ts, seg);
+                }
+                if self.ports.matches(seg.src_port, seg.dst_port) {
+                    self.segment(ts, seg);
+                } else {
+                    self.delta.add(Counter::Unmonitored, 1);
+                }
+            }
+            Err(e) => {
+                self.delta.add(Counter::Undecoded, 1);
+                self.delta.tally.wire_errors[e.index()] += 1;
+            }
+        }
+        if let Some(defrag) = held {
+            self.defrag = defrag;
+        }
+    }
+
+    /// Notes how long a stamped frame took from the generator's send (`sent_ns`, its
+    /// CLOCK_MONOTONIC) to this worker (`ts`), when packet time is this host's clock. No call
+    /// in here: see the module doc.
+    #[inline(always)]
+    pub(super) fn capture_latency(&mut self, ts: u64, sent_ns: u64) {
+        let Some(offset) = self.monotonic_offset_ns else {
+            return;
+        };
+        let Some(ns) = ts.wrapping_sub(offset).checked_sub(sent_ns) else {
+            self.delta.add(Counter::StampInFuture, 1);
+            return;
+        };
+        match self.capture_pending.get_mut(self.capture_pending_len) {
+            Some(slot) => {
+                *slot = ns;
+                self.capture_pending_len += 1;
+            }
+            None => self.delta.add(Counter::CaptureLatencyDropped, 1),
+        }
+    }
+
+    /// Counts a new connection (SYN without ACK, on any port): totals, the source and port
+    /// tables, the log for the port-scan detector, and an event.
+    #[inline(never)]
+    pub(super) fn new_connection(&mut self, ts: u64, seg: &TcpSegment<'_>) {
+        let d = &mut *self.delta;
+        d.add(Counter::NewConnections, 1);
+        let (key, len) = addr_key(seg.src);
+        d.tally.conn_sources.record(&key[..len], 1, 0);
+        d.tally.conn_ports.record(&seg.dst_port.to_be_bytes(), 1, 0);
+        if d.syns.len() < SYN_LOG_CAPACITY {
+            d.syns.push(SynRecord {
+                ts,
+                src: seg.src,
+                port: seg.dst_port,
+            });
+        } else {
+            d.add(Counter::ConnectionsUnlogged, 1);
+        }
+        if let Some(sink) = self.events.as_mut() {
+            sink.connection(&ConnectionEvent {
+                ts: time_of(ts),
+                src: (seg.src, seg.src_port),
+                dst: (seg.dst, seg.dst_port),
+            });
+        }
+    }
+
+    pub(super) fn segment(&mut self, ts: u64, seg: &TcpSegment<'_>) {
+        let src = Endpoint::new(seg.src, seg.src_port);
+        let dst = Endpoint::new(seg.dst, seg.dst_port);
+        let (key, side) = FlowKey::of(seg.vlan_ids[0], src, dst);
+        let syn = seg.flags.has(linewatch_parser::wire::TcpFlags::SYN);
+        let ack = seg.flags.has(linewatch_parser::wire::TcpFlags::ACK);
+        let rst = seg.flags.has(linewatch_parser::wire::TcpFlags::RST);
+        let fin = seg.flags.has(linewatch_parser::wire::TcpFlags::FIN);
+
+        let slot = match self.flows.get(&key) {
+            Some(slot) => slot,
+            None => {
+                // A flow is created by a SYN (its first byte is then known to start a message),
+                // or by a segment that starts like an HTTP message.
+                let client = if syn {
+                    Some(if ack { 1 - side } else { side })
+                } else if seg.payload.is_empty() || rst {
+                    return;
+                } else if plausible_request(seg.payload) {
+                    Some(side)
+                } else if plausible_response(seg.payload) {
+                    Some(1 - side)
+                } else {
+                    self.delta.add(Counter::NonHttp, 1);
+                    return;
+                };
+                let carry = &mut self.carry;
+                let (slot, how) = self.flows.get_or_insert(key, |old| {
+                    for dir in &old.dirs {
+                        if let Some(s) = dir.carry_slot() {
+                            carry.give_back(s);
+                        }
+                    }
+                });
+                if how == Inserted::Evicted {
+                    self.delta.add(Counter::FlowsEvicted, 1);
+                }
+                let flow = self.flows.flow_mut(slot);
+                flow.client = client;
+                if !syn {
+                    let dir = &mut flow.dirs[side];
+                    dir.next_seq = seg.seq;
+                    dir.seq_known = true;
+                    dir.framing = Framing::Boundary;
+                }
+                slot
+            }
+        };
+
+        let flow = self.flows.flow_mut(slot);
+        if syn {
+            let dir = &mut flow.dirs[side];
+            dir.next_seq = seg.seq.wrapping_add(1);
+            dir.seq_known = true;
+            if dir.framing == Framing::Unsynced {
+                dir.framing = Framing::Boundary;
+            }
+            if flow.client.is_none() {
+                flow.client = Some(if ack { 1 - side } else { side });
+            }
+        }
+
+        if !seg.payload.is_empty() {
+            let mut data = seg.payload;
+            let dir = &mut flow.dirs[side];
+            let mut gap = 0u64;
+            if dir.seq_known {
+                let ahead = seg.seq.wrapping_sub(dir.next_seq) as i32;
+                if ahead < 0 {
+                    let seen = ahead.unsigned_abs() as usize;
+                    if seen >= data.len() {
+                        self.delta.add(Counter::Retransmitted, 1);
+                        self.end_of_segment(slot, side, fin, rst);
+                        return;
+                    }
+                    // Overlap: parse only the new tail.
+                    data = &data[seen..];
+                } else if ahead > 0 {
+                    gap = u64::from(ahead.unsigned_abs());
+                }
+            }
+            let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            let seq_of_data = seg
+                .seq
+                .wrapping_add(u32::try_from(seg.payload.len() - data.len()).unwrap_or(0));
+            dir.next_seq = seq_of_data.wrapping_add(len);
+            dir.seq_known = !(seg.truncated || seg.fragmented);
+            if gap > 0 {
+                self.delta.add(Counter::SequenceGaps, 1);
+                self.lose(slot, side, gap, true);
+            }
+            self.stream(slot, side, data, ts);
+            if seg.truncated || seg.fragmented {
+                // The rest of this segment was not captured: how much is unknown. A head the
+                // snap length cut is counted at its request line; one whose rest is in IP
+                // fragments this path does not reassemble (see `set_fragment_reassembly`) is
+                // left uncounted, as before.
+                self.lose(slot, side, u64::MAX, !seg.fragmented);
+            }
+        }
+        self.end_of_segment(slot, side, fin, rst);
+    }
+
+    /// Handles FIN and RST: a flow closed both ways, or reset, leaves the table.
+    pub(super) fn end_of_segment(&mut self, slot: u32, side: Side, fin: bool, rst: bool) {
+        if !(fin || rst) {
+            return;
+        }
+        let flow = self.flows.flow_mut(slot);
+        if fin {
+            flow.dirs[side].fin = true;
+        }
+        if rst || (flow.dirs[0].fin && flow.dirs[1].fin) {
+            for d in 0..2 {
+                if let Some(s) = flow.dirs[d].carry_slot() {
+                    flow.dirs[d].drop_carry();
+                    self.carry.give_back(s);
+                }
+            }
+            self.flows.remove(slot);
+        }
+    }
+}
+
+/// Packet time as a `SystemTime`.
+pub fn time_of(ts_ns: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(ts_ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use linewatch_testkit::frame::{Frame, TcpFlags as Flags, TcpRepr};
+
+    use super::*;
+
+    const T0: u64 = 1_700_000_000_000_000_000;
+    const HEAD: &[u8] = b"GET /x HTTP/1.1\r\nHost: a";
+
+    /// Feeds the client segment of connection `i` at stream offset `at` to `w`.
+    fn send(w: &mut Worker, i: u16, at: u32, payload: &[u8]) {
+        let tcp = TcpRepr {
+            src_port: 10_000 + i,
+            dst_port: 80,
+            seq: 1 + at,
+            flags: Flags::PSH | Flags::ACK,
+            payload,
+            ..TcpRepr::default()
+        };
+        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let server = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let frame = Frame::tcp(client, server, tcp).to_vec();
+        let len = u32::try_from(frame.len()).unwrap();
+        w.process_frame(T0 + u64::from(i), LinkType::Ethernet, &frame, len);
+    }
+
+    #[test]
+    fn a_new_cut_head_reclaims_the_least_recently_active_ones_slot() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        let slots = u16::try_from(CARRY_SLOTS).unwrap();
+        let head_len = u32::try_from(HEAD.len()).unwrap();
+        // Every slot holds a cut head, connection 0's the oldest.
+        for i in 0..slots {
+            send(&mut w, i, 0, HEAD);
+        }
+        // Connection 0's head goes on (still cut): connection 1's is now the oldest.
+        send(&mut w, 0, head_len, b"bc");
+        // A new cut head takes connection 1's slot.
+        send(&mut w, slots, 0, HEAD);
+        assert_eq!(w.delta().get(Counter::CarryReclaimed), 1);
+        assert_eq!(w.delta().get(Counter::CarryOverflow), 0);
+        // Connection 1 resynchronises: the rest of its dropped head is not a request.
+        send(&mut w, 1, head_len, b"\r\n\r\n");
+        assert_eq!(w.delta().get(Counter::Requests), 0);
+        // The others' heads were kept: they complete and are counted.
+        send(&mut w, 0, head_len + 2, b"\r\n\r\n");
+        send(&mut w, 2, head_len, b"\r\n\r\n");
+        send(&mut w, slots, head_len, b"\r\n\r\n");
+        assert_eq!(w.delta().get(Counter::Requests), 3);
+        assert_eq!(w.delta().get(Counter::CarryReclaimed), 1);
+    }
+
+    #[test]
+    fn a_head_cut_by_the_capture_is_counted_at_its_request_line() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        // Request line and Host seen, the rest of the head in a capture hole.
+        let seen = b"GET /a/b HTTP/1.1\r\nHost: h.example\r\nUser-Agent: t\r\nAcc";
+        send(&mut w, 0, 0, seen);
+        send(
+            &mut w,
+            0,
+            1_000,
+            b"GET /next HTTP/1.1\r\nHost: h.example\r\n\r\n",
+        );
+        // Request line only.
+        send(&mut w, 1, 0, b"GET /c HTTP/1.1\r\nHo");
+        send(&mut w, 1, 1_000, b"ept: */*\r\n\r\n");
+        // The request line itself cut: nothing to count.
+        send(&mut w, 2, 0, b"GET /d HT");
+        send(&mut w, 2, 1_000, b"TP/1.1\r\n\r\n");
+        let d = w.delta();
+        assert_eq!(d.get(Counter::SequenceGaps), 3);
+        assert_eq!(d.get(Counter::IncompleteHeads), 2);
+        assert_eq!(d.get(Counter::Requests), 3);
+        let hosts = d.tally.hosts.top(8);
+        let count = |key: &[u8]| hosts.iter().find(|e| e.key == key).map(|e| e.count);
+        assert_eq!(count(b"h.example"), Some(2));
+        assert_eq!(count(ABSENT), Some(1));
+        let sections = d.tally.sections.top(8);
+        assert!(!sections.iter().any(|e| e.key == b"/d"));
+    }
+}

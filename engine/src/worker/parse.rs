@@ -1,0 +1,295 @@
+//! Message heads: parsing a run of heads from a message boundary and counting each request
+//! and response (totals, the heavy-hitter tables, pairing, events); how a segment that starts
+//! a direction is recognised as HTTP.
+
+use linewatch_model::{RequestEvent, ResponseEvent};
+use linewatch_parser::http::{
+    parse_request, parse_request_line, parse_response, Body, ChunkProgress, ChunkedBody, Method,
+    Request, Response, Status, TargetForm,
+};
+use linewatch_parser::HttpError;
+
+use super::{time_of, Worker, ABSENT, NS_PER_US};
+use crate::counters::Counter;
+use crate::flow::{Framing, Pending, Side};
+use crate::topn::KEY_CAP;
+
+/// Where a run of parsing stopped.
+pub(super) enum Stop {
+    /// Every byte was used; the direction continues with this framing.
+    Framing(Framing),
+    /// A head starting at this offset is cut.
+    Partial(usize),
+}
+
+impl Worker {
+    /// Parses every message head in `buf` (which starts at a message boundary). Bytes before
+    /// `split` arrived at `early_ts`, the rest at `ts`.
+    pub(super) fn parse(
+        &mut self,
+        slot: u32,
+        side: Side,
+        buf: &[u8],
+        early_ts: u64,
+        split: usize,
+        ts: u64,
+    ) -> Stop {
+        let is_client = self.flows.flow_mut(slot).client == Some(side);
+        let mut at = 0;
+        loop {
+            let rest = &buf[at..];
+            if rest.iter().all(|&b| b == b'\r' || b == b'\n') {
+                return Stop::Framing(Framing::Boundary);
+            }
+            let msg_ts = if at < split { early_ts } else { ts };
+            let parsed = if is_client {
+                match parse_request(rest) {
+                    Ok(Status::Complete(req)) => {
+                        let framing = self.count_request(slot, side, &req, msg_ts);
+                        Ok((req.head_len, framing))
+                    }
+                    Ok(Status::Partial) => return Stop::Partial(at),
+                    Err(e) => Err(e),
+                }
+            } else {
+                match parse_response(rest) {
+                    Ok(Status::Complete(resp)) => {
+                        let framing = self.count_response(slot, side, &resp, msg_ts);
+                        Ok((resp.head_len, framing))
+                    }
+                    Ok(Status::Partial) => return Stop::Partial(at),
+                    Err(e) => Err(e),
+                }
+            };
+            let (head_len, body) = match parsed {
+                Ok(v) => v,
+                Err(e) => {
+                    if self.flows.flow_mut(slot).http_seen {
+                        self.malformed(e);
+                    } else {
+                        self.delta.add(Counter::NonHttp, 1);
+                    }
+                    return Stop::Framing(Framing::Unsynced);
+                }
+            };
+            at += head_len;
+            let rest = &buf[at..];
+            match body {
+                Framing::Boundary => {}
+                Framing::Body(n) => match usize::try_from(n) {
+                    Ok(n) if n <= rest.len() => at += n,
+                    _ => return Stop::Framing(Framing::Body(n - rest.len() as u64)),
+                },
+                Framing::Chunked(mut chunked) => match chunked.advance(rest) {
+                    Ok(ChunkProgress::Done(used)) => at += used,
+                    Ok(ChunkProgress::NeedMore) => return Stop::Framing(Framing::Chunked(chunked)),
+                    Err(e) => {
+                        self.malformed(e);
+                        return Stop::Framing(Framing::Unsynced);
+                    }
+                },
+                other => return Stop::Framing(other),
+            }
+        }
+    }
+
+    pub(super) fn malformed(&mut self, e: HttpError) {
+        self.delta.add(Counter::Malformed, 1);
+        self.delta.tally.http_errors[e.index()] += 1;
+    }
+
+    /// Counts a request head; returns how its body is framed.
+    pub(super) fn count_request(
+        &mut self,
+        slot: u32,
+        side: Side,
+        req: &Request<'_>,
+        ts: u64,
+    ) -> Framing {
+        let d = &mut *self.delta;
+        let line = &req.line;
+        let kind = line.method_kind();
+        let section = line.section();
+        let host = match line.target_form() {
+            TargetForm::Absolute => line.authority(),
+            _ => None,
+        }
+        .or(req.host)
+        .or(match line.target_form() {
+            TargetForm::Authority => line.authority(),
+            _ => None,
+        })
+        .unwrap_or(ABSENT);
+        let user_agent = req.user_agent.unwrap_or(ABSENT);
+        let declared = match req.body {
+            Body::Length(n) => n,
+            _ => 0,
+        };
+        let bytes = req.head_len as u64 + declared;
+
+        d.add(Counter::Requests, 1);
+        d.add(Counter::RequestBytes, bytes);
+        d.add(Counter::BareLf, u64::from(req.bare_lf));
+        d.tally.methods[kind.index()] += 1;
+        if let Some(e) = req.defect {
+            d.add(Counter::Malformed, 1);
+            d.tally.http_errors[e.index()] += 1;
+        }
+        d.tally.sections.record(section, 1, bytes);
+        d.tally.hosts.record_lowercase(host, 1, bytes);
+        d.tally.user_agents.record(user_agent, 1, bytes);
+        let mut pair = [0u8; KEY_CAP];
+        let s_len = section.len().min(KEY_CAP);
+        pair[..s_len].copy_from_slice(&section[..s_len]);
+        let mut len = s_len;
+        if len < KEY_CAP {
+            pair[len] = 0;
+            len += 1;
+            let h_len = host.len().min(KEY_CAP - len);
+            let host_part = &mut pair[len..len + h_len];
+            host_part.copy_from_slice(&host[..h_len]);
+            host_part.make_ascii_lowercase();
+            len += h_len;
+        }
+        d.tally.section_hosts.record(&pair[..len], 1, bytes);
+
+        let flow = self.flows.flow_mut(slot);
+        flow.http_seen = true;
+        let pending = Pending {
+            ts,
+            head: kind == Method::Head,
+            connect: kind == Method::Connect,
+        };
+        if !flow.push_pending(pending) {
+            d.add(Counter::PendingOverflow, 1);
+        }
+        if let Some(sink) = self.events.as_mut() {
+            let (client, server) = (flow.key.ends[side], flow.key.ends[1 - side]);
+            sink.request(&RequestEvent {
+                ts: time_of(ts),
+                src: (client.ip(), client.port),
+                dst: (server.ip(), server.port),
+                method: line.method,
+                target: line.target,
+                section,
+                version: line.version.as_str(),
+                host: req.host,
+                user_agent: req.user_agent,
+                bytes,
+            });
+        }
+        framing_of(req.body)
+    }
+
+    /// Counts a response head; returns how its body is framed.
+    pub(super) fn count_response(
+        &mut self,
+        slot: u32,
+        side: Side,
+        resp: &Response<'_>,
+        ts: u64,
+    ) -> Framing {
+        let d = &mut *self.delta;
+        let code = resp.line.code;
+        d.add(Counter::Responses, 1);
+        d.add(Counter::BareLf, u64::from(resp.bare_lf));
+        if let Some(s) = d.tally.status.get_mut(usize::from(code)) {
+            *s += 1;
+        }
+        if let Some(e) = resp.defect {
+            d.add(Counter::Malformed, 1);
+            d.tally.http_errors[e.index()] += 1;
+        }
+        let flow = self.flows.flow_mut(slot);
+        flow.http_seen = true;
+        let interim = (100..200).contains(&code) && code != 101;
+        let request = if interim {
+            flow.front_pending()
+        } else {
+            flow.pop_pending()
+        };
+        let mut latency_us = None;
+        let mut body = framing_of(resp.body);
+        match request {
+            Some(req) => {
+                let us = ts.saturating_sub(req.ts) / NS_PER_US;
+                if !interim {
+                    d.tally.response_latency_us.saturating_record(us.max(1));
+                }
+                latency_us = Some(us);
+                if req.head {
+                    body = Framing::Boundary;
+                }
+                if req.connect && (200..300).contains(&code) {
+                    body = Framing::Opaque;
+                    flow.dirs[1 - side].framing = Framing::Opaque;
+                }
+            }
+            None => d.add(Counter::UnmatchedResponses, 1),
+        }
+        if code == 101 {
+            body = Framing::Opaque;
+            flow.dirs[1 - side].framing = Framing::Opaque;
+        }
+        if let Some(sink) = self.events.as_mut() {
+            let (server, client) = (flow.key.ends[side], flow.key.ends[1 - side]);
+            let declared = match resp.body {
+                Body::Length(n) => n,
+                _ => 0,
+            };
+            sink.response(&ResponseEvent {
+                ts: time_of(ts),
+                src: (server.ip(), server.port),
+                dst: (client.ip(), client.port),
+                status: code,
+                latency_us,
+                bytes: resp.head_len as u64 + declared,
+            });
+        }
+        body
+    }
+}
+
+/// The framing after a head whose body is `body`.
+pub(super) fn framing_of(body: Body) -> Framing {
+    match body {
+        Body::Empty => Framing::Boundary,
+        Body::Length(0) => Framing::Boundary,
+        Body::Length(n) => Framing::Body(n),
+        Body::Chunked => Framing::Chunked(ChunkedBody::new()),
+        Body::UntilClose => Framing::UntilClose,
+        Body::Unknown => Framing::Unsynced,
+    }
+}
+
+/// Methods whose name alone makes a segment start believable as a request.
+pub(super) const KNOWN_METHODS: [&[u8]; 9] = [
+    b"GET ",
+    b"HEAD ",
+    b"POST ",
+    b"PUT ",
+    b"DELETE ",
+    b"CONNECT ",
+    b"OPTIONS ",
+    b"TRACE ",
+    b"PATCH ",
+];
+
+/// `buf` starts like a request: a known method, or any method token on a line that ends in an
+/// `HTTP/1.x` version. A cut-off start counts if it is a prefix of a known method.
+pub(super) fn plausible_request(buf: &[u8]) -> bool {
+    if KNOWN_METHODS
+        .iter()
+        .any(|m| buf.starts_with(m) || m.starts_with(buf))
+    {
+        return true;
+    }
+    matches!(parse_request_line(buf), Ok(Status::Complete((line, _)))
+        if line.version != linewatch_parser::http::Version::Http09)
+}
+
+/// `buf` starts like a response: `HTTP/1.` (or a prefix of it).
+pub(super) fn plausible_response(buf: &[u8]) -> bool {
+    const START: &[u8] = b"HTTP/1.";
+    buf.starts_with(START) || START.starts_with(buf)
+}
