@@ -22,17 +22,8 @@ pub const CARRY_CAP: usize = 8 * 1024;
 /// 1 MiB per worker.
 pub const CARRY_SLOTS: usize = 128;
 
-/// End of a list (no slot).
-const NIL: u32 = u32::MAX;
-
-/// Who holds a carry slot: a flow slot and the side of the flow whose head it keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Owner {
-    /// The flow table slot.
-    pub flow: u32,
-    /// The flow direction (0 or 1).
-    pub side: usize,
-}
+pub use crate::slots::Owner;
+use crate::slots::Slots;
 
 /// Fixed pool of carry slots. See the module doc. The default pool has no slots and
 /// allocates nothing: a placeholder while the real pool is moved out.
@@ -40,85 +31,56 @@ pub struct Owner {
 pub struct CarryPool {
     bytes: Vec<u8>,
     lens: Vec<usize>,
-    free: Vec<u32>,
-    owners: Vec<Owner>,
-    /// Links of the in-use list, by slot: towards the least (`older`) and the most (`newer`)
-    /// recently active.
-    older: Vec<u32>,
-    newer: Vec<u32>,
-    /// Least recently active slot in use: the one reclaimed next.
-    oldest: u32,
-    /// Most recently active slot in use.
-    newest: u32,
+    slots: Slots,
 }
 
 impl CarryPool {
     /// A pool of `slots` slots, allocated now.
     pub fn new(slots: usize) -> CarryPool {
         let slots = slots.max(1);
-        let count = u32::try_from(slots).unwrap_or(u32::MAX);
         CarryPool {
             bytes: vec![0; slots * CARRY_CAP],
             lens: vec![0; slots],
-            free: (0..count).rev().collect(),
-            owners: vec![Owner { flow: NIL, side: 0 }; slots],
-            older: vec![NIL; slots],
-            newer: vec![NIL; slots],
-            oldest: NIL,
-            newest: NIL,
+            slots: Slots::new(slots),
         }
     }
 
     /// Takes a free slot for `owner`, empty and most recently active; `None` when all are in
     /// use (see [`CarryPool::reclaim`]).
     pub fn take(&mut self, owner: Owner) -> Option<u32> {
-        let slot = self.free.pop()?;
+        let slot = self.slots.take(owner)?;
         self.lens[slot as usize] = 0;
-        self.owners[slot as usize] = owner;
-        self.link_newest(slot);
         Some(slot)
     }
 
     /// Marks `slot` most recently active (its head got a new segment).
     pub fn touch(&mut self, slot: u32) {
-        if self.newest != slot {
-            self.unlink(slot);
-            self.link_newest(slot);
-        }
+        self.slots.touch(slot);
     }
 
     /// The least recently active slot in use and its owner, taken away from that owner and
     /// given to `owner`, empty and most recently active; `None` when the pool has no slot in
     /// use. The caller makes the old owner forget the slot.
     pub fn reclaim(&mut self, owner: Owner) -> Option<(u32, Owner)> {
-        let slot = self.oldest;
-        if slot == NIL {
-            return None;
-        }
-        let old = self.owners[slot as usize];
+        let (slot, old) = self.slots.reclaim(owner)?;
         self.lens[slot as usize] = 0;
-        self.owners[slot as usize] = owner;
-        self.touch(slot);
         Some((slot, old))
     }
 
     /// The owner of `slot`, in use.
     pub fn owner(&self, slot: u32) -> Owner {
-        self.owners[slot as usize]
+        self.slots.owner(slot)
     }
 
     /// Gives a slot back.
     pub fn give_back(&mut self, slot: u32) {
-        debug_assert!(!self.free.contains(&slot), "carry slot {slot} freed twice");
-        self.unlink(slot);
-        self.owners[slot as usize].flow = NIL;
-        self.free.push(slot);
+        self.slots.give_back(slot);
     }
 
     /// Slots in use.
     #[cfg(test)]
     fn in_use(&self) -> usize {
-        self.lens.len() - self.free.len()
+        self.slots.in_use()
     }
 
     /// The bytes held in `slot`.
@@ -151,35 +113,6 @@ impl CarryPool {
     pub fn truncate(&mut self, slot: u32, len: usize) {
         let held = &mut self.lens[slot as usize];
         *held = len.min(*held);
-    }
-
-    /// Puts `slot`, on no list, at the newest end of the in-use list.
-    fn link_newest(&mut self, slot: u32) {
-        self.older[slot as usize] = self.newest;
-        self.newer[slot as usize] = NIL;
-        if self.newest == NIL {
-            self.oldest = slot;
-        } else {
-            self.newer[self.newest as usize] = slot;
-        }
-        self.newest = slot;
-    }
-
-    /// Takes `slot` off the in-use list.
-    fn unlink(&mut self, slot: u32) {
-        let (older, newer) = (self.older[slot as usize], self.newer[slot as usize]);
-        if older == NIL {
-            self.oldest = newer;
-        } else {
-            self.newer[older as usize] = newer;
-        }
-        if newer == NIL {
-            self.newest = older;
-        } else {
-            self.older[newer as usize] = older;
-        }
-        self.older[slot as usize] = NIL;
-        self.newer[slot as usize] = NIL;
     }
 }
 

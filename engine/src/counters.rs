@@ -78,8 +78,20 @@ counters! {
         Malformed => "malformed",
         /// Segments already seen (retransmissions), skipped.
         Retransmitted => "retransmitted",
-        /// Holes in a flow's sequence space (loss before capture, or reordering).
+        /// Holes in a flow's sequence space that never filled: bytes the capture missed
+        /// (the peer acknowledged them, or the hole was given up at a bound of
+        /// `crate::reorder`, its timeout, the flow's end or the end of the run).
         SequenceGaps => "sequence_gaps",
+        /// Segments that arrived ahead of a hole in their direction and were held until it
+        /// filled or was given up: reordering, or loss and retransmission before the capture
+        /// point.
+        Reordered => "reordered",
+        /// Held segments dropped, replaced or removed because they overlapped held data
+        /// (Linux's out-of-order queue rules, see `crate::reorder`).
+        ReorderOverlaps => "reorder_overlaps",
+        /// Holes given up early to free their slot for a newer one when every slot was in use:
+        /// the least recently active goes (stalled or lossy flows).
+        ReorderReclaimed => "reorder_reclaimed",
         /// Payload segments skipped while waiting for a message start after a gap or error.
         OutOfSync => "out_of_sync",
         /// Request heads longer than the carry buffer, or no carry buffer free.

@@ -59,6 +59,7 @@ use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
 use crate::counters::CoreDelta;
+use crate::live::sys::NS_PER_SEC;
 use crate::worker::Worker;
 
 /// Deltas per worker besides the one being counted into: how many epochs a worker may run
@@ -137,6 +138,9 @@ impl WorkerEpoch {
         if epoch <= worker.delta().epoch {
             return;
         }
+        // Holes nothing came for are given up as the second begins (packet time): what they
+        // held is counted in the epoch it belongs to, not held on indefinitely.
+        worker.expire_holes(epoch.saturating_mul(NS_PER_SEC));
         let mut fresh = self.take_spare();
         fresh.clear(epoch);
         let old = worker.swap_delta(fresh);
@@ -145,6 +149,8 @@ impl WorkerEpoch {
 
     /// Retires the last delta: this worker is done.
     pub fn finish(&mut self, worker: &mut Worker) {
+        // Segments held past a hole at the end are counted: the capture missed the hole.
+        worker.finish();
         let mut fresh = self.take_spare();
         let epoch = worker.delta().epoch;
         fresh.clear(epoch);

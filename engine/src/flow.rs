@@ -152,6 +152,9 @@ pub struct Direction {
     pub carry: u32,
     /// Packet time of the first byte in the carry slot.
     pub carry_ts: u64,
+    /// The reorder slot holding segments past a hole (see [`crate::reorder`]); `NIL` when
+    /// none.
+    pub held: u32,
     /// A FIN was seen.
     pub fin: bool,
 }
@@ -164,6 +167,7 @@ impl Direction {
             framing: Framing::Unsynced,
             carry: NIL,
             carry_ts: 0,
+            held: NIL,
             fin: false,
         }
     }
@@ -171,6 +175,17 @@ impl Direction {
     /// The carry slot, if this direction holds one.
     pub fn carry_slot(&self) -> Option<u32> {
         (self.carry != NIL).then_some(self.carry)
+    }
+
+    /// The reorder slot, if this direction holds segments past a hole.
+    #[inline]
+    pub fn held_slot(&self) -> Option<u32> {
+        (self.held != NIL).then_some(self.held)
+    }
+
+    /// Forgets the reorder slot (the caller frees it).
+    pub fn drop_held(&mut self) {
+        self.held = NIL;
     }
 
     /// Forgets the carry slot (the caller frees it).

@@ -45,7 +45,9 @@ pub mod flow;
 pub mod live;
 pub mod offline;
 pub mod pipeline;
+pub mod reorder;
 pub mod scan;
+pub mod slots;
 #[allow(unsafe_code)] // memory-mapped capture files
 pub mod source;
 pub mod summary;

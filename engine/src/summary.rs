@@ -36,6 +36,9 @@ pub fn summary(run: &RunResult) -> Summary {
     errors.push(("unreadable_record", run.unreadable_records));
     for c in [
         Counter::SequenceGaps,
+        Counter::Reordered,
+        Counter::ReorderOverlaps,
+        Counter::ReorderReclaimed,
         Counter::OutOfSync,
         Counter::CarryOverflow,
         Counter::CarryReclaimed,

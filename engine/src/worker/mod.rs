@@ -51,11 +51,13 @@ use crate::carry::{CarryPool, CARRY_SLOTS};
 use crate::counters::{addr_key, CoreDelta, Counter, SynRecord, SYN_LOG_CAPACITY};
 use crate::defrag::Defrag;
 use crate::flow::{Endpoint, FlowKey, FlowTable, Framing, Inserted, Side};
+use crate::reorder::ReorderPool;
 
 mod fragment;
 mod heads;
 mod parse;
 mod ports;
+mod reorder;
 mod stream;
 
 use fragment::FragmentPath;
@@ -105,6 +107,8 @@ impl Default for WorkerConfig {
 pub struct Worker {
     flows: FlowTable,
     carry: CarryPool,
+    /// Segments held past a hole ([`crate::reorder`]).
+    reorder: ReorderPool,
     ports: PortFilter,
     delta: Box<CoreDelta>,
     /// Where request, response and connection events go; flushed by the caller between
@@ -130,6 +134,8 @@ impl Worker {
         Worker {
             flows: FlowTable::with_capacity(config.flow_capacity),
             carry: CarryPool::new(CARRY_SLOTS),
+            // Empty: reserved at the first out-of-order segment.
+            reorder: ReorderPool::default(),
             ports: config.ports.clone(),
             delta,
             events: config.events.as_ref().map(SinkFactory::make),
@@ -334,11 +340,15 @@ impl Worker {
                     self.delta.add(Counter::NonHttp, 1);
                     return;
                 };
-                let carry = &mut self.carry;
+                let (carry, reorder) = (&mut self.carry, &mut self.reorder);
                 let (slot, how) = self.flows.get_or_insert(key, |old| {
                     for dir in &old.dirs {
                         if let Some(s) = dir.carry_slot() {
                             carry.give_back(s);
+                        }
+                        // An evicted flow's held segments go with it.
+                        if let Some(s) = dir.held_slot() {
+                            reorder.give_back(s);
                         }
                     }
                 });
@@ -358,6 +368,15 @@ impl Worker {
         };
 
         let flow = self.flows.flow_mut(slot);
+        // The peer acknowledged bytes past a hole this direction holds segments behind: it
+        // got them, so the capture missed them and the hole will never fill.
+        if ack {
+            let other = &flow.dirs[1 - side];
+            if other.held_slot().is_some() && seg.ack.wrapping_sub(other.next_seq) as i32 > 0 {
+                self.give_up_hole(slot, 1 - side);
+            }
+        }
+        let flow = self.flows.flow_mut(slot);
         if syn {
             let dir = &mut flow.dirs[side];
             dir.next_seq = seg.seq.wrapping_add(1);
@@ -375,7 +394,20 @@ impl Worker {
             let dir = &mut flow.dirs[side];
             let mut gap = 0u64;
             if dir.seq_known {
-                let ahead = seg.seq.wrapping_sub(dir.next_seq) as i32;
+                let mut ahead = seg.seq.wrapping_sub(dir.next_seq) as i32;
+                if ahead > 0 {
+                    // Ahead of a hole: held until it fills (out of line, see `reorder`).
+                    if self.out_of_order(slot, side, seg, ts) {
+                        self.end_of_segment(slot, side, fin, rst);
+                        return;
+                    }
+                    // Not held: the hole was given up, and the segment follows what was
+                    // delivered, or opens a gap.
+                    ahead = seg
+                        .seq
+                        .wrapping_sub(self.flows.flow_mut(slot).dirs[side].next_seq)
+                        as i32;
+                }
                 if ahead < 0 {
                     let seen = ahead.unsigned_abs() as usize;
                     if seen >= data.len() {
@@ -389,6 +421,7 @@ impl Worker {
                     gap = u64::from(ahead.unsigned_abs());
                 }
             }
+            let dir = &mut self.flows.flow_mut(slot).dirs[side];
             let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
             let seq_of_data = seg
                 .seq
@@ -400,27 +433,43 @@ impl Worker {
                 self.lose(slot, side, gap, true);
             }
             self.stream(slot, side, data, ts);
+            if self.flows.flow_mut(slot).dirs[side].held_slot().is_some() {
+                self.deliver_held(slot, side);
+            }
             if seg.truncated || seg.fragmented {
                 // The rest of this segment was not captured: how much is unknown. A head the
                 // snap length cut is counted at its request line; one whose rest is in IP
                 // fragments this path does not reassemble (see `set_fragment_reassembly`) is
-                // left uncounted, as before.
+                // left uncounted, as before. Segments held past it are parsed after the loss.
                 self.lose(slot, side, u64::MAX, !seg.fragmented);
+                self.give_up_hole(slot, side);
             }
         }
         self.end_of_segment(slot, side, fin, rst);
     }
 
-    /// Handles FIN and RST: a flow closed both ways, or reset, leaves the table.
+    /// Handles FIN and RST: a flow closed both ways, or reset, leaves the table. The test is
+    /// inlined into each caller; the rest, once per connection, is not.
+    #[inline(always)]
     pub(super) fn end_of_segment(&mut self, slot: u32, side: Side, fin: bool, rst: bool) {
-        if !(fin || rst) {
-            return;
+        if fin || rst {
+            self.close(slot, side, fin, rst);
         }
+    }
+
+    /// A FIN or RST: see [`Worker::end_of_segment`].
+    #[inline(never)]
+    fn close(&mut self, slot: u32, side: Side, fin: bool, rst: bool) {
         let flow = self.flows.flow_mut(slot);
         if fin {
             flow.dirs[side].fin = true;
         }
         if rst || (flow.dirs[0].fin && flow.dirs[1].fin) {
+            // What is held past a hole is parsed before the flow goes.
+            for d in 0..2 {
+                self.give_up_hole(slot, d);
+            }
+            let flow = self.flows.flow_mut(slot);
             for d in 0..2 {
                 if let Some(s) = flow.dirs[d].carry_slot() {
                     flow.dirs[d].drop_carry();
@@ -463,6 +512,154 @@ mod tests {
         let frame = Frame::tcp(client, server, tcp).to_vec();
         let len = u32::try_from(frame.len()).unwrap();
         w.process_frame(T0 + u64::from(i), LinkType::Ethernet, &frame, len);
+    }
+
+    /// Feeds connection `i`'s SYN: the client's stream offset 0 is then sequence number 1.
+    fn syn(w: &mut Worker, i: u16) {
+        let tcp = TcpRepr {
+            src_port: 10_000 + i,
+            dst_port: 80,
+            seq: 0,
+            flags: Flags::SYN,
+            ..TcpRepr::default()
+        };
+        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let server = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let frame = Frame::tcp(client, server, tcp).to_vec();
+        let len = u32::try_from(frame.len()).unwrap();
+        w.process_frame(T0 + u64::from(i), LinkType::Ethernet, &frame, len);
+    }
+
+    /// Feeds connection `i`'s server segment acknowledging client offset `acked`.
+    fn server_ack(w: &mut Worker, i: u16, acked: u32, payload: &[u8]) {
+        let tcp = TcpRepr {
+            src_port: 80,
+            dst_port: 10_000 + i,
+            seq: 1,
+            ack: 1 + acked,
+            flags: Flags::PSH | Flags::ACK,
+            payload,
+            ..TcpRepr::default()
+        };
+        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let server = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let frame = Frame::tcp(server, client, tcp).to_vec();
+        let len = u32::try_from(frame.len()).unwrap();
+        w.process_frame(T0 + u64::from(i), LinkType::Ethernet, &frame, len);
+    }
+
+    fn sections(w: &Worker) -> Vec<(Vec<u8>, u64)> {
+        let mut all: Vec<_> = w
+            .delta()
+            .tally
+            .sections
+            .top(64)
+            .into_iter()
+            .map(|e| (e.key.to_vec(), e.count))
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn out_of_order_segments_are_parsed_once_the_hole_fills() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        // A request's second half first.
+        let head = b"GET /halves HTTP/1.1\r\nHost: a\r\n\r\n";
+        syn(&mut w, 0);
+        syn(&mut w, 1);
+        send(&mut w, 0, 10, &head[10..]);
+        assert_eq!(w.delta().get(Counter::Requests), 0);
+        assert_eq!(w.holes(), 1);
+        send(&mut w, 0, 0, &head[..10]);
+        // Two pipelined requests, the second's segment first, and a third one in order after.
+        let (one, two) = (b"GET /one HTTP/1.1\r\n\r\n", b"GET /two HTTP/1.1\r\n\r\n");
+        let n = u32::try_from(one.len()).unwrap();
+        send(&mut w, 1, n, two);
+        send(&mut w, 1, 0, one);
+        send(&mut w, 1, 2 * n, b"GET /three HTTP/1.1\r\n\r\n");
+        let d = w.delta();
+        assert_eq!(d.get(Counter::Requests), 4);
+        assert_eq!(d.get(Counter::Reordered), 2);
+        assert_eq!(d.get(Counter::SequenceGaps), 0);
+        assert_eq!(w.holes(), 0, "a filled hole frees its slot");
+        assert_eq!(
+            sections(&w),
+            [
+                (b"/halves".to_vec(), 1),
+                (b"/one".to_vec(), 1),
+                (b"/three".to_vec(), 1),
+                (b"/two".to_vec(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn held_overlaps_deliver_what_linux_delivers() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        syn(&mut w, 0);
+        syn(&mut w, 1);
+        // Held: "/aaa ..." at 4, then "/bbbbb ..." at 4 (same start, longer: replaces it).
+        send(&mut w, 0, 4, b"/aaa HTTP/1.1\r\n\r\n");
+        send(&mut w, 0, 4, b"/bbbbb HTTP/1.1\r\n\r\n");
+        // Already held whole: dropped.
+        send(&mut w, 0, 5, b"ccc");
+        send(&mut w, 0, 0, b"GET ");
+        // In order: a retransmission with other bytes keeps what was delivered.
+        let first = b"GET /first HTTP/1.1\r\n";
+        send(&mut w, 1, 0, first);
+        send(&mut w, 1, 0, b"GET /other HTTP/1.1\r\n\r\n");
+        assert_eq!(w.delta().get(Counter::ReorderOverlaps), 2);
+        assert_eq!(w.delta().get(Counter::Requests), 2);
+        assert_eq!(
+            sections(&w),
+            [(b"/bbbbb".to_vec(), 1), (b"/first".to_vec(), 1)]
+        );
+    }
+
+    #[test]
+    fn a_hole_the_peer_acknowledged_or_nothing_filled_is_given_up() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        syn(&mut w, 0);
+        syn(&mut w, 1);
+        // Bytes 0..50 never captured; the server acknowledges past them: it got them.
+        send(&mut w, 0, 50, b"GET /acked HTTP/1.1\r\n\r\n");
+        server_ack(&mut w, 0, 0, b"");
+        assert_eq!(
+            w.delta().get(Counter::Requests),
+            0,
+            "an ACK up to the hole proves nothing"
+        );
+        server_ack(&mut w, 0, 50, b"");
+        assert_eq!(w.delta().get(Counter::Requests), 1);
+        assert_eq!(w.delta().get(Counter::SequenceGaps), 1);
+        // Nothing more for ten seconds of packet time.
+        send(&mut w, 1, 50, b"GET /quiet HTTP/1.1\r\n\r\n");
+        w.expire_holes(T0 + 1 + crate::reorder::HOLE_TIMEOUT_NS / 2);
+        assert_eq!(w.delta().get(Counter::Requests), 1);
+        w.expire_holes(T0 + 1 + crate::reorder::HOLE_TIMEOUT_NS);
+        assert_eq!(w.delta().get(Counter::Requests), 2);
+        assert_eq!(w.holes(), 0);
+    }
+
+    #[test]
+    fn stalled_holes_cannot_starve_new_ones() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        let slots = u16::try_from(crate::reorder::HOLD_SLOTS).unwrap();
+        // Every slot taken by a hole that never fills.
+        for i in 0..=slots {
+            syn(&mut w, i);
+        }
+        for i in 0..slots {
+            send(&mut w, i, 100, b"x");
+        }
+        // A live flow's reordered request still goes through.
+        let head = b"GET /live HTTP/1.1\r\n\r\n";
+        send(&mut w, slots, 5, &head[5..]);
+        send(&mut w, slots, 0, &head[..5]);
+        assert_eq!(w.delta().get(Counter::ReorderReclaimed), 1);
+        assert_eq!(w.delta().get(Counter::Requests), 1);
+        assert_eq!(sections(&w), [(b"/live".to_vec(), 1)]);
     }
 
     #[test]
@@ -509,6 +706,10 @@ mod tests {
         // The request line itself cut: nothing to count.
         send(&mut w, 2, 0, b"GET /d HT");
         send(&mut w, 2, 1_000, b"TP/1.1\r\n\r\n");
+        // The segments past the holes are held until the holes fill; the run ends first.
+        assert_eq!(w.delta().get(Counter::Reordered), 3);
+        assert_eq!(w.delta().get(Counter::Requests), 0);
+        w.finish();
         let d = w.delta();
         assert_eq!(d.get(Counter::SequenceGaps), 3);
         assert_eq!(d.get(Counter::IncompleteHeads), 2);

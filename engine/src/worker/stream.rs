@@ -10,7 +10,10 @@ use crate::counters::Counter;
 use crate::flow::{Framing, Side};
 
 impl Worker {
-    /// Feeds new in-order bytes of one direction through its framing state.
+    /// Feeds new in-order bytes of one direction through its framing state. Always inlined:
+    /// the held-segment path (`reorder`) is its second caller, and left to itself the compiler
+    /// then made it a call on every frame (+ instructions in `engine_loop`, perf/README.md).
+    #[inline(always)]
     pub(super) fn stream(&mut self, slot: u32, side: Side, mut data: &[u8], ts: u64) {
         while !data.is_empty() {
             let framing = self.flows.flow_mut(slot).dirs[side].framing;

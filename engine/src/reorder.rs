@@ -1,0 +1,424 @@
+//! Out-of-order TCP segments, held until the hole before them fills.
+//!
+//! Contract: a [`ReorderPool`] holds, for at most [`HOLD_SLOTS`] flow directions at once, the
+//! segments that arrived ahead of their direction's next expected byte (a *hole*): at most
+//! [`HOLD_SEGMENTS`] segments and [`HOLD_BYTES`] bytes of sequence space past the hole's start
+//! per direction. The worker ([`crate::worker`]) delivers them in stream order as soon as the
+//! hole fills, so a request whose segments were reordered (or lost and retransmitted before the
+//! capture point) is parsed as the server read it. Memory is bounded whatever the traffic:
+//! the pool's bytes (`HOLD_SLOTS` x `HOLD_BYTES`, 16 MiB of address space per worker) are
+//! reserved at the first out-of-order segment a worker sees and touched only as far as
+//! segments are held; nothing is allocated after that.
+//!
+//! Overlaps follow Linux's receiver (`tcp_data_queue_ofo` and `tcp_ofo_queue` in
+//! net/ipv4/tcp_input.c), so the bytes parsed are the bytes the server's socket delivered:
+//! - bytes already delivered in order are never replaced (the worker trims them);
+//! - a new segment whose bytes a held segment already covers whole is dropped;
+//! - a new segment that starts where a held one starts and is longer replaces it, and held
+//!   segments the new one covers whole are removed;
+//! - a new segment that starts where a held one ends is joined to it (Linux coalesces);
+//! - otherwise both are kept, and where they overlap, the bytes of the one that starts first
+//!   are delivered (delivery trims what is already delivered).
+//!
+//! Each dropped, replaced or removed segment is an overlap ([`Insert::overlaps`]). Linux may
+//! decline to coalesce for buffer-layout reasons this model does not have; that only matters
+//! for a later segment overlapping two joined ones with different bytes.
+//!
+//! Positions inside a slot are relative to the hole's start when the slot was taken (`base`),
+//! so sequence-number wrap-around never reaches the ordering: every held byte lies within
+//! `HOLD_BYTES` of `base`.
+
+use crate::slots::{Owner, Slots};
+
+/// Directions with a hole held at once, per worker. When all are in use, the least recently
+/// active hole is given up for the new one (`reorder_reclaimed`).
+pub const HOLD_SLOTS: usize = 256;
+
+/// Sequence space held past a hole's start, per direction: 64 KiB, Linux's default initial
+/// receive window order of magnitude, and four 16 KiB TLS records. A segment that would reach
+/// past it gives the hole up.
+pub const HOLD_BYTES: usize = 64 * 1024;
+
+/// Segments held per direction (one-byte segments are a known evasion; 64 of them are cheap).
+pub const HOLD_SEGMENTS: usize = 64;
+
+/// A hole with no held segment for this long (packet time) is given up: the capture missed
+/// those bytes. TCP retransmits a lost segment within a few seconds (RTO from 200 ms,
+/// doubling); ten seconds covers four losses in a row of the same segment.
+pub const HOLE_TIMEOUT_NS: u64 = 10_000_000_000;
+
+/// One held segment: positions relative to the slot's base, bytes at `at` in the slot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    /// First position.
+    pub start: u32,
+    /// One past the last position.
+    pub end: u32,
+    /// Offset of its bytes in the slot's byte area.
+    at: u32,
+    /// Packet time of its (first) segment.
+    pub ts: u64,
+}
+
+/// What [`ReorderPool::insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insert {
+    /// The segment is held (false: dropped as already held whole).
+    pub held: bool,
+    /// Held segments dropped, replaced or removed by the overlap rules (the new one included).
+    pub overlaps: u32,
+}
+
+/// The pool. See the module doc. The default pool has no slots and allocates nothing.
+#[derive(Debug, Default)]
+pub struct ReorderPool {
+    /// `HOLD_SLOTS * HOLD_BYTES` once reserved; empty before.
+    bytes: Vec<u8>,
+    /// Bytes used in each slot's area (held and dead).
+    used: Vec<u32>,
+    /// `HOLD_SEGMENTS` per slot, sorted by start, the first `counts[slot]` in use.
+    segs: Vec<Held>,
+    counts: Vec<u32>,
+    /// Sequence number of each slot's position 0.
+    bases: Vec<u32>,
+    /// Packet time each slot was last given a segment.
+    active: Vec<u64>,
+    slots: Slots,
+}
+
+impl ReorderPool {
+    /// Reserves the pool (once; a no-op after).
+    fn reserve(&mut self) {
+        if !self.bytes.is_empty() {
+            return;
+        }
+        self.bytes = vec![0; HOLD_SLOTS * HOLD_BYTES];
+        self.used = vec![0; HOLD_SLOTS];
+        self.segs = vec![Held::default(); HOLD_SLOTS * HOLD_SEGMENTS];
+        self.counts = vec![0; HOLD_SLOTS];
+        self.bases = vec![0; HOLD_SLOTS];
+        self.active = vec![0; HOLD_SLOTS];
+        self.slots = Slots::new(HOLD_SLOTS);
+    }
+
+    /// Takes a slot for `owner`, whose hole starts at sequence number `base`; `None` when
+    /// every slot is in use (see [`ReorderPool::reclaim`]).
+    pub fn take(&mut self, owner: Owner, base: u32, ts: u64) -> Option<u32> {
+        self.reserve();
+        let slot = self.slots.take(owner)?;
+        self.reset(slot, base, ts);
+        Some(slot)
+    }
+
+    /// The least recently active slot, taken from its owner (returned) and given to `owner`,
+    /// empty; the caller first gives up what the old owner held (see [`ReorderPool::oldest`]).
+    pub fn reclaim(&mut self, owner: Owner, base: u32, ts: u64) -> Option<(u32, Owner)> {
+        let (slot, old) = self.slots.reclaim(owner)?;
+        self.reset(slot, base, ts);
+        Some((slot, old))
+    }
+
+    fn reset(&mut self, slot: u32, base: u32, ts: u64) {
+        let s = slot as usize;
+        self.used[s] = 0;
+        self.counts[s] = 0;
+        self.bases[s] = base;
+        self.active[s] = ts;
+    }
+
+    /// The least recently active slot in use, its owner and when it was last active.
+    pub fn oldest(&self) -> Option<(u32, Owner, u64)> {
+        let slot = self.slots.oldest()?;
+        Some((slot, self.slots.owner(slot), self.active[slot as usize]))
+    }
+
+    /// Gives a slot back (its segments are forgotten).
+    pub fn give_back(&mut self, slot: u32) {
+        self.slots.give_back(slot);
+    }
+
+    /// Slots in use.
+    pub fn in_use(&self) -> usize {
+        self.slots.in_use()
+    }
+
+    /// The sequence number of `slot`'s position 0.
+    pub fn base(&self, slot: u32) -> u32 {
+        self.bases[slot as usize]
+    }
+
+    /// The segments held in `slot`, sorted by start.
+    pub fn held(&self, slot: u32) -> &[Held] {
+        let s = slot as usize;
+        &self.segs[s * HOLD_SEGMENTS..s * HOLD_SEGMENTS + self.counts[s] as usize]
+    }
+
+    /// The bytes of a held segment of `slot`.
+    pub fn bytes(&self, slot: u32, h: &Held) -> &[u8] {
+        let at = slot as usize * HOLD_BYTES + h.at as usize;
+        &self.bytes[at..at + (h.end - h.start) as usize]
+    }
+
+    /// Removes `slot`'s first held segment (delivered or given up).
+    pub fn pop_front(&mut self, slot: u32) {
+        let s = slot as usize;
+        let n = self.counts[s] as usize;
+        if n > 0 {
+            let first = s * HOLD_SEGMENTS;
+            self.segs.copy_within(first + 1..first + n, first);
+            self.counts[s] -= 1;
+        }
+    }
+
+    /// Holds `data`, whose first byte has sequence number `seq`, in `slot` by the overlap
+    /// rules of the module doc; `None` when it does not fit (past `HOLD_BYTES` of the base,
+    /// `HOLD_SEGMENTS` segments, or the slot's byte area): the caller gives the hole up.
+    pub fn insert(&mut self, slot: u32, seq: u32, data: &[u8], ts: u64) -> Option<Insert> {
+        let s = slot as usize;
+        let start = seq.wrapping_sub(self.bases[s]);
+        let len = u32::try_from(data.len()).ok()?;
+        let end = start.checked_add(len)?;
+        if data.is_empty() || end as usize > HOLD_BYTES {
+            return None;
+        }
+        self.active[s] = ts;
+        self.slots.touch(slot);
+        let first = s * HOLD_SEGMENTS;
+        let n = self.counts[s] as usize;
+        let held = &self.segs[first..first + n];
+        // Already held whole: dropped.
+        if held.iter().any(|h| h.start <= start && end <= h.end) {
+            return Some(Insert {
+                held: false,
+                overlaps: 1,
+            });
+        }
+        let mut overlaps = 0;
+        // Where it goes: after every segment that starts before it.
+        let mut at = held.iter().take_while(|h| h.start < start).count();
+        let joins = at > 0 && held[at - 1].end == start;
+        let replaces = at < n && held[at].start == start;
+        let placed = if joins {
+            // Joined to the segment before it: that one now ends where this one ends.
+            at -= 1;
+            let before = held[at];
+            let joined = self.append(s, Some(at), data)?;
+            Held {
+                start: before.start,
+                end,
+                at: joined,
+                ts: before.ts,
+            }
+        } else {
+            let own = self.append(s, None, data)?;
+            Held {
+                start,
+                end,
+                at: own,
+                ts,
+            }
+        };
+        if joins {
+            self.segs[first + at] = placed;
+        } else if replaces {
+            self.segs[first + at] = placed;
+            overlaps += 1;
+        } else {
+            if n == HOLD_SEGMENTS {
+                return None;
+            }
+            self.segs.copy_within(first + at..first + n, first + at + 1);
+            self.segs[first + at] = placed;
+            self.counts[s] += 1;
+        }
+        // A joined segment removes nothing after it (as Linux's coalescing); otherwise the
+        // segments after it that it covers whole go.
+        if !joins {
+            loop {
+                let n = self.counts[s] as usize;
+                let next = first + at + 1;
+                if next >= first + n || self.segs[next].end > end {
+                    break;
+                }
+                self.segs.copy_within(next + 1..first + n, next);
+                self.counts[s] -= 1;
+                overlaps += 1;
+            }
+        }
+        Some(Insert {
+            held: true,
+            overlaps,
+        })
+    }
+
+    /// Appends the bytes of held segment `join` (an index in the slot), if any, then `data`
+    /// to the slot's area as one run, compacting the area first when it is full; returns the
+    /// run's offset.
+    fn append(&mut self, s: usize, join: Option<usize>, data: &[u8]) -> Option<u32> {
+        let first = s * HOLD_SEGMENTS;
+        let joined = join.map_or(0, |j| {
+            (self.segs[first + j].end - self.segs[first + j].start) as usize
+        });
+        if self.used[s] as usize + joined + data.len() > HOLD_BYTES {
+            self.compact(s);
+            if self.used[s] as usize + joined + data.len() > HOLD_BYTES {
+                return None;
+            }
+        }
+        let area = s * HOLD_BYTES;
+        let run = self.used[s];
+        let mut to = area + run as usize;
+        if let Some(j) = join {
+            // Read after a compaction, which moves it.
+            let from = area + self.segs[first + j].at as usize;
+            self.bytes.copy_within(from..from + joined, to);
+            to += joined;
+        }
+        self.bytes[to..to + data.len()].copy_from_slice(data);
+        self.used[s] = u32::try_from(to + data.len() - area).unwrap_or(u32::MAX);
+        Some(run)
+    }
+
+    /// Moves the held segments' bytes to the front of the slot's area, dropping dead bytes.
+    fn compact(&mut self, s: usize) {
+        let area = s * HOLD_BYTES;
+        let first = s * HOLD_SEGMENTS;
+        let n = self.counts[s] as usize;
+        // Lowest offset first, so a move never overwrites bytes still to move.
+        let mut order: [u16; HOLD_SEGMENTS] = [0; HOLD_SEGMENTS];
+        for (i, o) in order.iter_mut().enumerate().take(n) {
+            *o = u16::try_from(i).unwrap_or(0);
+        }
+        order[..n].sort_unstable_by_key(|&i| self.segs[first + usize::from(i)].at);
+        let mut to = 0u32;
+        for &i in &order[..n] {
+            let h = &mut self.segs[first + usize::from(i)];
+            let len = h.end - h.start;
+            let from = area + h.at as usize;
+            self.bytes
+                .copy_within(from..from + len as usize, area + to as usize);
+            h.at = to;
+            to += len;
+        }
+        self.used[s] = to;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OWNER: Owner = Owner { flow: 1, side: 0 };
+
+    /// The bytes a receiver delivers from `slot` once the hole (positions before the first
+    /// held one) is filled with `fill` bytes of `b'_'`: Linux's `tcp_ofo_queue`, trimming what
+    /// is already delivered.
+    fn deliver(pool: &mut ReorderPool, slot: u32, fill: u32) -> Vec<u8> {
+        let mut out = vec![b'_'; fill as usize];
+        while let Some(&h) = pool.held(slot).first() {
+            let delivered = u32::try_from(out.len()).unwrap();
+            if h.start > delivered {
+                break;
+            }
+            if h.end > delivered {
+                let bytes = pool.bytes(slot, &h);
+                out.extend_from_slice(&bytes[(delivered - h.start) as usize..]);
+            }
+            pool.pop_front(slot);
+        }
+        out
+    }
+
+    fn pool_with_slot(base: u32) -> (ReorderPool, u32) {
+        let mut pool = ReorderPool::default();
+        let slot = pool.take(OWNER, base, 0).unwrap();
+        (pool, slot)
+    }
+
+    #[test]
+    fn segments_come_out_in_stream_order() {
+        let (mut pool, s) = pool_with_slot(1000);
+        assert!(pool.insert(s, 1010, b"world", 2).unwrap().held);
+        assert!(pool.insert(s, 1004, b" the ", 1).unwrap().held);
+        assert!(pool.insert(s, 1009, b" ", 3).unwrap().held);
+        assert_eq!(pool.held(s).len(), 2, "\" \" joins \" the \"");
+        assert_eq!(deliver(&mut pool, s, 4), b"____ the  world");
+    }
+
+    #[test]
+    fn overlaps_follow_linux() {
+        // Held whole already: dropped.
+        let (mut pool, s) = pool_with_slot(0);
+        pool.insert(s, 10, b"abcdef", 0);
+        let r = pool.insert(s, 11, b"XY", 0).unwrap();
+        assert_eq!((r.held, r.overlaps), (false, 1));
+        assert_eq!(deliver(&mut pool, s, 10), b"__________abcdef");
+
+        // Same start, longer: replaces.
+        let (mut pool, s) = pool_with_slot(0);
+        pool.insert(s, 10, b"abc", 0);
+        let r = pool.insert(s, 10, b"XYZW", 0).unwrap();
+        assert_eq!((r.held, r.overlaps), (true, 1));
+        assert_eq!(deliver(&mut pool, s, 10), b"__________XYZW");
+
+        // Partial overlap: both kept, the one that starts first wins where they overlap.
+        let (mut pool, s) = pool_with_slot(0);
+        pool.insert(s, 12, b"cdef", 0);
+        pool.insert(s, 10, b"ABCD", 0);
+        assert_eq!(pool.held(s).len(), 2);
+        assert_eq!(deliver(&mut pool, s, 10), b"__________ABCDef");
+
+        // A new segment covering later ones whole removes them; a partly covered one stays.
+        let (mut pool, s) = pool_with_slot(0);
+        pool.insert(s, 12, b"cd", 0);
+        pool.insert(s, 15, b"fg", 0);
+        pool.insert(s, 18, b"ijk", 0);
+        let r = pool.insert(s, 11, b"BCDEFGHI", 0).unwrap();
+        assert_eq!(r.overlaps, 2);
+        assert_eq!(deliver(&mut pool, s, 11), b"___________BCDEFGHIjk");
+    }
+
+    #[test]
+    fn bounds_refuse_rather_than_grow() {
+        let (mut pool, s) = pool_with_slot(u32::MAX - 10);
+        // Across the sequence-number wrap.
+        assert!(pool.insert(s, 5, b"x", 0).unwrap().held);
+        // Past the window.
+        let far = (u32::MAX - 10).wrapping_add(u32::try_from(HOLD_BYTES).unwrap());
+        assert!(pool.insert(s, far, b"y", 0).is_none());
+        // Too many segments.
+        let (mut pool, s) = pool_with_slot(0);
+        for i in 0..HOLD_SEGMENTS {
+            let seq = 2 * u32::try_from(i).unwrap() + 1;
+            assert!(pool.insert(s, seq, b"z", 0).is_some(), "segment {i}");
+        }
+        assert!(pool.insert(s, 1000, b"z", 0).is_none());
+        // The byte area is compacted before it refuses: segments replaced many times over
+        // leave dead bytes behind.
+        let (mut pool, s) = pool_with_slot(0);
+        let chunk = vec![b'q'; 1000];
+        for i in 0..200u32 {
+            let mut longer = chunk.clone();
+            longer.extend(std::iter::repeat_n(b'r', i as usize));
+            assert!(pool.insert(s, 100, &longer, 0).is_some(), "round {i}");
+        }
+        assert_eq!(pool.held(s).len(), 1);
+        assert_eq!(pool.held(s)[0].end, 100 + 1000 + 199);
+    }
+
+    #[test]
+    fn the_least_recently_active_hole_is_reclaimed() {
+        let mut pool = ReorderPool::default();
+        let a = pool.take(Owner { flow: 1, side: 0 }, 0, 5).unwrap();
+        let b = pool.take(Owner { flow: 2, side: 1 }, 0, 6).unwrap();
+        pool.insert(a, 10, b"x", 7);
+        assert_eq!(pool.oldest(), Some((b, Owner { flow: 2, side: 1 }, 6)));
+        for flow in 3..=u32::try_from(HOLD_SLOTS).unwrap() {
+            pool.take(Owner { flow, side: 0 }, 0, 8).unwrap();
+        }
+        assert!(pool.take(Owner { flow: 999, side: 0 }, 0, 9).is_none());
+        let (slot, old) = pool.reclaim(Owner { flow: 999, side: 0 }, 0, 9).unwrap();
+        assert_eq!((slot, old), (b, Owner { flow: 2, side: 1 }));
+        assert!(pool.held(slot).is_empty());
+    }
+}
