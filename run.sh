@@ -21,7 +21,7 @@ cd "$(dirname "$0")"
 # tshark checks the generator's captures; nginx, curl, wrk, tcpdump, iproute2 and ping are the
 # live tests' lab (network namespaces, veth, a real web server and real clients).
 BUILD_PACKAGES=(clang libelf-dev zlib1g-dev pkg-config)
-TEST_PACKAGES=("${BUILD_PACKAGES[@]}" tshark nginx curl wrk tcpdump nmap python3-prometheus-client iproute2 iputils-ping util-linux)
+TEST_PACKAGES=("${BUILD_PACKAGES[@]}" tshark nginx curl wrk tcpdump tcpreplay nmap python3-prometheus-client iproute2 iputils-ping util-linux)
 DEMO_PACKAGES=("${BUILD_PACKAGES[@]}" iproute2)
 
 die() {

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod heads;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
