@@ -22,7 +22,8 @@
 //! say which bytes win: nginx's log does (the table shows the target it saw).
 //!
 //! The raw client is `live::raw_client`; the IPv4 lab (namespaces, nginx) is `live::lab`; the
-//! IPv6 server is a second nginx in the same namespace, logging in the same format. The
+//! IPv6 server is a second nginx in the same namespace, run on the lab's own configuration
+//! with its listen lines and files moved, so it serves and logs the same way. The
 //! capture keeps the monitored port and every IP fragment (a `tcp port` filter alone drops
 //! every non-first fragment).
 //!
@@ -305,40 +306,34 @@ fn cases() -> Vec<Case> {
     all
 }
 
-/// The IPv6 nginx: same site, same log format, its own log.
-fn nginx_v6_conf(dir: &Path, www: &Path) -> String {
-    let d = dir.display();
-    format!(
-        r#"daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    log_format lw "{format}";
-    access_log {d}/access.log lw;
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    default_type application/octet-stream;
-    log_not_found off;
-    server {{
-        listen [{SERVER_V6}]:{MONITORED_PORT};
-        root {www};
-        location = {READY_PATH} {{ access_log off; return 204; }}
-    }}
-}}
-"#,
-        format = live::lab::LOG_FORMAT,
-        www = www.display(),
-    )
+/// The IPv6 nginx's configuration: the lab's own (`lab_conf`, written in `lab_dir`), serving
+/// the same site the same way, with its listen lines on the IPv6 address and its pid, logs
+/// and temp files in `v6_dir`.
+///
+/// # Panics
+/// When the lab's configuration no longer has what is moved (a listen line on the monitored
+/// port, the unlogged readiness location).
+fn nginx_v6_conf(lab_conf: &str, lab_dir: &Path, v6_dir: &Path) -> String {
+    let listen = format!("listen {SERVER_ADDR}:{MONITORED_PORT};");
+    let ready = format!("location = {READY_PATH} {{ access_log off;");
+    for needed in [&listen, &ready] {
+        assert!(
+            lab_conf.contains(needed.as_str()),
+            "the lab's nginx.conf has no {needed:?}:\n{lab_conf}"
+        );
+    }
+    let (lab_dir, v6_dir) = (lab_dir.display(), v6_dir.display());
+    lab_conf
+        .replace(&format!("{lab_dir}/"), &format!("{v6_dir}/"))
+        .replace(&format!("{v6_dir}/www"), &format!("{lab_dir}/www"))
+        .replace(
+            &format!("listen {SERVER_ADDR}:"),
+            &format!("listen [{SERVER_V6}]:"),
+        )
 }
 
 /// Gives both veth ends their IPv6 address, then starts the IPv6 nginx in the server
-/// namespace (in `lab.dir/v6`) and waits until it answers. Returns it and its directory.
+/// namespace (files in `lab.dir/v6`: see [`nginx_v6_conf`]) and waits until it answers. Returns it and its directory.
 ///
 /// # Panics
 /// When an address cannot be added or nginx does not answer in time.
@@ -354,7 +349,9 @@ fn start_nginx_v6(lab: &Lab) -> (Proc, PathBuf) {
         std::fs::create_dir_all(dir.join("tmp").join(sub)).expect("mkdir v6/tmp");
     }
     let conf = dir.join("nginx.conf");
-    std::fs::write(&conf, nginx_v6_conf(&dir, &lab.dir.join("www"))).expect("writing nginx.conf");
+    let lab_conf =
+        std::fs::read_to_string(lab.dir.join("nginx.conf")).expect("the lab's nginx.conf");
+    std::fs::write(&conf, nginx_v6_conf(&lab_conf, &lab.dir, &dir)).expect("writing nginx.conf");
     let mut cmd = lab.server().exec(path_of("nginx"));
     cmd.arg("-p")
         .arg(&dir)
