@@ -24,14 +24,10 @@
 mod common;
 mod live;
 
-use std::time::Duration;
-
-use linewatch_testkit::tools::path_of;
 use live::access_log::{self, Counts};
 use live::lab::{Lab, MONITORED_PORT};
 use live::lossy::{arrivals_to, small_segments, Dropper};
-use live::process::run;
-use live::traffic::parse_wrk;
+use live::traffic::wrk;
 use live::{frame_sizes, lab_for, print_table, serial, Linewatch, Tcpdump};
 
 const TOOLS: &[&str] = &["clang", "nginx", "wrk", "tcpdump"];
@@ -136,25 +132,10 @@ end
 fn run_wrk(lab: &Lab) -> u64 {
     let script = lab.dir.join("lossy.lua");
     std::fs::write(&script, lua_script()).expect("writing the wrk script");
-    let mut cmd = lab.client().exec(path_of("wrk"));
-    cmd.args([
-        "-t1".to_string(),
-        format!("-c{WRK_CONNECTIONS}"),
-        format!("-d{WRK_SECS}s"),
-        "--timeout".to_string(),
-        WRK_TIMEOUT.to_string(),
-        "-s".to_string(),
-    ])
-    .arg(&script)
-    .arg(Lab::url(MONITORED_PORT, "/"));
-    let done = run("wrk", cmd, Duration::from_secs(u64::from(WRK_SECS) + 20));
-    assert!(
-        done.status.success(),
-        "wrk: {}; stderr:\n{}",
-        done.status,
-        done.stderr
-    );
-    let wrk = parse_wrk("lossy", WRK_CONNECTIONS, &done.stdout);
+    let script = script.to_str().expect("utf-8 path");
+    let url = Lab::url(MONITORED_PORT, "/");
+    let args = ["--timeout", WRK_TIMEOUT, "-s", script, &url];
+    let wrk = wrk(lab, "lossy", WRK_CONNECTIONS, WRK_SECS, &args);
     println!(
         "wrk: -c{WRK_CONNECTIONS} {}s: {} requests, {:.0} req/s, non-2xx/3xx {}, socket errors {}",
         WRK_SECS, wrk.requests, wrk.req_per_s, wrk.non_2xx_3xx, wrk.socket_errors

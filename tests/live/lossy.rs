@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use linewatch_testkit::tools::path_of;
+use pcap_file::pcap::PcapReader;
 
 use super::lab::Lab;
 use super::process::run_ok;
@@ -160,48 +161,28 @@ pub struct Arrivals {
     pub old_data: u64,
 }
 
-/// Reads the classic pcap at `path` (Ethernet, either byte order and time resolution) and
-/// follows every IPv4 TCP flow to `port` by sequence number, independently of linewatch: the
-/// proof that the dropper made holes the server's TCP had to fill.
+/// Reads the classic pcap at `path` (Ethernet) with the pcap-file crate and follows every
+/// IPv4 TCP flow to `port` by sequence number, independently of linewatch: the proof that the
+/// dropper made holes the server's TCP had to fill.
 ///
 /// # Panics
-/// When the file is not such a pcap.
+/// When the file is not a readable pcap.
 pub fn arrivals_to(path: &Path, port: u16) -> Arrivals {
-    const GLOBAL_HEADER: usize = 24;
-    const RECORD_HEADER: usize = 16;
     const ETH_HLEN: usize = 14;
     const ETHERTYPE_IPV4: [u8; 2] = [0x08, 0x00];
     const IPPROTO_TCP: u8 = 6;
     const TCP_SYN: u8 = 0x02;
-    let data = std::fs::read(path).expect("reading the capture");
-    assert!(
-        data.len() >= GLOBAL_HEADER,
-        "{}: not a pcap",
-        path.display()
-    );
-    let little = match data[..4] {
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
-        _ => panic!("{}: not a classic pcap", path.display()),
-    };
-    let word = |at: usize| {
-        let b: [u8; 4] = data[at..at + 4].try_into().expect("4 bytes");
-        if little {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        }
-    };
+    let bytes = std::fs::read(path).expect("reading the capture");
+    let mut reader = PcapReader::new(&bytes[..])
+        .unwrap_or_else(|e| panic!("{}: not a pcap: {e}", path.display()));
     let be16 = |b: &[u8], at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
     let be32 = |b: &[u8], at: usize| u32::from_be_bytes(b[at..at + 4].try_into().expect("4"));
     // Per flow (client address and port): the next sequence number expected.
     let mut next: HashMap<([u8; 4], u16), u32> = HashMap::new();
     let mut seen = Arrivals::default();
-    let mut at = GLOBAL_HEADER;
-    while at + RECORD_HEADER <= data.len() {
-        let incl = usize::try_from(word(at + 8)).expect("u32 fits usize");
-        let frame = &data[at + RECORD_HEADER..(at + RECORD_HEADER + incl).min(data.len())];
-        at += RECORD_HEADER + incl;
+    while let Some(packet) = reader.next_packet() {
+        let packet = packet.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let frame = &packet.data[..];
         if frame.len() < ETH_HLEN + 20 || frame[12..14] != ETHERTYPE_IPV4 {
             continue;
         }
