@@ -9,6 +9,7 @@
 
 pub mod access_log;
 pub mod lab;
+pub mod lossy;
 pub mod process;
 pub mod raw_client;
 pub mod traffic;

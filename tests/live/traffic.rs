@@ -290,7 +290,9 @@ end
 /// The path of the all-404 wrk run.
 pub const WRK_404_PATH: &str = "/nope/wrk";
 
-fn wrk(lab: &Lab, label: &'static str, connections: u32, secs: u32, extra: &[&str]) -> WrkRun {
+/// `wrk -t1 -c<connections> -d<secs>s extra...` from the client namespace, which must exit 0;
+/// its report, parsed.
+pub fn wrk(lab: &Lab, label: &'static str, connections: u32, secs: u32, extra: &[&str]) -> WrkRun {
     let mut cmd = lab.client().exec(path_of("wrk"));
     cmd.args([
         "-t1".to_string(),
