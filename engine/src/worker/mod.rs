@@ -376,8 +376,13 @@ impl Worker {
                 self.give_up_hole(slot, 1 - side);
             }
         }
-        let flow = self.flows.flow_mut(slot);
+        let mut flow = self.flows.flow_mut(slot);
         if syn {
+            if flow.dirs[side].held_slot().is_some() {
+                // A new connection on the same ports: what the old one held is given up.
+                self.give_up_hole(slot, side);
+                flow = self.flows.flow_mut(slot);
+            }
             let dir = &mut flow.dirs[side];
             dir.next_seq = seg.seq.wrapping_add(1);
             dir.seq_known = true;
@@ -640,6 +645,23 @@ mod tests {
         w.expire_holes(T0 + 1 + crate::reorder::HOLE_TIMEOUT_NS);
         assert_eq!(w.delta().get(Counter::Requests), 2);
         assert_eq!(w.holes(), 0);
+    }
+
+    #[test]
+    fn a_hole_inside_a_body_being_skipped_holds_nothing() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        syn(&mut w, 0);
+        let head = b"POST /up HTTP/1.1\r\nContent-Length: 100\r\n\r\n";
+        let n = u32::try_from(head.len()).unwrap();
+        send(&mut w, 0, 0, head);
+        // Body bytes 50..100 arrive before 0..50: skipped by count, nothing held.
+        send(&mut w, 0, n + 50, &[b'b'; 50]);
+        assert_eq!(w.holes(), 0);
+        send(&mut w, 0, n + 100, b"GET /next HTTP/1.1\r\n\r\n");
+        send(&mut w, 0, n, &[b'a'; 50]);
+        assert_eq!(w.delta().get(Counter::Requests), 2);
+        assert_eq!(w.delta().get(Counter::Reordered), 0);
+        assert_eq!(sections(&w), [(b"/next".to_vec(), 1), (b"/up".to_vec(), 1)]);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use linewatch_parser::wire::TcpSegment;
 
 use super::Worker;
 use crate::counters::Counter;
-use crate::flow::Side;
+use crate::flow::{Framing, Side};
 use crate::reorder::HOLE_TIMEOUT_NS;
 use crate::slots::Owner;
 
@@ -32,7 +32,19 @@ impl Worker {
         seg: &TcpSegment<'_>,
         ts: u64,
     ) -> bool {
-        // The rest of a cut or fragmented segment is unknown: it cannot be held.
+        // The rest of a cut or fragmented segment is unknown: it cannot be held. Nor need be
+        // what is not parsed: a tunnel, a body that runs to the close, or (with nothing held
+        // yet) bytes wholly inside the body being skipped, which the gap path skips exactly.
+        let dir = &self.flows.flow_mut(slot).dirs[side];
+        let ahead = u64::from(seg.seq.wrapping_sub(dir.next_seq));
+        let inside_body = match dir.framing {
+            Framing::Opaque | Framing::UntilClose => true,
+            Framing::Body(n) => dir.held_slot().is_none() && ahead + seg.payload.len() as u64 <= n,
+            _ => false,
+        };
+        if inside_body {
+            return false;
+        }
         let holdable = !(seg.truncated || seg.fragmented);
         if holdable && self.hold(slot, side, seg.seq, seg.payload, ts) {
             return true;
