@@ -7,6 +7,10 @@
 //!   redirects a TCP segment from or to a monitored port (and, if
 //!   [`CaptureOptions::all_syns`], a pure SYN to any port) to the AF_XDP socket of its rx
 //!   queue; passes the rest to the kernel, or drops it if [`CaptureOptions::drop_others`].
+//!   IP fragments of TCP datagrams (later ones carry no ports) follow the fragment policy of
+//!   the program's header comment: with [`RedirectPorts::Any`] or `drop_others` every one is
+//!   redirected; otherwise a datagram's fragments follow its first fragment's ports (an LRU map
+//!   in the program), and later fragments that come before their first are redirected.
 //! - `Block` (`linewatch_block`): counts every frame, drops a blocked source's pure SYNs,
 //!   passes everything else; never redirects. For the real NIC while capture runs on the
 //!   mirror veth (`--mirror` with `--block-scanners`).
@@ -43,7 +47,8 @@ use libbpf_sys as bpf;
 use super::blocklist::Blocklist;
 use super::error::LiveError;
 use super::maps::{
-    percpu_sum, BLOCKED_SLOT, NO_SOCKET_SLOT, OTHER_SLOT, REDIRECTED_SLOT, SEEN_SLOT,
+    percpu_sum, BLOCKED_SLOT, FRAGMENTS_AHEAD_SLOT, FRAGMENTS_SLOT, FRAGMENTS_UNWANTED_SLOT,
+    NO_SOCKET_SLOT, OTHER_SLOT, REDIRECTED_SLOT, SEEN_SLOT,
 };
 use super::sys::{bpf_errno, errno_of, errno_text, PRIVILEGE_FIX};
 
@@ -121,6 +126,15 @@ pub struct XdpCounters {
     pub no_socket: u64,
     /// Pure SYNs dropped because their source is in the blocklist.
     pub blocked: u64,
+    /// IP fragments of TCP datagrams the program took (each also in `redirected` or
+    /// `no_socket`).
+    pub fragments: u64,
+    /// Later fragments taken before their datagram's first fragment was seen (a port list
+    /// without `drop_others`: the fragments' ports were not known yet).
+    pub fragments_ahead: u64,
+    /// First fragments of an unmonitored port taken because fragments of their datagram had
+    /// been taken ahead of them: datagrams the host's kernel did not get.
+    pub fragments_unwanted: u64,
 }
 
 /// The loaded and attached program. Dropping it detaches the program.
@@ -504,6 +518,9 @@ impl XdpProgram {
             other: sum(OTHER_SLOT),
             no_socket: sum(NO_SOCKET_SLOT),
             blocked: sum(BLOCKED_SLOT),
+            fragments: sum(FRAGMENTS_SLOT),
+            fragments_ahead: sum(FRAGMENTS_AHEAD_SLOT),
+            fragments_unwanted: sum(FRAGMENTS_UNWANTED_SLOT),
         }
     }
 }
