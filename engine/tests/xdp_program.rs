@@ -977,8 +977,10 @@ fn every_tcp_fragment_is_taken_on_the_mirror_and_with_any_port() {
     // No state, no port: every TCP fragment in any order. On the mirror a frame without a
     // socket, and anything not taken, is dropped (it is a copy).
     for (program, label, action) in [(&mirror, "mirror", XDP_DROP), (&any, "any", XDP_PASS)] {
-        for (name, frames) in [("v4 to 22 reversed", &v4_to_22), ("v6 to 22 reversed", &v6_to_22)]
-        {
+        for (name, frames) in [
+            ("v4 to 22 reversed", &v4_to_22),
+            ("v6 to 22 reversed", &v6_to_22),
+        ] {
             failures.extend(send(
                 program,
                 &format!("{label}: {name}"),
