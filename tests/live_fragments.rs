@@ -11,7 +11,7 @@
 //! neighbour entries for them, so nginx's answers come back to the client's veth, where the
 //! socket reads them. It does the handshake, sends the request as one datagram cut into three
 //! fragments (in order or last first), acknowledges the response and closes. nginx listens on
-//! IPv4 only in the lab, so a second nginx here serves IPv6 with the lab's log format.
+//! IPv4 only in the lab, so a second nginx here serves IPv6 with the lab's configuration.
 //!
 //! Also sent: two fragmented requests to the lab's unmonitored port (8081), in order and
 //! reversed. Neither is counted; on `--mirror` the program takes both datagrams (every TCP
@@ -39,7 +39,7 @@ use linewatch_parser::wire::{decode_frame, LinkType};
 use linewatch_testkit::frame::{EthernetRepr, Frame, IpRepr, Tags, TcpFlags, TcpRepr, Transport};
 use linewatch_testkit::tools::path_of;
 use live::access_log::{self, Counts};
-use live::lab::{Lab, LOG_FORMAT, MONITORED_PORT, SERVER_ADDR, UNMONITORED_PORT};
+use live::lab::{Lab, MONITORED_PORT, SERVER_ADDR, UNMONITORED_PORT};
 use live::process::Proc;
 use live::{lab_for, print_table, serial, Linewatch};
 
@@ -379,40 +379,39 @@ fn mac_of(netns: &linewatch_testkit::lab::Netns, dev: &str) -> [u8; 6] {
     bytes.try_into().expect("six bytes")
 }
 
-/// nginx on `[fd00:202::1]:8080`, the lab's log format, its own access log.
+/// nginx on `[fd00:202::1]:8080`: the lab's own configuration (its locations and log format),
+/// with that one listen and its files (pid, logs, temp) in `v6/` of the lab's directory.
 fn start_nginx_v6(lab: &Lab) -> Proc {
     let dir = lab.dir.join("v6");
+    let lab_conf = std::fs::read_to_string(lab.dir.join("nginx.conf")).expect("the lab's conf");
+    let (old, new) = (lab.dir.display().to_string(), dir.display().to_string());
+    let mut listens = 0;
+    let conf: Vec<String> = lab_conf
+        .lines()
+        .filter_map(|line| {
+            if !line.trim_start().starts_with("listen ") {
+                // The lab's own files become this nginx's, under v6/; `root` stays the site.
+                let moved = ["pid ", "error_log ", "access_log ", "_temp_path "]
+                    .iter()
+                    .any(|key| line.contains(key));
+                return Some(if moved {
+                    line.replace(&old, &new)
+                } else {
+                    line.to_owned()
+                });
+            }
+            listens += 1;
+            (listens == 1).then(|| format!("        listen [{SERVER_V6}]:{MONITORED_PORT};"))
+        })
+        .collect();
+    assert!(
+        listens > 0,
+        "the lab's nginx.conf has no listen line:\n{lab_conf}"
+    );
+    let conf = conf.join("\n");
     for sub in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
         std::fs::create_dir_all(dir.join("tmp").join(sub)).expect("mkdir nginx v6 tmp");
     }
-    let d = dir.display();
-    let www = lab.dir.join("www");
-    let www = www.display();
-    let conf = format!(
-        r#"daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    log_format lw "{LOG_FORMAT}";
-    access_log {d}/access.log lw;
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    log_not_found off;
-    server {{
-        listen [{SERVER_V6}]:{MONITORED_PORT};
-        root {www};
-        location = / {{ return 200 "hello from the lab\n"; }}
-        location /api/ {{ return 200 '{{"ok":true}}\n'; }}
-    }}
-}}
-"#
-    );
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf).expect("writing nginx v6's conf");
     let mut cmd = lab.server().exec(path_of("nginx"));

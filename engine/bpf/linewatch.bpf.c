@@ -229,6 +229,26 @@ static ALWAYS_INLINE int l3_offset(const __u8 *data, const __u8 *end, __u16 *pro
     return (int)off;
 }
 
+// Skips up to four IPv6 hop-by-hop, routing and destination options headers: `*next` names
+// the header at `*off`; on return it names the first other header and `*off` is where that
+// starts. Returns -1 when the frame is cut short or the chain runs past 1500 bytes.
+static ALWAYS_INLINE int ipv6_skip_options(const __u8 *data, const __u8 *end, __u32 *off,
+                                           __u8 *next) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        if (*next != IPPROTO_HOPOPTS && *next != IPPROTO_ROUTING && *next != IPPROTO_DSTOPTS)
+            break;
+        const __u8 *ext = data + *off;
+        if (ext + 2 > end)
+            return -1;
+        *next = ext[0];
+        *off += ((__u32)ext[1] + 1) * 8;
+        if (*off > 1500)
+            return -1;
+    }
+    return 0;
+}
+
 // tcp_offset's answer for an IP fragment of a TCP datagram (IPv4), or any frame with an IPv6
 // Fragment header: frag_decode reads it.
 #define FRAGMENT (-2)
@@ -269,18 +289,8 @@ static ALWAYS_INLINE int tcp_offset(const __u8 *data, const __u8 *end) {
             return -1;
         __u8 next = ip[6];
         off += 40;
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS)
-                break;
-            const __u8 *ext = data + off;
-            if (ext + 2 > end)
-                return -1;
-            next = ext[0];
-            off += ((__u32)ext[1] + 1) * 8;
-            if (off > 1500)
-                return -1;
-        }
+        if (ipv6_skip_options(data, end, &off, &next) < 0)
+            return -1;
         if (next != IPPROTO_TCP)
             return next == IPPROTO_FRAGMENT ? FRAGMENT : -1;
         return (int)off;
@@ -328,18 +338,8 @@ static ALWAYS_INLINE int frag_decode(const __u8 *data, const __u8 *end, struct f
             return -1;
         __u8 next = ip[6];
         __u32 off = l3 + 40;
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS)
-                break;
-            const __u8 *ext = data + off;
-            if (ext + 2 > end)
-                return -1;
-            next = ext[0];
-            off += ((__u32)ext[1] + 1) * 8;
-            if (off > 1500)
-                return -1;
-        }
+        if (ipv6_skip_options(data, end, &off, &next) < 0)
+            return -1;
         if (next != IPPROTO_FRAGMENT)
             return -1;
         const __u8 *fh = data + off;
