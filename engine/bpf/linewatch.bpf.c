@@ -30,25 +30,27 @@
 //   only drops the copy): every TCP fragment is taken. No state.
 // - Otherwise (--interface with a port list: the kernel may need the host's own fragments) a
 //   datagram's fragments follow its first fragment, through frag_map, an LRU hash keyed like
-//   the kernel's reassembly (addresses, identification, IP version): the first fragment (offset
-//   0) is taken when its ports are monitored, passed when not, and its decision stored; a later
-//   fragment finds that decision and follows it. A later fragment that finds none (it came
-//   before its first fragment: reversed or reordered fragments, or a first fragment the LRU
-//   already forgot) is taken, counted FRAGMENTS_AHEAD, and the datagram marked AHEAD; its
+//   the kernel's reassembly (addresses, identification, IP version): the first fragment
+//   (offset 0) is taken when its ports are monitored, passed when not, and its decision
+//   stored; a later fragment finds that decision and follows it. A decision older than 30 s
+//   (the kernel's ipfrag_time) counts as none: the identification is another datagram's by
+//   then. A later fragment that finds none (it came before its first fragment: reversed or
+//   reordered fragments) is taken, counted FRAGMENTS_AHEAD, and the datagram marked AHEAD; its
 //   other fragments then follow it, the first fragment too whatever its ports (counted
-//   FRAGMENTS_UNWANTED when its ports are not monitored: that datagram went to linewatch, and
-//   the kernel, which could not have completed it without the fragments taken, never saw it).
-//   So a datagram reaches linewatch whole or the kernel whole, in any fragment order; the one
-//   cost is an unmonitored datagram whose fragments arrive out of order, on an interface that
-//   also serves the host.
+//   FRAGMENTS_UNWANTED when they are not monitored: that datagram went to linewatch, and the
+//   kernel, which could not have completed it without the fragments taken, never saw it).
+//   So a datagram reaches linewatch whole or the kernel whole, in any fragment order, unless
+//   the LRU forgets it between its fragments (4096 newer fragmented datagrams in between). The
+//   one cost is an unmonitored datagram whose fragments arrive out of order, on an interface
+//   that also serves the host.
 // A datagram's fragments reach one socket: the rx queue's. RSS hashes a fragment by its
 // address pair only (no ports), so on a multi-queue NIC they share a queue, though not
 // necessarily the flow's (see README, "fragments live").
 //
 // Decoded: Ethernet, up to two VLAN tags (802.1Q, 802.1ad), IPv4 (options skipped), IPv6 with
 // hop-by-hop, routing and destination option headers, then a Fragment header (extension
-// headers after it are not read: such a fragment goes to the kernel). Anything it cannot read
-// is passed, never dropped: attaching linewatch to a NIC must not cut traffic it does not
+// headers after it are not read: such a fragment is not taken). Anything it cannot read is
+// passed, never dropped: attaching linewatch to a NIC must not cut traffic it does not
 // monitor.
 //
 // Self-contained on purpose: no kernel or libbpf headers, so `clang -target bpf` needs nothing
@@ -87,6 +89,7 @@ struct xdp_md {
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
 static long (*bpf_map_update_elem)(void *map, const void *key, const void *value,
                                    __u64 flags) = (void *)2;
+static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
 static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)51;
 
 // Sockets by rx queue; libbpf's xsk_socket__create inserts each socket at its queue index.
@@ -165,7 +168,7 @@ struct {
 // addresses in the first 4 bytes of src and dst (the rest zero) and its 16-bit identification.
 // LRU: the least recently used datagram is forgotten first, and a forgotten datagram's later
 // fragments are taken as AHEAD. 4096 datagrams in flight on one NIC are far more than
-// fragmented TCP ever has (the workers reassemble 64 each); about 400 KiB, preallocated.
+// fragmented TCP ever has (the workers reassemble 64 each); about half a MiB, preallocated.
 struct frag_key {
     __u8 src[16];
     __u8 dst[16];
@@ -180,11 +183,22 @@ enum frag_fate {
     FRAG_AHEAD = 3, // later fragments came first and were taken: the rest follow them
 };
 
+// A datagram's entry. An entry older than the kernel's reassembly timeout (ipfrag_time, 30 s)
+// is read as absent: by then the kernel has given up on that datagram, and a fragment with its
+// key belongs to a new datagram that reuses the identification.
+struct frag_entry {
+    __u64 since_ns; // bpf_ktime_get_ns() when the entry was written
+    __u32 fate;     // enum frag_fate
+    __u32 unused;
+};
+
+#define FRAG_TIMEOUT_NS 30000000000ULL
+
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, 4096);
     __type(key, struct frag_key);
-    __type(value, __u32);
+    __type(value, struct frag_entry);
 } frag_map SEC(".maps");
 
 static ALWAYS_INLINE void count(__u32 which) {
@@ -435,8 +449,12 @@ static ALWAYS_INLINE int fragment(struct xdp_md *ctx, const struct config *cfg, 
         return other;
     }
     if (!cfg->any && !cfg->drop_others) {
+        __u64 now = bpf_ktime_get_ns();
+        struct frag_entry entry = {.since_ns = now};
+        struct frag_entry *known = bpf_map_lookup_elem(&frag_map, &f.key);
+        if (known && now - known->since_ns > FRAG_TIMEOUT_NS)
+            known = 0;
         __u32 fate;
-        __u32 *known = bpf_map_lookup_elem(&frag_map, &f.key);
         if (f.tcp >= 0) {
             if (f.tcp > 1600 || data + f.tcp + 4 > end) {
                 count(OTHER);
@@ -445,17 +463,21 @@ static ALWAYS_INLINE int fragment(struct xdp_md *ctx, const struct config *cfg, 
             const __u8 *tcp = data + f.tcp;
             int wanted = monitored(cfg, load_be16(tcp)) || monitored(cfg, load_be16(tcp + 2)) ||
                          (options.all_syns && pure_syn(tcp, end));
-            if (known && *known == FRAG_AHEAD && !wanted) {
+            if (known && known->fate == FRAG_AHEAD && !wanted) {
                 count(FRAGMENTS_UNWANTED);
                 wanted = 1;
             }
             fate = wanted ? FRAG_TAKE : FRAG_PASS;
-            bpf_map_update_elem(&frag_map, &f.key, &fate, BPF_ANY);
+            if (known)
+                entry.since_ns = known->since_ns;
+            entry.fate = fate;
+            bpf_map_update_elem(&frag_map, &f.key, &entry, BPF_ANY);
         } else if (known) {
-            fate = *known;
+            fate = known->fate;
         } else {
             fate = FRAG_AHEAD;
-            bpf_map_update_elem(&frag_map, &f.key, &fate, BPF_ANY);
+            entry.fate = fate;
+            bpf_map_update_elem(&frag_map, &f.key, &entry, BPF_ANY);
             count(FRAGMENTS_AHEAD);
         }
         if (fate == FRAG_PASS) {
