@@ -516,10 +516,28 @@ enum Mode {
     Interface,
 }
 
+/// What the XDP program's fragment policy does with the cases in `mode`: (datagrams taken,
+/// fragments taken ahead of their first, first fragments of the unmonitored port taken after
+/// them).
+fn policy(mode: Mode) -> (u64, u64, u64) {
+    let count = |keep: &dyn Fn(&Case) -> bool| CASES.iter().filter(|c| keep(c)).count() as u64;
+    match mode {
+        // Every TCP fragment, no state.
+        Mode::Mirror => (CASES.len() as u64, 0, 0),
+        // A datagram follows its first fragment; the last fragment of a reversed datagram
+        // comes first, is taken ahead, and takes the rest of its datagram with it.
+        Mode::Interface => (
+            count(&|c| c.port == MONITORED_PORT || c.reversed),
+            count(&|c| c.reversed),
+            count(&|c| c.reversed && c.port != MONITORED_PORT),
+        ),
+    }
+}
+
 /// Runs linewatch in `mode` with `--port 8080` while the cases are sent, and checks its
-/// summary against both access logs; `reassembled` is how many datagrams its workers must have
-/// reassembled.
-fn fragments_match_access_log(test: &str, mode: Mode, reassembled: u64) {
+/// summary against both access logs, and its fragment figures (the XDP program's and the
+/// workers') against the fragment [`policy`].
+fn fragments_match_access_log(test: &str, mode: Mode) {
     let _serial = serial();
     let Some(lab) = lab_for(test, TOOLS) else {
         return;
@@ -574,6 +592,24 @@ fn fragments_match_access_log(test: &str, mode: Mode, reassembled: u64) {
         responses, truth.requests,
         "{label}: a response for each request"
     );
+    let (reassembled, ahead, unwanted) = policy(mode);
+    let per_datagram = CUTS.len() as u64 + 1;
+    let xdp = &summary["capture"]["xdp"];
+    println!("linewatch capture.xdp: {xdp}");
+    let taken = |name: &str| xdp[name].as_u64();
+    assert_eq!(
+        (
+            taken("fragments"),
+            taken("fragments_ahead"),
+            taken("fragments_unwanted")
+        ),
+        (
+            Some(reassembled * per_datagram),
+            Some(ahead),
+            Some(unwanted)
+        ),
+        "{label}: the XDP program's fragments (taken, ahead, unwanted)"
+    );
     let figure = |name: &str| summary["fragments"][name].as_u64();
     assert_eq!(
         figure("reassembled"),
@@ -582,7 +618,7 @@ fn fragments_match_access_log(test: &str, mode: Mode, reassembled: u64) {
     );
     assert_eq!(
         figure("fragments"),
-        Some(reassembled * (CUTS.len() as u64 + 1)),
+        Some(reassembled * per_datagram),
         "{label}: fragments taken by the reassembler"
     );
     for outcome in [
@@ -601,11 +637,7 @@ fn fragments_match_access_log(test: &str, mode: Mode, reassembled: u64) {
 /// the four on the monitored port counted.
 #[test]
 fn fragmented_requests_count_with_mirror() {
-    fragments_match_access_log(
-        "fragmented_requests_count_with_mirror",
-        Mode::Mirror,
-        CASES.len() as u64,
-    );
+    fragments_match_access_log("fragmented_requests_count_with_mirror", Mode::Mirror);
 }
 
 /// On a monitored interface with a port list, a datagram's fragments follow its first
@@ -613,13 +645,5 @@ fn fragmented_requests_count_with_mirror() {
 /// (its fragments came first) and reassembled but not counted.
 #[test]
 fn fragmented_requests_count_with_interface() {
-    let taken = CASES
-        .iter()
-        .filter(|c| c.port == MONITORED_PORT || c.reversed)
-        .count() as u64;
-    fragments_match_access_log(
-        "fragmented_requests_count_with_interface",
-        Mode::Interface,
-        taken,
-    );
+    fragments_match_access_log("fragmented_requests_count_with_interface", Mode::Interface);
 }
