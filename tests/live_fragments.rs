@@ -35,7 +35,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use linewatch_parser::wire::{decode_frame, LinkType};
+use linewatch_parser::wire::{decode_frame, LinkType, TcpFlags as WireFlags};
 use linewatch_testkit::frame::{EthernetRepr, Frame, IpRepr, Tags, TcpFlags, TcpRepr, Transport};
 use linewatch_testkit::tools::path_of;
 use live::access_log::{self, Counts};
@@ -283,13 +283,12 @@ impl Client {
             let Ok(seg) = decode_frame(LinkType::Ethernet, frame) else {
                 continue;
             };
-            if seg.src != to.ip() || seg.dst != from.ip() || seg.src_port != to.port() {
+            let ours = (seg.src, seg.src_port, seg.dst, seg.dst_port)
+                == (to.ip(), to.port(), from.ip(), from.port());
+            if !ours {
                 continue;
             }
-            if seg.dst_port != from.port() {
-                continue;
-            }
-            if seg.flags.has(linewatch_parser::wire::TcpFlags::RST) {
+            if seg.flags.has(WireFlags::RST) {
                 assert!(
                     server_next.is_none(),
                     "{from} -> {to}: reset after the handshake; response so far: {:?}",
@@ -299,7 +298,7 @@ impl Client {
             }
             match server_next {
                 None => {
-                    if !seg.flags.has(linewatch_parser::wire::TcpFlags::SYN) {
+                    if !seg.flags.has(WireFlags::SYN) {
                         continue;
                     }
                     let next = seg.seq.wrapping_add(1);
@@ -334,7 +333,7 @@ impl Client {
                     response.extend_from_slice(seg.payload);
                     let len = u32::try_from(seg.payload.len()).expect("small");
                     let mut next = next.wrapping_add(len);
-                    let fin = seg.flags.has(linewatch_parser::wire::TcpFlags::FIN);
+                    let fin = seg.flags.has(WireFlags::FIN);
                     if fin {
                         next = next.wrapping_add(1);
                     }
