@@ -85,7 +85,8 @@ pub enum XdpRole {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CaptureOptions {
     /// Drop what is not redirected instead of passing it to the kernel (linewatch's own mirror
-    /// veth, where every frame is a copy).
+    /// veth, where every frame is a copy). Also redirects every IP fragment of a TCP datagram,
+    /// whatever its ports: the kernel would only drop it.
     pub drop_others: bool,
     /// Check the blocklist first: a pure SYN from a source in the [`Blocklist`] is dropped.
     /// Off: no lookup at all.
