@@ -644,3 +644,106 @@ impl Drop for XdpProgram {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use linewatch_testkit::frame::{Frame, IpRepr, Ipv4Repr, TcpFlags, TcpRepr, Transport};
+    use linewatch_testkit::tools::{in_ci, is_root};
+
+    use super::*;
+
+    /// Bytes of a `frag_map` key (`struct frag_key`) and value (`struct frag_entry`).
+    const FRAG_KEY_BYTES: usize = 40;
+    const FRAG_ENTRY_BYTES: usize = 16;
+    /// Older than the program's FRAG_TIMEOUT_NS (30 s).
+    const EXPIRED_NS: u64 = 31_000_000_000;
+
+    /// A request from 10.0.0.1 to 10.0.0.2:22 (not monitored) in two fragments.
+    fn datagram(ident: u32) -> Vec<Vec<u8>> {
+        Frame::new(
+            IpRepr::V4(Ipv4Repr::new(
+                Ipv4Addr::new(10, 0, 0, 1),
+                Ipv4Addr::new(10, 0, 0, 2),
+            )),
+            Transport::Tcp(TcpRepr {
+                src_port: 40000,
+                dst_port: 22,
+                flags: TcpFlags::PSH | TcpFlags::ACK,
+                payload: b"GET / HTTP/1.1\r\n\r\n",
+                ..TcpRepr::default()
+            }),
+        )
+        .fragments(ident, &[24])
+    }
+
+    /// Moves every `frag_map` entry's time back by [`EXPIRED_NS`]; returns how many it moved.
+    fn age_fragment_entries(program: &XdpProgram) -> usize {
+        let fd = program.map_fd(c"frag_map").expect("frag_map");
+        let mut key = [0u8; FRAG_KEY_BYTES];
+        let mut next = [0u8; FRAG_KEY_BYTES];
+        let mut aged = 0;
+        let mut first = true;
+        loop {
+            let prev = if first {
+                std::ptr::null()
+            } else {
+                key.as_ptr().cast()
+            };
+            // SAFETY: keys of the map's key size.
+            if unsafe { bpf::bpf_map_get_next_key(fd, prev, next.as_mut_ptr().cast()) } != 0 {
+                return aged;
+            }
+            first = false;
+            key = next;
+            let mut entry = [0u8; FRAG_ENTRY_BYTES];
+            // SAFETY: a key and a value of the map's sizes.
+            let ret = unsafe {
+                bpf::bpf_map_lookup_elem(fd, key.as_ptr().cast(), entry.as_mut_ptr().cast())
+            };
+            assert_eq!(ret, 0, "frag_map lookup");
+            let since = u64::from_ne_bytes(entry[..8].try_into().expect("8 bytes"));
+            let aged_since = since
+                .checked_sub(EXPIRED_NS)
+                .expect("up for more than 31 s");
+            entry[..8].copy_from_slice(&aged_since.to_ne_bytes());
+            // SAFETY: as above.
+            let ret = unsafe {
+                bpf::bpf_map_update_elem(fd, key.as_ptr().cast(), entry.as_ptr().cast(), 0)
+            };
+            assert_eq!(ret, 0, "frag_map update");
+            aged += 1;
+        }
+    }
+
+    /// A `frag_map` decision older than the kernel's reassembly timeout is not followed: the
+    /// identification belongs to a new datagram, whose fragments ahead are taken.
+    #[test]
+    fn an_expired_fragment_decision_counts_as_none() {
+        if !is_root() {
+            assert!(!in_ci(), "needs root to load BPF; CI is set, so this fails");
+            eprintln!("note: skipped: needs root to load BPF");
+            return;
+        }
+        let program = XdpProgram::load(&RedirectPorts::List(vec![8080]), CaptureOptions::default())
+            .expect("load");
+        let run = |frame: &[u8]| {
+            let before = program.counters();
+            program.test_run(frame).expect("test run");
+            let after = program.counters();
+            (
+                after.other - before.other,
+                after.fragments_ahead - before.fragments_ahead,
+            )
+        };
+        // The first fragment to port 22 is passed, and so is its later fragment...
+        let old = datagram(7);
+        assert_eq!(run(&old[0]), (1, 0), "first fragment to 22");
+        assert_eq!(run(&old[1]), (1, 0), "its later fragment follows it");
+        // ...but not once the decision is 31 s old: this is another datagram's fragment, and it
+        // came before its first fragment.
+        assert_eq!(age_fragment_entries(&program), 1);
+        assert_eq!(run(&old[1]), (0, 1), "a later fragment after 31 s");
+    }
+}
