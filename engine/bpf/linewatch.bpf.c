@@ -7,13 +7,15 @@
 //   2. decode it down to the TCP header (below);
 //   3. only when options.block is set: a pure SYN (SYN set, ACK clear) whose source address is
 //      in block_v4 / block_v6 is dropped (XDP_DROP), counted in BLOCKED and in the entry's
-//      value. Nothing else is ever dropped for being blocked: the source's established
-//      connections, RSTs, ACKs, UDP and ICMP go on as before;
+//      value; a SYN in a first IP fragment too. Nothing else is ever dropped for being
+//      blocked: the source's established connections, RSTs, ACKs, UDP and ICMP go on as before;
 //   4. a TCP segment to or from a monitored port goes to the AF_XDP socket of the frame's rx
 //      queue (both directions, so responses are seen as well as requests); so does a pure
 //      SYN to any port when options.all_syns is set (linewatch's mirror veth, so the workers see
 //      every new connection for port-scan detection);
-//   5. everything else, and a wanted segment on a queue without a socket, goes on to the
+//   5. an IP fragment of a TCP datagram (IPv4 protocol 6 with MF set or an offset; IPv6 with a
+//      Fragment header whose Next Header is 6) follows the fragment policy (below);
+//   6. everything else, and a wanted segment on a queue without a socket, goes on to the
 //      kernel (XDP_PASS), or is dropped when config.drop_others is set (the mirror veth, where
 //      every frame is a copy).
 // linewatch_block (blocking alone, on the real NIC while capture runs on the mirror
@@ -21,10 +23,35 @@
 //   redirects and never drops anything but a blocked source's pure SYNs.
 // linewatch_drop (the bench rig's XDP_DROP ceiling): counts SEEN and drops the frame.
 //
-// Decoded: Ethernet, up to two VLAN tags (802.1Q, 802.1ad), IPv4 (options skipped, later
-// fragments passed: they carry no TCP header), IPv6 with hop-by-hop, routing and destination
-// option headers (a fragment header passes the frame on). Anything it cannot read is passed,
-// never dropped: attaching linewatch to a NIC must not cut traffic it does not monitor.
+// The fragment policy. A later fragment has no TCP header, so no ports to match; the workers
+// reassemble (engine/src/defrag.rs) whatever fragments they are given. Fragments of anything
+// but TCP are never taken (step 6), in any mode.
+// - config.any or config.drop_others (--port any; linewatch's mirror veth, where the kernel
+//   only drops the copy): every TCP fragment is taken. No state.
+// - Otherwise (--interface with a port list: the kernel may need the host's own fragments) a
+//   datagram's fragments follow its first fragment, through frag_map, an LRU hash keyed like
+//   the kernel's reassembly (addresses, identification, IP version): the first fragment
+//   (offset 0) is taken when its ports are monitored, passed when not, and its decision
+//   stored; a later fragment finds that decision and follows it. A decision older than 30 s
+//   (the kernel's ipfrag_time) counts as none: the identification is another datagram's by
+//   then. A later fragment that finds none (it came before its first fragment: reversed or
+//   reordered fragments) is taken, counted FRAGMENTS_AHEAD, and the datagram marked AHEAD; its
+//   other fragments then follow it, the first fragment too whatever its ports (counted
+//   FRAGMENTS_UNWANTED when they are not monitored: that datagram went to linewatch, and the
+//   kernel, which could not have completed it without the fragments taken, never saw it).
+//   So a datagram reaches linewatch whole or the kernel whole, in any fragment order, unless
+//   the LRU forgets it between its fragments (4096 newer fragmented datagrams in between). The
+//   one cost is an unmonitored datagram whose fragments arrive out of order, on an interface
+//   that also serves the host.
+// A datagram's fragments reach one socket: the rx queue's. RSS hashes a fragment by its
+// address pair only (no ports), so on a multi-queue NIC they share a queue, though not
+// necessarily the flow's (see README, "fragments live").
+//
+// Decoded: Ethernet, up to two VLAN tags (802.1Q, 802.1ad), IPv4 (options skipped), IPv6 with
+// hop-by-hop, routing and destination option headers, then a Fragment header (extension
+// headers after it are not read: such a fragment is not taken). Anything it cannot read is
+// passed, never dropped: attaching linewatch to a NIC must not cut traffic it does not
+// monitor.
 //
 // Self-contained on purpose: no kernel or libbpf headers, so `clang -target bpf` needs nothing
 // but clang. Maps are BTF-defined (needs `-g`), as libbpf expects.
@@ -43,7 +70,9 @@ typedef unsigned long long __u64;
 #define BPF_MAP_TYPE_HASH 1
 #define BPF_MAP_TYPE_ARRAY 2
 #define BPF_MAP_TYPE_PERCPU_ARRAY 6
+#define BPF_MAP_TYPE_LRU_HASH 9
 #define BPF_MAP_TYPE_XSKMAP 17
+#define BPF_ANY 0
 #define XDP_DROP 1
 #define XDP_PASS 2
 #define BPF_F_NO_PREALLOC 1
@@ -58,6 +87,9 @@ struct xdp_md {
 };
 
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value,
+                                   __u64 flags) = (void *)2;
+static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
 static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)51;
 
 // Sockets by rx queue; libbpf's xsk_socket__create inserts each socket at its queue index.
@@ -94,7 +126,10 @@ enum counter {
     OTHER = 2,      // not monitored: to the kernel (dropped on a mirror veth)
     NO_SOCKET = 3,  // monitored, but no socket on this rx queue: as OTHER
     BLOCKED = 4,    // pure SYNs dropped because their source is in the blocklist
-    COUNTERS = 5,
+    FRAGMENTS = 5,  // fragments of TCP datagrams taken (also in REDIRECTED or NO_SOCKET)
+    FRAGMENTS_AHEAD = 6,    // later fragments taken before their first fragment was seen
+    FRAGMENTS_UNWANTED = 7, // first fragments of unmonitored ports taken after fragments ahead
+    COUNTERS = 8,
 };
 
 struct {
@@ -128,6 +163,44 @@ struct {
     __type(value, __u64);
 } block_v6 SEC(".maps");
 
+// The fragment policy's memory (--interface with a port list; see the header comment): what
+// each datagram's fragments get, by the kernel's reassembly key. An IPv4 key holds its
+// addresses in the first 4 bytes of src and dst (the rest zero) and its 16-bit identification.
+// LRU: the least recently used datagram is forgotten first, and a forgotten datagram's later
+// fragments are taken as AHEAD. 4096 datagrams in flight on one NIC are far more than
+// fragmented TCP ever has (the workers reassemble 64 each); about half a MiB, preallocated.
+struct frag_key {
+    __u8 src[16];
+    __u8 dst[16];
+    __u32 id;
+    __u32 version; // 4 or 6
+};
+_Static_assert(sizeof(struct frag_key) == 40, "no padding: the whole key is hashed");
+
+enum frag_fate {
+    FRAG_TAKE = 1, // first fragment monitored: the datagram goes to linewatch
+    FRAG_PASS = 2, // first fragment not monitored: the datagram goes to the kernel
+    FRAG_AHEAD = 3, // later fragments came first and were taken: the rest follow them
+};
+
+// A datagram's entry. An entry older than the kernel's reassembly timeout (ipfrag_time, 30 s)
+// is read as absent: by then the kernel has given up on that datagram, and a fragment with its
+// key belongs to a new datagram that reuses the identification.
+struct frag_entry {
+    __u64 since_ns; // bpf_ktime_get_ns() when the entry was written
+    __u32 fate;     // enum frag_fate
+    __u32 unused;
+};
+
+#define FRAG_TIMEOUT_NS 30000000000ULL
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, struct frag_key);
+    __type(value, struct frag_entry);
+} frag_map SEC(".maps");
+
 static ALWAYS_INLINE void count(__u32 which) {
     __u64 *v = bpf_map_lookup_elem(&counters_map, &which);
     if (v)
@@ -141,6 +214,7 @@ static ALWAYS_INLINE void count(__u32 which) {
 #define IPPROTO_HOPOPTS 0
 #define IPPROTO_TCP 6
 #define IPPROTO_ROUTING 43
+#define IPPROTO_FRAGMENT 44
 #define IPPROTO_DSTOPTS 60
 #define TCP_SYN 0x02
 #define TCP_ACK 0x10
@@ -169,7 +243,32 @@ static ALWAYS_INLINE int l3_offset(const __u8 *data, const __u8 *end, __u16 *pro
     return (int)off;
 }
 
-// Returns the offset of the TCP header, or -1 when the frame is not a TCP segment we can read.
+// Skips up to four IPv6 hop-by-hop, routing and destination options headers: `*next` names
+// the header at `*off`; on return it names the first other header and `*off` is where that
+// starts. Returns -1 when the frame is cut short or the chain runs past 1500 bytes.
+static ALWAYS_INLINE int ipv6_skip_options(const __u8 *data, const __u8 *end, __u32 *off,
+                                           __u8 *next) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        if (*next != IPPROTO_HOPOPTS && *next != IPPROTO_ROUTING && *next != IPPROTO_DSTOPTS)
+            break;
+        const __u8 *ext = data + *off;
+        if (ext + 2 > end)
+            return -1;
+        *next = ext[0];
+        *off += ((__u32)ext[1] + 1) * 8;
+        if (*off > 1500)
+            return -1;
+    }
+    return 0;
+}
+
+// tcp_offset's answer for an IP fragment of a TCP datagram (IPv4), or any frame with an IPv6
+// Fragment header: frag_decode reads it.
+#define FRAGMENT (-2)
+
+// Returns the offset of the TCP header, FRAGMENT, or -1 when the frame is not a TCP segment we
+// can read.
 static ALWAYS_INLINE int tcp_offset(const __u8 *data, const __u8 *end) {
     __u32 off = 14;
     if (data + off > end)
@@ -190,9 +289,9 @@ static ALWAYS_INLINE int tcp_offset(const __u8 *data, const __u8 *end) {
             return -1;
         if ((ip[0] >> 4) != 4 || ip[9] != IPPROTO_TCP)
             return -1;
-        // A later fragment has no TCP header.
-        if ((load_be16(ip + 6) & 0x1FFF) != 0)
-            return -1;
+        // MF or an offset: the fragment path (a later fragment has no TCP header).
+        if ((load_be16(ip + 6) & 0x3FFF) != 0)
+            return FRAGMENT;
         __u32 ihl = (ip[0] & 0x0F) * 4;
         if (ihl < 20)
             return -1;
@@ -204,21 +303,68 @@ static ALWAYS_INLINE int tcp_offset(const __u8 *data, const __u8 *end) {
             return -1;
         __u8 next = ip[6];
         off += 40;
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS)
-                break;
-            const __u8 *ext = data + off;
-            if (ext + 2 > end)
-                return -1;
-            next = ext[0];
-            off += ((__u32)ext[1] + 1) * 8;
-            if (off > 1500)
-                return -1;
-        }
-        if (next != IPPROTO_TCP)
+        if (ipv6_skip_options(data, end, &off, &next) < 0)
             return -1;
+        if (next != IPPROTO_TCP)
+            return next == IPPROTO_FRAGMENT ? FRAGMENT : -1;
         return (int)off;
+    }
+    return -1;
+}
+
+// A fragment of a TCP datagram, as frag_decode reads it.
+struct frag {
+    struct frag_key key;
+    // Offset of the TCP header in a first fragment (offset 0), -1 in a later fragment.
+    int tcp;
+};
+
+// Decodes a frame that tcp_offset called FRAGMENT: fills `f` and returns 0 for a fragment of a
+// TCP datagram, returns -1 for anything else (a fragment of another protocol, an extension
+// header after the Fragment header, a frame cut short). Off the common path: only fragments
+// come here, and it decodes again from the start rather than widen tcp_offset.
+static ALWAYS_INLINE int frag_decode(const __u8 *data, const __u8 *end, struct frag *f) {
+    __u16 proto = 0;
+    int l3 = l3_offset(data, end, &proto);
+    if (l3 < 0 || l3 > 64)
+        return -1;
+    const __u8 *ip = data + l3;
+    if (proto == ETH_P_IP) {
+        if (ip + 20 > end)
+            return -1;
+        if ((ip[0] >> 4) != 4 || ip[9] != IPPROTO_TCP)
+            return -1;
+        __u16 field = load_be16(ip + 6);
+        if ((field & 0x3FFF) == 0)
+            return -1;
+        __u32 ihl = (ip[0] & 0x0F) * 4;
+        if (ihl < 20)
+            return -1;
+        __builtin_memcpy(f->key.src, ip + 12, 4);
+        __builtin_memcpy(f->key.dst, ip + 16, 4);
+        f->key.id = load_be16(ip + 4);
+        f->key.version = 4;
+        f->tcp = (field & 0x1FFF) ? -1 : (int)(l3 + ihl);
+        return 0;
+    }
+    if (proto == ETH_P_IPV6) {
+        if (ip + 40 > end)
+            return -1;
+        __u8 next = ip[6];
+        __u32 off = l3 + 40;
+        if (ipv6_skip_options(data, end, &off, &next) < 0)
+            return -1;
+        if (next != IPPROTO_FRAGMENT)
+            return -1;
+        const __u8 *fh = data + off;
+        if (fh + 8 > end || fh[0] != IPPROTO_TCP)
+            return -1;
+        __builtin_memcpy(f->key.src, ip + 8, 16);
+        __builtin_memcpy(f->key.dst, ip + 24, 16);
+        f->key.id = ((__u32)load_be16(fh + 4) << 16) | load_be16(fh + 6);
+        f->key.version = 6;
+        f->tcp = (load_be16(fh + 2) & 0xFFF8) ? -1 : (int)(off + 8);
+        return 0;
     }
     return -1;
 }
@@ -236,6 +382,11 @@ static ALWAYS_INLINE int blocked_syn(struct xdp_md *ctx) {
     const __u8 *data = (const __u8 *)(long)ctx->data;
     const __u8 *end = (const __u8 *)(long)ctx->data_end;
     int off = tcp_offset(data, end);
+    if (off == FRAGMENT) {
+        // A SYN in a first fragment is still a SYN (the kernel reassembles it).
+        struct frag f = {};
+        off = frag_decode(data, end, &f) == 0 ? f.tcp : -1;
+    }
     if (off < 0 || off > 1600)
         return 0;
     if (data + off + 4 > end || !pure_syn(data + off, end))
@@ -280,6 +431,64 @@ static ALWAYS_INLINE int monitored(const struct config *cfg, __u16 port) {
     return (cfg->ports[(port >> 3) & 0x1FFF] >> (port & 7)) & 1;
 }
 
+// Hands the frame to the socket of its rx queue; `other` when the queue has none.
+static ALWAYS_INLINE int take(struct xdp_md *ctx, int other) {
+    // The low bits of the flags are the action when the queue has no socket.
+    long action = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, other);
+    count(action == other ? NO_SOCKET : REDIRECTED);
+    return (int)action;
+}
+
+// Step 5: a frame tcp_offset called FRAGMENT, by the fragment policy (header comment).
+static ALWAYS_INLINE int fragment(struct xdp_md *ctx, const struct config *cfg, int other) {
+    const __u8 *data = (const __u8 *)(long)ctx->data;
+    const __u8 *end = (const __u8 *)(long)ctx->data_end;
+    struct frag f = {};
+    if (frag_decode(data, end, &f) != 0) {
+        count(OTHER);
+        return other;
+    }
+    if (!cfg->any && !cfg->drop_others) {
+        __u64 now = bpf_ktime_get_ns();
+        struct frag_entry entry = {.since_ns = now};
+        struct frag_entry *known = bpf_map_lookup_elem(&frag_map, &f.key);
+        if (known && now - known->since_ns > FRAG_TIMEOUT_NS)
+            known = 0;
+        __u32 fate;
+        if (f.tcp >= 0) {
+            if (f.tcp > 1600 || data + f.tcp + 4 > end) {
+                count(OTHER);
+                return other;
+            }
+            const __u8 *tcp = data + f.tcp;
+            int wanted = monitored(cfg, load_be16(tcp)) || monitored(cfg, load_be16(tcp + 2)) ||
+                         (options.all_syns && pure_syn(tcp, end));
+            if (known && known->fate == FRAG_AHEAD && !wanted) {
+                count(FRAGMENTS_UNWANTED);
+                wanted = 1;
+            }
+            fate = wanted ? FRAG_TAKE : FRAG_PASS;
+            if (known)
+                entry.since_ns = known->since_ns;
+            entry.fate = fate;
+            bpf_map_update_elem(&frag_map, &f.key, &entry, BPF_ANY);
+        } else if (known) {
+            fate = known->fate;
+        } else {
+            fate = FRAG_AHEAD;
+            entry.fate = fate;
+            bpf_map_update_elem(&frag_map, &f.key, &entry, BPF_ANY);
+            count(FRAGMENTS_AHEAD);
+        }
+        if (fate == FRAG_PASS) {
+            count(OTHER);
+            return other;
+        }
+    }
+    count(FRAGMENTS);
+    return take(ctx, other);
+}
+
 SEC("xdp")
 int linewatch_xdp(struct xdp_md *ctx) {
     __u32 zero = 0;
@@ -296,6 +505,8 @@ int linewatch_xdp(struct xdp_md *ctx) {
     const __u8 *end = (const __u8 *)(long)ctx->data_end;
     int other = cfg->drop_others ? XDP_DROP : XDP_PASS;
     int off = tcp_offset(data, end);
+    if (off == FRAGMENT)
+        return fragment(ctx, cfg, other);
     if (off < 0 || off > 1600) {
         count(OTHER);
         return other;
@@ -310,10 +521,7 @@ int linewatch_xdp(struct xdp_md *ctx) {
         count(OTHER);
         return other;
     }
-    // The low bits of the flags are the action when the queue has no socket.
-    long action = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, other);
-    count(action == other ? NO_SOCKET : REDIRECTED);
-    return (int)action;
+    return take(ctx, other);
 }
 
 // Blocking alone, on a NIC that linewatch does not capture on (--mirror with

@@ -126,6 +126,9 @@ fn capture(c: &CaptureFigures) -> Capture {
         xdp_redirected: c.xdp.redirected,
         xdp_other: c.xdp.other,
         xdp_no_socket: c.xdp.no_socket,
+        xdp_fragments: c.xdp.fragments,
+        xdp_fragments_ahead: c.xdp.fragments_ahead,
+        xdp_fragments_unwanted: c.xdp.fragments_unwanted,
         wall_seconds: secs(c.wall_ns),
         queues: c
             .queues

@@ -172,23 +172,48 @@ fn run(program: &XdpProgram, frame: &[u8]) -> (u32, XdpCounters) {
             other: after.other - before.other,
             no_socket: after.no_socket - before.no_socket,
             blocked: after.blocked - before.blocked,
+            fragments: after.fragments - before.fragments,
+            fragments_ahead: after.fragments_ahead - before.fragments_ahead,
+            fragments_unwanted: after.fragments_unwanted - before.fragments_unwanted,
         },
     )
 }
 
-const WANTED: XdpCounters = XdpCounters {
-    seen: 1,
+/// Nothing counted: the base of the expectations below.
+const NONE: XdpCounters = XdpCounters {
+    seen: 0,
     redirected: 0,
     other: 0,
-    no_socket: 1,
+    no_socket: 0,
     blocked: 0,
+    fragments: 0,
+    fragments_ahead: 0,
+    fragments_unwanted: 0,
+};
+const WANTED: XdpCounters = XdpCounters {
+    seen: 1,
+    no_socket: 1,
+    ..NONE
 };
 const OTHER: XdpCounters = XdpCounters {
     seen: 1,
-    redirected: 0,
     other: 1,
-    no_socket: 0,
-    blocked: 0,
+    ..NONE
+};
+/// A fragment of a TCP datagram, taken.
+const FRAGMENT_TAKEN: XdpCounters = XdpCounters {
+    fragments: 1,
+    ..WANTED
+};
+/// A later fragment taken before its first fragment was seen.
+const TAKEN_AHEAD: XdpCounters = XdpCounters {
+    fragments_ahead: 1,
+    ..FRAGMENT_TAKEN
+};
+/// A first fragment of an unmonitored port, taken after fragments of its datagram were.
+const TAKEN_UNWANTED: XdpCounters = XdpCounters {
+    fragments_unwanted: 1,
+    ..FRAGMENT_TAKEN
 };
 
 #[test]
@@ -222,15 +247,17 @@ fn monitored_ports_are_chosen_in_both_directions_through_every_header_layout() {
             frame(ethernet(0), ipv4(10, 0), tcp(40000, 8080)),
             WANTED,
         ),
+        // Fragments follow the fragment policy (`fragments_follow_their_first_fragment`):
+        // this later one comes before its first, so it is taken ahead, and the first follows.
         (
             "v4 later fragment",
             frame(ethernet(0), ipv4(0, LATER_FRAGMENT), tcp(40000, 8080)),
-            OTHER,
+            TAKEN_AHEAD,
         ),
         (
             "v4 first fragment (MF)",
             frame(ethernet(0), ipv4(0, MORE_FRAGMENTS), tcp(40000, 8080)),
-            WANTED,
+            FRAGMENT_TAKEN,
         ),
         (
             "802.1Q",
@@ -266,6 +293,11 @@ fn monitored_ports_are_chosen_in_both_directions_through_every_header_layout() {
         (
             "v6 fragment header",
             frame(ethernet(0), ipv6(&[FRAGMENT]), tcp(40000, 8080)),
+            FRAGMENT_TAKEN,
+        ),
+        (
+            "v6 fragment header to 443",
+            frame(ethernet(0), ipv6(&[FRAGMENT]), tcp(40000, 443)),
             OTHER,
         ),
         ("v6 udp", v6(udp(40000, 8080)), OTHER),
@@ -331,20 +363,12 @@ fn any_port_and_drop_others() {
 /// A blocked pure SYN: dropped, counted as seen and blocked, nothing else.
 const BLOCKED: XdpCounters = XdpCounters {
     seen: 1,
-    redirected: 0,
-    other: 0,
-    no_socket: 0,
     blocked: 1,
+    ..NONE
 };
 
 /// What the block program counts for a frame it passes: seen, nothing else.
-const SEEN_ONLY: XdpCounters = XdpCounters {
-    seen: 1,
-    redirected: 0,
-    other: 0,
-    no_socket: 0,
-    blocked: 0,
-};
+const SEEN_ONLY: XdpCounters = XdpCounters { seen: 1, ..NONE };
 
 const BLOCKED_V4: Ipv4Addr = V4_SOURCE;
 const OTHER_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 7);
@@ -423,6 +447,21 @@ fn blocked_syns() -> Vec<(&'static str, Vec<u8>, bool)> {
             ),
             true,
         ),
+        // A SYN in a first fragment is a SYN to the kernel, which reassembles it.
+        (
+            "v4 SYN in a first fragment",
+            frame(
+                ethernet(0),
+                ipv4(0, MORE_FRAGMENTS),
+                tcp_flags(40000, 8080, SYN),
+            ),
+            false,
+        ),
+        (
+            "v6 SYN after a fragment header",
+            frame(ethernet(0), ipv6(&[FRAGMENT]), tcp_flags(40000, 8080, SYN)),
+            true,
+        ),
     ]
 }
 
@@ -473,6 +512,8 @@ fn a_blocked_source_loses_its_new_connections_and_nothing_else() {
         ),
         ("v4 UDP", v4(udp(40000, 8080)), XDP_PASS, OTHER),
         ("v4 ICMP", v4(ICMP_ECHO), XDP_PASS, OTHER),
+        // A later fragment has no TCP header, so no SYN to block: the fragment policy takes
+        // it (ahead of its first fragment).
         (
             "v4 SYN, later fragment",
             frame(
@@ -481,7 +522,7 @@ fn a_blocked_source_loses_its_new_connections_and_nothing_else() {
                 tcp_flags(40000, 8080, SYN),
             ),
             XDP_PASS,
-            OTHER,
+            TAKEN_AHEAD,
         ),
         (
             "v6 SYN-ACK",
@@ -494,12 +535,6 @@ fn a_blocked_source_loses_its_new_connections_and_nothing_else() {
             v6(tcp(40000, 8080)),
             XDP_PASS,
             WANTED,
-        ),
-        (
-            "v6 SYN after a fragment header",
-            frame(ethernet(0), ipv6(&[FRAGMENT]), tcp_flags(40000, 8080, SYN)),
-            XDP_PASS,
-            OTHER,
         ),
         // Another source's SYNs are untouched.
         (
@@ -791,4 +826,183 @@ fn the_blocklist_outlives_its_program_and_says_when_it_is_full() {
     );
     list.insert(IpAddr::V4(Ipv4Addr::new(12, 0, 0, 1)))
         .expect("room again");
+}
+
+/// The frames of `l4` in `ip` (untagged) as IP fragments with identification `ident`, cut at
+/// `cuts` (bytes of the transport header and payload), in order.
+fn fragments(ip: IpRepr<'_>, l4: Transport<'_>, ident: u32, cuts: &[usize]) -> Vec<Vec<u8>> {
+    Frame {
+        ethernet: ethernet(0),
+        ..Frame::new(ip, l4)
+    }
+    .fragments(ident, cuts)
+}
+
+/// Cuts of [`tcp`]'s 38 bytes (20 of header, an 18-byte request) into three fragments: the
+/// ports and sequence number, the rest of the header, the request.
+const THREE: &[usize] = &[8, 24];
+
+/// Sends `frames` in order and collects each whose (action, counters) is not `want`'s.
+fn send(
+    program: &XdpProgram,
+    name: &str,
+    frames: &[Vec<u8>],
+    want: &[(u32, XdpCounters)],
+) -> Vec<String> {
+    assert_eq!(frames.len(), want.len(), "{name}: one expectation a frame");
+    let mut failures = Vec::new();
+    for (i, (f, (want_action, want))) in frames.iter().zip(want).enumerate() {
+        let (action, got) = run(program, f);
+        if action != *want_action || got != *want {
+            failures.push(format!(
+                "{name}, frame {i}: action {action}, counters {got:?}; wanted action \
+                 {want_action}, {want:?}"
+            ));
+        }
+    }
+    failures
+}
+
+/// A request to or from a port in fragments: (port, identification) to frames.
+type Datagram = fn(u16, u32) -> Vec<Vec<u8>>;
+
+/// A request from 10.0.0.1:40000 to 10.0.0.2:`port` in three fragments.
+fn v4_to(port: u16, ident: u32) -> Vec<Vec<u8>> {
+    fragments(ipv4(0, 0), tcp(40000, port), ident, THREE)
+}
+
+/// A request from [2001:db8::1]:40000 to [2001:db8::2]:`port` in three fragments, after a
+/// hop-by-hop header.
+fn v6_to(port: u16, ident: u32) -> Vec<Vec<u8>> {
+    fragments(ipv6(&[HopByHop]), tcp(40000, port), ident, THREE)
+}
+
+fn reversed(mut frames: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    frames.reverse();
+    frames
+}
+
+#[test]
+fn fragments_follow_their_first_fragment_on_a_monitored_nic() {
+    if !can_run("xdp_program") {
+        return;
+    }
+    // --interface with a port list: the fragment policy's map decides.
+    let program = XdpProgram::load(&RedirectPorts::List(vec![8080]), CaptureOptions::default())
+        .expect("load");
+    let taken = (XDP_PASS, FRAGMENT_TAKEN);
+    let ahead = (XDP_PASS, TAKEN_AHEAD);
+    let unwanted = (XDP_PASS, TAKEN_UNWANTED);
+    let other = (XDP_PASS, OTHER);
+    let mut failures = Vec::new();
+    let mut check = |name: &str, frames: &[Vec<u8>], want: &[(u32, XdpCounters)]| {
+        failures.extend(send(&program, name, frames, want));
+    };
+    // Identifications: v4 from 100, v6 from 200, in the order of these four datagrams.
+    let families: [(&str, u32, Datagram); 2] = [("v4", 100, v4_to), ("v6", 200, v6_to)];
+    for (family, ident, to) in families {
+        check(
+            &format!("{family} to 8080 in order"),
+            &to(8080, ident),
+            &[taken; 3],
+        );
+        check(
+            &format!("{family} to 22 in order"),
+            &to(22, ident + 1),
+            &[other; 3],
+        );
+        check(
+            &format!("{family} to 8080 reversed"),
+            &reversed(to(8080, ident + 2)),
+            &[ahead, taken, taken],
+        );
+        // Fragments ahead of an unmonitored first fragment: the datagram goes to linewatch
+        // whole (the kernel could not complete it without them), counted.
+        check(
+            &format!("{family} to 22 reversed"),
+            &reversed(to(22, ident + 3)),
+            &[ahead, taken, unwanted],
+        );
+    }
+    check(
+        "v4 response from 8080 in order",
+        &fragments(ipv4(0, 0), tcp(8080, 40000), 104, THREE),
+        &[taken; 3],
+    );
+    // The key holds the source: identification 101 from 10.0.0.7 is another datagram.
+    check(
+        "v4 from 10.0.0.7 to 8080, identification 101",
+        &fragments(ipv4_from(OTHER_V4, 0, 0), tcp(40000, 8080), 101, THREE),
+        &[taken; 3],
+    );
+    check(
+        "v4 to 22, identification 101, a late copy of its last fragment",
+        &v4_to(22, 101)[2..],
+        &[other],
+    );
+    check(
+        "v4 behind 802.1Q, reversed",
+        &reversed(
+            Frame {
+                ethernet: ethernet(1),
+                ..Frame::new(ipv4(0, 0), tcp(40000, 8080))
+            }
+            .fragments(105, THREE),
+        ),
+        &[ahead, taken, taken],
+    );
+    // Fragments of anything but TCP are the kernel's, in any order.
+    let udp_fragments = fragments(ipv4(0, 0), udp(40000, 8080), 106, &[8]);
+    check("v4 UDP in order", &udp_fragments, &[other; 2]);
+    check("v4 UDP reversed", &reversed(udp_fragments), &[other; 2]);
+    // IPv6 identifications are 32 bits: 0x1_0000 + 201 is not datagram 201 (passed).
+    check(
+        "v6 to 22, identification 0x100c9, reversed",
+        &reversed(v6_to(22, 0x1_0000 + 201)),
+        &[ahead, taken, unwanted],
+    );
+    let v6_udp = fragments(ipv6(&[]), udp(40000, 8080), 204, &[8]);
+    check("v6 UDP reversed", &reversed(v6_udp), &[other; 2]);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_tcp_fragment_is_taken_on_the_mirror_and_with_any_port() {
+    if !can_run("xdp_program") {
+        return;
+    }
+    let mirror = XdpProgram::load(
+        &RedirectPorts::List(vec![8080]),
+        CaptureOptions {
+            drop_others: true,
+            all_syns: true,
+            ..CaptureOptions::default()
+        },
+    )
+    .expect("load the mirror's program");
+    let any = XdpProgram::load(&RedirectPorts::Any, CaptureOptions::default()).expect("load");
+    let v4_to_22 = reversed(fragments(ipv4(0, 0), tcp(40000, 22), 300, THREE));
+    let v6_to_22 = reversed(fragments(ipv6(&[]), tcp(40000, 22), 301, THREE));
+    let v4_udp = reversed(fragments(ipv4(0, 0), udp(40000, 8080), 302, &[8]));
+    let v6_udp = reversed(fragments(ipv6(&[]), udp(40000, 8080), 303, &[8]));
+    let mut failures = Vec::new();
+    // No state, no port: every TCP fragment in any order, never a UDP one. On the mirror a
+    // frame without a socket, and anything not taken, is dropped (it is a copy).
+    let cases = [
+        ("v4 to 22 reversed", &v4_to_22, FRAGMENT_TAKEN),
+        ("v6 to 22 reversed", &v6_to_22, FRAGMENT_TAKEN),
+        ("v4 UDP reversed", &v4_udp, OTHER),
+        ("v6 UDP reversed", &v6_udp, OTHER),
+    ];
+    for (program, label, action) in [(&mirror, "mirror", XDP_DROP), (&any, "any", XDP_PASS)] {
+        for (name, frames, want) in cases {
+            failures.extend(send(
+                program,
+                &format!("{label}: {name}"),
+                frames,
+                &vec![(action, want); frames.len()],
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

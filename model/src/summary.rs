@@ -110,6 +110,15 @@ pub struct Capture {
     pub xdp_other: u64,
     /// Monitored frames on a queue without a linewatch socket.
     pub xdp_no_socket: u64,
+    /// IP fragments of TCP datagrams the XDP program took (also in `xdp_redirected` or
+    /// `xdp_no_socket`).
+    pub xdp_fragments: u64,
+    /// Of them, later fragments taken before their datagram's first fragment (`--interface`
+    /// with a port list: their ports were not known yet).
+    pub xdp_fragments_ahead: u64,
+    /// First fragments of unmonitored ports taken because their datagram's other fragments
+    /// had been: datagrams the host's kernel did not get.
+    pub xdp_fragments_unwanted: u64,
     /// Seconds from capture start to stop.
     pub wall_seconds: f64,
     /// Per rx queue.

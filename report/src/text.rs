@@ -370,11 +370,20 @@ fn capture(c: &Capture, out: &mut String) {
         if c.zero_copy { "zero-copy" } else { "copy" },
         c.wall_seconds
     );
-    let _ = writeln!(
+    let _ = write!(
         out,
         "  xdp: seen {}, redirected {}, not monitored {}, no socket {}",
         c.xdp_seen, c.xdp_redirected, c.xdp_other, c.xdp_no_socket
     );
+    // Only when the program took fragments: the line stays as it was for everyone else.
+    if c.xdp_fragments > 0 {
+        let _ = write!(
+            out,
+            ", ip fragments {} (ahead of their first {}, unmonitored {})",
+            c.xdp_fragments, c.xdp_fragments_ahead, c.xdp_fragments_unwanted
+        );
+    }
+    out.push('\n');
     out.push_str("  queue  core        frames  rx_dropped  ring_full  fill_empty  cpu_s   cpu%\n");
     for q in &c.queues {
         let core = q.core.map_or_else(|| "-".to_owned(), |c| c.to_string());
@@ -607,6 +616,33 @@ pub(crate) mod tests {
             },
             fragments: Fragments::default(),
         }
+    }
+
+    #[test]
+    fn capture_block_names_ip_fragments_only_when_the_program_took_some() {
+        let mut c = Capture {
+            interface: "eth0".to_owned(),
+            xdp_mode: "native".to_owned(),
+            xdp_seen: 10,
+            xdp_redirected: 6,
+            xdp_other: 4,
+            ..Capture::default()
+        };
+        let mut out = String::new();
+        capture(&c, &mut out);
+        assert!(
+            out.contains("  xdp: seen 10, redirected 6, not monitored 4, no socket 0\n"),
+            "{out}"
+        );
+        c.xdp_fragments = 6;
+        c.xdp_fragments_ahead = 2;
+        c.xdp_fragments_unwanted = 1;
+        out.clear();
+        capture(&c, &mut out);
+        assert!(
+            out.contains("no socket 0, ip fragments 6 (ahead of their first 2, unmonitored 1)\n"),
+            "{out}"
+        );
     }
 
     fn assert_clean(text: &str) {

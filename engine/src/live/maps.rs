@@ -26,6 +26,17 @@ pub(crate) const NO_SOCKET_SLOT: u32 = 3;
 /// Slot of `counters_map`: SYNs dropped for a blocked source.
 pub(crate) const BLOCKED_SLOT: u32 = 4;
 
+/// Slot of `counters_map`: fragments of TCP datagrams taken (also counted as redirected or
+/// no_socket).
+pub(crate) const FRAGMENTS_SLOT: u32 = 5;
+
+/// Slot of `counters_map`: later fragments taken before their datagram's first fragment.
+pub(crate) const FRAGMENTS_AHEAD_SLOT: u32 = 6;
+
+/// Slot of `counters_map`: first fragments of unmonitored ports taken because fragments of
+/// their datagram were taken ahead of them.
+pub(crate) const FRAGMENTS_UNWANTED_SLOT: u32 = 7;
+
 /// One slot of a per-CPU array map, summed over the `cpus` possible CPUs; `None` when the
 /// lookup fails.
 pub(crate) fn percpu_sum(fd: c_int, key: u32, cpus: usize) -> Option<u64> {

@@ -21,6 +21,19 @@
 //! Receiving, refilling and waking the kernel are [`super::xsk`]'s (`QueueRx::recv_batch`, the
 //! same for the bench rig's rxdrop); the aggregator, the batch bookkeeping and the
 //! [`RunResult`] are a replay's too ([`crate::pipeline`]).
+//!
+//! IP fragments: each worker reassembles the fragments of its own queue ([`crate::defrag`],
+//! with its bounds). The XDP program takes every fragment of a datagram it takes (its fragment
+//! policy: `engine/bpf/linewatch.bpf.c`), to the socket of the queue the fragment came in on,
+//! and RSS hashes a fragment by its address pair alone (a later fragment has no ports), so a
+//! datagram's fragments all reach one worker. On linewatch's mirror veth (one queue unless
+//! `--workers`) that worker owns every flow. On a multi-queue NIC the fragments' queue need
+//! not be the flow's: the worker that reassembles the datagram counts a request it carries
+//! under a flow it sees from the middle (a segment that starts like a request opens one), the
+//! response reaches the flow's own worker and counts under `unmatched_responses`, and that
+//! worker sees a sequence gap where the datagram's bytes were; a head split between the
+//! datagram and a later segment is lost there. Handing a datagram to the worker that owns its
+//! flow is the planned fix, the same as for a flow's two directions.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -460,8 +473,9 @@ fn queue_worker(job: QueueJob<'_>) -> WorkerResult {
     drop(pinning);
     let mut worker = Worker::new(&config, CoreDelta::new(0));
     worker.set_monotonic_offset(Some(clock.monotonic_offset_ns()));
-    // The XDP program passes later IP fragments to the kernel: none would ever complete.
-    worker.set_fragment_reassembly(false);
+    // Fragment reassembly stays on (the worker's default): the XDP program hands this queue
+    // every fragment of a datagram whose fragments it takes, and RSS puts a datagram's
+    // fragments on one queue (see the program's header comment and README, "fragments live").
     let mut second = clock.now_ns() / NS_PER_SEC;
     epoch.enter(&mut worker, second);
     let mut frames = 0u64;
