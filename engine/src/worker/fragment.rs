@@ -39,11 +39,9 @@ impl Worker {
         self.shard = Some(shard);
     }
 
-    /// Turns fragment reassembly on (the default) or off. Off, a first fragment is parsed
-    /// for what it holds and the rest of its datagram counts as lost, as before reassembly
-    /// existed: live capture does that, because its XDP program passes later fragments to
-    /// the kernel (they carry no ports to match), so a held first fragment could only time
-    /// out.
+    /// Turns fragment reassembly on (the default, offline and live) or off. Off, a first
+    /// fragment is parsed for what it holds and the rest of its datagram counts as lost, as
+    /// before reassembly existed; the reassembler's tests compare the two.
     pub fn set_fragment_reassembly(&mut self, on: bool) {
         self.reassemble = on;
     }

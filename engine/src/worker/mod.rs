@@ -444,8 +444,8 @@ impl Worker {
             if seg.truncated || seg.fragmented {
                 // The rest of this segment was not captured: how much is unknown. A head the
                 // snap length cut is counted at its request line; one whose rest is in IP
-                // fragments this path does not reassemble (see `set_fragment_reassembly`) is
-                // left uncounted, as before. Segments held past it are parsed after the loss.
+                // fragments that are not reassembled (`set_fragment_reassembly(false)`) is left
+                // uncounted. Segments held past it are parsed after the loss.
                 self.lose(slot, side, u64::MAX, !seg.fragmented);
                 self.give_up_hole(slot, side);
             }
