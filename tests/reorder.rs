@@ -13,45 +13,16 @@ mod common;
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 
+use common::heads::{segment, syn, T0};
 use common::{map_of, scratch, summary_of};
-use linewatch_testkit::frame::{pcap, Frame, TcpFlags, TcpRepr};
+use linewatch_testkit::frame::pcap;
 
-const T0: u64 = 1_700_000_000_000_000_000;
-const SERVER_PORT: u16 = 80;
-const CLIENT_ISN: u32 = 5_000;
 /// Connections that open a hole that never fills.
 const FLOOD: u32 = 1_000_000;
 /// One legitimate connection every this many flood connections.
 const EVERY: u32 = 1_000;
 /// Peak resident memory allowed: the bar for memory under attack.
 const RSS_LIMIT: u64 = 128 * 1024 * 1024;
-
-/// A client segment of connection `client` at `offset` bytes into its stream (`None`: the SYN).
-fn client_frame(
-    client: (IpAddr, u16),
-    server: IpAddr,
-    offset: Option<u32>,
-    payload: &[u8],
-) -> Vec<u8> {
-    let (seq, flags) = match offset {
-        None => (CLIENT_ISN, TcpFlags::SYN),
-        Some(o) => (CLIENT_ISN + 1 + o, TcpFlags::PSH | TcpFlags::ACK),
-    };
-    Frame::tcp(
-        client.0,
-        server,
-        TcpRepr {
-            src_port: client.1,
-            dst_port: SERVER_PORT,
-            seq,
-            ack: 1,
-            flags,
-            payload,
-            ..TcpRepr::default()
-        },
-    )
-    .to_vec()
-}
 
 fn write_capture(path: &std::path::Path) -> u32 {
     let server = IpAddr::V4(Ipv4Addr::new(10, 210, 0, 1));
@@ -66,23 +37,20 @@ fn write_capture(path: &std::path::Path) -> u32 {
     for i in 0..FLOOD {
         let [_, a, b, c] = i.to_be_bytes();
         let flood = (IpAddr::V4(Ipv4Addr::new(172, 16 + a, b, c)), 40_000);
-        put(&client_frame(flood, server, None, b""), &mut out);
+        put(&syn(flood, server).to_vec(), &mut out);
         // 100 bytes past the SYN that never come.
-        put(
-            &client_frame(flood, server, Some(100), b"xxxxxxxx"),
-            &mut out,
-        );
+        put(&segment(flood, server, 100, b"xxxxxxxx").to_vec(), &mut out);
         if i % EVERY == 0 {
             legit += 1;
             let [_, _, hi, lo] = legit.to_be_bytes();
             let client = (IpAddr::V4(Ipv4Addr::new(10, 211, hi, lo)), 50_000);
             let request = format!("GET /legit/{legit} HTTP/1.1\r\nHost: legit.example\r\n\r\n");
             let (first, second) = request.as_bytes().split_at(12);
-            put(&client_frame(client, server, None, b""), &mut out);
+            put(&syn(client, server).to_vec(), &mut out);
             // The second half first.
             let at = u32::try_from(first.len()).unwrap();
-            put(&client_frame(client, server, Some(at), second), &mut out);
-            put(&client_frame(client, server, Some(0), first), &mut out);
+            put(&segment(client, server, at, second).to_vec(), &mut out);
+            put(&segment(client, server, 0, first).to_vec(), &mut out);
         }
     }
     out.flush().expect("writing");

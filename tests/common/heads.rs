@@ -20,15 +20,36 @@ pub const STALLED_HEAD: &[u8] = b"GET /x HTTP/1.1\r\nHost: a";
 
 /// The client's segment at `offset` bytes into its stream.
 pub fn segment(client: (IpAddr, u16), server: IpAddr, offset: u32, payload: &[u8]) -> Frame<'_> {
+    client_segment(
+        client,
+        server,
+        CLIENT_SEQ + offset,
+        TcpFlags::PSH | TcpFlags::ACK,
+        payload,
+    )
+}
+
+/// The client's SYN: its stream's offset 0 is then [`CLIENT_SEQ`].
+pub fn syn(client: (IpAddr, u16), server: IpAddr) -> Frame<'static> {
+    client_segment(client, server, CLIENT_SEQ - 1, TcpFlags::SYN, b"")
+}
+
+fn client_segment(
+    client: (IpAddr, u16),
+    server: IpAddr,
+    seq: u32,
+    flags: TcpFlags,
+    payload: &[u8],
+) -> Frame<'_> {
     Frame::tcp(
         client.0,
         server,
         TcpRepr {
             src_port: client.1,
             dst_port: SERVER_PORT,
-            seq: CLIENT_SEQ + offset,
+            seq,
             ack: 1,
-            flags: TcpFlags::PSH | TcpFlags::ACK,
+            flags,
             payload,
             ..TcpRepr::default()
         },

@@ -502,55 +502,72 @@ mod tests {
     const T0: u64 = 1_700_000_000_000_000_000;
     const HEAD: &[u8] = b"GET /x HTTP/1.1\r\nHost: a";
 
-    /// Feeds the client segment of connection `i` at stream offset `at` to `w`.
-    fn send(w: &mut Worker, i: u16, at: u32, payload: &[u8]) {
-        let tcp = TcpRepr {
-            src_port: 10_000 + i,
-            dst_port: 80,
-            seq: 1 + at,
-            flags: Flags::PSH | Flags::ACK,
-            payload,
-            ..TcpRepr::default()
-        };
+    /// Feeds connection `i`'s segment to `w`: the client's (to port 80) or, `from_server`,
+    /// the server's.
+    fn feed(w: &mut Worker, i: u16, from_server: bool, tcp: TcpRepr<'_>) {
         let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let server = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
-        let frame = Frame::tcp(client, server, tcp).to_vec();
+        let (ports, ends) = if from_server {
+            ((80, 10_000 + i), (server, client))
+        } else {
+            ((10_000 + i, 80), (client, server))
+        };
+        let tcp = TcpRepr {
+            src_port: ports.0,
+            dst_port: ports.1,
+            ..tcp
+        };
+        let frame = Frame::tcp(ends.0, ends.1, tcp).to_vec();
         let len = u32::try_from(frame.len()).unwrap();
         w.process_frame(T0 + u64::from(i), LinkType::Ethernet, &frame, len);
+    }
+
+    /// Feeds the client segment of connection `i` at stream offset `at` to `w`.
+    fn send(w: &mut Worker, i: u16, at: u32, payload: &[u8]) {
+        let flags = Flags::PSH | Flags::ACK;
+        feed(
+            w,
+            i,
+            false,
+            TcpRepr {
+                seq: 1 + at,
+                flags,
+                payload,
+                ..TcpRepr::default()
+            },
+        );
     }
 
     /// Feeds connection `i`'s SYN: the client's stream offset 0 is then sequence number 1.
     fn syn(w: &mut Worker, i: u16) {
-        let tcp = TcpRepr {
-            src_port: 10_000 + i,
-            dst_port: 80,
-            seq: 0,
-            flags: Flags::SYN,
-            ..TcpRepr::default()
-        };
-        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-        let server = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
-        let frame = Frame::tcp(client, server, tcp).to_vec();
-        let len = u32::try_from(frame.len()).unwrap();
-        w.process_frame(T0 + u64::from(i), LinkType::Ethernet, &frame, len);
+        feed(
+            w,
+            i,
+            false,
+            TcpRepr {
+                seq: 0,
+                flags: Flags::SYN,
+                ..TcpRepr::default()
+            },
+        );
     }
 
     /// Feeds connection `i`'s server segment acknowledging client offset `acked`.
     fn server_ack(w: &mut Worker, i: u16, acked: u32, payload: &[u8]) {
-        let tcp = TcpRepr {
-            src_port: 80,
-            dst_port: 10_000 + i,
-            seq: 1,
-            ack: 1 + acked,
-            flags: Flags::PSH | Flags::ACK,
-            payload,
-            ..TcpRepr::default()
-        };
-        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-        let server = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
-        let frame = Frame::tcp(server, client, tcp).to_vec();
-        let len = u32::try_from(frame.len()).unwrap();
-        w.process_frame(T0 + u64::from(i), LinkType::Ethernet, &frame, len);
+        let flags = Flags::PSH | Flags::ACK;
+        let ack = 1 + acked;
+        feed(
+            w,
+            i,
+            true,
+            TcpRepr {
+                seq: 1,
+                ack,
+                flags,
+                payload,
+                ..TcpRepr::default()
+            },
+        );
     }
 
     fn sections(w: &Worker) -> Vec<(Vec<u8>, u64)> {
