@@ -49,7 +49,7 @@ use live::access_log::{self, Counts, Entry};
 use live::lab::{Lab, COMMAND_TIMEOUT, MONITORED_PORT, SERVER_ADDR};
 use live::process::{run, Proc};
 use live::raw_client::{self, Conn, Link, Outcome};
-use live::{lab_for, print_table, serial, tcpdump_counters, Linewatch};
+use live::{lab_for, print_table, serial};
 
 const TOOLS: &[&str] = &["nginx", "curl", "tcpdump"];
 
@@ -383,75 +383,6 @@ fn start_nginx_v6(lab: &Lab) -> (Proc, PathBuf) {
     }
 }
 
-/// What the capture keeps: the monitored port, and every IP fragment (a `tcp port` filter
-/// alone drops every non-first fragment: they carry no ports).
-fn capture_filter() -> String {
-    format!("tcp port {MONITORED_PORT} or (ip[6:2] & 0x1fff != 0) or (ip6[6] == 44)")
-}
-
-/// tcpdump on the server's veth, to a file.
-struct Capture {
-    proc: Proc,
-    file: PathBuf,
-}
-
-impl Capture {
-    fn start(lab: &Lab, file: &Path) -> Capture {
-        let mut cmd = lab.server().exec(path_of("tcpdump"));
-        // -Z root: Debian's tcpdump otherwise drops to a user who may not write the scratch
-        // directory. -U: each packet reaches the file as it is captured.
-        cmd.args(["-i", &lab.server_veth, "-s", "0", "-U", "-Z", "root", "-w"])
-            .arg(file)
-            .arg(capture_filter());
-        let mut proc = Proc::spawn("tcpdump", cmd);
-        if let Err(why) = proc.wait_stderr_line("tcpdump: listening on", COMMAND_TIMEOUT) {
-            panic!("{why}");
-        }
-        Capture {
-            proc,
-            file: file.to_path_buf(),
-        }
-    }
-
-    /// Waits until tcpdump has written all it was handed (asked with SIGUSR1: tcpdump throws
-    /// away what it has not read when interrupted), then SIGINT; checks that it lost nothing
-    /// and returns the frames captured.
-    fn stop(mut self) -> u64 {
-        let deadline = Instant::now() + COMMAND_TIMEOUT;
-        loop {
-            self.proc.signal(libc::SIGUSR1);
-            let line = self
-                .proc
-                .wait_stderr(
-                    "with tcpdump's counters",
-                    |l| tcpdump_counters(l).is_some(),
-                    COMMAND_TIMEOUT,
-                )
-                .unwrap_or_else(|why| panic!("{why}"));
-            let c = tcpdump_counters(&line).expect("checked by the wait");
-            if c.captured >= c.received_by_filter || Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let done = self.proc.stop(libc::SIGINT, COMMAND_TIMEOUT);
-        assert!(
-            done.status.success(),
-            "tcpdump: {}; stderr:\n{}",
-            done.status,
-            done.stderr
-        );
-        let c = tcpdump_counters(&done.stderr)
-            .unwrap_or_else(|| panic!("tcpdump printed no counters:\n{}", done.stderr));
-        assert!(
-            c.dropped_by_kernel == 0 && c.captured == c.received_by_filter,
-            "tcpdump lost packets:\n{}",
-            done.stderr
-        );
-        c.captured
-    }
-}
-
 /// Makes the server reach the raw client's addresses without asking: permanent neighbour
 /// entries to the client veth's MAC (nobody would answer the server's ARP or NS for them).
 fn add_neighbours(lab: &Lab, client_mac: [u8; 6]) {
@@ -585,15 +516,8 @@ fn evasions_are_counted_as_nginx_served_them() {
     let link =
         Link::open(lab.client(), &lab.client_veth, server_mac).unwrap_or_else(|e| panic!("{e}"));
 
-    let capture = Capture::start(&lab, &lab.dir.join("evasion.pcap"));
+    let (capture, lw) = live::capture_and_mirror(&lab, "evasion");
     let port = MONITORED_PORT.to_string();
-    let veth = lab.server_veth.clone();
-    let lw = Linewatch::ready(
-        &lab,
-        &["--mirror", &veth, "--port", &port],
-        &lab.dir.join("live.json"),
-        live::READY_TIMEOUT,
-    );
     let cases = cases();
     let outcomes = run_cases(&link, &cases);
     std::thread::sleep(live::SETTLE);

@@ -28,7 +28,7 @@ use live::access_log::{self, Counts};
 use live::lab::{Lab, MONITORED_PORT};
 use live::lossy::{arrivals_to, small_segments, Dropper};
 use live::traffic::wrk;
-use live::{frame_sizes, lab_for, print_table, serial, Linewatch, Tcpdump};
+use live::{frame_sizes, lab_for, print_table, serial};
 
 const TOOLS: &[&str] = &["clang", "nginx", "wrk", "tcpdump"];
 
@@ -182,15 +182,8 @@ fn lossy_path_counts_match_access_log() {
     };
     small_segments(&lab, MTU);
     let dropper = Dropper::attach(&lab, DROP_PER_MILLE);
-    let capture = Tcpdump::start(&lab, &lab.server_veth, &lab.dir.join("lossy.pcap"));
+    let (capture, lw) = live::capture_and_mirror(&lab, "lossy");
     let port = MONITORED_PORT.to_string();
-    let veth = lab.server_veth.clone();
-    let lw = Linewatch::ready(
-        &lab,
-        &["--mirror", &veth, "--port", &port],
-        &lab.dir.join("live.json"),
-        live::READY_TIMEOUT,
-    );
     let wrk_requests = run_wrk(&lab);
     std::thread::sleep(live::SETTLE);
     let live_summary = lw.interrupt();
@@ -216,8 +209,8 @@ fn lossy_path_counts_match_access_log() {
     );
     let sizes = frame_sizes(&capture_file);
     println!(
-        "tcpdump: {frames} frames captured on {veth}, largest {} bytes",
-        sizes.max
+        "tcpdump: {frames} frames captured on {}, largest {} bytes",
+        lab.server_veth, sizes.max
     );
     assert!(
         sizes.max <= MAX_FRAME,

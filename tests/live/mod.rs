@@ -340,7 +340,32 @@ fn parses_tcpdump_counters() {
     assert!(tcpdump_counters("tcpdump: listening on lwns0").is_none());
 }
 
-/// tcpdump inside the server namespace, writing `tcp port 8080` on `iface` to a file.
+/// What tcpdump keeps: the monitored port, and every IP fragment (a `tcp port` filter alone
+/// drops every non-first fragment: they carry no ports).
+fn capture_filter() -> String {
+    format!(
+        "tcp port {} or (ip[6:2] & 0x1fff != 0) or (ip6[6] == 44)",
+        lab::MONITORED_PORT
+    )
+}
+
+/// The usual judge's set-up: tcpdump on the server's veth writing `<name>.pcap` in the lab's
+/// directory, then `linewatch --mirror <server veth> --port 8080` with its summary in
+/// `<name>.json`, ready.
+pub fn capture_and_mirror(lab: &Lab, name: &str) -> (Tcpdump, Linewatch) {
+    let capture = Tcpdump::start(lab, &lab.server_veth, &lab.dir.join(format!("{name}.pcap")));
+    let port = lab::MONITORED_PORT.to_string();
+    let lw = Linewatch::ready(
+        lab,
+        &["--mirror", &lab.server_veth, "--port", &port],
+        &lab.dir.join(format!("{name}.json")),
+        READY_TIMEOUT,
+    );
+    (capture, lw)
+}
+
+/// tcpdump inside the server namespace, writing the monitored port (and IP fragments) on
+/// `iface` to a file.
 #[derive(Debug)]
 pub struct Tcpdump {
     proc: Proc,
@@ -373,7 +398,7 @@ impl Tcpdump {
             "-w",
         ])
         .arg(file)
-        .arg(format!("tcp port {}", lab::MONITORED_PORT));
+        .arg(capture_filter());
         let mut proc = Proc::spawn(&format!("tcpdump -i {iface}"), cmd);
         if let Err(why) = proc.wait_stderr_line("tcpdump: listening on", Duration::from_secs(10)) {
             panic!("{why}");
