@@ -122,8 +122,9 @@ pub(super) fn scan(buf: &[u8], at: usize) -> Status<HeadFields<'_>> {
             None => {
                 fields.end = line_end + 1;
                 fields.bare_lf = bare_lf;
-                if fields.host.is_some() && fields.host_line != at {
-                    fields.host = later_host_as_nginx_reads(buf, at, &fields);
+                if let Some(host) = fields.host.filter(|_| fields.host_line != at) {
+                    // Scalars only: a reference to `fields` would keep it out of registers.
+                    fields.host = later_host_as_nginx_reads(buf, at, fields.host_line, host);
                 }
                 return Status::Complete(fields);
             }
@@ -145,10 +146,11 @@ pub(super) fn scan(buf: &[u8], at: usize) -> Status<HeadFields<'_>> {
 fn later_host_as_nginx_reads<'a>(
     buf: &[u8],
     at: usize,
-    fields: &HeadFields<'a>,
+    host_line: usize,
+    host: &'a [u8],
 ) -> Option<&'a [u8]> {
-    let before = buf.get(at..fields.host_line).unwrap_or_default();
-    fields.host.filter(|_| !lines_refused_by_nginx(before))
+    let before = buf.get(at..host_line).unwrap_or_default();
+    (!lines_refused_by_nginx(before)).then_some(host)
 }
 
 /// Whether any of the LF-ended header lines in `lines` is one nginx refuses.
