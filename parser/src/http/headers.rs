@@ -1,5 +1,12 @@
 //! The header block after a start line: found line by line (`scan::find_byte`), and only the
 //! four fields linewatch uses are looked at.
+//!
+//! Host is taken as nginx takes it ([`later_host_as_nginx_reads`]): nginx reads header
+//! lines in order and stops at the first it refuses (answering 400, logged with the request's
+//! method but without a Host that came later), so the lines before the Host line are checked as
+//! nginx 1.22 checks them ([`refused_by_nginx`]) and after a refused line no Host is taken. The
+//! loop over the lines checks nothing: the check runs once the block is complete, and only when
+//! Host is not the first line, so a head with Host first, as clients send it, pays one compare.
 
 use super::{scan::find_byte, trim_ows, Body, HttpError, Status};
 
@@ -8,6 +15,8 @@ use super::{scan::find_byte, trim_ows, Body, HttpError, Status};
 pub(super) struct HeadFields<'a> {
     /// The first Host field's value, OWS trimmed.
     pub(super) host: Option<&'a [u8]>,
+    /// Where the line of that Host field starts.
+    host_line: usize,
     /// The first User-Agent field's value, OWS trimmed.
     pub(super) user_agent: Option<&'a [u8]>,
     /// Content-Length, when present and valid.
@@ -113,6 +122,10 @@ pub(super) fn scan(buf: &[u8], at: usize) -> Status<HeadFields<'_>> {
             None => {
                 fields.end = line_end + 1;
                 fields.bare_lf = bare_lf;
+                if let Some(host) = fields.host.filter(|_| fields.host_line != at) {
+                    // Scalars only: a reference to `fields` would keep it out of registers.
+                    fields.host = later_host_as_nginx_reads(buf, at, fields.host_line, host);
+                }
                 return Status::Complete(fields);
             }
             Some(b' ' | b'\t') if line_start == at => {
@@ -120,10 +133,61 @@ pub(super) fn scan(buf: &[u8], at: usize) -> Status<HeadFields<'_>> {
             }
             Some(_) => {}
         }
-        fields.read_line(line);
+        fields.read_line(line, line_start);
         line_start = line_end + 1;
     }
     Status::Partial
+}
+
+/// The Host of a header block at `at` whose Host line is not the first, as nginx reads it:
+/// `None` when a line before the Host line is one nginx refuses. (A Host on the first line,
+/// where clients put it, is taken as it is, at the cost of one compare.)
+#[cold]
+fn later_host_as_nginx_reads<'a>(
+    buf: &[u8],
+    at: usize,
+    host_line: usize,
+    host: &'a [u8],
+) -> Option<&'a [u8]> {
+    let before = buf.get(at..host_line).unwrap_or_default();
+    (!lines_refused_by_nginx(before)).then_some(host)
+}
+
+/// Whether any of the LF-ended header lines in `lines` is one nginx refuses.
+fn lines_refused_by_nginx(lines: &[u8]) -> bool {
+    let lines = lines.strip_suffix(b"\n").unwrap_or(lines);
+    lines
+        .split(|&b| b == b'\n')
+        .any(|line| refused_by_nginx(line.strip_suffix(b"\r").unwrap_or(line)))
+}
+
+/// Whether nginx 1.22 refuses this header line (CR LF or LF already taken off; measured in the
+/// lab, see `parser/tests/nginx_lenient.rs`): it starts with a control byte, SP, DEL or `:`
+/// (an obs-fold continuation line included), its name holds a control byte, SP or DEL, or its
+/// value holds a NUL or a CR not at the line's end. nginx only ignores other odd names (an
+/// underscore, a byte ≥ 0x80), and reads any other byte in a value.
+fn refused_by_nginx(line: &[u8]) -> bool {
+    // CRs before the line end are part of it for nginx (`X: y CR CR LF` is a line).
+    let mut line = line;
+    while let [rest @ .., b'\r'] = line {
+        line = rest;
+    }
+    if matches!(line.first(), None | Some(b':')) {
+        return true;
+    }
+    let mut in_name = true;
+    for &byte in line {
+        if in_name {
+            if byte == b':' {
+                in_name = false;
+            } else if byte <= b' ' || byte == 0x7F {
+                return true;
+            }
+        } else if byte == 0 || byte == b'\r' {
+            return true;
+        }
+    }
+    false
 }
 
 impl<'a> HeadFields<'a> {
@@ -131,6 +195,7 @@ impl<'a> HeadFields<'a> {
     pub(super) const fn none(end: usize) -> Self {
         HeadFields {
             host: None,
+            host_line: 0,
             user_agent: None,
             content_length: None,
             content_length_invalid: false,
@@ -141,12 +206,14 @@ impl<'a> HeadFields<'a> {
         }
     }
 
+    /// Reads the header line `line`, which starts at `line_start` in the block's buffer.
     #[inline]
-    fn read_line(&mut self, line: &'a [u8]) {
+    fn read_line(&mut self, line: &'a [u8], line_start: usize) {
         // Dispatch on the first letter, folded to lower case; most lines match none.
         match line.first().map(u8::to_ascii_lowercase) {
             Some(b'h') if self.host.is_none() => {
                 self.host = HOST.value_in(line).map(trim_ows);
+                self.host_line = line_start;
             }
             Some(b'u') if self.user_agent.is_none() => {
                 self.user_agent = USER_AGENT.value_in(line).map(trim_ows);
@@ -250,6 +317,11 @@ mod tests {
 
     fn fields(block: &[u8]) -> HeadFields<'_> {
         scan(block, 0).complete().expect("complete header block")
+    }
+
+    /// The Host nginx reads from `block`.
+    fn nginx_host(block: &[u8]) -> Option<&[u8]> {
+        fields(block).host
     }
 
     #[test]
@@ -373,6 +445,75 @@ mod tests {
             }
             assert!(name.value_in(&name.bytes[..name.bytes.len() - 1]).is_none());
         }
+    }
+
+    #[test]
+    fn lines_nginx_refuses() {
+        for line in [
+            &b" X: y"[..],
+            b"\tfolded",
+            b"X A: b",
+            b"X\tA: b",
+            b"X\x01A: b",
+            b"X\x7fA: b",
+            b"X\0A: b",
+            b":x",
+            b"X: a\0b",
+            b"X: a\rb",
+            b"X\r: b",
+            b"\r",
+            b"\rX: y",
+        ] {
+            assert!(refused_by_nginx(line), "{line:?}");
+        }
+        for line in [
+            &b"X-A: b"[..],
+            b"X_A: b",
+            b"X\xe9A: b",
+            b"X\"A: b",
+            b"Foo",
+            b"X-A:",
+            b"X-A: a\x01b\x7f",
+            b"X-A:\tb c ",
+            b"X-A: b\r",
+            b"X-A\r\r",
+        ] {
+            assert!(!refused_by_nginx(line), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn no_host_after_a_line_nginx_refuses() {
+        // nginx stops at the refused line and logs no Host.
+        for block in [
+            &b"X A: b\r\nHost: h\r\n\r\n"[..],
+            b"X-A: a\0b\r\nHost: h\r\n\r\n",
+            b"X-A: b\r\n\tc\r\nHost: h\r\n\r\n",
+            b" X-A: b\nHost: h\n\n",
+        ] {
+            assert_eq!(nginx_host(block), None, "{block:?}");
+        }
+        // Lines nginx only ignores, and any line after Host, leave Host as read.
+        for block in [
+            &b"Foo\r\nX_A: b\r\nX-A: \x01\r\nHost: h\r\n\r\n"[..],
+            b"Host: h\r\nX A: b\r\n\r\n",
+            b"Host: h\r\nX-A: b\r\n folded\r\nHost: o\r\n\r\n",
+        ] {
+            assert_eq!(nginx_host(block), Some(&b"h"[..]), "{block:?}");
+        }
+        // Host first, with any OWS; an empty Host; no Host.
+        for (block, host) in [
+            (&b"Host:   h\r\n\r\n"[..], Some(&b"h"[..])),
+            (b"HOST:\th \r\nX A: b\r\n\r\n", Some(b"h")),
+            (b"Host:\r\n\r\n", Some(b"")),
+            (b"X A: b\r\nHost:  \r\n\r\n", None),
+            (b"X A: b\r\n\r\n", None),
+        ] {
+            assert_eq!(nginx_host(block), host, "{block:?}");
+        }
+        // The other fields are still read after a refused line: they frame the body.
+        let f = fields(b"X A: b\r\nContent-Length: 3\r\nUser-Agent: u\r\n\r\n");
+        assert_eq!((f.content_length, f.user_agent), (Some(3), Some(&b"u"[..])));
     }
 
     #[test]

@@ -9,22 +9,28 @@
 //!   could still begin a valid head, so a non-HTTP payload fails fast instead of being held.
 //! - Malformed input is an [`HttpError`]; never a panic, never a read past the input.
 //! - Start lines are checked as llhttp's strict mode checks them (RFC 9112 §3 and §4): a
-//!   method token, SP, a target of visible bytes, SP, `HTTP/0.9|1.0|1.1`, CRLF; or
-//!   `HTTP/x.y SP 3DIGIT [SP reason] CRLF`. `GET target CRLF` (HTTP/0.9) is accepted. Any
-//!   token is a method (unknown methods are counted, not rejected), and bytes ≥ 0x80 in a target
-//!   are accepted (servers such as nginx serve them).
+//!   method token, SP, a target of visible bytes, SP, `HTTP/1.0|1.1`, CRLF; or
+//!   `HTTP/x.y SP 3DIGIT [SP reason] CRLF`. `GET target CRLF` (HTTP/0.9) is accepted. Any method
+//!   nginx reads is a method (upper-case letters, `_`, `-`; unknown ones are counted, not
+//!   rejected), and bytes ≥ 0x80 in a target are accepted (servers such as nginx serve them).
 //! - Where nginx serves what llhttp's strict mode rejects, linewatch counts what the server
 //!   answered (each checked against nginx 1.22's access log; see `parser/tests/nginx_lenient.rs`):
 //!   a bare LF ends any line (the request line, the status line, a header line, the empty line
 //!   and a chunk-size line; RFC 9112 §2.2 lets a recipient do this), alone or mixed with CRLF;
 //!   a request line may have several SPs between its tokens and SPs before its line end; any
-//!   run of CR and LF before a message is skipped. A head that used a bare LF says so
-//!   (`bare_lf`), so it can be counted apart. What nginx rejects stays rejected: a tab between
-//!   tokens, a space before the method, a CR not followed by LF.
+//!   run of CR and LF before a message is skipped; a request's version may be any `HTTP/1.`
+//!   minor version up to 999, leading zeros allowed ([`Version::Http1Later`] above 1). A head
+//!   that used a bare LF says so (`bare_lf`), so it can be counted apart. What nginx refuses in
+//!   a request line (400 or 505, logged without a method) is refused: a tab between tokens, a
+//!   space before the method, a CR not followed by LF, a method byte outside `[A-Z_-]`,
+//!   `HTTP/0.9` written out, a major version other than 1.
 //! - Header lines are split on LF (a CR before it is dropped). Only the fields linewatch uses are
-//!   examined; other header lines are skipped without validation. Defects in the fields that
-//!   decide where a message ends (Content-Length, Transfer-Encoding) are reported in the head's
-//!   `defect`, with [`Body::Unknown`] when the end cannot be known.
+//!   examined; other header lines are skipped, except that until Host is found each is checked
+//!   as nginx checks it, and after a line nginx refuses no Host is taken (nginx logs none). A
+//!   header line nginx refuses does not unmake the request: nginx logs it with its method and
+//!   400. Defects in the fields that decide where a message ends (Content-Length,
+//!   Transfer-Encoding) are reported in the head's `defect`, with [`Body::Unknown`] when the end
+//!   cannot be known.
 //!
 //! # Data flow
 //!
@@ -84,19 +90,23 @@ pub enum Version {
     Http10,
     /// HTTP/1.1.
     Http11,
+    /// A later HTTP/1 minor version (`HTTP/1.2` … `HTTP/1.999`), which nginx serves as 1.1.
+    /// Request lines only.
+    Http1Later,
 }
 
 impl Version {
-    /// The version as it is written on the wire.
+    /// The version as it is written on the wire (`HTTP/1.x` for [`Version::Http1Later`]).
     pub const fn as_str(self) -> &'static str {
         match self {
             Version::Http09 => "HTTP/0.9",
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
+            Version::Http1Later => "HTTP/1.x",
         }
     }
 
-    /// Reads `HTTP/d.d` from exactly 8 bytes. `Err` tells how it is wrong.
+    /// Reads a status line's `HTTP/d.d` from exactly 8 bytes. `Err` tells how it is wrong.
     #[inline]
     fn from_wire(bytes: &[u8]) -> Result<Version, HttpError> {
         /// The versions as little-endian words, so one load and compare checks all 8 bytes.
@@ -144,7 +154,8 @@ counter_enum! {
         NotHttp => "not_http",
         /// The request target is empty or holds a control byte.
         InvalidTarget => "invalid_target",
-        /// `HTTP/` is followed by something other than 0.9, 1.0 or 1.1, or the version is not
+        /// `HTTP/` is followed by a version not read (a response: other than 0.9, 1.0 or 1.1;
+        /// a request: other than `1.` and a minor version up to 999), or the version is not
         /// followed by the expected separator.
         InvalidVersion => "invalid_version",
         /// A CR in a start line is not followed by LF (a bare LF is a line end: see the
@@ -171,8 +182,10 @@ counter_enum! {
 /// Byte classes for start-line scanning, one table lookup per byte. (Targets are checked eight
 /// bytes at a time instead: see `scan::target_end`.)
 mod class {
-    /// `tchar` (RFC 9110 §5.6.2): the bytes of a method token.
-    const TOKEN: u8 = 1;
+    /// The bytes nginx reads in a method: upper-case letters, `_` and `-`. Any other byte there
+    /// (a lower-case letter, a digit, other `tchar` punctuation) gets a 400 from nginx, logged
+    /// without a method; `parser/tests/nginx_lenient.rs` has the cases.
+    const METHOD: u8 = 1;
     /// Bytes allowed in a reason phrase: HTAB, SP, visible ASCII, bytes ≥ 0x80.
     const REASON: u8 = 2;
 
@@ -184,8 +197,8 @@ mod class {
         loop {
             let visible = byte > b' ' && byte != 0x7F;
             let mut class = 0;
-            if byte.is_ascii_alphanumeric() || is_token_punctuation(byte) {
-                class |= TOKEN;
+            if byte.is_ascii_uppercase() || byte == b'_' || byte == b'-' {
+                class |= METHOD;
             }
             if visible || byte == b' ' || byte == b'\t' {
                 class |= REASON;
@@ -198,29 +211,9 @@ mod class {
         }
     }
 
-    const fn is_token_punctuation(byte: u8) -> bool {
-        matches!(
-            byte,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
-    }
-
     #[inline]
-    pub(super) fn is_token(byte: u8) -> bool {
-        TABLE[usize::from(byte)] & TOKEN != 0
+    pub(super) fn is_method(byte: u8) -> bool {
+        TABLE[usize::from(byte)] & METHOD != 0
     }
 
     #[inline]
@@ -275,8 +268,8 @@ mod tests {
     #[test]
     fn byte_classes() {
         for b in 0..=255u8 {
-            let token = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-            assert_eq!(class::is_token(b), token, "token {b:#x}");
+            let method = b.is_ascii_uppercase() || b == b'_' || b == b'-';
+            assert_eq!(class::is_method(b), method, "method {b:#x}");
             let reason = b == b'\t' || (b >= 0x20 && b != 0x7F);
             assert_eq!(class::is_reason(b), reason, "reason {b:#x}");
         }
@@ -284,6 +277,9 @@ mod tests {
 
     #[test]
     fn versions() {
+        // Responses still read the three versions llhttp reads; requests read nginx's (see
+        // `request::nginx_version`).
+        assert_eq!(Version::Http1Later.as_str(), "HTTP/1.x");
         assert_eq!(Version::from_wire(b"HTTP/1.1"), Ok(Version::Http11));
         assert_eq!(Version::from_wire(b"HTTP/1.0"), Ok(Version::Http10));
         assert_eq!(Version::from_wire(b"HTTP/0.9"), Ok(Version::Http09));

@@ -225,26 +225,85 @@ pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>
     Ok(Status::Complete((line, len)))
 }
 
-/// `HTTP/d.d` at `at`, then SPs (nginx serves them) and the line end (CRLF or a bare LF).
+/// The version at `at`, then SPs (nginx serves them) and the line end (CRLF or a bare LF).
 /// Returns the version and the index past the line end.
 #[inline]
 fn version_and_end(buf: &[u8], at: usize) -> Result<Status<(Version, usize)>, HttpError> {
-    let rest = &buf[at..];
-    let Some(version) = rest.get(..VERSION_LEN) else {
-        return partial_version(rest);
-    };
-    let version = Version::from_wire(version)?;
-    let after = at + VERSION_LEN;
-    if let Some(b"\r\n") = buf.get(after..after + 2) {
-        return Ok(Status::Complete((version, after + 2)));
+    /// The versions as little-endian words, so one load and compare checks all 8 bytes.
+    const HTTP_11: u64 = u64::from_le_bytes(*b"HTTP/1.1");
+    const HTTP_10: u64 = u64::from_le_bytes(*b"HTTP/1.0");
+    if let Some(&[a, b, c, d, e, f, g, h]) = buf.get(at..at + VERSION_LEN) {
+        let after = at + VERSION_LEN;
+        if let Some(b"\r\n") = buf.get(after..after + 2) {
+            match u64::from_le_bytes([a, b, c, d, e, f, g, h]) {
+                HTTP_11 => return Ok(Status::Complete((Version::Http11, after + 2))),
+                HTTP_10 => return Ok(Status::Complete((Version::Http10, after + 2))),
+                _ => {}
+            }
+        }
     }
-    // The lenient line ends, off the common path: SPs before it, a bare LF.
+    lenient_version_and_end(buf, at)
+}
+
+/// [`version_and_end`] off the common path: the version read as nginx reads it, then SPs and a
+/// CRLF or bare LF.
+#[cold]
+fn lenient_version_and_end(buf: &[u8], at: usize) -> Result<Status<(Version, usize)>, HttpError> {
+    let (version, after) = match nginx_version(buf, at)? {
+        Status::Complete(parsed) => parsed,
+        Status::Partial => return Ok(Status::Partial),
+    };
     Ok(
         match line_end(buf, skip_spaces(buf, after), HttpError::InvalidVersion)? {
             Status::Complete((len, _)) => Status::Complete((version, len)),
             Status::Partial => Status::Partial,
         },
     )
+}
+
+/// A request's version as nginx 1.22 reads it: `HTTP/1.` and a minor version of decimal digits
+/// whose value is at most [`MAX_MINOR`] (leading zeros allowed: `HTTP/1.01` is 1.1). nginx
+/// answers 505 to a major version above 1 and 400 to `HTTP/0.9` written out, `HTTP/01.1`, a
+/// missing minor version or lower-case `http`, logging no method: none of them is a request.
+/// Returns the version and the index just past it.
+fn nginx_version(buf: &[u8], at: usize) -> Result<Status<(Version, usize)>, HttpError> {
+    /// The largest minor version nginx reads.
+    const MAX_MINOR: u32 = 999;
+    const PREFIX: &[u8] = b"HTTP/1.";
+    /// How much of [`PREFIX`] names the protocol: a mismatch there is not HTTP at all.
+    const PROTOCOL_LEN: usize = "HTTP/".len();
+    let rest = &buf[at..];
+    for (i, &want) in PREFIX.iter().enumerate() {
+        match rest.get(i) {
+            None => return Ok(Status::Partial),
+            Some(&byte) if byte == want => {}
+            Some(_) if i < PROTOCOL_LEN => return Err(HttpError::NotHttp),
+            Some(_) => return Err(HttpError::InvalidVersion),
+        }
+    }
+    let digits = &rest[PREFIX.len()..];
+    let len = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let minor = digits[..len]
+        .iter()
+        .try_fold(0u32, |n, &b| {
+            let n = n * 10 + u32::from(b - b'0');
+            (n <= MAX_MINOR).then_some(n)
+        })
+        .ok_or(HttpError::InvalidVersion)?;
+    if len == digits.len() {
+        // The buffer ends inside the minor version: more digits may follow.
+        return Ok(Status::Partial);
+    }
+    let version = match (len, minor) {
+        (0, _) => return Err(HttpError::InvalidVersion),
+        (_, 0) => Version::Http10,
+        (_, 1) => Version::Http11,
+        _ => Version::Http1Later,
+    };
+    Ok(Status::Complete((version, at + PREFIX.len() + len)))
 }
 
 /// After `method SP target SP`, at `at`: more SPs, then the version or (HTTP/0.9) the line
@@ -315,26 +374,8 @@ fn method_len(buf: &[u8]) -> Result<Status<usize>, HttpError> {
     for (i, &byte) in buf.iter().enumerate().take(MAX_METHOD_LEN + 1) {
         match byte {
             b' ' if i > 0 => return Ok(Status::Complete(i)),
-            _ if class::is_token(byte) && i < MAX_METHOD_LEN => {}
+            _ if class::is_method(byte) && i < MAX_METHOD_LEN => {}
             _ => return Err(HttpError::NotHttp),
-        }
-    }
-    Ok(Status::Partial)
-}
-
-/// Checks the few bytes of `HTTP/d.d` present when the buffer ends inside them.
-fn partial_version(rest: &[u8]) -> Result<Status<(Version, usize)>, HttpError> {
-    const TEMPLATE: &[u8; VERSION_LEN] = b"HTTP/1.1";
-    for (i, &byte) in rest.iter().enumerate() {
-        let ok = match i {
-            5 | 7 => byte.is_ascii_digit(),
-            _ => byte == TEMPLATE[i],
-        };
-        if !ok {
-            return Err(match i {
-                0..=4 => HttpError::NotHttp,
-                _ => HttpError::InvalidVersion,
-            });
         }
     }
     Ok(Status::Partial)
@@ -430,6 +471,23 @@ mod tests {
             (b"GET / HTTP/1.1x\r\n", HttpError::InvalidVersion),
             (b"GET   \r\n", HttpError::InvalidTarget),
             (b"POST /  \n", HttpError::InvalidVersion),
+            // nginx refuses these request lines (400, or 505 above HTTP/1.x) and logs no
+            // method: a method byte outside `[A-Z_-]`, a version it does not read.
+            (b"get / HTTP/1.1\r\n", HttpError::NotHttp),
+            (b"Get / HTTP/1.1\r\n", HttpError::NotHttp),
+            (b"FOO1 / HTTP/1.1\r\n", HttpError::NotHttp),
+            (b"G.T / HTTP/1.1\r\n", HttpError::NotHttp),
+            (b"GET / HTTP/2.0\r\n", HttpError::InvalidVersion),
+            (b"GET / HTTP/2\r\n", HttpError::InvalidVersion),
+            (b"GET / HTTP/10.0\r\n", HttpError::InvalidVersion),
+            (b"GET / HTTP/0.9\r\n", HttpError::InvalidVersion),
+            (b"GET / HTTP/01.1\r\n", HttpError::InvalidVersion),
+            (b"GET / HTTP/1\r\n", HttpError::InvalidVersion),
+            (b"GET / HTTP/1.\r\n", HttpError::InvalidVersion),
+            (b"GET / HTTP/1.1000\r\n", HttpError::InvalidVersion),
+            (b"GET / HTTP/1.1000", HttpError::InvalidVersion),
+            (b"GET / http/1.1\r\n", HttpError::NotHttp),
+            (b"GET / HTTP/1.1\t\r\n", HttpError::InvalidVersion),
         ];
         for &(input, error) in cases {
             assert_eq!(
@@ -491,6 +549,58 @@ mod tests {
                 Version::Http11,
                 38,
             ),
+            // Any HTTP/1 minor version up to 999, leading zeros allowed, read by value.
+            (
+                b"GET /v2 HTTP/1.2\r\n",
+                b"GET",
+                b"/v2",
+                Version::Http1Later,
+                18,
+            ),
+            (
+                b"GET /v8 HTTP/1.999\r\n",
+                b"GET",
+                b"/v8",
+                Version::Http1Later,
+                20,
+            ),
+            (
+                b"GET /v10 HTTP/1.01\r\n",
+                b"GET",
+                b"/v10",
+                Version::Http11,
+                20,
+            ),
+            (
+                b"GET /v11 HTTP/1.00\n",
+                b"GET",
+                b"/v11",
+                Version::Http10,
+                19,
+            ),
+            (
+                b"GET /v12 HTTP/1.0000000000001\r\n",
+                b"GET",
+                b"/v12",
+                Version::Http11,
+                31,
+            ),
+            (
+                b"GET /v13 HTTP/1.2  \n",
+                b"GET",
+                b"/v13",
+                Version::Http1Later,
+                20,
+            ),
+            // Methods: nginx reads upper-case letters, `_` and `-`.
+            (
+                b"MK_COL /m6 HTTP/1.1\r\n",
+                b"MK_COL",
+                b"/m6",
+                Version::Http11,
+                21,
+            ),
+            (b"- /m7 HTTP/1.1\r\n", b"-", b"/m7", Version::Http11, 16),
         ];
         for &(input, method, target, version, len) in cases {
             let (l, n) = line(input).unwrap().complete().unwrap();
@@ -549,6 +659,8 @@ mod tests {
             b"GET /\r\n",
             b"GET  /a  HTTP/1.1  \n",
             b"GET /x \n",
+            b"GET /a HTTP/1.12\r\n",
+            b"GET /a HTTP/1.000\n",
         ] {
             for cut in 0..input.len() {
                 assert_eq!(line(&input[..cut]), Ok(Partial), "{:?}", &input[..cut]);
@@ -590,5 +702,6 @@ mod tests {
             assert_eq!(Method::ALL[m.index()], m);
         }
         assert_eq!(Method::of(b"get"), Method::Other);
+        assert_eq!(Method::of(b"QUERY"), Method::Other);
     }
 }
