@@ -38,7 +38,7 @@ use linewatch_parser::http::Method;
 use linewatch_testkit::tools::path_of;
 use live::lab::{Lab, MONITORED_PORT, SERVER_ADDR};
 use live::process::run_ok;
-use live::{lab_for, serial, Linewatch, Tcpdump};
+use live::{lab_for, serial};
 
 const TOOLS: &[&str] = &["nginx", "tcpdump", "python3"];
 
@@ -578,15 +578,8 @@ fn bare_lf_and_lenient_start_lines_match_access_log() {
     let Some(lab) = lab_for("bare_lf_and_lenient_start_lines_match_access_log", TOOLS) else {
         return;
     };
-    let capture = Tcpdump::start(&lab, &lab.server_veth, &lab.dir.join("bare-lf.pcap"));
+    let (capture, lw) = live::capture_and_mirror(&lab, "bare-lf");
     let port = MONITORED_PORT.to_string();
-    let veth = lab.server_veth.clone();
-    let lw = Linewatch::ready(
-        &lab,
-        &["--mirror", &veth, "--port", &port],
-        &lab.dir.join("live.json"),
-        live::READY_TIMEOUT,
-    );
     let answers = send_cases(&lab);
     std::thread::sleep(live::SETTLE);
     let live_summary = lw.interrupt();
