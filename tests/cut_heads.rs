@@ -23,9 +23,9 @@ use common::{map_of, scratch, summary_of};
 use linewatch_engine::carry::CARRY_SLOTS;
 use linewatch_testkit::frame::pcap;
 
-/// Peak resident memory allowed: the bar for memory under attack. Measured: 32 MiB with
-/// one worker, 54 MiB with two (each with its full flow table and 1 MiB of carry slots); a
-/// pool that grew with the stalled heads (100,000 x 8 KiB) would be far past it.
+/// Peak resident memory allowed: the bar for memory under attack. Measured: 31 MiB with
+/// one worker, 52 MiB with two (each with its flow table and carry slots, resident as used); a
+/// pool that grew with the stalled heads (100,000 x 32 KiB) would be far past it.
 const RSS_LIMIT: u64 = 128 * 1024 * 1024;
 
 fn check(stalled: u32, split: u32) {

@@ -11,10 +11,10 @@
 //! method, a bare CR, a method byte outside `[A-Z_-]`, a version other than `HTTP/1.x`). Those
 //! cases' targets are under `/reject/`, which is how their log lines are told apart.
 //!
-//! Not a case here: a head longer than the engine's carry slot (8 KiB, `engine::carry`), such as
-//! a 9,000-byte header line. nginx answers it 400 and logs the request with its method;
-//! linewatch counts `carry_overflow` and not the request. That is the engine's carry, not the
-//! parser (which reads such a head whole): measured and left to it.
+//! Long heads too: nginx serves a head of up to 32 KiB whose lines are each under 8 KiB
+//! (`large_client_header_buffers 4 8k`), and answers 400 to a longer line or head, logging the
+//! request with its method; linewatch carries heads up to 32 KiB (`engine::carry`) and counts a
+//! longer one at its request line (`incomplete_heads`, `carry_overflow`).
 //!
 //! The client is a few lines of python3 (a plain socket per case: connect, send the bytes,
 //! read until nginx closes), so the bytes on the wire are exactly the case's.
@@ -291,6 +291,25 @@ const CASES: &[Case] = &[
         verdict: Verdict::Rejected,
         status: 414,
     },
+    // Long heads: lines under 8 KiB and a head under 32 KiB are served; past either, 400.
+    Case {
+        name: "a 21 KB head of 7,000-byte lines",
+        bytes: b"GET /long/fits HTTP/1.1\r\nHost: long.lab\r\nX-A: @P7K@\r\nX-B: @P7K@\r\nX-C: @P7K@\r\nConnection: close\r\n\r\n",
+        verdict: served(1, 0),
+        status: 404,
+    },
+    Case {
+        name: "a 9,000-byte header line",
+        bytes: b"GET /long/line HTTP/1.1\r\nHost: long.lab\r\nX-A: @PAD@\r\nConnection: close\r\n\r\n",
+        verdict: served(1, 0),
+        status: 400,
+    },
+    Case {
+        name: "a 42 KB head of 7,000-byte lines",
+        bytes: b"GET /long/head HTTP/1.1\r\nHost: long.lab\r\nX-A: @P7K@\r\nX-B: @P7K@\r\nX-C: @P7K@\r\nX-D: @P7K@\r\nX-E: @P7K@\r\nX-F: @P7K@\r\nConnection: close\r\n\r\n",
+        verdict: served(1, 0),
+        status: 400,
+    },
     // Header lines: nginx has read the request line, so it logs the request with its method
     // whatever it answers; a Host after a line it refuses is not read.
     Case {
@@ -541,17 +560,21 @@ fn ours(summary: &serde_json::Value) -> Counts {
     }
 }
 
-/// Where a case's bytes hold [`PAD`], [`PAD_LEN`] bytes go on the wire: a line longer than
-/// nginx's 8 KiB header buffer.
+/// Where a case's bytes hold a pad, that many letters go on the wire: [`PAD`] makes a line
+/// longer than nginx's 8 KiB header buffer, [`PAD_7K`] one just under it.
+const PADS: [(&[u8], usize); 2] = [(PAD, 9_000), (PAD_7K, 7_000)];
 const PAD: &[u8] = b"@PAD@";
-const PAD_LEN: usize = 9_000;
+const PAD_7K: &[u8] = b"@P7K@";
 
-/// A case's bytes as sent: [`PAD`] replaced by [`PAD_LEN`] letters.
+/// A case's bytes as sent: every pad replaced by its letters.
 fn expand(bytes: &[u8]) -> Vec<u8> {
-    match bytes.windows(PAD.len()).position(|w| w == PAD) {
-        Some(at) => [&bytes[..at], &[b'a'; PAD_LEN][..], &bytes[at + PAD.len()..]].concat(),
-        None => bytes.to_vec(),
+    let mut out = bytes.to_vec();
+    for (pad, len) in PADS {
+        while let Some(at) = out.windows(pad.len()).position(|w| w == pad) {
+            out.splice(at..at + pad.len(), std::iter::repeat_n(b'a', len));
+        }
     }
+    out
 }
 
 /// Runs the client in the client namespace; returns its per-case lines.

@@ -14,12 +14,15 @@
 //! on an intrusive list, least recently active first: taking, touching and giving back are
 //! O(1), with no allocation after start.
 
-/// Bytes one slot holds: a request head up to 8 KiB, the default header-size limit of nginx's
-/// `large_client_header_buffers` and of Node.js. Bigger heads are counted as overflow.
-pub const CARRY_CAP: usize = 8 * 1024;
+/// Bytes one slot holds: a request head up to 32 KiB, nginx's default limit
+/// (`large_client_header_buffers 4 8k`: each line within 8 KiB, the head within four such
+/// buffers). A longer head is counted at its request line from what the slot holds
+/// (`incomplete_heads`, and `carry_overflow`): nginx answers it 400 and logs it.
+pub const CARRY_CAP: usize = 32 * 1024;
 
-/// Slots per worker: heads cut in the middle at the same moment on one core. 128 x 8 KiB =
-/// 1 MiB per worker.
+/// Slots per worker: heads cut in the middle at the same moment on one core. 128 x 32 KiB =
+/// 4 MiB of address space per worker, in one zeroed allocation: the kernel backs a page only
+/// once a head is written to it, so resident memory follows the heads actually carried.
 pub const CARRY_SLOTS: usize = 128;
 
 pub use crate::slots::Owner;

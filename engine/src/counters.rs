@@ -94,14 +94,16 @@ counters! {
         ReorderReclaimed => "reorder_reclaimed",
         /// Payload segments skipped while waiting for a message start after a gap or error.
         OutOfSync => "out_of_sync",
-        /// Request heads longer than the carry buffer, or no carry buffer free.
+        /// Request heads longer than the carry buffer (32 KiB, nginx's default limit; counted
+        /// at their request line, see `incomplete_heads`), or no carry buffer free.
         CarryOverflow => "carry_overflow",
         /// Cut heads dropped, unfinished, to give their carry slot to a newer cut head when
         /// every slot was in use: the least recently active one goes (stalled clients).
         CarryReclaimed => "carry_reclaimed",
-        /// Requests counted (also under `requests`) from a head the capture cut: the request
+        /// Requests counted (also under `requests`) from a head not seen whole: the request
         /// line was seen, the rest of the head fell into a capture hole (a sequence gap or a
-        /// frame cut at the snap length); Host `-` when its line was not seen whole.
+        /// frame cut at the snap length) or past the carry buffer (`carry_overflow`); Host `-`
+        /// when its line was not seen whole.
         IncompleteHeads => "incomplete_heads",
         /// Flows evicted from the full flow table before they ended.
         FlowsEvicted => "flows_evicted",

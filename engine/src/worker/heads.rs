@@ -57,8 +57,14 @@ impl Worker {
         let start = data.iter().position(|&b| b != b'\r' && b != b'\n');
         let line_seen = start
             .is_some_and(|at| matches!(parse_request_line(&data[at..]), Ok(Status::Complete(_))));
-        // The request line's LF is the last one at least.
-        let Some(last_lf) = data.iter().rposition(|&b| b == b'\n').filter(|_| line_seen) else {
+        // The request line's LF is the last one at least; a full slot is cut one line earlier
+        // to make room for the empty line.
+        let room = CARRY_CAP - HEAD_END.len();
+        let Some(last_lf) = data[..data.len().min(room)]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .filter(|_| line_seen)
+        else {
             return;
         };
         self.carry.truncate(s, last_lf + 1);
@@ -80,8 +86,7 @@ impl Worker {
     /// the least recently active cut head's (see [`crate::carry`]).
     pub(super) fn start_carry(&mut self, slot: u32, side: Side, rest: &[u8], ts: u64) {
         if rest.len() > CARRY_CAP {
-            self.delta.add(Counter::CarryOverflow, 1);
-            self.flows.flow_mut(slot).dirs[side].framing = Framing::Unsynced;
+            self.overflow(slot, side, rest, ts);
             return;
         }
         let owner = Owner { flow: slot, side };
@@ -102,6 +107,23 @@ impl Worker {
                 dir.framing = Framing::Unsynced;
             }
         }
+    }
+
+    /// A head that starts in this segment and is already longer than a carry slot: counted at
+    /// its request line from its first `CARRY_CAP` bytes, as a head the capture cut
+    /// (`count_incomplete_head`), and under `carry_overflow`; the direction resynchronises.
+    #[cold]
+    #[inline(never)]
+    fn overflow(&mut self, slot: u32, side: Side, head: &[u8], ts: u64) {
+        self.delta.add(Counter::CarryOverflow, 1);
+        self.flows.flow_mut(slot).dirs[side].framing = Framing::Unsynced;
+        let owner = Owner { flow: slot, side };
+        let Some(s) = self.carry.take(owner).or_else(|| self.reclaim_carry(owner)) else {
+            return;
+        };
+        self.carry.append(s, &head[..CARRY_CAP]);
+        self.count_incomplete_head(slot, side, s, ts);
+        self.carry.give_back(s);
     }
 
     /// Every carry slot is in use: takes the least recently active one for `owner`, dropping
@@ -161,9 +183,11 @@ impl Worker {
                     d.carry_ts = ts;
                 }
                 if at == 0 && taken < data.len() {
-                    // The head fills the whole slot and goes on.
+                    // The head fills the whole slot and goes on: counted from what it holds.
+                    let carry_ts = d.carry_ts;
                     d.drop_carry();
                     d.framing = Framing::Unsynced;
+                    self.count_incomplete_head(slot, side, cs, carry_ts);
                     self.carry.give_back(cs);
                     self.delta.add(Counter::CarryOverflow, 1);
                     return &[];

@@ -682,6 +682,47 @@ mod tests {
     }
 
     #[test]
+    fn heads_up_to_32_kib_are_carried_and_longer_ones_counted_at_their_request_line() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        let head = |section: &str, cookie: usize| {
+            let mut h =
+                format!("GET /{section} HTTP/1.1\r\nHost: {section}.example\r\n").into_bytes();
+            h.extend(b"Cookie: ");
+            h.extend(std::iter::repeat_n(b'c', cookie));
+            h.extend(b"\r\n\r\n");
+            h
+        };
+        // 20 KiB and 40 KiB heads in 1,400-byte segments; then a request after each.
+        for (i, (section, cookie)) in [("fits", 20_000), ("long", 40_000)].into_iter().enumerate() {
+            let i = u16::try_from(i).unwrap();
+            syn(&mut w, i);
+            let mut bytes = head(section, cookie);
+            bytes.extend(b"GET /after HTTP/1.1\r\n\r\n");
+            for (n, chunk) in bytes.chunks(1_400).enumerate() {
+                send(&mut w, i, u32::try_from(n * 1_400).unwrap(), chunk);
+            }
+        }
+        // A 40 KiB head in one (offloaded) segment, cut before its end.
+        syn(&mut w, 2);
+        let whole = head("one", 40_000);
+        send(&mut w, 2, 0, &whole[..whole.len() - 100]);
+        let d = w.delta();
+        assert_eq!(d.get(Counter::CarryOverflow), 2);
+        assert_eq!(d.get(Counter::IncompleteHeads), 2);
+        assert_eq!(
+            sections(&w),
+            [
+                (b"/after".to_vec(), 1),
+                (b"/fits".to_vec(), 1),
+                (b"/long".to_vec(), 1),
+                (b"/one".to_vec(), 1)
+            ]
+        );
+        let hosts = w.delta().tally.hosts.top(8);
+        assert!(hosts.iter().any(|e| e.key == b"long.example"));
+    }
+
+    #[test]
     fn stalled_holes_cannot_starve_new_ones() {
         let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
         let slots = u16::try_from(crate::reorder::HOLD_SLOTS).unwrap();

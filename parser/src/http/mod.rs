@@ -51,6 +51,7 @@ pub use chunked::{ChunkProgress, ChunkedBody};
 pub use pipeline::{requests, responses, Message, Messages, Outcome};
 pub use request::{
     parse_request, parse_request_line, Method, Request, RequestLine, MAX_METHOD_LEN,
+    MAX_REQUEST_LINE,
 };
 pub use response::{parse_response, parse_status_line, Response, StatusLine};
 pub use target::{authority, section, TargetForm};
@@ -176,6 +177,9 @@ counter_enum! {
         AmbiguousFraming => "ambiguous_framing",
         /// A chunked body whose chunk-size line or chunk terminator is malformed.
         InvalidChunk => "invalid_chunk",
+        /// A request line longer than [`MAX_REQUEST_LINE`] bytes: nginx answers 414 and logs
+        /// no request.
+        RequestLineTooLong => "request_line_too_long",
     }
 }
 

@@ -159,6 +159,11 @@ pub fn parse_request(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
     }))
 }
 
+/// The longest request line nginx reads, line end included: one of its large header buffers
+/// (`large_client_header_buffers 4 8k`); a longer one is answered 414 and logged without a
+/// method, so it is not a request.
+pub const MAX_REQUEST_LINE: usize = 8 * 1024;
+
 /// Reads a request line at the very start of `buf`; returns it with its length (line end
 /// included). Unlike [`parse_request`] it neither skips empty lines before the line nor waits for
 /// the header block, so a caller whose head outgrew its buffer can still count the line.
@@ -192,7 +197,10 @@ pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>
     }
     let after_method = &buf[target_at..];
     let Some(&sep_byte) = after_method.get(target_len) else {
-        // Every byte so far may stand in a target.
+        // Every byte so far may stand in a target, up to nginx's limit.
+        if buf.len() > MAX_REQUEST_LINE {
+            return Err(HttpError::RequestLineTooLong);
+        }
         return Ok(Status::Partial);
     };
     let target = &after_method[..target_len];
@@ -217,6 +225,9 @@ pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>
         }
         Err(error) => return Err(fail(error)),
     };
+    if len > MAX_REQUEST_LINE {
+        return Err(HttpError::RequestLineTooLong);
+    }
     let line = RequestLine {
         method,
         target,
@@ -385,6 +396,40 @@ fn method_len(buf: &[u8]) -> Result<Status<usize>, HttpError> {
 mod tests {
     use super::*;
     use crate::http::Status::{Complete, Partial};
+
+    /// A request line of `len` bytes, CRLF included, with its target padded.
+    fn line_of(len: usize) -> std::vec::Vec<u8> {
+        let mut line = b"GET /".to_vec();
+        line.resize(len - b" HTTP/1.1\r\n".len(), b'a');
+        line.extend_from_slice(b" HTTP/1.1\r\n");
+        line
+    }
+
+    #[test]
+    fn request_lines_longer_than_nginx_reads_are_refused() {
+        let fits = line_of(MAX_REQUEST_LINE);
+        assert!(matches!(parse_request_line(&fits), Ok(Complete((_, n))) if n == MAX_REQUEST_LINE));
+        let long = line_of(MAX_REQUEST_LINE + 1);
+        assert_eq!(
+            parse_request_line(&long),
+            Err(HttpError::RequestLineTooLong)
+        );
+        // Cut before its end: partial while it may still fit, refused once it cannot.
+        assert_eq!(
+            parse_request_line(&fits[..MAX_REQUEST_LINE / 2]),
+            Ok(Partial)
+        );
+        assert_eq!(
+            parse_request_line(&long[..MAX_REQUEST_LINE - 1]),
+            Ok(Partial)
+        );
+        let mut endless = b"GET /".to_vec();
+        endless.resize(MAX_REQUEST_LINE + 1, b'a');
+        assert_eq!(
+            parse_request_line(&endless),
+            Err(HttpError::RequestLineTooLong)
+        );
+    }
 
     fn line(input: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>, HttpError> {
         parse_request_line(input)
