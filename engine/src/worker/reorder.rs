@@ -43,6 +43,8 @@ impl Worker {
             _ => false,
         };
         if inside_body {
+            // A tunnel or a body to the close may have begun after segments were held.
+            self.give_up_hole(slot, side);
             return false;
         }
         let holdable = !(seg.truncated || seg.fragmented);
