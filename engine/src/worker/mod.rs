@@ -664,6 +664,53 @@ mod tests {
         assert_eq!(w.holes(), 0);
     }
 
+    /// Any order of a stream's segments, with retransmitted copies and overlapping resends of
+    /// the same bytes, gives every request once (a deterministic pseudo-random walk).
+    #[test]
+    fn every_order_of_a_streams_segments_counts_every_request_once() {
+        let mut stream = Vec::new();
+        for i in 0..12 {
+            stream.extend(
+                format!("GET /r{i} HTTP/1.1\r\nHost: h\r\nX-Pad: {i:0>40}\r\n\r\n").bytes(),
+            );
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |bound: usize| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            usize::try_from(seed >> 33).unwrap() % bound
+        };
+        for round in 0..200u16 {
+            let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+            syn(&mut w, round);
+            // Cut points, then segments (some resent, some widened over their neighbours).
+            let mut cuts = vec![0, stream.len()];
+            for _ in 0..20 {
+                cuts.push(1 + next(stream.len() - 1));
+            }
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut segments: Vec<(usize, usize)> = cuts.windows(2).map(|c| (c[0], c[1])).collect();
+            for _ in 0..6 {
+                let (a, b) = segments[next(segments.len())];
+                let widened = (a.saturating_sub(next(30)), (b + next(30)).min(stream.len()));
+                segments.push(if next(2) == 0 { (a, b) } else { widened });
+            }
+            for i in (1..segments.len()).rev() {
+                segments.swap(i, next(i + 1));
+            }
+            for (a, b) in segments {
+                send(&mut w, round, u32::try_from(a).unwrap(), &stream[a..b]);
+            }
+            let d = w.delta();
+            assert_eq!(d.get(Counter::Requests), 12, "round {round}");
+            assert_eq!(d.get(Counter::SequenceGaps), 0, "round {round}");
+            assert_eq!(w.holes(), 0, "round {round}");
+            assert_eq!(sections(&w).len(), 12, "round {round}");
+        }
+    }
+
     #[test]
     fn a_hole_inside_a_body_being_skipped_holds_nothing() {
         let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
