@@ -27,6 +27,8 @@ mod error;
 #[allow(unsafe_code)] // BPF map syscalls
 mod maps;
 pub mod mirror;
+#[allow(unsafe_code)] // flock(2); its ioctls go through sys
+pub mod rss;
 #[allow(unsafe_code)] // poll(2), clock_gettime(2)
 pub mod run;
 pub mod rxdrop;
