@@ -50,8 +50,6 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -59,6 +57,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::mirror::{STATE_DIR, WATCHDOG_ARG};
+use super::statefile;
 use super::sys::{errno_text, ifindex, rx_queues, siocethtool};
 
 /// `ETHTOOL_GRSSH`: get the RSS hash function, input transformation, table and key.
@@ -112,10 +111,6 @@ const FLOWS: [(u32, &str); 2] = [(TCP_V4_FLOW, "tcp4"), (TCP_V6_FLOW, "tcp6")];
 
 /// What the line ends with when flows are not kept together.
 const UNPAIRED: &str = "responses may reach another worker than their requests";
-
-/// Modes of the state directory and the files in it: root's alone.
-const DIR_MODE: u32 = 0o700;
-const FILE_MODE: u32 = 0o600;
 
 /// How long a stop waits for the guard to exit after closing its pipe.
 const GUARD_EXIT_WAIT: Duration = Duration::from_secs(2);
@@ -391,10 +386,7 @@ impl Saved {
     }
 
     fn parse(text: &str) -> Option<Saved> {
-        let get = |key: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        };
+        let get = |key: &str| statefile::field(text, key);
         if get("version")? != "1" {
             return None;
         }
@@ -468,50 +460,13 @@ fn state_path(pid: u32) -> PathBuf {
 /// True for `/run/linewatch/rss-<digits>.state`: the state files this module writes, which
 /// the mirror watchdog hands to [`restore_state_file`].
 pub fn is_state_file(path: &Path) -> bool {
-    path.parent() == Some(Path::new(STATE_DIR))
-        && path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix("rss-")?.strip_suffix(".state"))
-            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
-}
-
-fn write_state(path: &Path, saved: &Saved) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(FILE_MODE)
-        .open(&tmp)
-        .and_then(|mut f| io::Write::write_all(&mut f, saved.render().as_bytes()))?;
-    fs::rename(&tmp, path)
+    statefile::is_pid_file(path, STATE_DIR, "rss-")
 }
 
 /// The exclusive lock the mirror's steps take too; creates the state directory (root's).
 fn lock() -> io::Result<fs::File> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(STATE_DIR)?;
-    fs::set_permissions(STATE_DIR, fs::Permissions::from_mode(DIR_MODE))?;
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(FILE_MODE)
-        .open(Path::new(STATE_DIR).join("lock"))?;
-    loop {
-        // SAFETY: flock on a descriptor `file` owns and keeps open; no memory is involved.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(file);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    statefile::ensure_dir(STATE_DIR)?;
+    statefile::lock(STATE_DIR)
 }
 
 /// Start time of process `pid` (field 22 of /proc/pid/stat), None when it is gone or a zombie.
@@ -749,7 +704,7 @@ impl RssSetup {
 
     /// Writes the state file with `saved` (the previous values of what is about to change).
     fn save(&mut self, saved: Saved) -> Result<(), String> {
-        write_state(&self.path, &saved)
+        statefile::write_whole(&self.path, &saved.render())
             .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
         self.saved = Some(saved);
         Ok(())
