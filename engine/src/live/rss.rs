@@ -1138,6 +1138,16 @@ mod tests {
         assert!(!is_state_file(Path::new("/tmp/rss-12.state")));
     }
 
+    /// The ioctl plumbing against the kernel, no root needed: lo has no RSS (GRSSH answers
+    /// EOPNOTSUPP), an interface that does not exist ENODEV.
+    #[test]
+    fn reading_interfaces_without_rss() {
+        assert_eq!(read_config("lo"), Err(libc::EOPNOTSUPP));
+        assert_eq!(read_config("lwnone0"), Err(libc::ENODEV));
+        let setup = RssSetup::apply("lwnone0", RssPolicy::Symmetric);
+        assert!(setup.lines().is_empty());
+    }
+
     #[test]
     fn policy_parses() {
         assert_eq!("keep".parse(), Ok(RssPolicy::Keep));
