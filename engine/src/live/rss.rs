@@ -563,7 +563,8 @@ struct Guard {
 
 impl Guard {
     /// Starts this executable as the guard of `path`, in a process group of its own so that a
-    /// Ctrl-C to the terminal never reaches it (the watchdog then leaves the session itself).
+    /// Ctrl-C to the terminal never reaches it, not even before the watchdog ignores SIGINT
+    /// and SIGHUP itself (it stays in the session: a group leader cannot setsid, and needs not).
     fn spawn(path: &Path) -> io::Result<Guard> {
         let mut child = Command::new(std::env::current_exe()?)
             .arg(WATCHDOG_ARG)
