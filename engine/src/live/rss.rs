@@ -341,6 +341,28 @@ fn set_fields(iface: &str, flow: u32, fields: u64) -> Result<(), i32> {
     siocethtool(iface, &mut buf)
 }
 
+/// The three things done to a NIC: the ioctls ([`Ethtool`]), or a driver the unit tests play.
+trait Nic {
+    fn read(&self, iface: &str) -> Result<RssConfig, i32>;
+    fn set_rxfh(&self, iface: &str, input_xfrm: u8, key: &[u8]) -> Result<(), i32>;
+    fn set_fields(&self, iface: &str, flow: u32, fields: u64) -> Result<(), i32>;
+}
+
+/// The NIC through `SIOCETHTOOL`.
+struct Ethtool;
+
+impl Nic for Ethtool {
+    fn read(&self, iface: &str) -> Result<RssConfig, i32> {
+        read_config(iface)
+    }
+    fn set_rxfh(&self, iface: &str, input_xfrm: u8, key: &[u8]) -> Result<(), i32> {
+        set_rxfh(iface, input_xfrm, key)
+    }
+    fn set_fields(&self, iface: &str, flow: u32, fields: u64) -> Result<(), i32> {
+        set_fields(iface, flow, fields)
+    }
+}
+
 // ---- the state file ----
 
 /// What one run changed (the previous values), as its state file records it.
@@ -423,7 +445,7 @@ impl Saved {
     /// Puts back what the file lists: the transformation or key first (a symmetric
     /// transformation holds the fields to pairs), then the fields. An interface that is gone
     /// took the setting with it. Returns what was restored, or the errors.
-    fn restore(&self) -> Result<String, String> {
+    fn restore(&self, nic: &dyn Nic) -> Result<String, String> {
         let iface = self.interface.as_str();
         let mut done = Vec::new();
         let mut errors = Vec::new();
@@ -435,15 +457,21 @@ impl Saved {
         if let Some(key) = &self.key {
             step(
                 format!("key {}…", hex(&key[..key.len().min(4)])),
-                set_rxfh(iface, 0, key),
+                nic.set_rxfh(iface, 0, key),
             );
         }
         if let Some(x) = self.input_xfrm {
-            step(format!("xfrm {}", xfrm_name(x)), set_rxfh(iface, x, &[]));
+            step(
+                format!("xfrm {}", xfrm_name(x)),
+                nic.set_rxfh(iface, x, &[]),
+            );
         }
         for &(i, f) in self.fields.iter().rev() {
             let (flow, name) = FLOWS[i];
-            step(format!("{name} fields {f:#x}"), set_fields(iface, flow, f));
+            step(
+                format!("{name} fields {f:#x}"),
+                nic.set_fields(iface, flow, f),
+            );
         }
         if errors.is_empty() {
             Ok(done.join(", "))
@@ -496,7 +524,7 @@ pub fn restore_state_file(path: &Path) -> bool {
     let Some(saved) = Saved::parse(&text) else {
         return false;
     };
-    let ok = saved.restore().is_ok();
+    let ok = saved.restore(&Ethtool).is_ok();
     if ok {
         let _ = fs::remove_file(path);
     }
@@ -526,7 +554,7 @@ fn restore_leftovers(netns: &str) -> Vec<String> {
         if start_time(saved.pid) == Some(saved.start_time) || saved.netns != netns {
             continue; // still running, or another namespace's interface
         }
-        match saved.restore() {
+        match saved.restore(&Ethtool) {
             Ok(what) => {
                 let _ = fs::remove_file(&path);
                 lines.push(format!(
@@ -683,7 +711,10 @@ impl RssSetup {
             key: None,
             fields: Vec::new(),
         };
-        let line = match setup.make_symmetric(iface, &config, saved) {
+        let made = setup
+            .start_guard(saved)
+            .and_then(|()| setup.make_symmetric(&Ethtool, iface, &config));
+        let line = match made {
             Ok(how) => format!("RSS on {iface}: made symmetric ({how}); restored at exit"),
             Err(why) => format!("RSS on {iface}: cannot make it symmetric ({why}): {UNPAIRED}"),
         };
@@ -711,23 +742,31 @@ impl RssSetup {
         Ok(())
     }
 
-    /// Each change is written to the state file before it is made; the guard runs from the
-    /// first. Returns how it is symmetric now, or why not (then nothing is left changed).
-    fn make_symmetric(
-        &mut self,
-        iface: &str,
-        config: &RssConfig,
-        saved: Saved,
-    ) -> Result<String, String> {
+    /// Writes the state file (nothing changed yet) and starts the guard on it.
+    fn start_guard(&mut self, saved: Saved) -> Result<(), String> {
         self.save(saved.clone())?;
         let guard = Guard::spawn(&self.path).map_err(|e| format!("cannot start its guard: {e}"))?;
-        let mut saved = Saved {
+        let saved = Saved {
             guard_pid: guard.child.id(),
             guard_start_time: start_time(guard.child.id()).unwrap_or(0),
             ..saved
         };
         self.guard = Some(guard);
-        self.save(saved.clone())?;
+        self.save(saved)
+    }
+
+    /// Each change is written to the state file before it is made (the file and its guard are
+    /// there already). Returns how it is symmetric now, or why not (then nothing is left
+    /// changed).
+    fn make_symmetric(
+        &mut self,
+        nic: &dyn Nic,
+        iface: &str,
+        config: &RssConfig,
+    ) -> Result<String, String> {
+        let Some(mut saved) = self.saved.clone() else {
+            return Err("no state file".to_owned());
+        };
         let mut how = Vec::new();
         let mut failures = Vec::new();
         let unpaired = config.unpaired_fields();
@@ -736,7 +775,7 @@ impl RssSetup {
             self.save(saved.clone())?;
             for &(i, _) in &unpaired {
                 let (flow, name) = FLOWS[i];
-                if let Err(e) = set_fields(iface, flow, RXH_SDFN) {
+                if let Err(e) = nic.set_fields(iface, flow, RXH_SDFN) {
                     failures.push(format!("{name} fields sdfn: {}", errno_text(e)));
                 }
             }
@@ -745,20 +784,20 @@ impl RssSetup {
             }
         }
         if failures.is_empty() {
-            match self.set_symmetric_hash(iface, config, &mut saved) {
+            match self.set_symmetric_hash(nic, iface, config, &mut saved) {
                 Ok(h) => how.push(h),
                 Err(why) => failures.push(why),
             }
         }
         if !failures.is_empty() {
-            let _ = self.undo();
+            let _ = self.undo(nic);
             return Err(failures.join("; "));
         }
         // Read back: a driver may take a setting it does not apply.
-        match read_config(iface).map(|c| c.symmetric()) {
+        match nic.read(iface).map(|c| c.symmetric()) {
             Ok(Some(_)) => Ok(how.join(", then ")),
             Ok(None) | Err(_) => {
-                let _ = self.undo();
+                let _ = self.undo(nic);
                 Err(format!(
                     "the driver took {} but does not report it",
                     how.join(", ")
@@ -770,6 +809,7 @@ impl RssSetup {
     /// The transformation (symmetric-xor, else symmetric-or-xor), else the Woo & Park key.
     fn set_symmetric_hash(
         &mut self,
+        nic: &dyn Nic,
         iface: &str,
         config: &RssConfig,
         saved: &mut Saved,
@@ -778,7 +818,7 @@ impl RssSetup {
         for xfrm in [XFRM_SYM_XOR, XFRM_SYM_OR_XOR] {
             saved.input_xfrm = Some(config.input_xfrm);
             self.save(saved.clone())?;
-            match set_rxfh(iface, xfrm, &[]) {
+            match nic.set_rxfh(iface, xfrm, &[]) {
                 Ok(()) => return Ok(format!("xfrm {}", xfrm_name(xfrm))),
                 Err(e) => failures.push(format!("xfrm {}: {}", xfrm_name(xfrm), errno_text(e))),
             }
@@ -798,7 +838,7 @@ impl RssSetup {
             saved.key = Some(config.key.clone());
             self.save(saved.clone())?;
             let key = woo_park_key(config.key.len());
-            match set_rxfh(iface, 0, &key) {
+            match nic.set_rxfh(iface, 0, &key) {
                 Ok(()) => {
                     return Ok(format!(
                         "Woo & Park Toeplitz key 6d5a… of {} bytes",
@@ -820,7 +860,7 @@ impl RssSetup {
             return Ok(());
         }
         let lock = lock().ok();
-        let result = self.undo();
+        let result = self.undo(&Ethtool);
         drop(lock);
         if let Some(guard) = self.guard.take() {
             guard.stop();
@@ -830,11 +870,11 @@ impl RssSetup {
 
     /// [`RssSetup::restore`] without the lock or the guard (the caller holds the lock):
     /// deletes the state file once everything is back.
-    fn undo(&mut self) -> Result<(), String> {
+    fn undo(&mut self, nic: &dyn Nic) -> Result<(), String> {
         let Some(saved) = self.saved.take() else {
             return Ok(());
         };
-        let result = saved.restore();
+        let result = saved.restore(nic);
         if result.is_ok() {
             let _ = fs::remove_file(&self.path);
         }
@@ -1147,6 +1187,159 @@ mod tests {
         assert_eq!(read_config("lwnone0"), Err(libc::ENODEV));
         let setup = RssSetup::apply("lwnone0", RssPolicy::Symmetric);
         assert!(setup.lines().is_empty());
+    }
+
+    /// A driver in memory: what it holds, what it refuses, and every write in order.
+    struct FakeNic {
+        config: std::cell::RefCell<RssConfig>,
+        /// The transformations it takes (`supported_input_xfrm`).
+        xfrms: u8,
+        writes: std::cell::RefCell<Vec<String>>,
+    }
+
+    impl Nic for FakeNic {
+        fn read(&self, _: &str) -> Result<RssConfig, i32> {
+            Ok(self.config.borrow().clone())
+        }
+        fn set_rxfh(&self, _: &str, xfrm: u8, key: &[u8]) -> Result<(), i32> {
+            let mut c = self.config.borrow_mut();
+            if xfrm & !self.xfrms != 0 {
+                return Err(libc::EOPNOTSUPP);
+            }
+            c.input_xfrm = xfrm;
+            if !key.is_empty() {
+                c.key = key.to_vec();
+            }
+            self.writes
+                .borrow_mut()
+                .push(format!("xfrm {xfrm} key {}", hex(&key[..key.len().min(2)])));
+            Ok(())
+        }
+        fn set_fields(&self, _: &str, flow: u32, fields: u64) -> Result<(), i32> {
+            let i = FLOWS
+                .iter()
+                .position(|&(f, _)| f == flow)
+                .ok_or(libc::EINVAL)?;
+            self.config.borrow_mut().fields[i] = Some(fields);
+            self.writes
+                .borrow_mut()
+                .push(format!("{} {fields:#x}", FLOWS[i].1));
+            Ok(())
+        }
+    }
+
+    /// Runs the change on `nic` with the state file in a scratch directory (no guard), checks
+    /// what the file held while changed, restores, and returns the outcome and the writes.
+    fn change_and_restore(
+        nic: &FakeNic,
+        file_holds: &str,
+    ) -> (Result<String, String>, Vec<String>) {
+        let dir = std::env::temp_dir().join(format!("lw-rss-{}-{file_holds}", std::process::id()));
+        fs::create_dir_all(&dir).expect("scratch");
+        let before = nic.config.borrow().clone();
+        let mut setup = RssSetup {
+            lines: Vec::new(),
+            saved: None,
+            path: dir.join("rss-1.state"),
+            guard: None,
+        };
+        setup
+            .save(Saved {
+                fields: Vec::new(),
+                input_xfrm: None,
+                key: None,
+                ..sample()
+            })
+            .expect("save");
+        let made = setup.make_symmetric(nic, "eth9", &before);
+        if made.is_ok() {
+            let text = fs::read_to_string(&setup.path).expect("the state file");
+            assert!(text.contains(file_holds), "{text}");
+            assert!(nic.config.borrow().symmetric().is_some());
+        }
+        setup.undo(nic).expect("restored");
+        assert_eq!(*nic.config.borrow(), before, "everything is as it was");
+        assert!(!setup.path.exists());
+        let _ = fs::remove_dir_all(&dir);
+        (made, nic.writes.borrow().clone())
+    }
+
+    fn fake(hfunc: u8, key: &[u8], fields: u64, xfrms: u8) -> FakeNic {
+        FakeNic {
+            config: std::cell::RefCell::new(RssConfig {
+                hfunc,
+                input_xfrm: 0,
+                key: key.to_vec(),
+                fields: [Some(fields); 2],
+            }),
+            xfrms,
+            writes: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    #[test]
+    fn ice_takes_the_transformation_and_gets_it_back() {
+        let nic = fake(HASH_TOP, &MS_KEY, RXH_SDFN, XFRM_SYM_XOR);
+        let (made, writes) = change_and_restore(&nic, "input_xfrm=0\nkey=-\nfields=\n");
+        assert_eq!(made.as_deref(), Ok("xfrm symmetric-xor"));
+        assert_eq!(writes, ["xfrm 1 key ", "xfrm 0 key "]);
+    }
+
+    #[test]
+    fn mlx5_takes_symmetric_or_xor() {
+        let nic = fake(HASH_XOR, &[], RXH_SDFN, XFRM_SYM_OR_XOR);
+        let (made, writes) = change_and_restore(&nic, "input_xfrm=0\n");
+        assert_eq!(made.as_deref(), Ok("xfrm symmetric-or-xor"));
+        assert_eq!(writes, ["xfrm 2 key ", "xfrm 0 key "]);
+    }
+
+    #[test]
+    fn ixgbe_without_xfrm_gets_the_woo_park_key_and_its_own_back() {
+        let nic = fake(HASH_TOP, &MS_KEY, RXH_SDFN, 0);
+        let (made, writes) = change_and_restore(&nic, "input_xfrm=-\nkey=6d5a56da");
+        assert_eq!(
+            made.as_deref(),
+            Ok("Woo & Park Toeplitz key 6d5a… of 40 bytes")
+        );
+        assert_eq!(writes, ["xfrm 0 key 6d5a", "xfrm 0 key 6d5a"]);
+    }
+
+    #[test]
+    fn unpaired_fields_are_paired_first_and_restored_last() {
+        let nic = fake(HASH_TOP, &MS_KEY, RXH_IP_SRC, XFRM_SYM_XOR);
+        let (made, writes) = change_and_restore(&nic, "fields=tcp4:0x10 tcp6:0x10");
+        assert_eq!(
+            made.as_deref(),
+            Ok("flow hash fields sdfn, then xfrm symmetric-xor")
+        );
+        assert_eq!(
+            writes,
+            [
+                "tcp4 0xf0",
+                "tcp6 0xf0",
+                "xfrm 1 key ",
+                "xfrm 0 key ",
+                "tcp6 0x10",
+                "tcp4 0x10"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_driver_that_refuses_everything_is_left_as_it_was() {
+        let nic = fake(HASH_CRC32, &MS_KEY, RXH_IP_SRC, 0);
+        let (made, writes) = change_and_restore(&nic, "");
+        let why = made.expect_err("nothing it could do");
+        assert!(
+            why.contains("xfrm symmetric-xor: Operation not supported"),
+            "{why}"
+        );
+        assert!(
+            why.contains("key: the hash function is crc32, not Toeplitz"),
+            "{why}"
+        );
+        // The fields it paired on the way are back.
+        assert_eq!(writes, ["tcp4 0xf0", "tcp6 0xf0", "tcp6 0x10", "tcp4 0x10"]);
     }
 
     #[test]
