@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use linewatch_engine::aggregate::Snapshot;
+use linewatch_engine::live::rss::RssSetup;
 use linewatch_engine::live::run::{BlockOn, LiveConfig, Ready};
 use linewatch_engine::live::xdp::{CaptureOptions, RedirectPorts};
 use linewatch_engine::live::{self, mirror};
@@ -28,26 +29,36 @@ pub(crate) struct Session<'a> {
     pub(crate) startup: &'a [String],
 }
 
-/// `--interface IFACE`.
+/// `--interface IFACE`: makes the NIC's RSS symmetric first (unless `--rss keep`), and
+/// restores it however the capture ended (its guard process does after a kill -9).
 pub(crate) fn interface(
     session: &Session<'_>,
     iface: &str,
     printer: Printer,
 ) -> Result<RunResult, String> {
+    let mut rss = RssSetup::apply(iface, session.plan.live.rss);
     let config = live_config(session.plan, iface, iface.to_owned(), None);
-    live::run::run(
+    let result = live::run::run(
         &config,
         Box::new(printer),
         Arc::clone(session.snapshot),
         session.stop,
         |ready| {
+            for line in rss.lines() {
+                eprintln!("linewatch: {line}");
+            }
             for line in session.startup {
                 eprintln!("{line}");
             }
             announce(ready);
         },
-    )
-    .map_err(|e| e.to_string())
+    );
+    let restored = rss.restore();
+    let result = result.map_err(|e| e.to_string())?;
+    if let Err(e) = restored {
+        eprintln!("linewatch: warning: {e}");
+    }
+    Ok(result)
 }
 
 /// `--mirror IFACE`: removes a killed run's leftovers, mirrors IFACE into a new veth pair,

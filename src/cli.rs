@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use linewatch_engine::live::rss::RssPolicy;
 use linewatch_engine::live::run::IdlePolicy;
 use linewatch_engine::scan::{Cidr, MAX_SCAN_PORTS};
 use linewatch_engine::worker::FLOW_CAPACITY;
@@ -107,6 +108,14 @@ pub(crate) struct Cli {
     /// (uses a whole core).
     #[arg(long, value_name = "POLICY", default_value = "hybrid")]
     pub(crate) idle: IdlePolicy,
+
+    /// --interface: `symmetric` makes the NIC's RSS hash put both directions of a TCP
+    /// connection on one queue where it does not already (ethtool's xfrm symmetric-xor, else a
+    /// symmetric Toeplitz key), so one worker pairs each response with its request; the
+    /// previous setting is restored on exit, even after kill -9 (by a guard process) or at the
+    /// next start. `keep` leaves RSS alone (when it is managed elsewhere). Default: symmetric.
+    #[arg(long, value_name = "symmetric|keep")]
+    pub(crate) rss: Option<RssPolicy>,
 
     /// Live: stop after SECS seconds (default: run until Ctrl-C or SIGTERM).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]

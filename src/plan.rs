@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use linewatch_engine::aggregate::AggregatorConfig;
 use linewatch_engine::alert::{AlertConfig, Threshold};
+use linewatch_engine::live::rss::RssPolicy;
 use linewatch_engine::live::run::IdlePolicy;
 use linewatch_engine::offline::EngineConfig;
 use linewatch_engine::scan::{AllowList, ScanConfig};
@@ -53,6 +54,8 @@ pub(crate) struct LiveOptions {
     pub(crate) generic: bool,
     /// `--idle`.
     pub(crate) idle: IdlePolicy,
+    /// `--rss`: what `--interface` does to its NIC's RSS.
+    pub(crate) rss: RssPolicy,
     /// `--block-scanners`.
     pub(crate) block_scanners: bool,
     /// `--block-for`.
@@ -137,6 +140,13 @@ impl Plan {
                     .to_owned(),
             );
         }
+        if !matches!(mode, Mode::Interface(_)) && cli.rss.is_some() {
+            return Err(
+                "--rss applies to --interface: --read has no NIC, and --mirror captures on its \
+                 own veth and leaves the NIC's RSS alone"
+                    .to_owned(),
+            );
+        }
         if matches!(mode, Mode::Interface(_)) && cli.workers.is_some() {
             return Err(
                 "--workers does not apply to --interface: it runs one worker per queue (see \
@@ -199,6 +209,7 @@ impl Plan {
                 zero_copy: cli.zero_copy,
                 generic: cli.xdp_generic,
                 idle: cli.idle,
+                rss: cli.rss.unwrap_or_default(),
                 block_scanners: cli.block_scanners,
                 block_for: cli.block_for,
                 mirror_queues: cli.workers.map_or(1, usize::from),
@@ -310,6 +321,18 @@ mod tests {
         assert_eq!(p.live.queues, Some(vec![0, 1, 2]));
         let p = plan(&["--mirror", "eth0", "--workers", "3"]).unwrap();
         assert_eq!(p.live.mirror_queues, 3);
+    }
+
+    #[test]
+    fn rss_belongs_to_interface() {
+        for mode in [["--mirror", "eth0"], ["--read", "x.pcap"]] {
+            let e = plan(&[mode[0], mode[1], "--rss", "keep"]).unwrap_err();
+            assert!(e.starts_with("--rss applies to --interface"), "{e}");
+        }
+        let p = plan(&["--interface", "eth0"]).unwrap();
+        assert_eq!(p.live.rss, RssPolicy::Symmetric);
+        let p = plan(&["--interface", "eth0", "--rss", "keep"]).unwrap();
+        assert_eq!(p.live.rss, RssPolicy::Keep);
     }
 
     #[test]

@@ -27,9 +27,12 @@ mod error;
 #[allow(unsafe_code)] // BPF map syscalls
 mod maps;
 pub mod mirror;
+pub mod rss;
 #[allow(unsafe_code)] // poll(2), clock_gettime(2)
 pub mod run;
 pub mod rxdrop;
+#[allow(unsafe_code)] // flock(2)
+mod statefile;
 #[allow(unsafe_code)] // ioctl, getifaddrs, setrlimit, sched_setaffinity and friends
 pub mod sys;
 pub use error::LiveError;

@@ -162,35 +162,50 @@ fn ethtool_channels(name: &str) -> Option<u32> {
         cmd: ETHTOOL_GCHANNELS,
         ..EthtoolChannels::default()
     };
-    // SAFETY: an all-zero ifreq is valid; the name is copied in below within its bounds.
-    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-    let bytes = name.as_bytes();
-    if bytes.len() >= ifr.ifr_name.len() {
-        return None;
-    }
-    for (dst, src) in ifr.ifr_name.iter_mut().zip(bytes) {
-        *dst = *src as libc::c_char;
-    }
-    ifr.ifr_ifru.ifru_data = (&raw mut channels).cast();
-    // SAFETY: plain socket creation; the fd is closed below.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: SIOCETHTOOL reads `ifr` and writes `channels` through `ifru_data`; both live
-    // on this stack frame for the duration of the call.
-    let ret = unsafe { libc::ioctl(fd, SIOCETHTOOL, &raw mut ifr) };
-    // SAFETY: `fd` is ours and closed once.
-    unsafe { libc::close(fd) };
-    if ret != 0 {
-        return None;
-    }
+    siocethtool(name, &mut channels).ok()?;
     let n = if channels.combined_count > 0 {
         channels.combined_count
     } else {
         channels.rx_count
     };
     (n > 0).then_some(n)
+}
+
+/// Makes the `SIOCETHTOOL` ioctl on interface `name` with `data` as the command buffer (an
+/// `ethtool_*` struct, or its bytes, whose first field is the command). `data` must be as
+/// large as its command reads and writes: the kernel trusts the sizes written in it. Returns
+/// the positive errno on failure (ENODEV for a name the kernel cannot take).
+pub(crate) fn siocethtool<T: ?Sized>(name: &str, data: &mut T) -> Result<(), i32> {
+    // SAFETY: an all-zero ifreq is valid; the name is copied in below within its bounds.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= ifr.ifr_name.len() {
+        return Err(libc::ENODEV);
+    }
+    for (dst, src) in ifr.ifr_name.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    ifr.ifr_ifru.ifru_data = (data as *mut T).cast();
+    // SAFETY: plain socket creation; the fd is closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO));
+    }
+    // SAFETY: SIOCETHTOOL reads `ifr` and reads and writes `data` through `ifru_data`; `data`
+    // is borrowed for the call and sized for its command by the caller (see above).
+    let ret = unsafe { libc::ioctl(fd, SIOCETHTOOL, &raw mut ifr) };
+    let errno = io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO);
+    // SAFETY: `fd` is ours and closed once.
+    unsafe { libc::close(fd) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(errno)
+    }
 }
 
 /// The interface's MTU, from sysfs.

@@ -18,12 +18,11 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::error::MirrorError;
 use super::tc::Direction;
+use crate::live::statefile;
 
 /// Directory of the state files (one per running mirror) and of the lock file.
 pub const STATE_DIR: &str = "/run/linewatch";
@@ -36,10 +35,6 @@ const CAPTURE_PREFIX: &str = "lwc";
 
 /// Longest interface name the kernel takes (`IFNAMSIZ` minus the terminating NUL).
 const MAX_IFNAME_LEN: usize = 15;
-
-/// Mode of the state directory, the state files and the lock file: root's alone.
-const DIR_MODE: u32 = 0o700;
-const FILE_MODE: u32 = 0o600;
 
 /// Whose clsact qdisc the filters hang on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,10 +140,7 @@ impl State {
 
     /// Reads a state file's text; None when it is damaged or of another version.
     pub(super) fn parse(text: &str) -> Option<State> {
-        let get = |key: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        };
+        let get = |key: &str| statefile::field(text, key);
         if get("version")? != "1" {
             return None;
         }
@@ -184,25 +176,12 @@ pub(super) fn state_path(pid: u32) -> PathBuf {
 
 /// True for `/run/linewatch/mirror-<digits>.state`.
 pub(super) fn is_state_file(path: &Path) -> bool {
-    path.parent() == Some(Path::new(STATE_DIR))
-        && path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix("mirror-")?.strip_suffix(".state"))
-            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    statefile::is_pid_file(path, STATE_DIR, "mirror-")
 }
 
 /// Writes the state file whole or not at all (temporary file, then rename).
 pub(super) fn write_state(path: &Path, state: &State) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(FILE_MODE)
-        .open(&tmp)
-        .and_then(|mut f| io::Write::write_all(&mut f, state.render().as_bytes()))?;
-    fs::rename(&tmp, path)
+    statefile::write_whole(path, &state.render())
 }
 
 /// Every state file in [`STATE_DIR`], parsed (None: unreadable or damaged).
@@ -222,17 +201,11 @@ pub(super) fn read_states() -> Vec<(PathBuf, Option<State>)> {
 
 /// Creates [`STATE_DIR`] if needed, and makes it root's alone even if it was there.
 pub(super) fn ensure_state_dir() -> Result<(), MirrorError> {
-    let fail = |e: io::Error| {
+    statefile::ensure_dir(STATE_DIR).map_err(|e| {
         MirrorError::new(format!(
             "cannot create {STATE_DIR} for linewatch's mirror state: {e} (needs root)"
         ))
-    };
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(STATE_DIR)
-        .map_err(fail)?;
-    fs::set_permissions(STATE_DIR, fs::Permissions::from_mode(DIR_MODE)).map_err(fail)
+    })
 }
 
 /// True when another linewatch run in this network namespace, on the same interface, has the
@@ -256,29 +229,11 @@ pub(super) struct Lock {
 impl Lock {
     /// Waits for the lock (creating the lock file if needed).
     pub(super) fn acquire() -> Result<Lock, MirrorError> {
-        let path = Path::new(STATE_DIR).join("lock");
-        let fail = |e: io::Error| {
-            MirrorError::new(format!("cannot lock {}: {e} (needs root)", path.display()))
-        };
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(FILE_MODE)
-            .open(&path)
-            .map_err(fail)?;
-        loop {
-            // SAFETY: flock on a descriptor that `file` owns and keeps open; no memory involved.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if rc == 0 {
-                return Ok(Lock { _file: file });
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(fail(e));
-            }
-        }
+        statefile::lock(STATE_DIR)
+            .map(|file| Lock { _file: file })
+            .map_err(|e| {
+                MirrorError::new(format!("cannot lock {STATE_DIR}/lock: {e} (needs root)"))
+            })
     }
 }
 

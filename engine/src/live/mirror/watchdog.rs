@@ -13,6 +13,9 @@
 //!   what the state file lists, deletes the file and exits; SIGTERM does the same at once.
 //! - A run that tears down itself deletes the state file first and then closes the pipe
 //!   ([`Watchdog::stop`]): the watchdog finds nothing left and exits 0.
+//! - It guards `--interface`'s RSS change the same way: given an RSS state file
+//!   (`/run/linewatch/rss-<pid>.state`, started by `live::rss`), it hands it to
+//!   [`rss::restore_state_file`] instead of undoing a mirror.
 //!
 //! ```text
 //!  run ──spawn──► watchdog (setsid, SIGINT/SIGHUP ignored)
@@ -33,6 +36,7 @@ use super::command::Tools;
 use super::error::MirrorError;
 use super::state::{is_state_file, Lock, State};
 use super::teardown::undo;
+use crate::live::rss;
 
 /// First argument that makes the linewatch executable run as a mirror watchdog: its `main`
 /// calls [`watchdog_main`] with the arguments after it.
@@ -121,7 +125,8 @@ pub fn watchdog_main(args: &[String]) -> ExitCode {
     let Some(path) = args.first().map(PathBuf::from) else {
         return ExitCode::from(USAGE_EXIT);
     };
-    if !is_state_file(&path) {
+    let rss = rss::is_state_file(&path);
+    if !is_state_file(&path) && !rss {
         return ExitCode::from(USAGE_EXIT);
     }
     detach_from_terminal();
@@ -130,6 +135,14 @@ pub fn watchdog_main(args: &[String]) -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
     wait_for_eof_or_sigterm();
+    if rss {
+        // `--interface`'s changed RSS setting: the file and its lock are rss.rs's.
+        return if rss::restore_state_file(&path) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     let lock = Lock::acquire().ok();
     let Ok(text) = fs::read_to_string(&path) else {
         return ExitCode::SUCCESS; // the run removed everything itself
