@@ -8,8 +8,9 @@
 //! - The guard (the mirror watchdog given an RSS state file) restores when its run goes: an
 //!   interface that is gone counts as restored (its setting went with it), a driver that
 //!   refuses keeps the file for the next start.
-//! - With linewatch attached, `xdp_owner_fix` names linewatch's pid as the holder of the XDP
-//!   bpf_link (what the "already has an XDP program" error should say).
+//! - With linewatch attached, a second linewatch on the same interface fails with an error that
+//!   names the first one's pid as the holder of the XDP bpf_link (`ip link set ... off` cannot
+//!   remove a program a bpf_link holds).
 //!
 //! Setting RSS on a real NIC (xfrm symmetric-xor, the Woo & Park key) cannot be tested here:
 //! no NIC with RSS exists on this machine. Needs root and ip; with `CI` set they fail instead
@@ -24,7 +25,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use linewatch_engine::live::rss::xdp_owner_fix;
 use linewatch_testkit::lab::{End, Lab};
 use linewatch_testkit::tools;
 use live::process::Proc;
@@ -65,32 +65,6 @@ fn write_state(pid: u32, netns: &str, iface: &str, fields: &str) -> PathBuf {
     );
     std::fs::write(&path, text).expect("state file");
     path
-}
-
-/// `N` of `N: name@...` in `ip -o link show dev IFACE`.
-fn ifindex_in(lab: &Lab, iface: &str) -> u32 {
-    let out = lab
-        .ns(NS)
-        .ip(&["-o", "link", "show", "dev", iface])
-        .expect("ip link");
-    out.split(':')
-        .next()
-        .and_then(|n| n.trim().parse().ok())
-        .expect("an ifindex")
-}
-
-/// The id in `prog/xdp id N` of `ip -d link show dev IFACE`.
-fn xdp_prog_id(lab: &Lab, iface: &str) -> u32 {
-    let out = lab
-        .ns(NS)
-        .ip(&["-d", "link", "show", "dev", iface])
-        .expect("ip link");
-    let at = out.find("prog/xdp id ").expect("an XDP program attached") + "prog/xdp id ".len();
-    out[at..]
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("a program id")
 }
 
 #[test]
@@ -145,16 +119,22 @@ fn interface_on_veth_says_rss_is_unsupported_restores_leftovers_and_exits_cleanl
     );
     assert!(!leftover.exists(), "the leftover state file is still there");
 
-    // The XDP program linewatch attached is held by its bpf_link: the fix names its pid.
-    let fix = xdp_owner_fix(
-        VETH,
-        ifindex_in(&lab, VETH),
-        xdp_prog_id(&lab, VETH),
-        "xdpdrv",
+    // A second linewatch on the same interface: the program is held by the first one's
+    // bpf_link, which `ip link set ... off` cannot remove; the error names its pid.
+    let second = Command::new("ip")
+        .args(["netns", "exec", lab.ns(NS).name()])
+        .arg(env!("CARGO_BIN_EXE_linewatch"))
+        .args(["--interface", VETH, "--duration", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("a second linewatch");
+    let error = String::from_utf8_lossy(&second.stderr);
+    println!("{error}");
+    assert!(!second.status.success(), "{error}");
+    assert!(
+        error.contains(&format!("kill {}", lw.pid())) && !error.contains("ip link set"),
+        "{error}"
     );
-    println!("{fix}");
-    assert!(fix.contains(&format!("pid {}", lw.pid())), "{fix}");
-    assert!(fix.contains(&format!("kill {}", lw.pid())), "{fix}");
 
     let done = lw.stop(libc::SIGINT, EXIT_TIMEOUT);
     assert!(done.status.success(), "{}: {}", done.status, done.stderr);

@@ -14,7 +14,10 @@
 //! [`xsk`] opens the sockets (afxdp crate) and receives batches from them; [`run`] runs the
 //! workers on wall-clock epochs; [`rxdrop`] is the same capture path without the engine (the
 //! bench rig's baseline); `sys` holds the system facts (privileges, queues, memlock, errno
-//! text); [`LiveError`] (module `error`) is what they all fail with.
+//! text); [`rss`] makes a NIC's receive hashing symmetric for `--interface` and restores it;
+//! `statefile` keeps what the mirror and RSS must undo after a crash (the watchdog reads it);
+//! `xdp_owner` names the process that holds another XDP program; [`LiveError`] (module
+//! `error`) is what they all fail with.
 //!
 //! Imports run one way: `run` and `rxdrop` use `xdp`, `blocklist` and `xsk`; `xdp` uses
 //! `blocklist`; `xdp` and `blocklist` both read their maps through `maps`; everything may use
@@ -41,5 +44,6 @@ pub use error::LiveError;
 pub use sys::{interface_addresses, xdp_socket_fds};
 #[allow(unsafe_code)] // the BPF loader (libbpf)
 pub mod xdp;
+mod xdp_owner;
 #[allow(unsafe_code)] // AF_XDP rings and UMEM (afxdp)
 pub mod xsk;

@@ -300,8 +300,8 @@ impl XdpProgram {
             };
             return Err(LiveError(format!(
                 "{ifname} already has an XDP program attached{whose} ('{name}', id {id}); \
-                 linewatch does not replace it. Stop the program that owns it, or remove it \
-                 with: ip link set dev {ifname} {keyword} off"
+                 linewatch does not replace it: {}",
+                super::xdp_owner::xdp_owner_fix(ifname, ifindex, id, keyword)
             )));
         }
         let mut program = XdpProgram::load_role(role, ports, options)?;
