@@ -1,12 +1,15 @@
 //! `--mirror` on several queues pairs every response (issue 16, item 1): the mirror's tc
-//! program steers both directions of each connection to one queue of the mirror veth, so the
-//! worker that sees a request also sees its response, on 1, 2 or 4 queues alike.
+//! program steers both directions of each connection to one queue of the mirror veth (by a
+//! symmetric hash of the address pair), so the worker that sees a request also sees its
+//! response, on 1, 2 or 4 queues alike.
 //!
-//! The truth is nginx's access log, as in live_nginx.rs: wrk (-t2 -c64, several seconds)
-//! against nginx in the lab, `linewatch --mirror <server veth> --workers N`; the summary must
+//! The truth is nginx's access log, as in live_nginx.rs: wrk (-t2 -c64, 2 s) against nginx in
+//! the lab, once from each of N client addresses chosen so that their address pairs hash to
+//! every one of the N queues, `linewatch --mirror <server veth> --workers N`; the summary must
 //! hold nginx's requests, a response for each, no unmatched response, and a response latency
-//! for every response. Every queue must carry frames (the flows were spread, not all put on
-//! one queue). And kill -9 of a steering run leaves no qdisc, filter, BPF program, file or veth.
+//! for every response, and every queue must carry frames (the flows were spread, not all put
+//! on one queue). And kill -9 of a steering run leaves no qdisc, filter, BPF program, file or
+//! veth.
 //!
 //! Needs root, ip, tc, nginx, wrk (curl for the lab's readiness check). Without them these tests
 //! print a note and pass; with `CI` set they fail. Run them (as root):
@@ -20,21 +23,25 @@
 mod common;
 mod live;
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use linewatch_testkit::tools::path_of;
-use live::lab::{Lab, MONITORED_PORT};
+use live::lab::{Lab, CLIENT_ADDR, MONITORED_PORT, SERVER_ADDR};
 use live::process::run;
 use live::traffic::{parse_wrk, WrkRun};
 use live::{assert_matches_access_log, lab_for, serial, Linewatch};
 
 const TOOLS: &[&str] = &["nginx", "curl", "wrk"];
 
-/// wrk's threads, connections and seconds: the issue's load.
+/// wrk's threads, connections and seconds (per client address): the issue's load.
 const WRK_THREADS: u32 = 2;
 const WRK_CONNECTIONS: u32 = 64;
-const WRK_SECS: u32 = 4;
+const WRK_SECS: u32 = 2;
+
+/// Where the extra client addresses are looked for (10.202.0.X, in the lab's /24).
+const EXTRA_CLIENT_HOSTS: std::ops::RangeInclusive<u8> = 10..=250;
 
 /// After kill -9, how long linewatch's leftovers (its watchdog's work) may take to disappear.
 const KILL_CLEANUP: Duration = Duration::from_secs(2);
@@ -42,7 +49,60 @@ const KILL_CLEANUP: Duration = Duration::from_secs(2);
 /// What the start line says when the steering program is in use on more than one queue.
 const STEERED: &str = "BPF steering: both directions of each connection on one of";
 
-/// `wrk -t2 -c64 -d4s` on the monitored port from the client namespace, which must exit 0
+/// murmur3's finalizer, as `fmix` in engine/bpf/mirror_steer.bpf.c.
+fn fmix(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+/// The queue the steering program picks for IPv4 addresses `a` and `b` (`pair_hash` in
+/// mirror_steer.bpf.c, modulo `queues`): the test's own copy, to choose client addresses.
+fn steered_queue(a: Ipv4Addr, b: Ipv4Addr, queues: u32) -> u32 {
+    let (a, b) = (u32::from(a), u32::from(b));
+    fmix(a.min(b) ^ fmix(a.max(b) ^ 0x9e37_79b9)) % queues
+}
+
+/// One client address per queue: the lab's own for one queue, otherwise the first addresses
+/// of [`EXTRA_CLIENT_HOSTS`] whose pair with the server lands on a queue not yet covered.
+fn client_addresses(queues: u32) -> Vec<Ipv4Addr> {
+    let server: Ipv4Addr = SERVER_ADDR.parse().expect("server address");
+    if queues == 1 {
+        return vec![CLIENT_ADDR.parse().expect("client address")];
+    }
+    let mut by_queue = vec![None; queues as usize];
+    for host in EXTRA_CLIENT_HOSTS {
+        let addr = Ipv4Addr::new(10, 202, 0, host);
+        let slot = &mut by_queue[steered_queue(addr, server, queues) as usize];
+        if slot.is_none() {
+            *slot = Some(addr);
+        }
+    }
+    by_queue
+        .into_iter()
+        .map(|a| a.expect("some client address for every queue"))
+        .collect()
+}
+
+/// Makes the client namespace send to the server from `addr` (added to its veth if new).
+fn send_from(lab: &Lab, addr: Ipv4Addr) {
+    let veth = lab.client_veth.as_str();
+    let with_prefix = format!("{addr}/24");
+    if addr.to_string() != CLIENT_ADDR {
+        lab.client()
+            .ip(&["addr", "add", &with_prefix, "dev", veth])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let to = format!("{SERVER_ADDR}/32");
+    let src = addr.to_string();
+    lab.client()
+        .ip(&["route", "replace", &to, "dev", veth, "src", &src])
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// `wrk -t2 -c64 -d2s` on the monitored port from the client namespace, which must exit 0
 /// with no socket error.
 fn load(lab: &Lab) -> WrkRun {
     let mut cmd = lab.client().exec(path_of("wrk"));
@@ -90,7 +150,15 @@ fn mirror_run(workers: u32) -> Option<Pairing> {
     ];
     let lw = Linewatch::ready(&lab, &args, &lab.dir.join("live.json"), live::READY_TIMEOUT);
     let started = lw.stderr_text();
-    let wrk = load(&lab);
+    let mut sent = Vec::new();
+    for addr in client_addresses(workers) {
+        send_from(&lab, addr);
+        let wrk = load(&lab);
+        sent.push(format!(
+            "{addr}: {} requests, {:.0} req/s",
+            wrk.requests, wrk.req_per_s
+        ));
+    }
     std::thread::sleep(live::SETTLE);
     let summary = lw.interrupt();
     let label = format!("linewatch --mirror --workers {workers} vs nginx");
@@ -119,9 +187,12 @@ fn mirror_run(workers: u32) -> Option<Pairing> {
         frames,
     };
     println!(
-        "wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{WRK_SECS}s: {} requests, {:.0} req/s; \
-         unmatched responses {}, latency count {}, frames per queue {:?}",
-        wrk.requests, wrk.req_per_s, row.unmatched, row.latency_count, row.frames
+        "wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{WRK_SECS}s from {}; unmatched responses {}, \
+         latency count {}, frames per queue {:?}",
+        sent.join(", "),
+        row.unmatched,
+        row.latency_count,
+        row.frames
     );
     assert_eq!(row.unmatched, 0, "{label}: unmatched responses");
     assert_eq!(
@@ -138,7 +209,7 @@ fn mirror_run(workers: u32) -> Option<Pairing> {
             started.contains(STEERED),
             "{label}: the start line does not say the flows are steered:\n{started}"
         );
-        // 64 connections over N queues: a queue with no frame means the flows were not spread.
+        // One client address per queue: a queue with no frame means the flows were not spread.
         assert!(
             row.frames.iter().all(|&f| f > 0),
             "{label}: a queue got no frame: {:?}",
@@ -149,6 +220,22 @@ fn mirror_run(workers: u32) -> Option<Pairing> {
 }
 
 /// `--mirror --workers 1, 2, 4`: every response paired, on every number of queues.
+#[test]
+fn client_addresses_cover_every_queue() {
+    for queues in [1, 2, 4] {
+        let server: Ipv4Addr = SERVER_ADDR.parse().expect("server address");
+        let mut covered: Vec<u32> = client_addresses(queues)
+            .iter()
+            .map(|&a| steered_queue(a, server, queues))
+            .collect();
+        covered.sort_unstable();
+        assert_eq!(covered, (0..queues).collect::<Vec<_>>());
+    }
+    // Symmetric, like the program's hash.
+    let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(192, 168, 7, 9));
+    assert_eq!(steered_queue(a, b, 7), steered_queue(b, a, 7));
+}
+
 #[test]
 fn mirror_pairs_every_response_on_any_queues() {
     let _serial = serial();

@@ -2,7 +2,7 @@
 //
 // linewatch --mirror's tc program (cls_bpf, direct-action), one filter on each direction of
 // the mirrored interface. Per packet:
-//   1. a flow hash that is the same for both directions of a flow (below);
+//   1. a hash that is the same for both directions of a flow (below);
 //   2. skb->queue_mapping = hash % queues + 1: the kernel reads a written value as "rx queue
 //      + 1" (skb_tx_hash in net/core/dev.c), so the clone goes out of the mirror veth on tx
 //      queue hash % queues, and veth_xmit hands it to the same rx queue of the capture end,
@@ -13,17 +13,15 @@
 //   4. the original's queue_mapping is restored (on egress the real device picks its tx queue
 //      after this hook) and the packet goes on untouched: TC_ACT_OK, whatever happened.
 //
-// The hash: TCP over IPv4 or IPv6 (after Ethernet and up to two VLAN tags, the IPv6 hop-by-hop,
-// routing and destination option headers, as linewatch.bpf.c reads them) hashes the address
-// pair and the port pair, each pair put in a fixed order first (the lower address, with its
-// port, first), so that both directions give the same value. An IP fragment (IPv4 MF or
-// offset, an IPv6 fragment header), and anything not TCP, hashes the address pair alone:
-// later fragments carry no ports, and every fragment of a datagram must meet. Trade-off,
-// chosen: a TCP segment that was itself IP-fragmented lands on its address pair's queue, which
-// may not be its connection's (TCP sends with DF set and an MSS that fits, so this is rare);
-// hashing the address pair alone for everything would keep even those together, but would put
-// every connection between two hosts (a load balancer and its backend, a benchmark client and
-// its server) on one worker. Non-IP frames go to queue 0.
+// The hash: the packet's address pair, IPv4 or IPv6 (after Ethernet and up to two VLAN tags,
+// as linewatch.bpf.c reads them), put in a fixed order first (the lower address first) so that
+// both directions give the same value. Ports are left out on purpose: a later IP fragment
+// carries none, and a TCP segment that was fragmented must reach the worker that holds its
+// connection, in whatever order its fragments come (the evasion lab sends the last first). A
+// stateless hash can only do that on the addresses. The price: every connection between the
+// same two addresses goes to one worker, so the mirror spreads a server's clients over the
+// queues, but not the connections of one busy client (a load balancer in front of a backend).
+// Non-IP frames go to queue 0.
 //
 // Configured at load: linewatch writes `struct steer_config` into the object's .rodata before
 // handing it to tc (the bytes after STEER_MAGIC: u32 ifindex of the mirror veth, u32 queues,
@@ -69,14 +67,7 @@ _Static_assert(sizeof(struct steer_config) == 16, "steer_config layout is ABI wi
 #define ETH_P_IPV6 0x86DD
 #define ETH_P_8021Q 0x8100
 #define ETH_P_8021AD 0x88A8
-#define IPPROTO_HOPOPTS 0
-#define IPPROTO_TCP 6
-#define IPPROTO_ROUTING 43
-#define IPPROTO_FRAGMENT 44
-#define IPPROTO_DSTOPTS 60
-#define IPV4_MF_OR_OFFSET 0x3FFF
 #define MAX_VLAN_TAGS 2
-#define MAX_IPV6_EXT 4
 
 static ALWAYS_INLINE __u16 be16(const __u8 *p) { return (__u16)((p[0] << 8) | p[1]); }
 static ALWAYS_INLINE __u32 be32(const __u8 *p) {
@@ -93,24 +84,16 @@ static ALWAYS_INLINE __u32 fmix(__u32 h) {
     return h;
 }
 
-// The symmetric hash of addresses a and b (each folded to 32 bits) with ports pa and pb (0 and
-// 0 when there are none): the pair is ordered first, so (a, b, pa, pb) and (b, a, pb, pa) agree.
-static ALWAYS_INLINE __u32 flow_hash(__u32 a, __u32 b, __u16 pa, __u16 pb) {
-    if (a > b || (a == b && pa > pb)) {
-        __u32 t = a;
-        a = b;
-        b = t;
-        __u16 tp = pa;
-        pa = pb;
-        pb = tp;
-    }
-    __u32 ports = ((__u32)pa << 16) | pb;
-    return fmix(a ^ fmix(b ^ fmix(ports ^ 0x9e3779b9)));
+// The symmetric hash of addresses a and b (each folded to 32 bits): (a, b) and (b, a) agree.
+static ALWAYS_INLINE __u32 pair_hash(__u32 a, __u32 b) {
+    __u32 lo = a < b ? a : b;
+    __u32 hi = a < b ? b : a;
+    return fmix(lo ^ fmix(hi ^ 0x9e3779b9));
 }
 
-// The flow hash of the packet, 0 for what is not IP (or cannot be read).
+// The address-pair hash of the packet, 0 for what is not IP (or cannot be read).
 static ALWAYS_INLINE __u32 packet_hash(struct __sk_buff *skb) {
-    __u8 b[40];
+    __u8 b[32];
     __u32 off = ETH_HLEN;
     if (bpf_skb_load_bytes(skb, 12, b, 2) < 0)
         return 0;
@@ -124,46 +107,20 @@ static ALWAYS_INLINE __u32 packet_hash(struct __sk_buff *skb) {
         proto = be16(b);
         off += 4;
     }
-    __u32 a, c;
-    __u8 next;
-    int fragment;
     if (proto == ETH_P_IP) {
+        // Version, then the source and destination addresses at 12 and 16.
         if (bpf_skb_load_bytes(skb, off, b, 20) < 0 || (b[0] >> 4) != 4)
             return 0;
-        a = be32(b + 12);
-        c = be32(b + 16);
-        next = b[9];
-        fragment = (be16(b + 6) & IPV4_MF_OR_OFFSET) != 0;
-        off += (__u32)(b[0] & 0x0F) * 4;
-    } else if (proto == ETH_P_IPV6) {
-        if (bpf_skb_load_bytes(skb, off, b, 40) < 0 || (b[0] >> 4) != 6)
-            return 0;
-        a = be32(b + 8) ^ be32(b + 12) ^ be32(b + 16) ^ be32(b + 20);
-        c = be32(b + 24) ^ be32(b + 28) ^ be32(b + 32) ^ be32(b + 36);
-        next = b[6];
-        fragment = 0;
-        off += 40;
-#pragma unroll
-        for (int i = 0; i < MAX_IPV6_EXT; i++) {
-            if (next == IPPROTO_FRAGMENT) {
-                fragment = 1;
-                break;
-            }
-            if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS)
-                break;
-            if (bpf_skb_load_bytes(skb, off, b, 2) < 0)
-                return flow_hash(a, c, 0, 0);
-            next = b[0];
-            off += ((__u32)b[1] + 1) * 8;
-        }
-    } else {
-        return 0;
+        return pair_hash(be32(b + 12), be32(b + 16));
     }
-    if (fragment || next != IPPROTO_TCP || off > 0xFFFF)
-        return flow_hash(a, c, 0, 0);
-    if (bpf_skb_load_bytes(skb, off, b, 4) < 0)
-        return flow_hash(a, c, 0, 0);
-    return flow_hash(a, c, be16(b), be16(b + 2));
+    if (proto == ETH_P_IPV6) {
+        // The source and destination addresses at 8 and 24, each folded to 32 bits.
+        if (bpf_skb_load_bytes(skb, off + 8, b, 32) < 0)
+            return 0;
+        return pair_hash(be32(b) ^ be32(b + 4) ^ be32(b + 8) ^ be32(b + 12),
+                         be32(b + 16) ^ be32(b + 20) ^ be32(b + 24) ^ be32(b + 28));
+    }
+    return 0;
 }
 
 // The value for skb->queue_mapping, held in a register whose 64 bits are all clear above bit

@@ -17,9 +17,10 @@
 //!   cls_bpf direct-action program that tc loads from `/run/linewatch/lwm<pid>-steer.o`,
 //!   written configured for this veth by `steer.rs` and removed once the filters are in). It
 //!   sends each packet's clone into `lwm<pid>` with `bpf_clone_redirect`, on tx queue
-//!   *symmetric flow hash % Q*; veth hands a frame to the peer's rx queue of the same number,
-//!   so both directions of a TCP connection reach one AF_XDP socket, one worker, and every
-//!   response can be paired with its request on any number of queues. Where the program
+//!   *symmetric hash of the address pair % Q*; veth hands a frame to the peer's rx queue of the
+//!   same number, so both directions of a TCP connection (and its IP fragments, which carry no
+//!   ports) reach one AF_XDP socket, one worker, and every response can be paired with its
+//!   request on any number of queues. Where the program
 //!   cannot be loaded (tc without BPF support, a kernel without cls_bpf), the filters are a
 //!   `u32 match u32 0 0` with the action `mirred egress mirror dev lwm<pid>` (matchall and
 //!   flower may be missing from the kernel; u32 is always there), which the kernel spreads
@@ -149,7 +150,7 @@ pub struct MirrorSpec {
 /// How a mirror keeps a flow's two directions together on the capture end's queues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Steering {
-    /// The steering program: both directions of a TCP connection on one queue of `queues`.
+    /// The steering program: both directions of a connection on one queue of `queues`.
     Steered {
         /// Queues of the capture end the flows are spread over.
         queues: u32,
