@@ -50,7 +50,7 @@ pub(crate) fn interface(
             for line in session.startup {
                 eprintln!("{line}");
             }
-            announce(ready);
+            announce(ready, false);
         },
     );
     let restored = rss.restore();
@@ -71,13 +71,12 @@ pub(crate) fn mirror(
     for line in mirror::clean_leftovers() {
         eprintln!("linewatch: removed a killed run's leftover: {line}");
     }
-    // One queue unless asked: the veth spreads a flow's two directions over its queues by a
-    // hash that is not symmetric (see `announce`).
     let spec = mirror::MirrorSpec {
         interface: iface.to_owned(),
         queues: u32::try_from(session.plan.live.mirror_queues).unwrap_or(1),
     };
     let mut m = mirror::Mirror::create(&spec).map_err(|e| e.to_string())?;
+    let steering = m.steering().clone();
     let config = live_config(
         session.plan,
         m.capture_interface(),
@@ -91,14 +90,13 @@ pub(crate) fn mirror(
         session.stop,
         |ready| {
             eprintln!(
-                "linewatch: mirroring {iface} into {} (tc clsact + u32 + mirred); {iface} is \
-                 untouched",
-                ready.interface
+                "linewatch: mirroring {iface} into {} ({}); {iface} is untouched",
+                ready.interface, steering
             );
             for line in session.startup {
                 eprintln!("{line}");
             }
-            announce(ready);
+            announce(ready, matches!(steering, mirror::Steering::Steered { .. }));
         },
     );
     let teardown = m.teardown();
@@ -147,12 +145,13 @@ fn live_config(plan: &Plan, interface: &str, label: String, mirrored: Option<&st
     }
 }
 
-/// Prints the line that says capture is live (tests and scripts wait for it).
-fn announce(ready: &Ready) {
+/// Prints the line that says capture is live (tests and scripts wait for it). `steered`: the
+/// frames reach the queues by a symmetric flow hash (linewatch's own mirror steers them).
+fn announce(ready: &Ready, steered: bool) {
     for notice in &ready.notices {
         eprintln!("linewatch: notice: {notice}");
     }
-    if ready.queues.len() > 1 {
+    if ready.queues.len() > 1 && !steered {
         // Each queue has its own worker, and the NIC (or veth) picks a frame's queue. Unless it
         // hashes flows symmetrically, a request and its response arrive on different queues:
         // both are counted, but the response cannot be paired with its request.

@@ -157,8 +157,8 @@ pub(crate) struct Cli {
 
     /// Worker threads for --read (default: one per CPU; with two or more on a pcap file, each
     /// reads the file and counts its share of the flows, otherwise a reader thread feeds them); the
-    /// number of queues (and workers) of the mirror veth for --mirror (default 1: a veth does
-    /// not keep a flow's two directions on one queue). --interface runs one worker per queue.
+    /// number of queues (and workers) of the mirror veth for --mirror (default: one per CPU, at
+    /// most 8; each connection stays on one queue). --interface runs one worker per queue.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) workers: Option<u16>,
 

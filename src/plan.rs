@@ -21,6 +21,11 @@ use crate::cli::{Cli, Ports};
 /// Ports --interface monitors when --port is not given: never SSH or anything but web ports.
 const DEFAULT_INTERFACE_PORTS: [u16; 2] = [80, 8080];
 
+/// Most queues (and workers) `--mirror` takes by default: the copies are made by the kernel on
+/// the CPUs that carry the mirrored interface's traffic, and each queue costs its own UMEM, so
+/// past this a larger machine gains little for the memory. `--workers` sets any number.
+const MAX_DEFAULT_MIRROR_QUEUES: usize = 8;
+
 /// Where packets come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -60,8 +65,9 @@ pub(crate) struct LiveOptions {
     pub(crate) block_scanners: bool,
     /// `--block-for`.
     pub(crate) block_for: Option<u64>,
-    /// Queues (and workers) of the mirror veth: `--workers`, 1 by default, since a veth does
-    /// not hash a flow's two directions to one queue.
+    /// Queues (and workers) of the mirror veth: `--workers`, by default one per CPU linewatch
+    /// may use, at most [`MAX_DEFAULT_MIRROR_QUEUES`]. The mirror's tc program steers both
+    /// directions of each connection to one queue, so every response is paired on any number.
     pub(crate) mirror_queues: usize,
 }
 
@@ -212,7 +218,9 @@ impl Plan {
                 rss: cli.rss.unwrap_or_default(),
                 block_scanners: cli.block_scanners,
                 block_for: cli.block_for,
-                mirror_queues: cli.workers.map_or(1, usize::from),
+                mirror_queues: cli
+                    .workers
+                    .map_or(cpus.clamp(1, MAX_DEFAULT_MIRROR_QUEUES), usize::from),
             },
             outputs: Outputs {
                 json: cli.json,
@@ -271,10 +279,13 @@ mod tests {
 
     use super::*;
 
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        Cli::try_parse_from(std::iter::once("linewatch").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())
+    }
+
     fn plan(args: &[&str]) -> Result<Plan, String> {
-        let cli = Cli::try_parse_from(std::iter::once("linewatch").chain(args.iter().copied()))
-            .map_err(|e| e.to_string())?;
-        Plan::from_cli(&cli, 4)
+        Plan::from_cli(&parse(args)?, 4)
     }
 
     #[test]
@@ -355,12 +366,33 @@ mod tests {
         let mirror = plan(&["--mirror", "eth0", "--no-allow-self"]).unwrap();
         assert!(matches!(mirror.ports, Ports::Any));
         assert_eq!(mirror.allow_self, None);
-        assert_eq!(mirror.live.mirror_queues, 1);
+        assert_eq!(mirror.live.mirror_queues, 4, "one mirror queue per CPU");
 
         let ports = plan(&["--interface", "eth0", "--port", "8000-8002"]).unwrap();
         assert!(matches!(&ports.ports, Ports::List(l) if l == &[8000, 8001, 8002]));
         assert!(ports.engine.worker.ports.matches(8001, 1));
         assert!(!ports.engine.worker.ports.matches(80, 1));
+    }
+
+    #[test]
+    fn mirror_queues_follow_the_cpus_up_to_a_cap() {
+        let mirror = parse(&["--mirror", "eth0"]).expect("valid arguments");
+        for (cpus, queues) in [
+            (0, 1),
+            (1, 1),
+            (2, 2),
+            (8, 8),
+            (64, MAX_DEFAULT_MIRROR_QUEUES),
+        ] {
+            let p = Plan::from_cli(&mirror, cpus).expect("plan");
+            assert_eq!(p.live.mirror_queues, queues, "{cpus} CPUs");
+        }
+        let asked = parse(&["--mirror", "eth0", "--workers", "12"]).expect("valid arguments");
+        let p = Plan::from_cli(&asked, 2).expect("plan");
+        assert_eq!(
+            p.live.mirror_queues, 12,
+            "--workers beats the default and the cap"
+        );
     }
 
     #[test]

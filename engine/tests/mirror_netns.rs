@@ -531,8 +531,8 @@ fn foreign_qdisc_and_filters_stay() {
     let mirror = probe.capture.replace("lwc", "lwm");
     let egress = lab.tc(s, &["filter", "show", "dev", SERVER_IF, "egress"]);
     assert!(
-        egress.contains(&format!("Mirror to device {mirror})")),
-        "{egress}"
+        egress.contains(&format!(" {mirror}-steer.o:[tc] direct-action")),
+        "not the steering filter: {egress}"
     );
     let rx = lab.counter(s, &probe.capture, "rx_packets");
     lab.ping(5);
@@ -548,7 +548,10 @@ fn foreign_qdisc_and_filters_stay() {
     assert!(foreign(&lab), "a foreign filter was removed");
     for dir in ["ingress", "egress"] {
         let f = lab.tc(s, &["filter", "show", "dev", SERVER_IF, dir]);
-        assert!(!f.contains("mirred"), "our {dir} filter is left: {f}");
+        assert!(
+            !f.contains("mirred") && !f.contains("-steer.o"),
+            "our {dir} filter is left: {f}"
+        );
     }
     assert!(!lab.links(s).contains(": lw"));
 }

@@ -96,6 +96,13 @@ impl Failure {
             .any(|s| self.detail.contains(s))
     }
 
+    /// The command was refused for lack of privileges.
+    pub(super) fn not_permitted(&self) -> bool {
+        ["Operation not permitted", "Permission denied"]
+            .iter()
+            .any(|s| self.detail.contains(s))
+    }
+
     /// The command and what it said, for joining several failures into one message.
     pub(super) fn describe(&self) -> String {
         format!("`{}` failed: {}", self.command, self.detail)
@@ -104,10 +111,7 @@ impl Failure {
     /// The failure as the error of the step `context`, with the fix when it is a matter of
     /// privileges.
     pub(super) fn error(&self, context: &str) -> MirrorError {
-        let perm = ["Operation not permitted", "Permission denied"]
-            .iter()
-            .any(|s| self.detail.contains(s));
-        let fix = if perm {
+        let fix = if self.not_permitted() {
             " (linewatch --mirror needs root or CAP_NET_ADMIN: run it with sudo)"
         } else {
             ""

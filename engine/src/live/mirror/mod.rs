@@ -13,11 +13,21 @@
 //!   `skb_shared_info` (about 3.5k with 4 KiB pages).
 //! * a `clsact` qdisc on IFACE, unless one is already there (then it is shared and left in
 //!   place; a plain `ingress` qdisc is refused, since clsact cannot be added beside it);
-//! * one `u32 match u32 0 0` filter per direction with the action
-//!   `mirred egress mirror dev lwm<pid>` (matchall and flower may be missing from the kernel;
-//!   u32 is always there). Each filter sits at its own preference, the first free pair from
-//!   49001/49002 up, so that it never shares a priority with someone else's filter: u32 lists
-//!   every table of a qdisc with the same priority together, whichever direction it hangs on.
+//! * one filter per direction: the **steering program** (`engine/bpf/mirror_steer.bpf.c`, a
+//!   cls_bpf direct-action program that tc loads from `/run/linewatch/lwm<pid>-steer.o`,
+//!   written configured for this veth by `steer.rs` and removed once the filters are in). It
+//!   sends each packet's clone into `lwm<pid>` with `bpf_clone_redirect`, on tx queue
+//!   *symmetric hash of the address pair % Q*; veth hands a frame to the peer's rx queue of the
+//!   same number, so both directions of a TCP connection (and its IP fragments, which carry no
+//!   ports) reach one AF_XDP socket, one worker, and every response can be paired with its
+//!   request on any number of queues. Where the program
+//!   cannot be loaded (tc without BPF support, a kernel without cls_bpf), the filters are a
+//!   `u32 match u32 0 0` with the action `mirred egress mirror dev lwm<pid>` (matchall and
+//!   flower may be missing from the kernel; u32 is always there), which the kernel spreads
+//!   over the queues by a hash that is not symmetric ([`Mirror::steering`] says which).
+//!   Each filter sits at its own preference, the first free pair from 49001/49002 up, so that
+//!   it never shares a priority with someone else's filter: u32 lists every table of a qdisc
+//!   with the same priority together, whichever direction it hangs on.
 //!
 //! Mirroring copies each packet as the kernel holds it: a TSO interface's egress and a GRO
 //! interface's ingress carry GSO super-packets far above any MTU. While an XDP program is
@@ -83,18 +93,20 @@
 //!   [`clean_leftovers`];
 //! - `state.rs`: the state files, the lock, the names of linewatch's veths;
 //! - `tc.rs`: the tc vocabulary and reading what `tc` and `ip` print;
+//! - `steer.rs`: the steering program, configured for one mirror veth and written for tc;
 //! - `command.rs`: running `ip` and `tc`, and what their failures mean;
 //! - `procfs.rs`: processes and network namespaces, as /proc shows them;
 //! - `error.rs`: [`MirrorError`].
 
+use std::fmt;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 mod command;
 mod error;
 mod procfs;
-#[allow(unsafe_code)] // flock(2)
 mod state;
+mod steer;
 mod tc;
 mod teardown;
 #[allow(unsafe_code)] // fork/exec, signals, setsid
@@ -111,6 +123,7 @@ use state::{
     check_interface_name, created_by_other_run, ensure_state_dir, lw_name_pid, state_path,
     write_state, Clsact, Lock, State,
 };
+use steer::STEER_SECTION;
 use tc::{clsact_kind, filter_prefs, free_pref_pair, Direction, QdiscKind, FIRST_PREF, PREF_PAIRS};
 use teardown::undo;
 use watchdog::Watchdog;
@@ -133,11 +146,47 @@ pub struct MirrorSpec {
     pub queues: u32,
 }
 
+/// How a mirror keeps a flow's two directions together on the capture end's queues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Steering {
+    /// The steering program: both directions of a connection on one queue of `queues`.
+    Steered {
+        /// Queues of the capture end the flows are spread over.
+        queues: u32,
+    },
+    /// u32 + mirred, because the program could not be loaded (`reason`): with more than one
+    /// queue a flow's two directions may reach different queues.
+    Mirred {
+        /// Why the steering program is not in use, one line.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Steering {
+    /// The words for the start line: which filters, and what they do with flows.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Steering::Steered { queues: 1 } => f.write_str("tc clsact + BPF clone"),
+            Steering::Steered { queues } => write!(
+                f,
+                "tc clsact + BPF steering: both directions of each connection on one of \
+                 {queues} queues"
+            ),
+            Steering::Mirred { reason } => write!(
+                f,
+                "tc clsact + u32 + mirred, without flow steering ({reason}): a connection's \
+                 two directions may reach different queues"
+            ),
+        }
+    }
+}
+
 /// A running mirror: owns the veth pair, the tc filters (and the clsact qdisc if it added it),
 /// the state file and the watchdog process. Dropping it tears everything down.
 #[derive(Debug)]
 pub struct Mirror {
     state: State,
+    steering: Steering,
     path: PathBuf,
     tools: Tools,
     watchdog: Option<Watchdog>,
@@ -185,6 +234,9 @@ impl Mirror {
         let mut mirror = Mirror {
             state: State::new(pid, proc_start_time(pid).unwrap_or(0), own_netns(), iface),
             path: state_path(pid),
+            steering: Steering::Steered {
+                queues: spec.queues,
+            },
             tools,
             watchdog: None,
             torn_down: false,
@@ -207,6 +259,11 @@ impl Mirror {
     /// The mirrored interface.
     pub fn interface(&self) -> &str {
         &self.state.interface
+    }
+
+    /// How flows are kept together on the capture end's queues.
+    pub fn steering(&self) -> &Steering {
+        &self.steering
     }
 
     /// Removes everything this mirror set up and stops its watchdog. Reports what could not be
@@ -316,20 +373,69 @@ impl Mirror {
             vec![(Direction::Ingress, ingress), (Direction::Egress, egress)]
         };
         self.save()?;
-        for (dir, pref) in self.state.filters.clone() {
+        let object = steer::prepare(&self.tools, &mirror, queues);
+        let result = self.add_filters(&iface, &mirror, object.as_deref().map_err(Clone::clone));
+        if let Ok(path) = &object {
+            // The kernel holds the program now; a kill before this line leaves the file to undo.
+            let _ = fs::remove_file(path);
+        }
+        result
+    }
+
+    /// Adds the filters the state lists: the steering program loaded from `object`, or, when
+    /// there is none or the first filter cannot load it, u32 + mirred for all of them.
+    fn add_filters(
+        &mut self,
+        iface: &str,
+        mirror: &str,
+        object: Result<&Path, String>,
+    ) -> Result<(), MirrorError> {
+        let mut object = match object {
+            Ok(path) => Some(path.display().to_string()),
+            Err(reason) => {
+                self.steering = Steering::Mirred { reason };
+                None
+            }
+        };
+        for (i, (dir, pref)) in self.state.filters.clone().into_iter().enumerate() {
             let pref = pref.to_string();
+            let at = ["filter", "add", "dev", iface, dir.keyword(), "pref", &pref];
+            if let Some(path) = &object {
+                #[rustfmt::skip]
+                let bpf = [
+                    "protocol", "all", "handle", "1", "bpf", "direct-action", "object-file", path,
+                    "section", STEER_SECTION,
+                ];
+                match self.tools.tc(&[&at[..], &bpf[..]].concat()) {
+                    Ok(_) => continue,
+                    // The first filter tells whether this tc and kernel can load it at all.
+                    Err(f) if i == 0 && !f.not_permitted() => {
+                        self.steering = Steering::Mirred {
+                            reason: format!("the steering program did not load: {}", f.detail),
+                        };
+                        object = None;
+                    }
+                    Err(f) => {
+                        return Err(f.error(&format!(
+                            "cannot add the tc {} filter steering {iface} into {mirror}",
+                            dir.keyword()
+                        )))
+                    }
+                }
+            }
             #[rustfmt::skip]
-            let add = [
-                "filter", "add", "dev", &iface, dir.keyword(), "pref", &pref, "protocol", "all",
-                "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev",
-                &mirror,
+            let mirred = [
+                "protocol", "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress",
+                "mirror", "dev", mirror,
             ];
-            self.tools.tc(&add).map_err(|f| {
-                f.error(&format!(
-                    "cannot add the tc {} filter mirroring {iface} into {mirror}",
-                    dir.keyword()
-                ))
-            })?;
+            self.tools
+                .tc(&[&at[..], &mirred[..]].concat())
+                .map_err(|f| {
+                    f.error(&format!(
+                        "cannot add the tc {} filter mirroring {iface} into {mirror}",
+                        dir.keyword()
+                    ))
+                })?;
         }
         Ok(())
     }

@@ -1,7 +1,9 @@
 //! The tc vocabulary of a mirror, and reading what `tc` and `ip` print.
 //!
-//! A mirror hangs one `u32` filter per direction ([`Direction`]) on a `clsact` qdisc, each at
-//! a preference of its own from [`FIRST_PREF`] up (see [`free_pref_pair`]). Before adding them
+//! A mirror hangs one filter per direction ([`Direction`]) on a `clsact` qdisc, each at a
+//! preference of its own from [`FIRST_PREF`] up (see [`free_pref_pair`]): the steering BPF
+//! program (`bpf ... da`, loaded from a file named by [`steer_object_name`]), or, where that
+//! cannot load, a `u32` match-all with a `mirred egress mirror` action. Before adding them
 //! and before removing anything, the mirror reads iproute2's listings: which qdisc is there
 //! ([`clsact_kind`]), which preferences are taken ([`filter_prefs`]), whether the filters at a
 //! preference are linewatch's ([`filters_are_ours`]), which veths exist ([`link_names`]).
@@ -64,19 +66,32 @@ pub(super) fn clsact_kind(show: &str) -> Option<QdiscKind> {
     })
 }
 
-/// True when `show` (the filters at one preference) has actions and each of them mirrors into
-/// `mirror`, or into a device that no longer exists (tc prints `*` for it).
+/// The file name of the steering program configured for mirror veth `mirror`; tc prints it
+/// with the filter (`lwm12-steer.o:[tc]`), which tells the filter as that run's.
+pub(super) fn steer_object_name(mirror: &str) -> String {
+    format!("{mirror}-steer.o")
+}
+
+/// True when `show` (the filters at one preference) has filters of linewatch's and nothing
+/// else that acts: each action mirrors into `mirror` or into a device that no longer exists
+/// (tc prints `*` for it), and each BPF filter is the steering program loaded for `mirror`.
 pub(super) fn filters_are_ours(show: &str, mirror: &str) -> bool {
     let ours = format!("mirred (Egress Mirror to device {mirror})");
     let orphan = "mirred (Egress Mirror to device *)";
-    let mut actions = 0;
-    for line in show.lines().filter(|l| l.contains("action order")) {
-        if !line.contains(&ours) && !line.contains(orphan) {
+    let steer = format!(" {}:[", steer_object_name(mirror));
+    let mut found = 0;
+    for line in show.lines() {
+        let is_action = line.contains("action order");
+        let is_bpf =
+            line.starts_with("filter") && line.contains(" bpf ") && line.contains(" handle ");
+        if is_action && !line.contains(&ours) && !line.contains(orphan)
+            || is_bpf && !line.contains(&steer)
+        {
             return false;
         }
-        actions += 1;
+        found += usize::from(is_action || is_bpf);
     }
-    actions > 0
+    found > 0
 }
 
 /// The preferences (`pref N`) in a `tc filter show` listing.
@@ -145,6 +160,25 @@ mod tests {
         assert!(!filters_are_ours(
             "filter protocol ip u32 fh 800::800 *flowid 1:1",
             "lwm9"
+        ));
+    }
+
+    #[test]
+    fn ownership_of_steering_filters() {
+        // `tc filter show dev veth0 ingress pref 49001` with the steering program (iproute2 6.1).
+        let ours = "filter protocol all bpf chain 0 \n\
+                    filter protocol all bpf chain 0 handle 0x1 lwm77-steer.o:[tc] direct-action \
+                    not_in_hw id 5059 name linewatch_steer tag 37bbd983ad1e6845 jited \n";
+        assert!(filters_are_ours(ours, "lwm77"));
+        assert!(!filters_are_ours(ours, "lwm7"));
+        assert!(!filters_are_ours(ours, "lwm777"));
+        let foreign = ours.replace("lwm77-steer.o", "other.o");
+        assert!(!filters_are_ours(&foreign, "lwm77"));
+        let mixed = format!("{ours}{foreign}");
+        assert!(!filters_are_ours(&mixed, "lwm77"));
+        assert!(!filters_are_ours(
+            "filter protocol all bpf chain 0 \n",
+            "lwm77"
         ));
     }
 

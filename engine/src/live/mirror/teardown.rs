@@ -8,7 +8,8 @@
 //!   already gone is fine, and running it twice (say the watchdog after the run) removes
 //!   nothing twice.
 //! - It removes only what is linewatch's: a filter only when every action at its preference
-//!   mirrors into this run's veth (or into a device that no longer exists), the clsact qdisc
+//!   mirrors into this run's veth (or into a device that no longer exists) and every BPF filter
+//!   there is the steering program loaded for this run's veth, the clsact qdisc
 //!   only when a linewatch run created it and no filter at all is left on it.
 //! - [`clean_leftovers`] undoes a state file only when its run is gone (pid *and* start time),
 //!   and only in the network namespace the run was in; a file whose namespace is gone is just
@@ -23,6 +24,7 @@ use super::command::{Failure, Tools};
 use super::error::{one_line, MirrorError};
 use super::procfs::{is_alive, is_zombie, netns_exists, own_netns};
 use super::state::{lw_name_pid, read_states, Lock, State, STATE_DIR};
+use super::steer::object_path;
 use super::tc::{clsact_kind, filters_are_ours, link_names, Direction, QdiscKind};
 
 /// How long [`clean_leftovers`] waits for watchdogs of dead runs that are still cleaning up.
@@ -62,6 +64,15 @@ pub(super) fn undo(tools: &Tools, state: &State) -> Result<Vec<String>, MirrorEr
                 Err(f) => errors.push(f.describe()),
             }
         }
+    }
+    // Left behind only by a run killed while adding its filters.
+    match fs::remove_file(object_path(mirror)) {
+        Ok(()) => done.push(format!("removed {}", object_path(mirror).display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => errors.push(format!(
+            "cannot remove {}: {e}",
+            object_path(mirror).display()
+        )),
     }
     match tools.ip(&["link", "del", "dev", mirror]) {
         Ok(_) => done.push(format!("removed the veth pair {mirror}/{}", state.capture)),
