@@ -50,15 +50,36 @@ pub(crate) fn interface(
             for line in session.startup {
                 eprintln!("{line}");
             }
-            announce(ready, false);
+            announce(ready, rss.symmetric().is_some());
         },
     );
+    let pairing = match rss.symmetric() {
+        Some(how) => format!("symmetric RSS ({how}): each connection on one queue"),
+        None => NOT_GUARANTEED.to_owned(),
+    };
     let restored = rss.restore();
-    let result = result.map_err(|e| e.to_string())?;
+    let mut result = result.map_err(|e| e.to_string())?;
+    note_pairing(&mut result, pairing);
     if let Err(e) = restored {
         eprintln!("linewatch: warning: {e}");
     }
     Ok(result)
+}
+
+/// What the summary says when nothing keeps a connection's two directions on one queue.
+const NOT_GUARANTEED: &str = "not guaranteed: the interface's hash may put a response on \
+                              another queue than its request (see unpaired per queue)";
+
+/// Writes into the capture figures how a connection's two directions were kept on one queue
+/// (one queue needs nothing).
+fn note_pairing(result: &mut RunResult, pairing: String) {
+    if let Some(c) = result.capture.as_mut() {
+        c.pairing = if c.queues.len() <= 1 {
+            "one queue".to_owned()
+        } else {
+            pairing
+        };
+    }
 }
 
 /// `--mirror IFACE`: removes a killed run's leftovers, mirrors IFACE into a new veth pair,
@@ -100,7 +121,16 @@ pub(crate) fn mirror(
         },
     );
     let teardown = m.teardown();
-    let result = result.map_err(|e| e.to_string())?;
+    let mut result = result.map_err(|e| e.to_string())?;
+    let pairing = match &steering {
+        mirror::Steering::Steered { .. } => {
+            "steered: linewatch's tc program puts both directions of each connection on one \
+             queue (address-pair hash)"
+                .to_owned()
+        }
+        mirror::Steering::Mirred { .. } => NOT_GUARANTEED.to_owned(),
+    };
+    note_pairing(&mut result, pairing);
     if let Err(e) = teardown {
         eprintln!("linewatch: warning: {e}");
     }

@@ -204,6 +204,23 @@ fn mirror_run(workers: u32) -> Option<Pairing> {
         workers as usize,
         "{label}: one queue per worker"
     );
+    // The summary says how the flows were kept together, and that no queue had to pair a
+    // response it could not.
+    let capture = &summary["capture"];
+    let pairing = capture["pairing"].as_str().unwrap_or_default();
+    let expected = if workers > 1 { "steered" } else { "one queue" };
+    assert!(
+        pairing.starts_with(expected),
+        "{label}: pairing {pairing:?}"
+    );
+    for q in capture["queues"].as_array().into_iter().flatten() {
+        assert_eq!(
+            q["unmatched_responses"].as_u64(),
+            Some(0),
+            "{label}: queue {}",
+            q["queue"]
+        );
+    }
     if workers > 1 {
         assert!(
             started.contains(STEERED),

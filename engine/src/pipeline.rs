@@ -70,6 +70,9 @@ pub struct QueueFigures {
     pub stats: XskStats,
     /// CPU time of the worker thread, ns.
     pub cpu_ns: u64,
+    /// Responses this queue's worker could not pair with a request (see
+    /// [`crate::worker::Worker::unmatched_responses`]).
+    pub unmatched_responses: u64,
 }
 
 /// Capture figures at the end of a live run.
@@ -87,6 +90,10 @@ pub struct CaptureFigures {
     pub queues: Vec<QueueFigures>,
     /// Wall time from the first socket ready to stop, ns.
     pub wall_ns: u64,
+    /// How a connection's two directions were kept on one queue (and so one worker): set by
+    /// the command, which knows the set-up (one queue, linewatch's mirror steering, symmetric
+    /// RSS, or nothing).
+    pub pairing: String,
 }
 
 impl CaptureFigures {

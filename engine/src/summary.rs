@@ -130,6 +130,7 @@ fn capture(c: &CaptureFigures) -> Capture {
         xdp_fragments_ahead: c.xdp.fragments_ahead,
         xdp_fragments_unwanted: c.xdp.fragments_unwanted,
         wall_seconds: secs(c.wall_ns),
+        pairing: c.pairing.clone(),
         queues: c
             .queues
             .iter()
@@ -142,6 +143,7 @@ fn capture(c: &CaptureFigures) -> Capture {
                 fill_ring_empty: q.stats.fill_ring_empty,
                 rx_invalid_descs: q.stats.rx_invalid_descs,
                 cpu_seconds: secs(q.cpu_ns),
+                unmatched_responses: q.unmatched_responses,
             })
             .collect(),
     }

@@ -121,6 +121,10 @@ pub struct Capture {
     pub xdp_fragments_unwanted: u64,
     /// Seconds from capture start to stop.
     pub wall_seconds: f64,
+    /// How a connection's two directions were kept on one queue, so that each response is
+    /// paired with its request: `one queue`, `steered` (linewatch's mirror), `symmetric RSS`
+    /// (with how), or `not guaranteed` (with why).
+    pub pairing: String,
     /// Per rx queue.
     pub queues: Vec<QueueCapture>,
 }
@@ -144,4 +148,7 @@ pub struct QueueCapture {
     pub rx_invalid_descs: u64,
     /// CPU seconds the worker used.
     pub cpu_seconds: f64,
+    /// Responses the queue's worker could not pair with a request: their request reached
+    /// another queue (see `pairing`), or was never seen.
+    pub unmatched_responses: u64,
 }

@@ -286,6 +286,7 @@ pub fn summary(s: &Summary) -> String {
                     "fill_ring_empty": q.fill_ring_empty,
                     "rx_invalid_descs": q.rx_invalid_descs,
                     "cpu_seconds": q.cpu_seconds,
+                    "unmatched_responses": q.unmatched_responses,
                 })
             })
             .collect();
@@ -305,6 +306,7 @@ pub fn summary(s: &Summary) -> String {
                     "fragments_unwanted": c.xdp_fragments_unwanted,
                 },
                 "wall_seconds": c.wall_seconds,
+                "pairing": c.pairing,
                 "queues": queues,
             }),
         );

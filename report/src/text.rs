@@ -384,7 +384,14 @@ fn capture(c: &Capture, out: &mut String) {
         );
     }
     out.push('\n');
-    out.push_str("  queue  core        frames  rx_dropped  ring_full  fill_empty  cpu_s   cpu%\n");
+    if !c.pairing.is_empty() {
+        out.push_str("  pairing: ");
+        escape::terminal(c.pairing.as_bytes(), out);
+        out.push('\n');
+    }
+    out.push_str(
+        "  queue  core        frames  rx_dropped  ring_full  fill_empty  cpu_s   cpu%  unpaired\n",
+    );
     for q in &c.queues {
         let core = q.core.map_or_else(|| "-".to_owned(), |c| c.to_string());
         let pct = if c.wall_seconds > 0.0 {
@@ -394,7 +401,7 @@ fn capture(c: &Capture, out: &mut String) {
         };
         let _ = writeln!(
             out,
-            "  {:>5}  {:>4}  {:>12}  {:>10}  {:>9}  {:>10}  {:>5.2}  {:>5.1}",
+            "  {:>5}  {:>4}  {:>12}  {:>10}  {:>9}  {:>10}  {:>5.2}  {:>5.1}  {:>8}",
             q.queue,
             core,
             q.frames,
@@ -402,7 +409,8 @@ fn capture(c: &Capture, out: &mut String) {
             q.rx_ring_full,
             q.fill_ring_empty,
             q.cpu_seconds,
-            pct
+            pct,
+            q.unmatched_responses
         );
     }
 }

@@ -629,6 +629,8 @@ impl Guard {
 #[derive(Debug)]
 pub struct RssSetup {
     lines: Vec<String>,
+    /// How the hash is symmetric, when it is (already, or made so).
+    symmetric: Option<String>,
     /// What this run changed, written to `path` before each change.
     saved: Option<Saved>,
     path: PathBuf,
@@ -643,6 +645,7 @@ impl RssSetup {
         let pid = std::process::id();
         let mut setup = RssSetup {
             lines: Vec::new(),
+            symmetric: None,
             saved: None,
             path: state_path(pid),
             guard: None,
@@ -683,6 +686,7 @@ impl RssSetup {
             setup
                 .lines
                 .push(format!("RSS on {iface}: symmetric already{kept} ({how})"));
+            setup.symmetric = Some(how.to_string());
             return setup;
         }
         if policy == RssPolicy::Keep {
@@ -715,7 +719,11 @@ impl RssSetup {
             .start_guard(saved)
             .and_then(|()| setup.make_symmetric(&Ethtool, iface, &config));
         let line = match made {
-            Ok(how) => format!("RSS on {iface}: made symmetric ({how}); restored at exit"),
+            Ok(how) => {
+                let line = format!("RSS on {iface}: made symmetric ({how}); restored at exit");
+                setup.symmetric = Some(how);
+                line
+            }
             Err(why) => format!("RSS on {iface}: cannot make it symmetric ({why}): {UNPAIRED}"),
         };
         setup.lines.push(line);
@@ -727,6 +735,11 @@ impl RssSetup {
             }
         }
         setup
+    }
+
+    /// How the NIC's hash keeps a connection's two directions on one queue, if it does.
+    pub fn symmetric(&self) -> Option<&str> {
+        self.symmetric.as_deref()
     }
 
     /// The lines to print at start (without the `linewatch: ` prefix).
@@ -1166,6 +1179,7 @@ mod tests {
         let before = nic.config.borrow().clone();
         let mut setup = RssSetup {
             lines: Vec::new(),
+            symmetric: None,
             saved: None,
             path: dir.join("rss-1.state"),
             guard: None,

@@ -385,6 +385,7 @@ pub fn run(
         xdp: program.counters(),
         queues: Vec::with_capacity(results.len()),
         wall_ns,
+        pairing: String::new(),
     };
     let mut packet_times: Option<(u64, u64)> = None;
     for r in &results {
@@ -394,6 +395,7 @@ pub fn run(
             frames: r.frames,
             stats: xsk::stats(r.fd),
             cpu_ns: r.cpu_ns,
+            unmatched_responses: r.unmatched_responses,
         });
         packet_times = merge_packet_times(packet_times, r.times);
     }
@@ -422,6 +424,7 @@ struct WorkerResult {
     frames: u64,
     cpu_ns: u64,
     times: Option<(u64, u64)>,
+    unmatched_responses: u64,
 }
 
 /// What one queue's worker thread is given.
@@ -528,6 +531,7 @@ fn queue_worker(job: QueueJob<'_>) -> WorkerResult {
         frames,
         cpu_ns: thread_cpu_ns(),
         times,
+        unmatched_responses: worker.unmatched_responses(),
     }
 }
 

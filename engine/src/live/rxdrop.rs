@@ -128,5 +128,7 @@ fn drop_loop(mut q: QueueRx, core: usize, idle: IdlePolicy, stop: &AtomicBool) -
         frames,
         stats: xsk::stats(q.fd),
         cpu_ns: thread_cpu_ns(),
+        // No engine: nothing is paired.
+        unmatched_responses: 0,
     }
 }

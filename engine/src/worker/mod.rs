@@ -126,6 +126,9 @@ pub struct Worker {
     shard: Option<Shard>,
     /// Fragments go to the reassembler ([`Worker::set_fragment_reassembly`]).
     reassemble: bool,
+    /// Responses counted under `unmatched_responses` since the worker started (live capture
+    /// shows them per queue: the symptom of a connection split across workers).
+    unmatched: u64,
 }
 
 impl Worker {
@@ -147,6 +150,7 @@ impl Worker {
             defrag: Defrag::default(),
             shard: None,
             reassemble: true,
+            unmatched: 0,
         }
     }
 
@@ -161,6 +165,11 @@ impl Worker {
     /// [`Worker::flush_capture_latency`] are not in it yet).
     pub fn delta(&self) -> &CoreDelta {
         &self.delta
+    }
+
+    /// Responses this worker could not pair with a request since it started.
+    pub fn unmatched_responses(&self) -> u64 {
+        self.unmatched
     }
 
     /// Mutable access to the delta (batch-level counters).

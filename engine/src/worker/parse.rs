@@ -225,7 +225,10 @@ impl Worker {
                     flow.dirs[1 - side].framing = Framing::Opaque;
                 }
             }
-            None => d.add(Counter::UnmatchedResponses, 1),
+            None => {
+                d.add(Counter::UnmatchedResponses, 1);
+                self.unmatched += 1;
+            }
         }
         if code == 101 {
             body = Framing::Opaque;
