@@ -60,6 +60,7 @@ typedef unsigned char __u8;
 typedef unsigned short __u16;
 typedef unsigned int __u32;
 typedef unsigned long long __u64;
+typedef long long __s64;
 
 #define SEC(name) __attribute__((section(name), used))
 #define __uint(name, val) int(*name)[val]
@@ -452,11 +453,18 @@ static ALWAYS_INLINE int fragment(struct xdp_md *ctx, const struct config *cfg, 
         __u64 now = bpf_ktime_get_ns();
         struct frag_entry entry = {.since_ns = now};
         struct frag_entry *known = bpf_map_lookup_elem(&frag_map, &f.key);
-        if (known && now - known->since_ns > FRAG_TIMEOUT_NS)
+        // Signed: an entry another CPU wrote a moment "later" by its clock is not expired.
+        if (known && (__s64)(now - known->since_ns) > (__s64)FRAG_TIMEOUT_NS)
             known = 0;
         __u32 fate;
         if (f.tcp >= 0) {
             if (f.tcp > 1600 || data + f.tcp + 4 > end) {
+                // Ports unreadable: the datagram goes to the kernel, and its later fragments
+                // must follow it there (recorded, or they would be taken as ahead).
+                entry.fate = FRAG_PASS;
+                if (known)
+                    entry.since_ns = known->since_ns;
+                bpf_map_update_elem(&frag_map, &f.key, &entry, BPF_ANY);
                 count(OTHER);
                 return other;
             }

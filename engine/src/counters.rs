@@ -92,6 +92,10 @@ counters! {
         /// Holes given up early to free their slot for a newer one when every slot was in use:
         /// the least recently active goes (stalled or lossy flows).
         ReorderReclaimed => "reorder_reclaimed",
+        /// Segments further ahead of their direction's next byte than the reassembly window
+        /// (64 KiB), on a connection seen both ways: dropped, as the server drops them; the
+        /// direction moves on only when the peer acknowledges bytes the capture missed.
+        OutOfWindow => "out_of_window",
         /// Payload segments skipped while waiting for a message start after a gap or error.
         OutOfSync => "out_of_sync",
         /// Request heads longer than the carry buffer (32 KiB, nginx's default limit; counted

@@ -24,9 +24,14 @@
 //! decline to coalesce for buffer-layout reasons this model does not have; that only matters
 //! for a later segment overlapping two joined ones with different bytes.
 //!
-//! Positions inside a slot are relative to the hole's start when the slot was taken (`base`),
-//! so sequence-number wrap-around never reaches the ordering: every held byte lies within
-//! `HOLD_BYTES` of `base`.
+//! Layout: a slot's bytes are a ring of `HOLD_BYTES` indexed by sequence number (a byte with
+//! sequence number `s` lives at `s mod HOLD_BYTES`), so a segment is written once, where it
+//! belongs, and never moved: joining two segments is a change of their bounds, not a copy. A
+//! new segment writes only the positions it wins by the rules above (those no held segment
+//! that starts before it covers). The held segments are bounds only, sorted by start, relative
+//! to the slot's `base`; the worker moves the base up to its direction's next expected byte
+//! whenever it delivers ([`ReorderPool::rebase`]), so the window is always `HOLD_BYTES` past
+//! the byte the stream waits for, as Linux's receive window is past `rcv_nxt`.
 
 use crate::slots::{Owner, Slots};
 
@@ -39,8 +44,10 @@ pub const HOLD_SLOTS: usize = 256;
 /// past it gives the hole up.
 pub const HOLD_BYTES: usize = 64 * 1024;
 
-/// Segments held per direction (one-byte segments are a known evasion; 64 of them are cheap).
-pub const HOLD_SEGMENTS: usize = 64;
+/// Segments held per direction (bounds only, 16 bytes each): a request sent in one-byte
+/// segments, last byte first, is a known evasion; Linux holds several hundred such segments at
+/// its default receive buffer.
+pub const HOLD_SEGMENTS: usize = 256;
 
 /// A hole with no held segment for this long (packet time) is given up: the capture missed
 /// those bytes. TCP retransmits a lost segment within a few seconds (RTO from 200 ms,
@@ -54,8 +61,6 @@ pub struct Held {
     pub start: u32,
     /// One past the last position.
     pub end: u32,
-    /// Offset of its bytes in the slot's byte area.
-    at: u32,
     /// Packet time of its (first) segment.
     pub ts: u64,
 }
@@ -72,10 +77,8 @@ pub struct Insert {
 /// The pool. See the module doc. The default pool has no slots and allocates nothing.
 #[derive(Debug, Default)]
 pub struct ReorderPool {
-    /// `HOLD_SLOTS * HOLD_BYTES` once reserved; empty before.
+    /// `HOLD_SLOTS * HOLD_BYTES` once reserved (a ring per slot); empty before.
     bytes: Vec<u8>,
-    /// Bytes used in each slot's area (held and dead).
-    used: Vec<u32>,
     /// `HOLD_SEGMENTS` per slot, sorted by start, the first `counts[slot]` in use.
     segs: Vec<Held>,
     counts: Vec<u32>,
@@ -93,7 +96,6 @@ impl ReorderPool {
             return;
         }
         self.bytes = vec![0; HOLD_SLOTS * HOLD_BYTES];
-        self.used = vec![0; HOLD_SLOTS];
         self.segs = vec![Held::default(); HOLD_SLOTS * HOLD_SEGMENTS];
         self.counts = vec![0; HOLD_SLOTS];
         self.bases = vec![0; HOLD_SLOTS];
@@ -120,7 +122,6 @@ impl ReorderPool {
 
     fn reset(&mut self, slot: u32, base: u32, ts: u64) {
         let s = slot as usize;
-        self.used[s] = 0;
         self.counts[s] = 0;
         self.bases[s] = base;
         self.active[s] = ts;
@@ -153,10 +154,31 @@ impl ReorderPool {
         &self.segs[s * HOLD_SEGMENTS..s * HOLD_SEGMENTS + self.counts[s] as usize]
     }
 
-    /// The bytes of a held segment of `slot`.
-    pub fn bytes(&self, slot: u32, h: &Held) -> &[u8] {
-        let at = slot as usize * HOLD_BYTES + h.at as usize;
-        &self.bytes[at..at + (h.end - h.start) as usize]
+    /// The bytes at positions `from..to` of `slot` (relative to its base), as one or two
+    /// runs: the ring may wrap inside them.
+    pub fn bytes(&self, slot: u32, from: u32, to: u32) -> (&[u8], &[u8]) {
+        let area = &self.bytes[slot as usize * HOLD_BYTES..(slot as usize + 1) * HOLD_BYTES];
+        let at = ring_index(self.bases[slot as usize].wrapping_add(from));
+        let len = (to - from) as usize;
+        if at + len <= HOLD_BYTES {
+            (&area[at..at + len], &[])
+        } else {
+            (&area[at..], &area[..at + len - HOLD_BYTES])
+        }
+    }
+
+    /// Moves `slot`'s base up to `base` (the direction's next expected byte, at or before
+    /// every held segment's start): positions shift, the ring does not move.
+    pub fn rebase(&mut self, slot: u32, base: u32) {
+        let s = slot as usize;
+        let delta = base.wrapping_sub(self.bases[s]);
+        let first = s * HOLD_SEGMENTS;
+        for h in &mut self.segs[first..first + self.counts[s] as usize] {
+            debug_assert!(h.start >= delta, "rebase past a held segment");
+            h.start -= delta.min(h.start);
+            h.end -= delta.min(h.end);
+        }
+        self.bases[s] = base;
     }
 
     /// Removes `slot`'s first held segment (delivered or given up).
@@ -193,47 +215,35 @@ impl ReorderPool {
                 overlaps: 1,
             });
         }
-        let mut overlaps = 0;
         // Where it goes: after every segment that starts before it.
-        let mut at = held.iter().take_while(|h| h.start < start).count();
+        let at = held.iter().take_while(|h| h.start < start).count();
         let joins = at > 0 && held[at - 1].end == start;
         let replaces = at < n && held[at].start == start;
-        let placed = if joins {
-            // Joined to the segment before it: that one now ends where this one ends.
-            at -= 1;
-            let before = held[at];
-            let joined = self.append(s, Some(at), data)?;
-            Held {
-                start: before.start,
-                end,
-                at: joined,
-                ts: before.ts,
-            }
-        } else {
-            let own = self.append(s, None, data)?;
-            Held {
-                start,
-                end,
-                at: own,
-                ts,
-            }
-        };
-        if joins {
-            self.segs[first + at] = placed;
-        } else if replaces {
-            self.segs[first + at] = placed;
-            overlaps += 1;
-        } else {
-            if n == HOLD_SEGMENTS {
-                return None;
-            }
-            self.segs.copy_within(first + at..first + n, first + at + 1);
-            self.segs[first + at] = placed;
-            self.counts[s] += 1;
+        if !joins && !replaces && n == HOLD_SEGMENTS {
+            return None;
         }
-        // A joined segment removes nothing after it (as Linux's coalescing); otherwise the
-        // segments after it that it covers whole go.
-        if !joins {
+        // Its bytes win every position no segment that starts before it covers.
+        let won = held[..at].iter().map(|h| h.end).fold(start, u32::max);
+        if won < end {
+            self.write(slot, won, &data[(won - start) as usize..]);
+        }
+        let mut overlaps = 0;
+        if joins {
+            // Joined to the segment before it, which now ends where this one ends; nothing
+            // after it is removed (as Linux's coalescing).
+            let before = &mut self.segs[first + at - 1];
+            before.end = before.end.max(end);
+        } else {
+            let placed = Held { start, end, ts };
+            if replaces {
+                self.segs[first + at] = placed;
+                overlaps += 1;
+            } else {
+                self.segs.copy_within(first + at..first + n, first + at + 1);
+                self.segs[first + at] = placed;
+                self.counts[s] += 1;
+            }
+            // The segments after it that it covers whole go.
             loop {
                 let n = self.counts[s] as usize;
                 let next = first + at + 1;
@@ -251,57 +261,20 @@ impl ReorderPool {
         })
     }
 
-    /// Appends the bytes of held segment `join` (an index in the slot), if any, then `data`
-    /// to the slot's area as one run, compacting the area first when it is full; returns the
-    /// run's offset.
-    fn append(&mut self, s: usize, join: Option<usize>, data: &[u8]) -> Option<u32> {
-        let first = s * HOLD_SEGMENTS;
-        let joined = join.map_or(0, |j| {
-            (self.segs[first + j].end - self.segs[first + j].start) as usize
-        });
-        if self.used[s] as usize + joined + data.len() > HOLD_BYTES {
-            self.compact(s);
-            if self.used[s] as usize + joined + data.len() > HOLD_BYTES {
-                return None;
-            }
-        }
-        let area = s * HOLD_BYTES;
-        let run = self.used[s];
-        let mut to = area + run as usize;
-        if let Some(j) = join {
-            // Read after a compaction, which moves it.
-            let from = area + self.segs[first + j].at as usize;
-            self.bytes.copy_within(from..from + joined, to);
-            to += joined;
-        }
-        self.bytes[to..to + data.len()].copy_from_slice(data);
-        self.used[s] = u32::try_from(to + data.len() - area).unwrap_or(u32::MAX);
-        Some(run)
+    /// Writes `data` at positions from `from` of `slot`'s ring.
+    fn write(&mut self, slot: u32, from: u32, data: &[u8]) {
+        let area = slot as usize * HOLD_BYTES;
+        let at = ring_index(self.bases[slot as usize].wrapping_add(from));
+        let first = data.len().min(HOLD_BYTES - at);
+        self.bytes[area + at..area + at + first].copy_from_slice(&data[..first]);
+        let rest = &data[first..];
+        self.bytes[area..area + rest.len()].copy_from_slice(rest);
     }
+}
 
-    /// Moves the held segments' bytes to the front of the slot's area, dropping dead bytes.
-    fn compact(&mut self, s: usize) {
-        let area = s * HOLD_BYTES;
-        let first = s * HOLD_SEGMENTS;
-        let n = self.counts[s] as usize;
-        // Lowest offset first, so a move never overwrites bytes still to move.
-        let mut order: [u16; HOLD_SEGMENTS] = [0; HOLD_SEGMENTS];
-        for (i, o) in order.iter_mut().enumerate().take(n) {
-            *o = u16::try_from(i).unwrap_or(0);
-        }
-        order[..n].sort_unstable_by_key(|&i| self.segs[first + usize::from(i)].at);
-        let mut to = 0u32;
-        for &i in &order[..n] {
-            let h = &mut self.segs[first + usize::from(i)];
-            let len = h.end - h.start;
-            let from = area + h.at as usize;
-            self.bytes
-                .copy_within(from..from + len as usize, area + to as usize);
-            h.at = to;
-            to += len;
-        }
-        self.used[s] = to;
-    }
+/// Where the byte with sequence number `seq` lives in a slot's ring.
+fn ring_index(seq: u32) -> usize {
+    seq as usize % HOLD_BYTES
 }
 
 #[cfg(test)]
@@ -321,8 +294,9 @@ mod tests {
                 break;
             }
             if h.end > delivered {
-                let bytes = pool.bytes(slot, &h);
-                out.extend_from_slice(&bytes[(delivered - h.start) as usize..]);
+                let (a, b) = pool.bytes(slot, delivered, h.end);
+                out.extend_from_slice(a);
+                out.extend_from_slice(b);
             }
             pool.pop_front(slot);
         }
@@ -393,17 +367,39 @@ mod tests {
             assert!(pool.insert(s, seq, b"z", 0).is_some(), "segment {i}");
         }
         assert!(pool.insert(s, 1000, b"z", 0).is_none());
-        // The byte area is compacted before it refuses: segments replaced many times over
-        // leave dead bytes behind.
-        let (mut pool, s) = pool_with_slot(0);
-        let chunk = vec![b'q'; 1000];
-        for i in 0..200u32 {
-            let mut longer = chunk.clone();
-            longer.extend(std::iter::repeat_n(b'r', i as usize));
-            assert!(pool.insert(s, 100, &longer, 0).is_some(), "round {i}");
+        // A run of joined segments may fill the whole window: nothing is copied to join.
+        let (mut pool, s) = pool_with_slot(7);
+        let chunk = vec![b'j'; 1448];
+        let mut at = 0u32;
+        while (at as usize) + chunk.len() <= HOLD_BYTES {
+            assert!(pool.insert(s, 7 + at, &chunk, 0).is_some(), "at {at}");
+            at += 1448;
         }
         assert_eq!(pool.held(s).len(), 1);
-        assert_eq!(pool.held(s)[0].end, 100 + 1000 + 199);
+        assert_eq!(pool.held(s)[0].end, at);
+    }
+
+    #[test]
+    fn the_ring_wraps_and_the_base_moves_up() {
+        // A base near the end of the ring: held bytes wrap around it.
+        let base = u32::try_from(HOLD_BYTES).unwrap() * 3 - 5;
+        let (mut pool, s) = pool_with_slot(base);
+        pool.insert(s, base + 2, b"wrapping", 0).unwrap();
+        let (a, b) = pool.bytes(s, 2, 10);
+        assert_eq!([a, b].concat(), b"wrapping");
+        assert!(!b.is_empty(), "the run wraps");
+        // One byte before it delivered: the base moves up to the next expected byte,
+        // positions shift, bytes stay.
+        pool.rebase(s, base + 1);
+        assert_eq!(pool.base(s), base + 1);
+        let h = pool.held(s)[0];
+        assert_eq!((h.start, h.end), (1, 9));
+        let (a, b) = pool.bytes(s, 1, 9);
+        assert_eq!([a, b].concat(), b"wrapping");
+        // The window is the ring's size past the new base.
+        let last = base + 1 + u32::try_from(HOLD_BYTES).unwrap() - 1;
+        assert!(pool.insert(s, last, b"z", 0).is_some());
+        assert!(pool.insert(s, last + 1, b"z", 0).is_none());
     }
 
     #[test]

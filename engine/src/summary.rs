@@ -39,6 +39,7 @@ pub fn summary(run: &RunResult) -> Summary {
         Counter::Reordered,
         Counter::ReorderOverlaps,
         Counter::ReorderReclaimed,
+        Counter::OutOfWindow,
         Counter::OutOfSync,
         Counter::CarryOverflow,
         Counter::CarryReclaimed,

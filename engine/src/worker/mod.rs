@@ -377,29 +377,38 @@ impl Worker {
         };
 
         let flow = self.flows.flow_mut(slot);
-        // The peer acknowledged bytes past a hole this direction holds segments behind: it
-        // got them, so the capture missed them and the hole will never fill.
+        // The peer acknowledged bytes of the other direction the capture has not seen: it got
+        // them, so the capture missed them (see `reorder`).
         if ack {
             let other = &flow.dirs[1 - side];
-            if other.held_slot().is_some() && seg.ack.wrapping_sub(other.next_seq) as i32 > 0 {
-                self.give_up_hole(slot, 1 - side);
+            if seg.ack.wrapping_sub(other.next_seq) as i32 > 0 && other.seq_known {
+                self.acked_unseen(slot, 1 - side, seg.ack);
             }
         }
         let mut flow = self.flows.flow_mut(slot);
         if syn {
-            if flow.dirs[side].held_slot().is_some() {
-                // A new connection on the same ports: what the old one held is given up.
-                self.give_up_hole(slot, side);
-                flow = self.flows.flow_mut(slot);
-            }
-            let dir = &mut flow.dirs[side];
-            dir.next_seq = seg.seq.wrapping_add(1);
-            dir.seq_known = true;
-            if dir.framing == Framing::Unsynced {
-                dir.framing = Framing::Boundary;
+            let dir = &flow.dirs[side];
+            // A SYN not ahead of what the direction expects is a retransmitted or late one:
+            // it changes nothing. One ahead starts a new connection on the same ports.
+            if !dir.seq_known || seg.seq.wrapping_add(1).wrapping_sub(dir.next_seq) as i32 > 0 {
+                if dir.held_slot().is_some() {
+                    self.give_up_hole(slot, side);
+                    flow = self.flows.flow_mut(slot);
+                }
+                let dir = &mut flow.dirs[side];
+                dir.next_seq = seg.seq.wrapping_add(1);
+                dir.seq_known = true;
+                if dir.framing == Framing::Unsynced {
+                    dir.framing = Framing::Boundary;
+                }
             }
             if flow.client.is_none() {
                 flow.client = Some(if ack { 1 - side } else { side });
+            }
+            if !seg.payload.is_empty() {
+                self.syn_data(slot, side, seg, ts);
+                self.end_of_segment(slot, side, fin, rst);
+                return;
             }
         }
 
@@ -410,9 +419,10 @@ impl Worker {
             if dir.seq_known {
                 let mut ahead = seg.seq.wrapping_sub(dir.next_seq) as i32;
                 if ahead > 0 {
-                    // Ahead of a hole: held until it fills (out of line, see `reorder`).
+                    // Ahead of a hole: held until it fills (out of line, see `reorder`). Its FIN
+                    // waits too: Linux acts on it once the bytes before it are in.
                     if self.out_of_order(slot, side, seg, ts) {
-                        self.end_of_segment(slot, side, fin, rst);
+                        self.end_of_segment(slot, side, false, rst);
                         return;
                     }
                     // Not held: the hole was given up, and the segment follows what was
@@ -460,6 +470,22 @@ impl Worker {
             }
         }
         self.end_of_segment(slot, side, fin, rst);
+    }
+
+    /// Data on a SYN (TCP Fast Open): it follows the number the SYN takes. A new SYN's data
+    /// is the stream's first bytes; a late SYN's was seen already. Rare, so out of line.
+    #[cold]
+    #[inline(never)]
+    fn syn_data(&mut self, slot: u32, side: Side, seg: &TcpSegment<'_>, ts: u64) {
+        let dir = &mut self.flows.flow_mut(slot).dirs[side];
+        let first = seg.seq.wrapping_add(1);
+        if dir.next_seq != first {
+            self.delta.add(Counter::Retransmitted, 1);
+            return;
+        }
+        let len = u32::try_from(seg.payload.len()).unwrap_or(u32::MAX);
+        dir.next_seq = first.wrapping_add(len);
+        self.stream(slot, side, seg.payload, ts);
     }
 
     /// Handles FIN and RST: a flow closed both ways, or reset, leaves the table. The test is
@@ -720,20 +746,190 @@ mod tests {
         }
     }
 
+    /// `count` pipelined GETs, and the stream cut into 1,448-byte segments.
+    fn pipelined(count: usize) -> (Vec<u8>, Vec<(u32, Vec<u8>)>) {
+        let mut stream = Vec::new();
+        for i in 0..count {
+            stream.extend(format!("GET /p{i} HTTP/1.1\r\nHost: h\r\n\r\n").bytes());
+        }
+        let segments = stream
+            .chunks(1_448)
+            .enumerate()
+            .map(|(i, c)| (u32::try_from(i * 1_448).unwrap(), c.to_vec()))
+            .collect();
+        (stream, segments)
+    }
+
     #[test]
-    fn a_hole_inside_a_body_being_skipped_holds_nothing() {
+    fn the_window_holds_64_kib_past_the_next_expected_byte() {
+        // 60 KB behind a lost first segment, resent last.
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        syn(&mut w, 0);
+        let (_, segments) = pipelined(2_000);
+        for (at, bytes) in segments.iter().skip(1) {
+            send(&mut w, 0, *at, bytes);
+        }
+        send(&mut w, 0, segments[0].0, &segments[0].1);
+        assert_eq!(w.delta().get(Counter::Requests), 2_000);
+        assert_eq!(w.delta().get(Counter::SequenceGaps), 0);
+        // 70 KB with three holes: the window follows the next expected byte as they fill.
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        syn(&mut w, 0);
+        let (_, segments) = pipelined(2_300);
+        let late = [0usize, 14, 30];
+        for (i, (at, bytes)) in segments.iter().enumerate() {
+            if !late.contains(&i) {
+                send(&mut w, 0, *at, bytes);
+            }
+            if i == 29 {
+                send(&mut w, 0, segments[0].0, &segments[0].1);
+            }
+        }
+        for i in [14, 30] {
+            send(&mut w, 0, segments[i].0, &segments[i].1);
+        }
+        assert_eq!(w.delta().get(Counter::Requests), 2_300);
+        assert_eq!(w.delta().get(Counter::SequenceGaps), 0);
+        assert_eq!(w.holes(), 0);
+    }
+
+    #[test]
+    fn a_request_in_one_byte_segments_last_byte_first_is_counted() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        syn(&mut w, 0);
+        let request = b"GET /one-byte-at-a-time/backwards HTTP/1.1\r\nHost: evasion.example\r\nX-Pad: 0123456789012345678901234567890123456789\r\n\r\n";
+        assert!(request.len() > 90);
+        for i in (0..request.len()).rev() {
+            send(&mut w, 0, u32::try_from(i).unwrap(), &request[i..=i]);
+        }
+        assert_eq!(w.delta().get(Counter::Requests), 1);
+        assert_eq!(sections(&w), [(b"/one-byte-at-a-time".to_vec(), 1)]);
+    }
+
+    /// The server's SYN-ACK for connection `i`: the server's direction is then known.
+    fn syn_ack(w: &mut Worker, i: u16) {
+        let flags = Flags::SYN | Flags::ACK;
+        feed(
+            w,
+            i,
+            true,
+            TcpRepr {
+                seq: 0,
+                ack: 1,
+                flags,
+                ..TcpRepr::default()
+            },
+        );
+    }
+
+    #[test]
+    fn a_forged_far_ahead_segment_does_not_move_the_stream() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        syn(&mut w, 0);
+        syn_ack(&mut w, 0);
+        send(&mut w, 0, 1_000_000_000, b"x");
+        let (one, two) = (b"GET /one HTTP/1.1\r\n\r\n", b"GET /two HTTP/1.1\r\n\r\n");
+        send(&mut w, 0, 0, one);
+        send(&mut w, 0, u32::try_from(one.len()).unwrap(), two);
+        let d = w.delta();
+        assert_eq!(d.get(Counter::OutOfWindow), 1);
+        assert_eq!(d.get(Counter::Requests), 2);
+        assert_eq!(d.get(Counter::Retransmitted), 0);
+    }
+
+    #[test]
+    fn a_fin_ahead_of_a_hole_waits_for_the_bytes_before_it() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        syn(&mut w, 0);
+        syn_ack(&mut w, 0);
+        // The server has closed its side.
+        feed(
+            &mut w,
+            0,
+            true,
+            TcpRepr {
+                seq: 1,
+                ack: 1,
+                flags: Flags::FIN | Flags::ACK,
+                ..TcpRepr::default()
+            },
+        );
+        let (one, two) = (b"GET /one HTTP/1.1\r\n\r\n", b"GET /two HTTP/1.1\r\n\r\n");
+        let at = u32::try_from(one.len()).unwrap();
+        let flags = Flags::PSH | Flags::ACK | Flags::FIN;
+        feed(
+            &mut w,
+            0,
+            false,
+            TcpRepr {
+                seq: 1 + at,
+                ack: 2,
+                flags,
+                payload: two,
+                ..TcpRepr::default()
+            },
+        );
+        send(&mut w, 0, 0, one);
+        let d = w.delta();
+        assert_eq!(d.get(Counter::Requests), 2);
+        assert_eq!(d.get(Counter::SequenceGaps), 0);
+    }
+
+    #[test]
+    fn data_on_a_syn_and_a_late_duplicate_syn_are_read_as_linux_reads_them() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        // TCP Fast Open: the first request rides on the SYN (sequence number 0, data from 1).
+        let first = b"GET /tfo HTTP/1.1\r\n\r\n";
+        feed(
+            &mut w,
+            0,
+            false,
+            TcpRepr {
+                seq: 0,
+                flags: Flags::SYN,
+                payload: first,
+                ..TcpRepr::default()
+            },
+        );
+        let at = u32::try_from(first.len()).unwrap();
+        let after = b"GET /after HTTP/1.1\r\n\r\n";
+        send(&mut w, 0, at, after);
+        // The SYN again, late: it changes nothing.
+        syn(&mut w, 0);
+        let at = at + u32::try_from(after.len()).unwrap();
+        send(&mut w, 0, at, b"GET /late HTTP/1.1\r\n\r\n");
+        let d = w.delta();
+        assert_eq!(d.get(Counter::Requests), 3, "{:?}", sections(&w));
+        assert_eq!(d.get(Counter::Reordered), 0);
+        assert_eq!(d.get(Counter::Retransmitted), 0);
+        assert_eq!(
+            sections(&w),
+            [
+                (b"/after".to_vec(), 1),
+                (b"/late".to_vec(), 1),
+                (b"/tfo".to_vec(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_hole_inside_a_body_is_held_and_the_body_skipped_exactly() {
         let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
         syn(&mut w, 0);
         let head = b"POST /up HTTP/1.1\r\nContent-Length: 100\r\n\r\n";
         let n = u32::try_from(head.len()).unwrap();
         send(&mut w, 0, 0, head);
-        // Body bytes 50..100 arrive before 0..50: skipped by count, nothing held.
+        // Body bytes 50..100 and the next request arrive before body bytes 0..50.
         send(&mut w, 0, n + 50, &[b'b'; 50]);
-        assert_eq!(w.holes(), 0);
         send(&mut w, 0, n + 100, b"GET /next HTTP/1.1\r\n\r\n");
+        assert_eq!(w.holes(), 1);
         send(&mut w, 0, n, &[b'a'; 50]);
-        assert_eq!(w.delta().get(Counter::Requests), 2);
-        assert_eq!(w.delta().get(Counter::Reordered), 0);
+        let d = w.delta();
+        assert_eq!(d.get(Counter::Requests), 2);
+        assert_eq!(d.get(Counter::Reordered), 2);
+        assert_eq!(d.get(Counter::SequenceGaps), 0);
+        assert_eq!(d.get(Counter::Retransmitted), 0);
+        assert_eq!(w.holes(), 0);
         assert_eq!(sections(&w), [(b"/next".to_vec(), 1), (b"/up".to_vec(), 1)]);
     }
 

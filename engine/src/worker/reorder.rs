@@ -17,7 +17,7 @@ use linewatch_parser::wire::TcpSegment;
 use super::Worker;
 use crate::counters::Counter;
 use crate::flow::{Framing, Side};
-use crate::reorder::HOLE_TIMEOUT_NS;
+use crate::reorder::{HOLD_BYTES, HOLE_TIMEOUT_NS};
 use crate::slots::Owner;
 
 impl Worker {
@@ -35,19 +35,25 @@ impl Worker {
         // The rest of a cut or fragmented segment is unknown: it cannot be held. Nor need be
         // what is not parsed: a tunnel, a body that runs to the close, or (with nothing held
         // yet) bytes wholly inside the body being skipped, which the gap path skips exactly.
-        let dir = &self.flows.flow_mut(slot).dirs[side];
-        let ahead = u64::from(seg.seq.wrapping_sub(dir.next_seq));
-        let inside_body = match dir.framing {
-            Framing::Opaque | Framing::UntilClose => true,
-            Framing::Body(n) => dir.held_slot().is_none() && ahead + seg.payload.len() as u64 <= n,
-            _ => false,
-        };
-        if inside_body {
+        let flow = self.flows.flow_mut(slot);
+        let dir = &flow.dirs[side];
+        if matches!(dir.framing, Framing::Opaque | Framing::UntilClose) {
             // A tunnel or a body to the close may have begun after segments were held.
             self.give_up_hole(slot, side);
             return false;
         }
+        let ahead = u64::from(seg.seq.wrapping_sub(dir.next_seq));
         let holdable = !(seg.truncated || seg.fragmented);
+        // Past the window of the next expected byte, on a connection seen both ways: dropped,
+        // as the server drops it (a forged far-ahead segment must not move the stream); the
+        // peer's acknowledgement resynchronises if bytes were really missed.
+        if holdable
+            && ahead + seg.payload.len() as u64 > HOLD_BYTES as u64
+            && flow.dirs[1 - side].seq_known
+        {
+            self.delta.add(Counter::OutOfWindow, 1);
+            return true;
+        }
         if holdable && self.hold(slot, side, seg.seq, seg.payload, ts) {
             return true;
         }
@@ -96,6 +102,27 @@ impl Worker {
                 }
                 false
             }
+        }
+    }
+
+    /// The peer acknowledged `ack`, past direction `side`'s next expected byte: the peer got
+    /// bytes the capture did not. What is held is given up, and the stream moves on to `ack`
+    /// (a loss, `sequence_gaps`). The acknowledgement of a FIN (one number past the data) is
+    /// not such evidence.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn acked_unseen(&mut self, slot: u32, side: Side, ack: u32) {
+        let dir = &self.flows.flow_mut(slot).dirs[side];
+        if ack.wrapping_sub(dir.next_seq) as i32 <= i32::from(dir.fin) {
+            return;
+        }
+        self.give_up_hole(slot, side);
+        let dir = &mut self.flows.flow_mut(slot).dirs[side];
+        let missed = ack.wrapping_sub(dir.next_seq) as i32;
+        if missed > 0 {
+            dir.next_seq = ack;
+            self.delta.add(Counter::SequenceGaps, 1);
+            self.lose(slot, side, u64::from(missed.unsigned_abs()), true);
         }
     }
 
@@ -163,16 +190,23 @@ impl Worker {
             let next = self.flows.flow_mut(slot).dirs[side].next_seq;
             let new = end.wrapping_sub(next) as i32;
             if new > 0 {
-                let bytes = pool.bytes(h, &first);
-                let data = &bytes[bytes.len() - new.unsigned_abs() as usize..];
+                // The bytes not yet delivered, in one or two runs (the ring may wrap).
+                let from = first.end - new.unsigned_abs();
+                let (run, wrapped) = pool.bytes(h, from, first.end);
                 self.flows.flow_mut(slot).dirs[side].next_seq = end;
-                self.stream(slot, side, data, first.ts);
+                self.stream(slot, side, run, first.ts);
+                if !wrapped.is_empty() {
+                    self.stream(slot, side, wrapped, first.ts);
+                }
             }
             pool.pop_front(h);
         }
         if pool.held(h).is_empty() {
             pool.give_back(h);
             self.flows.flow_mut(slot).dirs[side].drop_held();
+        } else {
+            // The window follows the next expected byte.
+            pool.rebase(h, self.flows.flow_mut(slot).dirs[side].next_seq);
         }
         self.reorder = pool;
     }
