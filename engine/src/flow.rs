@@ -256,6 +256,16 @@ impl Flow {
         true
     }
 
+    /// Requests waiting.
+    pub fn pending_len(&self) -> u8 {
+        self.pending_len
+    }
+
+    /// Drops the newest waiting requests until at most `len` wait.
+    pub fn keep_pending(&mut self, len: u8) {
+        self.pending_len = self.pending_len.min(len);
+    }
+
     /// The oldest waiting request, without removing it.
     pub fn front_pending(&self) -> Option<Pending> {
         (self.pending_len > 0).then(|| self.pending[usize::from(self.pending_head)])

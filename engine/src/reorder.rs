@@ -54,6 +54,18 @@ pub const HOLD_SEGMENTS: usize = 256;
 /// doubling); ten seconds covers four losses in a row of the same segment.
 pub const HOLE_TIMEOUT_NS: u64 = 10_000_000_000;
 
+/// How long a hole stays open against the peer's acknowledgement of bytes past it: a SPAN
+/// port or a tap copies the two directions apart, so the peer's ACK may be captured before
+/// the data it acknowledges. Well past any copy path's reordering, well short of a TCP
+/// retransmission (RTO from 200 ms).
+pub const ACK_GRACE_NS: u64 = 100_000_000;
+
+/// How far past a direction's next byte, with nothing held, the peer's acknowledgement must
+/// reach to move the stream on at once: no copy path reorders this much of one direction
+/// against the other. Less is left to the next segment, held behind the hole.
+pub const ACK_JUMP: u32 = 4 * 64 * 1024;
+const _: () = assert!(ACK_JUMP as usize == 4 * HOLD_BYTES);
+
 /// One held segment: positions relative to the slot's base, bytes at `at` in the slot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Held {
@@ -86,6 +98,8 @@ pub struct ReorderPool {
     bases: Vec<u32>,
     /// Packet time each slot was last given a segment.
     active: Vec<u64>,
+    /// Packet time each slot's hole opened.
+    opened: Vec<u64>,
     slots: Slots,
 }
 
@@ -100,6 +114,7 @@ impl ReorderPool {
         self.counts = vec![0; HOLD_SLOTS];
         self.bases = vec![0; HOLD_SLOTS];
         self.active = vec![0; HOLD_SLOTS];
+        self.opened = vec![0; HOLD_SLOTS];
         self.slots = Slots::new(HOLD_SLOTS);
     }
 
@@ -125,6 +140,12 @@ impl ReorderPool {
         self.counts[s] = 0;
         self.bases[s] = base;
         self.active[s] = ts;
+        self.opened[s] = ts;
+    }
+
+    /// When `slot`'s hole opened (packet time).
+    pub fn opened(&self, slot: u32) -> u64 {
+        self.opened[slot as usize]
     }
 
     /// The least recently active slot in use, its owner and when it was last active.

@@ -382,7 +382,7 @@ impl Worker {
         if ack {
             let other = &flow.dirs[1 - side];
             if seg.ack.wrapping_sub(other.next_seq) as i32 > 0 && other.seq_known {
-                self.acked_unseen(slot, 1 - side, seg.ack);
+                self.acked_unseen(slot, 1 - side, seg.ack, ts);
             }
         }
         let mut flow = self.flows.flow_mut(slot);
@@ -540,6 +540,11 @@ mod tests {
     /// Feeds connection `i`'s segment to `w`: the client's (to port 80) or, `from_server`,
     /// the server's.
     fn feed(w: &mut Worker, i: u16, from_server: bool, tcp: TcpRepr<'_>) {
+        feed_at(w, T0 + u64::from(i), i, from_server, tcp);
+    }
+
+    /// [`feed`] at packet time `ts`.
+    fn feed_at(w: &mut Worker, ts: u64, i: u16, from_server: bool, tcp: TcpRepr<'_>) {
         let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let server = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
         let (ports, ends) = if from_server {
@@ -554,7 +559,7 @@ mod tests {
         };
         let frame = Frame::tcp(ends.0, ends.1, tcp).to_vec();
         let len = u32::try_from(frame.len()).unwrap();
-        w.process_frame(T0 + u64::from(i), LinkType::Ethernet, &frame, len);
+        w.process_frame(ts, LinkType::Ethernet, &frame, len);
     }
 
     /// Feeds the client segment of connection `i` at stream offset `at` to `w`.
@@ -582,24 +587,6 @@ mod tests {
             TcpRepr {
                 seq: 0,
                 flags: Flags::SYN,
-                ..TcpRepr::default()
-            },
-        );
-    }
-
-    /// Feeds connection `i`'s server segment acknowledging client offset `acked`.
-    fn server_ack(w: &mut Worker, i: u16, acked: u32, payload: &[u8]) {
-        let flags = Flags::PSH | Flags::ACK;
-        let ack = 1 + acked;
-        feed(
-            w,
-            i,
-            true,
-            TcpRepr {
-                seq: 1,
-                ack,
-                flags,
-                payload,
                 ..TcpRepr::default()
             },
         );
@@ -676,27 +663,128 @@ mod tests {
 
     #[test]
     fn a_hole_the_peer_acknowledged_or_nothing_filled_is_given_up() {
+        use crate::reorder::{ACK_GRACE_NS, HOLE_TIMEOUT_NS};
+        let ack_at = |w: &mut Worker, ts: u64, acked: u32| {
+            let flags = Flags::ACK;
+            let tcp = TcpRepr {
+                seq: 1,
+                ack: 1 + acked,
+                flags,
+                ..TcpRepr::default()
+            };
+            feed_at(w, ts, 0, true, tcp);
+        };
         let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
         syn(&mut w, 0);
         syn(&mut w, 1);
-        // Bytes 0..50 never captured; the server acknowledges past them: it got them.
+        // Bytes 0..50 not captured yet, the server's ACK past them captured first: a copy
+        // path may deliver the data after the ACK, so the hole waits.
         send(&mut w, 0, 50, b"GET /acked HTTP/1.1\r\n\r\n");
-        server_ack(&mut w, 0, 0, b"");
+        ack_at(&mut w, T0, 0);
+        ack_at(&mut w, T0 + ACK_GRACE_NS / 2, 50);
         assert_eq!(
             w.delta().get(Counter::Requests),
             0,
-            "an ACK up to the hole proves nothing"
+            "within the grace, the hole waits"
         );
-        server_ack(&mut w, 0, 50, b"");
+        // Past the grace, the ACK is evidence: the capture missed them.
+        ack_at(&mut w, T0 + ACK_GRACE_NS, 50);
         assert_eq!(w.delta().get(Counter::Requests), 1);
         assert_eq!(w.delta().get(Counter::SequenceGaps), 1);
         // Nothing more for ten seconds of packet time.
         send(&mut w, 1, 50, b"GET /quiet HTTP/1.1\r\n\r\n");
-        w.expire_holes(T0 + 1 + crate::reorder::HOLE_TIMEOUT_NS / 2);
+        w.expire_holes(T0 + 1 + HOLE_TIMEOUT_NS / 2);
         assert_eq!(w.delta().get(Counter::Requests), 1);
-        w.expire_holes(T0 + 1 + crate::reorder::HOLE_TIMEOUT_NS);
+        w.expire_holes(T0 + 1 + HOLE_TIMEOUT_NS);
         assert_eq!(w.delta().get(Counter::Requests), 2);
         assert_eq!(w.holes(), 0);
+    }
+
+    #[test]
+    fn requests_from_a_given_up_hole_do_not_take_later_responses() {
+        use crate::reorder::ACK_GRACE_NS;
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        syn(&mut w, 0);
+        syn_ack(&mut w, 0);
+        let (r1, r2, r3) = (
+            b"GET /r1 HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET /r2 HTTP/1.1\r\n\r\n",
+            b"GET /r3 HTTP/1.1\r\n\r\n",
+        );
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let len = |b: &[u8]| u32::try_from(b.len()).unwrap();
+        let (n1, n2, n3, nr) = (len(r1), len(r2), len(r3), len(ok));
+        // The capture misses the end of r1's head; r2 is held behind the hole.
+        send(&mut w, 0, 0, &r1[..20]);
+        send(&mut w, 0, n1, r2);
+        // The server got everything: it answers both, and acknowledges both.
+        let answer = |w: &mut Worker, k: u32, ts: u64, ack: u32| {
+            let flags = Flags::PSH | Flags::ACK;
+            let tcp = TcpRepr {
+                seq: 1 + k * nr,
+                ack: 1 + ack,
+                flags,
+                payload: ok,
+                ..TcpRepr::default()
+            };
+            feed_at(w, ts, 0, true, tcp);
+        };
+        answer(&mut w, 0, T0 + 10, n1 + n2);
+        answer(&mut w, 1, T0 + ACK_GRACE_NS, n1 + n2);
+        assert_eq!(
+            w.delta().get(Counter::Requests),
+            2,
+            "r1 at its request line, and r2"
+        );
+        assert_eq!(w.delta().get(Counter::UnmatchedResponses), 2);
+        // r3 and its answer pair with each other, not with the late r1.
+        let flags = Flags::PSH | Flags::ACK;
+        let tcp = TcpRepr {
+            seq: 1 + n1 + n2,
+            ack: 1 + 2 * nr,
+            flags,
+            payload: r3,
+            ..TcpRepr::default()
+        };
+        feed_at(&mut w, T0 + ACK_GRACE_NS + 1_000, 0, false, tcp);
+        answer(&mut w, 2, T0 + ACK_GRACE_NS + 5_000, n1 + n2 + n3);
+        let d = w.delta();
+        assert_eq!(d.get(Counter::Requests), 3);
+        assert_eq!(d.get(Counter::UnmatchedResponses), 2);
+        assert_eq!(d.tally.response_latency_us.len(), 1);
+        assert_eq!(d.tally.response_latency_us.max(), 4, "r3's own 4 us");
+    }
+
+    #[test]
+    fn an_ack_captured_before_its_data_loses_nothing() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        syn(&mut w, 0);
+        syn_ack(&mut w, 0);
+        let (one, two) = (b"GET /one HTTP/1.1\r\n\r\n", b"GET /two HTTP/1.1\r\n\r\n");
+        let n = u32::try_from(one.len()).unwrap();
+        // A SPAN copy: the second request, the server's ACK of both, then the first.
+        send(&mut w, 0, n, two);
+        let tcp = TcpRepr {
+            seq: 1,
+            ack: 1 + 2 * n,
+            flags: Flags::ACK,
+            ..TcpRepr::default()
+        };
+        feed(&mut w, 0, true, tcp);
+        // And with nothing held: the ACK of a whole request before the request.
+        let tcp = TcpRepr {
+            seq: 1,
+            ack: 1 + 3 * n,
+            flags: Flags::ACK,
+            ..TcpRepr::default()
+        };
+        feed(&mut w, 0, true, tcp);
+        send(&mut w, 0, 0, one);
+        send(&mut w, 0, 2 * n, b"GET /thr HTTP/1.1\r\n\r\n");
+        let d = w.delta();
+        assert_eq!(d.get(Counter::Requests), 3);
+        assert_eq!(d.get(Counter::SequenceGaps), 0);
+        assert_eq!(d.get(Counter::Retransmitted), 0);
     }
 
     /// Any order of a stream's segments, with retransmitted copies and overlapping resends of

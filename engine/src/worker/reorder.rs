@@ -17,7 +17,7 @@ use linewatch_parser::wire::TcpSegment;
 use super::Worker;
 use crate::counters::Counter;
 use crate::flow::{Framing, Side};
-use crate::reorder::{HOLD_BYTES, HOLE_TIMEOUT_NS};
+use crate::reorder::{ACK_GRACE_NS, ACK_JUMP, HOLD_BYTES, HOLE_TIMEOUT_NS};
 use crate::slots::Owner;
 
 impl Worker {
@@ -111,10 +111,18 @@ impl Worker {
     /// not such evidence.
     #[cold]
     #[inline(never)]
-    pub(super) fn acked_unseen(&mut self, slot: u32, side: Side, ack: u32) {
+    pub(super) fn acked_unseen(&mut self, slot: u32, side: Side, ack: u32, ts: u64) {
         let dir = &self.flows.flow_mut(slot).dirs[side];
-        if ack.wrapping_sub(dir.next_seq) as i32 <= i32::from(dir.fin) {
+        let past = ack.wrapping_sub(dir.next_seq) as i32;
+        if past <= i32::from(dir.fin) {
             return;
+        }
+        match dir.held_slot() {
+            // The data may just be late in the copy (see `ACK_GRACE_NS`).
+            Some(h) if ts.saturating_sub(self.reorder.opened(h)) < ACK_GRACE_NS => return,
+            Some(_) => {}
+            None if past.unsigned_abs() <= ACK_JUMP => return,
+            None => {}
         }
         self.give_up_hole(slot, side);
         let dir = &mut self.flows.flow_mut(slot).dirs[side];
@@ -170,6 +178,10 @@ impl Worker {
         let Some(h) = self.flows.flow_mut(slot).dirs[side].held_slot() else {
             return;
         };
+        // Requests parsed from a hole given up came late: their responses have likely passed
+        // already (unpaired). They are counted but not queued for pairing, so the requests
+        // after them pair with their own responses.
+        let queued = self.flows.flow_mut(slot).pending_len();
         // `stream` and `lose` count through `self` but never touch the pool: move it out
         // while they run (the placeholder allocates nothing).
         let mut pool = std::mem::take(&mut self.reorder);
@@ -200,6 +212,10 @@ impl Worker {
                 }
             }
             pool.pop_front(h);
+        }
+        let flow = self.flows.flow_mut(slot);
+        if through_holes && flow.client == Some(side) {
+            flow.keep_pending(queued);
         }
         if pool.held(h).is_empty() {
             pool.give_back(h);
