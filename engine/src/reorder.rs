@@ -60,6 +60,15 @@ pub const HOLE_TIMEOUT_NS: u64 = 10_000_000_000;
 /// retransmission (RTO from 200 ms).
 pub const ACK_GRACE_NS: u64 = 100_000_000;
 
+/// Sooner than [`ACK_GRACE_NS`], a hole yields once [`ACK_QUICK_COUNT`] of the peer's
+/// segments have acknowledged past it and it is this old: the peer went on talking (new
+/// requests after the responses it got), which a copy path delaying one packet cannot
+/// explain; and the responses held behind the hole must not fall far behind their requests.
+pub const ACK_QUICK_NS: u64 = 2_000_000;
+
+/// See [`ACK_QUICK_NS`].
+pub const ACK_QUICK_COUNT: u32 = 3;
+
 /// How far past a direction's next byte, with nothing held, the peer's acknowledgement must
 /// reach to move the stream on at once: no copy path reorders this much of one direction
 /// against the other. Less is left to the next segment, held behind the hole.
@@ -100,6 +109,12 @@ pub struct ReorderPool {
     active: Vec<u64>,
     /// Packet time each slot's hole opened.
     opened: Vec<u64>,
+    /// The peer's segments that acknowledged past each slot's hole.
+    acks: Vec<u32>,
+    /// Where held segments began, a bit per ring position (`HOLD_BYTES / 64` words a slot):
+    /// joined segments keep their boundaries, where a stream resynchronising after a loss
+    /// looks for a message start.
+    starts: Vec<u64>,
     slots: Slots,
 }
 
@@ -115,6 +130,8 @@ impl ReorderPool {
         self.bases = vec![0; HOLD_SLOTS];
         self.active = vec![0; HOLD_SLOTS];
         self.opened = vec![0; HOLD_SLOTS];
+        self.acks = vec![0; HOLD_SLOTS];
+        self.starts = vec![0; HOLD_SLOTS * START_WORDS];
         self.slots = Slots::new(HOLD_SLOTS);
     }
 
@@ -141,6 +158,36 @@ impl ReorderPool {
         self.bases[s] = base;
         self.active[s] = ts;
         self.opened[s] = ts;
+        self.acks[s] = 0;
+        self.starts[s * START_WORDS..(s + 1) * START_WORDS].fill(0);
+    }
+
+    /// The first segment boundary after `from` and before `to` (positions of `slot`), or `to`.
+    pub fn next_start(&self, slot: u32, from: u32, to: u32) -> u32 {
+        let s = slot as usize;
+        let base = self.bases[s];
+        let words = &self.starts[s * START_WORDS..(s + 1) * START_WORDS];
+        (from + 1..to)
+            .find(|&p| {
+                let at = ring_index(base.wrapping_add(p));
+                words[at / 64] & (1 << (at % 64)) != 0
+            })
+            .unwrap_or(to)
+    }
+
+    /// Marks where a held segment begins.
+    fn mark_start(&mut self, slot: u32, pos: u32) {
+        let s = slot as usize;
+        let at = ring_index(self.bases[s].wrapping_add(pos));
+        self.starts[s * START_WORDS + at / 64] |= 1 << (at % 64);
+    }
+
+    /// Notes one more of the peer's segments acknowledging past `slot`'s hole; returns how
+    /// many there have been.
+    pub fn note_ack(&mut self, slot: u32) -> u32 {
+        let n = &mut self.acks[slot as usize];
+        *n = n.saturating_add(1);
+        *n
     }
 
     /// When `slot`'s hole opened (packet time).
@@ -248,6 +295,7 @@ impl ReorderPool {
         if won < end {
             self.write(slot, won, &data[(won - start) as usize..]);
         }
+        self.mark_start(slot, start);
         let mut overlaps = 0;
         if joins {
             // Joined to the segment before it, which now ends where this one ends; nothing
@@ -292,6 +340,9 @@ impl ReorderPool {
         self.bytes[area..area + rest.len()].copy_from_slice(rest);
     }
 }
+
+/// Words of a slot's segment-start bitmap.
+const START_WORDS: usize = HOLD_BYTES / 64;
 
 /// Where the byte with sequence number `seq` lives in a slot's ring.
 fn ring_index(seq: u32) -> usize {

@@ -756,6 +756,54 @@ mod tests {
     }
 
     #[test]
+    fn after_a_given_up_hole_joined_segments_resynchronise_where_they_began() {
+        use crate::reorder::ACK_GRACE_NS;
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        syn(&mut w, 0);
+        syn_ack(&mut w, 0);
+        let body = |n: usize| {
+            let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n").into_bytes();
+            r.resize(r.len() + n, b'b');
+            r
+        };
+        // Responses in segments: r1 whole; r2's head and body start (lost by the capture), r2's
+        // body end; r3 and r4 whole. The three after the hole are held and joined.
+        let (r1, r2, r3, r4) = (body(10), body(400), body(20), body(30));
+        let cut = 100;
+        let mut at = 0u32;
+        let mut segments = Vec::new();
+        for piece in [&r1[..], &r2[..cut], &r2[cut..], &r3[..], &r4[..]] {
+            segments.push((at, piece.to_vec()));
+            at += u32::try_from(piece.len()).unwrap();
+        }
+        let flags = Flags::PSH | Flags::ACK;
+        for (i, (seq, payload)) in segments.iter().enumerate() {
+            if i != 1 {
+                let tcp = TcpRepr {
+                    seq: 1 + seq,
+                    ack: 1,
+                    flags,
+                    payload,
+                    ..TcpRepr::default()
+                };
+                feed(&mut w, 0, true, tcp);
+            }
+        }
+        assert_eq!(w.delta().get(Counter::Responses), 1);
+        // The client acknowledges everything, long enough after.
+        let tcp = TcpRepr {
+            seq: 1,
+            ack: 1 + at,
+            flags: Flags::ACK,
+            ..TcpRepr::default()
+        };
+        feed_at(&mut w, T0 + ACK_GRACE_NS, 0, false, tcp);
+        let d = w.delta();
+        assert_eq!(d.get(Counter::Responses), 3, "r1, r3, r4");
+        assert_eq!(d.get(Counter::SequenceGaps), 1);
+    }
+
+    #[test]
     fn an_ack_captured_before_its_data_loses_nothing() {
         let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
         syn(&mut w, 0);

@@ -17,7 +17,9 @@ use linewatch_parser::wire::TcpSegment;
 use super::Worker;
 use crate::counters::Counter;
 use crate::flow::{Framing, Side};
-use crate::reorder::{ACK_GRACE_NS, ACK_JUMP, HOLD_BYTES, HOLE_TIMEOUT_NS};
+use crate::reorder::{
+    ACK_GRACE_NS, ACK_JUMP, ACK_QUICK_COUNT, ACK_QUICK_NS, HOLD_BYTES, HOLE_TIMEOUT_NS,
+};
 use crate::slots::Owner;
 
 impl Worker {
@@ -44,11 +46,13 @@ impl Worker {
         }
         let ahead = u64::from(seg.seq.wrapping_sub(dir.next_seq));
         let holdable = !(seg.truncated || seg.fragmented);
-        // Past the window of the next expected byte, on a connection seen both ways: dropped,
-        // as the server drops it (a forged far-ahead segment must not move the stream); the
-        // peer's acknowledgement resynchronises if bytes were really missed.
+        // Past the window of the next expected byte, with nothing held, on a connection seen
+        // both ways: dropped, as the server drops it (a forged far-ahead segment must not move
+        // the stream); the peer's acknowledgement resynchronises if bytes were really missed.
+        // With segments held, it is the window filling up: the hole is given up below.
         if holdable
             && ahead + seg.payload.len() as u64 > HOLD_BYTES as u64
+            && dir.held_slot().is_none()
             && flow.dirs[1 - side].seq_known
         {
             self.delta.add(Counter::OutOfWindow, 1);
@@ -118,9 +122,14 @@ impl Worker {
             return;
         }
         match dir.held_slot() {
-            // The data may just be late in the copy (see `ACK_GRACE_NS`).
-            Some(h) if ts.saturating_sub(self.reorder.opened(h)) < ACK_GRACE_NS => return,
-            Some(_) => {}
+            Some(h) => {
+                // The data may just be late in the copy (see `ACK_GRACE_NS`).
+                let age = ts.saturating_sub(self.reorder.opened(h));
+                let acks = self.reorder.note_ack(h);
+                if age < ACK_GRACE_NS && !(acks >= ACK_QUICK_COUNT && age >= ACK_QUICK_NS) {
+                    return;
+                }
+            }
             None if past.unsigned_abs() <= ACK_JUMP => return,
             None => {}
         }
@@ -202,13 +211,19 @@ impl Worker {
             let next = self.flows.flow_mut(slot).dirs[side].next_seq;
             let new = end.wrapping_sub(next) as i32;
             if new > 0 {
-                // The bytes not yet delivered, in one or two runs (the ring may wrap).
-                let from = first.end - new.unsigned_abs();
-                let (run, wrapped) = pool.bytes(h, from, first.end);
-                self.flows.flow_mut(slot).dirs[side].next_seq = end;
-                self.stream(slot, side, run, first.ts);
-                if !wrapped.is_empty() {
-                    self.stream(slot, side, wrapped, first.ts);
+                // The bytes not yet delivered, segment by segment as they came (after a loss
+                // a message start is looked for where a segment began), each in one or two
+                // runs (the ring may wrap).
+                let mut from = first.end - new.unsigned_abs();
+                while from < first.end {
+                    let to = pool.next_start(h, from, first.end);
+                    let (run, wrapped) = pool.bytes(h, from, to);
+                    self.flows.flow_mut(slot).dirs[side].next_seq = base.wrapping_add(to);
+                    self.stream(slot, side, run, first.ts);
+                    if !wrapped.is_empty() {
+                        self.stream(slot, side, wrapped, first.ts);
+                    }
+                    from = to;
                 }
             }
             pool.pop_front(h);
