@@ -2,8 +2,8 @@
 //!
 //! Contract: a [`ReorderPool`] holds, for at most [`HOLD_SLOTS`] flow directions at once, the
 //! segments that arrived ahead of their direction's next expected byte (a *hole*): at most
-//! [`HOLD_SEGMENTS`] segments and [`HOLD_BYTES`] bytes of sequence space past the hole's start
-//! per direction. The worker ([`crate::worker`]) delivers them in stream order as soon as the
+//! [`HOLD_SEGMENTS`] segments within [`HOLD_BYTES`] of sequence space past the direction's next
+//! expected byte. The worker ([`crate::worker`]) delivers them in stream order as soon as the
 //! hole fills, so a request whose segments were reordered (or lost and retransmitted before the
 //! capture point) is parsed as the server read it. Memory is bounded whatever the traffic:
 //! the pool's bytes (`HOLD_SLOTS` x `HOLD_BYTES`, 16 MiB of address space per worker) are
@@ -31,7 +31,10 @@
 //! that starts before it covers). The held segments are bounds only, sorted by start, relative
 //! to the slot's `base`; the worker moves the base up to its direction's next expected byte
 //! whenever it delivers ([`ReorderPool::rebase`]), so the window is always `HOLD_BYTES` past
-//! the byte the stream waits for, as Linux's receive window is past `rcv_nxt`.
+//! the byte the stream waits for, as Linux's receive window is past `rcv_nxt`. Joined segments
+//! keep their boundaries in a bitmap beside the ring ([`ReorderPool::next_start`]): a stream
+//! resynchronising after a given-up hole looks for a message start where a segment began.
+//! With the bitmap and the bounds, a worker's pool is 18 MiB of address space.
 
 use crate::slots::{Owner, Slots};
 
