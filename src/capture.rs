@@ -120,8 +120,12 @@ pub(crate) fn mirror(
             announce(ready, matches!(steering, mirror::Steering::Steered { .. }));
         },
     );
+    let copy_dropped = m.dropped();
     let teardown = m.teardown();
     let mut result = result.map_err(|e| e.to_string())?;
+    if let Some(c) = result.capture.as_mut() {
+        c.copy_dropped = copy_dropped;
+    }
     let pairing = match &steering {
         mirror::Steering::Steered { .. } => {
             "steered: linewatch's tc program puts both directions of each connection on one \

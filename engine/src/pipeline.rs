@@ -90,6 +90,9 @@ pub struct CaptureFigures {
     pub queues: Vec<QueueFigures>,
     /// Wall time from the first socket ready to stop, ns.
     pub wall_ns: u64,
+    /// Copies lost before capture on linewatch's own mirror veth (set by the command, which
+    /// owns the mirror): counted in [`CaptureFigures::dropped`].
+    pub copy_dropped: u64,
     /// How a connection's two directions were kept on one queue (and so one worker): set by
     /// the command, which knows the set-up (one queue, linewatch's mirror steering, symmetric
     /// RSS, or nothing).
@@ -99,7 +102,7 @@ pub struct CaptureFigures {
 impl CaptureFigures {
     /// Frames the kernel dropped before linewatch saw them.
     pub fn dropped(&self) -> u64 {
-        self.queues.iter().map(|q| q.stats.dropped()).sum()
+        self.queues.iter().map(|q| q.stats.dropped()).sum::<u64>() + self.copy_dropped
     }
 }
 

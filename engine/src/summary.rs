@@ -132,6 +132,7 @@ fn capture(c: &CaptureFigures) -> Capture {
         xdp_fragments_unwanted: c.xdp.fragments_unwanted,
         wall_seconds: secs(c.wall_ns),
         pairing: c.pairing.clone(),
+        copy_dropped: c.copy_dropped,
         queues: c
             .queues
             .iter()

@@ -121,6 +121,9 @@ pub struct Capture {
     pub xdp_fragments_unwanted: u64,
     /// Seconds from capture start to stop.
     pub wall_seconds: f64,
+    /// Copies the kernel dropped on their way into linewatch's mirror veth (its rings were
+    /// full): lost before capture, and counted in the traffic's `dropped`.
+    pub copy_dropped: u64,
     /// How a connection's two directions were kept on one queue, so that each response is
     /// paired with its request: `one queue`, `steered` (linewatch's mirror), `symmetric RSS`
     /// (with how), or `not guaranteed` (with why).

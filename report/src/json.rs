@@ -307,6 +307,7 @@ pub fn summary(s: &Summary) -> String {
                 },
                 "wall_seconds": c.wall_seconds,
                 "pairing": c.pairing,
+                "copy_dropped": c.copy_dropped,
                 "queues": queues,
             }),
         );

@@ -384,6 +384,13 @@ fn capture(c: &Capture, out: &mut String) {
         );
     }
     out.push('\n');
+    if c.copy_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "  mirror: {} copies dropped before capture (the mirror veth's rings were full)",
+            c.copy_dropped
+        );
+    }
     if !c.pairing.is_empty() {
         out.push_str("  pairing: ");
         escape::terminal(c.pairing.as_bytes(), out);

@@ -214,6 +214,10 @@ pub fn assert_matches_access_log(label: &str, lab: &Lab, summary: &serde_json::V
         summary["malformed"],
         summary["non_http"]
     );
+    println!(
+        "linewatch errors: {}; capture: {}",
+        summary["errors"], summary["capture"]
+    );
     assert!(truth.requests > 0, "{label}: nginx logged no requests");
     assert_eq!(ours.requests, truth.requests, "{label}: requests");
     assert_eq!(ours.methods, truth.methods, "{label}: methods");

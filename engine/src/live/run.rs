@@ -386,6 +386,7 @@ pub fn run(
         queues: Vec::with_capacity(results.len()),
         wall_ns,
         pairing: String::new(),
+        copy_dropped: 0,
     };
     let mut packet_times: Option<(u64, u64)> = None;
     for r in &results {

@@ -261,6 +261,16 @@ impl Mirror {
         &self.state.interface
     }
 
+    /// Copies the kernel dropped on their way into the mirror veth (the sending end's
+    /// `tx_dropped`: its rings to the capture end were full), since the pair was made.
+    pub fn dropped(&self) -> u64 {
+        let path = format!("/sys/class/net/{}/statistics/tx_dropped", self.state.mirror);
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// How flows are kept together on the capture end's queues.
     pub fn steering(&self) -> &Steering {
         &self.steering
