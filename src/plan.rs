@@ -98,6 +98,8 @@ pub(crate) struct Plan {
     pub(crate) engine: EngineConfig,
     /// The interface whose own addresses join the allow-list (live, unless `--no-allow-self`).
     pub(crate) allow_self: Option<String>,
+    /// How many of its addresses joined, once the run has looked them up.
+    pub(crate) self_addresses: usize,
     /// Live capture settings.
     pub(crate) live: LiveOptions,
     /// Outputs.
@@ -234,6 +236,7 @@ impl Plan {
             ports,
             engine,
             allow_self,
+            self_addresses: 0,
         })
     }
 
@@ -264,10 +267,10 @@ impl Plan {
             } else {
                 allow.join(", ")
             },
-            if self.allow_self.is_some() {
-                format!(" ({iface}'s own addresses included)")
-            } else {
-                String::new()
+            match (&self.allow_self, self.self_addresses) {
+                (None, _) => String::new(),
+                (Some(_), 0) => format!(" ({iface} has no address of its own)"),
+                (Some(_), _) => format!(" ({iface}'s own addresses included)"),
             },
         ))
     }
@@ -438,7 +441,12 @@ mod tests {
 
     #[test]
     fn the_banner_says_what_happens_to_a_scanner() {
-        let p = plan(&["--interface", "eth0", "--allow", "10.0.0.0/8"]).unwrap();
+        let mut p = plan(&["--interface", "eth0", "--allow", "10.0.0.0/8"]).unwrap();
+        assert!(p
+            .scan_banner()
+            .unwrap()
+            .ends_with("allow-list: 10.0.0.0/8 (eth0 has no address of its own)"));
+        p.self_addresses = 2;
         let b = p.scan_banner().unwrap();
         assert_eq!(
             b,

@@ -154,14 +154,11 @@ fn open(plan: &mut Plan) -> Result<Opened, String> {
     }
     // The allow-list: --allow, plus the monitored interface's own addresses when live.
     if let Some(iface) = &plan.allow_self {
+        let own = live::interface_addresses(iface).map_err(|e| e.to_string())?;
+        plan.self_addresses = own.len();
         let scan = &mut plan.engine.aggregator.scan;
         let mut nets = scan.allow.nets().to_vec();
-        nets.extend(
-            live::interface_addresses(iface)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(Cidr::host),
-        );
+        nets.extend(own.into_iter().map(Cidr::host));
         scan.allow = AllowList::new(nets);
     }
     Ok(Opened {
