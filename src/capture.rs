@@ -37,7 +37,8 @@ pub(crate) fn interface(
     printer: Printer,
 ) -> Result<RunResult, String> {
     let mut rss = RssSetup::apply(iface, session.plan.live.rss);
-    let config = live_config(session.plan, iface, iface.to_owned(), None);
+    let together = rss.symmetric().is_some();
+    let config = live_config(session.plan, iface, iface.to_owned(), None, !together);
     let result = live::run::run(
         &config,
         Box::new(printer),
@@ -50,12 +51,12 @@ pub(crate) fn interface(
             for line in session.startup {
                 eprintln!("{line}");
             }
-            announce(ready, rss.symmetric().is_some());
+            announce(ready, together);
         },
     );
     let pairing = match rss.symmetric() {
         Some(how) => format!("symmetric RSS ({how}): each connection on one queue"),
-        None => NOT_GUARANTEED.to_owned(),
+        None => CROSSING.to_owned(),
     };
     let restored = rss.restore();
     let mut result = result.map_err(|e| e.to_string())?;
@@ -67,8 +68,9 @@ pub(crate) fn interface(
 }
 
 /// What the summary says when nothing keeps a connection's two directions on one queue.
-const NOT_GUARANTEED: &str = "not guaranteed: the interface's hash may put a response on \
-                              another queue than its request (see unpaired per queue)";
+const CROSSING: &str = "crossing: the interface's hash may put a connection's two directions \
+                        on different queues; each worker hands segments to the worker that \
+                        owns their connection (crossed_out, crossed_in per queue)";
 
 /// Writes into the capture figures how a connection's two directions were kept on one queue
 /// (one queue needs nothing).
@@ -98,11 +100,13 @@ pub(crate) fn mirror(
     };
     let mut m = mirror::Mirror::create(&spec).map_err(|e| e.to_string())?;
     let steering = m.steering().clone();
+    let steered = matches!(steering, mirror::Steering::Steered { .. });
     let config = live_config(
         session.plan,
         m.capture_interface(),
         format!("{iface} (mirrored)"),
         Some(iface),
+        !steered,
     );
     let result = live::run::run(
         &config,
@@ -117,7 +121,7 @@ pub(crate) fn mirror(
             for line in session.startup {
                 eprintln!("{line}");
             }
-            announce(ready, matches!(steering, mirror::Steering::Steered { .. }));
+            announce(ready, steered);
         },
     );
     let copy_dropped = m.dropped();
@@ -132,7 +136,7 @@ pub(crate) fn mirror(
              queue (address-pair hash)"
                 .to_owned()
         }
-        mirror::Steering::Mirred { .. } => NOT_GUARANTEED.to_owned(),
+        mirror::Steering::Mirred { .. } => CROSSING.to_owned(),
     };
     note_pairing(&mut result, pairing);
     if let Err(e) = teardown {
@@ -142,8 +146,15 @@ pub(crate) fn mirror(
 }
 
 /// The engine's live settings for capturing on `interface` (shown as `label`). `mirrored` is
-/// the NIC when `interface` is linewatch's own mirror veth of it.
-fn live_config(plan: &Plan, interface: &str, label: String, mirrored: Option<&str>) -> LiveConfig {
+/// the NIC when `interface` is linewatch's own mirror veth of it; `cross`: nothing keeps a
+/// connection's two directions on one queue, so the workers hand segments to each other.
+fn live_config(
+    plan: &Plan,
+    interface: &str,
+    label: String,
+    mirrored: Option<&str>,
+    cross: bool,
+) -> LiveConfig {
     let own_mirror = mirrored.is_some();
     LiveConfig {
         interface: interface.to_owned(),
@@ -174,6 +185,7 @@ fn live_config(plan: &Plan, interface: &str, label: String, mirrored: Option<&st
         zero_copy: plan.live.zero_copy,
         generic: plan.live.generic,
         idle: plan.live.idle,
+        cross,
         worker: plan.engine.worker.clone(),
         aggregator: plan.engine.aggregator.clone(),
     }
@@ -188,11 +200,11 @@ fn announce(ready: &Ready, steered: bool) {
     if ready.queues.len() > 1 && !steered {
         // Each queue has its own worker, and the NIC (or veth) picks a frame's queue. Unless it
         // hashes flows symmetrically, a request and its response arrive on different queues:
-        // both are counted, but the response cannot be paired with its request.
+        // the workers hand segments to the flow's owner (engine's `cross`).
         eprintln!(
-            "linewatch: notice: {} queues: where the interface does not hash a flow's two \
-             directions to the same queue, responses are counted but not paired with their \
-             requests (no latency; see unmatched_responses in the summary)",
+            "linewatch: notice: {} queues, not kept together by the interface: each worker \
+             hands a connection's segments to the worker that owns it, so every response is \
+             paired (crossed_out, crossed_in per queue in the summary)",
             ready.queues.len()
         );
     }

@@ -27,10 +27,8 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use linewatch_testkit::tools::path_of;
 use live::lab::{Lab, CLIENT_ADDR, MONITORED_PORT, SERVER_ADDR};
-use live::process::run;
-use live::traffic::{parse_wrk, WrkRun};
+use live::traffic::{wrk_low_priority, WrkRun};
 use live::{assert_matches_access_log, lab_for, serial, Linewatch};
 
 const TOOLS: &[&str] = &["nginx", "curl", "wrk"];
@@ -102,30 +100,15 @@ fn send_from(lab: &Lab, addr: Ipv4Addr) {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// `wrk -t2 -c64 -d2s` on the monitored port from the client namespace, which must exit 0
-/// with no socket error. The client runs at the lowest priority: on a real network it is on
-/// another machine, and here, with four workers on two cores, a client taking its full share
-/// overran the mirror veth's rings (copies the kernel drops before capture, reported as
-/// `copy_dropped`), which is a test of this machine, not of pairing.
+/// `wrk -t2 -c64 -d2s` on the monitored port, at the lowest priority.
 fn load(lab: &Lab) -> WrkRun {
-    let mut cmd = lab.client().exec("nice");
-    cmd.args(["-n", "19"]).arg(path_of("wrk"));
-    cmd.args([
-        format!("-t{WRK_THREADS}"),
-        format!("-c{WRK_CONNECTIONS}"),
-        format!("-d{WRK_SECS}s"),
-        Lab::url(MONITORED_PORT, "/api/items"),
-    ]);
-    let done = run("wrk", cmd, Duration::from_secs(u64::from(WRK_SECS) + 15));
-    assert!(
-        done.status.success(),
-        "wrk: {}\n{}",
-        done.status,
-        done.stderr
-    );
-    let wrk = parse_wrk("steer", WRK_CONNECTIONS, &done.stdout);
-    assert_eq!(wrk.socket_errors, 0, "wrk socket errors:\n{}", wrk.output);
-    wrk
+    wrk_low_priority(
+        lab,
+        WRK_THREADS,
+        WRK_CONNECTIONS,
+        WRK_SECS,
+        &Lab::url(MONITORED_PORT, "/api/items"),
+    )
 }
 
 /// One row of the pairing table.

@@ -42,7 +42,8 @@ const GUARD_TIMEOUT: Duration = Duration::from_secs(5);
 fn unsupported_line(iface: &str) -> String {
     format!(
         "linewatch: RSS on {iface}: not supported by the driver (Operation not supported): \
-         responses may reach another worker than their requests"
+         a connection's directions may reach different queues: each worker hands segments to \
+         the worker that owns their connection (the crossing fallback)"
     )
 }
 
@@ -138,12 +139,13 @@ fn interface_on_veth_says_rss_is_unsupported_restores_leftovers_and_exits_cleanl
 
     let done = lw.stop(libc::SIGINT, EXIT_TIMEOUT);
     assert!(done.status.success(), "{}: {}", done.status, done.stderr);
-    // Nothing keeps a connection on one queue of this veth: the summary says so.
+    // Nothing keeps a connection on one queue of this veth: the summary says the fallback
+    // pairs them.
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&summary).expect("the summary"))
             .expect("the summary is JSON");
     let pairing = json["capture"]["pairing"].as_str().unwrap_or_default();
-    assert!(pairing.starts_with("not guaranteed"), "pairing {pairing:?}");
+    assert!(pairing.starts_with("crossing"), "pairing {pairing:?}");
 
     // --rss keep: the same finding, nothing to keep or change.
     let out = Command::new("ip")

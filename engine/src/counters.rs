@@ -113,6 +113,16 @@ counters! {
         FlowsEvicted => "flows_evicted",
         /// Responses whose request was not seen on the flow.
         UnmatchedResponses => "unmatched_responses",
+        /// Segments that could not be handed to the worker owning their flow: its lane stayed
+        /// full (live, on queues that split connections; see `crate::cross`). The owner sees
+        /// them as a capture gap.
+        CrossingLost => "crossing_lost",
+        /// Segments held until the other direction of their connection caught up (they
+        /// acknowledged bytes still on their way from another queue; see `crate::cross`).
+        HeldForPeer => "held_for_peer",
+        /// Held segments parsed without the other direction catching up: it did not come in
+        /// `cross::PEER_WAIT_NS`, or the hold queue was full.
+        PeerWaitExpired => "peer_wait_expired",
         /// Requests and responses (also counted as such) whose head ended a line in a bare LF
         /// instead of CRLF: what nginx serves and RFC 9112 §2.2 allows, but no mainstream
         /// client sends; shows who does.

@@ -408,6 +408,12 @@ impl FlowTable {
         (slot, how)
     }
 
+    /// The flow in `slot`, to read.
+    #[inline]
+    pub fn flow(&self, slot: u32) -> &Flow {
+        &self.slab[slot as usize]
+    }
+
     /// The flow in `slot`.
     #[inline]
     pub fn flow_mut(&mut self, slot: u32) -> &mut Flow {

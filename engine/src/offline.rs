@@ -35,8 +35,8 @@ use linewatch_parser::wire::{decode_frame, LinkType, TcpSegment, WireError};
 use crate::aggregate::{Aggregated, AggregatorConfig, Output, Snapshot};
 use crate::counters::CoreDelta;
 use crate::epoch::WorkerEpoch;
-use crate::flow::SHARD_SEED;
 use crate::live::sys::NS_PER_SEC;
+use crate::owner::segment_owner;
 use crate::pipeline::{note_packet_time, record_batch, start_aggregator, RunResult};
 use crate::scan::GuardInfo;
 use crate::source::Source;
@@ -393,20 +393,11 @@ fn shard(link: LinkType, frame: &[u8], workers: usize) -> usize {
     owner(&decode_frame(link, frame), workers)
 }
 
-/// The worker a decoded frame belongs to: the same for both directions of a flow (its VLAN,
-/// its two addresses and ports, as the flow table keys it). In the parallel replay every
-/// worker asks this of every packet, so it hashes the two ends apart and adds them (addition
-/// does not care which end is the source) instead of ordering and hashing a whole
-/// [`crate::flow::FlowKey`]. A frame that does not decode goes to worker 0.
+/// The worker a decoded frame belongs to ([`segment_owner`]); a frame that does not decode
+/// goes to worker 0.
 fn owner(decoded: &Result<TcpSegment<'_>, WireError>, workers: usize) -> usize {
     match decoded {
-        Ok(seg) => {
-            let ends =
-                end_hash(seg.src, seg.src_port).wrapping_add(end_hash(seg.dst, seg.dst_port));
-            let h = fmix64(ends ^ u64::from(seg.vlan_ids[0]) << 48);
-            // The remainder is below `workers`, so it fits a usize.
-            usize::try_from(h % workers as u64).unwrap_or(0)
-        }
+        Ok(seg) => segment_owner(seg, workers),
         Err(_) => 0,
     }
 }
@@ -419,28 +410,6 @@ fn is_fragment(decoded: &Result<TcpSegment<'_>, WireError>) -> bool {
         Ok(seg) => seg.fragmented,
         Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
     }
-}
-
-/// One end of a flow, hashed.
-fn end_hash(addr: std::net::IpAddr, port: u16) -> u64 {
-    let folded = match addr {
-        std::net::IpAddr::V4(v4) => u64::from(u32::from(v4)),
-        std::net::IpAddr::V6(v6) => {
-            let o = v6.octets();
-            let half = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
-            half(&o[8..]) ^ fmix64(half(&o[..8]))
-        }
-    };
-    fmix64(folded ^ u64::from(port) << 32 ^ SHARD_SEED)
-}
-
-/// MurmurHash3's 64-bit finaliser: every input bit moves every output bit.
-fn fmix64(mut x: u64) -> u64 {
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    x ^ (x >> 33)
 }
 
 /// A worker thread of [`run`]: counts batches until the reader hangs up; `(index, workers)`

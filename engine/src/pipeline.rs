@@ -27,6 +27,7 @@ use arc_swap::ArcSwap;
 
 use crate::aggregate::{Aggregated, Aggregator, AggregatorConfig, Output, Snapshot};
 use crate::counters::Counter;
+use crate::cross::CrossFigures;
 use crate::epoch::{EpochCollector, EpochShared, WorkerEpoch};
 use crate::live::xdp::XdpCounters;
 use crate::live::xsk::XskStats;
@@ -73,6 +74,9 @@ pub struct QueueFigures {
     /// Responses this queue's worker could not pair with a request (see
     /// [`crate::worker::Worker::unmatched_responses`]).
     pub unmatched_responses: u64,
+    /// Segments the worker handed to the workers owning their flows, and took from others
+    /// ([`crate::cross`]; zero where a connection's directions share a queue).
+    pub crossed: CrossFigures,
 }
 
 /// Capture figures at the end of a live run.

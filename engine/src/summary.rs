@@ -48,6 +48,9 @@ pub fn summary(run: &RunResult) -> Summary {
         Counter::Unmonitored,
         Counter::StampInFuture,
         Counter::CaptureLatencyDropped,
+        Counter::CrossingLost,
+        Counter::HeldForPeer,
+        Counter::PeerWaitExpired,
     ] {
         errors.push((c.name(), total.get(c)));
     }
@@ -146,6 +149,8 @@ fn capture(c: &CaptureFigures) -> Capture {
                 rx_invalid_descs: q.stats.rx_invalid_descs,
                 cpu_seconds: secs(q.cpu_ns),
                 unmatched_responses: q.unmatched_responses,
+                crossed_out: q.crossed.sent,
+                crossed_in: q.crossed.received,
             })
             .collect(),
     }

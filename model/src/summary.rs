@@ -154,4 +154,9 @@ pub struct QueueCapture {
     /// Responses the queue's worker could not pair with a request: their request reached
     /// another queue (see `pairing`), or was never seen.
     pub unmatched_responses: u64,
+    /// TCP segments of this queue handed to the worker that owns their connection (the
+    /// fallback that pairs across queues; 0 where the directions share a queue).
+    pub crossed_out: u64,
+    /// TCP segments other queues' workers handed to this one.
+    pub crossed_in: u64,
 }

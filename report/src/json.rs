@@ -287,6 +287,8 @@ pub fn summary(s: &Summary) -> String {
                     "rx_invalid_descs": q.rx_invalid_descs,
                     "cpu_seconds": q.cpu_seconds,
                     "unmatched_responses": q.unmatched_responses,
+                    "crossed_out": q.crossed_out,
+                    "crossed_in": q.crossed_in,
                 })
             })
             .collect();

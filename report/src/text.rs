@@ -397,7 +397,7 @@ fn capture(c: &Capture, out: &mut String) {
         out.push('\n');
     }
     out.push_str(
-        "  queue  core        frames  rx_dropped  ring_full  fill_empty  cpu_s   cpu%  unpaired\n",
+        "  queue  core        frames  rx_dropped  ring_full  fill_empty  cpu_s   cpu%  unpaired  crossed_out  crossed_in\n",
     );
     for q in &c.queues {
         let core = q.core.map_or_else(|| "-".to_owned(), |c| c.to_string());
@@ -408,7 +408,7 @@ fn capture(c: &Capture, out: &mut String) {
         };
         let _ = writeln!(
             out,
-            "  {:>5}  {:>4}  {:>12}  {:>10}  {:>9}  {:>10}  {:>5.2}  {:>5.1}  {:>8}",
+            "  {:>5}  {:>4}  {:>12}  {:>10}  {:>9}  {:>10}  {:>5.2}  {:>5.1}  {:>8}  {:>11}  {:>10}",
             q.queue,
             core,
             q.frames,
@@ -417,7 +417,9 @@ fn capture(c: &Capture, out: &mut String) {
             q.fill_ring_empty,
             q.cpu_seconds,
             pct,
-            q.unmatched_responses
+            q.unmatched_responses,
+            q.crossed_out,
+            q.crossed_in
         );
     }
 }

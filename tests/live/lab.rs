@@ -126,8 +126,18 @@ impl Lab {
     /// (tc clsact + u32 match-all + mirred egress mirror, what SPEC §2 prescribes for
     /// `--mirror`) and returns the name of the pair's far end, where the copies arrive.
     pub fn span_port(&self) -> String {
+        self.span_port_queues(1)
+    }
+
+    /// [`Lab::span_port`] on a veth pair of `queues` queues each way: the kernel picks a
+    /// copy's queue by its own hash, which does not keep a connection's directions together.
+    pub fn span_port_queues(&self, queues: u32) -> String {
         self.net
-            .add_veth(End::new(SERVER, SPAN_IN), End::new(SERVER, SPAN_OUT), 1)
+            .add_veth(
+                End::new(SERVER, SPAN_IN),
+                End::new(SERVER, SPAN_OUT),
+                queues,
+            )
             .unwrap_or_else(|e| panic!("the SPAN pair: {e}"));
         self.tc_server(&["qdisc", "add", "dev", &self.server_veth, "clsact"]);
         for direction in ["ingress", "egress"] {

@@ -35,7 +35,7 @@
 //! datagram and a later segment is lost there. Handing a datagram to the worker that owns its
 //! flow is the planned fix, the same as for a flow's two directions.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -50,6 +50,7 @@ use super::xdp::{CaptureOptions, RedirectPorts, XdpMode, XdpProgram, XdpRole};
 use super::xsk::{self, QueueRx};
 use crate::aggregate::{AggregatorConfig, Output, Snapshot};
 use crate::counters::CoreDelta;
+use crate::cross::{self, CrossFigures, Crossing};
 use crate::epoch::WorkerEpoch;
 use crate::pipeline::{
     merge_packet_times, note_packet_time, record_batch, start_aggregator, CaptureFigures,
@@ -73,6 +74,10 @@ pub const IDLE_BLOCK_AFTER: Duration = Duration::from_millis(10);
 
 /// Longest wait before a worker looks at its clock and the stop flag again.
 pub const MAX_WAIT: Duration = Duration::from_millis(100);
+
+/// Longest wait of a worker in a crossing before it looks at its lanes again: what other
+/// workers hand it waits at most this long while its own queue is quiet.
+pub const CROSS_MAX_WAIT: Duration = Duration::from_millis(1);
 
 /// What a worker does when its rx ring is empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -125,6 +130,9 @@ pub struct LiveConfig {
     pub generic: bool,
     /// Idle policy of the workers.
     pub idle: IdlePolicy,
+    /// Hand each TCP segment to the worker that owns its flow ([`crate::cross`]): for queues
+    /// that do not keep a connection's two directions together. Ignored on one queue.
+    pub cross: bool,
     /// Per-worker engine settings.
     pub worker: WorkerConfig,
     /// Aggregator settings.
@@ -327,6 +335,15 @@ pub fn run(
         notices,
     };
 
+    // Queues that split connections: every worker hands segments to the flow's owner.
+    let workers = queues.len();
+    let mut crossings: Vec<Option<Crossing>> = if config.cross && workers > 1 {
+        cross::crossings(workers).into_iter().map(Some).collect()
+    } else {
+        (0..workers).map(|_| None).collect()
+    };
+    let finished = Arc::new(AtomicUsize::new(0));
+
     let (epochs, aggregator) = start_aggregator(
         queues.len(),
         &config.aggregator,
@@ -345,8 +362,16 @@ pub fn run(
         // Each worker says whether it could be pinned before it starts counting, so that
         // capture is announced with what really happened.
         let (pinning, pinned) = mpsc::channel();
-        for ((rx, epoch), core) in receivers.into_iter().zip(epochs).zip(cores.iter().copied()) {
+        for (((rx, epoch), core), crossing) in receivers
+            .into_iter()
+            .zip(epochs)
+            .zip(cores.iter().copied())
+            .zip(crossings.drain(..))
+        {
             let job = QueueJob {
+                crossing,
+                finished: Arc::clone(&finished),
+                workers,
                 rx,
                 core,
                 config: config.worker.clone(),
@@ -397,6 +422,7 @@ pub fn run(
             stats: xsk::stats(r.fd),
             cpu_ns: r.cpu_ns,
             unmatched_responses: r.unmatched_responses,
+            crossed: r.crossed,
         });
         packet_times = merge_packet_times(packet_times, r.times);
     }
@@ -426,6 +452,7 @@ struct WorkerResult {
     cpu_ns: u64,
     times: Option<(u64, u64)>,
     unmatched_responses: u64,
+    crossed: CrossFigures,
 }
 
 /// What one queue's worker thread is given.
@@ -444,6 +471,12 @@ struct QueueJob<'a> {
     drops: Arc<AtomicU64>,
     /// Where the worker says, once, whether it could be pinned (`Some(notice)` if not).
     pinning: mpsc::Sender<Option<String>>,
+    /// Its end of the crossing, on queues that split connections.
+    crossing: Option<Crossing>,
+    /// Workers past their last frame (a crossing ends when all are, and their lanes empty).
+    finished: Arc<AtomicUsize>,
+    /// How many workers there are.
+    workers: usize,
 }
 
 fn queue_worker(job: QueueJob<'_>) -> WorkerResult {
@@ -457,6 +490,9 @@ fn queue_worker(job: QueueJob<'_>) -> WorkerResult {
         idle,
         drops,
         pinning,
+        crossing,
+        finished,
+        workers,
     } = job;
     let mut pinned = None;
     let mut notice = None;
@@ -477,6 +513,10 @@ fn queue_worker(job: QueueJob<'_>) -> WorkerResult {
     drop(pinning);
     let mut worker = Worker::new(&config, CoreDelta::new(0));
     worker.set_monotonic_offset(Some(clock.monotonic_offset_ns()));
+    let crossing = crossing.is_some_and(|c| {
+        worker.set_crossing(c);
+        true
+    });
     // Fragment reassembly stays on (the worker's default): the XDP program hands this queue
     // every fragment of a datagram whose fragments it takes, and RSS puts a datagram's
     // fragments on one queue (see the program's header comment and README, "fragments live").
@@ -490,7 +530,7 @@ fn queue_worker(job: QueueJob<'_>) -> WorkerResult {
 
     // Relaxed: the flag carries no data, only "stop soon".
     while !stop.load(Ordering::Relaxed) {
-        let (n, now) = q.recv_batch(BATCH, |batch| {
+        let (n, crossed, now) = q.recv_batch(BATCH, |batch| {
             // One clock reading per batch, after the receive: every frame's time, and what
             // moves the epoch (also when nothing came).
             let now = clock.now_ns();
@@ -513,16 +553,27 @@ fn queue_worker(job: QueueJob<'_>) -> WorkerResult {
                 worker.flush_capture_latency();
                 record_batch(&mut worker, started);
             }
-            (batch.len(), now)
+            // What other workers handed on, and what is held for its peer direction.
+            let crossed = if crossing {
+                worker.take_crossed_at(now)
+            } else {
+                0
+            };
+            (batch.len(), crossed, now)
         });
         if n == 0 {
-            wait(&q, idle, &mut quiet_since, now);
+            if crossed == 0 {
+                wait(&q, idle, &mut quiet_since, now, crossing);
+            }
             continue;
         }
         quiet_since = None;
         frames += n as u64;
         note_packet_time(&mut times, now);
         worker.flush_events();
+    }
+    if crossing {
+        finish_crossing(&mut worker, &finished, workers, &clock);
     }
     epoch.finish(&mut worker);
     WorkerResult {
@@ -533,14 +584,47 @@ fn queue_worker(job: QueueJob<'_>) -> WorkerResult {
         cpu_ns: thread_cpu_ns(),
         times,
         unmatched_responses: worker.unmatched_responses(),
+        crossed: worker.cross_figures().unwrap_or_default(),
     }
 }
 
-/// Waits for frames according to `idle` (see the module doc).
-pub(crate) fn wait(q: &QueueRx, idle: IdlePolicy, quiet_since: &mut Option<Instant>, now_ns: u64) {
+/// The end of a crossing: this worker takes no more frames; it goes on taking what the others
+/// hand it until every worker is past its last frame and its lanes are empty, then parses what
+/// it still holds. (Once all are past their last frame nothing is handed on: a worker hands
+/// on only frames of its own queue.)
+fn finish_crossing(worker: &mut Worker, finished: &AtomicUsize, workers: usize, clock: &LiveClock) {
+    // Release: this worker's last hand-offs before the count that says it is done.
+    finished.fetch_add(1, Ordering::Release);
+    loop {
+        let taken = worker.take_crossed_at(clock.now_ns());
+        // Acquire: every worker's hand-offs are visible once all have said they are done.
+        if taken == 0 && finished.load(Ordering::Acquire) == workers {
+            // A last look: records published just before the last worker's count.
+            if !worker.crossed_waiting() {
+                break;
+            }
+            continue;
+        }
+        if taken == 0 {
+            thread::sleep(IDLE_SLEEP);
+        }
+    }
+    worker.finish_crossing();
+}
+
+/// Waits for frames according to `idle` (see the module doc); `crossing`: other workers hand
+/// this one segments, so it waits at most [`CROSS_MAX_WAIT`].
+pub(crate) fn wait(
+    q: &QueueRx,
+    idle: IdlePolicy,
+    quiet_since: &mut Option<Instant>,
+    now_ns: u64,
+    crossing: bool,
+) {
     // Never past the next second: the worker must move its epoch on time.
     let to_next_second = Duration::from_nanos(NS_PER_SEC - now_ns % NS_PER_SEC);
-    let block = to_next_second.min(MAX_WAIT);
+    let longest = if crossing { CROSS_MAX_WAIT } else { MAX_WAIT };
+    let block = to_next_second.min(longest);
     match idle {
         IdlePolicy::Spin => std::hint::spin_loop(),
         IdlePolicy::Poll => poll(q.fd, block),

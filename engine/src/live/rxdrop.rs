@@ -116,7 +116,7 @@ fn drop_loop(mut q: QueueRx, core: usize, idle: IdlePolicy, stop: &AtomicBool) -
         let n = q.recv_batch(BATCH, |batch| batch.len());
         if n == 0 {
             let now = u64::try_from(clock.elapsed().as_nanos()).unwrap_or(0);
-            wait(&q, idle, &mut quiet_since, now);
+            wait(&q, idle, &mut quiet_since, now, false);
             continue;
         }
         quiet_since = None;
@@ -128,7 +128,8 @@ fn drop_loop(mut q: QueueRx, core: usize, idle: IdlePolicy, stop: &AtomicBool) -
         frames,
         stats: xsk::stats(q.fd),
         cpu_ns: thread_cpu_ns(),
-        // No engine: nothing is paired.
+        // No engine: nothing is paired, nothing crosses.
         unmatched_responses: 0,
+        crossed: Default::default(),
     }
 }

@@ -49,10 +49,12 @@ use linewatch_parser::wire::{decode_frame, LinkType, TcpFlags, TcpSegment, WireE
 
 use crate::carry::{CarryPool, CARRY_SLOTS};
 use crate::counters::{addr_key, CoreDelta, Counter, SynRecord, SYN_LOG_CAPACITY};
+use crate::cross::Crossing;
 use crate::defrag::Defrag;
 use crate::flow::{Endpoint, FlowKey, FlowTable, Framing, Inserted, Side};
 use crate::reorder::ReorderPool;
 
+mod cross;
 mod fragment;
 mod heads;
 mod parse;
@@ -129,6 +131,9 @@ pub struct Worker {
     /// Responses counted under `unmatched_responses` since the worker started (live capture
     /// shows them per queue: the symptom of a connection split across workers).
     unmatched: u64,
+    /// Live on queues that split connections: where segments of other workers' flows go, and
+    /// where this worker's come from ([`crate::cross`]). `None` otherwise.
+    cross: Option<Box<Crossing>>,
 }
 
 impl Worker {
@@ -151,6 +156,7 @@ impl Worker {
             shard: None,
             reassemble: true,
             unmatched: 0,
+            cross: None,
         }
     }
 
@@ -324,6 +330,10 @@ impl Worker {
     }
 
     pub(super) fn segment(&mut self, ts: u64, seg: &TcpSegment<'_>) {
+        // Another worker's flow goes to it (live, on queues that split connections).
+        if self.cross.is_some() && self.hand_off(ts, seg) {
+            return;
+        }
         let src = Endpoint::new(seg.src, seg.src_port);
         let dst = Endpoint::new(seg.dst, seg.dst_port);
         let (key, side) = FlowKey::of(seg.vlan_ids[0], src, dst);
@@ -376,6 +386,11 @@ impl Worker {
             }
         };
 
+        // Sent after bytes of the other direction still on their way from another worker:
+        // held until they are in (see `cross`).
+        if self.ahead_of_peer(slot, side, seg) && self.hold_for_peer(ts, seg) {
+            return;
+        }
         let flow = self.flows.flow_mut(slot);
         // The peer acknowledged bytes of the other direction the capture has not seen: it got
         // them, so the capture missed them (see `reorder`).
@@ -404,6 +419,19 @@ impl Worker {
             }
             if flow.client.is_none() {
                 flow.client = Some(if ack { 1 - side } else { side });
+            }
+            // A SYN-ACK names the client's next byte. Across workers the client's SYN may come
+            // after it: knowing the byte lets what acknowledges the client's request wait for
+            // it (see `cross`).
+            if ack && self.cross.is_some() {
+                let client = &mut flow.dirs[1 - side];
+                if !client.seq_known {
+                    client.next_seq = seg.ack;
+                    client.seq_known = true;
+                    if client.framing == Framing::Unsynced {
+                        client.framing = Framing::Boundary;
+                    }
+                }
             }
             if !seg.payload.is_empty() {
                 self.syn_data(slot, side, seg, ts);

@@ -50,7 +50,9 @@ use uapi::*;
 pub use saved::{is_state_file, restore_state_file};
 
 /// What the line ends with when flows are not kept together.
-const UNPAIRED: &str = "responses may reach another worker than their requests";
+const UNPAIRED: &str =
+    "a connection's directions may reach different queues: each worker hands segments to the \
+     worker that owns their connection (the crossing fallback)";
 
 /// What `--rss` asks of an interface's RSS.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
