@@ -82,6 +82,9 @@ pub struct Row {
     pub machine_cpu: Spread,
     /// Capture latency p50 and p99, µs (full path).
     pub latency: Option<(Spread, Spread)>,
+    /// Share of received frames whose segment the full path handed to another worker (the
+    /// crossing fallback; 0 on one queue).
+    pub crossed_share: Option<Spread>,
     /// Trials whose counts did not add up.
     pub inconsistent: usize,
 }
@@ -150,6 +153,11 @@ pub fn summarise(config: &RigConfig, trials: &[Trial]) -> Summary {
                 cpu: spread(&Trial::cpu_per_mpkt),
                 machine_cpu: spread(&Trial::machine_cpu_per_mpkt),
                 latency,
+                crossed_share: (kind == ReceiverKind::Full).then(|| {
+                    spread(&|t: &Trial| {
+                        t.got.crossed.unwrap_or(0) as f64 / t.got.received.max(1) as f64
+                    })
+                }),
                 inconsistent: ts.iter().filter(|t| t.check().is_err()).count(),
             });
         }
@@ -224,7 +232,7 @@ pub fn table(summary: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:<6} {:<9} {:>24} {:>24} {:>10} {:>9} {:>9} {:>9} {:>9} {:>13}",
+        "\n{:<6} {:<9} {:>24} {:>24} {:>10} {:>9} {:>9} {:>9} {:>9} {:>13} {:>8}",
         "rate",
         "receiver",
         "offered Mpps (min-max)",
@@ -234,12 +242,13 @@ pub fn table(summary: &Summary) -> String {
         "rx drops",
         "cpu s/M",
         "mach s/M",
-        "lat p50/p99us"
+        "lat p50/p99us",
+        "crossed"
     );
     for r in &summary.rows {
         let _ = writeln!(
             out,
-            "{:<6} {:<9} {:>24} {:>24} {:>10} {:>8.2}% {:>9.0} {:>9.3} {:>9.3} {:>13}{}",
+            "{:<6} {:<9} {:>24} {:>24} {:>10} {:>8.2}% {:>9.0} {:>9.3} {:>9.3} {:>13} {:>8}{}",
             if r.rate > 0.0 {
                 format!("{:.0}k", r.rate / 1e3)
             } else {
@@ -258,6 +267,8 @@ pub fn table(summary: &Summary) -> String {
                 "{:.0}/{:.0}",
                 p50.median, p99.median
             )),
+            r.crossed_share
+                .map_or("-".into(), |s| format!("{:.1}%", s.median * 100.0)),
             if r.inconsistent > 0 {
                 format!("  ({} trial(s) with disagreeing counts)", r.inconsistent)
             } else {
@@ -314,6 +325,7 @@ pub fn to_json(config: &RigConfig, trials: &[Trial], summary: &Summary) -> Value
             "cpu_s_per_mpkt": r.cpu.json(),
             "machine_cpu_s_per_mpkt": r.machine_cpu.json(),
             "capture_latency_us": r.latency.map(|(a, b)| json!({"p50": a.json(), "p99": b.json()})),
+            "crossed_share": r.crossed_share.map(|s| s.json()),
             "inconsistent_trials": r.inconsistent,
         })).collect::<Vec<_>>(),
         "ratios": summary.ratios.iter().map(|r| json!({

@@ -113,6 +113,9 @@ pub struct ReceiverReport {
     pub xdp_seen: Option<u64>,
     /// Capture latency percentiles in µs (full path): p50, p90, p99, p99.9, max, count.
     pub latency_us: Option<[u64; 6]>,
+    /// Segments the full path's workers handed to the worker owning their flow (the crossing
+    /// fallback on queues that split connections; 0 on one queue).
+    pub crossed: Option<u64>,
 }
 
 /// A running receiver.
@@ -320,6 +323,7 @@ impl Receiver {
                     dropped: get("dropped"),
                     xdp_seen: Some(get("xdp_seen")),
                     latency_us: None,
+                    crossed: None,
                 })
             }
             ReceiverKind::AfPacket => {
@@ -337,6 +341,7 @@ impl Receiver {
                     dropped,
                     xdp_seen: None,
                     latency_us: None,
+                    crossed: None,
                 })
             }
         }
@@ -361,15 +366,18 @@ fn read_summary(path: &Path) -> Result<ReceiverReport, String> {
     let capture = v
         .get("capture")
         .ok_or("linewatch's summary has no capture block")?;
-    let received: u64 = capture
-        .get("queues")
-        .and_then(Value::as_array)
-        .map(|qs| {
-            qs.iter()
-                .filter_map(|q| q.get("frames").and_then(Value::as_u64))
-                .sum()
-        })
-        .unwrap_or(0);
+    let per_queue = |key: &str| -> u64 {
+        capture
+            .get("queues")
+            .and_then(Value::as_array)
+            .map(|qs| {
+                qs.iter()
+                    .filter_map(|q| q.get(key).and_then(Value::as_u64))
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    let received = per_queue("frames");
     let latency = v
         .get("latency")
         .and_then(|l| l.get("capture_us"))
@@ -393,5 +401,6 @@ fn read_summary(path: &Path) -> Result<ReceiverReport, String> {
             .and_then(|x| x.get("seen"))
             .and_then(Value::as_u64),
         latency_us: latency.filter(|l| l[5] > 0),
+        crossed: Some(per_queue("crossed_out")),
     })
 }

@@ -220,6 +220,7 @@ impl Trial {
             "lost": self.lost(),
             "socket_or_kernel_drops": self.got.dropped,
             "xdp_seen": self.got.xdp_seen,
+            "crossed": self.got.crossed,
             "tx_if": counters_json(&self.tx_if),
             "rx_if": counters_json(&self.rx_if),
             "receiver_cpu_s": self.receiver_cpu,

@@ -157,6 +157,8 @@ pub struct Direction {
     pub held: u32,
     /// A FIN was seen.
     pub fin: bool,
+    /// This direction's SYN was seen (so the peer's SYN is on its way, if not seen yet).
+    pub syn: bool,
 }
 
 impl Direction {
@@ -169,6 +171,7 @@ impl Direction {
             carry_ts: 0,
             held: NIL,
             fin: false,
+            syn: false,
         }
     }
 

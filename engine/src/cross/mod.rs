@@ -55,6 +55,10 @@ pub const HOLD_BYTES: usize = 1 << 20;
 /// than a lane's delay on a busy host, far shorter than any timeout of HTTP.
 pub const PEER_WAIT_NS: u64 = 200_000_000;
 
+/// Passes over the hold queue per retry, at most: each pass after the first runs only if the
+/// one before parsed something.
+pub const RETRY_PASSES: usize = 8;
+
 /// How long a worker retries a full lane (taking its own lanes meanwhile) before the segment
 /// is lost.
 pub const FULL_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
@@ -84,6 +88,8 @@ pub struct Crossing {
     pub(crate) held: ParcelQueue,
     /// The other hold queue: a retry moves what is still held from one to the other.
     pub(crate) spare: ParcelQueue,
+    /// A retry's order: (packet time, place in the hold queue) of each held segment.
+    pub(crate) order: Vec<(u64, usize)>,
     /// While a held segment is retried: when it was first held.
     pub(crate) retry_since: Option<u64>,
     /// While a held segment is retried past its wait: parse it as it is.
@@ -136,6 +142,7 @@ pub fn crossings(workers: usize) -> Vec<Crossing> {
             inbox,
             held: ParcelQueue::with_room(HOLD_BYTES),
             spare: ParcelQueue::with_room(HOLD_BYTES),
+            order: Vec::with_capacity(HOLD_BYTES / parcel::HEAD),
             retry_since: None,
             forcing: false,
             figures: CrossFigures::default(),

@@ -79,13 +79,14 @@ pub fn read(bytes: &[u8]) -> Parcel<'_> {
     let u32_at = |i: usize| u32::from_ne_bytes(head[i..i + 4].try_into().unwrap_or([0; 4]));
     let u16_at = |i: usize| u16::from_ne_bytes(head[i..i + 2].try_into().unwrap_or([0; 2]));
     let marks = head[63];
+    // An IPv4 address is the last 4 of its 16 bytes (written mapped).
     let addr = |i: usize| {
-        let o: [u8; 16] = head[i..i + 16].try_into().unwrap_or([0; 16]);
-        let v6 = Ipv6Addr::from(o);
-        match v6.to_ipv4_mapped() {
-            Some(v4) if marks & V4 != 0 => IpAddr::V4(v4),
-            _ if marks & V4 != 0 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            _ => IpAddr::V6(v6),
+        if marks & V4 != 0 {
+            let o: [u8; 4] = head[i + 12..i + 16].try_into().unwrap_or([0; 4]);
+            IpAddr::V4(Ipv4Addr::from(o))
+        } else {
+            let o: [u8; 16] = head[i..i + 16].try_into().unwrap_or([0; 16]);
+            IpAddr::V6(Ipv6Addr::from(o))
         }
     };
     let mut vlan_ids = [0u16; MAX_VLAN_TAGS];
@@ -159,14 +160,46 @@ impl ParcelQueue {
 
     /// The parcels, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = Parcel<'_>> {
-        let mut rest = &self.bytes[..];
+        self.entries().map(|(_, p)| p)
+    }
+
+    /// The parcels, oldest first, each with its place for [`ParcelQueue::get`].
+    pub fn entries(&self) -> impl Iterator<Item = (usize, Parcel<'_>)> {
+        let mut at = 0;
         std::iter::from_fn(move || {
-            let (prefix, tail) = rest.split_first_chunk::<4>()?;
-            let n = (u32::from_ne_bytes(*prefix) as usize).min(tail.len());
-            let (parcel, after) = tail.split_at(n);
-            rest = after;
-            Some(read(parcel))
+            let here = at;
+            let (parcel, next) = self.record(here)?;
+            at = next;
+            Some((here, read(parcel)))
         })
+    }
+
+    /// The places of the parcels, oldest first, each with its packet time (read alone).
+    pub fn times(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let here = at;
+            let (parcel, next) = self.record(here)?;
+            at = next;
+            let ts = parcel
+                .first_chunk::<8>()
+                .map_or(0, |b| u64::from_ne_bytes(*b));
+            Some((here, ts))
+        })
+    }
+
+    /// The parcel at `at`, a place [`ParcelQueue::entries`] gave (an empty segment for any
+    /// other).
+    pub fn get(&self, at: usize) -> Parcel<'_> {
+        read(self.record(at).map_or(&[][..], |(parcel, _)| parcel))
+    }
+
+    /// The record at `at`: its parcel bytes and where the next record starts.
+    fn record(&self, at: usize) -> Option<(&[u8], usize)> {
+        let rest = self.bytes.get(at..)?;
+        let (prefix, tail) = rest.split_first_chunk::<4>()?;
+        let n = (u32::from_ne_bytes(*prefix) as usize).min(tail.len());
+        Some((&tail[..n], at + 4 + n))
     }
 
     /// Empties the queue, keeping its room.

@@ -9,7 +9,7 @@ use linewatch_parser::wire::{TcpFlags, TcpSegment};
 
 use super::Worker;
 use crate::counters::Counter;
-use crate::cross::{parcel, CrossFigures, Crossing, FULL_WAIT, PEER_WAIT_NS};
+use crate::cross::{parcel, CrossFigures, Crossing, FULL_WAIT, PEER_WAIT_NS, RETRY_PASSES};
 use crate::flow::Side;
 use crate::owner::segment_owner;
 use crate::reorder::ACK_JUMP;
@@ -72,8 +72,9 @@ impl Worker {
 
     /// Whether `seg` (of the flow in `slot`, from `side`) acknowledges bytes of the other
     /// direction this worker has not seen yet, by less than a jump that only a capture loss
-    /// explains: it was sent after bytes still on their way from another queue. Only with a
-    /// crossing, and only for what changes the flow: data, FIN or RST.
+    /// explains, or acknowledges anything while the other direction's SYN is still unseen
+    /// after this one's was seen: it was sent after bytes still on their way from another
+    /// queue. Only with a crossing, and only for what changes the flow: data, FIN or RST.
     #[inline(always)]
     pub(super) fn ahead_of_peer(&self, slot: u32, side: Side, seg: &TcpSegment<'_>) -> bool {
         if self.cross.is_none()
@@ -82,9 +83,13 @@ impl Worker {
         {
             return false;
         }
-        let other = &self.flows.flow(slot).dirs[1 - side];
+        let dirs = &self.flows.flow(slot).dirs;
+        let other = &dirs[1 - side];
+        if !other.seq_known {
+            return dirs[side].syn;
+        }
         let past = seg.ack.wrapping_sub(other.next_seq) as i32;
-        other.seq_known && past > i32::from(other.fin) && past.unsigned_abs() <= ACK_JUMP
+        past > i32::from(other.fin) && past.unsigned_abs() <= ACK_JUMP
     }
 
     /// Holds `seg` until the other direction catches up ([`Worker::take_crossed`] retries
@@ -140,7 +145,7 @@ impl Worker {
         for lane in &mut inbox {
             n += lane.drain(|bytes| {
                 let p = parcel::read(bytes);
-                self.segment(p.ts, &p.seg);
+                self.crossed_segment(p.ts, &p.seg);
             });
         }
         if let Some(c) = self.cross.as_deref_mut() {
@@ -150,31 +155,54 @@ impl Worker {
         n
     }
 
-    /// Retries every held segment in the order it came: each is parsed if the other direction
-    /// has caught up or its wait is over, and held again otherwise.
+    /// Retries the held segments, in packet-time order, each parsed if the other direction
+    /// has caught up or its wait is over and held again otherwise; again while a pass parses
+    /// something (a request and its answer held together need one pass each way), at most
+    /// [`RETRY_PASSES`] times.
     fn retry_held(&mut self, now_ns: u64) {
-        let Some(c) = self.cross.as_deref_mut() else {
-            return;
-        };
-        if c.held.is_empty() {
-            return;
-        }
-        let spare = std::mem::take(&mut c.spare);
-        let queue = std::mem::replace(&mut c.held, spare);
-        for p in queue.iter() {
-            if let Some(c) = self.cross.as_deref_mut() {
-                c.retry_since = Some(p.since);
-                c.forcing = now_ns.saturating_sub(p.since) >= PEER_WAIT_NS;
+        for _ in 0..RETRY_PASSES {
+            let Some(c) = self.cross.as_deref_mut() else {
+                return;
+            };
+            if c.held.is_empty() {
+                return;
             }
-            self.segment(p.ts, &p.seg);
-        }
-        if let Some(c) = self.cross.as_deref_mut() {
+            // Packet-time order is the order they were sent in, up to the batch granularity
+            // of each worker's clock: one pass then parses most of what can be parsed.
+            c.order.clear();
+            c.order.extend(c.held.times().map(|(at, ts)| (ts, at)));
+            c.order.sort_by_key(|&(ts, _)| ts);
+            let order = std::mem::take(&mut c.order);
+            let spare = std::mem::take(&mut c.spare);
+            let queue = std::mem::replace(&mut c.held, spare);
+            for &(_, at) in &order {
+                let p = queue.get(at);
+                if let Some(c) = self.cross.as_deref_mut() {
+                    c.retry_since = Some(p.since);
+                    c.forcing = now_ns.saturating_sub(p.since) >= PEER_WAIT_NS;
+                }
+                self.crossed_segment(p.ts, &p.seg);
+            }
+            let Some(c) = self.cross.as_deref_mut() else {
+                return;
+            };
             c.retry_since = None;
             c.forcing = false;
+            c.order = order;
+            let parsed = queue.len() - c.held.len();
             let mut queue = queue;
             queue.clear();
             c.spare = queue;
+            if parsed == 0 {
+                return;
+            }
         }
+    }
+
+    /// The segment path for a segment from a lane or the hold queue: one call site for both.
+    #[inline(never)]
+    fn crossed_segment(&mut self, ts: u64, seg: &TcpSegment<'_>) {
+        self.segment(ts, seg);
     }
 
     /// The run is over and no worker hands anything on any more: every held segment is

@@ -329,6 +329,8 @@ impl Worker {
         }
     }
 
+    /// The segment path, for a frame's segment or (through [`crate::cross`]) one another
+    /// worker handed on or the hold queue gives back.
     pub(super) fn segment(&mut self, ts: u64, seg: &TcpSegment<'_>) {
         // Another worker's flow goes to it (live, on queues that split connections).
         if self.cross.is_some() && self.hand_off(ts, seg) {
@@ -413,6 +415,7 @@ impl Worker {
                 let dir = &mut flow.dirs[side];
                 dir.next_seq = seg.seq.wrapping_add(1);
                 dir.seq_known = true;
+                dir.syn = true;
                 if dir.framing == Framing::Unsynced {
                     dir.framing = Framing::Boundary;
                 }
