@@ -54,9 +54,10 @@ fn first_line(rendered: &str) -> String {
 #[derive(Debug, Parser)]
 #[command(name = "linewatch", version, about, long_about = None)]
 pub(crate) struct Cli {
-    /// Replay a capture file (pcap or pcapng). Packet timestamps drive every clock, so a
+    /// Replay a capture (pcap or pcapng): a file, a FIFO, or `-` for standard input, as in
+    /// `tcpdump -U -w - | linewatch --read -`. Packet timestamps drive every clock, so a
     /// replay gives the same answer every time.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["interface", "mirror"])]
+    #[arg(long, value_name = "FILE|-", conflicts_with_all = ["interface", "mirror"])]
     pub(crate) read: Option<PathBuf>,
 
     /// Capture live on IFACE with AF_XDP (a mirror/SPAN port, a tap, a veth). TCP segments to

@@ -196,6 +196,8 @@ pub fn run(
             });
         }
     }
+    // A stream that was waiting for its writer when the run was stopped ends as complete.
+    interrupted |= stop.load(Ordering::Relaxed);
     for link in &mut links {
         send(link);
     }
