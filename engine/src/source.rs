@@ -314,12 +314,16 @@ impl PcapFormat {
             path: path.to_path_buf(),
             reason,
         };
-        if header.len() < PCAP_HEADER_LEN {
-            return Err(not_capture(format!(
+        let cut = || {
+            not_capture(format!(
                 "the {}-byte file header is cut after {} bytes",
                 PCAP_HEADER_LEN,
                 header.len()
-            )));
+            ))
+        };
+        // The magic first: bytes that are no capture at all are named so, however short.
+        if header.len() < 4 {
+            return Err(cut());
         }
         let magic = word(header, 0, false);
         let (big_endian, nanos) = match magic {
@@ -329,6 +333,9 @@ impl PcapFormat {
             m if m.swap_bytes() == MAGIC_NANOS => (true, true),
             m => return Err(not_capture(format!("unknown magic number {m:#010x}"))),
         };
+        if header.len() < PCAP_HEADER_LEN {
+            return Err(cut());
+        }
         let linktype = word(header, 20, big_endian) & LINKTYPE_MASK;
         let link = LinkType::from_pcap(linktype).ok_or(SourceError::UnsupportedLink {
             path: path.to_path_buf(),
