@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::same::comparable;
 use common::scratch;
 use linewatch_testkit::{corpus, tools};
 
@@ -20,18 +21,6 @@ const CAPTURES: [&str; 3] = [
     "pcaps/zeek__1000-requests-one-dropped-response.pcap",
     "pcaps/chrissanders__http_espn.pcapng",
 ];
-
-/// The summary without what differs between two runs of the same bytes: the source's name,
-/// the process's memory, and the wall time the workers took per batch.
-fn comparable(mut summary: serde_json::Value) -> serde_json::Value {
-    let map = summary.as_object_mut().expect("the summary is an object");
-    map.remove("source");
-    map.remove("peak_rss_bytes");
-    if let Some(latency) = map.get_mut("latency").and_then(|l| l.as_object_mut()) {
-        latency.remove("batch_service_ns");
-    }
-    summary
-}
 
 fn read_summary(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path)
