@@ -63,23 +63,8 @@ fn tcpdump_piped_into_read_stdin_matches_access_log_and_the_same_file() {
     );
 
     // The same bytes from the file tee kept: the same summary.
-    let from_file = lab.dir.join("from-file.json");
     let port = MONITORED_PORT.to_string();
-    let out = common::linewatch(&[
-        "--read",
-        file.to_str().expect("utf-8 path"),
-        "--port",
-        &port,
-        "--summary",
-        from_file.to_str().expect("utf-8 path"),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let from_file: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&from_file).unwrap()).unwrap();
+    let (from_file, _) = common::summary_of(&file, &["--port", &port]);
     assert_eq!(
         comparable(done.summary),
         comparable(from_file),

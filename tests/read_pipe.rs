@@ -22,6 +22,20 @@ const CAPTURES: [&str; 3] = [
     "pcaps/chrissanders__http_espn.pcapng",
 ];
 
+/// The [`CAPTURES`] and where they are; `None` (skip, or fail in CI) without the corpus.
+fn captures() -> Option<Vec<(&'static str, PathBuf)>> {
+    CAPTURES
+        .iter()
+        .map(|name| match corpus::file(name) {
+            Some(path) => Some((*name, path)),
+            None => {
+                tools::skip_or_fail(&format!("the corpus has no {name}"));
+                None
+            }
+        })
+        .collect()
+}
+
 fn read_summary(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("reading the summary {}: {e}", path.display()));
@@ -108,11 +122,8 @@ fn from_fifo(bytes: Vec<u8>, dir: &Path, extra: &[&str]) -> serde_json::Value {
 #[test]
 fn stdin_and_a_fifo_give_the_files_summary_pcap_and_pcapng_with_one_worker_or_several() {
     let dir = scratch("read-pipe-same");
-    for name in CAPTURES {
-        let Some(capture) = corpus::file(name) else {
-            tools::skip_or_fail(&format!("the corpus has no {name}"));
-            return;
-        };
+    let Some(captures) = captures() else { return };
+    for (name, capture) in captures {
         let bytes = std::fs::read(&capture).unwrap();
         for workers in ["1", "3"] {
             let extra = ["--workers", workers];
@@ -156,11 +167,8 @@ fn stdin_and_a_fifo_give_the_files_summary_pcap_and_pcapng_with_one_worker_or_se
 #[test]
 fn a_stream_cut_short_ends_as_the_same_file_cut_there() {
     let dir = scratch("read-pipe-cut");
-    for name in CAPTURES {
-        let Some(capture) = corpus::file(name) else {
-            tools::skip_or_fail(&format!("the corpus has no {name}"));
-            return;
-        };
+    let Some(captures) = captures() else { return };
+    for (name, capture) in captures {
         let bytes = std::fs::read(&capture).unwrap();
         // Inside a record, well past the headers: the writer killed mid-packet.
         let cut = &bytes[..bytes.len() * 2 / 3 + 7];
