@@ -1,17 +1,15 @@
 //! The command line: every option, its help text and its value parser. Parsing only checks
 //! each value on its own; what the options mean together is [`crate::plan`]'s job.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::Parser;
 use linewatch_engine::live::rss::RssPolicy;
 use linewatch_engine::live::run::IdlePolicy;
 use linewatch_engine::scan::{Cidr, MAX_SCAN_PORTS};
 use linewatch_engine::worker::FLOW_CAPACITY;
 
-use crate::exit::bad_input;
 use crate::metrics_server;
 
 mod config;
@@ -21,72 +19,10 @@ mod config;
 /// `--print-config` (printed, success) or a bad command line or settings file (one line,
 /// exit 2).
 pub(crate) fn parse() -> Result<Cli, ExitCode> {
-    parse_from(std::env::args_os().collect())
-}
-
-fn parse_from(args: Vec<OsString>) -> Result<Cli, ExitCode> {
-    let cmd = Cli::command();
-    // The command line alone first: what it sets, the file may not.
-    let given = cmd.clone().try_get_matches_from(&args).map_err(clap_exit)?;
-    let explicit = given.get_one::<PathBuf>("config").map(PathBuf::as_path);
-    let file = config::locate(explicit, given.get_flag("no_config"));
-    let mut all = args.clone();
-    if let Some((path, found)) = &file {
-        if *found {
-            eprintln!(
-                "linewatch: settings from {} (--no-config to skip it)",
-                path.display()
-            );
-        }
-        let settings = config::file_args(&cmd, path, &given).map_err(bad_input)?;
-        all.splice(1.min(all.len())..1.min(all.len()), settings);
+    match config::parse_from(std::env::args_os().collect())? {
+        config::Parsed::Run(cli) => Ok(*cli),
+        config::Parsed::Print(text) => Err(config::write_stdout(&text)),
     }
-    let matches = cmd.clone().try_get_matches_from(&all).map_err(|e| {
-        match &file {
-            // What one key needs from another (`block-for` needs `block-scanners`).
-            Some((path, _)) if all.len() > args.len() => bad_input(format!(
-                "{} (settings from {} included)",
-                first_line(&e.render().to_string()),
-                path.display()
-            )),
-            _ => clap_exit(e),
-        }
-    })?;
-    if matches.get_flag("print_config") {
-        let file = file.as_ref().map(|(p, _)| p.as_path());
-        let text = config::print(&cmd, &matches, &given, file);
-        return Err(write_stdout(&text));
-    }
-    Cli::from_arg_matches(&matches).map_err(clap_exit)
-}
-
-/// Writes `text` to stdout: success, also when the reader went away (`| head`); a stdout that
-/// fails otherwise is one line, exit 1.
-fn write_stdout(text: &str) -> ExitCode {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("linewatch: cannot write the settings to stdout: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// The exit for a clap error: `--help` and `--version` print and succeed, anything else is one
-/// line, exit 2.
-fn clap_exit(e: clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-        let _ = e.print();
-        return ExitCode::SUCCESS;
-    }
-    bad_input(format!(
-        "{} (see linewatch --help)",
-        first_line(&e.render().to_string())
-    ))
 }
 
 /// clap's message is several lines (usage, tips); keep the first, with the list that follows

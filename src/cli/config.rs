@@ -22,9 +22,13 @@
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use clap::parser::ValueSource;
-use clap::{Arg, ArgAction, ArgMatches, Command};
+use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory, FromArgMatches};
+
+use super::{first_line, Cli};
+use crate::exit::bad_input;
 
 /// Options about the settings file itself: never keys in it.
 const NOT_KEYS: [&str; 5] = ["config", "no-config", "print-config", "help", "version"];
@@ -36,6 +40,83 @@ pub(crate) const NO_CONFIG_ENV: &str = "LINEWATCH_NO_CONFIG";
 const USER_FILE: &str = "linewatch/config.toml";
 /// The system-wide file, read when the user has none.
 const SYSTEM_FILE: &str = "/etc/linewatch/config.toml";
+
+/// What the command line asks for.
+pub(super) enum Parsed {
+    /// A run with these options.
+    Run(Box<Cli>),
+    /// `--print-config`: this settings file.
+    Print(String),
+}
+
+/// Parses `args` (the program's name first) with the settings file's below them: the command
+/// line alone first (what it sets, the file may not), then the file's words before it.
+pub(super) fn parse_from(args: Vec<OsString>) -> Result<Parsed, ExitCode> {
+    let cmd = Cli::command();
+    let given = cmd.clone().try_get_matches_from(&args).map_err(clap_exit)?;
+    let explicit = given.get_one::<PathBuf>("config").map(PathBuf::as_path);
+    let file = locate(explicit, given.get_flag("no_config"));
+    let mut all = args.clone();
+    if let Some((path, found)) = &file {
+        if *found {
+            eprintln!(
+                "linewatch: settings from {} (--no-config to skip it)",
+                path.display()
+            );
+        }
+        let settings = file_args(&cmd, path, &given).map_err(bad_input)?;
+        // After the program's name.
+        let at = all.len().min(1);
+        all.splice(at..at, settings);
+    }
+    let matches = cmd.clone().try_get_matches_from(&all).map_err(|e| {
+        match &file {
+            // What one key needs from another (`block-for` needs `block-scanners`).
+            Some((path, _)) if all.len() > args.len() => bad_input(format!(
+                "{} (settings from {} included)",
+                first_line(&e.render().to_string()),
+                path.display()
+            )),
+            _ => clap_exit(e),
+        }
+    })?;
+    if matches.get_flag("print_config") {
+        let file = file.as_ref().map(|(p, _)| p.as_path());
+        return Ok(Parsed::Print(print(&cmd, &matches, &given, file)));
+    }
+    Cli::from_arg_matches(&matches)
+        .map(|cli| Parsed::Run(Box::new(cli)))
+        .map_err(clap_exit)
+}
+
+/// Writes `text` to stdout: success, also when the reader went away (`| head`); a stdout that
+/// fails otherwise is one line, exit 1.
+pub(super) fn write_stdout(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("linewatch: cannot write the settings to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The exit for a clap error: `--help` and `--version` print and succeed, anything else is one
+/// line, exit 2.
+fn clap_exit(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    bad_input(format!(
+        "{} (see linewatch --help)",
+        first_line(&e.render().to_string())
+    ))
+}
 
 /// The options that are keys: every long option but [`NOT_KEYS`].
 pub(crate) fn keys(cmd: &Command) -> impl Iterator<Item = (&str, &Arg)> {
@@ -370,6 +451,125 @@ mod tests {
         assert_eq!(first_sentence("One sentence."), "One sentence");
         assert_eq!(line_of("a\nb\nc", 4), 3);
         assert_eq!(line_of("a", 0), 1);
+    }
+
+    /// A valid value for each option whose default cannot show that the file's value arrived
+    /// (a switch is set to `true`, an option with a default gets it from clap). A new option
+    /// with neither needs one here: the round-trip test names it.
+    const SAMPLES: &[(&str, &str)] = &[
+        ("read", r#""capture.pcap""#),
+        ("interface", r#""eth9""#),
+        ("mirror", r#""eth8""#),
+        ("port", r#""80,8080""#),
+        ("queues", r#""0-3""#),
+        ("cores", r#""1,2,3,4""#),
+        ("ring", "4096"),
+        ("idle", r#""poll""#),
+        ("rss", r#""keep""#),
+        ("duration", "30"),
+        ("threshold", "12.5"),
+        ("window", "60"),
+        ("baseline", "30"),
+        ("alert-log", r#""alerts.log""#),
+        ("summary", r#""summary.json""#),
+        ("workers", "3"),
+        ("top", "7"),
+        ("allow", r#"["10.0.0.0/8", "2001:db8::/32"]"#),
+        ("block-for", "600"),
+        ("metrics", r#""127.0.0.1:9920""#),
+    ];
+
+    /// The TOML value a file sets `arg` to in the round-trip test.
+    fn sample(long: &str, arg: &Arg) -> String {
+        if let Some((_, v)) = SAMPLES.iter().find(|(k, _)| *k == long) {
+            return (*v).to_owned();
+        }
+        if matches!(arg.get_action(), ArgAction::SetTrue) {
+            return "true".to_owned();
+        }
+        let default = arg.get_default_values();
+        assert!(
+            !default.is_empty(),
+            "option `{long}` has no default: give it a sample in SAMPLES"
+        );
+        let values: Vec<String> = default
+            .iter()
+            .map(|v| toml_value(&v.to_string_lossy()))
+            .collect();
+        match arg.get_action() {
+            ArgAction::Append => format!("[{}]", values.join(", ")),
+            _ => values.join(""),
+        }
+    }
+
+    fn conflict(cmd: &Command, a: &Arg, b: &Arg) -> bool {
+        let names = |x: &Arg, y: &Arg| {
+            cmd.get_arg_conflicts_with(x)
+                .iter()
+                .any(|c| c.get_id() == y.get_id())
+        };
+        names(a, b) || names(b, a)
+    }
+
+    /// `--config FILE --print-config`, in process.
+    fn printed(file: &Path) -> String {
+        let args = [
+            "linewatch",
+            "--config",
+            file.to_str().unwrap(),
+            "--print-config",
+        ];
+        match parse_from(args.iter().map(OsString::from).collect()) {
+            Ok(Parsed::Print(text)) => text,
+            Ok(Parsed::Run(_)) => panic!("--print-config ran"),
+            Err(code) => panic!("--config {} failed: {code:?}", file.display()),
+        }
+    }
+
+    #[test]
+    fn every_option_in_a_file_round_trips_through_print_config() {
+        let cmd = Cli::command();
+        let keys: Vec<(&str, &Arg)> = keys(&cmd).collect();
+        assert!(keys.len() >= 30, "{} keys", keys.len());
+        let dir = std::env::temp_dir().join(format!("linewatch-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Files of options that may go together (a run reads, captures or mirrors), until
+        // every option has been in one.
+        let mut left: Vec<&str> = keys.iter().map(|(long, _)| *long).collect();
+        let mut files = 0;
+        while !left.is_empty() {
+            let mut chosen: Vec<(&str, &Arg)> = Vec::new();
+            let first = keys.iter().filter(|(l, _)| left.contains(l));
+            let rest = keys.iter().filter(|(l, _)| !left.contains(l));
+            for &(long, arg) in first.chain(rest) {
+                if chosen.iter().all(|(_, c)| !conflict(&cmd, c, arg)) {
+                    chosen.push((long, arg));
+                }
+            }
+            left.retain(|l| !chosen.iter().any(|(c, _)| c == l));
+            let text: String = chosen
+                .iter()
+                .map(|(long, arg)| format!("{long} = {}\n", sample(long, arg)))
+                .collect();
+            let file = dir.join(format!("every-{files}.toml"));
+            std::fs::write(&file, &text).unwrap();
+            let want: toml::Table = text.parse().unwrap();
+            let first = printed(&file);
+            let got: toml::Table = first.parse().unwrap();
+            for (key, value) in &want {
+                assert_eq!(got.get(key), Some(value), "`{key}` printed\n{first}");
+            }
+            let again = dir.join(format!("printed-{files}.toml"));
+            std::fs::write(&again, &first).unwrap();
+            let second: toml::Table = printed(&again).parse().unwrap();
+            assert_eq!(second, got, "read back to the same settings\n{first}");
+            files += 1;
+        }
+        assert!(
+            files >= 3,
+            "read, interface and mirror go in separate files"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
