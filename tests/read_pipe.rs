@@ -269,3 +269,33 @@ fn an_empty_stream_or_one_that_is_no_capture_is_one_line_naming_standard_input()
         assert!(stderr.contains(says), "{stderr}");
     }
 }
+
+#[test]
+fn a_summary_that_is_the_capture_redirected_in_is_refused() {
+    let dir = scratch("read-pipe-same-file");
+    let Some(captures) = captures() else { return };
+    let (_, original) = &captures[0];
+    let capture = dir.join("capture.pcap");
+    std::fs::copy(original, &capture).unwrap();
+    let before = std::fs::read(&capture).unwrap();
+    let out = spawn(
+        "-",
+        &capture,
+        &[],
+        Stdio::from(std::fs::File::open(&capture).unwrap()),
+    )
+    .wait_with_output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is the capture being read (standard input)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&capture).unwrap(),
+        before,
+        "the capture untouched"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -534,14 +534,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("linewatch-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         // Files of options that may go together (a run reads, captures or mirrors), until
-        // every option has been in one.
+        // every option has been in one: the first holds all but what conflicts with them.
         let mut left: Vec<&str> = keys.iter().map(|(long, _)| *long).collect();
         let mut files = 0;
         while !left.is_empty() {
             let mut chosen: Vec<(&str, &Arg)> = Vec::new();
-            let first = keys.iter().filter(|(l, _)| left.contains(l));
-            let rest = keys.iter().filter(|(l, _)| !left.contains(l));
-            for &(long, arg) in first.chain(rest) {
+            for &(long, arg) in keys.iter().filter(|(l, _)| left.contains(l)) {
                 if chosen.iter().all(|(_, c)| !conflict(&cmd, c, arg)) {
                     chosen.push((long, arg));
                 }
