@@ -25,7 +25,8 @@
 //! re-opened per worker) exactly as a named file is; a terminal is refused. A stream that ends
 //! inside a record (its writer killed) ends as a file cut there does. A stream may wait for its
 //! writer indefinitely: [`Source::watch_stop`] makes such a wait give up when the run is
-//! stopped (Ctrl-C, SIGTERM), the reading then ending as complete.
+//! stopped (Ctrl-C, SIGTERM), once what the writer still hands over is read (at most
+//! [`STOP_DRAIN`] more), the reading then ending as complete.
 
 use std::fmt;
 use std::fs::File;
@@ -604,30 +605,53 @@ fn end_of(e: std::io::Error) -> SourceEnd {
     }
 }
 
-/// Waits until `file` has bytes to read (or its end, or an error for the read to report), or
-/// `stop` is set ([`Stopped`]). Called once per read of a stream, never per packet.
-fn wait_readable(file: &File, stop: &AtomicBool) -> std::io::Result<()> {
-    loop {
-        // Relaxed: the flag carries no data, only "stop soon".
-        if stop.load(Ordering::Relaxed) {
-            return Err(std::io::Error::other(Stopped));
-        }
-        let mut fd = libc::pollfd {
-            fd: file.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: `fd` is one valid pollfd on the stack, and its descriptor stays open (the
-        // `File` is borrowed) for the whole call.
-        let ready = unsafe { libc::poll(&mut fd, 1, STOP_POLL_MS) };
-        if ready > 0 {
-            return Ok(());
-        }
-        if ready < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                // Let the read itself report what is wrong.
+/// After the run is stopped, how long a stream still reads what its writer hands over: a
+/// pipeline stopped as a whole (Ctrl-C reaches tcpdump and linewatch) loses nothing of what
+/// tcpdump flushes as it exits, and a writer that never pauses cannot hold the run.
+const STOP_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How a stream waits for its writer once [`Source::watch_stop`] gave it the run's flag.
+struct StopWatch {
+    stop: Arc<AtomicBool>,
+    /// When the flag was first seen set.
+    seen: Option<std::time::Instant>,
+}
+
+impl StopWatch {
+    /// Waits until `file` has bytes to read (or its end, or an error for the read to report),
+    /// or ends with [`Stopped`]: at the first wait of [`STOP_POLL_MS`] without bytes once the
+    /// flag is set, or [`STOP_DRAIN`] after it was set. Called once per read of a stream,
+    /// never per packet.
+    fn wait_readable(&mut self, file: &File) -> std::io::Result<()> {
+        loop {
+            // Relaxed: the flag carries no data, only "stop soon".
+            let stopping = self.stop.load(Ordering::Relaxed);
+            if stopping {
+                let seen = *self.seen.get_or_insert_with(std::time::Instant::now);
+                if seen.elapsed() >= STOP_DRAIN {
+                    return Err(std::io::Error::other(Stopped));
+                }
+            }
+            let mut fd = libc::pollfd {
+                fd: file.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: `fd` is one valid pollfd on the stack, and its descriptor stays open
+            // (the `File` is borrowed) for the whole call.
+            let ready = unsafe { libc::poll(&mut fd, 1, STOP_POLL_MS) };
+            if ready > 0 {
                 return Ok(());
+            }
+            if ready == 0 && stopping {
+                return Err(std::io::Error::other(Stopped));
+            }
+            if ready < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    // Let the read itself report what is wrong.
+                    return Ok(());
+                }
             }
         }
     }
@@ -641,8 +665,8 @@ const STREAM_BUFFER: usize = 1 << 20;
 struct Stream {
     file: File,
     /// Set (see [`Source::watch_stop`]) on a stream that may wait for its writer: each read
-    /// is then preceded by a bounded wait that gives up once the flag is set.
-    stop: Option<Arc<AtomicBool>>,
+    /// is then preceded by a bounded wait that gives up once the run is stopped.
+    stop: Option<StopWatch>,
     /// The file is not a regular one (a pipe, a FIFO, a socket): a read may wait.
     waits: bool,
     buf: Vec<u8>,
@@ -688,8 +712,8 @@ impl Stream {
             }
         }
         while self.end - self.start < n {
-            if let Some(stop) = &self.stop {
-                wait_readable(&self.file, stop)?;
+            if let Some(watch) = &mut self.stop {
+                watch.wait_readable(&self.file)?;
             }
             match self.file.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Ok(false),
@@ -707,7 +731,7 @@ impl Stream {
 
     fn watch_stop(&mut self, stop: Arc<AtomicBool>) {
         if self.waits {
-            self.stop = Some(stop);
+            self.stop = Some(StopWatch { stop, seen: None });
         }
     }
 
@@ -1206,6 +1230,60 @@ mod tests {
         assert_eq!(source.end(), SourceEnd::Complete);
         setter.join().unwrap();
         drop(writer);
+    }
+
+    #[test]
+    fn a_stopped_stream_still_reads_what_its_writer_handed_over_then_ends() {
+        use std::io::Write;
+        use std::os::unix::net::UnixStream;
+        let (mut writer, reader) = UnixStream::pair().unwrap();
+        let mut f = pcap_header(MAGIC_MICROS, false, 0);
+        for second in 1..=3 {
+            pcap_record(&mut f, false, [second, 0, 10, 10], &[0; 10]);
+        }
+        let reader = File::from(std::os::fd::OwnedFd::from(reader));
+        writer.write_all(&f[..PCAP_HEADER_LEN]).unwrap();
+        let mut source = PcapStream::open(Stream::new(reader, &[]), Path::new("s")).unwrap();
+        let stop = Arc::new(AtomicBool::new(true));
+        source.watch_stop(stop);
+        // Stopped before the records arrive (tcpdump flushing as it exits): all are read.
+        writer.write_all(&f[PCAP_HEADER_LEN..]).unwrap();
+        let (got, end) = read_all(&mut source);
+        assert_eq!(got.len(), 3);
+        assert_eq!(end, SourceEnd::Complete);
+        drop(writer);
+    }
+
+    #[test]
+    fn a_writer_that_never_pauses_cannot_hold_a_stopped_stream() {
+        use std::io::Write;
+        use std::os::unix::net::UnixStream;
+        let (mut writer, reader) = UnixStream::pair().unwrap();
+        let reader = File::from(std::os::fd::OwnedFd::from(reader));
+        writer
+            .write_all(&pcap_header(MAGIC_MICROS, false, 0))
+            .unwrap();
+        let flood = std::thread::spawn(move || {
+            let mut record = Vec::new();
+            pcap_record(&mut record, false, [1, 0, 10, 10], &[0; 10]);
+            // Until the reader is gone.
+            while writer.write_all(&record).is_ok() {}
+        });
+        let mut source = PcapStream::open(Stream::new(reader, &[]), Path::new("s")).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        source.watch_stop(Arc::clone(&stop));
+        assert!(source.next_packet().is_some());
+        stop.store(true, Ordering::Relaxed);
+        let stopped = std::time::Instant::now();
+        while source.next_packet().is_some() {}
+        assert!(
+            stopped.elapsed() < STOP_DRAIN * 3,
+            "{:?}",
+            stopped.elapsed()
+        );
+        assert_eq!(source.end(), SourceEnd::Complete);
+        drop(source);
+        flood.join().unwrap();
     }
 
     #[test]
