@@ -188,7 +188,7 @@ fn refuse_if_same_file(option: &str, output: &Path, input: &Path) -> Result<(), 
             "{option} {} is the capture being read ({}): writing it would damage the \
              capture; name another file",
             output.display(),
-            linewatch_engine::source::shown(input)
+            linewatch_engine::source::name_of(input)
         ));
     }
     Ok(())

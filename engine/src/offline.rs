@@ -196,7 +196,8 @@ pub fn run(
             });
         }
     }
-    // A stream that was waiting for its writer when the run was stopped ends as complete.
+    // A stream that gave up waiting for its writer on `stop` ends as complete: the run was
+    // still cut short.
     interrupted |= stop.load(Ordering::Relaxed);
     for link in &mut links {
         send(link);

@@ -81,15 +81,15 @@ impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SourceError::Open { path, error } => {
-                write!(f, "cannot read {}: {error}", shown(path))
+                write!(f, "cannot read {}: {error}", name_of(path))
             }
             SourceError::NotCapture { path, reason } => {
-                write!(f, "{} is not a pcap or pcapng capture ({reason})", shown(path))
+                write!(f, "{} is not a pcap or pcapng capture ({reason})", name_of(path))
             }
             SourceError::UnsupportedLink { path, linktype } => write!(
                 f,
                 "{}: link type {linktype} is not supported (Ethernet, raw IP, Linux cooked v1/v2 and BSD loopback are)",
-                shown(path)
+                name_of(path)
             ),
         }
     }
@@ -102,7 +102,7 @@ pub const STDIN: &str = "-";
 const PROC_STDIN: &str = "/proc/self/fd/0";
 
 /// How a capture path is named in messages and reports (`-` is "standard input").
-pub fn shown(path: &Path) -> String {
+pub fn name_of(path: &Path) -> String {
     if path == Path::new(STDIN) {
         "standard input".to_owned()
     } else {
@@ -453,7 +453,7 @@ impl Source for PcapStream {
     }
 
     fn describe(&self) -> String {
-        shown(&self.path)
+        name_of(&self.path)
     }
 
     fn watch_stop(&mut self, stop: Arc<AtomicBool>) {
@@ -569,7 +569,7 @@ impl Source for MappedPcap {
     }
 
     fn describe(&self) -> String {
-        shown(&self.path)
+        name_of(&self.path)
     }
 
     fn is_mapped(&self) -> bool {
@@ -1027,7 +1027,7 @@ impl Source for PcapNgSource {
     }
 
     fn describe(&self) -> String {
-        shown(&self.path)
+        name_of(&self.path)
     }
 
     fn unsupported_link_packets(&self) -> u64 {
