@@ -10,23 +10,19 @@ use linewatch_engine::live::run::IdlePolicy;
 use linewatch_engine::scan::{Cidr, MAX_SCAN_PORTS};
 use linewatch_engine::worker::FLOW_CAPACITY;
 
-use crate::exit::bad_input;
 use crate::metrics_server;
 
-/// Parses the process's arguments. `Err` carries the exit code when there is nothing to run:
-/// `--help` and `--version` (printed, success) or a bad command line (one line, exit 2).
+mod config;
+
+/// Parses the process's arguments, with the settings file's below them (see [`config`]).
+/// `Err` carries the exit code when there is nothing to run: `--help`, `--version` and
+/// `--print-config` (printed, success) or a bad command line or settings file (one line,
+/// exit 2).
 pub(crate) fn parse() -> Result<Cli, ExitCode> {
-    Cli::try_parse().map_err(|e| {
-        use clap::error::ErrorKind;
-        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        bad_input(format!(
-            "{} (see linewatch --help)",
-            first_line(&e.render().to_string())
-        ))
-    })
+    match config::parse_from(std::env::args_os().collect())? {
+        config::Parsed::Run(cli) => Ok(*cli),
+        config::Parsed::Print(text) => Err(config::write_stdout(&text)),
+    }
 }
 
 /// clap's message is several lines (usage, tips); keep the first, with the list that follows
@@ -54,9 +50,10 @@ fn first_line(rendered: &str) -> String {
 #[derive(Debug, Parser)]
 #[command(name = "linewatch", version, about, long_about = None)]
 pub(crate) struct Cli {
-    /// Replay a capture file (pcap or pcapng). Packet timestamps drive every clock, so a
+    /// Replay a capture (pcap or pcapng): a file, a FIFO, or `-` for standard input, as in
+    /// `tcpdump -U -w - | linewatch --read -`. Packet timestamps drive every clock, so a
     /// replay gives the same answer every time.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["interface", "mirror"])]
+    #[arg(long, value_name = "FILE|-", conflicts_with_all = ["interface", "mirror"])]
     pub(crate) read: Option<PathBuf>,
 
     /// Capture live on IFACE with AF_XDP (a mirror/SPAN port, a tap, a veth). TCP segments to
@@ -215,6 +212,22 @@ pub(crate) struct Cli {
     /// `[::]:9920`); without a host it binds 127.0.0.1. Path: /metrics. Default: off.
     #[arg(long, value_name = "ADDR", value_parser = metrics_server::parse_addr)]
     pub(crate) metrics: Option<std::net::SocketAddr>,
+
+    /// Read settings from this TOML file: each key is a long option (`port = "80,8080"`,
+    /// `workers = 4`, `block-scanners = true`, `allow = ["10.0.0.0/8"]`); options given on the
+    /// command line win. Without it, the first of $XDG_CONFIG_HOME/linewatch/config.toml
+    /// (~/.config/linewatch/config.toml) and /etc/linewatch/config.toml is read, and said so.
+    #[arg(long, value_name = "FILE", help_heading = "Settings file")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Read no settings file from the usual places (LINEWATCH_NO_CONFIG=1 does the same).
+    #[arg(long, conflicts_with = "config", help_heading = "Settings file")]
+    pub(crate) no_config: bool,
+
+    /// Print the effective settings (defaults, the settings file, the command line) as a
+    /// settings file that --config reads back, and exit.
+    #[arg(long, help_heading = "Settings file")]
+    pub(crate) print_config: bool,
 }
 
 /// The parsed `--port` value.

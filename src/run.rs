@@ -44,7 +44,7 @@ struct Opened {
 
 /// Runs `plan`; `Err` is the exit code of a run that could not start or failed.
 pub(crate) fn run(mut plan: Plan) -> Result<Finished, ExitCode> {
-    let opened = open(&mut plan).map_err(bad_input)?;
+    let mut opened = open(&mut plan).map_err(bad_input)?;
     // Lines that say what this run does, printed once capture is ready (live: so that an
     // error at start stays the only line) or at once (a replay).
     let mut startup: Vec<String> = plan.scan_banner().into_iter().collect();
@@ -52,6 +52,10 @@ pub(crate) fn run(mut plan: Plan) -> Result<Finished, ExitCode> {
     let human = Human::new(plan.outputs.json);
     let printer = Printer::new(&human, opened.alert_log, plan.outputs.top);
     let stop = stop_on_signals(plan.duration);
+    // A pipe's reader may wait for its writer: Ctrl-C, SIGTERM or --duration end that wait.
+    for source in &mut opened.sources {
+        source.watch_stop(Arc::clone(&stop));
+    }
 
     let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
     let metrics_server = match plan.outputs.metrics {
@@ -173,7 +177,10 @@ fn open(plan: &mut Plan) -> Result<Opened, String> {
 /// input that cannot be looked at (the capture's own open reports that), is not refused here.
 fn refuse_if_same_file(option: &str, output: &Path, input: &Path) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    let (Ok(out), Ok(inp)) = (std::fs::metadata(output), std::fs::metadata(input)) else {
+    let (Ok(out), Ok(inp)) = (
+        std::fs::metadata(output),
+        std::fs::metadata(linewatch_engine::source::metadata_path(input)),
+    ) else {
         return Ok(());
     };
     if out.dev() == inp.dev() && out.ino() == inp.ino() {
@@ -181,7 +188,7 @@ fn refuse_if_same_file(option: &str, output: &Path, input: &Path) -> Result<(), 
             "{option} {} is the capture being read ({}): writing it would damage the \
              capture; name another file",
             output.display(),
-            input.display()
+            linewatch_engine::source::name_of(input)
         ));
     }
     Ok(())

@@ -196,6 +196,9 @@ pub fn run(
             });
         }
     }
+    // A stream that gave up waiting for its writer on `stop` ends as complete: the run was
+    // still cut short.
+    interrupted |= stop.load(Ordering::Relaxed);
     for link in &mut links {
         send(link);
     }

@@ -18,11 +18,23 @@
 //! block by block through the same kind of buffer; of each interface block only its link
 //! type, snap length and timestamp resolution are kept, for at most [`MAX_INTERFACES`]
 //! interfaces, so memory stays bounded whatever the file holds.
+//!
+//! Standard input is read when the path is [`STDIN`] (`--read -`): a pipe (`tcpdump -w - |
+//! linewatch --read -`, `ssh host tcpdump -w - | …`) is streamed like a FIFO; a regular file
+//! redirected in (`< capture.pcap`) is opened again by its `/proc` name, so it is mapped (and
+//! re-opened per worker) exactly as a named file is; a terminal is refused. A stream that ends
+//! inside a record (its writer killed) ends as a file cut there does. A stream may wait for its
+//! writer indefinitely: [`Source::watch_stop`] makes such a wait give up when the run is
+//! stopped (Ctrl-C, SIGTERM), once what the writer still hands over is read (at most
+//! [`STOP_DRAIN`] more), the reading then ending as complete.
 
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use linewatch_parser::wire::LinkType;
 
@@ -68,16 +80,43 @@ pub enum SourceError {
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SourceError::Open { path, error } => write!(f, "cannot read {}: {error}", path.display()),
+            SourceError::Open { path, error } => {
+                write!(f, "cannot read {}: {error}", name_of(path))
+            }
             SourceError::NotCapture { path, reason } => {
-                write!(f, "{} is not a pcap or pcapng capture ({reason})", path.display())
+                write!(f, "{} is not a pcap or pcapng capture ({reason})", name_of(path))
             }
             SourceError::UnsupportedLink { path, linktype } => write!(
                 f,
                 "{}: link type {linktype} is not supported (Ethernet, raw IP, Linux cooked v1/v2 and BSD loopback are)",
-                path.display()
+                name_of(path)
             ),
         }
+    }
+}
+
+/// The `--read` path that names standard input.
+pub const STDIN: &str = "-";
+
+/// Standard input's own name, through which a regular file redirected in is opened afresh.
+const PROC_STDIN: &str = "/proc/self/fd/0";
+
+/// How a capture path is named in messages and reports (`-` is "standard input").
+pub fn name_of(path: &Path) -> String {
+    if path == Path::new(STDIN) {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// The path whose metadata is the capture's: `/proc/self/fd/0` for [`STDIN`], so that a caller
+/// can tell whether an output file is the capture redirected in.
+pub fn metadata_path(path: &Path) -> PathBuf {
+    if path == Path::new(STDIN) {
+        PathBuf::from(PROC_STDIN)
+    } else {
+        path.to_path_buf()
     }
 }
 
@@ -115,16 +154,27 @@ pub trait Source {
     fn is_mapped(&self) -> bool {
         false
     }
+    /// Lets a wait for more bytes from a pipe, FIFO or socket give up once `stop` is set (the
+    /// source then ends as complete). A regular file never waits, and ignores it.
+    fn watch_stop(&mut self, stop: Arc<AtomicBool>) {
+        let _ = stop;
+    }
 }
 
-/// Opens a capture file, pcap or pcapng (told apart by the magic number).
+/// Opens a capture, pcap or pcapng (told apart by the magic number): a file, a FIFO, or
+/// standard input when `path` is [`STDIN`].
 pub fn open_capture(path: &Path) -> Result<Box<dyn Source + Send>, SourceError> {
     let open_err = |error| SourceError::Open {
         path: path.to_path_buf(),
         error,
     };
-    let mut file = File::open(path).map_err(open_err)?;
-    if file.metadata().map_err(open_err)?.is_dir() {
+    let mut file = if path == Path::new(STDIN) {
+        open_stdin()?
+    } else {
+        File::open(path).map_err(open_err)?
+    };
+    let meta = file.metadata().map_err(open_err)?;
+    if meta.is_dir() {
         return Err(SourceError::NotCapture {
             path: path.to_path_buf(),
             reason: "it is a directory".into(),
@@ -133,9 +183,15 @@ pub fn open_capture(path: &Path) -> Result<Box<dyn Source + Send>, SourceError> 
     let mut magic = [0u8; 4];
     let got = read_full(&mut file, &mut magic).map_err(open_err)?;
     if got < magic.len() {
+        let reason = match (got, meta.is_file()) {
+            (0, true) => "the file is empty".to_owned(),
+            (0, false) => "the stream ended before its first byte: did its writer fail?".to_owned(),
+            (_, true) => format!("only {got} bytes long"),
+            (_, false) => format!("the stream ended after {got} bytes"),
+        };
         return Err(SourceError::NotCapture {
             path: path.to_path_buf(),
-            reason: format!("only {got} bytes long"),
+            reason,
         });
     }
     // The file is opened once: a pipe or FIFO cannot be opened again for its first bytes,
@@ -150,6 +206,36 @@ pub fn open_capture(path: &Path) -> Result<Box<dyn Source + Send>, SourceError> 
         return Ok(Box::new(source));
     }
     Ok(Box::new(PcapStream::open(Stream::new(file, &magic), path)?))
+}
+
+/// Standard input as a file of its own (a duplicate descriptor), or why it cannot be read.
+fn open_stdin() -> Result<File, SourceError> {
+    use std::io::IsTerminal;
+    use std::os::fd::AsFd;
+    let path = PathBuf::from(STDIN);
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(SourceError::NotCapture {
+            path,
+            reason: "it is a terminal: pipe a capture into linewatch, as in \
+                     `tcpdump -U -w - | linewatch --read -`, or name a file"
+                .into(),
+        });
+    }
+    let file = File::from(
+        stdin
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|error| SourceError::Open { path, error })?,
+    );
+    // A regular file redirected in shares its read position with the shell's descriptor; opened
+    // again by name it has its own, so it can be mapped and re-opened per worker.
+    if file.metadata().is_ok_and(|m| m.is_file()) {
+        if let Ok(own) = File::open(PROC_STDIN) {
+            return Ok(own);
+        }
+    }
+    Ok(file)
 }
 
 /// The first four bytes of a pcapng file (a Section Header Block).
@@ -229,12 +315,16 @@ impl PcapFormat {
             path: path.to_path_buf(),
             reason,
         };
-        if header.len() < PCAP_HEADER_LEN {
-            return Err(not_capture(format!(
+        let cut = || {
+            not_capture(format!(
                 "the {}-byte file header is cut after {} bytes",
                 PCAP_HEADER_LEN,
                 header.len()
-            )));
+            ))
+        };
+        // The magic first: bytes that are no capture at all are named so, however short.
+        if header.len() < 4 {
+            return Err(cut());
         }
         let magic = word(header, 0, false);
         let (big_endian, nanos) = match magic {
@@ -244,6 +334,9 @@ impl PcapFormat {
             m if m.swap_bytes() == MAGIC_NANOS => (true, true),
             m => return Err(not_capture(format!("unknown magic number {m:#010x}"))),
         };
+        if header.len() < PCAP_HEADER_LEN {
+            return Err(cut());
+        }
         let linktype = word(header, 20, big_endian) & LINKTYPE_MASK;
         let link = LinkType::from_pcap(linktype).ok_or(SourceError::UnsupportedLink {
             path: path.to_path_buf(),
@@ -309,10 +402,7 @@ impl PcapStream {
     /// The next record's length in the buffer (header included), or how reading ends.
     fn next_record(&mut self) -> Result<(u64, usize, u32), SourceEnd> {
         self.stream.consume_pending();
-        let whole = self
-            .stream
-            .fill(PCAP_RECORD_HEADER_LEN)
-            .map_err(|e| SourceEnd::Truncated(e.to_string()))?;
+        let whole = self.stream.fill(PCAP_RECORD_HEADER_LEN).map_err(end_of)?;
         if !whole {
             return Err(if self.stream.available() == 0 {
                 SourceEnd::Complete
@@ -334,7 +424,7 @@ impl PcapStream {
                 Ok((ts, len, origlen))
             }
             Ok(false) => Err(SourceEnd::Truncated(ENDS_INSIDE.into())),
-            Err(e) => Err(SourceEnd::Truncated(e.to_string())),
+            Err(e) => Err(end_of(e)),
         }
     }
 }
@@ -363,7 +453,11 @@ impl Source for PcapStream {
     }
 
     fn describe(&self) -> String {
-        self.path.display().to_string()
+        name_of(&self.path)
+    }
+
+    fn watch_stop(&mut self, stop: Arc<AtomicBool>) {
+        self.stream.watch_stop(stop);
     }
 }
 
@@ -475,7 +569,7 @@ impl Source for MappedPcap {
     }
 
     fn describe(&self) -> String {
-        self.path.display().to_string()
+        name_of(&self.path)
     }
 
     fn is_mapped(&self) -> bool {
@@ -485,6 +579,84 @@ impl Source for MappedPcap {
 
 // ---- the read buffer ----
 
+/// How long one wait for a stream's writer lasts before the stop flag is looked at again: a
+/// stopped run ends this soon even when its writer is silent.
+const STOP_POLL_MS: i32 = 100;
+
+/// The error a stream's read ends with when the run was stopped while it waited.
+#[derive(Debug)]
+struct Stopped;
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("stopped while waiting for the capture's writer")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// How reading ends after the read error `e`: complete when the run was stopped (everything
+/// read was delivered), truncated otherwise.
+fn end_of(e: std::io::Error) -> SourceEnd {
+    if e.get_ref().is_some_and(|inner| inner.is::<Stopped>()) {
+        SourceEnd::Complete
+    } else {
+        SourceEnd::Truncated(e.to_string())
+    }
+}
+
+/// After the run is stopped, how long a stream still reads what its writer hands over: a
+/// pipeline stopped as a whole (Ctrl-C reaches tcpdump and linewatch) loses nothing of what
+/// tcpdump flushes as it exits, and a writer that never pauses cannot hold the run.
+const STOP_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How a stream waits for its writer once [`Source::watch_stop`] gave it the run's flag.
+struct StopWatch {
+    stop: Arc<AtomicBool>,
+    /// When the flag was first seen set.
+    seen: Option<std::time::Instant>,
+}
+
+impl StopWatch {
+    /// Waits until `file` has bytes to read (or its end, or an error for the read to report),
+    /// or ends with [`Stopped`]: at the first wait of [`STOP_POLL_MS`] without bytes once the
+    /// flag is set, or [`STOP_DRAIN`] after it was set. Called once per read of a stream,
+    /// never per packet.
+    fn wait_readable(&mut self, file: &File) -> std::io::Result<()> {
+        loop {
+            // Relaxed: the flag carries no data, only "stop soon".
+            let stopping = self.stop.load(Ordering::Relaxed);
+            if stopping {
+                let seen = *self.seen.get_or_insert_with(std::time::Instant::now);
+                if seen.elapsed() >= STOP_DRAIN {
+                    return Err(std::io::Error::other(Stopped));
+                }
+            }
+            let mut fd = libc::pollfd {
+                fd: file.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: `fd` is one valid pollfd on the stack, and its descriptor stays open
+            // (the `File` is borrowed) for the whole call.
+            let ready = unsafe { libc::poll(&mut fd, 1, STOP_POLL_MS) };
+            if ready > 0 {
+                return Ok(());
+            }
+            if ready == 0 && stopping {
+                return Err(std::io::Error::other(Stopped));
+            }
+            if ready < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    // Let the read itself report what is wrong.
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
 /// Size of a stream's read buffer at first; it grows to the longest record or block read.
 const STREAM_BUFFER: usize = 1 << 20;
 
@@ -492,6 +664,11 @@ const STREAM_BUFFER: usize = 1 << 20;
 /// last is dropped from it (`pending`) only when the next one is asked for.
 struct Stream {
     file: File,
+    /// Set (see [`Source::watch_stop`]) on a stream that may wait for its writer: each read
+    /// is then preceded by a bounded wait that gives up once the run is stopped.
+    stop: Option<StopWatch>,
+    /// The file is not a regular one (a pipe, a FIFO, a socket): a read may wait.
+    waits: bool,
     buf: Vec<u8>,
     /// The unread bytes are `buf[start..end]`.
     start: usize,
@@ -507,8 +684,11 @@ impl Stream {
     fn new(file: File, read: &[u8]) -> Stream {
         let mut buf = vec![0; STREAM_BUFFER];
         buf[..read.len()].copy_from_slice(read);
+        let waits = !file.metadata().is_ok_and(|m| m.is_file());
         Stream {
             file,
+            stop: None,
+            waits,
             buf,
             start: 0,
             end: read.len(),
@@ -532,6 +712,9 @@ impl Stream {
             }
         }
         while self.end - self.start < n {
+            if let Some(watch) = &mut self.stop {
+                watch.wait_readable(&self.file)?;
+            }
             match self.file.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Ok(false),
                 Ok(got) => self.end += got,
@@ -544,6 +727,12 @@ impl Stream {
 
     fn available(&self) -> usize {
         self.end - self.start
+    }
+
+    fn watch_stop(&mut self, stop: Arc<AtomicBool>) {
+        if self.waits {
+            self.stop = Some(StopWatch { stop, seen: None });
+        }
     }
 
     /// The first `n` unread bytes (`n` at most [`Stream::available`]).
@@ -666,7 +855,7 @@ impl PcapNgSource {
     fn next_block(&mut self) -> Result<BlockAt, SourceEnd> {
         let s = &mut self.stream;
         s.consume_pending();
-        let io = |e: std::io::Error| SourceEnd::Truncated(e.to_string());
+        let io = end_of;
         if !s.fill(8).map_err(io)? {
             return Err(if s.available() == 0 {
                 SourceEnd::Complete
@@ -838,7 +1027,7 @@ impl Source for PcapNgSource {
     }
 
     fn describe(&self) -> String {
-        self.path.display().to_string()
+        name_of(&self.path)
     }
 
     fn unsupported_link_packets(&self) -> u64 {
@@ -847,6 +1036,9 @@ impl Source for PcapNgSource {
 
     fn unreadable_records(&self) -> u64 {
         self.unreadable
+    }
+    fn watch_stop(&mut self, stop: Arc<AtomicBool>) {
+        self.stream.watch_stop(stop);
     }
 }
 
@@ -1011,6 +1203,101 @@ mod tests {
                 "{end:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_stream_waiting_for_its_silent_writer_ends_complete_when_stopped() {
+        use std::io::Write;
+        use std::os::unix::net::UnixStream;
+        let (mut writer, reader) = UnixStream::pair().unwrap();
+        let mut f = pcap_header(MAGIC_MICROS, false, 0);
+        pcap_record(&mut f, false, [1, 0, 10, 10], &[0; 10]);
+        writer.write_all(&f).unwrap();
+        let reader = File::from(std::os::fd::OwnedFd::from(reader));
+        let path = Path::new("socket");
+        let mut source = PcapStream::open(Stream::new(reader, &[]), path).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        source.watch_stop(Arc::clone(&stop));
+        assert!(source.next_packet().is_some());
+        let setter = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            stop.store(true, Ordering::Relaxed);
+        });
+        let waited = std::time::Instant::now();
+        // The writer is still open and silent: without the flag this would wait for ever.
+        assert!(source.next_packet().is_none());
+        assert!(waited.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(source.end(), SourceEnd::Complete);
+        setter.join().unwrap();
+        drop(writer);
+    }
+
+    #[test]
+    fn a_stopped_stream_still_reads_what_its_writer_handed_over_then_ends() {
+        use std::io::Write;
+        use std::os::unix::net::UnixStream;
+        let (mut writer, reader) = UnixStream::pair().unwrap();
+        let mut f = pcap_header(MAGIC_MICROS, false, 0);
+        for second in 1..=3 {
+            pcap_record(&mut f, false, [second, 0, 10, 10], &[0; 10]);
+        }
+        let reader = File::from(std::os::fd::OwnedFd::from(reader));
+        writer.write_all(&f[..PCAP_HEADER_LEN]).unwrap();
+        let mut source = PcapStream::open(Stream::new(reader, &[]), Path::new("s")).unwrap();
+        let stop = Arc::new(AtomicBool::new(true));
+        source.watch_stop(stop);
+        // Stopped before the records arrive (tcpdump flushing as it exits): all are read.
+        writer.write_all(&f[PCAP_HEADER_LEN..]).unwrap();
+        let (got, end) = read_all(&mut source);
+        assert_eq!(got.len(), 3);
+        assert_eq!(end, SourceEnd::Complete);
+        drop(writer);
+    }
+
+    #[test]
+    fn a_writer_that_never_pauses_cannot_hold_a_stopped_stream() {
+        use std::io::Write;
+        use std::os::unix::net::UnixStream;
+        let (mut writer, reader) = UnixStream::pair().unwrap();
+        let reader = File::from(std::os::fd::OwnedFd::from(reader));
+        writer
+            .write_all(&pcap_header(MAGIC_MICROS, false, 0))
+            .unwrap();
+        let flood = std::thread::spawn(move || {
+            let mut record = Vec::new();
+            pcap_record(&mut record, false, [1, 0, 10, 10], &[0; 10]);
+            // Until the reader is gone.
+            while writer.write_all(&record).is_ok() {}
+        });
+        let mut source = PcapStream::open(Stream::new(reader, &[]), Path::new("s")).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        source.watch_stop(Arc::clone(&stop));
+        assert!(source.next_packet().is_some());
+        stop.store(true, Ordering::Relaxed);
+        let stopped = std::time::Instant::now();
+        while source.next_packet().is_some() {}
+        assert!(
+            stopped.elapsed() < STOP_DRAIN * 3,
+            "{:?}",
+            stopped.elapsed()
+        );
+        assert_eq!(source.end(), SourceEnd::Complete);
+        drop(source);
+        flood.join().unwrap();
+    }
+
+    #[test]
+    fn standard_input_is_named_so_and_its_metadata_is_procs() {
+        let err = SourceError::NotCapture {
+            path: PathBuf::from(STDIN),
+            reason: "r".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "standard input is not a pcap or pcapng capture (r)"
+        );
+        assert_eq!(metadata_path(Path::new(STDIN)), Path::new(PROC_STDIN));
+        assert_eq!(metadata_path(Path::new("x.pcap")), Path::new("x.pcap"));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod access_log;
 pub mod lab;
 pub mod lossy;
+pub mod pipe;
 pub mod process;
 pub mod raw_client;
 pub mod traffic;
