@@ -1,6 +1,10 @@
 //! The HTTP of the metrics endpoint: where a request head ends, and the whole response to a
 //! complete head. The request line is read by `linewatch-parser`, as the monitored traffic is;
-//! the header fields are not looked at. Nothing here panics on any bytes.
+//! the header fields are not looked at. A response is its head and, for a scrape, the
+//! exposition as a shared buffer (scrapes that overlap share one rendering: see
+//! [`super::exposition`]). Nothing here panics on any bytes.
+
+use std::sync::Arc;
 
 use linewatch_parser::http::{parse_request_line, Method, Status, Version};
 
@@ -8,6 +12,29 @@ use super::CONTENT_TYPE;
 
 /// The media type of every other answer: one line of text.
 const TEXT: &str = "text/plain; charset=utf-8";
+
+/// A response to write: `head` (with the whole body of every short answer), then `body` (the
+/// exposition of a scrape).
+#[derive(Debug)]
+pub(super) struct Response {
+    pub(super) head: Vec<u8>,
+    pub(super) body: Option<Arc<[u8]>>,
+}
+
+impl Response {
+    /// The bytes still to write after `sent`: the rest of the head, and of the body.
+    pub(super) fn rest(&self, sent: usize) -> (&[u8], &[u8]) {
+        let body = self.body.as_deref().unwrap_or_default();
+        match self.head.get(sent..) {
+            Some(head) => (head, body),
+            None => (
+                &[],
+                body.get(sent.saturating_sub(self.head.len())..)
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+}
 
 /// Length of the request head (through its blank line: CRLF CRLF, or a bare LF LF), looking
 /// from `from` on.
@@ -27,8 +54,8 @@ pub(super) fn head_end(buf: &[u8], from: usize) -> Option<usize> {
 
 /// The response to a complete request head. The request line is read by the parser crate (the
 /// same code that reads the monitored traffic); the header fields are not looked at.
-pub(super) fn answer(head: &[u8], render: &(dyn Fn() -> String + Send + Sync)) -> Vec<u8> {
-    let line = request_line(head);
+pub(super) fn answer(request_head: &[u8], render: &mut dyn FnMut() -> Arc<[u8]>) -> Response {
+    let line = request_line(request_head);
     let request = match parse_request_line(line) {
         Ok(Status::Complete((request, _))) if request.version != Version::Http09 => request,
         // HTTP/0.9's `GET /path` lands here too, as a bad line (it has no version).
@@ -45,7 +72,10 @@ pub(super) fn answer(head: &[u8], render: &(dyn Fn() -> String + Send + Sync)) -
     match path(request.target) {
         Some(b"/metrics") => {
             let body = render();
-            response("200 OK", CONTENT_TYPE, body.as_bytes(), head_only)
+            Response {
+                head: head("200 OK", CONTENT_TYPE, body.len(), ""),
+                body: (!head_only).then_some(body),
+            }
         }
         Some(b"/") => response(
             "200 OK",
@@ -114,7 +144,7 @@ fn path(target: &[u8]) -> Option<&[u8]> {
 }
 
 /// A 405, which says what is allowed (RFC 9110 §15.5.6).
-fn method_not_allowed() -> Vec<u8> {
+fn method_not_allowed() -> Response {
     let body = b"method not allowed: use GET or HEAD\n";
     let mut out = head(
         "405 Method Not Allowed",
@@ -123,21 +153,27 @@ fn method_not_allowed() -> Vec<u8> {
         "Allow: GET, HEAD\r\n",
     );
     out.extend_from_slice(body);
-    out
+    Response {
+        head: out,
+        body: None,
+    }
 }
 
 /// An error answer: `text` as a plain-text body.
-pub(super) fn error(status: &str, text: &str) -> Vec<u8> {
+pub(super) fn error(status: &str, text: &str) -> Response {
     response(status, TEXT, text.as_bytes(), false)
 }
 
 /// A whole response; for HEAD (`head_only`) the same head without the body.
-fn response(status: &str, content_type: &str, body: &[u8], head_only: bool) -> Vec<u8> {
+fn response(status: &str, content_type: &str, body: &[u8], head_only: bool) -> Response {
     let mut out = head(status, content_type, body.len(), "");
     if !head_only {
         out.extend_from_slice(body);
     }
-    out
+    Response {
+        head: out,
+        body: None,
+    }
 }
 
 /// A response head; `extra` is more header lines, each ending in CRLF.
@@ -148,6 +184,7 @@ fn head(status: &str, content_type: &str, len: usize, extra: &str) -> Vec<u8> {
     )
     .into_bytes()
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,7 +193,7 @@ mod tests {
 
     #[test]
     fn request_lines_are_read_by_the_parser() {
-        let render = || BODY.to_owned();
+        let mut render = || Arc::from(BODY.as_bytes());
         for (head, want) in [
             (&b"GET /metrics HTTP/1.1\r\n\r\n"[..], "200 OK"),
             (b"GET /metrics HTTP/1.0\nHost: a\n\n", "200 OK"),
@@ -181,10 +218,33 @@ mod tests {
             (b"GET ftp://h/metrics HTTP/1.1\r\n\r\n", "400 Bad Request"),
             (b"G T /metrics HTTP/1.1\r\n\r\n", "400 Bad Request"),
         ] {
-            let out = answer(head, &render);
+            let out = answer(head, &mut render).head;
             let line = out.split(|&b| b == b'\r').next().unwrap_or_default();
             let want = format!("HTTP/1.1 {want}");
             assert_eq!(String::from_utf8_lossy(line), want, "{head:?}");
         }
+    }
+
+    #[test]
+    fn a_scrape_is_the_head_then_the_shared_body_and_head_has_no_body() {
+        let body: Arc<[u8]> = Arc::from(BODY.as_bytes());
+        let mut render = || Arc::clone(&body);
+        let get = answer(b"GET /metrics HTTP/1.1\r\n\r\n", &mut render);
+        let shared = get.body.as_ref().expect("a body");
+        assert!(
+            Arc::ptr_eq(shared, &body),
+            "the rendering is shared, not copied"
+        );
+        assert!(String::from_utf8_lossy(&get.head).ends_with("\r\n\r\n"));
+        // The rest after each byte sent is the remainder of head then body, and ends empty.
+        let whole = [get.head.as_slice(), BODY.as_bytes()].concat();
+        for sent in 0..=whole.len() {
+            let (h, b) = get.rest(sent);
+            assert_eq!([h, b].concat(), whole[sent..], "{sent}");
+        }
+        let head_only = answer(b"HEAD /metrics HTTP/1.1\r\n\r\n", &mut render);
+        assert!(head_only.body.is_none());
+        assert!(String::from_utf8_lossy(&head_only.head)
+            .contains(&format!("Content-Length: {}\r\n", BODY.len())));
     }
 }

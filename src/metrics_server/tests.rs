@@ -1,8 +1,10 @@
 //! The endpoint over real sockets: routes, limits, hostile and stalled clients, stop.
 
 use super::*;
-use std::net::{IpAddr, Ipv4Addr};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, TcpStream};
 use std::sync::atomic::AtomicUsize;
+use std::time::Instant;
 
 const BODY: &str = "# TYPE linewatch_packets counter\nlinewatch_packets_total 1\n# EOF\n";
 
@@ -288,17 +290,97 @@ fn a_stalled_client_does_not_block_the_next_scrape() {
 }
 
 #[test]
-fn connections_over_the_cap_get_503() {
-    let s = server();
-    let held: Vec<TcpStream> = (0..MAX_CONNECTIONS).map(|_| connect(&s)).collect();
+fn a_connection_over_the_cap_closes_the_oldest() {
+    let cap = 16;
+    let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+    let limits = Limits::for_nofile(Some(u64::try_from(cap).unwrap_or(16) + 128));
+    assert_eq!(limits.connections, cap);
+    let s = launch(any, Box::new(|| BODY.to_owned()), limits).unwrap_or_else(|e| panic!("{e}"));
+    let mut held: Vec<TcpStream> = (0..cap).map(|_| connect(&s)).collect();
     thread::sleep(Duration::from_millis(100));
-    assert_eq!(
-        status_of(&s, b"GET /metrics HTTP/1.1\r\n\r\n"),
-        "HTTP/1.1 503 Service Unavailable"
-    );
-    drop(held);
-    thread::sleep(Duration::from_millis(100));
+    // The scrape is taken in, and answered, while the cap's worth of idle ones are open.
     assert_scrapes(&s);
+    // To make room the oldest was closed; the newest are still open.
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        held[0].read(&mut buf).unwrap_or(0),
+        0,
+        "the oldest is closed"
+    );
+    let newest = held.last_mut().unwrap_or_else(|| panic!("none held"));
+    let _ = newest.set_read_timeout(Some(Duration::from_millis(200)));
+    let still_open = newest.read(&mut buf).map_err(|e| e.kind());
+    assert!(
+        matches!(
+            still_open,
+            Err(io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+        ),
+        "{still_open:?}"
+    );
+}
+
+#[test]
+fn partial_heads_over_the_budget_get_503_and_whole_scrapes_are_still_answered() {
+    let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+    let fit = 8;
+    let mut limits = Limits::for_nofile(None);
+    limits.buffered_heads = fit * MAX_HEAD;
+    let s = launch(any, Box::new(|| BODY.to_owned()), limits).unwrap_or_else(|e| panic!("{e}"));
+    // Heads that never end, each held just under MAX_HEAD (in a buffer of MAX_HEAD bytes).
+    let partial = vec![b'a'; MAX_HEAD - 100];
+    let started = Instant::now();
+    let mut held = Vec::new();
+    for _ in 0..fit {
+        let mut stream = connect(&s);
+        stream.write_all(&partial).unwrap_or_else(|e| panic!("{e}"));
+        held.push(stream);
+    }
+    thread::sleep(Duration::from_millis(200));
+    // The budget is spent: one more partial head is refused, a whole one is answered.
+    let mut over = connect(&s);
+    over.write_all(&partial).unwrap_or_else(|e| panic!("{e}"));
+    let (status, _, body) = read_response(&mut over);
+    assert!(
+        started.elapsed() < HEAD_TIMEOUT,
+        "too slow to test the budget"
+    );
+    assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
+    assert_eq!(body, b"server busy\n");
+    assert_scrapes(&s);
+    // The held ones are closed at the head deadline, which frees the budget.
+    let mut buf = [0u8; 4];
+    for stream in &mut held {
+        assert_eq!(stream.read(&mut buf).unwrap_or(0), 0);
+    }
+    thread::sleep(Duration::from_millis(100));
+    let mut again = connect(&s);
+    let mut long = b"GET /metrics HTTP/1.1\r\nX-Pad: ".to_vec();
+    long.resize(MAX_HEAD - 100, b'a');
+    again.write_all(&long).unwrap_or_else(|e| panic!("{e}"));
+    thread::sleep(Duration::from_millis(50));
+    again
+        .write_all(b"\r\n\r\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, _, body) = read_response(&mut again);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(body, BODY.as_bytes());
+}
+
+#[test]
+fn thousands_of_idle_connections_do_not_delay_a_scrape() {
+    let s = server();
+    let idle: Vec<TcpStream> = (0..2000).map(|_| connect(&s)).collect();
+    thread::sleep(Duration::from_millis(100));
+    for _ in 0..10 {
+        let t = Instant::now();
+        assert_scrapes(&s);
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+    drop(idle);
 }
 
 #[test]
