@@ -9,7 +9,11 @@
 //! which lowers its own for the spawn): it must raise its own to the hard limit, as
 //! `/proc/PID/limits` shows, or it could not hold 2,000 connections.
 //!
-//! Needs root, ip, tc, nginx and curl; with `CI` set it fails instead of skipping.
+//! A second run starts linewatch under `prlimit --nofile=300:300`: it must say at start that
+//! it serves at most 172 connections and how to raise the limit, and still answer every scrape
+//! while 2,000 connections come and go (the oldest closed to make room).
+//!
+//! Needs root, ip, tc, nginx, curl and prlimit; with `CI` set it fails instead of skipping.
 
 #![allow(clippy::print_stdout)]
 
@@ -27,10 +31,11 @@ use std::time::{Duration, Instant};
 use linewatch_testkit::lab::Netns;
 use linewatch_testkit::tools::path_of;
 use live::lab::{COMMAND_TIMEOUT, MONITORED_PORT};
-use live::process::run;
-use live::{lab_for, serial, Linewatch, READY_TIMEOUT};
+use live::process::{run, Proc};
+use live::{lab_for, serial, Linewatch, EXIT_TIMEOUT, READY_LINE, READY_TIMEOUT};
 
 const METRICS_ADDR: &str = "127.0.0.1:9921";
+const LOW_LIMIT_ADDR: &str = "127.0.0.1:9923";
 
 /// The attacker's connections open at once.
 const CONNECTIONS: usize = 2_000;
@@ -48,6 +53,11 @@ const RSS_BAR_KIB: u64 = 16 * 1024;
 
 /// The soft open-files limit linewatch is started with.
 const LOW_NOFILE: u64 = 1024;
+
+/// The hard (and soft) open-files limit of the run that cannot raise it far enough, and the
+/// connections that leaves it (128 descriptors are kept for the rest of linewatch).
+const LOW_HARD_NOFILE: u64 = 300;
+const LOW_HARD_CAP: u64 = LOW_HARD_NOFILE - 128;
 
 /// A head that never ends, as a slowloris sends.
 const UNFINISHED: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ";
@@ -93,8 +103,8 @@ fn vm_rss_kib(pid: libc::pid_t) -> u64 {
         .expect("a VmRSS line")
 }
 
-/// One curl scrape inside `ns`: (HTTP status, seconds curl took, body).
-fn scrape(ns: &Netns) -> (String, f64, String) {
+/// One curl scrape of `addr` inside `ns`: (HTTP status, seconds curl took, body).
+fn scrape_at(ns: &Netns, addr: &str) -> (String, f64, String) {
     let mut cmd = ns.exec(path_of("curl"));
     cmd.args([
         "-s",
@@ -102,7 +112,7 @@ fn scrape(ns: &Netns) -> (String, f64, String) {
         "5",
         "-w",
         "\n%{http_code} %{time_total}",
-        &format!("http://{METRICS_ADDR}/metrics"),
+        &format!("http://{addr}/metrics"),
     ]);
     let done = run("curl", cmd, COMMAND_TIMEOUT);
     let (body, tail) = done.stdout.rsplit_once('\n').unwrap_or(("", &done.stdout));
@@ -112,12 +122,16 @@ fn scrape(ns: &Netns) -> (String, f64, String) {
     (code, secs, body.to_owned())
 }
 
-/// `SCRAPES` scrapes: each must be a 200 with the exposition within the bar. Returns the
-/// slowest, in seconds.
-fn scrapes_answer(ns: &Netns, phase: &str) -> f64 {
+fn scrape(ns: &Netns) -> (String, f64, String) {
+    scrape_at(ns, METRICS_ADDR)
+}
+
+/// `SCRAPES` scrapes of `addr`: each must be a 200 with the exposition within the bar.
+/// Returns the slowest, in seconds.
+fn scrapes_answer(ns: &Netns, addr: &str, phase: &str) -> f64 {
     let mut slowest: f64 = 0.0;
     for i in 0..SCRAPES {
-        let (code, secs, body) = scrape(ns);
+        let (code, secs, body) = scrape_at(ns, addr);
         assert_eq!(
             code, "200",
             "{phase}: scrape {i} was not answered ({secs} s)"
@@ -136,11 +150,13 @@ fn scrapes_answer(ns: &Netns, phase: &str) -> f64 {
     slowest
 }
 
-/// The attacker: a thread inside `ns` that opens `CONNECTIONS` to the endpoint, says once it
-/// has, and then, while `reopen` is set, closes and reopens them all every `REOPEN_EVERY`,
-/// half of them sending an unfinished head. Ends when `stop` is set; returns connections made.
+/// The attacker: a thread inside `ns` that opens `CONNECTIONS` to the endpoint at `addr`, says
+/// once it has, and then, while `reopen` is set, closes and reopens them all every
+/// `REOPEN_EVERY`, half of them sending an unfinished head. Ends when `stop` is set; counts
+/// the connections made in `opened`.
 fn attacker(
     ns: &Netns,
+    addr: &str,
     reopen: &AtomicBool,
     stop: &AtomicBool,
     opened: &AtomicUsize,
@@ -154,8 +170,8 @@ fn attacker(
     let open_all = |slow: bool| -> Vec<TcpStream> {
         (0..CONNECTIONS)
             .map(|i| {
-                let mut s = TcpStream::connect(METRICS_ADDR)
-                    .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+                let mut s =
+                    TcpStream::connect(addr).unwrap_or_else(|e| panic!("connection {i}: {e}"));
                 if slow && i % 2 == 0 {
                     // The server may have closed it already (oldest first): not an error.
                     let _ = s.write_all(UNFINISHED);
@@ -176,6 +192,24 @@ fn attacker(
     }
 }
 
+/// Puts this process's soft open-files limit back however the test ends.
+struct RestoreSoftNofile(u64);
+
+impl Drop for RestoreSoftNofile {
+    fn drop(&mut self) {
+        set_soft_nofile(self.0);
+    }
+}
+
+/// Stops the attacker however the scope ends, so that the scope can close.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 #[test]
 fn scrapes_are_answered_while_thousands_of_idle_connections_are_open() {
     let _serial = serial();
@@ -187,6 +221,7 @@ fn scrapes_are_answered_while_thousands_of_idle_connections_are_open() {
         hard >= 2 * CONNECTIONS as u64 + 512,
         "the hard open-files limit ({hard}) is too low for this test"
     );
+    let _restore = RestoreSoftNofile(nofile().rlim_cur);
     // linewatch starts with a low soft limit (inherited), which it must raise itself.
     set_soft_nofile(LOW_NOFILE);
     let summary = lab.dir.join("slowloris.json");
@@ -233,21 +268,14 @@ fn scrapes_are_answered_while_thousands_of_idle_connections_are_open() {
     let opened = AtomicUsize::new(0);
     let (ready_tx, ready_rx) = mpsc::channel();
     let (held_slowest, reopened_slowest, rss_peak) = std::thread::scope(|s| {
-        let attack = s.spawn(|| attacker(&ns, &reopen, &stop, &opened, &ready_tx));
-        // Stops the attacker however this ends, so the scope can close.
-        struct StopOnDrop<'a>(&'a AtomicBool);
-        impl Drop for StopOnDrop<'_> {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::Relaxed);
-            }
-        }
+        let attack = s.spawn(|| attacker(&ns, METRICS_ADDR, &reopen, &stop, &opened, &ready_tx));
         let _stop = StopOnDrop(&stop);
         ready_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the attacker opened its connections");
         let mut rss_peak = vm_rss_kib(pid);
         let t = Instant::now();
-        let held = scrapes_answer(&ns, "2,000 held open");
+        let held = scrapes_answer(&ns, METRICS_ADDR, "2,000 held open");
         println!(
             "held open: {CONNECTIONS} connections, {SCRAPES} scrapes in {:.1} s, slowest {:.3} s",
             t.elapsed().as_secs_f64(),
@@ -256,7 +284,7 @@ fn scrapes_are_answered_while_thousands_of_idle_connections_are_open() {
         rss_peak = rss_peak.max(vm_rss_kib(pid));
         reopen.store(true, Ordering::Relaxed);
         let t = Instant::now();
-        let reopened = scrapes_answer(&ns, "2,000 reopened every 0.5 s");
+        let reopened = scrapes_answer(&ns, METRICS_ADDR, "2,000 reopened every 0.5 s");
         println!(
             "reopened every {REOPEN_EVERY:?}: {SCRAPES} scrapes in {:.1} s, slowest {:.3} s",
             t.elapsed().as_secs_f64(),
@@ -285,4 +313,64 @@ fn scrapes_are_answered_while_thousands_of_idle_connections_are_open() {
     assert_eq!(scrape(&ns).0, "200");
     let summary = lw.interrupt();
     assert!(summary["packets"].is_u64(), "{summary}");
+}
+
+#[test]
+fn a_hard_limit_too_low_is_said_at_start_and_scrapes_still_pass() {
+    let _serial = serial();
+    let Some(lab) = lab_for("metrics_slowloris", &["nginx", "curl", "prlimit"]) else {
+        return;
+    };
+    let _restore = RestoreSoftNofile(nofile().rlim_cur);
+    set_soft_nofile(nofile().rlim_max);
+    // prlimit sets the limits and execs linewatch inside the server namespace.
+    let mut cmd = lab.server().exec(path_of("prlimit"));
+    cmd.arg(format!("--nofile={LOW_HARD_NOFILE}:{LOW_HARD_NOFILE}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_linewatch"))
+        .args(["--mirror", &lab.server_veth, "--ring", "2048"])
+        .args(["--port", &MONITORED_PORT.to_string()])
+        .args(["--metrics", LOW_LIMIT_ADDR]);
+    let mut lw = Proc::spawn("linewatch under prlimit", cmd);
+    if let Err(why) = lw.wait_stderr_line(READY_LINE, READY_TIMEOUT) {
+        panic!("linewatch never became ready: {why}");
+    }
+    // The start lines, this note among them, come before the ready line.
+    let stderr = lw.stderr_text();
+    let note = stderr
+        .lines()
+        .find(|l| l.starts_with("linewatch: warning: the metrics endpoint"))
+        .unwrap_or_else(|| panic!("no note of the low limit:\n{stderr}"));
+    assert_eq!(
+        note,
+        format!(
+            "linewatch: warning: the metrics endpoint serves at most {LOW_HARD_CAP} connections \
+             at once (open-files limit {LOW_HARD_NOFILE}; 4096 wanted): raise the open-files \
+             limit (ulimit -n, or LimitNOFILE= in a systemd unit)"
+        )
+    );
+    // Far more connections than the cap: the oldest make room, and every scrape is answered.
+    let ns = lab.server().clone();
+    let reopen = AtomicBool::new(true);
+    let stop = AtomicBool::new(false);
+    let opened = AtomicUsize::new(0);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let slowest = std::thread::scope(|s| {
+        let attack = s.spawn(|| attacker(&ns, LOW_LIMIT_ADDR, &reopen, &stop, &opened, &ready_tx));
+        let _stop = StopOnDrop(&stop);
+        ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the attacker opened its connections");
+        let slowest = scrapes_answer(&ns, LOW_LIMIT_ADDR, "open-files limit 300");
+        stop.store(true, Ordering::Relaxed);
+        attack.join().expect("the attacker");
+        slowest
+    });
+    println!(
+        "open-files limit {LOW_HARD_NOFILE}: cap {LOW_HARD_CAP}, {} connections made, slowest \
+         scrape {slowest:.3} s",
+        opened.load(Ordering::Relaxed)
+    );
+    let done = lw.stop(libc::SIGINT, EXIT_TIMEOUT);
+    assert!(done.status.success(), "{}", done.stderr);
 }
