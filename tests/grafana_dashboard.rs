@@ -18,11 +18,8 @@ mod live;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use linewatch_testkit::tools::path_of;
-use live::lab::{COMMAND_TIMEOUT, MONITORED_PORT};
-use live::process::run;
 use live::traffic::run_load;
-use live::{lab_for, serial, Linewatch, READY_TIMEOUT};
+use live::{lab_for, mirror_with_metrics, scrape_metrics, serial};
 use serde_json::Value;
 
 const METRICS_ADDR: &str = "127.0.0.1:9922";
@@ -361,34 +358,11 @@ fn every_metric_the_dashboard_queries_is_in_a_live_scrape() {
         return;
     };
     let summary = lab.dir.join("grafana.json");
-    let port = MONITORED_PORT.to_string();
-    let lw = Linewatch::ready(
-        &lab,
-        &[
-            "--mirror",
-            &lab.server_veth,
-            "--port",
-            &port,
-            "--metrics",
-            METRICS_ADDR,
-        ],
-        &summary,
-        READY_TIMEOUT,
-    );
+    let lw = mirror_with_metrics(&lab, METRICS_ADDR, &[], &summary);
     run_load(&lab, 1);
     // Let the last second close, so that the scrape has the load in it.
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let mut cmd = lab.server().exec(path_of("curl"));
-    cmd.args([
-        "-s",
-        "--fail",
-        "--max-time",
-        "5",
-        &format!("http://{METRICS_ADDR}/metrics"),
-    ]);
-    let done = run("curl", cmd, COMMAND_TIMEOUT);
-    assert!(done.status.success(), "scrape failed: {}", done.stderr);
-    let scrape = done.stdout;
+    let scrape = scrape_metrics(lab.server(), METRICS_ADDR);
     let queries = queries(&dashboard());
     let names: BTreeSet<String> = queries.iter().flat_map(|(_, e)| metric_names(e)).collect();
     println!(
