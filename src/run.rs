@@ -65,6 +65,7 @@ pub(crate) fn run(mut plan: Plan) -> Result<Finished, ExitCode> {
                 "linewatch: serving OpenMetrics on http://{}/metrics",
                 server.local_addr()
             ));
+            startup.extend(server.limit_note());
             Some(server)
         }
         None => None,

@@ -21,11 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use linewatch_testkit::lab::Netns;
-use linewatch_testkit::tools::{path_of, skip_or_fail};
-use live::lab::{COMMAND_TIMEOUT, MONITORED_PORT};
-use live::process::run;
+use linewatch_testkit::tools::skip_or_fail;
 use live::traffic::run_load;
-use live::{lab_for, serial, Linewatch, READY_TIMEOUT};
+use live::{lab_for, mirror_with_metrics, scrape_metrics, serial};
 use serde_json::Value;
 
 const METRICS_ADDR: &str = "127.0.0.1:9920";
@@ -103,17 +101,7 @@ fn parse(py: &str, text: &str) -> Samples {
 
 /// curl inside the server namespace `ns` (the metrics endpoint is bound there).
 fn scrape(ns: &Netns) -> String {
-    let mut cmd = ns.exec(path_of("curl"));
-    cmd.args([
-        "-s",
-        "--fail",
-        "--max-time",
-        "5",
-        &format!("http://{METRICS_ADDR}/metrics"),
-    ]);
-    let done = run("curl", cmd, COMMAND_TIMEOUT);
-    assert!(done.status.success(), "scrape failed: {}", done.stderr);
-    done.stdout
+    scrape_metrics(ns, METRICS_ADDR)
 }
 
 fn sum(samples: &Samples, name: &str) -> f64 {
@@ -149,27 +137,7 @@ fn metrics_parse_during_load_and_match_the_summary() {
         return;
     };
     let summary = lab.dir.join("metrics.json");
-    let port = MONITORED_PORT.to_string();
-    let lw = Linewatch::ready(
-        &lab,
-        &[
-            "--mirror",
-            &lab.server_veth,
-            "--port",
-            &port,
-            "--metrics",
-            METRICS_ADDR,
-        ],
-        &summary,
-        READY_TIMEOUT,
-    );
-    assert!(
-        lw.stderr_text().contains(&format!(
-            "serving OpenMetrics on http://{METRICS_ADDR}/metrics"
-        )),
-        "{}",
-        lw.stderr_text()
-    );
+    let lw = mirror_with_metrics(&lab, METRICS_ADDR, &[], &summary);
 
     // Scrapes during the load: each must parse, and requests never go down.
     let loading = AtomicBool::new(true);

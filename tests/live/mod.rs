@@ -161,6 +161,50 @@ impl Linewatch {
     }
 }
 
+/// linewatch `--mirror` on the lab's server veth, counting the monitored port, with
+/// `--metrics addr` and `extra` arguments; returns once it is ready and has said where it
+/// serves.
+///
+/// # Panics
+/// As [`Linewatch::ready`], and when the serving line is missing.
+pub fn mirror_with_metrics(lab: &Lab, addr: &str, extra: &[&str], summary: &Path) -> Linewatch {
+    let port = lab::MONITORED_PORT.to_string();
+    let mut args = vec![
+        "--mirror",
+        &lab.server_veth,
+        "--port",
+        &port,
+        "--metrics",
+        addr,
+    ];
+    args.extend_from_slice(extra);
+    let lw = Linewatch::ready(lab, &args, summary, READY_TIMEOUT);
+    let stderr = lw.stderr_text();
+    assert!(
+        stderr.contains(&format!("serving OpenMetrics on http://{addr}/metrics")),
+        "{stderr}"
+    );
+    lw
+}
+
+/// The body of a curl scrape of `http://addr/metrics` inside `ns`.
+///
+/// # Panics
+/// When curl fails or the endpoint answers other than 2xx.
+pub fn scrape_metrics(ns: &linewatch_testkit::lab::Netns, addr: &str) -> String {
+    let mut cmd = ns.exec(tools::path_of("curl"));
+    cmd.args([
+        "-s",
+        "--fail",
+        "--max-time",
+        "5",
+        &format!("http://{addr}/metrics"),
+    ]);
+    let done = process::run("curl", cmd, lab::COMMAND_TIMEOUT);
+    assert!(done.status.success(), "scrape failed: {}", done.stderr);
+    done.stdout
+}
+
 /// Prints one `| kind | key | nginx | linewatch |` row per key either side has.
 fn print_rows(kind: &str, nginx: &BTreeMap<String, u64>, ours: &BTreeMap<String, u64>) {
     let keys: BTreeSet<&String> = nginx.keys().chain(ours.keys()).collect();
