@@ -159,6 +159,9 @@ pub struct Direction {
     pub fin: bool,
     /// This direction's SYN was seen (so the peer's SYN is on its way, if not seen yet).
     pub syn: bool,
+    /// A segment of this direction waited for the other direction in vain (see
+    /// `crate::cross`): while that direction stays unseen, its segments are not held.
+    pub peer_unseen: bool,
 }
 
 impl Direction {
@@ -172,6 +175,7 @@ impl Direction {
             held: NIL,
             fin: false,
             syn: false,
+            peer_unseen: false,
         }
     }
 

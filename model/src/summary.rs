@@ -126,7 +126,7 @@ pub struct Capture {
     pub copy_dropped: u64,
     /// How a connection's two directions were kept on one queue, so that each response is
     /// paired with its request: `one queue`, `steered` (linewatch's mirror), `symmetric RSS`
-    /// (with how), or `not guaranteed` (with why).
+    /// (with how), or `crossing` (the workers hand segments to each connection's owner).
     pub pairing: String,
     /// Per rx queue.
     pub queues: Vec<QueueCapture>,

@@ -42,8 +42,10 @@ pub mod parcel;
 use lane::{Consumer, Producer};
 use parcel::ParcelQueue;
 
-/// Bytes of the lanes into one worker, shared out among the workers that feed it.
-pub const INBOX_BYTES: usize = 4 << 20;
+/// Bytes of the lanes into one worker, shared out among the workers that feed it: at half a
+/// million crossings a second of 150-byte frames, the ~80 ms an owner may lose its core for on
+/// a busy host (the UMEM of one queue is 128 MiB by default).
+pub const INBOX_BYTES: usize = 16 << 20;
 
 /// The smallest lane: a datagram reassembled from fragments (64 KiB) must fit in half of it.
 pub const LANE_MIN_BYTES: usize = 256 << 10;
@@ -94,6 +96,10 @@ pub struct Crossing {
     pub(crate) retry_since: Option<u64>,
     /// While a held segment is retried past its wait: parse it as it is.
     pub(crate) forcing: bool,
+    /// While segments from a lane or the hold queue are parsed: they are this worker's.
+    pub(crate) taking: bool,
+    /// Per worker: its lane stayed full past a wait, and has not taken a segment since.
+    pub(crate) congested: Vec<bool>,
     /// Counts for the capture figures.
     pub(crate) figures: CrossFigures,
 }
@@ -145,6 +151,8 @@ pub fn crossings(workers: usize) -> Vec<Crossing> {
             order: Vec::with_capacity(HOLD_BYTES / parcel::HEAD),
             retry_since: None,
             forcing: false,
+            taking: false,
+            congested: vec![false; workers],
             figures: CrossFigures::default(),
         })
         .collect()

@@ -36,12 +36,18 @@ impl Worker {
     /// Hands `seg` to the worker that owns its flow, when that is not this one: true when it
     /// is gone (handed on, or lost to a lane that stayed full, counted). A lane that is full
     /// is retried for [`FULL_WAIT`] while this worker takes its own lanes, so that two
-    /// workers filling each other's lanes both go on.
+    /// workers filling each other's lanes both go on; once a wait has run out, the lane is
+    /// congested and what does not fit is lost at once, until a segment fits again (an owner
+    /// that stalls must not stall its feeders segment after segment).
     #[inline(never)]
     pub(super) fn hand_off(&mut self, ts: u64, seg: &TcpSegment<'_>) -> bool {
         let Some(c) = self.cross.as_deref_mut() else {
             return false;
         };
+        if c.taking {
+            // From a lane or the hold queue: this worker's already.
+            return false;
+        }
         let owner = segment_owner(seg, c.workers);
         if owner == c.index {
             return false;
@@ -57,10 +63,12 @@ impl Worker {
             };
             if lane.push(len, |out| parcel::write(out, ts, 0, seg)) {
                 c.figures.sent += 1;
+                c.congested[owner] = false;
                 return true;
             }
             let started = *deadline.get_or_insert_with(std::time::Instant::now);
-            if started.elapsed() >= FULL_WAIT {
+            if c.congested[owner] || started.elapsed() >= FULL_WAIT {
+                c.congested[owner] = true;
                 self.delta.add(Counter::CrossingLost, 1);
                 return true;
             }
@@ -86,7 +94,9 @@ impl Worker {
         let dirs = &self.flows.flow(slot).dirs;
         let other = &dirs[1 - side];
         if !other.seq_known {
-            return dirs[side].syn;
+            // Once a wait for the peer's SYN ran out, the capture does not see that
+            // direction: its segments are not held again.
+            return dirs[side].syn && !dirs[side].peer_unseen;
         }
         let past = seg.ack.wrapping_sub(other.next_seq) as i32;
         past > i32::from(other.fin) && past.unsigned_abs() <= ACK_JUMP
@@ -97,12 +107,19 @@ impl Worker {
     /// full: the caller then parses it as it is.
     #[cold]
     #[inline(never)]
-    pub(super) fn hold_for_peer(&mut self, ts: u64, seg: &TcpSegment<'_>) -> bool {
+    pub(super) fn hold_for_peer(
+        &mut self,
+        slot: u32,
+        side: Side,
+        ts: u64,
+        seg: &TcpSegment<'_>,
+    ) -> bool {
         let Some(c) = self.cross.as_deref_mut() else {
             return false;
         };
         if c.forcing {
             self.delta.add(Counter::PeerWaitExpired, 1);
+            self.flows.flow_mut(slot).dirs[side].peer_unseen = true;
             return false;
         }
         let first = c.retry_since.is_none();
@@ -113,13 +130,12 @@ impl Worker {
             }
             return true;
         }
-        if !first {
-            // A retried segment that no longer fits: parsed now, as its wait cannot go on.
-            self.delta.add(Counter::PeerWaitExpired, 1);
-        } else {
+        if first {
             self.delta.add(Counter::HeldForPeer, 1);
-            self.delta.add(Counter::PeerWaitExpired, 1);
         }
+        // Parsed now, as its wait cannot go on: the hold queue is full.
+        self.delta.add(Counter::PeerWaitExpired, 1);
+        self.flows.flow_mut(slot).dirs[side].peer_unseen = true;
         false
     }
 
@@ -141,6 +157,7 @@ impl Worker {
         // Out of `self` while its records are parsed through `self` (a segment from another
         // worker is always this one's: it never goes back to a lane).
         let mut inbox = std::mem::take(&mut c.inbox);
+        let outer = std::mem::replace(&mut c.taking, true);
         let mut n = 0;
         for lane in &mut inbox {
             n += lane.drain(|bytes| {
@@ -150,6 +167,7 @@ impl Worker {
         }
         if let Some(c) = self.cross.as_deref_mut() {
             c.inbox = inbox;
+            c.taking = outer;
             c.figures.received += n as u64;
         }
         n
@@ -175,6 +193,7 @@ impl Worker {
             let order = std::mem::take(&mut c.order);
             let spare = std::mem::take(&mut c.spare);
             let queue = std::mem::replace(&mut c.held, spare);
+            let outer = std::mem::replace(&mut c.taking, true);
             for &(_, at) in &order {
                 let p = queue.get(at);
                 if let Some(c) = self.cross.as_deref_mut() {
@@ -188,6 +207,7 @@ impl Worker {
             };
             c.retry_since = None;
             c.forcing = false;
+            c.taking = outer;
             c.order = order;
             let parsed = queue.len() - c.held.len();
             let mut queue = queue;
