@@ -124,7 +124,14 @@ impl Crossing {
 /// The crossings of `workers` workers, in worker order: every ordered pair joined by a lane.
 pub fn crossings(workers: usize) -> Vec<Crossing> {
     let feeders = workers.saturating_sub(1).max(1);
-    let lane_bytes = prev_power_of_two(INBOX_BYTES / feeders).max(LANE_MIN_BYTES);
+    crossings_with_lanes(
+        workers,
+        prev_power_of_two(INBOX_BYTES / feeders).max(LANE_MIN_BYTES),
+    )
+}
+
+/// [`crossings`] with lanes of `lane_bytes` each (rounded as [`lane::lane`] does).
+pub fn crossings_with_lanes(workers: usize, lane_bytes: usize) -> Vec<Crossing> {
     let mut out: Vec<Vec<Option<Producer>>> = (0..workers)
         .map(|_| (0..workers).map(|_| None).collect())
         .collect();

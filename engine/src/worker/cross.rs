@@ -242,7 +242,7 @@ mod tests {
 
     use super::*;
     use crate::counters::CoreDelta;
-    use crate::cross::crossings;
+    use crate::cross::{crossings, crossings_with_lanes};
     use crate::worker::WorkerConfig;
 
     const T0: u64 = 1_700_000_000_000_000_000;
@@ -477,5 +477,81 @@ mod tests {
         assert_eq!(w.delta().get(Counter::PeerWaitExpired), 1);
         assert_eq!(w.delta().get(Counter::Responses), 1);
         assert_eq!(w.delta().get(Counter::UnmatchedResponses), 1);
+    }
+
+    #[test]
+    fn a_lane_that_stays_full_loses_what_does_not_fit_counted_then_takes_again() {
+        let mut all = crossings_with_lanes(2, crate::cross::lane::MIN_LANE_BYTES);
+        let mut workers: Vec<Worker> = all
+            .drain(..)
+            .map(|c| {
+                let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+                w.set_crossing(c);
+                w
+            })
+            .collect();
+        // Connections owned by worker 1, their client frames fed to worker 0, which never
+        // hears from worker 1 meanwhile (it does not drain its lanes).
+        let mut fed = 0u64;
+        let body = [b'x'; 1_000];
+        let mut port = 40_000u16;
+        while fed < 200 {
+            port += 1;
+            let seg = Seg {
+                from_server: false,
+                ts: T0,
+                seq: CLIENT_ISN + 1,
+                ack: SERVER_ISN + 1,
+                flags: Flags::ACK | Flags::PSH,
+                payload: b"",
+            };
+            let f = frame(port, &seg);
+            if segment_owner(&decode_frame(LinkType::Ethernet, &f).unwrap(), 2) != 1 {
+                continue;
+            }
+            let mut request =
+                b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 900\r\n\r\n".to_vec();
+            request.extend_from_slice(&body[..900]);
+            let frame = Frame::tcp(
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                TcpRepr {
+                    src_port: port,
+                    dst_port: 80,
+                    seq: CLIENT_ISN + 1,
+                    ack: SERVER_ISN + 1,
+                    flags: Flags::ACK | Flags::PSH,
+                    payload: &request,
+                    ..TcpRepr::default()
+                },
+            )
+            .to_vec();
+            workers[0].process_frame(T0, LinkType::Ethernet, &frame, frame.len() as u32);
+            fed += 1;
+        }
+        let sent = workers[0].cross_figures().unwrap().sent;
+        let lost = workers[0].delta().get(Counter::CrossingLost);
+        // 64 KiB of ~1 KiB parcels: about 60 fit; the rest are lost, and counted.
+        assert!((50..70).contains(&sent), "{sent} handed on");
+        assert_eq!(sent + lost, fed, "every segment handed on or counted lost");
+        workers[1].take_crossed_at(T0);
+        assert_eq!(workers[1].cross_figures().unwrap().received, sent);
+        assert_eq!(workers[1].delta().get(Counter::Requests), sent);
+        // Drained: the lane takes again (and is no longer congested).
+        let before = workers[0].cross_figures().unwrap().sent;
+        let f = frame(
+            port,
+            &Seg {
+                from_server: false,
+                ts: T0,
+                seq: CLIENT_ISN + 1 + 1_000,
+                ack: SERVER_ISN + 1,
+                flags: Flags::ACK | Flags::PSH,
+                payload: GET_REQ,
+            },
+        );
+        workers[0].process_frame(T0, LinkType::Ethernet, &f, f.len() as u32);
+        assert_eq!(workers[0].cross_figures().unwrap().sent, before + 1);
+        assert_eq!(workers[0].delta().get(Counter::CrossingLost), lost);
     }
 }
