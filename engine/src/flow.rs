@@ -162,6 +162,11 @@ pub struct Direction {
     /// A segment of this direction waited for the other direction in vain (see
     /// `crate::cross`): while that direction stays unseen, its segments are not held.
     pub peer_unseen: bool,
+    /// Segments of this direction in the crossing's hold queue: a later one waits behind them.
+    pub waiting: u16,
+    /// The crossing's retry pass that held one of this direction's segments again: a later
+    /// one in the same pass waits behind it.
+    pub requeued_pass: u32,
 }
 
 impl Direction {
@@ -176,6 +181,8 @@ impl Direction {
             fin: false,
             syn: false,
             peer_unseen: false,
+            waiting: 0,
+            requeued_pass: 0,
         }
     }
 

@@ -34,6 +34,9 @@ const WORD: usize = 8;
 /// The length word that says "the next record starts at offset 0".
 const WRAP: u64 = u64::MAX;
 
+/// Records a drain takes before it publishes the room they leave.
+const PUBLISH_EVERY: usize = 64;
+
 /// The smallest lane: room for a few records of the largest kind.
 pub const MIN_LANE_BYTES: usize = 64 * 1024;
 
@@ -71,7 +74,13 @@ const fn padded(len: usize) -> usize {
 /// Makes a lane of `bytes` (rounded up to a power of two, at least [`MIN_LANE_BYTES`]).
 pub fn lane(bytes: usize) -> (Producer, Consumer) {
     let capacity = bytes.max(MIN_LANE_BYTES).next_power_of_two();
-    let buf: Box<[UnsafeCell<u64>]> = (0..capacity / WORD).map(|_| UnsafeCell::new(0)).collect();
+    // Zeroed by the allocator (calloc: fresh pages come zeroed from the kernel and are
+    // resident only once written), not word by word: a lane costs memory as it is used.
+    let zeroed: Box<[u64]> = vec![0u64; capacity / WORD].into_boxed_slice();
+    // SAFETY: `UnsafeCell<u64>` is `repr(transparent)` over `u64`, so the slice's layout and
+    // length are the same; the box is taken apart and put back together once.
+    let buf: Box<[UnsafeCell<u64>]> =
+        unsafe { Box::from_raw(Box::into_raw(zeroed) as *mut [UnsafeCell<u64>]) };
     let ring = Arc::new(Ring {
         buf,
         mask: capacity - 1,
@@ -203,6 +212,10 @@ impl Consumer {
             each(record);
             self.head = self.head.wrapping_add(WORD + padded(len));
             n += 1;
+            if n % PUBLISH_EVERY == 0 {
+                // Release: as below; a long drain frees room as it goes.
+                self.ring.head.store(self.head, Ordering::Release);
+            }
         }
         // Release: our reads of the freed bytes happen before the producer reuses them.
         self.ring.head.store(self.head, Ordering::Release);

@@ -98,6 +98,8 @@ pub struct Crossing {
     pub(crate) forcing: bool,
     /// While segments from a lane or the hold queue are parsed: they are this worker's.
     pub(crate) taking: bool,
+    /// The retry pass under way (numbered from 1; see `Direction::requeued_pass`).
+    pub(crate) pass: u32,
     /// Per worker: its lane stayed full past a wait, and has not taken a segment since.
     pub(crate) congested: Vec<bool>,
     /// Counts for the capture figures.
@@ -159,6 +161,7 @@ pub fn crossings_with_lanes(workers: usize, lane_bytes: usize) -> Vec<Crossing> 
             retry_since: None,
             forcing: false,
             taking: false,
+            pass: 0,
             congested: vec![false; workers],
             figures: CrossFigures::default(),
         })

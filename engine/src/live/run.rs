@@ -517,6 +517,8 @@ fn queue_worker(job: QueueJob<'_>) -> WorkerResult {
         worker.set_crossing(c);
         true
     });
+    // Counts this worker out however it ends (a panic too), so the others' crossings end.
+    let mut past_last_frame = PastLastFrame::new(&finished);
     // Fragment reassembly stays on (the worker's default): the XDP program hands this queue
     // every fragment of a datagram whose fragments it takes, and RSS puts a datagram's
     // fragments on one queue (see the program's header comment and README, "fragments live").
@@ -530,7 +532,7 @@ fn queue_worker(job: QueueJob<'_>) -> WorkerResult {
 
     // Relaxed: the flag carries no data, only "stop soon".
     while !stop.load(Ordering::Relaxed) {
-        let (n, crossed, now) = q.recv_batch(BATCH, |batch| {
+        let (n, now) = q.recv_batch(BATCH, |batch| {
             // One clock reading per batch, after the receive: every frame's time, and what
             // moves the epoch (also when nothing came).
             let now = clock.now_ns();
@@ -553,29 +555,33 @@ fn queue_worker(job: QueueJob<'_>) -> WorkerResult {
                 worker.flush_capture_latency();
                 record_batch(&mut worker, started);
             }
-            // What other workers handed on, and what is held for its peer direction.
-            let crossed = if crossing {
-                worker.take_crossed_at(now)
-            } else {
-                0
-            };
-            (batch.len(), crossed, now)
+            (batch.len(), now)
         });
-        if n == 0 {
-            if crossed == 0 {
-                wait(&q, idle, &mut quiet_since, now, crossing);
-            }
+        // What other workers handed on, and what is held for its peer direction: after the
+        // batch, whose frames are back in the fill ring by now.
+        let crossed = if crossing {
+            worker.take_crossed_at(now)
+        } else {
+            0
+        };
+        if n == 0 && crossed == 0 {
+            wait(&q, idle, &mut quiet_since, now, crossing);
             continue;
         }
-        quiet_since = None;
-        frames += n as u64;
-        note_packet_time(&mut times, now);
+        if n > 0 {
+            quiet_since = None;
+            frames += n as u64;
+            note_packet_time(&mut times, now);
+        }
         worker.flush_events();
     }
     if crossing {
-        finish_crossing(&mut worker, &finished, workers, &clock);
+        finish_crossing(&mut worker, &mut past_last_frame, workers, &clock);
     }
+    past_last_frame.count();
     epoch.finish(&mut worker);
+    // What the end parsed (held segments, holes given up) has events too.
+    worker.flush_events();
     WorkerResult {
         queue: q.queue,
         core: pinned,
@@ -592,9 +598,14 @@ fn queue_worker(job: QueueJob<'_>) -> WorkerResult {
 /// hand it until every worker is past its last frame and its lanes are empty, then parses what
 /// it still holds. (Once all are past their last frame nothing is handed on: a worker hands
 /// on only frames of its own queue.)
-fn finish_crossing(worker: &mut Worker, finished: &AtomicUsize, workers: usize, clock: &LiveClock) {
-    // Release: this worker's last hand-offs before the count that says it is done.
-    finished.fetch_add(1, Ordering::Release);
+fn finish_crossing(
+    worker: &mut Worker,
+    past_last_frame: &mut PastLastFrame<'_>,
+    workers: usize,
+    clock: &LiveClock,
+) {
+    past_last_frame.count();
+    let finished = past_last_frame.counter;
     loop {
         let taken = worker.take_crossed_at(clock.now_ns());
         // Acquire: every worker's hand-offs are visible once all have said they are done.
@@ -610,6 +621,37 @@ fn finish_crossing(worker: &mut Worker, finished: &AtomicUsize, workers: usize, 
         }
     }
     worker.finish_crossing();
+}
+
+/// Counts a worker as past its last frame in the shared count the crossings' ends wait for:
+/// once, when told or when dropped (also while a panic unwinds, so that no other worker waits
+/// for it forever).
+struct PastLastFrame<'a> {
+    counter: &'a AtomicUsize,
+    counted: bool,
+}
+
+impl<'a> PastLastFrame<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        PastLastFrame {
+            counter,
+            counted: false,
+        }
+    }
+
+    fn count(&mut self) {
+        if !self.counted {
+            self.counted = true;
+            // Release: this worker's last hand-offs before the count that says it is done.
+            self.counter.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for PastLastFrame<'_> {
+    fn drop(&mut self) {
+        self.count();
+    }
 }
 
 /// Waits for frames according to `idle` (see the module doc); `crossing`: other workers hand

@@ -78,36 +78,17 @@ impl Worker {
         }
     }
 
-    /// Whether `seg` (of the flow in `slot`, from `side`) acknowledges bytes of the other
-    /// direction this worker has not seen yet, by less than a jump that only a capture loss
-    /// explains, or acknowledges anything while the other direction's SYN is still unseen
-    /// after this one's was seen: it was sent after bytes still on their way from another
-    /// queue. Only with a crossing, and only for what changes the flow: data, FIN or RST.
-    #[inline(always)]
-    pub(super) fn ahead_of_peer(&self, slot: u32, side: Side, seg: &TcpSegment<'_>) -> bool {
-        if self.cross.is_none()
-            || !seg.flags.has(TcpFlags::ACK)
-            || (seg.payload.is_empty() && seg.flags.0 & (TcpFlags::FIN | TcpFlags::RST) == 0)
-        {
-            return false;
-        }
-        let dirs = &self.flows.flow(slot).dirs;
-        let other = &dirs[1 - side];
-        if !other.seq_known {
-            // Once a wait for the peer's SYN ran out, the capture does not see that
-            // direction: its segments are not held again.
-            return dirs[side].syn && !dirs[side].peer_unseen;
-        }
-        let past = seg.ack.wrapping_sub(other.next_seq) as i32;
-        past > i32::from(other.fin) && past.unsigned_abs() <= ACK_JUMP
-    }
-
-    /// Holds `seg` until the other direction catches up ([`Worker::take_crossed`] retries
-    /// it): true when held. False, and counted, when its wait is over or the hold queue is
-    /// full: the caller then parses it as it is.
-    #[cold]
+    /// With a crossing, after the flow lookup: holds `seg` (of the flow in `slot`, from
+    /// `side`) when it must wait, and says so (true). What changes the flow (data, FIN, RST)
+    /// waits when it acknowledges bytes of the other direction this worker has not seen yet
+    /// (by less than a jump only a capture loss explains), or acknowledges anything while the
+    /// other direction's SYN is unseen after this one's was seen: it was sent after bytes still
+    /// on their way from another queue. And it waits behind this direction's held segments,
+    /// so a direction is parsed in its order. A held segment whose wait is over (or that the
+    /// full hold queue cannot take) is parsed as it is, the other direction's missing bytes
+    /// taken as a capture loss; counted under `peer_wait_expired`.
     #[inline(never)]
-    pub(super) fn hold_for_peer(
+    pub(super) fn crossing_hold(
         &mut self,
         slot: u32,
         side: Side,
@@ -117,26 +98,61 @@ impl Worker {
         let Some(c) = self.cross.as_deref_mut() else {
             return false;
         };
-        if c.forcing {
-            self.delta.add(Counter::PeerWaitExpired, 1);
-            self.flows.flow_mut(slot).dirs[side].peer_unseen = true;
+        let retrying = c.retry_since.is_some();
+        let pass = c.pass;
+        let dirs = &mut self.flows.flow_mut(slot).dirs;
+        if retrying {
+            // This one leaves the queue (it is parsed, or held again below).
+            dirs[side].waiting = dirs[side].waiting.saturating_sub(1);
+        }
+        if seg.payload.is_empty() && seg.flags.0 & (TcpFlags::FIN | TcpFlags::RST) == 0 {
             return false;
         }
-        let first = c.retry_since.is_none();
-        let since = c.retry_since.unwrap_or(ts);
-        if c.held.push(ts, since, seg) {
-            if first {
+        let behind = if retrying {
+            dirs[side].requeued_pass == pass
+        } else {
+            dirs[side].waiting > 0
+        };
+        let other = &dirs[1 - side];
+        let ahead = seg.flags.has(TcpFlags::ACK)
+            && if other.seq_known {
+                let past = seg.ack.wrapping_sub(other.next_seq) as i32;
+                past > i32::from(other.fin) && past.unsigned_abs() <= ACK_JUMP
+            } else {
+                // Once a wait for the peer's SYN ran out, the capture does not see that
+                // direction: its segments are not held again.
+                dirs[side].syn && !dirs[side].peer_unseen
+            };
+        if !behind && !ahead {
+            return false;
+        }
+        if !c.forcing && c.held.push(ts, c.retry_since.unwrap_or(ts), seg) {
+            let dir = &mut dirs[side];
+            dir.waiting = dir.waiting.saturating_add(1);
+            if retrying {
+                dir.requeued_pass = pass;
+            } else {
                 self.delta.add(Counter::HeldForPeer, 1);
             }
             return true;
         }
-        if first {
-            self.delta.add(Counter::HeldForPeer, 1);
-        }
-        // Parsed now, as its wait cannot go on: the hold queue is full.
         self.delta.add(Counter::PeerWaitExpired, 1);
-        self.flows.flow_mut(slot).dirs[side].peer_unseen = true;
+        if ahead {
+            self.peer_missed(slot, side, seg.ack);
+        }
         false
+    }
+
+    /// A segment of `side` waited in vain for the other direction: the capture missed that
+    /// direction's bytes up to `ack` (or, where its SYN was never seen, does not see it).
+    #[cold]
+    fn peer_missed(&mut self, slot: u32, side: Side, ack: u32) {
+        let dirs = &mut self.flows.flow_mut(slot).dirs;
+        if dirs[1 - side].seq_known {
+            self.capture_missed(slot, 1 - side, ack);
+        } else {
+            dirs[side].peer_unseen = true;
+        }
     }
 
     /// Takes the segments other workers handed to this one and parses them, then retries the
@@ -189,7 +205,10 @@ impl Worker {
             // of each worker's clock: one pass then parses most of what can be parsed.
             c.order.clear();
             c.order.extend(c.held.times().map(|(at, ts)| (ts, at)));
-            c.order.sort_by_key(|&(ts, _)| ts);
+            // Unstable (no allocation) yet the same order: the places break ties in arrival
+            // order.
+            c.order.sort_unstable();
+            c.pass = c.pass.wrapping_add(1).max(1);
             let order = std::mem::take(&mut c.order);
             let spare = std::mem::take(&mut c.spare);
             let queue = std::mem::replace(&mut c.held, spare);
@@ -553,5 +572,47 @@ mod tests {
         workers[0].process_frame(T0, LinkType::Ethernet, &f, f.len() as u32);
         assert_eq!(workers[0].cross_figures().unwrap().sent, before + 1);
         assert_eq!(workers[0].delta().get(Counter::CrossingLost), lost);
+    }
+
+    #[test]
+    fn after_one_wait_runs_out_the_rest_of_the_answer_is_not_held() {
+        let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
+        w.set_crossing(crossings(1).remove(0));
+        let (client, server) = connection();
+        let c = CLIENT_ISN + 1;
+        let s = SERVER_ISN + 1;
+        let h = HEAD_REQ.len() as u32;
+        const EMPTY: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
+        let n = EMPTY.len() as u32;
+        // The handshake; the HEAD request is lost; its answer comes in segments that all
+        // acknowledge it, the last after the wait has run out.
+        feed(&mut w, 40_000, &client[..2]);
+        feed(&mut w, 40_000, &server[..1]);
+        let answer = |i: u32, ts: u64| Seg {
+            from_server: true,
+            ts,
+            seq: s + i * n,
+            ack: c + h,
+            flags: Flags::ACK | Flags::PSH,
+            payload: EMPTY,
+        };
+        feed(
+            &mut w,
+            40_000,
+            &[answer(0, T0 + 80_000), answer(1, T0 + 90_000)],
+        );
+        assert_eq!(
+            w.delta().get(Counter::HeldForPeer),
+            2,
+            "ahead, then behind it"
+        );
+        w.take_crossed_at(T0 + 80_000 + PEER_WAIT_NS);
+        // The first is parsed as it is and the request taken as lost; the second follows.
+        assert_eq!(w.delta().get(Counter::PeerWaitExpired), 1);
+        assert_eq!(w.delta().get(Counter::SequenceGaps), 1);
+        assert_eq!(w.delta().get(Counter::Responses), 2);
+        feed(&mut w, 40_000, &[answer(2, T0 + 80_000 + PEER_WAIT_NS)]);
+        assert_eq!(w.delta().get(Counter::HeldForPeer), 2, "not held again");
+        assert_eq!(w.delta().get(Counter::Responses), 3);
     }
 }

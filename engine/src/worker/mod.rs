@@ -390,7 +390,7 @@ impl Worker {
 
         // Sent after bytes of the other direction still on their way from another worker:
         // held until they are in (see `cross`).
-        if self.ahead_of_peer(slot, side, seg) && self.hold_for_peer(slot, side, ts, seg) {
+        if self.cross.is_some() && self.crossing_hold(slot, side, ts, seg) {
             return;
         }
         let flow = self.flows.flow_mut(slot);

@@ -130,13 +130,21 @@ impl Worker {
                     return;
                 }
             }
-            None if past.unsigned_abs() <= ACK_JUMP => return,
+            // With a crossing the bytes may still be in a lane from another worker, however
+            // far behind: only a held segment's expired wait says they were missed.
+            None if past.unsigned_abs() <= ACK_JUMP || self.cross.is_some() => return,
             None => {}
         }
+        self.capture_missed(slot, side, ack);
+    }
+
+    /// The capture missed direction `side`'s bytes up to `ack` (its peer acknowledged them):
+    /// what is held is given up, and the stream moves on to `ack` (a loss, `sequence_gaps`).
+    pub(super) fn capture_missed(&mut self, slot: u32, side: Side, ack: u32) {
         self.give_up_hole(slot, side);
         let dir = &mut self.flows.flow_mut(slot).dirs[side];
         let missed = ack.wrapping_sub(dir.next_seq) as i32;
-        if missed > 0 {
+        if missed > i32::from(dir.fin) {
             dir.next_seq = ack;
             self.delta.add(Counter::SequenceGaps, 1);
             self.lose(slot, side, u64::from(missed.unsigned_abs()), true);
