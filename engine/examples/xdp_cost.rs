@@ -85,7 +85,7 @@ fn run(repeat: u32, rounds: usize) -> Result<(), String> {
     };
     // Blocklists with one other source (a miss), and with the frames' source (a hit).
     let (source, other) = (IpAddr::from(SOURCE), IpAddr::from([10, 9, 9, 9]));
-    let block_miss = load(XdpRole::Capture, block)?;
+    let block_miss = load(XdpRole::Capture, block.clone())?;
     block_miss
         .blocklist()
         .map_err(|e| e.to_string())?

@@ -9,7 +9,7 @@
 //! Per segment:
 //!
 //! ```text
-//! frame ─decode─► TcpSegment ─(send stamp? capture latency)─► port filter
+//! frame ─decode─► TcpSegment ─address filter─(send stamp? capture latency)─► port filter
 //!       ─► flow lookup (or create on SYN / an HTTP start)
 //!       ─sequence check─► retransmission? skip : gap? resynchronise
 //!       ─framing─► skip body bytes │ carry a cut head │ parse heads ─► count request / response
@@ -55,6 +55,7 @@ use crate::flow::{Endpoint, FlowKey, FlowTable, Framing, Inserted, Side};
 use crate::reorder::ReorderPool;
 
 mod cross;
+mod dst;
 mod fragment;
 mod heads;
 mod parse;
@@ -62,6 +63,7 @@ mod ports;
 mod reorder;
 mod stream;
 
+pub use dst::DstFilter;
 use fragment::FragmentPath;
 pub use fragment::Shard;
 use parse::{plausible_request, plausible_response};
@@ -87,6 +89,9 @@ pub const ABSENT: &[u8] = b"-";
 pub struct WorkerConfig {
     /// Monitored ports.
     pub ports: PortFilter,
+    /// Watched server addresses (`--dst`): a segment with neither end in them is counted as
+    /// `unmonitored` and nothing else (no request, no new connection, no scan).
+    pub dst: DstFilter,
     /// Where each worker's per-message events go (`--json`): every worker gets a sink of its
     /// own from this factory. `None`: nowhere, at the cost of one `Option` test per message.
     pub events: Option<SinkFactory>,
@@ -98,6 +103,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             ports: PortFilter::any(),
+            dst: DstFilter::any(),
             events: None,
             flow_capacity: FLOW_CAPACITY,
         }
@@ -144,7 +150,7 @@ impl Worker {
             carry: CarryPool::new(CARRY_SLOTS),
             // Empty: reserved at the first out-of-order segment.
             reorder: ReorderPool::default(),
-            ports: config.ports.clone(),
+            ports: config.ports.clone().watching(&config.dst),
             delta,
             events: config.events.as_ref().map(SinkFactory::make),
             monotonic_offset_ns: None,
@@ -265,7 +271,8 @@ impl Worker {
                 if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
                     self.new_connection(ts, seg);
                 }
-                if self.ports.matches(seg.src_port, seg.dst_port) {
+                // Another server's traffic (`--dst`) is unmonitored as another port's is.
+                if self.ports.monitors(seg) {
                     self.segment(ts, seg);
                 } else {
                     self.delta.add(Counter::Unmonitored, 1);
@@ -306,6 +313,11 @@ impl Worker {
     /// tables, the log for the port-scan detector, and an event.
     #[inline(never)]
     pub(super) fn new_connection(&mut self, ts: u64, seg: &TcpSegment<'_>) {
+        // Another server's connection (`--dst`) is not this monitor's: its segments are counted
+        // as unmonitored only. Tested here, off the path of every frame that is not a SYN.
+        if !self.ports.watches(seg) {
+            return;
+        }
         let d = &mut *self.delta;
         d.add(Counter::NewConnections, 1);
         let (key, len) = addr_key(seg.src);
