@@ -116,22 +116,9 @@ fn counted(summary: &serde_json::Value) -> Served {
 /// Every table large enough to hold every key of the corpus.
 const WIDE: [&str; 2] = ["--top", "1000"];
 
-fn captures() -> Vec<String> {
-    let Some(manifest) = corpus::file("pcaps/MANIFEST.tsv") else {
-        return Vec::new();
-    };
-    std::fs::read_to_string(manifest)
-        .expect("reading the manifest")
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split('\t').next().map(str::to_owned))
-        .filter(|f| !f.is_empty())
-        .collect()
-}
-
 #[test]
 fn each_server_alone_is_what_tshark_saw_of_it() {
-    let captures = captures();
+    let captures = common::corpus_captures();
     if captures.is_empty() {
         return;
     }

@@ -15,21 +15,14 @@ use linewatch_engine::scan::Cidr;
 use linewatch_testkit::frame::{
     EthernetRepr, Frame, IpRepr, Ipv4Repr, Ipv6Repr, Tags, TcpFlags, TcpRepr, Transport, UdpRepr,
 };
-use linewatch_testkit::tools::{in_ci, is_root};
+use linewatch_testkit::tools::need_root;
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
 
-fn can_run(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        !in_ci(),
-        "{test}: needs root to load BPF; CI is set, so this fails instead of skipping"
-    );
-    eprintln!("note: {test} skipped: needs root to load BPF");
-    false
+/// Loading BPF needs root: a note and a skip without it, a failure when `CI` is set.
+fn can_run() -> bool {
+    need_root("xdp_dst", "loading BPF")
 }
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -126,7 +119,7 @@ fn check(program: &XdpProgram, cases: &[(&str, Vec<u8>, u32, bool)]) -> Vec<Stri
 
 #[test]
 fn only_the_watched_servers_traffic_is_taken_from_the_kernel() {
-    if !can_run("xdp_dst") {
+    if !can_run() {
         return;
     }
     // --interface --port 8080 --dst 10.0.0.2,2001:db8:1::/48.
@@ -288,7 +281,7 @@ fn rev(mut frames: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
 
 #[test]
 fn on_the_mirror_veth_other_servers_are_dropped_syns_included() {
-    if !can_run("xdp_dst") {
+    if !can_run() {
         return;
     }
     // --mirror --dst ...: every port, every SYN for scan detection, the rest dropped.
@@ -331,7 +324,7 @@ fn on_the_mirror_veth_other_servers_are_dropped_syns_included() {
 
 #[test]
 fn without_dst_every_address_is_monitored() {
-    if !can_run("xdp_dst") {
+    if !can_run() {
         return;
     }
     let program = XdpProgram::load(&RedirectPorts::List(vec![8080]), CaptureOptions::default())
@@ -359,7 +352,7 @@ fn the_tries_hold_their_capacity_and_no_more() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("1025 watched networks (--dst)"), "{e}");
-    if !can_run("xdp_dst") {
+    if !can_run() {
         return;
     }
     // A full set of IPv4 networks fills dst_v4 and half of dst_v6 (their mapped prefixes), and
