@@ -7,7 +7,9 @@
 //   2. decode it down to the TCP header (below);
 //   2a. only when options.dst is set (--dst): a TCP segment, or a fragment of a TCP datagram,
 //      whose source and destination addresses are both outside dst_v4 / dst_v6 is not
-//      monitored, whatever its ports: it goes on as in step 6;
+//      monitored, whatever its ports: it goes on as in step 6 (a whole segment is tested once
+//      step 4 wants it, so the tries are not looked up for other ports; a fragment before
+//      the fragment policy);
 //   3. only when options.block is set: a pure SYN (SYN set, ACK clear) whose source address is
 //      in block_v4 / block_v6 is dropped (XDP_DROP), counted in BLOCKED and in the entry's
 //      value; a SYN in a first IP fragment too. Nothing else is ever dropped for being
@@ -605,12 +607,13 @@ int linewatch_xdp(struct xdp_md *ctx) {
         count(OTHER);
         return other;
     }
-    if (options.dst && !watched(data, end)) {
+    if (!cfg->any && !monitored(cfg, load_be16(tcp)) && !monitored(cfg, load_be16(tcp + 2)) &&
+        !(options.all_syns && pure_syn(tcp, end))) {
         count(OTHER);
         return other;
     }
-    if (!cfg->any && !monitored(cfg, load_be16(tcp)) && !monitored(cfg, load_be16(tcp + 2)) &&
-        !(options.all_syns && pure_syn(tcp, end))) {
+    // Step 2a after the ports: the tries are looked up only for a segment the ports want.
+    if (options.dst && !watched(data, end)) {
         count(OTHER);
         return other;
     }

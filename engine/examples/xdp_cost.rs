@@ -130,7 +130,7 @@ fn run(repeat: u32, rounds: usize) -> Result<(), String> {
 
     let psh_ack = TcpFlags::PSH | TcpFlags::ACK;
     let syn = TcpFlags::SYN;
-    let cases: [(&str, &XdpProgram, Vec<u8>); 13] = [
+    let cases: [(&str, &XdpProgram, Vec<u8>); 14] = [
         (
             "http request to 8080 (monitored)",
             &plain,
@@ -173,6 +173,11 @@ fn run(repeat: u32, rounds: usize) -> Result<(), String> {
             "dst=1: http request to 8080, not watched",
             &dst_miss,
             http_frame(8080, psh_ack),
+        ),
+        (
+            "dst=1: http request to 22 (no lookup)",
+            &dst_miss,
+            http_frame(22, psh_ack),
         ),
         (
             "block: http request to 8080",

@@ -9,11 +9,15 @@
 //! Per segment:
 //!
 //! ```text
-//! frame ─decode─► TcpSegment ─address filter─(send stamp? capture latency)─► port filter
+//! frame ─decode─► TcpSegment ─(send stamp? capture latency)─► port and address filter
 //!       ─► flow lookup (or create on SYN / an HTTP start)
 //!       ─sequence check─► retransmission? skip : gap? resynchronise
 //!       ─framing─► skip body bytes │ carry a cut head │ parse heads ─► count request / response
 //! ```
+//!
+//! The filter ([`PortFilter`], with `--dst`'s [`DstFilter`] inside it) counts a segment it
+//! rejects as `unmonitored` and nothing else; a SYN to or from no watched address is not a new
+//! connection either (nor the scan detector's). A reassembled datagram is tested like a frame.
 //!
 //! Exactness rules:
 //! - A message is counted once, when its head is complete, at the time of its first byte.
