@@ -652,6 +652,32 @@ mod tests {
         all
     }
 
+    /// `--dst`: a connection to a watched server is counted; to another one, only its
+    /// segments as unmonitored (no request, no new connection, nothing for the scan detector).
+    #[test]
+    fn only_the_watched_servers_connections_count() {
+        for (watched, counted) in [
+            ("10.0.0.2", true),
+            ("10.0.0.0/30", true),
+            ("10.0.0.9", false),
+        ] {
+            let config = WorkerConfig {
+                dst: DstFilter::nets(&[watched.parse().unwrap()]),
+                ..WorkerConfig::default()
+            };
+            let mut w = Worker::new(&config, CoreDelta::new(0));
+            syn(&mut w, 0);
+            send(&mut w, 0, 0, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+            let d = w.delta();
+            let n = u64::from(counted);
+            assert_eq!(d.get(Counter::Packets), 2, "{watched}");
+            assert_eq!(d.get(Counter::Requests), n, "{watched}");
+            assert_eq!(d.get(Counter::NewConnections), n, "{watched}");
+            assert_eq!(d.syns.len() as u64, n, "{watched}");
+            assert_eq!(d.get(Counter::Unmonitored), 2 - 2 * n, "{watched}");
+        }
+    }
+
     #[test]
     fn out_of_order_segments_are_parsed_once_the_hole_fills() {
         let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));

@@ -82,3 +82,63 @@ impl PortFilter {
         self.bits[usize::from(p) / 64] & (1 << (p % 64)) != 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use linewatch_parser::wire::{decode_frame, LinkType};
+    use linewatch_testkit::frame::{Frame, TcpRepr};
+
+    use super::*;
+    use crate::scan::Cidr;
+
+    /// Whether `filter` monitors a segment from `src:sport` to `dst:dport`.
+    fn monitors(filter: &PortFilter, src: &str, sport: u16, dst: &str, dport: u16) -> bool {
+        let (src, dst): (IpAddr, IpAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+        let frame = Frame::tcp(
+            src,
+            dst,
+            TcpRepr {
+                src_port: sport,
+                dst_port: dport,
+                ..TcpRepr::default()
+            },
+        )
+        .to_vec();
+        let seg = decode_frame(LinkType::Ethernet, &frame).expect("a TCP segment");
+        filter.monitors(&seg)
+    }
+
+    fn dst(nets: &[&str]) -> DstFilter {
+        let nets: Vec<Cidr> = nets.iter().map(|n| n.parse().unwrap()).collect();
+        DstFilter::nets(&nets)
+    }
+
+    #[test]
+    fn without_dst_the_ports_alone_decide() {
+        let any = PortFilter::any().watching(&DstFilter::any());
+        assert!(monitors(&any, "10.0.0.1", 40000, "192.0.2.9", 22));
+        let web = PortFilter::ports(&[80]).watching(&DstFilter::any());
+        assert!(monitors(&web, "10.0.0.1", 40000, "192.0.2.9", 80));
+        assert!(monitors(&web, "192.0.2.9", 80, "10.0.0.1", 40000));
+        assert!(!monitors(&web, "10.0.0.1", 40000, "192.0.2.9", 22));
+    }
+
+    #[test]
+    fn with_dst_a_segment_needs_a_watched_address_and_a_monitored_port() {
+        let watched = dst(&["192.0.2.0/24", "2001:db8::/32"]);
+        let any = PortFilter::any().watching(&watched);
+        assert!(monitors(&any, "10.0.0.1", 40000, "192.0.2.9", 22));
+        assert!(monitors(&any, "192.0.2.9", 22, "10.0.0.1", 40000));
+        assert!(!monitors(&any, "10.0.0.1", 40000, "198.51.100.1", 22));
+        assert!(monitors(&any, "2001:db8::1", 40000, "2001:db9::1", 80));
+        assert!(!monitors(&any, "2001:db9::1", 40000, "2001:dba::1", 80));
+        // The port set still applies, and the plain port test ignores addresses.
+        let web = PortFilter::ports(&[80]).watching(&watched);
+        assert!(monitors(&web, "10.0.0.1", 40000, "192.0.2.9", 80));
+        assert!(!monitors(&web, "10.0.0.1", 40000, "192.0.2.9", 22));
+        assert!(!monitors(&web, "10.0.0.1", 40000, "198.51.100.1", 80));
+        assert!(web.matches(40000, 80) && any.matches(1, 2));
+    }
+}
