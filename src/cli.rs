@@ -57,8 +57,9 @@ pub(crate) struct Cli {
     pub(crate) read: Option<PathBuf>,
 
     /// Capture live on IFACE with AF_XDP (a mirror/SPAN port, a tap, a veth). TCP segments to
-    /// or from the monitored ports are TAKEN AWAY from the kernel: the host itself no longer
-    /// receives them on IFACE. Everything else passes. On a serving host use --mirror.
+    /// or from the monitored ports (and, with --dst, the watched addresses) are TAKEN AWAY from
+    /// the kernel: the host itself no longer receives them on IFACE. Everything else passes. On
+    /// a serving host use --mirror.
     #[arg(long, value_name = "IFACE", conflicts_with = "mirror")]
     pub(crate) interface: Option<String>,
 
