@@ -14,8 +14,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use common::{map_of, summary_of};
+use common::{map_of, scratch, summary_of};
 use linewatch_testkit::corpus;
+use linewatch_testkit::frame::{pcap, Frame, TcpFlags, TcpRepr};
 
 /// Responses linewatch counts and tshark does not, as `tests/corpus.rs` lists them with the
 /// reasons: (capture, the client port of the connection, status code).
@@ -221,4 +222,134 @@ fn a_bad_dst_is_one_line_naming_it() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains(why) && stderr.contains("--dst"), "{stderr}");
     }
+}
+
+/// One connection to `server` from `client` port `port`: SYN, SYN-ACK, a GET with Host
+/// `host`, a 200; the GET in three IP fragments when `fragmented` (last fragment first when
+/// `reversed`). Returns the frames in capture order.
+fn connection(
+    client: IpAddr,
+    server: IpAddr,
+    port: u16,
+    host: &str,
+    fragmented: bool,
+    reversed: bool,
+) -> Vec<Vec<u8>> {
+    let request = format!("GET /{host} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let (client_seq, server_seq) = (1_000, 5_000);
+    let seg = |from_client: bool, flags: TcpFlags, payload: &[u8]| {
+        let (src, dst, sport, dport) = if from_client {
+            (client, server, port, 80)
+        } else {
+            (server, client, 80, port)
+        };
+        let syn = flags.contains(TcpFlags::SYN);
+        let (seq, ack) = if from_client {
+            (client_seq, server_seq + 1)
+        } else {
+            (server_seq, client_seq + 1)
+        };
+        Frame::tcp(
+            src,
+            dst,
+            TcpRepr {
+                src_port: sport,
+                dst_port: dport,
+                seq: if syn { seq } else { seq + 1 },
+                ack,
+                flags,
+                payload,
+                ..TcpRepr::default()
+            },
+        )
+        .to_vec_and_fragments(fragmented && from_client && !syn, u32::from(port), reversed)
+    };
+    let mut frames = seg(true, TcpFlags::SYN, b"");
+    frames.extend(seg(false, TcpFlags::SYN | TcpFlags::ACK, b""));
+    frames.extend(seg(true, TcpFlags::PSH | TcpFlags::ACK, request.as_bytes()));
+    frames.extend(seg(false, TcpFlags::PSH | TcpFlags::ACK, response));
+    frames
+}
+
+/// A frame whole, or in three IP fragments with identification `ident`.
+trait Fragmented {
+    fn to_vec_and_fragments(&self, fragmented: bool, ident: u32, reversed: bool) -> Vec<Vec<u8>>;
+}
+
+impl Fragmented for Frame<'_> {
+    fn to_vec_and_fragments(&self, fragmented: bool, ident: u32, reversed: bool) -> Vec<Vec<u8>> {
+        if !fragmented {
+            return vec![self.to_vec()];
+        }
+        let mut frames = self.fragments(ident, &[16, 32]);
+        if reversed {
+            frames.reverse();
+        }
+        frames
+    }
+}
+
+#[test]
+fn fragmented_requests_follow_their_servers_addresses() {
+    let a: IpAddr = "10.1.0.1".parse().unwrap();
+    let b: IpAddr = "10.1.0.2".parse().unwrap();
+    let c: IpAddr = "2001:db8::1".parse().unwrap();
+    let v4_client: IpAddr = "10.9.0.1".parse().unwrap();
+    let v6_client: IpAddr = "2001:db8:9::1".parse().unwrap();
+    // Per server: six connections, whole, fragmented, and fragmented last fragment first.
+    let mut frames = Vec::new();
+    let mut port = 40_000;
+    for i in 0..6 {
+        for (server, client, host) in [
+            (a, v4_client, "a"),
+            (b, v4_client, "b"),
+            (c, v6_client, "c"),
+        ] {
+            port += 1;
+            frames.extend(connection(
+                client,
+                server,
+                port,
+                host,
+                i % 3 != 0,
+                i % 3 == 2,
+            ));
+        }
+    }
+    let t0 = 1_700_000_000_000_000_000u64;
+    let timed: Vec<(u64, &[u8])> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (t0 + i as u64 * 1_000_000, f.as_slice()))
+        .collect();
+    let dir = scratch("dst-fragments");
+    let file = dir.join("three-servers.pcap");
+    std::fs::write(&file, pcap(&timed)).expect("writing the capture");
+
+    let hosts = |dst: &[&str]| {
+        let args: Vec<&str> = dst.iter().flat_map(|d| ["--dst", *d]).collect();
+        let (s, _) = summary_of(&file, &args);
+        assert_eq!(s["requests"], s["responses"], "{dst:?}: {s:#}");
+        // Four of each server's six requests came in fragments: every datagram is reassembled
+        // (fragments carry no ports), then its segment is watched or not by its addresses.
+        assert_eq!(s["fragments"]["reassembled"].as_u64(), Some(12), "{dst:?}");
+        (
+            map_of(&s, "hosts"),
+            s["connections"]["new"].as_u64().unwrap(),
+        )
+    };
+    let six = |h: &str| (h.to_owned(), 6);
+    assert_eq!(
+        hosts(&[]),
+        (BTreeMap::from([six("a"), six("b"), six("c")]), 18)
+    );
+    assert_eq!(hosts(&["10.1.0.1"]), (BTreeMap::from([six("a")]), 6));
+    assert_eq!(
+        hosts(&["10.1.0.2", "2001:db8::/64"]),
+        (BTreeMap::from([six("b"), six("c")]), 12)
+    );
+    // The clients' networks watch every connection of their family.
+    assert_eq!(hosts(&["2001:db8:9::/48"]), (BTreeMap::from([six("c")]), 6));
+    let _ = std::fs::remove_dir_all(&dir);
 }
