@@ -176,6 +176,9 @@ fn live_config(
             // the host and is left to it.
             all_syns: own_mirror,
             block: plan.live.block_scanners && !own_mirror,
+            // The XDP program keeps other servers' traffic away from the workers: the kernel's
+            // on --interface, dropped from the copy on the mirror veth.
+            dst: plan.engine.worker.dst.networks().to_vec(),
         },
         block: plan.live.block_scanners.then(|| match mirrored {
             Some(nic) => BlockOn::Nic(nic.to_owned()),

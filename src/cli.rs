@@ -57,8 +57,9 @@ pub(crate) struct Cli {
     pub(crate) read: Option<PathBuf>,
 
     /// Capture live on IFACE with AF_XDP (a mirror/SPAN port, a tap, a veth). TCP segments to
-    /// or from the monitored ports are TAKEN AWAY from the kernel: the host itself no longer
-    /// receives them on IFACE. Everything else passes. On a serving host use --mirror.
+    /// or from the monitored ports (and, with --dst, the watched addresses) are TAKEN AWAY from
+    /// the kernel: the host itself no longer receives them on IFACE. Everything else passes. On
+    /// a serving host use --mirror.
     #[arg(long, value_name = "IFACE", conflicts_with = "mirror")]
     pub(crate) interface: Option<String>,
 
@@ -74,6 +75,14 @@ pub(crate) struct Cli {
     /// for --interface, so that attaching to a host's NIC never takes its SSH or other traffic.
     #[arg(long, value_name = "LIST|any", value_parser = parse_ports)]
     pub(crate) port: Option<Ports>,
+
+    /// Count only traffic to and from these server addresses: addresses or networks
+    /// (10.0.0.0/8, 2001:db8::/32; a bare address is a /32 or /128), comma-separated or
+    /// repeated. A segment is counted when its source or destination is in one. Live, the XDP
+    /// program applies it: on --interface other traffic stays with the kernel, on --mirror it is
+    /// dropped from the copy. Default: every address.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    pub(crate) dst: Vec<Cidr>,
 
     /// Live: the rx queues to capture, e.g. 0,1 or 0-3 (default: all of the interface's
     /// combined channels, as `ethtool -l` shows them).

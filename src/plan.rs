@@ -10,9 +10,10 @@ use linewatch_engine::aggregate::AggregatorConfig;
 use linewatch_engine::alert::{AlertConfig, Threshold};
 use linewatch_engine::live::rss::RssPolicy;
 use linewatch_engine::live::run::IdlePolicy;
+use linewatch_engine::live::xdp::DST_CAPACITY;
 use linewatch_engine::offline::EngineConfig;
 use linewatch_engine::scan::{AllowList, ScanConfig};
-use linewatch_engine::worker::{PortFilter, WorkerConfig};
+use linewatch_engine::worker::{DstFilter, PortFilter, WorkerConfig};
 use linewatch_report::sink::JsonLines;
 use linewatch_report::SinkFactory;
 
@@ -174,6 +175,13 @@ impl Plan {
             Mode::Interface(_) => Ports::List(DEFAULT_INTERFACE_PORTS.to_vec()),
             _ => Ports::Any,
         });
+        if cli.dst.len() > DST_CAPACITY {
+            return Err(format!(
+                "--dst lists {} networks; at most {DST_CAPACITY} are watched: merge them into \
+                 wider prefixes",
+                cli.dst.len()
+            ));
+        }
         let allow_self = match &mode {
             Mode::Interface(i) | Mode::Mirror(i) if !cli.no_allow_self => Some(i.clone()),
             _ => None,
@@ -185,6 +193,7 @@ impl Plan {
                     Ports::Any => PortFilter::any(),
                     Ports::List(list) => PortFilter::ports(list),
                 },
+                dst: DstFilter::nets(&cli.dst),
                 events: cli
                     .json
                     .then(|| SinkFactory::new(|| Box::new(JsonLines::stdout()))),
@@ -238,6 +247,27 @@ impl Plan {
             allow_self,
             self_addresses: 0,
         })
+    }
+
+    /// The line that says which servers' traffic is counted (`--dst`), with what happens to
+    /// the rest; `None` when every address is watched.
+    pub(crate) fn watch_banner(&self) -> Option<String> {
+        let dst = &self.engine.worker.dst;
+        if dst.is_any() {
+            return None;
+        }
+        let nets: Vec<String> = dst.networks().iter().map(ToString::to_string).collect();
+        let rest = match &self.mode {
+            Mode::Read(_) => "other segments are counted only as unmonitored".to_owned(),
+            Mode::Interface(iface) => {
+                format!("other traffic is left to {iface}'s kernel (XDP passes it)")
+            }
+            Mode::Mirror(_) => "other traffic is dropped from the mirror copy in XDP".to_owned(),
+        };
+        Some(format!(
+            "linewatch: watching traffic to and from {}; {rest}",
+            nets.join(", ")
+        ))
     }
 
     /// The line that says what the connection guard does in a live run, like the seed's
@@ -437,6 +467,64 @@ mod tests {
         let m = plan(&["--read", "x", "--metrics", "9920"]).unwrap();
         assert!(m.engine.aggregator.metrics);
         assert_eq!(m.outputs.metrics, Some("127.0.0.1:9920".parse().unwrap()));
+    }
+
+    #[test]
+    fn dst_narrows_the_watched_addresses_and_says_so() {
+        let all = plan(&["--read", "x"]).unwrap();
+        assert!(all.engine.worker.dst.is_any());
+        assert_eq!(all.watch_banner(), None);
+
+        let p = plan(&[
+            "--read",
+            "x",
+            "--dst",
+            "2001:db8::/32,10.1.2.3",
+            "--dst",
+            "10.0.0.0/8",
+        ])
+        .unwrap();
+        let shown: Vec<String> = p
+            .engine
+            .worker
+            .dst
+            .networks()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["10.0.0.0/8", "10.1.2.3/32", "2001:db8::/32"]);
+        assert_eq!(
+            p.watch_banner().unwrap(),
+            "linewatch: watching traffic to and from 10.0.0.0/8, 10.1.2.3/32, 2001:db8::/32; \
+             other segments are counted only as unmonitored"
+        );
+        let live = plan(&["--interface", "eth0", "--dst", "192.0.2.1"]).unwrap();
+        assert!(live
+            .watch_banner()
+            .unwrap()
+            .ends_with("192.0.2.1/32; other traffic is left to eth0's kernel (XDP passes it)"));
+        let mirror = plan(&["--mirror", "eth0", "--dst", "192.0.2.1"]).unwrap();
+        assert!(mirror
+            .watch_banner()
+            .unwrap()
+            .ends_with("other traffic is dropped from the mirror copy in XDP"));
+    }
+
+    #[test]
+    fn a_bad_dst_is_refused_naming_the_value() {
+        for (bad, why) in [
+            ("10.0.0.300", "`10.0.0.300` is not an address or network"),
+            (
+                "10.0.0.0/33",
+                "`10.0.0.0/33`: the prefix length must be 0 to 32",
+            ),
+            ("2001:db8::/129", "the prefix length must be 0 to 128"),
+            ("web1", "`web1` is not an address or network"),
+        ] {
+            let e = plan(&["--read", "x", "--dst", &format!("10.0.0.1,{bad}")]).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+            assert!(e.contains("--dst"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -47,7 +47,11 @@ pub(crate) fn run(mut plan: Plan) -> Result<Finished, ExitCode> {
     let mut opened = open(&mut plan).map_err(bad_input)?;
     // Lines that say what this run does, printed once capture is ready (live: so that an
     // error at start stays the only line) or at once (a replay).
-    let mut startup: Vec<String> = plan.scan_banner().into_iter().collect();
+    let mut startup: Vec<String> = plan
+        .watch_banner()
+        .into_iter()
+        .chain(plan.scan_banner())
+        .collect();
 
     let human = Human::new(plan.outputs.json);
     let printer = Printer::new(&human, opened.alert_log, plan.outputs.top);

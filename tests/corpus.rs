@@ -135,20 +135,6 @@ fn read_oracle(capture: &str) -> Option<Oracle> {
     Some(o)
 }
 
-/// The captures named in the corpus manifest.
-fn captures() -> Vec<String> {
-    let Some(manifest) = corpus::file("pcaps/MANIFEST.tsv") else {
-        return Vec::new();
-    };
-    std::fs::read_to_string(manifest)
-        .expect("reading the manifest")
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split('\t').next().map(str::to_string))
-        .filter(|f| !f.is_empty())
-        .collect()
-}
-
 #[test]
 fn section_rule_matches_spec_examples() {
     assert_eq!(section("/pages/create"), "/pages");
@@ -166,7 +152,7 @@ fn section_rule_matches_spec_examples() {
 
 #[test]
 fn every_capture_agrees_with_tshark() {
-    let captures = captures();
+    let captures = common::corpus_captures();
     if captures.is_empty() {
         return;
     }

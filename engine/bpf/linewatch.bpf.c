@@ -5,6 +5,11 @@
 // linewatch_xdp (capture), per frame, in this order:
 //   1. count the frame (SEEN) and read config_map;
 //   2. decode it down to the TCP header (below);
+//   2a. only when options.dst is set (--dst): a TCP segment, or a fragment of a TCP datagram,
+//      whose source and destination addresses are both outside dst_v4 / dst_v6 is not
+//      monitored, whatever its ports: it goes on as in step 6 (a whole segment is tested once
+//      step 4 wants it, so the tries are not looked up for other ports; a fragment before
+//      the fragment policy);
 //   3. only when options.block is set: a pure SYN (SYN set, ACK clear) whose source address is
 //      in block_v4 / block_v6 is dropped (XDP_DROP), counted in BLOCKED and in the entry's
 //      value; a SYN in a first IP fragment too. Nothing else is ever dropped for being
@@ -25,7 +30,9 @@
 //
 // The fragment policy. A later fragment has no TCP header, so no ports to match; the workers
 // reassemble (engine/src/defrag.rs) whatever fragments they are given. Fragments of anything
-// but TCP are never taken (step 6), in any mode.
+// but TCP are never taken (step 6), in any mode. Every fragment carries its datagram's
+// addresses, so step 2a is decided for each fragment alone, before the policy below: a
+// datagram of an unwatched address goes on whole as in step 6 and leaves no frag_map entry.
 // - config.any or config.drop_others (--port any; linewatch's mirror veth, where the kernel
 //   only drops the copy): every TCP fragment is taken. No state.
 // - Otherwise (--interface with a port list: the kernel may need the host's own fragments) a
@@ -72,6 +79,7 @@ typedef long long __s64;
 #define BPF_MAP_TYPE_ARRAY 2
 #define BPF_MAP_TYPE_PERCPU_ARRAY 6
 #define BPF_MAP_TYPE_LRU_HASH 9
+#define BPF_MAP_TYPE_LPM_TRIE 11
 #define BPF_MAP_TYPE_XSKMAP 17
 #define BPF_ANY 0
 #define XDP_DROP 1
@@ -163,6 +171,37 @@ struct {
     __type(key, struct v6_addr);
     __type(value, __u64);
 } block_v6 SEC(".maps");
+
+// The watched networks (--dst, read only when options.dst is set): longest-prefix-match tries
+// keyed by a prefix length (native byte order) and the address bytes as on the wire. An IPv4
+// network is also in dst_v6 as its IPv4-mapped prefix (::ffff:a.b.c.d/96+len), as the workers
+// count a mapped address as IPv4. Written once by linewatch before attaching
+// (XdpProgram::load); the value is unused. An LPM trie must not be preallocated.
+struct dst_v4_key {
+    __u32 prefixlen;
+    __u8 addr[4];
+};
+
+struct dst_v6_key {
+    __u32 prefixlen;
+    __u8 addr[16];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, 1024);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct dst_v4_key);
+    __type(value, __u8);
+} dst_v4 SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, 2048);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct dst_v6_key);
+    __type(value, __u8);
+} dst_v6 SEC(".maps");
 
 // The fragment policy's memory (--interface with a port list; see the header comment): what
 // each datagram's fragments get, by the kernel's reassembly key. An IPv4 key holds its
@@ -422,11 +461,51 @@ static ALWAYS_INLINE int blocked_syn(struct xdp_md *ctx) {
 // measured at +0.5 to +1 ns of a 14 ns run on a 150-byte frame.)
 // - block: run the blocklist check (step 3 above); when 0 no lookup happens.
 // - all_syns: also redirect a pure SYN to any port (the mirror veth: port-scan detection).
+// - dst: step 2a, the watched networks; when 0 no address is looked up.
 static const volatile struct options {
     __u32 block;
     __u32 all_syns;
-} options = {0, 0};
-_Static_assert(sizeof(struct options) == 8, "options layout is ABI with the loader");
+    __u32 dst;
+} options = {0, 0, 0};
+_Static_assert(sizeof(struct options) == 12, "options layout is ABI with the loader");
+
+// Step 2a for one address pair, as on the wire (16 bytes each when `v6`, else 4): 1 when either
+// is in a watched network.
+static ALWAYS_INLINE int watched_pair(const __u8 *src, const __u8 *dst, int v6) {
+    if (v6) {
+        struct dst_v6_key key = {.prefixlen = 128};
+        __builtin_memcpy(key.addr, src, 16);
+        if (bpf_map_lookup_elem(&dst_v6, &key))
+            return 1;
+        __builtin_memcpy(key.addr, dst, 16);
+        return bpf_map_lookup_elem(&dst_v6, &key) != 0;
+    }
+    struct dst_v4_key key = {.prefixlen = 32};
+    __builtin_memcpy(key.addr, src, 4);
+    if (bpf_map_lookup_elem(&dst_v4, &key))
+        return 1;
+    __builtin_memcpy(key.addr, dst, 4);
+    return bpf_map_lookup_elem(&dst_v4, &key) != 0;
+}
+
+// Step 2a for a frame tcp_offset read as a TCP segment: decodes its IP header again (off the
+// common path: only with --dst) and returns 1 when an end is watched. A frame it cannot read
+// returns 0 (not watched).
+static ALWAYS_INLINE int watched(const __u8 *data, const __u8 *end) {
+    __u16 proto = 0;
+    int l3 = l3_offset(data, end, &proto);
+    if (l3 < 0 || l3 > 64)
+        return 0;
+    const __u8 *ip = data + l3;
+    if (proto == ETH_P_IPV6) {
+        if (ip + 40 > end)
+            return 0;
+        return watched_pair(ip + 8, ip + 24, 1);
+    }
+    if (ip + 20 > end)
+        return 0;
+    return watched_pair(ip + 12, ip + 16, 0);
+}
 
 static ALWAYS_INLINE int monitored(const struct config *cfg, __u16 port) {
     return (cfg->ports[(port >> 3) & 0x1FFF] >> (port & 7)) & 1;
@@ -446,6 +525,10 @@ static ALWAYS_INLINE int fragment(struct xdp_md *ctx, const struct config *cfg, 
     const __u8 *end = (const __u8 *)(long)ctx->data_end;
     struct frag f = {};
     if (frag_decode(data, end, &f) != 0) {
+        count(OTHER);
+        return other;
+    }
+    if (options.dst && !watched_pair(f.key.src, f.key.dst, f.key.version == 6)) {
         count(OTHER);
         return other;
     }
@@ -526,6 +609,11 @@ int linewatch_xdp(struct xdp_md *ctx) {
     }
     if (!cfg->any && !monitored(cfg, load_be16(tcp)) && !monitored(cfg, load_be16(tcp + 2)) &&
         !(options.all_syns && pure_syn(tcp, end))) {
+        count(OTHER);
+        return other;
+    }
+    // Step 2a after the ports: the tries are looked up only for a segment the ports want.
+    if (options.dst && !watched(data, end)) {
         count(OTHER);
         return other;
     }

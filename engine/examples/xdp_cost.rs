@@ -6,13 +6,15 @@
 //! minimum and the median over the rounds of the mean ns per run. The frames are 150 bytes:
 //! an HTTP request to a monitored port (8080), the same to an unmonitored port (22), UDP, and
 //! pure SYNs; first with the default options, then with the blocklist check (`block`), with
-//! `all_syns`, and through the block program.
+//! `all_syns`, with watched networks (`dst`: the frame's server watched, or neither of its
+//! addresses, two trie lookups), and through the block program.
 //! Noisy on a busy machine: compare runs made side by side, not across days.
 
 use std::net::IpAddr;
 use std::process::ExitCode;
 
 use linewatch_engine::live::xdp::{CaptureOptions, RedirectPorts, XdpProgram, XdpRole};
+use linewatch_engine::scan::Cidr;
 use linewatch_testkit::frame::{
     Frame, TcpFlags, TcpRepr, UdpRepr, ETHERNET_HEADER_LEN, IPV4_HEADER_LEN, TCP_HEADER_LEN,
     UDP_HEADER_LEN,
@@ -85,7 +87,7 @@ fn run(repeat: u32, rounds: usize) -> Result<(), String> {
     };
     // Blocklists with one other source (a miss), and with the frames' source (a hit).
     let (source, other) = (IpAddr::from(SOURCE), IpAddr::from([10, 9, 9, 9]));
-    let block_miss = load(XdpRole::Capture, block)?;
+    let block_miss = load(XdpRole::Capture, block.clone())?;
     block_miss
         .blocklist()
         .map_err(|e| e.to_string())?
@@ -104,6 +106,21 @@ fn run(repeat: u32, rounds: usize) -> Result<(), String> {
             ..CaptureOptions::default()
         },
     )?;
+    let watching = |nets: &[&str]| -> Result<XdpProgram, String> {
+        let dst = nets
+            .iter()
+            .map(|n| n.parse::<Cidr>())
+            .collect::<Result<Vec<_>, _>>()?;
+        load(
+            XdpRole::Capture,
+            CaptureOptions {
+                dst,
+                ..CaptureOptions::default()
+            },
+        )
+    };
+    let dst_hit = watching(&["10.0.0.2"])?;
+    let dst_miss = watching(&["192.0.2.0/24", "10.1.0.0/16", "2001:db8::/32"])?;
     let block = load(XdpRole::Block, CaptureOptions::default())?;
     block
         .blocklist()
@@ -113,7 +130,7 @@ fn run(repeat: u32, rounds: usize) -> Result<(), String> {
 
     let psh_ack = TcpFlags::PSH | TcpFlags::ACK;
     let syn = TcpFlags::SYN;
-    let cases: [(&str, &XdpProgram, Vec<u8>); 11] = [
+    let cases: [(&str, &XdpProgram, Vec<u8>); 14] = [
         (
             "http request to 8080 (monitored)",
             &plain,
@@ -148,6 +165,21 @@ fn run(repeat: u32, rounds: usize) -> Result<(), String> {
         ),
         ("all_syns=1: SYN to 22", &all_syns, http_frame(22, syn)),
         (
+            "dst=1: http request to 8080, server watched",
+            &dst_hit,
+            http_frame(8080, psh_ack),
+        ),
+        (
+            "dst=1: http request to 8080, not watched",
+            &dst_miss,
+            http_frame(8080, psh_ack),
+        ),
+        (
+            "dst=1: http request to 22 (no lookup)",
+            &dst_miss,
+            http_frame(22, psh_ack),
+        ),
+        (
             "block: http request to 8080",
             &block,
             http_frame(8080, psh_ack),
@@ -157,7 +189,7 @@ fn run(repeat: u32, rounds: usize) -> Result<(), String> {
     for (name, program, frame) in &cases {
         let (min, median) = measure(program, frame, repeat, rounds)?;
         eprintln!(
-            "{name:<42} {} bytes: min {min} ns, median {median} ns ({rounds} x {repeat})",
+            "{name:<44} {} bytes: min {min} ns, median {median} ns ({rounds} x {repeat})",
             frame.len()
         );
     }

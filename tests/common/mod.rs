@@ -95,3 +95,18 @@ pub fn section(uri: &str) -> String {
         None => path.to_string(),
     }
 }
+
+/// The captures named in the corpus manifest (`pcaps/MANIFEST.tsv`); none when the corpus is
+/// missing outside CI.
+pub fn corpus_captures() -> Vec<String> {
+    let Some(manifest) = linewatch_testkit::corpus::file("pcaps/MANIFEST.tsv") else {
+        return Vec::new();
+    };
+    std::fs::read_to_string(manifest)
+        .expect("reading the manifest")
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').next().map(str::to_string))
+        .filter(|f| !f.is_empty())
+        .collect()
+}

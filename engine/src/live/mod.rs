@@ -3,7 +3,7 @@
 //! source of frames and the clock differ.
 //!
 //! ```text
-//!  NIC rx queue q ──XDP program (xdp.rs): monitored TCP port?──yes──► xsks_map[q] ──► AF_XDP socket q
+//!  NIC rx queue q ──XDP program (xdp.rs): monitored TCP port (and --dst address)?──yes──► xsks_map[q] ──► AF_XDP socket q
 //!                                        └──no──► kernel stack (XDP_PASS)            │ rx ring, 16k
 //!                                                                                    ▼
 //!                     worker q (run.rs), pinned to a core: batch → Worker::process_frame → epochs

@@ -292,7 +292,7 @@ pub fn run(
         ifname,
         ifindex,
         &config.ports,
-        config.capture,
+        config.capture.clone(),
         config.generic,
     )?;
     let mut notices: Vec<String> = notice.into_iter().collect();

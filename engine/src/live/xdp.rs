@@ -7,6 +7,9 @@
 //!   redirects a TCP segment from or to a monitored port (and, if
 //!   [`CaptureOptions::all_syns`], a pure SYN to any port) to the AF_XDP socket of its rx
 //!   queue; passes the rest to the kernel, or drops it if [`CaptureOptions::drop_others`].
+//!   With [`CaptureOptions::dst`] (`--dst`), a segment or fragment with neither address in
+//!   those networks is not monitored, whatever its ports (passed, or dropped with
+//!   `drop_others`), before the ports and the fragment policy are looked at.
 //!   IP fragments of TCP datagrams (later ones carry no ports) follow the fragment policy of
 //!   the program's header comment: with [`RedirectPorts::Any`] or `drop_others` every one is
 //!   redirected; otherwise a datagram's fragments follow its first fragment's ports (an LRU map
@@ -20,10 +23,11 @@
 //! 1. Refuse an interface that already has an XDP program: it belongs to another tool (or
 //!    another linewatch) and is never replaced silently. The error names it and says how to
 //!    remove it.
-//! 2. Open the object and write `block` and `all_syns` into its `.rodata` (libbpf freezes it
-//!    on load, and the verifier then removes a step whose flag is off: the capture program
-//!    without them costs what it did before they existed); load it; write the ports and
-//!    `drop_others` into `config_map`.
+//! 2. Open the object and write `block`, `all_syns` and `dst` (whether there are watched
+//!    networks) into its `.rodata` (libbpf freezes it on load, and the verifier then removes a
+//!    step whose flag is off: the capture program without them costs what it did before they
+//!    existed); load it; write the ports and `drop_others` into `config_map`, and the watched
+//!    networks into `dst_v4` and `dst_v6`.
 //! 3. Attach through a bpf_link (`BPF_LINK_CREATE`), native mode first, generic (SKB) mode as
 //!    the fallback with a notice. The link is a file descriptor owned by this process, so the
 //!    kernel detaches the program when linewatch exits, crashes or is killed with SIGKILL; a
@@ -47,10 +51,11 @@ use libbpf_sys as bpf;
 use super::blocklist::Blocklist;
 use super::error::LiveError;
 use super::maps::{
-    percpu_sum, BLOCKED_SLOT, FRAGMENTS_AHEAD_SLOT, FRAGMENTS_SLOT, FRAGMENTS_UNWANTED_SLOT,
-    NO_SOCKET_SLOT, OTHER_SLOT, REDIRECTED_SLOT, SEEN_SLOT,
+    percpu_sum, write_dst, BLOCKED_SLOT, FRAGMENTS_AHEAD_SLOT, FRAGMENTS_SLOT,
+    FRAGMENTS_UNWANTED_SLOT, NO_SOCKET_SLOT, OTHER_SLOT, REDIRECTED_SLOT, SEEN_SLOT,
 };
 use super::sys::{bpf_errno, errno_of, errno_text, PRIVILEGE_FIX};
+use crate::scan::Cidr;
 
 /// The compiled program.
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/linewatch.bpf.o"));
@@ -79,10 +84,10 @@ pub enum XdpRole {
 }
 
 /// What the capture program (`linewatch_xdp`) does beyond redirecting the monitored ports,
-/// fixed when it is loaded. `drop_others` goes into its `config_map`; `block` and `all_syns`
-/// into its `.rodata`, which the kernel's verifier reads as constants, so a step that is off
-/// is not in the running program at all. The other roles ignore them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// fixed when it is loaded. `drop_others` goes into its `config_map`; `block`, `all_syns` and
+/// whether `dst` is empty into its `.rodata`, which the kernel's verifier reads as constants,
+/// so a step that is off is not in the running program at all. The other roles ignore them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaptureOptions {
     /// Drop what is not redirected instead of passing it to the kernel (linewatch's own mirror
     /// veth, where every frame is a copy). Also redirects every IP fragment of a TCP datagram,
@@ -94,7 +99,13 @@ pub struct CaptureOptions {
     /// Also redirect a pure SYN (SYN without ACK) to any port, not only the monitored ones, so
     /// the workers see every new connection (port-scan detection on the mirror veth).
     pub all_syns: bool,
+    /// The watched networks (`--dst`): a segment is monitored only when its source or
+    /// destination address is in one of them (at most [`DST_CAPACITY`]). Empty: every address,
+    /// with no lookup at all.
+    pub dst: Vec<Cidr>,
 }
+
+pub use super::maps::DST_CAPACITY;
 
 /// How the program runs on the interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,6 +369,13 @@ impl XdpProgram {
         ports: &RedirectPorts,
         options: CaptureOptions,
     ) -> Result<XdpProgram, LiveError> {
+        if options.dst.len() > DST_CAPACITY {
+            return Err(LiveError(format!(
+                "{} watched networks (--dst) are more than the XDP program holds \
+                 ({DST_CAPACITY}): merge them into wider prefixes",
+                options.dst.len()
+            )));
+        }
         quiet_libbpf();
         // SAFETY: libbpf copies what it needs from the buffer, which is 'static anyway.
         let object = unsafe {
@@ -380,7 +398,7 @@ impl XdpProgram {
             mode: XdpMode::Native,
             cpus: 1,
         };
-        set_load_options(object, options)?;
+        set_load_options(object, &options)?;
         // SAFETY: `object` is a valid, opened bpf_object.
         let ret = unsafe { bpf::bpf_object__load(object) };
         if ret != 0 {
@@ -402,7 +420,7 @@ impl XdpProgram {
             .unwrap_or(1)
             .max(1);
 
-        let config = config_bytes(ports, options);
+        let config = config_bytes(ports, options.drop_others);
         let key: u32 = 0;
         // SAFETY: key and value have the map's sizes (4 and CONFIG_BYTES bytes).
         let ret = unsafe {
@@ -418,6 +436,15 @@ impl XdpProgram {
                 "cannot configure the XDP program's ports: {}",
                 errno_text(bpf_errno(ret))
             )));
+        }
+        if !options.dst.is_empty() {
+            let (v4, v6) = (program.map_fd(c"dst_v4")?, program.map_fd(c"dst_v6")?);
+            write_dst(v4, v6, &options.dst).map_err(|errno| {
+                LiveError(format!(
+                    "cannot give the XDP program the watched networks (--dst): {}",
+                    errno_text(errno)
+                ))
+            })?;
         }
 
         program.prog_fd = program.prog_fd_of(match role {
@@ -529,12 +556,12 @@ impl XdpProgram {
 /// Bytes of the `config_map` value: the C `struct config` (two u32 flags, then the port bits).
 const CONFIG_BYTES: usize = 8 + 65536 / 8;
 
-/// The `config_map` value for `ports` and `options`, laid out as the C `struct config`:
+/// The `config_map` value for `ports` and `drop_others`, laid out as the C `struct config`:
 /// u32 any, u32 drop_others (native byte order, 0 or 1), then one bit per port (bit `p & 7`
 /// of byte `p >> 3`).
-fn config_bytes(ports: &RedirectPorts, options: CaptureOptions) -> Vec<u8> {
+fn config_bytes(ports: &RedirectPorts, drop_others: bool) -> Vec<u8> {
     let mut config = vec![0u8; CONFIG_BYTES];
-    let flags = [matches!(ports, RedirectPorts::Any), options.drop_others];
+    let flags = [matches!(ports, RedirectPorts::Any), drop_others];
     for (slot, flag) in config.chunks_exact_mut(4).zip(flags) {
         slot.copy_from_slice(&u32::from(flag).to_ne_bytes());
     }
@@ -546,12 +573,17 @@ fn config_bytes(ports: &RedirectPorts, options: CaptureOptions) -> Vec<u8> {
     config
 }
 
-/// The `.rodata` of the object, laid out as the C `struct options`: u32 block, u32 all_syns
-/// (native byte order, 0 or 1).
-fn options_bytes(options: CaptureOptions) -> [u8; 8] {
-    let mut bytes = [0u8; 8];
-    bytes[..4].copy_from_slice(&u32::from(options.block).to_ne_bytes());
-    bytes[4..].copy_from_slice(&u32::from(options.all_syns).to_ne_bytes());
+/// Bytes of the `.rodata` (the C `struct options`: three u32 flags).
+const OPTIONS_BYTES: usize = 12;
+
+/// The `.rodata` of the object, laid out as the C `struct options`: u32 block, u32 all_syns,
+/// u32 dst (native byte order, 0 or 1).
+fn options_bytes(options: &CaptureOptions) -> [u8; OPTIONS_BYTES] {
+    let mut bytes = [0u8; OPTIONS_BYTES];
+    let flags = [options.block, options.all_syns, !options.dst.is_empty()];
+    for (slot, flag) in bytes.chunks_exact_mut(4).zip(flags) {
+        slot.copy_from_slice(&u32::from(flag).to_ne_bytes());
+    }
     bytes
 }
 
@@ -559,7 +591,7 @@ fn options_bytes(options: CaptureOptions) -> [u8; 8] {
 /// freezes when it loads the object.
 fn set_load_options(
     object: *mut bpf::bpf_object,
-    options: CaptureOptions,
+    options: &CaptureOptions,
 ) -> Result<(), LiveError> {
     let mut map: *mut bpf::bpf_map = std::ptr::null_mut();
     loop {

@@ -9,11 +9,15 @@
 //! Per segment:
 //!
 //! ```text
-//! frame ─decode─► TcpSegment ─(send stamp? capture latency)─► port filter
+//! frame ─decode─► TcpSegment ─(send stamp? capture latency)─► port and address filter
 //!       ─► flow lookup (or create on SYN / an HTTP start)
 //!       ─sequence check─► retransmission? skip : gap? resynchronise
 //!       ─framing─► skip body bytes │ carry a cut head │ parse heads ─► count request / response
 //! ```
+//!
+//! The filter ([`PortFilter`], with `--dst`'s [`DstFilter`] inside it) counts a segment it
+//! rejects as `unmonitored` and nothing else; a SYN to or from no watched address is not a new
+//! connection either (nor the scan detector's). A reassembled datagram is tested like a frame.
 //!
 //! Exactness rules:
 //! - A message is counted once, when its head is complete, at the time of its first byte.
@@ -55,6 +59,7 @@ use crate::flow::{Endpoint, FlowKey, FlowTable, Framing, Inserted, Side};
 use crate::reorder::ReorderPool;
 
 mod cross;
+mod dst;
 mod fragment;
 mod heads;
 mod parse;
@@ -62,6 +67,7 @@ mod ports;
 mod reorder;
 mod stream;
 
+pub use dst::DstFilter;
 use fragment::FragmentPath;
 pub use fragment::Shard;
 use parse::{plausible_request, plausible_response};
@@ -87,6 +93,9 @@ pub const ABSENT: &[u8] = b"-";
 pub struct WorkerConfig {
     /// Monitored ports.
     pub ports: PortFilter,
+    /// Watched server addresses (`--dst`): a segment with neither end in them is counted as
+    /// `unmonitored` and nothing else (no request, no new connection, no scan).
+    pub dst: DstFilter,
     /// Where each worker's per-message events go (`--json`): every worker gets a sink of its
     /// own from this factory. `None`: nowhere, at the cost of one `Option` test per message.
     pub events: Option<SinkFactory>,
@@ -98,6 +107,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             ports: PortFilter::any(),
+            dst: DstFilter::any(),
             events: None,
             flow_capacity: FLOW_CAPACITY,
         }
@@ -144,7 +154,7 @@ impl Worker {
             carry: CarryPool::new(CARRY_SLOTS),
             // Empty: reserved at the first out-of-order segment.
             reorder: ReorderPool::default(),
-            ports: config.ports.clone(),
+            ports: config.ports.clone().watching(&config.dst),
             delta,
             events: config.events.as_ref().map(SinkFactory::make),
             monotonic_offset_ns: None,
@@ -265,7 +275,8 @@ impl Worker {
                 if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
                     self.new_connection(ts, seg);
                 }
-                if self.ports.matches(seg.src_port, seg.dst_port) {
+                // Another server's traffic (`--dst`) is unmonitored as another port's is.
+                if self.ports.monitors(seg) {
                     self.segment(ts, seg);
                 } else {
                     self.delta.add(Counter::Unmonitored, 1);
@@ -306,6 +317,11 @@ impl Worker {
     /// tables, the log for the port-scan detector, and an event.
     #[inline(never)]
     pub(super) fn new_connection(&mut self, ts: u64, seg: &TcpSegment<'_>) {
+        // Another server's connection (`--dst`) is not this monitor's: its segments are counted
+        // as unmonitored only. Tested here, off the path of every frame that is not a SYN.
+        if !self.ports.watches(seg) {
+            return;
+        }
         let d = &mut *self.delta;
         d.add(Counter::NewConnections, 1);
         let (key, len) = addr_key(seg.src);
@@ -634,6 +650,32 @@ mod tests {
             .collect();
         all.sort();
         all
+    }
+
+    /// `--dst`: a connection to a watched server is counted; to another one, only its
+    /// segments as unmonitored (no request, no new connection, nothing for the scan detector).
+    #[test]
+    fn only_the_watched_servers_connections_count() {
+        for (watched, counted) in [
+            ("10.0.0.2", true),
+            ("10.0.0.0/30", true),
+            ("10.0.0.9", false),
+        ] {
+            let config = WorkerConfig {
+                dst: DstFilter::nets(&[watched.parse().unwrap()]),
+                ..WorkerConfig::default()
+            };
+            let mut w = Worker::new(&config, CoreDelta::new(0));
+            syn(&mut w, 0);
+            send(&mut w, 0, 0, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+            let d = w.delta();
+            let n = u64::from(counted);
+            assert_eq!(d.get(Counter::Packets), 2, "{watched}");
+            assert_eq!(d.get(Counter::Requests), n, "{watched}");
+            assert_eq!(d.get(Counter::NewConnections), n, "{watched}");
+            assert_eq!(d.syns.len() as u64, n, "{watched}");
+            assert_eq!(d.get(Counter::Unmonitored), 2 - 2 * n, "{watched}");
+        }
     }
 
     #[test]
