@@ -215,6 +215,22 @@ pub(crate) struct Cli {
     /// `[::]:9920`); without a host it binds 127.0.0.1. Path: /metrics. Default: off.
     #[arg(long, value_name = "ADDR", value_parser = metrics_server::parse_addr)]
     pub(crate) metrics: Option<std::net::SocketAddr>,
+
+    /// A full-screen live view instead of the status line and reports: the request rate over
+    /// the alert window against the threshold, the alert and its history, top sections, hosts,
+    /// user agents, status codes, methods, connections, latency, the most recent requests.
+    /// Keys: q quit, p pause, Tab panels, s sort, / filter, ? help. Needs a terminal.
+    #[arg(long)]
+    pub(crate) dashboard: bool,
+
+    /// --read: replay at the capture's own speed (packet time paced by the wall clock), so
+    /// that it can be watched.
+    #[arg(long)]
+    pub(crate) realtime: bool,
+
+    /// --read: replay at FACTOR times the capture's own speed (e.g. 10; 0.5 is half speed).
+    #[arg(long, value_name = "FACTOR")]
+    pub(crate) speed: Option<f64>,
 }
 
 /// The parsed `--port` value.

@@ -5,9 +5,13 @@
 //! one second at a time and in order, and for each: merges the per-core deltas into the
 //! since-start [`Tally`] and the current report interval's, feeds the second's request count to
 //! [`AlertState`], emits a report when an interval ends, and stores a fresh [`Snapshot`] in an
-//! `ArcSwap` that readers (the status line, later the metrics endpoint) load without locks.
+//! `ArcSwap` that readers (the status line, the metrics endpoint, the dashboard) load without
+//! locks. What goes into the snapshot beyond the status line's figures is built only when
+//! asked for ([`AggregatorConfig::metrics`], [`AggregatorConfig::dashboard`]), once per second,
+//! on this thread: the workers never pay for it.
 //! It runs on its own thread and returns the final tallies when every worker has finished.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,8 +20,8 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use hdrhistogram::Histogram;
 use linewatch_model::{
-    AlertKind, AlertRecord, Breakdown, MetricsView, Percentiles, Report, SectionHosts, StatusLine,
-    TopEntry,
+    AlertKind, AlertRecord, Breakdown, ConsoleView, MetricsView, Percentiles, Report, SectionHosts,
+    StatusLine, TopEntry,
 };
 use linewatch_parser::http::Method;
 
@@ -36,6 +40,17 @@ pub const INTERVAL_TABLE_CAPACITY: usize = 1024;
 
 /// Port-scan alerts kept in the history; older ones are dropped (and counted).
 pub const SCAN_HISTORY_CAP: usize = 1024;
+
+/// Keys per table in the dashboard's view: more than a screen shows, so that its filter has
+/// keys to narrow to.
+pub const CONSOLE_TOP: usize = 100;
+
+/// Seconds of request rate the dashboard's view keeps at most (the alert window's, up to
+/// this): a chart is at most a few hundred columns wide.
+pub const CONSOLE_RATE_SECONDS: usize = 900;
+
+/// Alerts the dashboard's view carries (the newest).
+pub const CONSOLE_ALERTS: usize = 50;
 
 /// How long the aggregator sleeps when nothing wakes it: bounds the delay of a report or
 /// alert after the last worker retired its epoch.
@@ -184,6 +199,8 @@ pub struct Snapshot {
     /// The OpenMetrics view of everything since start, when asked for
     /// ([`AggregatorConfig::metrics`]).
     pub metrics: Option<Arc<MetricsView>>,
+    /// The dashboard's view, when asked for ([`AggregatorConfig::dashboard`]).
+    pub console: Option<Arc<ConsoleView>>,
 }
 
 impl Snapshot {
@@ -232,6 +249,8 @@ pub struct AggregatorConfig {
     pub scan: ScanConfig,
     /// Publish a [`MetricsView`] with every snapshot (`--metrics`).
     pub metrics: bool,
+    /// Publish a [`ConsoleView`] with every snapshot (`--dashboard`).
+    pub dashboard: bool,
 }
 
 /// What the aggregator hands back when all input is done.
@@ -303,6 +322,10 @@ struct State {
     syns: Vec<SynRecord>,
     /// When the aggregator was built (the metrics' start time).
     started: SystemTime,
+    /// With the dashboard: requests per closed second, the last `rate_seconds`, oldest first.
+    rate_history: VecDeque<u64>,
+    /// Seconds the rate history keeps: the alert window, at most [`CONSOLE_RATE_SECONDS`].
+    rate_seconds: usize,
 }
 
 impl Aggregator {
@@ -315,6 +338,11 @@ impl Aggregator {
     ) -> Aggregator {
         let alert = AlertState::new(config.alert.clone());
         let scan = ScanDetector::new(config.scan.clone());
+        let rate_seconds = if config.dashboard {
+            (config.alert.window_secs.max(1) as usize).min(CONSOLE_RATE_SECONDS)
+        } else {
+            0
+        };
         Aggregator {
             collector,
             state: State {
@@ -335,6 +363,8 @@ impl Aggregator {
                 blocker: None,
                 syns: Vec::new(),
                 started: SystemTime::now(),
+                rate_history: VecDeque::with_capacity(rate_seconds),
+                rate_seconds,
             },
         }
     }
@@ -383,6 +413,7 @@ impl Aggregator {
 impl State {
     fn close(&mut self, epoch: u64, deltas: &[&CoreDelta]) {
         let interval = self.config.report_interval_secs.max(1);
+        let previous = self.last_second;
         let first = *self.first_second.get_or_insert(epoch);
         let index = epoch.saturating_sub(first) / interval;
         match self.interval_index {
@@ -417,6 +448,10 @@ impl State {
         self.scan_second(epoch, deltas);
 
         let metrics = self.config.metrics.then(|| Arc::new(self.metrics_view()));
+        let console = self.config.dashboard.then(|| {
+            self.note_rate(previous, epoch, requests);
+            Arc::new(self.console_view())
+        });
         self.snapshot.store(Arc::new(Snapshot {
             second: epoch,
             pps: packets,
@@ -437,6 +472,7 @@ impl State {
                 .next()
                 .map(|e| e.key),
             metrics,
+            console,
         }));
 
         // A report goes out as soon as the last second of its interval closes.
@@ -591,6 +627,39 @@ impl State {
             threshold: self.alert.threshold(),
             response_latency_us: recorded(&t.response_latency_us),
             capture_latency_us: recorded(&t.capture_latency_us),
+        }
+    }
+
+    /// Adds `epoch`'s requests to the rate history, with a 0 for each quiet second since
+    /// `previous` (the last closed second), keeping the last `rate_seconds`.
+    fn note_rate(&mut self, previous: Option<u64>, epoch: u64, requests: u64) {
+        let quiet = previous.map_or(0, |p| epoch.saturating_sub(p).saturating_sub(1));
+        let quiet = usize::try_from(quiet)
+            .unwrap_or(usize::MAX)
+            .min(self.rate_seconds);
+        for rate in std::iter::repeat_n(0, quiet).chain([requests]) {
+            if self.rate_history.len() == self.rate_seconds {
+                self.rate_history.pop_front();
+            }
+            self.rate_history.push_back(rate);
+        }
+    }
+
+    /// The dashboard's view of everything since start (see [`ConsoleView`]).
+    fn console_view(&self) -> ConsoleView {
+        let t = &self.total;
+        let mut total = t.breakdown(CONSOLE_TOP);
+        total.seconds = span(self.first_second, self.last_second);
+        let alerts = self.all_alerts();
+        ConsoleView {
+            total,
+            rate_history: self.rate_history.iter().copied().collect(),
+            window_secs: u64::from(self.config.alert.window_secs.max(1)),
+            alerts: alerts[alerts.len().saturating_sub(CONSOLE_ALERTS)..].to_vec(),
+            scanners: self.scan.stats.flagged,
+            response_latency_us: percentiles(&t.response_latency_us),
+            capture_latency_us: percentiles(&t.capture_latency_us),
+            bytes: t.get(Counter::Bytes),
         }
     }
 

@@ -1,0 +1,324 @@
+//! The dashboard's "most recent requests": an [`EventSink`] per worker that keeps its last
+//! [`PER_WORKER`] requests, each paired with its response when one comes, and a [`Board`] the
+//! dashboard reads them from once a second.
+//!
+//! Contract: used only with `--dashboard` (without it a worker has no sink and pays nothing).
+//! Per message the sink copies a few fields into a fixed slot of its own ring (keys cut to
+//! fixed lengths): no allocation, no lock, no system call. After each batch, if anything
+//! changed, it copies the ring into its slot of the board with `try_lock`: when the dashboard
+//! happens to be reading, the copy waits for the next batch instead of the worker waiting. A
+//! response is paired with the oldest unanswered request of its connection in the ring (HTTP/1
+//! answers in order); a request that left the ring before its response stays unanswered.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use linewatch_report::{ConnectionEvent, EventSink, RequestEvent, ResponseEvent, SinkFactory};
+
+/// Requests each worker keeps.
+pub(crate) const PER_WORKER: usize = 64;
+
+/// Bytes kept of a method, a host, a target, a user agent.
+const METHOD_BYTES: usize = 8;
+const HOST_BYTES: usize = 48;
+const TARGET_BYTES: usize = 96;
+const AGENT_BYTES: usize = 48;
+
+/// A byte string cut to `N` bytes, stored inline.
+#[derive(Clone, Copy)]
+pub(crate) struct Cut<const N: usize> {
+    len: u8,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Cut<N> {
+    const EMPTY: Cut<N> = Cut {
+        len: 0,
+        bytes: [0; N],
+    };
+
+    fn set(&mut self, from: &[u8]) {
+        let n = from.len().min(N).min(usize::from(u8::MAX));
+        self.bytes[..n].copy_from_slice(&from[..n]);
+        self.len = u8::try_from(n).unwrap_or(u8::MAX);
+    }
+
+    /// The bytes kept.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for Cut<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.bytes()))
+    }
+}
+
+/// One request as the dashboard lists it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Recent {
+    /// Packet time of the request.
+    pub(crate) ts: SystemTime,
+    /// Client and server.
+    pub(crate) client: (IpAddr, u16),
+    pub(crate) server: (IpAddr, u16),
+    pub(crate) method: Cut<METHOD_BYTES>,
+    /// `-` when the request had no Host.
+    pub(crate) host: Cut<HOST_BYTES>,
+    pub(crate) target: Cut<TARGET_BYTES>,
+    pub(crate) user_agent: Cut<AGENT_BYTES>,
+    /// The response's status, once it came.
+    pub(crate) status: Option<u16>,
+    /// Request to response, microseconds.
+    pub(crate) latency_us: Option<u64>,
+}
+
+const UNSPECIFIED: (IpAddr, u16) = (IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+
+impl Recent {
+    const EMPTY: Recent = Recent {
+        ts: SystemTime::UNIX_EPOCH,
+        client: UNSPECIFIED,
+        server: UNSPECIFIED,
+        method: Cut::EMPTY,
+        host: Cut::EMPTY,
+        target: Cut::EMPTY,
+        user_agent: Cut::EMPTY,
+        status: None,
+        latency_us: None,
+    };
+}
+
+/// A worker's last requests, oldest first once read out.
+#[derive(Debug, Clone)]
+struct Ring {
+    slots: Box<[Recent; PER_WORKER]>,
+    /// Where the next request goes.
+    next: usize,
+    /// Slots filled (up to `PER_WORKER`).
+    filled: usize,
+}
+
+impl Ring {
+    fn new() -> Ring {
+        Ring {
+            slots: Box::new([Recent::EMPTY; PER_WORKER]),
+            next: 0,
+            filled: 0,
+        }
+    }
+
+    /// Indexes of the filled slots, oldest first.
+    fn order(&self) -> impl Iterator<Item = usize> + '_ {
+        let start = (self.next + PER_WORKER - self.filled) % PER_WORKER;
+        (0..self.filled).map(move |i| (start + i) % PER_WORKER)
+    }
+}
+
+/// Where the workers' rings are copied for the dashboard: one slot per worker.
+#[derive(Debug, Default)]
+pub(crate) struct Board {
+    slots: Mutex<Vec<Arc<Mutex<Ring>>>>,
+}
+
+impl Board {
+    /// A slot for one more worker.
+    fn register(&self) -> Arc<Mutex<Ring>> {
+        let slot = Arc::new(Mutex::new(Ring::new()));
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::clone(&slot));
+        slot
+    }
+
+    /// Every worker's last requests, newest first (the dashboard thread, once a second).
+    pub(crate) fn newest_first(&self) -> Vec<Recent> {
+        let slots: Vec<Arc<Mutex<Ring>>> = self
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut all = Vec::with_capacity(slots.len() * PER_WORKER);
+        for slot in slots {
+            let ring = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            all.extend(ring.order().map(|i| ring.slots[i]));
+        }
+        // Stable: one worker's requests of the same instant keep their order.
+        all.sort_by_key(|r| std::cmp::Reverse(r.ts));
+        all
+    }
+
+    /// The factory that gives each worker its sink into this board.
+    pub(crate) fn factory(board: &Arc<Board>) -> SinkFactory {
+        let board = Arc::clone(board);
+        SinkFactory::new(move || {
+            Box::new(RecentSink {
+                ring: Ring::new(),
+                shared: board.register(),
+                changed: false,
+            })
+        })
+    }
+}
+
+/// One worker's sink (see the module contract).
+#[derive(Debug)]
+struct RecentSink {
+    ring: Ring,
+    shared: Arc<Mutex<Ring>>,
+    changed: bool,
+}
+
+impl EventSink for RecentSink {
+    fn request(&mut self, e: &RequestEvent<'_>) {
+        let r = &mut self.ring.slots[self.ring.next];
+        r.ts = e.ts;
+        r.client = e.src;
+        r.server = e.dst;
+        r.method.set(e.method);
+        r.host.set(e.host.unwrap_or(b"-"));
+        r.target.set(e.target);
+        r.user_agent.set(e.user_agent.unwrap_or(b"-"));
+        r.status = None;
+        r.latency_us = None;
+        self.ring.next = (self.ring.next + 1) % PER_WORKER;
+        self.ring.filled = (self.ring.filled + 1).min(PER_WORKER);
+        self.changed = true;
+    }
+
+    fn response(&mut self, e: &ResponseEvent) {
+        let ring = &mut self.ring;
+        let start = (ring.next + PER_WORKER - ring.filled) % PER_WORKER;
+        for i in 0..ring.filled {
+            let r = &mut ring.slots[(start + i) % PER_WORKER];
+            if r.status.is_none() && r.client == e.dst && r.server == e.src {
+                r.status = Some(e.status);
+                r.latency_us = e.latency_us;
+                self.changed = true;
+                return;
+            }
+        }
+    }
+
+    fn connection(&mut self, _: &ConnectionEvent) {}
+
+    fn flush(&mut self) {
+        if !self.changed {
+            return;
+        }
+        // Never wait for the dashboard: try again after the next batch.
+        if let Ok(mut shared) = self.shared.try_lock() {
+            shared.clone_from(&self.ring);
+            self.changed = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn at(s: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(s)
+    }
+
+    const SERVER: (IpAddr, u16) = (IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1)), 80);
+
+    fn client(n: u8) -> (IpAddr, u16) {
+        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)), 40000)
+    }
+
+    fn request(sink: &mut dyn EventSink, s: u64, from: u8, host: &[u8], target: &[u8]) {
+        sink.request(&RequestEvent {
+            ts: at(s),
+            src: client(from),
+            dst: SERVER,
+            method: b"GET",
+            target,
+            section: b"/",
+            version: "HTTP/1.1",
+            host: Some(host),
+            user_agent: None,
+            bytes: 100,
+        });
+    }
+
+    fn response(sink: &mut dyn EventSink, s: u64, to: u8, status: u16) {
+        sink.response(&ResponseEvent {
+            ts: at(s),
+            src: SERVER,
+            dst: client(to),
+            status,
+            latency_us: Some(1500),
+            bytes: 10,
+        });
+    }
+
+    #[test]
+    fn responses_pair_in_order_per_connection_and_the_ring_keeps_the_newest() {
+        let board = Arc::new(Board::default());
+        let factory = Board::factory(&board);
+        let mut a = factory.make();
+        let mut b = factory.make();
+        request(a.as_mut(), 1, 1, b"a.example", b"/one");
+        request(a.as_mut(), 2, 1, b"a.example", b"/two");
+        request(a.as_mut(), 3, 2, b"B.example", b"/three");
+        response(a.as_mut(), 4, 1, 200);
+        response(a.as_mut(), 5, 1, 404);
+        response(a.as_mut(), 6, 9, 500); // no request: ignored
+        request(b.as_mut(), 7, 3, b"c.example", b"/four");
+        assert!(board.newest_first().is_empty(), "nothing before a flush");
+        a.flush();
+        b.flush();
+        let got: Vec<(String, Option<u16>)> = board
+            .newest_first()
+            .iter()
+            .map(|r| {
+                (
+                    String::from_utf8_lossy(r.target.bytes()).into_owned(),
+                    r.status,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/four".to_owned(), None),
+                ("/three".to_owned(), None),
+                ("/two".to_owned(), Some(404)),
+                ("/one".to_owned(), Some(200)),
+            ]
+        );
+        assert_eq!(board.newest_first()[3].latency_us, Some(1500));
+
+        // Past the ring's size only the newest stay; a long key is cut.
+        let long = vec![b'x'; 500];
+        for s in 0..(PER_WORKER as u64 + 10) {
+            request(b.as_mut(), 100 + s, 3, &long, b"/many");
+        }
+        b.flush();
+        let all = board.newest_first();
+        assert_eq!(all.len(), 3 + PER_WORKER);
+        assert_eq!(all[0].ts, at(100 + PER_WORKER as u64 + 9));
+        assert_eq!(all[0].host.bytes().len(), HOST_BYTES);
+    }
+
+    #[test]
+    fn a_busy_board_never_makes_the_worker_wait() {
+        let board = Arc::new(Board::default());
+        let mut sink = Board::factory(&board).make();
+        request(sink.as_mut(), 1, 1, b"a", b"/");
+        let slot = Arc::clone(&board.slots.lock().unwrap()[0]);
+        let held = slot.lock().unwrap();
+        sink.flush(); // returns at once; the copy waits for the next flush
+        drop(held);
+        assert!(board.newest_first().is_empty());
+        sink.flush();
+        assert_eq!(board.newest_first().len(), 1);
+    }
+}

@@ -1,0 +1,578 @@
+//! Draws one frame of the dashboard from the [`App`]: the header, the alert banner, the rate
+//! chart with the threshold across it, the panels, the footer; help over it on `?`; a line
+//! saying so when the terminal is too small. Drawing reads the state and never changes it.
+//!
+//! ```text
+//! header   what is captured, time, frames/s, requests/s, drops, CPU
+//! banner   ALERT (red) or ok, the window's rate against the threshold
+//! chart    requests/s over the alert window, the threshold as a line
+//! panels   sections+hosts │ hosts │ user agents
+//!          status │ methods │ connections+scanners │ latency
+//!          recent requests │ alert history
+//! footer   keys, sort, filter
+//! ```
+
+use std::time::SystemTime;
+
+use linewatch_report::alert::{raised_line, recovered_line};
+use linewatch_report::time::format_time;
+use linewatch_report::{escape, AlertKind, AlertRecord, Percentiles};
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Axis, Block, Cell, Chart, Clear, Dataset, GraphType, Paragraph, Row as TableRow, Table, Wrap,
+};
+use ratatui::Frame;
+
+use super::app::{App, Panel, Row, Sort};
+
+/// The smallest terminal the dashboard draws in.
+pub(crate) const MIN_WIDTH: u16 = 80;
+pub(crate) const MIN_HEIGHT: u16 = 24;
+
+/// What the header says besides the snapshot: fixed for the run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Header {
+    /// What is captured and how, e.g. `replay of x.pcap at 4× (2 workers)`.
+    pub(crate) source: String,
+    /// The threshold is learned (`--baseline`).
+    pub(crate) baseline: bool,
+    /// The process's CPU use over the last second, percent of one core.
+    pub(crate) cpu_percent: Option<f64>,
+    /// The newest notice (a block that failed, ...), if any.
+    pub(crate) notice: Option<String>,
+}
+
+const FOCUS: Style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
+const DIM: Style = Style::new().fg(Color::DarkGray);
+
+/// Draws the whole screen.
+pub(crate) fn draw(frame: &mut Frame<'_>, app: &App, header: &Header) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format!(
+            "terminal too small: {}x{}; the dashboard needs at least {MIN_WIDTH}x{MIN_HEIGHT} \
+             (q quits)",
+            area.width, area.height
+        );
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let [top, banner, chart, row1, row2, row3, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Fill(3),
+        Constraint::Fill(3),
+        Constraint::Fill(2),
+        Constraint::Fill(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(frame, top, app, header);
+    draw_banner(frame, banner, app);
+    draw_chart(frame, chart, app, header);
+    let [sections, hosts, agents] = Layout::horizontal([Constraint::Fill(1); 3]).areas(row1);
+    table(
+        frame,
+        sections,
+        app,
+        Panel::Sections,
+        "top sections (with hosts)",
+    );
+    table(frame, hosts, app, Panel::Hosts, "top hosts");
+    table(frame, agents, app, Panel::Agents, "user agents");
+    let [status, methods, conns, latency] =
+        Layout::horizontal([Constraint::Fill(1); 4]).areas(row2);
+    table(frame, status, app, Panel::Status, "status");
+    table(frame, methods, app, Panel::Methods, "methods");
+    table(frame, conns, app, Panel::Connections, "connections");
+    draw_latency(frame, latency, app);
+    let [recent, alerts] =
+        Layout::horizontal([Constraint::Fill(3), Constraint::Fill(2)]).areas(row3);
+    draw_recent(frame, recent, app);
+    draw_alerts(frame, alerts, app);
+    draw_footer(frame, footer, app, header);
+    if app.help {
+        draw_help(frame, area);
+    }
+}
+
+fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
+    let s = &app.view;
+    let time = if s.second == 0 {
+        "waiting for the first second".to_owned()
+    } else {
+        format_time(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s.second))
+    };
+    let drops = Span::styled(
+        format!("drops {}", count(s.drops)),
+        if s.drops > 0 {
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        },
+    );
+    let cpu = header
+        .cpu_percent
+        .map_or_else(|| "CPU -".to_owned(), |c| format!("CPU {c:.0}%"));
+    let line = Line::from(vec![
+        Span::styled(" linewatch ", Style::new().bold().reversed()),
+        Span::raw(format!(" {} │ {time} │ ", header.source)),
+        Span::raw(format!(
+            "frames/s {} │ req/s {} │ ",
+            count(s.pps),
+            count(s.rps)
+        )),
+        drops,
+        Span::raw(format!(
+            " │ {cpu} │ requests {} responses {}",
+            count(s.requests),
+            count(s.responses)
+        )),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The newest high-traffic alert still active.
+fn active_alert(app: &App) -> Option<&AlertRecord> {
+    app.console()?
+        .alerts
+        .iter()
+        .rev()
+        .find(|a| a.kind == AlertKind::HighTraffic && a.recovered_at.is_none())
+}
+
+fn draw_banner(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let s = &app.view;
+    let window = app.console().map_or(0, |c| c.window_secs);
+    let against = match s.threshold {
+        Some(t) => format!("{} {t:.2}", if s.window_rate > t { ">" } else { "<=" }),
+        None => "(learning the baseline)".to_owned(),
+    };
+    let mut spans = if s.alert_active {
+        let since = active_alert(app).map_or_else(String::new, |a| {
+            format!(", raised at {}", format_time(a.triggered_at))
+        });
+        vec![Span::styled(
+            format!(
+                " ALERT  high traffic: {:.2} req/s over the last {window} s {against}{since} ",
+                s.window_rate
+            ),
+            Style::new()
+                .fg(Color::White)
+                .bg(Color::Red)
+                .add_modifier(Modifier::BOLD),
+        )]
+    } else {
+        vec![Span::styled(
+            format!(
+                " ok  {:.2} req/s over the last {window} s {against} ",
+                s.window_rate
+            ),
+            Style::new().fg(Color::Green),
+        )]
+    };
+    if app.paused {
+        spans.push(Span::styled(
+            " PAUSED (p resumes; counting goes on) ",
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        ));
+    }
+    if app.finished {
+        spans.push(Span::styled(
+            " input ended: q quits and prints the summary ",
+            Style::new().fg(Color::Black).bg(Color::Cyan),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_chart(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
+    let s = &app.view;
+    let (history, window) = app
+        .console()
+        .map_or((&[][..], 1), |c| (&c.rate_history[..], c.window_secs));
+    let n = history.len();
+    let points: Vec<(f64, f64)> = history
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| (i as f64 - (n as f64 - 1.0), r as f64))
+        .collect();
+    let span = (window.max(2) - 1) as f64;
+    let peak = history.iter().copied().max().unwrap_or(0) as f64;
+    let top = (peak.max(s.threshold.unwrap_or(0.0)).max(s.window_rate) * 1.15).max(1.0);
+    let rate_name = "requests/s";
+    let mut datasets = vec![Dataset::default()
+        .name(rate_name)
+        .marker(Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(Style::new().fg(Color::Cyan))
+        .data(&points)];
+    let threshold_line;
+    let threshold_name;
+    let average_line = [(-span, s.window_rate), (0.0, s.window_rate)];
+    let average_name = format!("window average {:.2}/s", s.window_rate);
+    if let Some(t) = s.threshold {
+        threshold_line = [(-span, t), (0.0, t)];
+        threshold_name = if header.baseline {
+            format!("threshold {t:.2}/s (learned baseline + margin)")
+        } else {
+            format!("threshold {t:.2}/s")
+        };
+        datasets.push(
+            Dataset::default()
+                .name(threshold_name.as_str())
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::new().fg(Color::Red))
+                .data(&threshold_line),
+        );
+    }
+    datasets.push(
+        Dataset::default()
+            .name(average_name.as_str())
+            .marker(Marker::Dot)
+            .graph_type(GraphType::Line)
+            .style(Style::new().fg(Color::Yellow))
+            .data(&average_line),
+    );
+    let title = match s.threshold {
+        Some(_) => format!(" requests/s over the alert window ({window} s) "),
+        None => format!(" requests/s over the alert window ({window} s), learning the baseline "),
+    };
+    let chart = Chart::new(datasets)
+        .block(Block::bordered().title(title))
+        .x_axis(
+            Axis::default()
+                .bounds([-span, 0.0])
+                .labels([format!("-{}s", window.max(2) - 1), "now".to_owned()])
+                .style(DIM),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([0.0, top])
+                .labels([
+                    "0".to_owned(),
+                    format!("{:.0}", top / 2.0),
+                    format!("{top:.0}"),
+                ])
+                .style(DIM),
+        )
+        .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
+        .hidden_legend_constraints((Constraint::Percentage(60), Constraint::Percentage(60)));
+    frame.render_widget(chart, area);
+}
+
+/// A panel's block: its title, the filter when it narrows the panel (or says that it does
+/// not), highlighted when focused.
+fn block(app: &App, panel: Panel, title: &str) -> Block<'static> {
+    let mut title = format!(" {title} ");
+    if let Some(f) = &app.filter {
+        if panel.filtered() {
+            title.push_str(&format!("[{}] ", f.text()));
+        } else {
+            title.push_str("(all: not by key) ");
+        }
+    }
+    let block = Block::bordered().title(title);
+    if app.focus == panel {
+        block.border_style(FOCUS)
+    } else {
+        block
+    }
+}
+
+fn table(frame: &mut Frame<'_>, area: Rect, app: &App, panel: Panel, title: &str) {
+    let rows = app.rows(panel);
+    let bytes = rows.iter().any(|r| r.bytes.is_some());
+    let body: Vec<TableRow<'_>> = rows
+        .iter()
+        .skip(app.scroll(panel))
+        .map(|r| table_row(r, bytes))
+        .collect();
+    let widths = if bytes {
+        vec![
+            Constraint::Fill(1),
+            Constraint::Length(7),
+            Constraint::Length(8),
+        ]
+    } else {
+        vec![Constraint::Fill(1), Constraint::Length(7)]
+    };
+    let mut head = vec![Cell::from(""), Cell::from("req")];
+    if bytes {
+        head.push(Cell::from("bytes"));
+    }
+    let sorted = |s: Sort| {
+        if app.sort == s && bytes {
+            Style::new().add_modifier(Modifier::UNDERLINED)
+        } else {
+            Style::new()
+        }
+    };
+    let head: Vec<Cell<'_>> = head
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| match i {
+            1 => c.style(sorted(Sort::Requests)),
+            2 => c.style(sorted(Sort::Bytes)),
+            _ => c,
+        })
+        .collect();
+    let widget = Table::new(body, widths)
+        .header(TableRow::new(head).style(DIM))
+        .column_spacing(1)
+        .block(block(app, panel, title));
+    frame.render_widget(widget, area);
+}
+
+fn table_row(r: &Row, bytes: bool) -> TableRow<'static> {
+    let label = if r.indent {
+        format!(" └ {}", r.label)
+    } else {
+        r.label.clone()
+    };
+    let mut requests = count(r.requests);
+    if r.approximate {
+        requests.insert(0, '~');
+    }
+    let mut cells = vec![
+        Cell::from(label),
+        Cell::from(Line::from(requests).alignment(Alignment::Right)),
+    ];
+    if bytes {
+        let b = r.bytes.map_or_else(String::new, size);
+        cells.push(Cell::from(Line::from(b).alignment(Alignment::Right)));
+    }
+    let row = TableRow::new(cells);
+    if r.indent {
+        row.style(DIM)
+    } else {
+        row
+    }
+}
+
+fn draw_latency(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let mut lines = Vec::new();
+    if let Some(c) = app.console() {
+        for (name, p) in [
+            ("response", &c.response_latency_us),
+            ("capture", &c.capture_latency_us),
+        ] {
+            if p.count == 0 && name == "capture" {
+                continue;
+            }
+            lines.push(Line::from(format!("{name} (n={})", count(p.count))).bold());
+            lines.extend(percentile_lines(p));
+        }
+    }
+    let block = Block::bordered().title(" latency (since start) ");
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn percentile_lines(p: &Percentiles) -> Vec<Line<'static>> {
+    if p.count == 0 {
+        return vec![Line::from(" none yet").style(DIM)];
+    }
+    vec![
+        Line::from(format!(" p50 {}  p90 {}", micros(p.p50), micros(p.p90))),
+        Line::from(format!(" p99 {}  max {}", micros(p.p99), micros(p.max))),
+    ]
+}
+
+fn draw_recent(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let shown = app.recent_shown();
+    let rows: Vec<TableRow<'_>> = shown
+        .iter()
+        .skip(app.scroll(Panel::Recent))
+        .map(|r| {
+            let time = format_time(r.ts);
+            let status = r.status.map_or_else(|| "…".to_owned(), |s| s.to_string());
+            let status_style = match r.status {
+                Some(500..) => Style::new().fg(Color::Red),
+                Some(400..) => Style::new().fg(Color::Yellow),
+                _ => Style::new(),
+            };
+            TableRow::new(vec![
+                Cell::from(time.get(11..19).unwrap_or(&time).to_owned()),
+                Cell::from(escape::terminal_string(r.method.bytes())),
+                Cell::from(escape::terminal_string(r.host.bytes())),
+                Cell::from(escape::terminal_string(r.target.bytes())),
+                Cell::from(status).style(status_style),
+                Cell::from(
+                    Line::from(r.latency_us.map_or_else(String::new, micros))
+                        .alignment(Alignment::Right),
+                ),
+            ])
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Fill(2),
+        Constraint::Fill(3),
+        Constraint::Length(6),
+        Constraint::Length(9),
+    ];
+    let head = TableRow::new(["time", "method", "host", "target", "status", "latency"]).style(DIM);
+    let widget = Table::new(rows, widths)
+        .header(head)
+        .column_spacing(1)
+        .block(block(app, Panel::Recent, "most recent requests"));
+    frame.render_widget(widget, area);
+}
+
+fn draw_alerts(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let mut lines = Vec::new();
+    if let Some(c) = app.console() {
+        for a in c.alerts.iter().rev() {
+            let (style, tail) = match recovered_line(a) {
+                Some(r) => (Style::new().fg(Color::Green), Some(r)),
+                None => (Style::new().fg(Color::Red).bold(), None),
+            };
+            lines.push(Line::from(raised_line(a)).style(style));
+            if let Some(tail) = tail {
+                lines.push(Line::from(format!("  {tail}")).style(DIM));
+            }
+        }
+    }
+    if lines.is_empty() {
+        lines.push(Line::from("no alerts yet").style(DIM));
+    }
+    let widget = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .scroll((
+            u16::try_from(app.scroll(Panel::Alerts)).unwrap_or(u16::MAX),
+            0,
+        ))
+        .block(block(app, Panel::Alerts, "alert history (newest first)"));
+    frame.render_widget(widget, area);
+}
+
+fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
+    let line = if let Some(text) = &app.editing {
+        Line::from(vec![
+            Span::styled(" filter: ", FOCUS),
+            Span::raw(format!("{text}█")),
+            Span::styled(
+                "  (substring or regular expression; Enter applies, Esc cancels)",
+                DIM,
+            ),
+        ])
+    } else {
+        let mut spans = vec![Span::styled(
+            format!(
+                " q quit  p pause  Tab/←→ panel  ↑↓ scroll  s sort: {}  / filter  Esc clear  \
+                 ? help ",
+                app.sort.name()
+            ),
+            DIM,
+        )];
+        if let Some(f) = &app.filter {
+            spans.push(Span::styled(
+                format!(
+                    " filter: {} ({}) ",
+                    f.text(),
+                    if f.is_regex() { "regex" } else { "substring" }
+                ),
+                Style::new().fg(Color::Black).bg(Color::Cyan),
+            ));
+        }
+        if let Some(n) = &header.notice {
+            spans.push(Span::styled(
+                format!(" {n}"),
+                Style::new().fg(Color::Yellow),
+            ));
+        }
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+const HELP: &str = "\
+q, Ctrl-C    quit (the exit summary prints after the screen is restored)
+p            pause the view (counting goes on)
+Tab, ← →     move between panels (the focused one is highlighted)
+↑ ↓          scroll the focused panel
+s            sort the tables by requests or by bytes
+/            filter: a substring or regular expression (case-insensitive)
+             narrowing sections, hosts, user agents, clients, recent requests
+Esc          clear the filter (or close this help)
+?            this help
+
+The chart: requests in each second of the alert window, the threshold (red)
+and the window's average (yellow); an alert is raised when the average goes
+above the threshold. Tables count everything since start.";
+
+fn draw_help(frame: &mut Frame<'_>, area: Rect) {
+    let width = 80.min(area.width);
+    let height = 18.min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(HELP).block(Block::bordered().title(" help (Esc or ? closes) ")),
+        popup,
+    );
+}
+
+/// `1234`, `12.3k`, `4.5M`, `1.2G`.
+fn count(n: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1_000_000_000, "G"), (1_000_000, "M"), (10_000, "k")];
+    for (size, unit) in UNITS {
+        if n >= size {
+            let size = if unit == "k" { 1_000 } else { size };
+            return format!("{:.1}{unit}", n as f64 / size as f64);
+        }
+    }
+    n.to_string()
+}
+
+/// `512B`, `1.5K`, `3.2M`, `1.0G` (binary units).
+fn size(n: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let n = n as f64;
+    if n < KIB {
+        format!("{n:.0}B")
+    } else if n < KIB * KIB {
+        format!("{:.1}K", n / KIB)
+    } else if n < KIB * KIB * KIB {
+        format!("{:.1}M", n / KIB / KIB)
+    } else {
+        format!("{:.1}G", n / KIB / KIB / KIB)
+    }
+}
+
+/// `250µs`, `1.2ms`, `3.40s`.
+fn micros(us: u64) -> String {
+    if us < 1_000 {
+        format!("{us}µs")
+    } else if us < 1_000_000 {
+        format!("{:.1}ms", us as f64 / 1e3)
+    } else {
+        format!("{:.2}s", us as f64 / 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_are_short() {
+        assert_eq!(count(9_999), "9999");
+        assert_eq!(count(12_345), "12.3k");
+        assert_eq!(count(4_500_000), "4.5M");
+        assert_eq!(size(512), "512B");
+        assert_eq!(size(1536), "1.5K");
+        assert_eq!(micros(250), "250µs");
+        assert_eq!(micros(1_250), "1.2ms");
+        assert_eq!(micros(3_400_000), "3.40s");
+    }
+}
