@@ -175,8 +175,11 @@ fn screen(context: &Context, run: &AtomicU8, mut header: Header) -> Result<(), S
         let now = Instant::now();
         if now >= next_tick {
             app.update(context.snapshot.load_full(), context.board.newest_first());
-            header.cpu_percent = cpu.sample();
-            header.notice = context.notices.newest();
+            let cpu_percent = cpu.sample();
+            if !app.paused {
+                header.cpu_percent = cpu_percent;
+                header.notice = context.notices.newest();
+            }
             app.finished = run.load(Ordering::Relaxed) == ENDED;
             next_tick = now + TICK;
             dirty = true;

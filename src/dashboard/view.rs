@@ -233,7 +233,7 @@ fn draw_chart(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
     datasets.push(
         Dataset::default()
             .name(average_name.as_str())
-            .marker(Marker::Dot)
+            .marker(Marker::Braille)
             .graph_type(GraphType::Line)
             .style(Style::new().fg(Color::Yellow))
             .data(&average_line),
@@ -261,7 +261,8 @@ fn draw_chart(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
                 .style(DIM),
         )
         .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
-        .hidden_legend_constraints((Constraint::Percentage(60), Constraint::Percentage(60)));
+        // The legend names the threshold's line: show it whenever it fits at all.
+        .hidden_legend_constraints((Constraint::Percentage(100), Constraint::Percentage(100)));
     frame.render_widget(chart, area);
 }
 
