@@ -233,6 +233,7 @@ fn the_dashboard_shows_the_spike_and_its_alert_filters_pauses_and_quits_clean() 
     }
     let dir = scratch("dash-spike");
     let capture = spike_capture(&dir);
+    let summary = dir.join("summary.json");
     let tmux = Tmux::start(
         "spike",
         (150, 45),
@@ -248,6 +249,8 @@ fn the_dashboard_shows_the_spike_and_its_alert_filters_pauses_and_quits_clean() 
             "20",
             "--speed",
             "3",
+            "--summary",
+            summary.to_str().unwrap(),
         ],
     );
     let limit = Duration::from_secs(30);
@@ -341,6 +344,22 @@ fn the_dashboard_shows_the_spike_and_its_alert_filters_pauses_and_quits_clean() 
     let screen = tmux.screen();
     assert!(screen.contains("Alert history (1)"), "{screen}");
     assert!(screen.contains("high_traffic raised"), "{screen}");
+    // The dashboard changes nothing that is counted.
+    let watched: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("the summary file"))
+            .expect("JSON");
+    let (plain, _) = summary_of(&capture, &["--window", "10", "--threshold", "20"]);
+    for key in [
+        "requests",
+        "responses",
+        "hosts",
+        "sections",
+        "status",
+        "methods",
+        "alerts",
+    ] {
+        assert_eq!(watched[key], plain[key], "{key}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
