@@ -331,7 +331,9 @@ impl App {
                     self.entries(&t.connection_sources)
                         .into_iter()
                         .map(|mut r| {
+                            // Sources of new connections carry no request bytes.
                             r.indent = true;
+                            r.bytes = None;
                             r
                         }),
                 );

@@ -248,9 +248,9 @@ fn describe(plan: &Plan) -> String {
                 |n| n.to_string_lossy().into_owned(),
             );
             let pace = match plan.pace {
-                None => "as fast as it reads".to_owned(),
-                Some(s) if (s - 1.0).abs() < f64::EPSILON => "at its own speed".to_owned(),
-                Some(s) => format!("at {s}x its speed"),
+                None => "unpaced".to_owned(),
+                Some(s) if (s - 1.0).abs() < f64::EPSILON => "real time".to_owned(),
+                Some(s) => format!("{s}x speed"),
             };
             format!(
                 "replay {name} ({pace}, {} worker{}, {ports})",

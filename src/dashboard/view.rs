@@ -107,7 +107,7 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
         format_time(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s.second))
     };
     let drops = Span::styled(
-        format!("drops {}", count(s.drops)),
+        format!("{} drops", count(s.drops)),
         if s.drops > 0 {
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
         } else {
@@ -121,16 +121,12 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
         Span::styled(" linewatch ", Style::new().bold().reversed()),
         Span::raw(format!(" {} │ {time} │ ", header.source)),
         Span::raw(format!(
-            "frames/s {} │ req/s {} │ ",
+            "{} frames/s │ {} req/s │ ",
             count(s.pps),
             count(s.rps)
         )),
         drops,
-        Span::raw(format!(
-            " │ {cpu} │ requests {} responses {}",
-            count(s.requests),
-            count(s.responses)
-        )),
+        Span::raw(format!(" │ {cpu} │ {} requests", count(s.requests))),
     ]);
     frame.render_widget(Paragraph::new(line), area);
 }
