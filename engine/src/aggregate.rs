@@ -279,6 +279,27 @@ impl Aggregated {
     }
 }
 
+/// Adds second `epoch`'s `requests` to `history`, after a 0 for each quiet second since
+/// `previous`, keeping the last `keep` seconds.
+fn push_rate(
+    history: &mut VecDeque<u64>,
+    keep: usize,
+    previous: Option<u64>,
+    epoch: u64,
+    requests: u64,
+) {
+    let quiet = previous.map_or(0, |p| epoch.saturating_sub(p).saturating_sub(1));
+    let quiet = usize::try_from(quiet).unwrap_or(usize::MAX).min(keep);
+    for rate in std::iter::repeat_n(0, quiet).chain([requests]) {
+        if history.len() == keep {
+            history.pop_front();
+        }
+        if keep > 0 {
+            history.push_back(rate);
+        }
+    }
+}
+
 /// Seconds from `first` to `last`, both included; 0 before any second closed.
 fn span(first: Option<u64>, last: Option<u64>) -> u64 {
     match (first, last) {
@@ -633,16 +654,13 @@ impl State {
     /// Adds `epoch`'s requests to the rate history, with a 0 for each quiet second since
     /// `previous` (the last closed second), keeping the last `rate_seconds`.
     fn note_rate(&mut self, previous: Option<u64>, epoch: u64, requests: u64) {
-        let quiet = previous.map_or(0, |p| epoch.saturating_sub(p).saturating_sub(1));
-        let quiet = usize::try_from(quiet)
-            .unwrap_or(usize::MAX)
-            .min(self.rate_seconds);
-        for rate in std::iter::repeat_n(0, quiet).chain([requests]) {
-            if self.rate_history.len() == self.rate_seconds {
-                self.rate_history.pop_front();
-            }
-            self.rate_history.push_back(rate);
-        }
+        push_rate(
+            &mut self.rate_history,
+            self.rate_seconds,
+            previous,
+            epoch,
+            requests,
+        );
     }
 
     /// The dashboard's view of everything since start (see [`ConsoleView`]).
@@ -696,5 +714,29 @@ impl State {
             recent_alerts: recent,
         };
         self.output.report(&report);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_history_keeps_the_window_with_quiet_seconds_as_zero() {
+        let mut h = VecDeque::new();
+        push_rate(&mut h, 5, None, 100, 7);
+        push_rate(&mut h, 5, Some(100), 101, 9);
+        // Seconds 102 and 103 had no packets: zeros.
+        push_rate(&mut h, 5, Some(101), 104, 4);
+        assert_eq!(h.iter().copied().collect::<Vec<_>>(), [7, 9, 0, 0, 4]);
+        push_rate(&mut h, 5, Some(104), 105, 1);
+        assert_eq!(h.iter().copied().collect::<Vec<_>>(), [9, 0, 0, 4, 1]);
+        // A gap longer than the window leaves only zeros and the new second.
+        push_rate(&mut h, 5, Some(105), 1_000_000, 3);
+        assert_eq!(h.iter().copied().collect::<Vec<_>>(), [0, 0, 0, 0, 3]);
+        // Without the dashboard nothing is kept.
+        let mut none = VecDeque::new();
+        push_rate(&mut none, 0, Some(1), 9, 3);
+        assert!(none.is_empty());
     }
 }
