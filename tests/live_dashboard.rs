@@ -70,10 +70,13 @@ fn mirror_with_the_dashboard_matches_access_log() {
     let runs = run_load(&lab, WRK_SECS);
     println!("curl: {} requests; wrk: {} runs", sent.len(), runs.len());
     std::thread::sleep(SETTLE);
-    // The requests are on the screen: the rate, the recent requests with their status.
+    // The requests are on the screen: the recent requests with their status.
     let screen = tmux.wait_for("the requests on screen", Duration::from_secs(5), |s| {
-        s.lines()
-            .any(|l| l.contains(" GET ") && l.contains(" 200 "))
+        s.lines().any(|l| {
+            l.contains(" GET ")
+                && l.contains(":8080")
+                && (l.contains(" 200 ") || l.contains(" 404 "))
+        })
     });
     println!("{screen}");
 
