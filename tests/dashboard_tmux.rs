@@ -161,6 +161,14 @@ fn the_dashboard_shows_the_spike_and_its_alert_filters_pauses_and_quits_clean() 
         !s.contains("filter: h3.example") && hosts_on(&panels(s)).len() > 1
     });
 
+    // `?` shows the keys; Esc closes them.
+    tmux.keys(&["?"]);
+    tmux.wait_for("the help", limit, |s| s.contains("help (Esc or ? closes)"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the help closed", limit, |s| {
+        !s.contains("help (Esc or ? closes)")
+    });
+
     // `s` sorts by bytes; `p` freezes the view while counting goes on.
     tmux.keys(&["s"]);
     tmux.wait_for("sort by bytes", limit, |s| s.contains("s sort: bytes"));
@@ -244,6 +252,42 @@ fn too_small_says_so_a_resize_redraws_and_sigterm_restores() {
     assert!(
         screen.contains("response latency"),
         "the summary:\n{screen}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ctrl_c_quits_like_q_and_the_replay_is_said_to_be_cut_short() {
+    if !have_tmux("the dashboard in tmux") {
+        return;
+    }
+    let dir = scratch("dash-ctrl-c");
+    let capture = spike_capture(&dir);
+    let tmux = Tmux::start(
+        "ctrl-c",
+        (120, 40),
+        &[],
+        &[
+            BIN,
+            "--read",
+            capture.to_str().unwrap(),
+            "--dashboard",
+            "--realtime",
+        ],
+    );
+    let limit = Duration::from_secs(20);
+    tmux.wait_for("the dashboard", limit, |s| {
+        s.contains("most recent requests")
+    });
+    tmux.assert_taken();
+    // Raw mode: Ctrl-C is a key, not SIGINT; it quits at once, in the middle of the replay.
+    tmux.keys(&["C-c"]);
+    assert_eq!(tmux.wait_exit(limit), "0");
+    tmux.assert_restored();
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("linewatch: interrupted: the summary covers the packets read until then"),
+        "{screen}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

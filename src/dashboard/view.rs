@@ -199,47 +199,45 @@ fn draw_chart(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
     let span = (window.max(2) - 1) as f64;
     let peak = history.iter().copied().max().unwrap_or(0) as f64;
     let top = (peak.max(s.threshold.unwrap_or(0.0)).max(s.window_rate) * 1.15).max(1.0);
-    let rate_name = "requests/s";
-    let mut datasets = vec![Dataset::default()
-        .name(rate_name)
-        .marker(Marker::Braille)
-        .graph_type(GraphType::Line)
-        .style(Style::new().fg(Color::Cyan))
-        .data(&points)];
-    let threshold_line;
-    let threshold_name;
-    let average_line = [(-span, s.window_rate), (0.0, s.window_rate)];
-    let average_name = format!("window average {:.2}/s", s.window_rate);
-    if let Some(t) = s.threshold {
-        threshold_line = [(-span, t), (0.0, t)];
-        threshold_name = if header.baseline {
-            format!("threshold {t:.2}/s (learned baseline + margin)")
-        } else {
-            format!("threshold {t:.2}/s")
-        };
-        datasets.push(
-            Dataset::default()
-                .name(threshold_name.as_str())
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::new().fg(Color::Red))
-                .data(&threshold_line),
-        );
-    }
-    datasets.push(
+    // The colours are the legend: the title names each line in its colour (a legend box
+    // would hide part of a small chart).
+    const RATE: Color = Color::Cyan;
+    const THRESHOLD: Color = Color::Red;
+    const AVERAGE: Color = Color::Yellow;
+    let line = |data, colour| {
         Dataset::default()
-            .name(average_name.as_str())
             .marker(Marker::Braille)
             .graph_type(GraphType::Line)
-            .style(Style::new().fg(Color::Yellow))
-            .data(&average_line),
-    );
-    let title = match s.threshold {
-        Some(_) => format!(" requests/s over the alert window ({window} s) "),
-        None => format!(" requests/s over the alert window ({window} s), learning the baseline "),
+            .style(Style::new().fg(colour))
+            .data(data)
     };
+    let average_line = [(-span, s.window_rate), (0.0, s.window_rate)];
+    let threshold_line = s.threshold.map(|t| [(-span, t), (0.0, t)]);
+    let mut datasets = vec![line(&points, RATE)];
+    if let Some(t) = &threshold_line {
+        datasets.push(line(t, THRESHOLD));
+    }
+    datasets.push(line(&average_line, AVERAGE));
+    let mut names = vec![
+        Span::styled(" ── requests/s ", Style::new().fg(RATE)),
+        Span::styled(
+            match s.threshold {
+                Some(t) if header.baseline => format!(" ── threshold {t:.2}/s (learned) "),
+                Some(t) => format!(" ── threshold {t:.2}/s "),
+                None => " learning the baseline: no threshold yet ".to_owned(),
+            },
+            Style::new().fg(THRESHOLD),
+        ),
+    ];
+    names.push(Span::styled(
+        format!(" ── window average {:.2}/s ", s.window_rate),
+        Style::new().fg(AVERAGE),
+    ));
+    let block = Block::bordered()
+        .title(format!(" requests/s over the alert window ({window} s) "))
+        .title(Line::from(names).right_aligned());
     let chart = Chart::new(datasets)
-        .block(Block::bordered().title(title))
+        .block(block)
         .x_axis(
             Axis::default()
                 .bounds([-span, 0.0])
@@ -255,10 +253,7 @@ fn draw_chart(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
                     format!("{top:.0}"),
                 ])
                 .style(DIM),
-        )
-        .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
-        // The legend names the threshold's line: show it whenever it fits at all.
-        .hidden_legend_constraints((Constraint::Percentage(100), Constraint::Percentage(100)));
+        );
     frame.render_widget(chart, area);
 }
 
@@ -270,7 +265,7 @@ fn block(app: &App, panel: Panel, title: &str) -> Block<'static> {
         if panel.filtered() {
             title.push_str(&format!("[{}] ", f.text()));
         } else {
-            title.push_str("(all: not by key) ");
+            title.push_str("(all) ");
         }
     }
     let block = Block::bordered().title(title);
@@ -459,14 +454,8 @@ fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
             ),
         ])
     } else {
-        let mut spans = vec![Span::styled(
-            format!(
-                " q quit  p pause  Tab/←→ panel  ↑↓ scroll  s sort: {}  / filter  Esc clear  \
-                 ? help ",
-                app.sort.name()
-            ),
-            DIM,
-        )];
+        // What is in force first: the keys' reminder is what a narrow screen cuts.
+        let mut spans = Vec::new();
         if let Some(f) = &app.filter {
             spans.push(Span::styled(
                 format!(
@@ -479,10 +468,18 @@ fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
         }
         if let Some(n) = &header.notice {
             spans.push(Span::styled(
-                format!(" {n}"),
+                format!(" {n} "),
                 Style::new().fg(Color::Yellow),
             ));
         }
+        spans.push(Span::styled(
+            format!(
+                " q quit  p pause  Tab/←→ panel  ↑↓ scroll  s sort: {}  / filter  Esc clear  \
+                 ? help ",
+                app.sort.name()
+            ),
+            DIM,
+        ));
         Line::from(spans)
     };
     frame.render_widget(Paragraph::new(line), area);
@@ -560,6 +557,118 @@ fn micros(us: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use linewatch_engine::aggregate::Snapshot;
+    use linewatch_report::ConsoleView;
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    use crate::dashboard::input::Action;
+
+    /// The screen `app` draws at `width` x `height`, as text.
+    fn drawn(app: &App, header: &Header, width: u16, height: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|f| draw(f, app, header)).unwrap();
+        let buffer = terminal.backend().buffer().clone();
+        let mut text = String::new();
+        for y in 0..height {
+            for x in 0..width {
+                text.push_str(buffer[(x, y)].symbol());
+            }
+            text.push('\n');
+        }
+        text
+    }
+
+    fn app(threshold: Option<f64>, active: bool) -> App {
+        let mut app = App::default();
+        app.update(
+            Arc::new(Snapshot {
+                second: 1_700_000_000,
+                rps: 42,
+                drops: 3,
+                window_rate: 12.5,
+                threshold,
+                alert_active: active,
+                console: Some(Arc::new(ConsoleView {
+                    rate_history: vec![1, 5, 40, 42],
+                    window_secs: 4,
+                    ..ConsoleView::default()
+                })),
+                ..Snapshot::default()
+            }),
+            Vec::new(),
+        );
+        app
+    }
+
+    #[test]
+    fn the_threshold_or_the_learning_is_named_and_the_banner_follows_the_alert() {
+        let header = Header {
+            source: "replay x.pcap".to_owned(),
+            baseline: true,
+            cpu_percent: Some(7.0),
+            notice: None,
+        };
+        let learning = drawn(&app(None, false), &header, 120, 40);
+        assert!(
+            learning.contains("learning the baseline: no threshold yet"),
+            "{learning}"
+        );
+        assert!(
+            learning.contains(" ok  12.50 req/s over the last 4 s"),
+            "{learning}"
+        );
+        assert!(learning.contains("replay x.pcap"), "{learning}");
+        assert!(
+            learning.contains("42 req/s │ 3 drops │ CPU 7%"),
+            "{learning}"
+        );
+
+        let learned = drawn(&app(Some(10.0), true), &header, 120, 40);
+        assert!(
+            learned.contains("── threshold 10.00/s (learned)"),
+            "{learned}"
+        );
+        assert!(
+            learned.contains(" ALERT  high traffic: 12.50 req/s over the last 4 s > 10.00"),
+            "{learned}"
+        );
+        assert!(learned.contains("no alerts yet"), "{learned}");
+    }
+
+    #[test]
+    fn too_small_help_pause_and_filter_are_shown() {
+        let header = Header::default();
+        let mut app = app(Some(10.0), false);
+        let small = drawn(&app, &header, 79, 30);
+        assert!(
+            small.contains("terminal too small: 79x30; the dashboard needs at least 80x24"),
+            "{small}"
+        );
+        let fits = drawn(&app, &header, 80, 24);
+        assert!(fits.contains("most recent requests"), "{fits}");
+
+        app.apply(Action::Help);
+        let help = drawn(&app, &header, 100, 30);
+        assert!(help.contains("help (Esc or ? closes)"), "{help}");
+        app.apply(Action::Escape);
+        app.apply(Action::Pause);
+        app.apply(Action::StartFilter);
+        app.apply(Action::Type('a'));
+        let typing = drawn(&app, &header, 100, 30);
+        assert!(
+            typing.contains("PAUSED (p resumes; counting goes on)"),
+            "{typing}"
+        );
+        assert!(typing.contains(" filter: a█"), "{typing}");
+        app.apply(Action::Submit);
+        let filtered = drawn(&app, &header, 100, 30);
+        assert!(filtered.contains("top hosts [a]"), "{filtered}");
+        assert!(filtered.contains("status (all)"), "{filtered}");
+        assert!(filtered.contains("filter: a (regex)"), "{filtered}");
+    }
 
     #[test]
     fn figures_are_short() {
