@@ -28,6 +28,12 @@ use ratatui::Frame;
 
 use super::app::{App, Panel, Row, Sort};
 
+/// Below this width the chart's titles are short.
+const WIDE_CHART: u16 = 110;
+
+/// Below this width a table shows one count: the one it is sorted by.
+const WIDE_TABLE: u16 = 34;
+
 /// The smallest terminal the dashboard draws in.
 pub(crate) const MIN_WIDTH: u16 = 80;
 pub(crate) const MIN_HEIGHT: u16 = 24;
@@ -117,16 +123,20 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
     let cpu = header
         .cpu_percent
         .map_or_else(|| "CPU -".to_owned(), |c| format!("CPU {c:.0}%"));
+    // The figures first, what is captured last: a narrow screen cuts the end.
     let line = Line::from(vec![
         Span::styled(" linewatch ", Style::new().bold().reversed()),
-        Span::raw(format!(" {} │ {time} │ ", header.source)),
         Span::raw(format!(
-            "{} frames/s │ {} req/s │ ",
+            " {time} │ {} frames/s │ {} req/s │ ",
             count(s.pps),
             count(s.rps)
         )),
         drops,
-        Span::raw(format!(" │ {cpu} │ {} requests", count(s.requests))),
+        Span::raw(format!(
+            " │ {cpu} │ {} requests │ {}",
+            count(s.requests),
+            header.source
+        )),
     ]);
     frame.render_widget(Paragraph::new(line), area);
 }
@@ -218,23 +228,34 @@ fn draw_chart(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
         datasets.push(line(t, THRESHOLD));
     }
     datasets.push(line(&average_line, AVERAGE));
-    let mut names = vec![
-        Span::styled(" ── requests/s ", Style::new().fg(RATE)),
-        Span::styled(
-            match s.threshold {
-                Some(t) if header.baseline => format!(" ── threshold {t:.2}/s (learned) "),
-                Some(t) => format!(" ── threshold {t:.2}/s "),
-                None => " learning the baseline: no threshold yet ".to_owned(),
-            },
-            Style::new().fg(THRESHOLD),
-        ),
-    ];
+    let wide = area.width >= WIDE_CHART;
+    let mut names = Vec::new();
+    if wide {
+        names.push(Span::styled(" ── requests/s ", Style::new().fg(RATE)));
+    }
     names.push(Span::styled(
-        format!(" ── window average {:.2}/s ", s.window_rate),
+        match s.threshold {
+            Some(t) if header.baseline => format!(" ── threshold {t:.2}/s (learned) "),
+            Some(t) => format!(" ── threshold {t:.2}/s "),
+            None => " learning the baseline: no threshold yet ".to_owned(),
+        },
+        Style::new().fg(THRESHOLD),
+    ));
+    names.push(Span::styled(
+        if wide {
+            format!(" ── window average {:.2}/s ", s.window_rate)
+        } else {
+            format!(" ── average {:.2}/s ", s.window_rate)
+        },
         Style::new().fg(AVERAGE),
     ));
+    let title = if wide {
+        format!(" requests/s over the alert window ({window} s) ")
+    } else {
+        format!(" req/s, alert window {window} s ")
+    };
     let block = Block::bordered()
-        .title(format!(" requests/s over the alert window ({window} s) "))
+        .title(title)
         .title(Line::from(names).right_aligned());
     let chart = Chart::new(datasets)
         .block(block)
@@ -278,23 +299,26 @@ fn block(app: &App, panel: Panel, title: &str) -> Block<'static> {
 
 fn table(frame: &mut Frame<'_>, area: Rect, app: &App, panel: Panel, title: &str) {
     let rows = app.rows(panel);
-    let bytes = rows.iter().any(|r| r.bytes.is_some());
+    let has_bytes = rows.iter().any(|r| r.bytes.is_some());
+    let narrow = area.width < WIDE_TABLE;
+    let columns = Columns {
+        requests: !(narrow && has_bytes && app.sort == Sort::Bytes),
+        bytes: has_bytes && (!narrow || app.sort == Sort::Bytes),
+    };
+    let bytes = columns.bytes;
     let body: Vec<TableRow<'_>> = rows
         .iter()
         .skip(app.scroll(panel))
-        .map(|r| table_row(r, bytes))
+        .map(|r| table_row(r, columns))
         .collect();
-    let widths = if bytes {
-        vec![
-            Constraint::Fill(1),
-            Constraint::Length(7),
-            Constraint::Length(8),
-        ]
-    } else {
-        vec![Constraint::Fill(1), Constraint::Length(7)]
-    };
-    let mut head = vec![Cell::from(""), Cell::from("req")];
-    if bytes {
+    let mut widths = vec![Constraint::Fill(1)];
+    let mut head = vec![Cell::from("")];
+    if columns.requests {
+        widths.push(Constraint::Length(7));
+        head.push(Cell::from("req"));
+    }
+    if columns.bytes {
+        widths.push(Constraint::Length(8));
         head.push(Cell::from("bytes"));
     }
     let sorted = |s: Sort| {
@@ -307,9 +331,9 @@ fn table(frame: &mut Frame<'_>, area: Rect, app: &App, panel: Panel, title: &str
     let head: Vec<Cell<'_>> = head
         .into_iter()
         .enumerate()
-        .map(|(i, c)| match i {
-            1 => c.style(sorted(Sort::Requests)),
-            2 => c.style(sorted(Sort::Bytes)),
+        .map(|(i, c)| match (i, columns.requests) {
+            (1, true) => c.style(sorted(Sort::Requests)),
+            (1, false) | (2, _) => c.style(sorted(Sort::Bytes)),
             _ => c,
         })
         .collect();
@@ -320,7 +344,14 @@ fn table(frame: &mut Frame<'_>, area: Rect, app: &App, panel: Panel, title: &str
     frame.render_widget(widget, area);
 }
 
-fn table_row(r: &Row, bytes: bool) -> TableRow<'static> {
+/// The counts a table shows.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    requests: bool,
+    bytes: bool,
+}
+
+fn table_row(r: &Row, columns: Columns) -> TableRow<'static> {
     let label = if r.indent {
         format!(" └ {}", r.label)
     } else {
@@ -330,11 +361,11 @@ fn table_row(r: &Row, bytes: bool) -> TableRow<'static> {
     if r.approximate {
         requests.insert(0, '~');
     }
-    let mut cells = vec![
-        Cell::from(label),
-        Cell::from(Line::from(requests).alignment(Alignment::Right)),
-    ];
-    if bytes {
+    let mut cells = vec![Cell::from(label)];
+    if columns.requests {
+        cells.push(Cell::from(Line::from(requests).alignment(Alignment::Right)));
+    }
+    if columns.bytes {
         let b = r.bytes.map_or_else(String::new, size);
         cells.push(Cell::from(Line::from(b).alignment(Alignment::Right)));
     }
