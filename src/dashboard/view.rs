@@ -180,6 +180,27 @@ fn draw_banner(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Style::new().fg(Color::Green),
         )]
     };
+    // Port scanners flagged now: the other kind of alert.
+    let scanners: Vec<String> = app.console().map_or_else(Vec::new, |c| {
+        c.alerts
+            .iter()
+            .filter(|a| a.kind == AlertKind::PortScan && a.recovered_at.is_none())
+            .filter_map(|a| a.source.map(|s| s.to_string()))
+            .collect()
+    });
+    if !scanners.is_empty() {
+        spans.push(Span::styled(
+            format!(
+                " PORT SCAN  {} flagged: {} ",
+                scanners.len(),
+                scanners.join(", ")
+            ),
+            Style::new()
+                .fg(Color::White)
+                .bg(Color::Magenta)
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
     if app.paused {
         spans.push(Span::styled(
             " PAUSED (p resumes; counting goes on) ",
@@ -667,6 +688,46 @@ mod tests {
             "{learned}"
         );
         assert!(learned.contains("no alerts yet"), "{learned}");
+    }
+
+    #[test]
+    fn a_flagged_scanner_is_in_the_banner_until_its_flag_expires() {
+        let scan = |source: [u8; 4], expired: bool| AlertRecord {
+            kind: AlertKind::PortScan,
+            triggered_at: SystemTime::UNIX_EPOCH,
+            value: 5.0,
+            threshold: 3.0,
+            recovered_at: expired.then_some(SystemTime::UNIX_EPOCH),
+            recovered_value: None,
+            window_secs: 60,
+            source: Some(std::net::IpAddr::from(source)),
+            blocked: false,
+        };
+        let mut app = App::default();
+        app.update(
+            Arc::new(Snapshot {
+                second: 1,
+                console: Some(Arc::new(ConsoleView {
+                    alerts: vec![scan([10, 0, 0, 9], false), scan([10, 0, 0, 7], true)],
+                    ..ConsoleView::default()
+                })),
+                ..Snapshot::default()
+            }),
+            Vec::new(),
+        );
+        let screen = drawn(&app, &Header::default(), 120, 40);
+        assert!(
+            screen.contains(" PORT SCAN  1 flagged: 10.0.0.9 "),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("Port scan detected - source = 10.0.0.9"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("Port scan flag expired - source = 10.0.0.7"),
+            "{screen}"
+        );
     }
 
     #[test]
