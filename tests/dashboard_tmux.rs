@@ -212,20 +212,33 @@ fn the_dashboard_shows_the_spike_and_its_alert_filters_pauses_and_quits_clean() 
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The dashboard on `capture` at its own speed, in a terminal of `size`, with `env`.
+fn watch(name: &str, size: (u16, u16), env: &[&str], capture: &Path) -> Tmux {
+    let capture = capture.to_str().expect("utf-8 path");
+    let args = [BIN, "--read", capture, "--dashboard", "--realtime"];
+    Tmux::start(name, size, env, &args)
+}
+
+/// linewatch, stopped in the middle of the replay, exits 0, gives the terminal back and says
+/// that the summary covers what was read; the screen after it.
+fn stopped_early(tmux: &Tmux) -> String {
+    assert_eq!(tmux.wait_exit(Duration::from_secs(20)), "0");
+    tmux.assert_restored();
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("linewatch: interrupted: the summary covers the packets read until then"),
+        "{screen}"
+    );
+    screen
+}
+
 #[test]
 fn too_small_says_so_a_resize_redraws_and_sigterm_restores() {
     if !have_tmux("the dashboard in tmux") {
         return;
     }
     let dir = scratch("dash-term");
-    let capture = spike_capture(&dir);
-    let capture = capture.to_str().unwrap();
-    let tmux = Tmux::start(
-        "term",
-        (60, 16),
-        &[],
-        &[BIN, "--read", capture, "--dashboard", "--realtime"],
-    );
+    let tmux = watch("term", (60, 16), &[], &spike_capture(&dir));
     let limit = Duration::from_secs(20);
     tmux.wait_for("the size message", limit, |s| {
         s.contains("terminal too small: 60x16") && s.contains("80x24")
@@ -242,13 +255,7 @@ fn too_small_says_so_a_resize_redraws_and_sigterm_restores() {
         .status()
         .expect("running kill");
     assert!(killed.success());
-    assert_eq!(tmux.wait_exit(limit), "0");
-    tmux.assert_restored();
-    let screen = tmux.screen();
-    assert!(
-        screen.contains("linewatch: interrupted: the summary covers the packets read until then"),
-        "{screen}"
-    );
+    let screen = stopped_early(&tmux);
     assert!(
         screen.contains("response latency"),
         "the summary:\n{screen}"
@@ -262,33 +269,14 @@ fn ctrl_c_quits_like_q_and_the_replay_is_said_to_be_cut_short() {
         return;
     }
     let dir = scratch("dash-ctrl-c");
-    let capture = spike_capture(&dir);
-    let tmux = Tmux::start(
-        "ctrl-c",
-        (120, 40),
-        &[],
-        &[
-            BIN,
-            "--read",
-            capture.to_str().unwrap(),
-            "--dashboard",
-            "--realtime",
-        ],
-    );
-    let limit = Duration::from_secs(20);
-    tmux.wait_for("the dashboard", limit, |s| {
+    let tmux = watch("ctrl-c", (120, 40), &[], &spike_capture(&dir));
+    tmux.wait_for("the dashboard", Duration::from_secs(20), |s| {
         s.contains("most recent requests")
     });
     tmux.assert_taken();
     // Raw mode: Ctrl-C is a key, not SIGINT; it quits at once, in the middle of the replay.
     tmux.keys(&["C-c"]);
-    assert_eq!(tmux.wait_exit(limit), "0");
-    tmux.assert_restored();
-    let screen = tmux.screen();
-    assert!(
-        screen.contains("linewatch: interrupted: the summary covers the packets read until then"),
-        "{screen}"
-    );
+    stopped_early(&tmux);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -298,19 +286,8 @@ fn a_panic_restores_the_terminal_and_its_message_is_seen() {
         return;
     }
     let dir = scratch("dash-panic");
-    let capture = spike_capture(&dir);
-    let tmux = Tmux::start(
-        "panic",
-        (120, 40),
-        &["LINEWATCH_DASHBOARD_TEST_PANIC=1"],
-        &[
-            BIN,
-            "--read",
-            capture.to_str().unwrap(),
-            "--dashboard",
-            "--realtime",
-        ],
-    );
+    let env = ["LINEWATCH_DASHBOARD_TEST_PANIC=1"];
+    let tmux = watch("panic", (120, 40), &env, &spike_capture(&dir));
     let code = tmux.wait_exit(Duration::from_secs(20));
     tmux.assert_restored();
     let screen = tmux.screen();

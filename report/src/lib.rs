@@ -19,7 +19,8 @@
 //!   `linewatch_model::EventSink`);
 //! - [`metrics`]: the OpenMetrics text served to Prometheus (`--metrics`);
 //! - [`time`]: how times are printed;
-//! - [`colour`]: alerts red, recoveries green, drops red, on a terminal.
+//! - [`colour`]: alerts red, recoveries green, drops red, on a terminal;
+//! - [`units`]: counts, byte sizes and rates as a person reads them.
 //!
 //! Every byte string that came off the wire goes through [`escape`] first, so no ANSI or
 //! control byte reaches a terminal, and JSON output is always valid. No function here panics on
@@ -36,6 +37,6 @@ pub mod sink;
 pub mod status;
 pub mod text;
 pub mod time;
-mod units;
+pub mod units;
 
 pub use linewatch_model::*;

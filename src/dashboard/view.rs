@@ -16,6 +16,7 @@ use std::time::SystemTime;
 
 use linewatch_report::alert::{raised_line, recovered_line};
 use linewatch_report::time::format_time;
+use linewatch_report::units::{bytes as size, short_count as count};
 use linewatch_report::{escape, AlertKind, AlertRecord, Percentiles};
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
@@ -568,33 +569,6 @@ fn draw_help(frame: &mut Frame<'_>, area: Rect) {
     );
 }
 
-/// `1234`, `12.3k`, `4.5M`, `1.2G`.
-fn count(n: u64) -> String {
-    const UNITS: [(u64, &str); 3] = [(1_000_000_000, "G"), (1_000_000, "M"), (10_000, "k")];
-    for (size, unit) in UNITS {
-        if n >= size {
-            let size = if unit == "k" { 1_000 } else { size };
-            return format!("{:.1}{unit}", n as f64 / size as f64);
-        }
-    }
-    n.to_string()
-}
-
-/// `512B`, `1.5K`, `3.2M`, `1.0G` (binary units).
-fn size(n: u64) -> String {
-    const KIB: f64 = 1024.0;
-    let n = n as f64;
-    if n < KIB {
-        format!("{n:.0}B")
-    } else if n < KIB * KIB {
-        format!("{:.1}K", n / KIB)
-    } else if n < KIB * KIB * KIB {
-        format!("{:.1}M", n / KIB / KIB)
-    } else {
-        format!("{:.1}G", n / KIB / KIB / KIB)
-    }
-}
-
 /// `250µs`, `1.2ms`, `3.40s`.
 fn micros(us: u64) -> String {
     if us < 1_000 {
@@ -763,12 +737,7 @@ mod tests {
     }
 
     #[test]
-    fn figures_are_short() {
-        assert_eq!(count(9_999), "9999");
-        assert_eq!(count(12_345), "12.3k");
-        assert_eq!(count(4_500_000), "4.5M");
-        assert_eq!(size(512), "512B");
-        assert_eq!(size(1536), "1.5K");
+    fn latencies_are_short() {
         assert_eq!(micros(250), "250µs");
         assert_eq!(micros(1_250), "1.2ms");
         assert_eq!(micros(3_400_000), "3.40s");
