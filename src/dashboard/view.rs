@@ -14,6 +14,7 @@
 
 use std::time::SystemTime;
 
+use linewatch_engine::aggregate::CONSOLE_RATE_SECONDS;
 use linewatch_report::alert::{raised_line, recovered_line};
 use linewatch_report::time::format_time;
 use linewatch_report::units::{bytes as size, short_count as count};
@@ -228,7 +229,9 @@ fn draw_chart(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
         .enumerate()
         .map(|(i, &r)| (i as f64 - (n as f64 - 1.0), r as f64))
         .collect();
-    let span = (window.max(2) - 1) as f64;
+    // The engine keeps at most CONSOLE_RATE_SECONDS of a longer window.
+    let shown = window.min(CONSOLE_RATE_SECONDS as u64);
+    let span = (shown.max(2) - 1) as f64;
     let peak = history.iter().copied().max().unwrap_or(0) as f64;
     let top = (peak.max(s.threshold.unwrap_or(0.0)).max(s.window_rate) * 1.15).max(1.0);
     // The colours are the legend: the title names each line in its colour (a legend box
@@ -271,10 +274,11 @@ fn draw_chart(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
         },
         Style::new().fg(AVERAGE),
     ));
-    let title = if wide {
-        format!(" requests/s over the alert window ({window} s) ")
-    } else {
-        format!(" req/s, alert window {window} s ")
+    let title = match (wide, shown < window) {
+        (true, false) => format!(" requests/s over the alert window ({window} s) "),
+        (true, true) => format!(" requests/s, the last {shown} s of the {window} s alert window "),
+        (false, false) => format!(" req/s, alert window {window} s "),
+        (false, true) => format!(" req/s, last {shown} s "),
     };
     let block = Block::bordered()
         .title(title)
@@ -284,7 +288,7 @@ fn draw_chart(frame: &mut Frame<'_>, area: Rect, app: &App, header: &Header) {
         .x_axis(
             Axis::default()
                 .bounds([-span, 0.0])
-                .labels([format!("-{}s", window.max(2) - 1), "now".to_owned()])
+                .labels([format!("-{}s", shown.max(2) - 1), "now".to_owned()])
                 .style(DIM),
         )
         .y_axis(
@@ -662,6 +666,24 @@ mod tests {
             "{learned}"
         );
         assert!(learned.contains("no alerts yet"), "{learned}");
+        assert!(
+            learned.contains("requests/s over the alert window (4 s)"),
+            "{learned}"
+        );
+
+        // A window longer than the engine keeps: the chart says what it shows.
+        let mut long = app(Some(10.0), false);
+        let mut snapshot = (*long.view).clone();
+        let mut console = snapshot.console.as_deref().cloned().unwrap();
+        console.window_secs = 3600;
+        snapshot.console = Some(Arc::new(console));
+        long.update(Arc::new(snapshot), Vec::new());
+        let screen = drawn(&long, &header, 120, 40);
+        assert!(
+            screen.contains("requests/s, the last 900 s of the 3600 s alert window"),
+            "{screen}"
+        );
+        assert!(screen.contains("-899s"), "{screen}");
     }
 
     #[test]
