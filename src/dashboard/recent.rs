@@ -4,9 +4,10 @@
 //!
 //! Contract: used only with `--dashboard` (without it a worker has no sink and pays nothing).
 //! Per message the sink copies a few fields into a fixed slot of its own ring (keys cut to
-//! fixed lengths): no allocation, no lock, no system call. After each batch, if anything
-//! changed, it copies the ring into its slot of the board with `try_lock`: when the dashboard
-//! happens to be reading, the copy waits for the next batch instead of the worker waiting. A
+//! fixed lengths): no allocation, no lock, no system call. After each batch it copies the
+//! slots that changed (a bit per slot says which) into its slot of the board with `try_lock`,
+//! so the cost stays per message, not per batch; when the dashboard happens to be reading,
+//! the copy waits for the next batch instead of the worker waiting. A
 //! response is paired with the oldest unanswered request of its connection in the ring (HTTP/1
 //! answers in order); a request that left the ring before its response stays unanswered.
 
@@ -16,8 +17,9 @@ use std::time::SystemTime;
 
 use linewatch_report::{ConnectionEvent, EventSink, RequestEvent, ResponseEvent, SinkFactory};
 
-/// Requests each worker keeps.
+/// Requests each worker keeps (64: one bit each in the sink's `changed` mask).
 pub(crate) const PER_WORKER: usize = 64;
+const _: () = assert!(PER_WORKER <= u64::BITS as usize);
 
 /// Bytes kept of a method, a host, a target, a user agent.
 const METHOD_BYTES: usize = 8;
@@ -92,7 +94,7 @@ impl Recent {
 }
 
 /// A worker's last requests, oldest first once read out.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Ring {
     slots: Box<[Recent; PER_WORKER]>,
     /// Where the next request goes.
@@ -158,7 +160,7 @@ impl Board {
             Box::new(RecentSink {
                 ring: Ring::new(),
                 shared: board.register(),
-                changed: false,
+                changed: 0,
             })
         })
     }
@@ -169,7 +171,8 @@ impl Board {
 struct RecentSink {
     ring: Ring,
     shared: Arc<Mutex<Ring>>,
-    changed: bool,
+    /// Slots written since the last copy to the board, one bit each.
+    changed: u64,
 }
 
 impl EventSink for RecentSink {
@@ -184,20 +187,27 @@ impl EventSink for RecentSink {
         r.user_agent.set(e.user_agent.unwrap_or(b"-"));
         r.status = None;
         r.latency_us = None;
+        self.changed |= 1 << self.ring.next;
         self.ring.next = (self.ring.next + 1) % PER_WORKER;
         self.ring.filled = (self.ring.filled + 1).min(PER_WORKER);
-        self.changed = true;
     }
 
     fn response(&mut self, e: &ResponseEvent) {
         let ring = &mut self.ring;
         let start = (ring.next + PER_WORKER - ring.filled) % PER_WORKER;
         for i in 0..ring.filled {
-            let r = &mut ring.slots[(start + i) % PER_WORKER];
-            if r.status.is_none() && r.client == e.dst && r.server == e.src {
+            let slot = (start + i) % PER_WORKER;
+            let r = &mut ring.slots[slot];
+            // Ports first: the cheap test that rules out most other connections.
+            if r.status.is_none()
+                && r.client.1 == e.dst.1
+                && r.server.1 == e.src.1
+                && r.client == e.dst
+                && r.server == e.src
+            {
                 r.status = Some(e.status);
                 r.latency_us = e.latency_us;
-                self.changed = true;
+                self.changed |= 1 << slot;
                 return;
             }
         }
@@ -206,13 +216,20 @@ impl EventSink for RecentSink {
     fn connection(&mut self, _: &ConnectionEvent) {}
 
     fn flush(&mut self) {
-        if !self.changed {
+        if self.changed == 0 {
             return;
         }
         // Never wait for the dashboard: try again after the next batch.
         if let Ok(mut shared) = self.shared.try_lock() {
-            shared.clone_from(&self.ring);
-            self.changed = false;
+            let mut changed = self.changed;
+            while changed != 0 {
+                let slot = changed.trailing_zeros() as usize;
+                shared.slots[slot] = self.ring.slots[slot];
+                changed &= changed - 1;
+            }
+            shared.next = self.ring.next;
+            shared.filled = self.ring.filled;
+            self.changed = 0;
         }
     }
 }
@@ -320,5 +337,10 @@ mod tests {
         assert!(board.newest_first().is_empty());
         sink.flush();
         assert_eq!(board.newest_first().len(), 1);
+        assert_eq!(board.newest_first()[0].status, None);
+        // The response comes in a later batch: only its slot is copied, and it is.
+        response(sink.as_mut(), 2, 1, 304);
+        sink.flush();
+        assert_eq!(board.newest_first()[0].status, Some(304));
     }
 }
