@@ -3,23 +3,34 @@
 //! dashboard reads them from once a second.
 //!
 //! Contract: used only with `--dashboard` (without it a worker has no sink and pays nothing).
-//! Per message the sink copies a few fields into a fixed slot of its own ring (keys cut to
-//! fixed lengths): no allocation, no lock, no system call. After each batch it copies the
-//! slots that changed (a bit per slot says which) into its slot of the board with `try_lock`,
-//! so the cost stays per message, not per batch; when the dashboard happens to be reading,
-//! the copy waits for the next batch instead of the worker waiting. A
-//! response is paired with the oldest unanswered request of its connection in the ring (HTTP/1
-//! answers in order); a request that left the ring before its response stays unanswered.
+//! The panel is read by a person once a second, so a worker keeps at most one request per
+//! [`SAMPLE_EVERY`] of packet time (the first): at a high rate the list is a sample of the most
+//! recent requests, at a low rate it is all of them. A request not kept costs one comparison.
+//! A kept one copies a few fields into a fixed slot of the sink's own ring (keys cut to fixed
+//! lengths): no allocation, no lock, no system call. A response is looked for only among the
+//! kept requests still unanswered (a bit per slot), and pairs with one only if its connection
+//! and its latency lead back to that request's packet time, so a response to a request that
+//! was not kept never lands on another. After each batch the sink copies the slots that
+//! changed (a bit per slot) into its slot of the board with `try_lock`: when the dashboard
+//! happens to be reading, the copy waits for the next batch instead of the worker waiting. A
+//! request that left the ring before its response stays unanswered.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use linewatch_report::{ConnectionEvent, EventSink, RequestEvent, ResponseEvent, SinkFactory};
 
 /// Requests each worker keeps (64: one bit each in the sink's `changed` mask).
 pub(crate) const PER_WORKER: usize = 64;
 const _: () = assert!(PER_WORKER <= u64::BITS as usize);
+
+/// A worker keeps at most one request per this much packet time.
+pub(crate) const SAMPLE_EVERY: Duration = Duration::from_millis(1);
+
+/// Packet times and latencies are in microseconds: a response's latency leads back to its
+/// request's time within this.
+const TIME_SLACK: Duration = Duration::from_micros(1);
 
 /// Bytes kept of a method, a host, a target, a user agent.
 const METHOD_BYTES: usize = 8;
@@ -161,6 +172,8 @@ impl Board {
                 ring: Ring::new(),
                 shared: board.register(),
                 changed: 0,
+                unanswered: 0,
+                next_due: SystemTime::UNIX_EPOCH,
             })
         })
     }
@@ -173,11 +186,20 @@ struct RecentSink {
     shared: Arc<Mutex<Ring>>,
     /// Slots written since the last copy to the board, one bit each.
     changed: u64,
+    /// Slots whose request has no response yet, one bit each.
+    unanswered: u64,
+    /// The packet time from which the next request is kept.
+    next_due: SystemTime,
 }
 
 impl EventSink for RecentSink {
     fn request(&mut self, e: &RequestEvent<'_>) {
-        let r = &mut self.ring.slots[self.ring.next];
+        if e.ts < self.next_due {
+            return;
+        }
+        self.next_due = e.ts + SAMPLE_EVERY;
+        let slot = self.ring.next;
+        let r = &mut self.ring.slots[slot];
         r.ts = e.ts;
         r.client = e.src;
         r.server = e.dst;
@@ -187,29 +209,53 @@ impl EventSink for RecentSink {
         r.user_agent.set(e.user_agent.unwrap_or(b"-"));
         r.status = None;
         r.latency_us = None;
-        self.changed |= 1 << self.ring.next;
+        self.changed |= 1 << slot;
+        self.unanswered |= 1 << slot;
         self.ring.next = (self.ring.next + 1) % PER_WORKER;
         self.ring.filled = (self.ring.filled + 1).min(PER_WORKER);
     }
 
     fn response(&mut self, e: &ResponseEvent) {
-        let ring = &mut self.ring;
-        let start = (ring.next + PER_WORKER - ring.filled) % PER_WORKER;
-        for i in 0..ring.filled {
-            let slot = (start + i) % PER_WORKER;
-            let r = &mut ring.slots[slot];
+        // An interim response (100 Continue, ...) is not the answer the list shows.
+        let interim = (100..200).contains(&e.status) && e.status != 101;
+        if self.unanswered == 0 || interim {
+            return;
+        }
+        // When its request was not seen there is nothing to pair it with.
+        let Some(sent) = e
+            .latency_us
+            .and_then(|us| e.ts.checked_sub(Duration::from_micros(us)))
+        else {
+            return;
+        };
+        // Of the unanswered requests of this connection sent at that time, the oldest.
+        let mut best: Option<usize> = None;
+        let mut candidates = self.unanswered;
+        while candidates != 0 {
+            let slot = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            let r = &self.ring.slots[slot];
+            let close = match r.ts.duration_since(sent) {
+                Ok(after) => after <= TIME_SLACK,
+                Err(before) => before.duration() <= TIME_SLACK,
+            };
             // Ports first: the cheap test that rules out most other connections.
-            if r.status.is_none()
+            if close
                 && r.client.1 == e.dst.1
                 && r.server.1 == e.src.1
                 && r.client == e.dst
                 && r.server == e.src
+                && best.is_none_or(|b| r.ts < self.ring.slots[b].ts)
             {
-                r.status = Some(e.status);
-                r.latency_us = e.latency_us;
-                self.changed |= 1 << slot;
-                return;
+                best = Some(slot);
             }
+        }
+        if let Some(slot) = best {
+            let r = &mut self.ring.slots[slot];
+            r.status = Some(e.status);
+            r.latency_us = e.latency_us;
+            self.changed |= 1 << slot;
+            self.unanswered &= !(1 << slot);
         }
     }
 
@@ -265,9 +311,10 @@ mod tests {
         });
     }
 
+    /// The response to the request sent at second `s`, 1.5 ms later.
     fn response(sink: &mut dyn EventSink, s: u64, to: u8, status: u16) {
         sink.response(&ResponseEvent {
-            ts: at(s),
+            ts: at(s) + Duration::from_micros(1500),
             src: SERVER,
             dst: client(to),
             status,
@@ -285,9 +332,10 @@ mod tests {
         request(a.as_mut(), 1, 1, b"a.example", b"/one");
         request(a.as_mut(), 2, 1, b"a.example", b"/two");
         request(a.as_mut(), 3, 2, b"B.example", b"/three");
-        response(a.as_mut(), 4, 1, 200);
-        response(a.as_mut(), 5, 1, 404);
-        response(a.as_mut(), 6, 9, 500); // no request: ignored
+        response(a.as_mut(), 1, 1, 200);
+        response(a.as_mut(), 2, 1, 404);
+        response(a.as_mut(), 3, 9, 500); // no request of that connection: ignored
+        response(a.as_mut(), 7, 2, 500); // not the time of /three's request: ignored
         request(b.as_mut(), 7, 3, b"c.example", b"/four");
         assert!(board.newest_first().is_empty(), "nothing before a flush");
         a.flush();
@@ -326,6 +374,59 @@ mod tests {
     }
 
     #[test]
+    fn one_request_per_millisecond_is_kept_and_a_response_finds_only_its_own() {
+        let board = Arc::new(Board::default());
+        let mut sink = Board::factory(&board).make();
+        let event = |ts, target| RequestEvent {
+            ts,
+            src: client(1),
+            dst: SERVER,
+            method: b"GET",
+            target,
+            section: b"/",
+            version: "HTTP/1.1",
+            host: Some(b"a"),
+            user_agent: None,
+            bytes: 100,
+        };
+        let t0 = at(10);
+        let ms = Duration::from_millis(1);
+        sink.request(&event(t0, b"/kept"));
+        sink.request(&event(t0 + ms / 2, b"/skipped")); // same millisecond: not kept
+        sink.request(&event(t0 + ms, b"/kept-too"));
+        // The response to /skipped (pipelined on the same connection) must not land on
+        // /kept-too: its latency leads back to /skipped's time.
+        let answer = |sent: SystemTime, status| ResponseEvent {
+            ts: sent + Duration::from_micros(200),
+            src: SERVER,
+            dst: client(1),
+            status,
+            latency_us: Some(200),
+            bytes: 10,
+        };
+        sink.response(&answer(t0, 200));
+        sink.response(&answer(t0 + ms / 2, 500));
+        sink.flush();
+        let got: Vec<(String, Option<u16>)> = board
+            .newest_first()
+            .iter()
+            .map(|r| {
+                (
+                    String::from_utf8_lossy(r.target.bytes()).into_owned(),
+                    r.status,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/kept-too".to_owned(), None),
+                ("/kept".to_owned(), Some(200))
+            ]
+        );
+    }
+
+    #[test]
     fn a_busy_board_never_makes_the_worker_wait() {
         let board = Arc::new(Board::default());
         let mut sink = Board::factory(&board).make();
@@ -339,7 +440,7 @@ mod tests {
         assert_eq!(board.newest_first().len(), 1);
         assert_eq!(board.newest_first()[0].status, None);
         // The response comes in a later batch: only its slot is copied, and it is.
-        response(sink.as_mut(), 2, 1, 304);
+        response(sink.as_mut(), 1, 1, 304);
         sink.flush();
         assert_eq!(board.newest_first()[0].status, Some(304));
     }
