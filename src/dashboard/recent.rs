@@ -311,6 +311,20 @@ mod tests {
         });
     }
 
+    /// What the board lists, newest first: (target, status).
+    fn targets_and_status(board: &Board) -> Vec<(String, Option<u16>)> {
+        board
+            .newest_first()
+            .iter()
+            .map(|r| {
+                (
+                    String::from_utf8_lossy(r.target.bytes()).into_owned(),
+                    r.status,
+                )
+            })
+            .collect()
+    }
+
     /// The response to the request sent at second `s`, 1.5 ms later.
     fn response(sink: &mut dyn EventSink, s: u64, to: u8, status: u16) {
         sink.response(&ResponseEvent {
@@ -340,16 +354,7 @@ mod tests {
         assert!(board.newest_first().is_empty(), "nothing before a flush");
         a.flush();
         b.flush();
-        let got: Vec<(String, Option<u16>)> = board
-            .newest_first()
-            .iter()
-            .map(|r| {
-                (
-                    String::from_utf8_lossy(r.target.bytes()).into_owned(),
-                    r.status,
-                )
-            })
-            .collect();
+        let got = targets_and_status(&board);
         assert_eq!(
             got,
             [
@@ -407,16 +412,7 @@ mod tests {
         sink.response(&answer(t0, 200));
         sink.response(&answer(t0 + ms / 2, 500));
         sink.flush();
-        let got: Vec<(String, Option<u16>)> = board
-            .newest_first()
-            .iter()
-            .map(|r| {
-                (
-                    String::from_utf8_lossy(r.target.bytes()).into_owned(),
-                    r.status,
-                )
-            })
-            .collect();
+        let got = targets_and_status(&board);
         assert_eq!(
             got,
             [
