@@ -19,9 +19,10 @@ cd "$(dirname "$0")"
 # Debian packages each command needs beyond a Rust toolchain. Building: clang compiles the XDP
 # program; libelf-dev, zlib1g-dev and pkg-config build libbpf (under the afxdp crate). Testing:
 # tshark checks the generator's captures; nginx, curl, wrk, tcpdump, iproute2 and ping are the
-# live tests' lab (network namespaces, veth, a real web server and real clients).
+# live tests' lab (network namespaces, veth, a real web server and real clients); tmux is the
+# terminal the dashboard's tests type into.
 BUILD_PACKAGES=(clang libelf-dev zlib1g-dev pkg-config)
-TEST_PACKAGES=("${BUILD_PACKAGES[@]}" tshark nginx curl wrk tcpdump tcpreplay nmap python3-prometheus-client iproute2 iputils-ping util-linux)
+TEST_PACKAGES=("${BUILD_PACKAGES[@]}" tshark nginx curl wrk tcpdump tcpreplay nmap python3-prometheus-client iproute2 iputils-ping util-linux tmux)
 DEMO_PACKAGES=("${BUILD_PACKAGES[@]}" iproute2)
 
 die() {

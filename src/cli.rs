@@ -237,6 +237,22 @@ pub(crate) struct Cli {
     /// settings file that --config reads back, and exit.
     #[arg(long, help_heading = "Settings file")]
     pub(crate) print_config: bool,
+
+    /// A full-screen live view instead of the status line and reports: the request rate over
+    /// the alert window against the threshold, the alert and its history, top sections, hosts,
+    /// user agents, status codes, methods, connections, latency, the most recent requests.
+    /// Keys: q quit, p pause, Tab panels, s sort, / filter, ? help. Needs a terminal.
+    #[arg(long)]
+    pub(crate) dashboard: bool,
+
+    /// --read: replay at the capture's own speed (packet time paced by the wall clock), so
+    /// that it can be watched.
+    #[arg(long)]
+    pub(crate) realtime: bool,
+
+    /// --read: replay at FACTOR times the capture's own speed (e.g. 10; 0.5 is half speed).
+    #[arg(long, value_name = "FACTOR")]
+    pub(crate) speed: Option<f64>,
 }
 
 /// The parsed `--port` value.

@@ -4,7 +4,8 @@
 //! - [`plan`]: what the options mean together, checked before anything is opened (pure);
 //! - [`run`]: opens inputs and outputs, starts the replay or live capture ([`capture`]) and
 //!   the metrics endpoint ([`metrics_server`]);
-//! - [`output`]: prints what the engine reports, the status line and the exit summary.
+//! - [`output`]: prints what the engine reports, the status line and the exit summary;
+//! - [`dashboard`]: `--dashboard`, the full-screen view.
 //!
 //! All counting happens in `linewatch-engine`; all formatting in `linewatch-report`. How the
 //! command fails, and its exit codes: [`exit`].
@@ -13,6 +14,7 @@
 
 mod capture;
 mod cli;
+mod dashboard;
 mod exit;
 mod metrics_server;
 mod output;

@@ -8,6 +8,11 @@
 //! other failure (`> /dev/full`) is one line on stderr and exit 1. The `--summary` file is
 //! written either way; its own failure is exit 1 too. Writes to stderr are not checked: there
 //! is nowhere left to say they failed.
+//!
+//! On a terminal, alert lines are red, recoveries green, and the status line's drops and
+//! `ALERT` red; never in a pipe or file, nor under `NO_COLOR` (<https://no-color.org>), nor in
+//! the alert log or `--json`. With `--dashboard` the screen shows what the status line and
+//! reports would: neither is printed, and notices wait for the screen to be restored.
 
 use std::fs::File;
 use std::io::{IsTerminal, Write};
@@ -23,8 +28,11 @@ use linewatch_engine::aggregate::{Output, Snapshot};
 use linewatch_engine::alert::AlertTransition;
 use linewatch_engine::pipeline::RunResult;
 use linewatch_engine::source::SourceEnd;
+use linewatch_report::colour::{self, Colour};
 use linewatch_report::sink::{WriteOutcome, STDOUT};
 use linewatch_report::AlertRecord;
+
+use crate::dashboard::Notices;
 
 /// Erases the status line before other text is written over it.
 const CLEAR_LINE: &[u8] = b"\r\x1b[2K";
@@ -35,17 +43,28 @@ pub(crate) struct Human {
     json: bool,
     /// A person is watching: the status line is drawn and cleared.
     pub(crate) is_tty: bool,
+    /// Alerts, recoveries and drops in colour (a terminal, and no `NO_COLOR`).
+    colour: bool,
+    /// `--dashboard`: the screen shows the status line's and the reports' figures.
+    dashboard: bool,
 }
 
 impl Human {
     /// The stream for this run.
-    pub(crate) fn new(json: bool) -> Human {
+    pub(crate) fn new(json: bool, dashboard: bool) -> Human {
         let is_tty = if json {
             std::io::stderr().is_terminal()
         } else {
             std::io::stdout().is_terminal()
         };
-        Human { json, is_tty }
+        // NO_COLOR: set and not empty turns colour off.
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Human {
+            json,
+            is_tty,
+            colour: is_tty && !no_color,
+            dashboard,
+        }
     }
 
     fn writer(&self) -> Box<dyn Write + Send> {
@@ -72,7 +91,7 @@ impl Human {
         snapshot: &Arc<ArcSwap<Snapshot>>,
         done: &Arc<AtomicBool>,
     ) -> Option<JoinHandle<()>> {
-        self.is_tty.then(|| {
+        (self.is_tty && !self.dashboard).then(|| {
             let snapshot = Arc::clone(snapshot);
             let done = Arc::clone(done);
             let mut out = self.writer();
@@ -84,7 +103,12 @@ impl Human {
                     if snap.second == 0 {
                         continue;
                     }
-                    let line = linewatch_report::status::render(&snap.status_line(), true);
+                    let status = snap.status_line();
+                    let line = if human.colour {
+                        colour::status(&status, true)
+                    } else {
+                        linewatch_report::status::render(&status, true)
+                    };
                     human.write(&mut out, line.as_bytes());
                 }
             })
@@ -106,6 +130,8 @@ pub(crate) struct Printer {
     json: bool,
     alert_log: Option<File>,
     top_n: usize,
+    /// `--dashboard`: notices wait here for the screen to be restored.
+    notices: Option<Notices>,
 }
 
 impl Printer {
@@ -118,18 +144,39 @@ impl Printer {
             json: human.json,
             alert_log,
             top_n,
+            notices: None,
         }
     }
 
+    /// `--dashboard`: the human text is not printed (the screen shows it), and notices go to
+    /// `notices`.
+    pub(crate) fn with_notices(mut self, notices: Notices) -> Printer {
+        self.notices = Some(notices);
+        self
+    }
+
     fn human(&mut self, text: &str) {
+        if self.stream.dashboard {
+            return;
+        }
         // A failed output must not stop the count: the failure is recorded for the end of
         // the run, and the summary file, if asked for, is still written.
         self.stream.write(&mut self.human, text.as_bytes());
     }
 
-    /// One alert-type line: to the human stream, as a `--json` event, and to the alert log.
-    fn alert_line(&mut self, line: &str, json_event: impl FnOnce(&mut Vec<u8>)) {
-        self.human(&format!("{line}\n"));
+    /// One alert-type line: to the human stream (in `colour` on a terminal), as a `--json`
+    /// event, and to the alert log.
+    fn alert_line(
+        &mut self,
+        line: &str,
+        colour: Option<Colour>,
+        json_event: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let text = format!("{line}\n");
+        match colour {
+            Some(c) if self.stream.colour => self.human(&colour::paint(&text, c)),
+            _ => self.human(&text),
+        }
         if self.json {
             let mut out = Vec::with_capacity(256);
             json_event(&mut out);
@@ -154,7 +201,12 @@ impl Output for Printer {
         } else {
             linewatch_report::alert::raised_line(record)
         };
-        self.alert_line(&line, |out| {
+        let colour = if recovered {
+            Colour::Green
+        } else {
+            Colour::Red
+        };
+        self.alert_line(&line, Some(colour), |out| {
             linewatch_report::json::alert_event(record, recovered, out);
         });
     }
@@ -167,12 +219,17 @@ impl Output for Printer {
     fn allowed_scan(&mut self, source: std::net::IpAddr, ports: u32, window_secs: u64, at: u64) {
         let at = linewatch_engine::worker::time_of(at);
         let line = linewatch_report::alert::allowed_scan_line(source, ports, window_secs, at);
-        self.alert_line(&line, |out| {
+        // Logged, not flagged: plain.
+        self.alert_line(&line, None, |out| {
             linewatch_report::json::allowed_scan_event(source, ports, window_secs, at, out);
         });
     }
 
     fn notice(&mut self, text: &str) {
+        if let Some(notices) = &self.notices {
+            notices.push(text);
+            return;
+        }
         eprintln!("linewatch: warning: {text}");
     }
 }

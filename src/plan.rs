@@ -12,6 +12,7 @@ use linewatch_engine::live::rss::RssPolicy;
 use linewatch_engine::live::run::IdlePolicy;
 use linewatch_engine::live::xdp::DST_CAPACITY;
 use linewatch_engine::offline::EngineConfig;
+use linewatch_engine::paced::SPEED_RANGE;
 use linewatch_engine::scan::{AllowList, ScanConfig};
 use linewatch_engine::worker::{DstFilter, PortFilter, WorkerConfig};
 use linewatch_report::sink::JsonLines;
@@ -85,6 +86,8 @@ pub(crate) struct Outputs {
     pub(crate) top: usize,
     /// `--metrics ADDR`.
     pub(crate) metrics: Option<SocketAddr>,
+    /// `--dashboard`: the full-screen view instead of the status line and reports.
+    pub(crate) dashboard: bool,
 }
 
 /// A run, as the command line asked for it.
@@ -107,6 +110,9 @@ pub(crate) struct Plan {
     pub(crate) outputs: Outputs,
     /// `--duration SECS`: stop after that long (live only).
     pub(crate) duration: Option<u64>,
+    /// `--realtime` (1) or `--speed FACTOR`: a replay paced at this many times the capture's
+    /// own speed; `None`: as fast as it reads.
+    pub(crate) pace: Option<f64>,
 }
 
 impl Plan {
@@ -141,6 +147,14 @@ impl Plan {
                     ));
                 }
             }
+        }
+        let pace = pace(cli, &mode)?;
+        if cli.dashboard && cli.json {
+            return Err(
+                "--dashboard and --json both take stdout: write the events elsewhere without \
+                 --dashboard, or watch without --json"
+                    .to_owned(),
+            );
         }
         if matches!(mode, Mode::Mirror(_)) && cli.queues.is_some() {
             return Err(
@@ -213,6 +227,7 @@ impl Plan {
                     block_for_secs: cli.block_for,
                 },
                 metrics: cli.metrics.is_some(),
+                dashboard: cli.dashboard,
             },
         };
         Ok(Plan {
@@ -239,8 +254,10 @@ impl Plan {
                 summary: cli.summary.clone(),
                 top: usize::from(cli.top),
                 metrics: cli.metrics,
+                dashboard: cli.dashboard,
             },
             duration: cli.duration,
+            pace,
             mode,
             ports,
             engine,
@@ -304,6 +321,35 @@ impl Plan {
             },
         ))
     }
+}
+
+/// The pace of a replay: `--realtime` is 1, `--speed` its factor; only with `--read`.
+fn pace(cli: &Cli, mode: &Mode) -> Result<Option<f64>, String> {
+    let pace = match (cli.realtime, cli.speed) {
+        (true, Some(_)) => {
+            return Err("--realtime is --speed 1: give one of them".to_owned());
+        }
+        (true, None) => Some(1.0),
+        (false, Some(speed)) => {
+            if !SPEED_RANGE.contains(&speed) {
+                return Err(format!(
+                    "--speed {speed} is out of range: give a factor from {} to {} (1 is the \
+                     capture's own speed)",
+                    SPEED_RANGE.start(),
+                    SPEED_RANGE.end()
+                ));
+            }
+            Some(speed)
+        }
+        (false, None) => None,
+    };
+    if pace.is_some() && mode.is_live() {
+        return Err(
+            "--realtime and --speed pace a replay (--read); live capture runs at the wire's speed"
+                .to_owned(),
+        );
+    }
+    Ok(pace)
 }
 
 #[cfg(test)]
@@ -524,6 +570,46 @@ mod tests {
             let e = plan(&["--read", "x", "--dst", &format!("10.0.0.1,{bad}")]).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");
             assert!(e.contains("--dst"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn dashboard_and_pace_options() {
+        let p = plan(&["--read", "x", "--dashboard", "--speed", "10"]).unwrap();
+        assert!(p.outputs.dashboard && p.engine.aggregator.dashboard);
+        assert_eq!(p.pace, Some(10.0));
+        assert!(
+            p.engine.worker.events.is_none(),
+            "the run adds the dashboard's sink"
+        );
+        let p = plan(&["--read", "x", "--realtime"]).unwrap();
+        assert_eq!(p.pace, Some(1.0));
+        assert!(!p.outputs.dashboard && !p.engine.aggregator.dashboard);
+        assert_eq!(plan(&["--read", "x"]).unwrap().pace, None);
+        for (args, starts) in [
+            (
+                &["--read", "x", "--realtime", "--speed", "2"][..],
+                "--realtime is --speed 1",
+            ),
+            (
+                &["--read", "x", "--speed", "0"],
+                "--speed 0 is out of range",
+            ),
+            (
+                &["--read", "x", "--speed", "NaN"],
+                "--speed NaN is out of range",
+            ),
+            (
+                &["--mirror", "eth0", "--realtime"],
+                "--realtime and --speed pace a replay",
+            ),
+            (
+                &["--read", "x", "--dashboard", "--json"],
+                "--dashboard and --json both",
+            ),
+        ] {
+            let e = plan(args).unwrap_err();
+            assert!(e.starts_with(starts), "{args:?}: {e}");
         }
     }
 

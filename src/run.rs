@@ -2,6 +2,8 @@
 //! anything runs), installs the signal handlers, starts the metrics endpoint and the status
 //! line, then runs the replay or live capture until the input ends, the duration passes or
 //! Ctrl-C/SIGTERM arrives. What it hands back is summarised by [`crate::output::summarise`].
+//! With `--dashboard` the screen ([`crate::dashboard`]) replaces the status line and reports,
+//! and is given back before the summary is printed.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -14,11 +16,13 @@ use arc_swap::ArcSwap;
 use linewatch_engine::aggregate::{Snapshot, METHOD_NAMES};
 use linewatch_engine::live;
 use linewatch_engine::offline;
+use linewatch_engine::paced::Paced;
 use linewatch_engine::pipeline::RunResult;
 use linewatch_engine::scan::{AllowList, Cidr};
 use linewatch_engine::source::{open_capture, Source};
 
 use crate::capture;
+use crate::dashboard::{self, recent::Board, Dashboard, Notices};
 use crate::exit::bad_input;
 use crate::metrics_server::{self, MetricsServer};
 use crate::output::{Human, Printer};
@@ -44,7 +48,15 @@ struct Opened {
 
 /// Runs `plan`; `Err` is the exit code of a run that could not start or failed.
 pub(crate) fn run(mut plan: Plan) -> Result<Finished, ExitCode> {
+    if plan.outputs.dashboard {
+        dashboard::check_terminal().map_err(bad_input)?;
+    }
     let mut opened = open(&mut plan).map_err(bad_input)?;
+    // The dashboard's recent requests: each worker gets a sink into the board (only then).
+    let board = Arc::new(Board::default());
+    if plan.outputs.dashboard {
+        plan.engine.worker.events = Some(Board::factory(&board));
+    }
     // Lines that say what this run does, printed once capture is ready (live: so that an
     // error at start stays the only line) or at once (a replay).
     let mut startup: Vec<String> = plan
@@ -53,8 +65,12 @@ pub(crate) fn run(mut plan: Plan) -> Result<Finished, ExitCode> {
         .chain(plan.scan_banner())
         .collect();
 
-    let human = Human::new(plan.outputs.json);
-    let printer = Printer::new(&human, opened.alert_log, plan.outputs.top);
+    let human = Human::new(plan.outputs.json, plan.outputs.dashboard);
+    let notices = Notices::default();
+    let mut printer = Printer::new(&human, opened.alert_log, plan.outputs.top);
+    if plan.outputs.dashboard {
+        printer = printer.with_notices(notices.clone());
+    }
     let stop = stop_on_signals(plan.duration);
     // A pipe's reader may wait for its writer: Ctrl-C, SIGTERM or --duration end that wait.
     for source in &mut opened.sources {
@@ -76,6 +92,21 @@ pub(crate) fn run(mut plan: Plan) -> Result<Finished, ExitCode> {
     };
     let done = Arc::new(AtomicBool::new(false));
     let status = human.status_line(&snapshot, &done);
+    // Ready to take the terminal: a replay once its start lines are printed; live capture once
+    // its first second is published (its start lines come before).
+    let ready = Arc::new(AtomicBool::new(false));
+    let screen = plan.outputs.dashboard.then(|| {
+        Dashboard::start(
+            &plan,
+            dashboard::Context {
+                snapshot: Arc::clone(&snapshot),
+                stop: Arc::clone(&stop),
+                ready: Arc::clone(&ready),
+                board,
+                notices,
+            },
+        )
+    });
 
     let session = capture::Session {
         plan: &plan,
@@ -88,7 +119,8 @@ pub(crate) fn run(mut plan: Plan) -> Result<Finished, ExitCode> {
             for line in &startup {
                 eprintln!("{line}");
             }
-            Ok(replay(opened.sources, &session, printer))
+            ready.store(true, Ordering::Relaxed);
+            Ok(replay(opened.sources, &session, printer, &stop))
         }
         Mode::Interface(iface) => capture::interface(&session, iface, printer),
         Mode::Mirror(iface) => capture::mirror(&session, iface, printer),
@@ -96,6 +128,11 @@ pub(crate) fn run(mut plan: Plan) -> Result<Finished, ExitCode> {
     done.store(true, Ordering::Relaxed);
     if let Some(handle) = status {
         let _ = handle.join();
+    }
+    if let Some(screen) = screen {
+        if let Err(e) = screen.finish(outcome.is_ok()) {
+            eprintln!("linewatch: {e}");
+        }
     }
     if let Some(server) = metrics_server {
         server.stop();
@@ -154,8 +191,9 @@ fn open(plan: &mut Plan) -> Result<Opened, String> {
     // A replay with two or more workers has each of them read the file (no reader thread)
     // when it is memory-mapped. A pipe could not be read twice, and a pcapng reader copies
     // through its own 1 MiB buffer: those keep one reader thread feeding the workers.
+    // A paced replay has one reader, which keeps the pace.
     if let Mode::Read(path) = &plan.mode {
-        if plan.engine.workers > 1 && sources[0].is_mapped() {
+        if plan.engine.workers > 1 && sources[0].is_mapped() && plan.pace.is_none() {
             for _ in 1..plan.engine.workers {
                 sources.push(open_capture(path).map_err(|e| e.to_string())?);
             }
@@ -205,9 +243,17 @@ fn replay(
     mut sources: Vec<Box<dyn Source + Send>>,
     session: &capture::Session<'_>,
     printer: Printer,
+    stop: &Arc<AtomicBool>,
 ) -> RunResult {
     let config = &session.plan.engine;
     let snapshot = Arc::clone(session.snapshot);
+    if let Some(speed) = session.plan.pace {
+        let paced = Paced::new(sources.remove(0), speed, Arc::clone(stop));
+        let mut result = offline::run(Box::new(paced), config, Box::new(printer), snapshot, stop);
+        // A stop ends a paced source as if the capture ended: say it was cut short.
+        result.interrupted |= stop.load(Ordering::Relaxed);
+        return result;
+    }
     if sources.len() == 1 {
         let source = sources.remove(0);
         offline::run(source, config, Box::new(printer), snapshot, session.stop)

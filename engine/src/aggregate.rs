@@ -5,9 +5,13 @@
 //! one second at a time and in order, and for each: merges the per-core deltas into the
 //! since-start [`Tally`] and the current report interval's, feeds the second's request count to
 //! [`AlertState`], emits a report when an interval ends, and stores a fresh [`Snapshot`] in an
-//! `ArcSwap` that readers (the status line, later the metrics endpoint) load without locks.
+//! `ArcSwap` that readers (the status line, the metrics endpoint, the dashboard) load without
+//! locks. What goes into the snapshot beyond the status line's figures is built only when
+//! asked for ([`AggregatorConfig::metrics`], [`AggregatorConfig::dashboard`]), once per second,
+//! on this thread: the workers never pay for it.
 //! It runs on its own thread and returns the final tallies when every worker has finished.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,8 +20,8 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use hdrhistogram::Histogram;
 use linewatch_model::{
-    AlertKind, AlertRecord, Breakdown, MetricsView, Percentiles, Report, SectionHosts, StatusLine,
-    TopEntry,
+    AlertKind, AlertRecord, Breakdown, ConsoleView, MetricsView, Percentiles, Report, SectionHosts,
+    StatusLine, TopEntry,
 };
 use linewatch_parser::http::Method;
 
@@ -36,6 +40,17 @@ pub const INTERVAL_TABLE_CAPACITY: usize = 1024;
 
 /// Port-scan alerts kept in the history; older ones are dropped (and counted).
 pub const SCAN_HISTORY_CAP: usize = 1024;
+
+/// Keys per table in the dashboard's view: more than a screen shows, so that its filter has
+/// keys to narrow to.
+pub const CONSOLE_TOP: usize = 100;
+
+/// Seconds of request rate the dashboard's view keeps at most (the alert window's, up to
+/// this): a chart is at most a few hundred columns wide.
+pub const CONSOLE_RATE_SECONDS: usize = 900;
+
+/// Alerts the dashboard's view carries (the newest).
+pub const CONSOLE_ALERTS: usize = 50;
 
 /// How long the aggregator sleeps when nothing wakes it: bounds the delay of a report or
 /// alert after the last worker retired its epoch.
@@ -184,6 +199,8 @@ pub struct Snapshot {
     /// The OpenMetrics view of everything since start, when asked for
     /// ([`AggregatorConfig::metrics`]).
     pub metrics: Option<Arc<MetricsView>>,
+    /// The dashboard's view, when asked for ([`AggregatorConfig::dashboard`]).
+    pub console: Option<Arc<ConsoleView>>,
 }
 
 impl Snapshot {
@@ -232,6 +249,8 @@ pub struct AggregatorConfig {
     pub scan: ScanConfig,
     /// Publish a [`MetricsView`] with every snapshot (`--metrics`).
     pub metrics: bool,
+    /// Publish a [`ConsoleView`] with every snapshot (`--dashboard`).
+    pub dashboard: bool,
 }
 
 /// What the aggregator hands back when all input is done.
@@ -257,6 +276,27 @@ impl Aggregated {
     /// Seconds from the first closed second to the last, both included.
     pub fn span_seconds(&self) -> u64 {
         span(self.first_second, self.last_second)
+    }
+}
+
+/// Adds second `epoch`'s `requests` to `history`, after a 0 for each quiet second since
+/// `previous`, keeping the last `keep` seconds.
+fn push_rate(
+    history: &mut VecDeque<u64>,
+    keep: usize,
+    previous: Option<u64>,
+    epoch: u64,
+    requests: u64,
+) {
+    let quiet = previous.map_or(0, |p| epoch.saturating_sub(p).saturating_sub(1));
+    let quiet = usize::try_from(quiet).unwrap_or(usize::MAX).min(keep);
+    for rate in std::iter::repeat_n(0, quiet).chain([requests]) {
+        if history.len() == keep {
+            history.pop_front();
+        }
+        if keep > 0 {
+            history.push_back(rate);
+        }
     }
 }
 
@@ -303,6 +343,10 @@ struct State {
     syns: Vec<SynRecord>,
     /// When the aggregator was built (the metrics' start time).
     started: SystemTime,
+    /// With the dashboard: requests per closed second, the last `rate_seconds`, oldest first.
+    rate_history: VecDeque<u64>,
+    /// Seconds the rate history keeps: the alert window, at most [`CONSOLE_RATE_SECONDS`].
+    rate_seconds: usize,
 }
 
 impl Aggregator {
@@ -315,6 +359,11 @@ impl Aggregator {
     ) -> Aggregator {
         let alert = AlertState::new(config.alert.clone());
         let scan = ScanDetector::new(config.scan.clone());
+        let rate_seconds = if config.dashboard {
+            (config.alert.window_secs.max(1) as usize).min(CONSOLE_RATE_SECONDS)
+        } else {
+            0
+        };
         Aggregator {
             collector,
             state: State {
@@ -335,6 +384,8 @@ impl Aggregator {
                 blocker: None,
                 syns: Vec::new(),
                 started: SystemTime::now(),
+                rate_history: VecDeque::with_capacity(rate_seconds),
+                rate_seconds,
             },
         }
     }
@@ -383,6 +434,7 @@ impl Aggregator {
 impl State {
     fn close(&mut self, epoch: u64, deltas: &[&CoreDelta]) {
         let interval = self.config.report_interval_secs.max(1);
+        let previous = self.last_second;
         let first = *self.first_second.get_or_insert(epoch);
         let index = epoch.saturating_sub(first) / interval;
         match self.interval_index {
@@ -417,6 +469,10 @@ impl State {
         self.scan_second(epoch, deltas);
 
         let metrics = self.config.metrics.then(|| Arc::new(self.metrics_view()));
+        let console = self.config.dashboard.then(|| {
+            self.note_rate(previous, epoch, requests);
+            Arc::new(self.console_view())
+        });
         self.snapshot.store(Arc::new(Snapshot {
             second: epoch,
             pps: packets,
@@ -437,6 +493,7 @@ impl State {
                 .next()
                 .map(|e| e.key),
             metrics,
+            console,
         }));
 
         // A report goes out as soon as the last second of its interval closes.
@@ -594,6 +651,36 @@ impl State {
         }
     }
 
+    /// Adds `epoch`'s requests to the rate history, with a 0 for each quiet second since
+    /// `previous` (the last closed second), keeping the last `rate_seconds`.
+    fn note_rate(&mut self, previous: Option<u64>, epoch: u64, requests: u64) {
+        push_rate(
+            &mut self.rate_history,
+            self.rate_seconds,
+            previous,
+            epoch,
+            requests,
+        );
+    }
+
+    /// The dashboard's view of everything since start (see [`ConsoleView`]).
+    fn console_view(&self) -> ConsoleView {
+        let t = &self.total;
+        let mut total = t.breakdown(CONSOLE_TOP);
+        total.seconds = span(self.first_second, self.last_second);
+        let alerts = self.all_alerts();
+        ConsoleView {
+            total,
+            rate_history: self.rate_history.iter().copied().collect(),
+            window_secs: u64::from(self.config.alert.window_secs.max(1)),
+            alerts: alerts[alerts.len().saturating_sub(CONSOLE_ALERTS)..].to_vec(),
+            scanners: self.scan.stats.flagged,
+            response_latency_us: percentiles(&t.response_latency_us),
+            capture_latency_us: percentiles(&t.capture_latency_us),
+            bytes: t.get(Counter::Bytes),
+        }
+    }
+
     /// Every alert of both kinds, in the order raised.
     fn all_alerts(&self) -> Vec<AlertRecord> {
         let mut all: Vec<AlertRecord> = self
@@ -627,5 +714,29 @@ impl State {
             recent_alerts: recent,
         };
         self.output.report(&report);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_history_keeps_the_window_with_quiet_seconds_as_zero() {
+        let mut h = VecDeque::new();
+        push_rate(&mut h, 5, None, 100, 7);
+        push_rate(&mut h, 5, Some(100), 101, 9);
+        // Seconds 102 and 103 had no packets: zeros.
+        push_rate(&mut h, 5, Some(101), 104, 4);
+        assert_eq!(h.iter().copied().collect::<Vec<_>>(), [7, 9, 0, 0, 4]);
+        push_rate(&mut h, 5, Some(104), 105, 1);
+        assert_eq!(h.iter().copied().collect::<Vec<_>>(), [9, 0, 0, 4, 1]);
+        // A gap longer than the window leaves only zeros and the new second.
+        push_rate(&mut h, 5, Some(105), 1_000_000, 3);
+        assert_eq!(h.iter().copied().collect::<Vec<_>>(), [0, 0, 0, 0, 3]);
+        // Without the dashboard nothing is kept.
+        let mut none = VecDeque::new();
+        push_rate(&mut none, 0, Some(1), 9, 3);
+        assert!(none.is_empty());
     }
 }

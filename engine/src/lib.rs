@@ -24,7 +24,7 @@
 //! Module map: [`source`] reads captures; [`worker`] decodes, reassembles IP fragments
 //! ([`defrag`]), tracks flows ([`flow`], [`carry`]) and counts ([`counters`], [`topn`]); [`epoch`] moves per-core deltas to the
 //! [`aggregate`] thread, which drives [`alert`] and the port-scan detector ([`scan`]);
-//! [`offline`] wires them for `--read`; [`pipeline`] is what it shares with live capture
+//! [`offline`] wires them for `--read` ([`paced`] paces a replay at the capture's speed); [`pipeline`] is what it shares with live capture
 //! (starting the aggregator, closing a batch, the span of packet times, the
 //! [`pipeline::RunResult`]); [`summary`] turns the final tallies into the model's summary.
 //! [`live`] captures from the wire: the XDP program, AF_XDP sockets, pinned queue workers, and
@@ -46,6 +46,7 @@ pub mod flow;
 pub mod live;
 pub mod offline;
 pub mod owner;
+pub mod paced;
 pub mod pipeline;
 pub mod reorder;
 pub mod scan;

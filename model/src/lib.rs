@@ -14,7 +14,7 @@
 //! - [`AlertRecord`]: an alert raised and maybe recovered;
 //! - [`StatusLine`] and [`Report`]: what is shown while linewatch runs;
 //! - [`Summary`]: the exit summary and `--summary` document, with [`Capture`] and [`Guard`];
-//! - [`MetricsView`]: what `--metrics` exposes;
+//! - [`MetricsView`]: what `--metrics` exposes; [`ConsoleView`]: what `--dashboard` draws;
 //! - [`RequestEvent`], [`ResponseEvent`], [`ConnectionEvent`]: what a worker hands its
 //!   [`EventSink`] (made by a [`SinkFactory`]; the calling contract is on the trait)
 //!
@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 mod alert;
+mod console;
 mod counts;
 mod events;
 mod metrics;
@@ -30,6 +31,7 @@ mod periodic;
 mod summary;
 
 pub use alert::{AlertKind, AlertRecord};
+pub use console::ConsoleView;
 pub use counts::{Breakdown, Fragments, SectionHosts, TopEntry, Traffic};
 pub use events::{ConnectionEvent, EventSink, RequestEvent, ResponseEvent, SinkFactory};
 pub use metrics::MetricsView;

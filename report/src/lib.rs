@@ -18,7 +18,9 @@
 //! - [`sink`]: the `--json` event sink, one per worker (the engine calls it through
 //!   `linewatch_model::EventSink`);
 //! - [`metrics`]: the OpenMetrics text served to Prometheus (`--metrics`);
-//! - [`time`]: how times are printed.
+//! - [`time`]: how times are printed;
+//! - [`colour`]: alerts red, recoveries green, drops red, on a terminal;
+//! - [`units`]: counts, byte sizes and rates as a person reads them.
 //!
 //! Every byte string that came off the wire goes through [`escape`] first, so no ANSI or
 //! control byte reaches a terminal, and JSON output is always valid. No function here panics on
@@ -27,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod colour;
 pub mod escape;
 pub mod json;
 pub mod metrics;
@@ -34,6 +37,6 @@ pub mod sink;
 pub mod status;
 pub mod text;
 pub mod time;
-mod units;
+pub mod units;
 
 pub use linewatch_model::*;

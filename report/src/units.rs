@@ -2,7 +2,7 @@
 //! rates. Decimal (SI) prefixes throughout, as network rates are counted.
 
 /// A count in at most six characters: exact below 10 000, then `12.3k`, `1.23M`, `4.56G`, ...
-pub(crate) fn short_count(n: u64) -> String {
+pub fn short_count(n: u64) -> String {
     const STEPS: [(f64, &str); 5] = [
         (1e18, "E"),
         (1e15, "P"),
@@ -23,7 +23,7 @@ pub(crate) fn short_count(n: u64) -> String {
 }
 
 /// A byte size: `512 B`, `12.3 kB`, `1.2 MB`, ...
-pub(crate) fn bytes(n: u64) -> String {
+pub fn bytes(n: u64) -> String {
     const STEPS: [(f64, &str); 6] = [
         (1e18, "EB"),
         (1e15, "PB"),

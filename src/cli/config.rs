@@ -478,6 +478,7 @@ mod tests {
         ("allow", r#"["10.0.0.0/8", "2001:db8::/32"]"#),
         ("block-for", "600"),
         ("metrics", r#""127.0.0.1:9920""#),
+        ("speed", "2.5"),
     ];
 
     /// The TOML value a file sets `arg` to in the round-trip test.

@@ -6,6 +6,7 @@
 
 pub mod heads;
 pub mod same;
+pub mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
