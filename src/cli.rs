@@ -9,6 +9,7 @@ use linewatch_engine::live::rss::RssPolicy;
 use linewatch_engine::live::run::IdlePolicy;
 use linewatch_engine::scan::{Cidr, MAX_SCAN_PORTS};
 use linewatch_engine::worker::FLOW_CAPACITY;
+use linewatch_report::TopByKey;
 
 use crate::metrics_server;
 
@@ -162,6 +163,15 @@ pub(crate) struct Cli {
     /// Keys shown per table in reports and the exit summary.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub(crate) top: u16,
+
+    /// Also count requests in a table keyed by KEY (repeatable, or comma-separated): `client`
+    /// (source address), `server` (destination address), `port` (server port), `header:NAME`
+    /// (a request header's value, as header:referer or header:x-forwarded-for; `-` when
+    /// absent), or `response-header:NAME` (responses, by a response header's value). Each is a
+    /// top-N table of requests (responses) and their bytes, head plus declared body, in the
+    /// reports, the exit summary, --summary, --json and --metrics.
+    #[arg(long, value_name = "KEY", value_delimiter = ',', value_parser = parse_top_by)]
+    pub(crate) top_by: Vec<TopByKey>,
 
     /// Flows tracked per worker at most; the least recently seen is evicted (and counted) when
     /// full. The table starts small and grows as flows appear, so a large N costs memory only
@@ -321,5 +331,36 @@ fn parse_flows(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=(1 << 24)).contains(&n) => Ok(n),
         _ => Err(format!("`{s}` is not a flow count from 1 to 16777216")),
+    }
+}
+
+/// Whether `b` may appear in a header field name (RFC 9110 §5.1: a token).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn parse_top_by(s: &str) -> Result<TopByKey, String> {
+    const KEYS: &str = "client, server, port, header:NAME or response-header:NAME";
+    let s = s.trim();
+    let header = |name: &str| -> Result<String, String> {
+        if name.is_empty() || !name.bytes().all(is_tchar) {
+            return Err(format!(
+                "`{name}` is not a header name (letters, digits and !#$%&'*+-.^_`|~), as in \
+                 header:referer"
+            ));
+        }
+        Ok(name.to_ascii_lowercase())
+    };
+    match s.split_once(':') {
+        None if s.eq_ignore_ascii_case("client") => Ok(TopByKey::Client),
+        None if s.eq_ignore_ascii_case("server") => Ok(TopByKey::Server),
+        None if s.eq_ignore_ascii_case("port") => Ok(TopByKey::Port),
+        Some((kind, name)) if kind.eq_ignore_ascii_case("header") => {
+            header(name).map(TopByKey::Header)
+        }
+        Some((kind, name)) if kind.eq_ignore_ascii_case("response-header") => {
+            header(name).map(TopByKey::ResponseHeader)
+        }
+        _ => Err(format!("`{s}` is not a table key: use {KEYS}")),
     }
 }

@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 use hdrhistogram::Histogram;
 use linewatch_model::{
     AlertKind, AlertRecord, Breakdown, MetricsView, Percentiles, Report, SectionHosts, StatusLine,
-    TopEntry,
+    TopByKey, TopByMetrics, TopByTable, TopEntry,
 };
 use linewatch_parser::http::Method;
 
@@ -25,6 +25,7 @@ use crate::alert::{AlertConfig, AlertState, AlertTransition};
 use crate::counters::{key_addr, CoreDelta, Counter, SynRecord, Tally};
 use crate::epoch::EpochCollector;
 use crate::scan::{Blocker, ScanConfig, ScanDetector, ScanEvent, ScanStats};
+use crate::topn::HeavyHitters;
 use crate::worker::time_of;
 
 /// Keys kept since start per dimension. Counts stay exact for every key as long as fewer
@@ -119,25 +120,53 @@ impl Tally {
                 .conn_sources
                 .top(top_n)
                 .into_iter()
-                .map(|e| TopEntry {
-                    key: key_addr(&e.key)
-                        .map_or_else(|| b"?".to_vec(), |a| a.to_string().into_bytes()),
-                    ..e
-                })
+                .map(address_entry)
                 .collect(),
             connection_ports: self
                 .conn_ports
                 .top(top_n)
                 .into_iter()
-                .map(|e| TopEntry {
-                    key: <[u8; 2]>::try_from(e.key.as_slice()).map_or_else(
-                        |_| b"?".to_vec(),
-                        |p| u16::from_be_bytes(p).to_string().into_bytes(),
-                    ),
-                    ..e
+                .map(port_entry)
+                .collect(),
+            top_by: self
+                .top_by
+                .iter()
+                .map(|(by, table)| TopByTable {
+                    by: by.clone(),
+                    total: table.total(),
+                    entries: top_by_entries(by, table, top_n),
                 })
                 .collect(),
         }
+    }
+}
+
+/// An entry keyed by an address ([`crate::counters::addr_key`]) with the address as text.
+fn address_entry(e: TopEntry) -> TopEntry {
+    TopEntry {
+        key: key_addr(&e.key).map_or_else(|| b"?".to_vec(), |a| a.to_string().into_bytes()),
+        ..e
+    }
+}
+
+/// An entry keyed by a port (2 bytes, big-endian) with the port as text.
+fn port_entry(e: TopEntry) -> TopEntry {
+    TopEntry {
+        key: <[u8; 2]>::try_from(e.key.as_slice()).map_or_else(
+            |_| b"?".to_vec(),
+            |p| u16::from_be_bytes(p).to_string().into_bytes(),
+        ),
+        ..e
+    }
+}
+
+/// The top `top_n` entries of a `--top-by` table, keys as text.
+fn top_by_entries(by: &TopByKey, table: &HeavyHitters, top_n: usize) -> Vec<TopEntry> {
+    let top = table.top(top_n).into_iter();
+    match by {
+        TopByKey::Client | TopByKey::Server => top.map(address_entry).collect(),
+        TopByKey::Port => top.map(port_entry).collect(),
+        TopByKey::Header(_) | TopByKey::ResponseHeader(_) => top.collect(),
     }
 }
 
@@ -232,6 +261,8 @@ pub struct AggregatorConfig {
     pub scan: ScanConfig,
     /// Publish a [`MetricsView`] with every snapshot (`--metrics`).
     pub metrics: bool,
+    /// The `--top-by` tables' keys, as the workers count them.
+    pub top_by: Vec<TopByKey>,
 }
 
 /// What the aggregator hands back when all input is done.
@@ -315,12 +346,16 @@ impl Aggregator {
     ) -> Aggregator {
         let alert = AlertState::new(config.alert.clone());
         let scan = ScanDetector::new(config.scan.clone());
+        let mut total = Tally::new(TOTAL_TABLE_CAPACITY);
+        total.add_top_by(&config.top_by, TOTAL_TABLE_CAPACITY);
+        let mut interval = Tally::new(INTERVAL_TABLE_CAPACITY);
+        interval.add_top_by(&config.top_by, INTERVAL_TABLE_CAPACITY);
         Aggregator {
             collector,
             state: State {
                 config,
-                total: Tally::new(TOTAL_TABLE_CAPACITY),
-                interval: Tally::new(INTERVAL_TABLE_CAPACITY),
+                total,
+                interval,
                 interval_index: None,
                 interval_end: 0,
                 alert,
@@ -555,6 +590,25 @@ impl State {
         };
         let (top_sections, sections_other) = top(&t.sections);
         let (top_hosts, hosts_other) = top(&t.hosts);
+        let top_by = t
+            .top_by
+            .iter()
+            .map(|(by, table)| {
+                let top: Vec<(Vec<u8>, u64, u64)> = top_by_entries(by, table, top_n)
+                    .into_iter()
+                    .map(|e| {
+                        let n = e.lower_bound();
+                        (e.key, n, e.bytes)
+                    })
+                    .collect();
+                let listed: u64 = top.iter().map(|(_, n, _)| n).sum();
+                TopByMetrics {
+                    by: by.to_string(),
+                    other: table.total().saturating_sub(listed),
+                    top,
+                }
+            })
+            .collect();
         let mut status_classes = [0u64; 6];
         for (code, n) in t.status.iter().enumerate() {
             if *n > 0 {
@@ -582,6 +636,7 @@ impl State {
             sections_other,
             top_hosts,
             hosts_other,
+            top_by,
             new_connections: t.get(Counter::NewConnections),
             scan_alerts: self.scan.stats.flagged,
             blocked_syns: self.blocker.as_ref().map_or(0, |b| b.dropped()),

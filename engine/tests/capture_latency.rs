@@ -243,6 +243,7 @@ fn a_replay_of_stamped_frames_records_no_capture_latency() {
             top_n: 10,
             scan: Default::default(),
             metrics: false,
+            top_by: Vec::new(),
         },
     };
     let run = offline::run(

@@ -30,8 +30,8 @@ mod periodic;
 mod summary;
 
 pub use alert::{AlertKind, AlertRecord};
-pub use counts::{Breakdown, Fragments, SectionHosts, TopEntry, Traffic};
+pub use counts::{Breakdown, Fragments, SectionHosts, TopByKey, TopByTable, TopEntry, Traffic};
 pub use events::{ConnectionEvent, EventSink, RequestEvent, ResponseEvent, SinkFactory};
-pub use metrics::MetricsView;
+pub use metrics::{MetricsView, TopByMetrics};
 pub use periodic::{Report, StatusLine};
 pub use summary::{Capture, Guard, LatencyTable, Percentiles, QueueCapture, Summary};

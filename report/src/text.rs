@@ -47,6 +47,7 @@ const RECENT_ALERTS: usize = 5;
 struct Marks {
     approximate: bool,
     cut: bool,
+    top_by: bool,
 }
 
 impl Marks {
@@ -61,6 +62,12 @@ impl Marks {
                 out,
                 "{}: the key is longer than shown (cut at the length cap or to fit the column)",
                 escape::CUT_MARKER
+            );
+        }
+        if self.top_by {
+            out.push_str(
+                "top by KEY: bytes = head + declared body of the requests (responses) counted\n\
+                 top by header: `-` counts the messages without that header\n",
             );
         }
     }
@@ -126,6 +133,11 @@ fn push_row(out: &mut String, indent: usize, entry: &TopEntry, requests: u64, ma
 
 /// Appends a list title with the column headings, aligned over [`push_row`]'s columns.
 fn push_list_title(out: &mut String, title: &str) {
+    push_title(out, title, "requests");
+}
+
+/// [`push_list_title`] with `counted` over the count column.
+fn push_title(out: &mut String, title: &str, counted: &str) {
     out.push_str("  ");
     out.push_str(title);
     pad(
@@ -135,8 +147,29 @@ fn push_list_title(out: &mut String, title: &str) {
     let _ = writeln!(
         out,
         "  {:>COUNT_WIDTH$}  {:>SHARE_WIDTH$}  {:>BYTES_WIDTH$}",
-        "requests", "share", "bytes"
+        counted, "share", "bytes"
     );
+}
+
+/// Appends the `--top-by` tables, each with its share of what it counted.
+fn push_top_by(out: &mut String, b: &Breakdown, top_n: usize, marks: &mut Marks) {
+    for t in &b.top_by {
+        marks.top_by = true;
+        let counted = if t.by.is_response() {
+            "responses"
+        } else {
+            "requests"
+        };
+        push_title(out, &format!("top by {}", t.by), counted);
+        if t.entries.is_empty() || top_n == 0 {
+            pad(out, ROW_INDENT);
+            out.push_str("(none)\n");
+            continue;
+        }
+        for e in t.entries.iter().take(top_n) {
+            push_row(out, ROW_INDENT, e, t.total, marks);
+        }
+    }
 }
 
 /// Appends a titled list of the first `top_n` entries.
@@ -242,6 +275,7 @@ fn push_breakdown(out: &mut String, title: &str, b: &Breakdown, top_n: usize, ma
     }
 
     push_list(out, "top user agents", &b.user_agents, b, top_n, marks);
+    push_top_by(out, b, top_n, marks);
     push_connections(out, b, top_n, marks);
 }
 
@@ -521,7 +555,7 @@ pub fn summary(s: &Summary, top_n: usize) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::alert::tests::{alert, at};
-    use linewatch_model::{Fragments, Percentiles, SectionHosts, Traffic};
+    use linewatch_model::{Fragments, Percentiles, SectionHosts, TopByKey, TopByTable, Traffic};
 
     pub(crate) fn entry(key: &[u8], count: u64, error: u64, truncated: bool) -> TopEntry {
         TopEntry {
@@ -568,6 +602,7 @@ pub(crate) mod tests {
                 entry(b"2001:db8::1", 10, 0, false),
             ],
             connection_ports: vec![entry(b"80", 38, 0, false), entry(b"22", 2, 0, false)],
+            top_by: Vec::new(),
         }
     }
 
@@ -814,6 +849,69 @@ pub(crate) mod tests {
             !text.contains("sources_evicted"),
             "zero rare counters are left out"
         );
+    }
+
+    #[test]
+    fn top_by_tables_follow_the_user_agents_with_their_own_totals() {
+        let mut b = breakdown();
+        b.top_by = vec![
+            TopByTable {
+                by: TopByKey::Client,
+                total: 100,
+                entries: vec![
+                    entry(b"10.0.0.1", 75, 0, false),
+                    entry(b"10.0.0.2", 25, 0, false),
+                ],
+            },
+            TopByTable {
+                by: TopByKey::ResponseHeader("content-type".to_owned()),
+                total: 98,
+                entries: vec![entry(b"text/html", 49, 0, false), entry(b"-", 49, 0, false)],
+            },
+        ];
+        let r = Report {
+            at: at(0),
+            interval: b.clone(),
+            total: b,
+            recent_alerts: vec![],
+        };
+        let text = report(&r, 5);
+        assert_clean(&text);
+        let agents = text.find("top user agents").expect("agents");
+        let clients = text.find("  top by client ").expect("clients title");
+        assert!(agents < clients, "{text}");
+        let title = text
+            .lines()
+            .find(|l| l.starts_with("  top by response-header:content-type"));
+        assert!(title.is_some_and(|l| l.contains("responses  ")), "{text}");
+        // Shares are of what the table counted: 49 of 98 responses.
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("text/html"))
+            .expect("row");
+        assert!(row.contains("  50.0%  "), "{row}");
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("10.0.0.1"))
+            .expect("row");
+        assert!(row.contains("  75.0%  "), "{row}");
+        assert!(
+            text.contains("top by KEY: bytes = head + declared body"),
+            "{text}"
+        );
+        for line in text.lines() {
+            assert!(line.chars().count() <= 80, "too wide: {line}");
+        }
+        let plain = report(
+            &Report {
+                at: at(0),
+                interval: breakdown(),
+                total: breakdown(),
+                recent_alerts: vec![],
+            },
+            5,
+        );
+        assert!(!plain.contains("top by"), "{plain}");
     }
 
     #[test]

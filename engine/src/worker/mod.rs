@@ -61,6 +61,7 @@ mod parse;
 mod ports;
 mod reorder;
 mod stream;
+mod top_by;
 
 use fragment::FragmentPath;
 pub use fragment::Shard;
@@ -92,6 +93,8 @@ pub struct WorkerConfig {
     pub events: Option<SinkFactory>,
     /// Flow table capacity.
     pub flow_capacity: usize,
+    /// The `--top-by` tables' keys (none: one `Option` test per message).
+    pub top_by: Vec<linewatch_model::TopByKey>,
 }
 
 impl Default for WorkerConfig {
@@ -100,6 +103,7 @@ impl Default for WorkerConfig {
             ports: PortFilter::any(),
             events: None,
             flow_capacity: FLOW_CAPACITY,
+            top_by: Vec::new(),
         }
     }
 }
@@ -134,6 +138,8 @@ pub struct Worker {
     /// Live on queues that split connections: where segments of other workers' flows go, and
     /// where this worker's come from ([`crate::cross`]). `None` otherwise.
     cross: Option<Box<Crossing>>,
+    /// `--top-by`: what requests and responses are also counted under ([`top_by`]).
+    top_by: Option<Box<top_by::TopBy>>,
 }
 
 impl Worker {
@@ -157,6 +163,7 @@ impl Worker {
             reassemble: true,
             unmatched: 0,
             cross: None,
+            top_by: top_by::TopBy::new(&config.top_by),
         }
     }
 

@@ -1,0 +1,173 @@
+//! `--top-by` is exact on real captures: `linewatch --read F --top-by client,server,port,
+//! header:host` against the requests tshark found in every capture of `../shared/corpus`
+//! (oracle: `../shared/corpus/oracle/F.tsv`, one row per frame with its addresses, ports and
+//! Host field).
+//!
+//! Per request of the oracle: `client` is its frame's source address, `server` its destination
+//! address, `port` its destination port, `header:host` its Host field as sent (`-` when absent).
+//! Each table's counts must equal those of the oracle, key for key, with 1 worker and with 4,
+//! and no count may be an estimate. Bytes: every table counts each request once with its
+//! request bytes, so each table's bytes add up to the summary's `request_bytes`; and a
+//! response-header table counts each response once.
+
+#![allow(clippy::print_stdout)] // The figures are the test's report.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::summary_of;
+use linewatch_testkit::corpus;
+
+/// The keys compared, as given to `--top-by`.
+const KEYS: [&str; 4] = ["client", "server", "port", "header:host"];
+
+/// Per key of [`KEYS`], requests per value, from tshark's rows.
+fn oracle_tables(capture: &str) -> Vec<BTreeMap<String, u64>> {
+    let path = corpus::file(&format!("oracle/{capture}.tsv")).expect("oracle for a capture");
+    let text = std::fs::read_to_string(&path).expect("reading the oracle");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("oracle header").split('\t').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("oracle column {name}"))
+    };
+    let (src4, src6, dst4, dst6, dport, method, host) = (
+        col("ip.src"),
+        col("ipv6.src"),
+        col("ip.dst"),
+        col("ipv6.dst"),
+        col("tcp.dstport"),
+        col("http.request.method"),
+        col("http.host"),
+    );
+    let mut tables = vec![BTreeMap::new(); KEYS.len()];
+    for line in lines {
+        let f: Vec<&str> = line.split('\t').collect();
+        let requests = f[method].split('|').filter(|m| !m.is_empty()).count();
+        if requests == 0 {
+            continue;
+        }
+        let either = |v4: usize, v6: usize| {
+            let a = if f[v4].is_empty() { f[v6] } else { f[v4] };
+            // Normalised as std prints addresses (tshark may spell IPv6 otherwise).
+            a.parse::<std::net::IpAddr>()
+                .unwrap_or_else(|e| panic!("{capture}: address {a:?}: {e}"))
+                .to_string()
+        };
+        let hosts: Vec<&str> = f[host].split('|').collect();
+        for i in 0..requests {
+            let host = hosts
+                .get(i)
+                .copied()
+                .filter(|h| !h.is_empty())
+                .unwrap_or("-");
+            let values = [
+                either(src4, src6),
+                either(dst4, dst6),
+                f[dport].to_owned(),
+                host.to_owned(),
+            ];
+            for (table, value) in tables.iter_mut().zip(values) {
+                *table.entry(value).or_default() += 1;
+            }
+        }
+    }
+    tables
+}
+
+/// The captures named in the corpus manifest.
+fn captures() -> Vec<String> {
+    let Some(manifest) = corpus::file("pcaps/MANIFEST.tsv") else {
+        return Vec::new();
+    };
+    std::fs::read_to_string(manifest)
+        .expect("reading the manifest")
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').next().map(str::to_string))
+        .filter(|f| !f.is_empty())
+        .collect()
+}
+
+/// The summary's `top_by` table for `by`: key to (count, bytes), with its total.
+fn table_of(summary: &serde_json::Value, by: &str) -> (BTreeMap<String, (u64, u64)>, u64) {
+    let tables = summary["top_by"].as_array().expect("top_by array");
+    let t = tables
+        .iter()
+        .find(|t| t["by"] == by)
+        .unwrap_or_else(|| panic!("no table {by} in {tables:?}"));
+    assert_eq!(t["other"], 0, "{by}: every key listed");
+    let mut out = BTreeMap::new();
+    for e in t["top"].as_array().expect("top") {
+        assert_eq!(e["approximate"], false, "{by}: {e}");
+        let key = e["key"].as_str().expect("key").to_owned();
+        let count = e["count"].as_u64().expect("count");
+        let bytes = e["bytes"].as_u64().expect("bytes");
+        assert!(out.insert(key, (count, bytes)).is_none(), "{by}: key twice");
+    }
+    (out, t["total"].as_u64().expect("total"))
+}
+
+#[test]
+fn top_by_tables_agree_with_tshark_on_every_capture() {
+    let captures = captures();
+    if captures.is_empty() {
+        return;
+    }
+    let keys = format!("{},response-header:content-type", KEYS.join(","));
+    let args = ["--top-by", keys.as_str(), "--top", "1000"];
+    println!("\n| capture | requests | clients | servers | ports | hosts |");
+    println!("|---|---|---|---|---|---|");
+    for capture in &captures {
+        let file = corpus::file(&format!("pcaps/{capture}")).expect("listed capture");
+        let oracle = oracle_tables(capture);
+        let (four, _) = summary_of(&file, &[&args[..], &["--workers", "4"]].concat());
+        let (one, _) = summary_of(&file, &[&args[..], &["--workers", "1"]].concat());
+        assert_eq!(
+            four["top_by"], one["top_by"],
+            "{capture}: 1 and 4 workers differ"
+        );
+        let requests = four["requests"].as_u64().expect("requests");
+        let request_bytes = four["request_bytes"].as_u64().expect("request_bytes");
+        let mut sizes = Vec::new();
+        for (by, want) in KEYS.iter().zip(&oracle) {
+            let (ours, total) = table_of(&four, by);
+            let counts: BTreeMap<String, u64> =
+                ours.iter().map(|(k, (n, _))| (k.clone(), *n)).collect();
+            assert_eq!(&counts, want, "{capture}: --top-by {by}");
+            assert_eq!(total, requests, "{capture}: {by} counted every request");
+            let bytes: u64 = ours.values().map(|(_, b)| b).sum();
+            assert_eq!(bytes, request_bytes, "{capture}: {by} bytes");
+            sizes.push(want.len());
+        }
+        let (_, responses) = table_of(&four, "response-header:content-type");
+        assert_eq!(
+            Some(responses),
+            four["responses"].as_u64(),
+            "{capture}: every response counted once"
+        );
+        println!(
+            "| {capture} | {requests} | {} | {} | {} | {} |",
+            sizes[0], sizes[1], sizes[2], sizes[3]
+        );
+    }
+}
+
+#[test]
+fn bad_top_by_keys_are_one_line_errors() {
+    for (arg, want) in [
+        ("host", "is not a table key"),
+        ("header:", "is not a header name"),
+        ("header:a b", "is not a header name"),
+        ("client,client", "given twice"),
+    ] {
+        let out = common::linewatch(&["--read", "/dev/null", "--top-by", arg]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--top-by {arg}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "--top-by {arg}: {err}");
+        assert!(err.contains(want), "--top-by {arg}: {err}");
+    }
+}
