@@ -47,7 +47,7 @@ impl Worker {
                     Ok(Status::Complete(req)) => {
                         let framing = self.count_request(slot, side, &req, msg_ts);
                         if self.top_by.is_some() {
-                            self.top_by_request(slot, side, &req, &rest[..req.head_len]);
+                            self.top_by(slot, side, true, &rest[..req.head_len]);
                         }
                         Ok((req.head_len, framing))
                     }
@@ -59,7 +59,7 @@ impl Worker {
                     Ok(Status::Complete(resp)) => {
                         let framing = self.count_response(slot, side, &resp, msg_ts);
                         if self.top_by.is_some() {
-                            self.top_by_response(&resp, &rest[..resp.head_len]);
+                            self.top_by(slot, side, false, &rest[..resp.head_len]);
                         }
                         Ok((resp.head_len, framing))
                     }
