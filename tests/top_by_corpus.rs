@@ -171,3 +171,42 @@ fn bad_top_by_keys_are_one_line_errors() {
         assert!(err.contains(want), "--top-by {arg}: {err}");
     }
 }
+
+#[test]
+fn json_top_by_events_cover_every_request_once() {
+    let Some(file) = corpus::file("pcaps/chrissanders__http_espn.pcapng") else {
+        return;
+    };
+    let (summary, out) = summary_of(
+        &file,
+        &[
+            "--json",
+            "--top-by",
+            "client,response-header:content-type",
+            "--report-interval",
+            "1",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|v: &serde_json::Value| v["type"] == "top_by")
+        .collect();
+    let total = |by: &str| -> u64 {
+        events
+            .iter()
+            .filter(|e| e["by"] == by)
+            .map(|e| {
+                assert_eq!(e["span_secs"], 1, "{e}");
+                e["total"].as_u64().expect("total")
+            })
+            .sum()
+    };
+    assert!(events.len() >= 4, "{} top_by events", events.len());
+    assert_eq!(Some(total("client")), summary["requests"].as_u64());
+    assert_eq!(
+        Some(total("response-header:content-type")),
+        summary["responses"].as_u64()
+    );
+}
