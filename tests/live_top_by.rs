@@ -89,27 +89,14 @@ fn logged(lab: &Lab) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
     (referers, forwarded)
 }
 
-/// The summary's `top_by` table for `by`, as key to count (every count exact, nothing in
-/// `other`).
+/// The summary's `top_by` table for `by`, as key to count; every key's bytes counted.
 fn table(summary: &serde_json::Value, by: &str) -> BTreeMap<String, u64> {
-    let tables = summary["top_by"].as_array().expect("top_by");
-    let t = tables
-        .iter()
-        .find(|t| t["by"] == by)
-        .unwrap_or_else(|| panic!("no {by} table: {tables:?}"));
-    assert_eq!(t["other"], 0, "{by}: {t}");
-    t["top"]
-        .as_array()
-        .expect("top")
-        .iter()
-        .map(|e| {
-            assert_eq!(e["approximate"], false, "{by}: {e}");
-            let bytes = e["bytes"].as_u64().expect("bytes");
-            assert!(bytes > 0, "{by}: bytes counted: {e}");
-            (
-                e["key"].as_str().expect("key").to_owned(),
-                e["count"].as_u64().expect("count"),
-            )
+    let (table, _) = common::top_by_table(summary, by);
+    table
+        .into_iter()
+        .map(|(key, (count, bytes))| {
+            assert!(bytes > 0, "{by} {key}: no bytes");
+            (key, count)
         })
         .collect()
 }

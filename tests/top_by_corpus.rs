@@ -16,7 +16,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::summary_of;
+use common::{corpus_captures as captures, summary_of, top_by_table as table_of};
 use linewatch_testkit::corpus;
 
 /// The keys compared, as given to `--top-by`.
@@ -24,16 +24,8 @@ const KEYS: [&str; 4] = ["client", "server", "port", "header:host"];
 
 /// Per key of [`KEYS`], requests per value, from tshark's rows.
 fn oracle_tables(capture: &str) -> Vec<BTreeMap<String, u64>> {
-    let path = corpus::file(&format!("oracle/{capture}.tsv")).expect("oracle for a capture");
-    let text = std::fs::read_to_string(&path).expect("reading the oracle");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("oracle header").split('\t').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("oracle column {name}"))
-    };
+    let tsv = common::OracleTsv::read(capture).expect("oracle for a capture");
+    let col = |name: &str| tsv.col(name);
     let (src4, src6, dst4, dst6, dport, method, host) = (
         col("ip.src"),
         col("ipv6.src"),
@@ -44,8 +36,7 @@ fn oracle_tables(capture: &str) -> Vec<BTreeMap<String, u64>> {
         col("http.host"),
     );
     let mut tables = vec![BTreeMap::new(); KEYS.len()];
-    for line in lines {
-        let f: Vec<&str> = line.split('\t').collect();
+    for f in tsv.rows() {
         let requests = f[method].split('|').filter(|m| !m.is_empty()).count();
         if requests == 0 {
             continue;
@@ -76,39 +67,6 @@ fn oracle_tables(capture: &str) -> Vec<BTreeMap<String, u64>> {
         }
     }
     tables
-}
-
-/// The captures named in the corpus manifest.
-fn captures() -> Vec<String> {
-    let Some(manifest) = corpus::file("pcaps/MANIFEST.tsv") else {
-        return Vec::new();
-    };
-    std::fs::read_to_string(manifest)
-        .expect("reading the manifest")
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split('\t').next().map(str::to_string))
-        .filter(|f| !f.is_empty())
-        .collect()
-}
-
-/// The summary's `top_by` table for `by`: key to (count, bytes), with its total.
-fn table_of(summary: &serde_json::Value, by: &str) -> (BTreeMap<String, (u64, u64)>, u64) {
-    let tables = summary["top_by"].as_array().expect("top_by array");
-    let t = tables
-        .iter()
-        .find(|t| t["by"] == by)
-        .unwrap_or_else(|| panic!("no table {by} in {tables:?}"));
-    assert_eq!(t["other"], 0, "{by}: every key listed");
-    let mut out = BTreeMap::new();
-    for e in t["top"].as_array().expect("top") {
-        assert_eq!(e["approximate"], false, "{by}: {e}");
-        let key = e["key"].as_str().expect("key").to_owned();
-        let count = e["count"].as_u64().expect("count");
-        let bytes = e["bytes"].as_u64().expect("bytes");
-        assert!(out.insert(key, (count, bytes)).is_none(), "{by}: key twice");
-    }
-    (out, t["total"].as_u64().expect("total"))
 }
 
 #[test]
