@@ -173,6 +173,14 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "KEY", value_delimiter = ',', value_parser = parse_top_by)]
     pub(crate) top_by: Vec<TopByKey>,
 
+    /// Limit the since-start counts of the reports and the exit summary (requests, every table)
+    /// to the last DURATION of packet time (`24h`, `90m`, `3600s`), so a monitor that runs for
+    /// weeks shows recent history. Kept in 24 buckets of DURATION/24, so what is shown covers
+    /// between 23/24 of DURATION and all of it; it says from when. Packet counters, latencies
+    /// and --metrics stay since start. Default: everything since start.
+    #[arg(long, value_name = "DURATION", value_parser = parse_retention)]
+    pub(crate) retention: Option<u64>,
+
     /// Flows tracked per worker at most; the least recently seen is evicted (and counted) when
     /// full. The table starts small and grows as flows appear, so a large N costs memory only
     /// when that many flows are live.
@@ -362,5 +370,24 @@ fn parse_top_by(s: &str) -> Result<TopByKey, String> {
             header(name).map(TopByKey::ResponseHeader)
         }
         _ => Err(format!("`{s}` is not a table key: use {KEYS}")),
+    }
+}
+
+/// Longest `--retention`: a leap year.
+const MAX_RETENTION_SECS: u64 = 366 * 24 * 3600;
+
+/// A `--retention` value in whole seconds: a humantime duration (`24h`, `1h 30m`) or a number
+/// of seconds.
+fn parse_retention(s: &str) -> Result<u64, String> {
+    let secs = match s.trim().parse::<u64>() {
+        Ok(n) => n,
+        Err(_) => humantime::parse_duration(s.trim())
+            .map_err(|e| format!("`{s}` is not a duration ({e}); e.g. 24h, 90m, 3600s"))?
+            .as_secs(),
+    };
+    if (1..=MAX_RETENTION_SECS).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(format!("`{s}` is out of range: from 1s to 366d"))
     }
 }

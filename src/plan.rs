@@ -228,6 +228,7 @@ impl Plan {
                 },
                 metrics: cli.metrics.is_some(),
                 top_by: cli.top_by.clone(),
+                retention_secs: cli.retention,
             },
         };
         Ok(Plan {

@@ -16,14 +16,15 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use hdrhistogram::Histogram;
 use linewatch_model::{
-    AlertKind, AlertRecord, Breakdown, MetricsView, Percentiles, Report, SectionHosts, StatusLine,
-    TopByKey, TopByMetrics, TopByTable, TopEntry,
+    AlertKind, AlertRecord, Breakdown, MetricsView, Percentiles, Report, Retained, SectionHosts,
+    StatusLine, TopByKey, TopByMetrics, TopByTable, TopEntry,
 };
 use linewatch_parser::http::Method;
 
 use crate::alert::{AlertConfig, AlertState, AlertTransition};
 use crate::counters::{key_addr, CoreDelta, Counter, SynRecord, Tally};
 use crate::epoch::EpochCollector;
+use crate::retention::Retention;
 use crate::scan::{Blocker, ScanConfig, ScanDetector, ScanEvent, ScanStats};
 use crate::topn::HeavyHitters;
 use crate::worker::time_of;
@@ -128,6 +129,7 @@ impl Tally {
                 .into_iter()
                 .map(port_entry)
                 .collect(),
+            retained: None,
             top_by: self
                 .top_by
                 .iter()
@@ -263,6 +265,9 @@ pub struct AggregatorConfig {
     pub metrics: bool,
     /// The `--top-by` tables' keys, as the workers count them.
     pub top_by: Vec<TopByKey>,
+    /// `--retention`: the since-start breakdown of reports and the summary covers only the
+    /// last this many seconds ([`crate::retention`]).
+    pub retention_secs: Option<u64>,
 }
 
 /// What the aggregator hands back when all input is done.
@@ -282,6 +287,8 @@ pub struct Aggregated {
     pub scan: ScanStats,
     /// SYNs the blocker dropped (0 without one).
     pub blocked_syns: u64,
+    /// With `--retention`: the retained stretch's breakdown, all of its keys listed.
+    pub retained: Option<Breakdown>,
 }
 
 impl Aggregated {
@@ -334,6 +341,8 @@ struct State {
     syns: Vec<SynRecord>,
     /// When the aggregator was built (the metrics' start time).
     started: SystemTime,
+    /// `--retention`'s buckets.
+    retention: Option<Retention>,
 }
 
 impl Aggregator {
@@ -350,6 +359,9 @@ impl Aggregator {
         total.add_top_by(&config.top_by, TOTAL_TABLE_CAPACITY);
         let mut interval = Tally::new(INTERVAL_TABLE_CAPACITY);
         interval.add_top_by(&config.top_by, INTERVAL_TABLE_CAPACITY);
+        let retention = config
+            .retention_secs
+            .map(|secs| Retention::new(secs, &config.top_by));
         Aggregator {
             collector,
             state: State {
@@ -370,6 +382,7 @@ impl Aggregator {
                 blocker: None,
                 syns: Vec::new(),
                 started: SystemTime::now(),
+                retention,
             },
         }
     }
@@ -403,7 +416,9 @@ impl Aggregator {
             std::thread::park_timeout(IDLE_WAIT);
         }
         let blocked_syns = self.state.blocker.as_ref().map_or(0, |b| b.dropped());
+        let retained = self.state.retained(TOTAL_TABLE_CAPACITY);
         Aggregated {
+            retained,
             alerts: self.state.all_alerts(),
             alerts_dropped: self.state.alert.dropped_history() + self.state.scan_history_dropped,
             total: self.state.total,
@@ -440,6 +455,9 @@ impl State {
         }
         self.total.seconds += 1;
         self.interval.seconds += 1;
+        if let Some(r) = self.retention.as_mut() {
+            r.add(epoch, deltas.iter().map(|d| &d.tally));
+        }
         self.last_second = Some(epoch);
 
         let output = &mut self.output;
@@ -649,6 +667,20 @@ impl State {
         }
     }
 
+    /// With `--retention`: the breakdown of the retained stretch, `top_n` keys per table.
+    fn retained(&self, top_n: usize) -> Option<Breakdown> {
+        let r = self.retention.as_ref()?;
+        let first = self.first_second?;
+        let since = r.covers_from(first)?;
+        let mut b = r.view().breakdown(top_n);
+        b.seconds = span(Some(since), self.last_second);
+        b.retained = Some(Retained {
+            retention_secs: r.retention_secs(),
+            since: time_of(since.saturating_mul(1_000_000_000)),
+        });
+        Some(b)
+    }
+
     /// Every alert of both kinds, in the order raised.
     fn all_alerts(&self) -> Vec<AlertRecord> {
         let mut all: Vec<AlertRecord> = self
@@ -673,8 +705,11 @@ impl State {
         // total everything since the first second, quiet seconds included.
         let mut interval = self.interval.breakdown(top_n);
         interval.seconds = self.config.report_interval_secs.max(1);
-        let mut total = self.total.breakdown(top_n);
-        total.seconds = span(self.first_second, self.last_second);
+        let total = self.retained(top_n).unwrap_or_else(|| {
+            let mut total = self.total.breakdown(top_n);
+            total.seconds = span(self.first_second, self.last_second);
+            total
+        });
         let report = Report {
             at: time_of(self.last_second.unwrap_or(0).saturating_mul(1_000_000_000)),
             interval,

@@ -48,6 +48,7 @@ pub mod offline;
 pub mod owner;
 pub mod pipeline;
 pub mod reorder;
+pub mod retention;
 pub mod scan;
 pub mod slots;
 #[allow(unsafe_code)] // memory-mapped capture files

@@ -70,6 +70,18 @@ pub struct Breakdown {
     pub connection_ports: Vec<TopEntry>,
     /// The `--top-by` tables, in the order asked for.
     pub top_by: Vec<TopByTable>,
+    /// Set when the span is everything since start limited by `--retention`: the counts cover
+    /// only its last part, `seconds` long.
+    pub retained: Option<Retained>,
+}
+
+/// What a span limited by `--retention` covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retained {
+    /// The retention asked for, in seconds.
+    pub retention_secs: u64,
+    /// The first second counted.
+    pub since: std::time::SystemTime,
 }
 
 /// What a `--top-by` table counts under (`--top-by KEY`).

@@ -30,7 +30,9 @@ mod periodic;
 mod summary;
 
 pub use alert::{AlertKind, AlertRecord};
-pub use counts::{Breakdown, Fragments, SectionHosts, TopByKey, TopByTable, TopEntry, Traffic};
+pub use counts::{
+    Breakdown, Fragments, Retained, SectionHosts, TopByKey, TopByTable, TopEntry, Traffic,
+};
 pub use events::{ConnectionEvent, EventSink, RequestEvent, ResponseEvent, SinkFactory};
 pub use metrics::{MetricsView, TopByMetrics};
 pub use periodic::{Report, StatusLine};

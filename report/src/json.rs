@@ -40,6 +40,11 @@
 //! `--summary` document holds the same shape, since start, under `top_by` (an array, in the
 //! order asked for).
 //!
+//! With `--retention`, the summary's requests, responses, request bytes, methods, status codes
+//! and every table cover only the retained stretch, which `retention` describes
+//! (`{"retention_secs":86400,"since":..,"seconds":..}`; `null` without it); the packet counters
+//! and latencies cover the whole run.
+//!
 //! (Each event is one line; it is wrapped here only to be read.)
 
 use std::io::Write as _;
@@ -435,6 +440,16 @@ pub fn summary(s: &Summary) -> String {
         })
         .collect();
     put("top_by", Value::Array(top_by));
+    put(
+        "retention",
+        b.retained.map_or(Value::Null, |r| {
+            json!({
+                "retention_secs": r.retention_secs,
+                "since": unix_seconds(r.since),
+                "seconds": b.seconds,
+            })
+        }),
+    );
 
     let alerts: Vec<Value> = s
         .alerts
@@ -717,6 +732,7 @@ mod tests {
         let mut s = summary_model();
         let v: Value = serde_json::from_str(&summary(&s)).expect("valid JSON");
         assert_eq!(v["top_by"], json!([]));
+        assert_eq!(v["retention"], Value::Null);
         s.total.top_by = vec![
             referer_table(),
             TopByTable {

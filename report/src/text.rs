@@ -229,6 +229,20 @@ fn span(seconds: u64) -> String {
     humantime::format_duration(Duration::from_secs(seconds)).to_string()
 }
 
+/// The title of the since-start span: `since start (1h 2m)`, or with `--retention` what it
+/// covers, `last 23h 10m (--retention 1day, since 2021-02-23T04:00:00Z)`.
+fn total_title(b: &Breakdown) -> String {
+    match &b.retained {
+        None => format!("since start ({})", span(b.seconds)),
+        Some(r) => format!(
+            "last {} (--retention {}, since {})",
+            span(b.seconds),
+            span(r.retention_secs),
+            format_time(r.since)
+        ),
+    }
+}
+
 /// Appends the counts of one span: totals, then sections, hosts, methods, status and agents.
 fn push_breakdown(out: &mut String, title: &str, b: &Breakdown, top_n: usize, marks: &mut Marks) {
     let _ = writeln!(
@@ -361,7 +375,7 @@ pub fn report(r: &Report, top_n: usize) -> String {
     out.push('\n');
     push_breakdown(
         &mut out,
-        &format!("since start ({})", span(r.total.seconds)),
+        &total_title(&r.total),
         &r.total,
         top_n,
         &mut marks,
@@ -530,7 +544,7 @@ pub fn summary(s: &Summary, top_n: usize) -> String {
 
     push_breakdown(
         &mut out,
-        &format!("since start ({})", span(s.total.seconds)),
+        &total_title(&s.total),
         &s.total,
         top_n,
         &mut marks,
@@ -603,6 +617,7 @@ pub(crate) mod tests {
             ],
             connection_ports: vec![entry(b"80", 38, 0, false), entry(b"22", 2, 0, false)],
             top_by: Vec::new(),
+            retained: None,
         }
     }
 
@@ -912,6 +927,29 @@ pub(crate) mod tests {
             5,
         );
         assert!(!plain.contains("top by"), "{plain}");
+    }
+
+    #[test]
+    fn a_retained_total_says_what_it_covers() {
+        let mut s = summary_model();
+        s.total.seconds = 3_540;
+        s.total.retained = Some(linewatch_model::Retained {
+            retention_secs: 3_600,
+            since: at(1_614_049_200),
+        });
+        let text = summary(&s, 5);
+        assert!(
+            text.contains("last 59m (--retention 1h, since 2021-02-23T03:00:00Z): 100 requests"),
+            "{text}"
+        );
+        let r = Report {
+            at: at(0),
+            interval: breakdown(),
+            total: s.total.clone(),
+            recent_alerts: vec![],
+        };
+        assert!(report(&r, 5).contains("\nlast 59m (--retention 1h, since "));
+        assert!(summary(&summary_model(), 5).contains("since start (10s): "));
     }
 
     #[test]
