@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{linewatch, scratch, top_by_table};
+use common::{linewatch, scratch, summary_of, top_by_table};
 use linewatch_bench_rig::capture::{write_capture_file, CaptureSpec, CaptureTruth, Phase};
 
 /// The retention asked for, and the same in seconds.
@@ -30,35 +30,13 @@ fn spec() -> CaptureSpec {
     }
 }
 
-/// `linewatch --read capture --summary S` plus `extra`: (summary, stdout).
-fn replay(
-    capture: &std::path::Path,
-    dir: &std::path::Path,
-    extra: &[&str],
-) -> (serde_json::Value, String) {
-    let summary = dir.join("summary.json");
-    let mut args = vec![
-        "--read",
-        capture.to_str().expect("utf-8 path"),
-        "--summary",
-        summary.to_str().expect("utf-8 path"),
-        "--report-interval",
-        "100",
-        "--top-by",
-        "client",
-    ];
+/// `linewatch --read capture --summary S` with 100 s reports, a `client` table and `extra`:
+/// (summary, stdout).
+fn replay(capture: &std::path::Path, extra: &[&str]) -> (serde_json::Value, String) {
+    let mut args = vec!["--report-interval", "100", "--top-by", "client"];
     args.extend_from_slice(extra);
-    let out = linewatch(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&summary).expect("reading the summary");
-    (
-        serde_json::from_str(&text).expect("summary JSON"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let (summary, out) = summary_of(capture, &args);
+    (summary, String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Requests of the truth from unix second `since` on.
@@ -75,11 +53,11 @@ fn the_summary_covers_the_retained_stretch_only() {
     let truth = write_capture_file(&spec, &capture).expect("writing the capture");
     let start = spec.start_unix_secs;
 
-    let (all, _) = replay(&capture, &dir, &[]);
+    let (all, _) = replay(&capture, &[]);
     assert_eq!(all["retention"], serde_json::Value::Null);
     assert_eq!(all["requests"].as_u64(), Some(truth.requests));
 
-    let (ours, stdout) = replay(&capture, &dir, &["--retention", RETENTION]);
+    let (ours, stdout) = replay(&capture, &["--retention", RETENTION]);
     let r = &ours["retention"];
     assert_eq!(r["retention_secs"], RETENTION_SECS, "{r}");
     let covered = r["seconds"].as_u64().expect("seconds");
