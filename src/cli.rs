@@ -9,6 +9,7 @@ use linewatch_engine::live::rss::RssPolicy;
 use linewatch_engine::live::run::IdlePolicy;
 use linewatch_engine::scan::{Cidr, MAX_SCAN_PORTS};
 use linewatch_engine::worker::FLOW_CAPACITY;
+use linewatch_report::TopByKey;
 
 use crate::metrics_server;
 
@@ -171,6 +172,23 @@ pub(crate) struct Cli {
     /// Keys shown per table in reports and the exit summary.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub(crate) top: u16,
+
+    /// Also count requests in a table keyed by KEY (repeatable, or comma-separated): `client`
+    /// (source address), `server` (destination address), `port` (server port), `header:NAME`
+    /// (a request header's value, as header:referer or header:x-forwarded-for; `-` when
+    /// absent), or `response-header:NAME` (responses, by a response header's value). Each is a
+    /// top-N table of requests (responses) and their bytes, head plus declared body, in the
+    /// reports, the exit summary, --summary, --json and --metrics.
+    #[arg(long, value_name = "KEY", value_delimiter = ',', value_parser = parse_top_by)]
+    pub(crate) top_by: Vec<TopByKey>,
+
+    /// Limit the since-start counts of the reports and the exit summary (requests, every table)
+    /// to the last DURATION of packet time (`24h`, `90m`, `3600s`), so a monitor that runs for
+    /// weeks shows recent history. Kept in 24 buckets of DURATION/24, so what is shown covers
+    /// between 23/24 of DURATION and all of it; it says from when. Packet counters, latencies
+    /// and --metrics stay since start. Default: everything since start.
+    #[arg(long, value_name = "DURATION", value_parser = parse_retention)]
+    pub(crate) retention: Option<u64>,
 
     /// Flows tracked per worker at most; the least recently seen is evicted (and counted) when
     /// full. The table starts small and grows as flows appear, so a large N costs memory only
@@ -346,5 +364,55 @@ fn parse_flows(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=(1 << 24)).contains(&n) => Ok(n),
         _ => Err(format!("`{s}` is not a flow count from 1 to 16777216")),
+    }
+}
+
+/// Whether `b` may appear in a header field name (RFC 9110 §5.1: a token).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn parse_top_by(s: &str) -> Result<TopByKey, String> {
+    const KEYS: &str = "client, server, port, header:NAME or response-header:NAME";
+    let s = s.trim();
+    let header = |name: &str| -> Result<String, String> {
+        if name.is_empty() || !name.bytes().all(is_tchar) {
+            return Err(format!(
+                "`{name}` is not a header name (letters, digits and !#$%&'*+-.^_`|~), as in \
+                 header:referer"
+            ));
+        }
+        Ok(name.to_ascii_lowercase())
+    };
+    match s.split_once(':') {
+        None if s.eq_ignore_ascii_case("client") => Ok(TopByKey::Client),
+        None if s.eq_ignore_ascii_case("server") => Ok(TopByKey::Server),
+        None if s.eq_ignore_ascii_case("port") => Ok(TopByKey::Port),
+        Some((kind, name)) if kind.eq_ignore_ascii_case("header") => {
+            header(name).map(TopByKey::Header)
+        }
+        Some((kind, name)) if kind.eq_ignore_ascii_case("response-header") => {
+            header(name).map(TopByKey::ResponseHeader)
+        }
+        _ => Err(format!("`{s}` is not a table key: use {KEYS}")),
+    }
+}
+
+/// Longest `--retention`: a leap year.
+const MAX_RETENTION_SECS: u64 = 366 * 24 * 3600;
+
+/// A `--retention` value in whole seconds: a humantime duration (`24h`, `1h 30m`) or a number
+/// of seconds.
+fn parse_retention(s: &str) -> Result<u64, String> {
+    let secs = match s.trim().parse::<u64>() {
+        Ok(n) => n,
+        Err(_) => humantime::parse_duration(s.trim())
+            .map_err(|e| format!("`{s}` is not a duration ({e}); e.g. 24h, 90m, 3600s"))?
+            .as_secs(),
+    };
+    if (1..=MAX_RETENTION_SECS).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(format!("`{s}` is out of range: from 1s to 366d"))
     }
 }

@@ -214,6 +214,18 @@ impl Output for Printer {
     fn report(&mut self, report: &linewatch_report::Report) {
         let text = linewatch_report::text::report(report, self.top_n);
         self.human(&text);
+        if self.json && !report.interval.top_by.is_empty() {
+            let mut out = Vec::with_capacity(1024);
+            for t in &report.interval.top_by {
+                linewatch_report::json::top_by_event(
+                    t,
+                    report.at,
+                    report.interval.seconds,
+                    &mut out,
+                );
+            }
+            STDOUT.write(&mut std::io::stdout().lock(), &out);
+        }
     }
 
     fn allowed_scan(&mut self, source: std::net::IpAddr, ports: u32, window_secs: u64, at: u64) {

@@ -28,6 +28,10 @@ const DEFAULT_INTERFACE_PORTS: [u16; 2] = [80, 8080];
 /// past this a larger machine gains little for the memory. `--workers` sets any number.
 const MAX_DEFAULT_MIRROR_QUEUES: usize = 8;
 
+/// `--top-by` tables at most: each costs every worker a heavy-hitter table per second of
+/// slack (`epoch::SPARES_PER_WORKER` + 1, ~200 KiB each) and the aggregator two more.
+const MAX_TOP_BY: usize = 8;
+
 /// Where packets come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -178,6 +182,24 @@ impl Plan {
             );
         }
 
+        if cli.top_by.len() > MAX_TOP_BY {
+            return Err(format!(
+                "--top-by is given {} keys; at most {MAX_TOP_BY} tables are kept (each costs \
+                 every worker a table per second)",
+                cli.top_by.len()
+            ));
+        }
+        if let Some((_, twice)) = cli
+            .top_by
+            .iter()
+            .enumerate()
+            .find(|(i, k)| cli.top_by[..*i].contains(k))
+        {
+            return Err(format!(
+                "--top-by {twice} is given twice: give each key once"
+            ));
+        }
+
         let threshold = match cli.baseline {
             Some(learn_secs) => Threshold::Baseline {
                 learn_secs,
@@ -212,6 +234,7 @@ impl Plan {
                     .json
                     .then(|| SinkFactory::new(|| Box::new(JsonLines::stdout()))),
                 flow_capacity: cli.flows,
+                top_by: cli.top_by.clone(),
             },
             aggregator: AggregatorConfig {
                 alert: AlertConfig {
@@ -228,6 +251,8 @@ impl Plan {
                 },
                 metrics: cli.metrics.is_some(),
                 dashboard: cli.dashboard,
+                top_by: cli.top_by.clone(),
+                retention_secs: cli.retention,
             },
         };
         Ok(Plan {

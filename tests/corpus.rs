@@ -87,16 +87,8 @@ fn split_uris(field: &str) -> Vec<String> {
 }
 
 fn read_oracle(capture: &str) -> Option<Oracle> {
-    let path = corpus::file(&format!("oracle/{capture}.tsv"))?;
-    let text = std::fs::read_to_string(&path).expect("reading the oracle");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("oracle header").split('\t').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .expect("oracle column")
-    };
+    let tsv = common::OracleTsv::read(capture)?;
+    let col = |name: &str| tsv.col(name);
     let (method, host, uri, code) = (
         col("http.request.method"),
         col("http.host"),
@@ -104,8 +96,7 @@ fn read_oracle(capture: &str) -> Option<Oracle> {
         col("http.response.code"),
     );
     let mut o = Oracle::default();
-    for line in lines {
-        let f: Vec<&str> = line.split('\t').collect();
+    for f in tsv.rows() {
         let methods: Vec<&str> = f[method].split('|').filter(|m| !m.is_empty()).collect();
         if !methods.is_empty() {
             let hosts: Vec<&str> = f[host].split('|').collect();
@@ -113,7 +104,8 @@ fn read_oracle(capture: &str) -> Option<Oracle> {
             assert_eq!(
                 uris.len(),
                 methods.len(),
-                "oracle row with unmatched URIs: {line}"
+                "oracle row with unmatched URIs: {}",
+                f.join("\t")
             );
             for (i, m) in methods.iter().enumerate() {
                 o.requests += 1;

@@ -20,15 +20,17 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use hdrhistogram::Histogram;
 use linewatch_model::{
-    AlertKind, AlertRecord, Breakdown, ConsoleView, MetricsView, Percentiles, Report, SectionHosts,
-    StatusLine, TopEntry,
+    AlertKind, AlertRecord, Breakdown, ConsoleView, MetricsView, Percentiles, Report, Retained,
+    SectionHosts, StatusLine, TopByKey, TopByMetrics, TopByTable, TopEntry,
 };
 use linewatch_parser::http::Method;
 
 use crate::alert::{AlertConfig, AlertState, AlertTransition};
 use crate::counters::{key_addr, CoreDelta, Counter, SynRecord, Tally};
 use crate::epoch::EpochCollector;
+use crate::retention::Retention;
 use crate::scan::{Blocker, ScanConfig, ScanDetector, ScanEvent, ScanStats};
+use crate::topn::HeavyHitters;
 use crate::worker::time_of;
 
 /// Keys kept since start per dimension. Counts stay exact for every key as long as fewer
@@ -134,25 +136,54 @@ impl Tally {
                 .conn_sources
                 .top(top_n)
                 .into_iter()
-                .map(|e| TopEntry {
-                    key: key_addr(&e.key)
-                        .map_or_else(|| b"?".to_vec(), |a| a.to_string().into_bytes()),
-                    ..e
-                })
+                .map(address_entry)
                 .collect(),
             connection_ports: self
                 .conn_ports
                 .top(top_n)
                 .into_iter()
-                .map(|e| TopEntry {
-                    key: <[u8; 2]>::try_from(e.key.as_slice()).map_or_else(
-                        |_| b"?".to_vec(),
-                        |p| u16::from_be_bytes(p).to_string().into_bytes(),
-                    ),
-                    ..e
+                .map(port_entry)
+                .collect(),
+            retained: None,
+            top_by: self
+                .top_by
+                .iter()
+                .map(|(by, table)| TopByTable {
+                    by: by.clone(),
+                    total: table.total(),
+                    entries: top_by_entries(by, table, top_n),
                 })
                 .collect(),
         }
+    }
+}
+
+/// An entry keyed by an address ([`crate::counters::addr_key`]) with the address as text.
+fn address_entry(e: TopEntry) -> TopEntry {
+    TopEntry {
+        key: key_addr(&e.key).map_or_else(|| b"?".to_vec(), |a| a.to_string().into_bytes()),
+        ..e
+    }
+}
+
+/// An entry keyed by a port (2 bytes, big-endian) with the port as text.
+fn port_entry(e: TopEntry) -> TopEntry {
+    TopEntry {
+        key: <[u8; 2]>::try_from(e.key.as_slice()).map_or_else(
+            |_| b"?".to_vec(),
+            |p| u16::from_be_bytes(p).to_string().into_bytes(),
+        ),
+        ..e
+    }
+}
+
+/// The top `top_n` entries of a `--top-by` table, keys as text.
+fn top_by_entries(by: &TopByKey, table: &HeavyHitters, top_n: usize) -> Vec<TopEntry> {
+    let top = table.top(top_n).into_iter();
+    match by {
+        TopByKey::Client | TopByKey::Server => top.map(address_entry).collect(),
+        TopByKey::Port => top.map(port_entry).collect(),
+        TopByKey::Header(_) | TopByKey::ResponseHeader(_) => top.collect(),
     }
 }
 
@@ -251,6 +282,11 @@ pub struct AggregatorConfig {
     pub metrics: bool,
     /// Publish a [`ConsoleView`] with every snapshot (`--dashboard`).
     pub dashboard: bool,
+    /// The `--top-by` tables' keys, as the workers count them.
+    pub top_by: Vec<TopByKey>,
+    /// `--retention`: the since-start breakdown of reports and the summary covers only the
+    /// last this many seconds ([`crate::retention`]).
+    pub retention_secs: Option<u64>,
 }
 
 /// What the aggregator hands back when all input is done.
@@ -270,6 +306,8 @@ pub struct Aggregated {
     pub scan: ScanStats,
     /// SYNs the blocker dropped (0 without one).
     pub blocked_syns: u64,
+    /// With `--retention`: the retained stretch's breakdown, all of its keys listed.
+    pub retained: Option<Breakdown>,
 }
 
 impl Aggregated {
@@ -347,6 +385,8 @@ struct State {
     rate_history: VecDeque<u64>,
     /// Seconds the rate history keeps: the alert window, at most [`CONSOLE_RATE_SECONDS`].
     rate_seconds: usize,
+    /// `--retention`'s buckets.
+    retention: Option<Retention>,
 }
 
 impl Aggregator {
@@ -364,12 +404,19 @@ impl Aggregator {
         } else {
             0
         };
+        let mut total = Tally::new(TOTAL_TABLE_CAPACITY);
+        total.add_top_by(&config.top_by, TOTAL_TABLE_CAPACITY);
+        let mut interval = Tally::new(INTERVAL_TABLE_CAPACITY);
+        interval.add_top_by(&config.top_by, INTERVAL_TABLE_CAPACITY);
+        let retention = config
+            .retention_secs
+            .map(|secs| Retention::new(secs, &config.top_by));
         Aggregator {
             collector,
             state: State {
                 config,
-                total: Tally::new(TOTAL_TABLE_CAPACITY),
-                interval: Tally::new(INTERVAL_TABLE_CAPACITY),
+                total,
+                interval,
                 interval_index: None,
                 interval_end: 0,
                 alert,
@@ -386,6 +433,7 @@ impl Aggregator {
                 started: SystemTime::now(),
                 rate_history: VecDeque::with_capacity(rate_seconds),
                 rate_seconds,
+                retention,
             },
         }
     }
@@ -419,7 +467,9 @@ impl Aggregator {
             std::thread::park_timeout(IDLE_WAIT);
         }
         let blocked_syns = self.state.blocker.as_ref().map_or(0, |b| b.dropped());
+        let retained = self.state.retained(TOTAL_TABLE_CAPACITY);
         Aggregated {
+            retained,
             alerts: self.state.all_alerts(),
             alerts_dropped: self.state.alert.dropped_history() + self.state.scan_history_dropped,
             total: self.state.total,
@@ -457,6 +507,9 @@ impl State {
         }
         self.total.seconds += 1;
         self.interval.seconds += 1;
+        if let Some(r) = self.retention.as_mut() {
+            r.add(epoch, deltas.iter().map(|d| &d.tally));
+        }
         self.last_second = Some(epoch);
 
         let output = &mut self.output;
@@ -612,6 +665,25 @@ impl State {
         };
         let (top_sections, sections_other) = top(&t.sections);
         let (top_hosts, hosts_other) = top(&t.hosts);
+        let top_by = t
+            .top_by
+            .iter()
+            .map(|(by, table)| {
+                let top: Vec<(Vec<u8>, u64, u64)> = top_by_entries(by, table, top_n)
+                    .into_iter()
+                    .map(|e| {
+                        let n = e.lower_bound();
+                        (e.key, n, e.bytes)
+                    })
+                    .collect();
+                let listed: u64 = top.iter().map(|(_, n, _)| n).sum();
+                TopByMetrics {
+                    by: by.to_string(),
+                    other: table.total().saturating_sub(listed),
+                    top,
+                }
+            })
+            .collect();
         let mut status_classes = [0u64; 6];
         for (code, n) in t.status.iter().enumerate() {
             if *n > 0 {
@@ -639,6 +711,7 @@ impl State {
             sections_other,
             top_hosts,
             hosts_other,
+            top_by,
             new_connections: t.get(Counter::NewConnections),
             scan_alerts: self.scan.stats.flagged,
             blocked_syns: self.blocker.as_ref().map_or(0, |b| b.dropped()),
@@ -681,6 +754,20 @@ impl State {
         }
     }
 
+    /// With `--retention`: the breakdown of the retained stretch, `top_n` keys per table.
+    fn retained(&self, top_n: usize) -> Option<Breakdown> {
+        let r = self.retention.as_ref()?;
+        let first = self.first_second?;
+        let since = r.covers_from(first)?;
+        let mut b = r.view().breakdown(top_n);
+        b.seconds = span(Some(since), self.last_second);
+        b.retained = Some(Retained {
+            retention_secs: r.retention_secs(),
+            since: time_of(since.saturating_mul(1_000_000_000)),
+        });
+        Some(b)
+    }
+
     /// Every alert of both kinds, in the order raised.
     fn all_alerts(&self) -> Vec<AlertRecord> {
         let mut all: Vec<AlertRecord> = self
@@ -705,8 +792,11 @@ impl State {
         // total everything since the first second, quiet seconds included.
         let mut interval = self.interval.breakdown(top_n);
         interval.seconds = self.config.report_interval_secs.max(1);
-        let mut total = self.total.breakdown(top_n);
-        total.seconds = span(self.first_second, self.last_second);
+        let total = self.retained(top_n).unwrap_or_else(|| {
+            let mut total = self.total.breakdown(top_n);
+            total.seconds = span(self.first_second, self.last_second);
+            total
+        });
         let report = Report {
             at: time_of(self.last_second.unwrap_or(0).saturating_mul(1_000_000_000)),
             interval,

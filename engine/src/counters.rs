@@ -13,6 +13,7 @@ use std::net::IpAddr;
 
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
+use linewatch_model::TopByKey;
 use linewatch_parser::http::Method;
 use linewatch_parser::{HttpError, WireError};
 
@@ -253,6 +254,11 @@ pub struct Tally {
     pub capture_latency_us: Histogram<u64>,
     /// Batch service time in nanoseconds.
     pub batch_service_ns: Histogram<u64>,
+    /// The `--top-by` tables, in the order asked for (empty without `--top-by`). Keys:
+    /// addresses as [`addr_key`], ports as their 2 bytes big-endian, header values as sent.
+    /// A core's delta gets them on its first request with `--top-by` (see
+    /// [`Tally::add_top_by`]), so deltas made before the worker knew its keys need nothing.
+    pub top_by: Vec<(TopByKey, HeavyHitters)>,
     /// Seconds merged.
     pub seconds: u64,
 }
@@ -282,7 +288,17 @@ impl Tally {
             response_latency_us: latency_histogram(MAX_LATENCY_US),
             capture_latency_us: latency_histogram(MAX_LATENCY_US),
             batch_service_ns: latency_histogram(MAX_BATCH_NS),
+            top_by: Vec::new(),
             seconds: 0,
+        }
+    }
+
+    /// Gives the tally a `--top-by` table of `capacity` keys for each of `keys` it lacks (the
+    /// keys are always the run's `--top-by` list, so a tally has a prefix of it).
+    pub fn add_top_by(&mut self, keys: &[TopByKey], capacity: usize) {
+        for key in keys.iter().skip(self.top_by.len()) {
+            self.top_by
+                .push((key.clone(), HeavyHitters::with_capacity(capacity)));
         }
     }
 
@@ -309,6 +325,10 @@ impl Tally {
         self.section_hosts.merge_from(&d.section_hosts);
         self.conn_sources.merge_from(&d.conn_sources);
         self.conn_ports.merge_from(&d.conn_ports);
+        // Every tally's tables are a prefix of the same `--top-by` list.
+        for ((_, into), (_, from)) in self.top_by.iter_mut().zip(&d.top_by) {
+            into.merge_from(from);
+        }
         // Same bounds on both sides: `add` cannot fail.
         let _ = self.response_latency_us.add(&d.response_latency_us);
         let _ = self.capture_latency_us.add(&d.capture_latency_us);
@@ -328,6 +348,9 @@ impl Tally {
         self.section_hosts.clear();
         self.conn_sources.clear();
         self.conn_ports.clear();
+        for (_, table) in &mut self.top_by {
+            table.clear();
+        }
         self.response_latency_us.reset();
         self.capture_latency_us.reset();
         self.batch_service_ns.reset();

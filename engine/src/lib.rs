@@ -49,6 +49,7 @@ pub mod owner;
 pub mod paced;
 pub mod pipeline;
 pub mod reorder;
+pub mod retention;
 pub mod scan;
 pub mod slots;
 #[allow(unsafe_code)] // memory-mapped capture files

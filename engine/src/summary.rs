@@ -66,11 +66,11 @@ pub fn summary(run: &RunResult) -> Summary {
         last_packet: run.packet_times.map(|(_, last)| time_of(last)),
         traffic,
         errors,
-        total: {
+        total: run.aggregated.retained.clone().unwrap_or_else(|| {
             let mut b = total.breakdown(TOTAL_TABLE_CAPACITY);
             b.seconds = run.aggregated.span_seconds();
             b
-        },
+        }),
         alerts: run.aggregated.alerts.clone(),
         latency: vec![
             LatencyTable {

@@ -244,6 +244,8 @@ fn a_replay_of_stamped_frames_records_no_capture_latency() {
             scan: Default::default(),
             metrics: false,
             dashboard: false,
+            top_by: Vec::new(),
+            retention_secs: None,
         },
     };
     let run = offline::run(

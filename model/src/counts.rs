@@ -68,6 +68,78 @@ pub struct Breakdown {
     pub connection_sources: Vec<TopEntry>,
     /// Top destination ports of new connections (keys: the port as text), largest first.
     pub connection_ports: Vec<TopEntry>,
+    /// The `--top-by` tables, in the order asked for.
+    pub top_by: Vec<TopByTable>,
+    /// Set when the span is everything since start limited by `--retention`: the counts cover
+    /// only its last part, `seconds` long.
+    pub retained: Option<Retained>,
+}
+
+/// What a span limited by `--retention` covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retained {
+    /// The retention asked for, in seconds.
+    pub retention_secs: u64,
+    /// The first second counted.
+    pub since: std::time::SystemTime,
+}
+
+/// What a `--top-by` table counts under (`--top-by KEY`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TopByKey {
+    /// The client's address (the source of requests).
+    Client,
+    /// The server's address (the destination of requests).
+    Server,
+    /// The server's port.
+    Port,
+    /// A request header field, by its name in lower case (`referer`).
+    Header(String),
+    /// A response header field, by its name in lower case (`content-type`).
+    ResponseHeader(String),
+}
+
+impl TopByKey {
+    /// The table counts responses (a response header) rather than requests.
+    pub fn is_response(&self) -> bool {
+        matches!(self, TopByKey::ResponseHeader(_))
+    }
+
+    /// What the table's counts and bytes are, for the reports' titles and the metrics' help.
+    pub fn measures(&self) -> &'static str {
+        if self.is_response() {
+            "responses; bytes = response head + declared body"
+        } else {
+            "requests; bytes = request head + declared body"
+        }
+    }
+}
+
+impl std::fmt::Display for TopByKey {
+    /// As written on the command line: `client`, `server`, `port`, `header:referer`,
+    /// `response-header:content-type`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TopByKey::Client => f.write_str("client"),
+            TopByKey::Server => f.write_str("server"),
+            TopByKey::Port => f.write_str("port"),
+            TopByKey::Header(name) => write!(f, "header:{name}"),
+            TopByKey::ResponseHeader(name) => write!(f, "response-header:{name}"),
+        }
+    }
+}
+
+/// One `--top-by` table over a span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopByTable {
+    /// What it is keyed by.
+    pub by: TopByKey,
+    /// Requests (responses, for a response header) counted into the table: the sum of every
+    /// key's true count. Keys are addresses and ports as text, header values as sent (`-` when
+    /// the field is absent); bytes as [`TopByKey::measures`] says.
+    pub total: u64,
+    /// Its top keys, largest first.
+    pub entries: Vec<TopEntry>,
 }
 
 /// IP fragment reassembly: fragments taken and what became of their datagrams.

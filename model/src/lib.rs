@@ -32,8 +32,10 @@ mod summary;
 
 pub use alert::{AlertKind, AlertRecord};
 pub use console::ConsoleView;
-pub use counts::{Breakdown, Fragments, SectionHosts, TopEntry, Traffic};
+pub use counts::{
+    Breakdown, Fragments, Retained, SectionHosts, TopByKey, TopByTable, TopEntry, Traffic,
+};
 pub use events::{ConnectionEvent, EventSink, RequestEvent, ResponseEvent, SinkFactory};
-pub use metrics::MetricsView;
+pub use metrics::{MetricsView, TopByMetrics};
 pub use periodic::{Report, StatusLine};
 pub use summary::{Capture, Guard, LatencyTable, Percentiles, QueueCapture, Summary};

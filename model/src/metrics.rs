@@ -34,6 +34,8 @@ pub struct MetricsView {
     pub top_hosts: Vec<(Vec<u8>, u64)>,
     /// Requests not counted under a key of `top_hosts`.
     pub hosts_other: u64,
+    /// The `--top-by` tables since start: the top N keys of each.
+    pub top_by: Vec<TopByMetrics>,
     /// TCP SYNs without ACK seen.
     pub new_connections: u64,
     /// Port-scan alerts raised.
@@ -72,6 +74,7 @@ impl Default for MetricsView {
             sections_other: 0,
             top_hosts: Vec::new(),
             hosts_other: 0,
+            top_by: Vec::new(),
             new_connections: 0,
             scan_alerts: 0,
             blocked_syns: 0,
@@ -83,4 +86,16 @@ impl Default for MetricsView {
             capture_latency_us: Vec::new(),
         }
     }
+}
+
+/// One `--top-by` table in the exposition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopByMetrics {
+    /// The table's key as on the command line (`client`, `header:referer`).
+    pub by: String,
+    /// The top N keys, largest first: `(key, count, bytes)`, the count its guaranteed lower
+    /// bound and the bytes those recorded while the key held its entry.
+    pub top: Vec<(Vec<u8>, u64, u64)>,
+    /// What the table counted not under a listed key.
+    pub other: u64,
 }

@@ -28,7 +28,22 @@
 //!  "value":12.5,"threshold":10,"triggered_at":..,"recovered_at":..|null,"window_secs":120,
 //!  "source":"10.0.0.9"|null,"blocked":false,"text":"High traffic ..."}
 //! {"type":"scan_allowed","at":..,"source":"10.0.0.1","ports":3,"window_secs":60,"text":..}
+//! {"type":"top_by","at":..,"span_secs":10,"by":"client","counts":"requests","total":100,
+//!  "other":10,"top":[{"key":"10.0.0.1","count":60,"bytes":6000,"approximate":false,
+//!  "truncated":false},..]}
 //! ```
+//!
+//! A `top_by` event is one `--top-by` table over one report interval, sent when the interval's
+//! report is (one per table); `counts` says whether it counted `requests` or `responses`,
+//! `count` is the guaranteed lower bound, `other` what the table counted outside the listed
+//! keys, `bytes` the head plus declared body of the messages counted under the key. The
+//! `--summary` document holds the same shape, since start, under `top_by` (an array, in the
+//! order asked for).
+//!
+//! With `--retention`, the summary's requests, responses, request bytes, methods, status codes
+//! and every table cover only the retained stretch, which `retention` describes
+//! (`{"retention_secs":86400,"since":..,"seconds":..}`; `null` without it); the packet counters
+//! and latencies cover the whole run.
 //!
 //! (Each event is one line; it is wrapped here only to be read.)
 
@@ -36,7 +51,7 @@ use std::io::Write as _;
 use std::net::IpAddr;
 
 use linewatch_model::{
-    AlertRecord, ConnectionEvent, RequestEvent, ResponseEvent, Summary, TopEntry,
+    AlertRecord, ConnectionEvent, RequestEvent, ResponseEvent, Summary, TopByTable, TopEntry,
 };
 use serde_json::{json, Map, Value};
 
@@ -196,6 +211,48 @@ pub fn allowed_scan_event(
     let text = alert::allowed_scan_line(source, ports, window_secs, at);
     escape::json_string(text.as_bytes(), out);
     out.extend_from_slice(b"}\n");
+}
+
+/// A `--top-by` table as the `top_by` event and the summary write it (see the module doc).
+fn top_by_fields(t: &TopByTable, doc: &mut Map<String, Value>) {
+    let mut other = t.total;
+    let top: Vec<Value> = t
+        .entries
+        .iter()
+        .map(|e| {
+            other = other.saturating_sub(e.lower_bound());
+            json!({
+                "key": escape::json_key(&e.key),
+                "count": e.lower_bound(),
+                "bytes": e.bytes,
+                "approximate": e.is_approximate(),
+                "truncated": e.truncated,
+            })
+        })
+        .collect();
+    let counts = if t.by.is_response() {
+        "responses"
+    } else {
+        "requests"
+    };
+    doc.insert("by".to_owned(), json!(t.by.to_string()));
+    doc.insert("counts".to_owned(), json!(counts));
+    doc.insert("total".to_owned(), json!(t.total));
+    doc.insert("other".to_owned(), json!(other));
+    doc.insert("top".to_owned(), Value::Array(top));
+}
+
+/// Appends one `--json` line for a `--top-by` table over the report interval of `span_secs`
+/// seconds that ended at `at` (see the module doc).
+pub fn top_by_event(t: &TopByTable, at: std::time::SystemTime, span_secs: u64, out: &mut Vec<u8>) {
+    let mut doc = Map::new();
+    doc.insert("type".to_owned(), json!("top_by"));
+    doc.insert("at".to_owned(), json!(unix_seconds(at)));
+    doc.insert("span_secs".to_owned(), json!(span_secs));
+    top_by_fields(t, &mut doc);
+    let text = Value::Object(doc).to_string();
+    out.extend_from_slice(escape::harden_json_document(&text).as_bytes());
+    out.push(b'\n');
 }
 
 /// Adds `n` to the number under `key`: two raw keys can read back as the same JSON key (see
@@ -372,6 +429,27 @@ pub fn summary(s: &Summary) -> String {
         }
     }
     put("section_hosts", Value::Object(section_hosts));
+
+    let top_by: Vec<Value> = b
+        .top_by
+        .iter()
+        .map(|t| {
+            let mut table = Map::new();
+            top_by_fields(t, &mut table);
+            Value::Object(table)
+        })
+        .collect();
+    put("top_by", Value::Array(top_by));
+    put(
+        "retention",
+        b.retained.map_or(Value::Null, |r| {
+            json!({
+                "retention_secs": r.retention_secs,
+                "since": unix_seconds(r.since),
+                "seconds": b.seconds,
+            })
+        }),
+    );
 
     let alerts: Vec<Value> = s
         .alerts
@@ -614,6 +692,61 @@ mod tests {
         assert_eq!(v["state"], "raised");
         assert_eq!(v["recovered_at"], Value::Null);
         assert_eq!(v["threshold"], Value::Null);
+    }
+
+    fn referer_table() -> TopByTable {
+        TopByTable {
+            by: linewatch_model::TopByKey::Header("referer".to_owned()),
+            total: 10,
+            entries: vec![
+                entry(b"http://a/\x1b[31m", 6, 0, false),
+                entry(b"-", 3, 1, false),
+            ],
+        }
+    }
+
+    #[test]
+    fn top_by_event_is_one_line_with_lower_bounds_and_other() {
+        let mut out = Vec::new();
+        top_by_event(&referer_table(), at(1_614_053_178), 10, &mut out);
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+        assert!(!out.contains(&0x1b), "raw escape byte");
+        let v = parse_line(&out);
+        assert_eq!(v["type"], "top_by");
+        assert_eq!(v["by"], "header:referer");
+        assert_eq!(v["counts"], "requests");
+        assert_eq!(v["span_secs"], 10);
+        assert_eq!(v["at"], 1_614_053_178.0);
+        assert_eq!(v["total"], 10);
+        assert_eq!(v["top"][0]["key"], "http://a/\u{1b}[31m");
+        assert_eq!(v["top"][0]["count"], 6);
+        assert_eq!(v["top"][0]["bytes"], 600);
+        // `-` may hold 2 to 3: its lower bound is listed, the rest is in `other`.
+        assert_eq!(v["top"][1]["count"], 2);
+        assert_eq!(v["top"][1]["approximate"], true);
+        assert_eq!(v["other"], 2);
+    }
+
+    #[test]
+    fn summary_lists_the_top_by_tables_in_order() {
+        let mut s = summary_model();
+        let v: Value = serde_json::from_str(&summary(&s)).expect("valid JSON");
+        assert_eq!(v["top_by"], json!([]));
+        assert_eq!(v["retention"], Value::Null);
+        s.total.top_by = vec![
+            referer_table(),
+            TopByTable {
+                by: linewatch_model::TopByKey::ResponseHeader("server".to_owned()),
+                total: 4,
+                entries: vec![entry(b"nginx", 4, 0, false)],
+            },
+        ];
+        let v: Value = serde_json::from_str(&summary(&s)).expect("valid JSON");
+        assert_eq!(v["top_by"][0]["by"], "header:referer");
+        assert_eq!(v["top_by"][1]["by"], "response-header:server");
+        assert_eq!(v["top_by"][1]["counts"], "responses");
+        assert_eq!(v["top_by"][1]["top"][0]["key"], "nginx");
+        assert_eq!(v["top_by"][1]["other"], 0);
     }
 
     #[test]

@@ -475,6 +475,8 @@ mod tests {
         ("summary", r#""summary.json""#),
         ("workers", "3"),
         ("top", "7"),
+        ("top-by", r#"["client", "header:referer"]"#),
+        ("retention", r#""24h""#),
         ("allow", r#"["10.0.0.0/8", "2001:db8::/32"]"#),
         ("block-for", "600"),
         ("metrics", r#""127.0.0.1:9920""#),

@@ -73,6 +73,80 @@ pub fn map_of(summary: &serde_json::Value, key: &str) -> std::collections::BTree
         .collect()
 }
 
+/// A summary's `--top-by` table for `by` (`client`, `header:referer`) as key to (count,
+/// bytes), with what the table counted in all. Asserts that every key is listed (`other` is 0)
+/// and that no count is an estimate.
+pub fn top_by_table(
+    summary: &serde_json::Value,
+    by: &str,
+) -> (std::collections::BTreeMap<String, (u64, u64)>, u64) {
+    let tables = summary["top_by"].as_array().expect("top_by array");
+    let t = tables
+        .iter()
+        .find(|t| t["by"] == by)
+        .unwrap_or_else(|| panic!("no table {by} in {tables:?}"));
+    assert_eq!(t["other"], 0, "{by}: every key listed");
+    let mut out = std::collections::BTreeMap::new();
+    for e in t["top"].as_array().expect("top") {
+        assert_eq!(e["approximate"], false, "{by}: {e}");
+        let key = e["key"].as_str().expect("key").to_owned();
+        let count = e["count"].as_u64().expect("count");
+        let bytes = e["bytes"].as_u64().expect("bytes");
+        assert!(out.insert(key, (count, bytes)).is_none(), "{by}: key twice");
+    }
+    (out, t["total"].as_u64().expect("total"))
+}
+
+/// tshark's oracle of a corpus capture (`oracle/CAPTURE.tsv`): its text and the index of each
+/// column by name.
+pub struct OracleTsv {
+    pub text: String,
+    header: Vec<String>,
+}
+
+impl OracleTsv {
+    /// The oracle of `capture`; `None` when the corpus is not there.
+    pub fn read(capture: &str) -> Option<OracleTsv> {
+        let path = linewatch_testkit::corpus::file(&format!("oracle/{capture}.tsv"))?;
+        let text = std::fs::read_to_string(&path).expect("reading the oracle");
+        let header = text
+            .lines()
+            .next()
+            .expect("oracle header")
+            .split('\t')
+            .map(str::to_owned)
+            .collect();
+        Some(OracleTsv { text, header })
+    }
+
+    /// The index of column `name`.
+    pub fn col(&self, name: &str) -> usize {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("oracle column {name}"))
+    }
+
+    /// The rows after the header, split on tabs.
+    pub fn rows(&self) -> impl Iterator<Item = Vec<&str>> {
+        self.text.lines().skip(1).map(|l| l.split('\t').collect())
+    }
+}
+
+/// The captures named in the corpus manifest (none when the corpus is not there).
+pub fn corpus_captures() -> Vec<String> {
+    let Some(manifest) = linewatch_testkit::corpus::file("pcaps/MANIFEST.tsv") else {
+        return Vec::new();
+    };
+    std::fs::read_to_string(manifest)
+        .expect("reading the manifest")
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').next().map(str::to_string))
+        .filter(|f| !f.is_empty())
+        .collect()
+}
+
 /// SPEC §3 sections, from the target text: path up to (not including) its second `/`, query
 /// and fragment stripped; absolute-form uses its path; `*` and authority-form stand alone.
 /// Written independently of the parser: the oracle side of the corpus and live nginx tests.
@@ -95,19 +169,4 @@ pub fn section(uri: &str) -> String {
         None if path.is_empty() => "/".into(),
         None => path.to_string(),
     }
-}
-
-/// The captures named in the corpus manifest (`pcaps/MANIFEST.tsv`); none when the corpus is
-/// missing outside CI.
-pub fn corpus_captures() -> Vec<String> {
-    let Some(manifest) = linewatch_testkit::corpus::file("pcaps/MANIFEST.tsv") else {
-        return Vec::new();
-    };
-    std::fs::read_to_string(manifest)
-        .expect("reading the manifest")
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split('\t').next().map(str::to_string))
-        .filter(|f| !f.is_empty())
-        .collect()
 }

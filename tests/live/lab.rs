@@ -54,6 +54,10 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// method on the wire.
 pub const LOG_FORMAT: &str = "$server_port\\t$status\\t$request_time\\t$http_host\\t$request";
 
+/// A second log of the same requests, for `--top-by header:...`: the port and the Referer and
+/// X-Forwarded-For headers as sent (`-` when absent).
+pub const HEADERS_LOG_FORMAT: &str = "$server_port\\t$http_referer\\t$http_x_forwarded_for";
+
 #[derive(Debug)]
 pub struct Lab {
     pub server_veth: String,
@@ -115,6 +119,11 @@ impl Lab {
 
     pub fn access_log(&self) -> PathBuf {
         self.dir.join("access.log")
+    }
+
+    /// The log in [`HEADERS_LOG_FORMAT`].
+    pub fn headers_log(&self) -> PathBuf {
+        self.dir.join("headers.log")
     }
 
     /// `http://10.202.0.1:PORT/PATH`.
@@ -198,6 +207,8 @@ events {{ worker_connections 1024; }}
 http {{
     log_format lw "{LOG_FORMAT}";
     access_log {d}/access.log lw;
+    log_format lwh "{HEADERS_LOG_FORMAT}";
+    access_log {d}/headers.log lwh;
     client_body_temp_path {d}/tmp/body;
     proxy_temp_path {d}/tmp/proxy;
     fastcgi_temp_path {d}/tmp/fastcgi;

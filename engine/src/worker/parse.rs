@@ -46,6 +46,9 @@ impl Worker {
                 match parse_request(rest) {
                     Ok(Status::Complete(req)) => {
                         let framing = self.count_request(slot, side, &req, msg_ts);
+                        if self.top_by.is_some() {
+                            self.top_by(slot, side, true, &rest[..req.head_len]);
+                        }
                         Ok((req.head_len, framing))
                     }
                     Ok(Status::Partial) => return Stop::Partial(at),
@@ -55,6 +58,9 @@ impl Worker {
                 match parse_response(rest) {
                     Ok(Status::Complete(resp)) => {
                         let framing = self.count_response(slot, side, &resp, msg_ts);
+                        if self.top_by.is_some() {
+                            self.top_by(slot, side, false, &rest[..resp.head_len]);
+                        }
                         Ok((resp.head_len, framing))
                     }
                     Ok(Status::Partial) => return Stop::Partial(at),
