@@ -65,7 +65,7 @@ counters! {
         Bytes => "bytes",
         /// Frames that did not decode down to TCP (see the wire-error counters).
         Undecoded => "undecoded",
-        /// TCP segments outside the monitored ports.
+        /// TCP segments outside the monitored ports or the watched addresses (`--dst`).
         Unmonitored => "unmonitored",
         /// HTTP requests (complete heads).
         Requests => "requests",
