@@ -33,12 +33,7 @@ use crate::scan::{Blocker, ScanConfig, ScanDetector, ScanEvent, ScanStats};
 use crate::topn::HeavyHitters;
 use crate::worker::time_of;
 
-/// Keys kept since start per dimension. Counts stay exact for every key as long as fewer
-/// distinct keys than this were seen (the corpus captures have at most a few hundred).
-pub const TOTAL_TABLE_CAPACITY: usize = 4096;
-
-/// Keys kept per report interval per dimension.
-pub const INTERVAL_TABLE_CAPACITY: usize = 1024;
+pub use crate::counters::{INTERVAL_TABLE_CAPACITY, TOTAL_TABLE_CAPACITY};
 
 /// Port-scan alerts kept in the history; older ones are dropped (and counted).
 pub const SCAN_HISTORY_CAP: usize = 1024;

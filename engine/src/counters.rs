@@ -24,6 +24,14 @@ use crate::topn::HeavyHitters;
 /// as approximate.
 pub const CORE_TABLE_CAPACITY: usize = 1024;
 
+/// Keys the aggregator keeps since start per dimension. Counts stay exact for every key as
+/// long as fewer distinct keys than this were seen (the corpus captures have at most a few
+/// hundred).
+pub const TOTAL_TABLE_CAPACITY: usize = 4096;
+
+/// Keys the aggregator keeps per report interval per dimension.
+pub const INTERVAL_TABLE_CAPACITY: usize = 1024;
+
 /// Largest latency recorded, in microseconds: one hour. Longer values are clamped
 /// (`saturating_record`), so a stuck connection cannot make a histogram grow.
 pub const MAX_LATENCY_US: u64 = 3_600_000_000;

@@ -17,8 +17,7 @@ use std::collections::VecDeque;
 
 use linewatch_model::TopByKey;
 
-use crate::aggregate::TOTAL_TABLE_CAPACITY;
-use crate::counters::Tally;
+use crate::counters::{Tally, INTERVAL_TABLE_CAPACITY, TOTAL_TABLE_CAPACITY};
 
 /// Buckets a retention is cut into: 24 hourly buckets for a day, one-minute buckets for a
 /// 24-minute retention. More make the covered span closer to the retention, and cost a tally
@@ -26,7 +25,7 @@ use crate::counters::Tally;
 pub const BUCKETS: u64 = 24;
 
 /// Keys per table of one bucket (a report interval's).
-pub const BUCKET_TABLE_CAPACITY: usize = crate::aggregate::INTERVAL_TABLE_CAPACITY;
+pub const BUCKET_TABLE_CAPACITY: usize = INTERVAL_TABLE_CAPACITY;
 
 /// The buckets of the retained stretch. See the module doc.
 #[derive(Debug)]
