@@ -260,13 +260,19 @@ pub(crate) struct Cli {
     /// the alert window against the threshold, the alert and its history, top sections, hosts,
     /// user agents, status codes, methods, connections, latency, the most recent requests.
     /// Keys: q quit, p pause, Tab panels, s sort, / filter, ? help. Needs a terminal.
-    #[arg(long)]
+    // Declared to clap, not only refused by the plan: a settings file's `dashboard` then
+    // yields to `--json` on the command line (the file's precedence rule).
+    #[arg(long, conflicts_with = "json")]
     pub(crate) dashboard: bool,
 
     /// --read: replay at the capture's own speed (packet time paced by the wall clock), so
     /// that it can be watched.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "speed")]
     pub(crate) realtime: bool,
+
+    /// The settings file whose keys took part in this command line (not an option).
+    #[arg(skip)]
+    pub(crate) settings_from: Option<PathBuf>,
 
     /// --read: replay at FACTOR times the capture's own speed (e.g. 10; 0.5 is half speed).
     #[arg(long, value_name = "FACTOR")]

@@ -46,7 +46,12 @@ fn main() -> ExitCode {
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let plan = match Plan::from_cli(&cli, cpus) {
         Ok(plan) => plan,
-        Err(e) => return bad_input(e),
+        Err(e) => {
+            return bad_input(match &cli.settings_from {
+                Some(file) => format!("{e} (settings from {} included)", file.display()),
+                None => e,
+            })
+        }
     };
     let top_n = plan.outputs.top;
     match run::run(plan) {

@@ -614,7 +614,7 @@ mod tests {
         for (args, starts) in [
             (
                 &["--read", "x", "--realtime", "--speed", "2"][..],
-                "--realtime is --speed 1",
+                "error: the argument '--realtime' cannot be used with '--speed",
             ),
             (
                 &["--read", "x", "--speed", "0"],
@@ -630,7 +630,7 @@ mod tests {
             ),
             (
                 &["--read", "x", "--dashboard", "--json"],
-                "--dashboard and --json both",
+                "error: the argument '--dashboard' cannot be used with '--json'",
             ),
         ] {
             let e = plan(args).unwrap_err();

@@ -191,6 +191,36 @@ fn the_command_line_overrides_the_file_which_overrides_the_defaults() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A file's `realtime` or `dashboard` yields to a command line that asks for what excludes it
+/// (`--speed`, `--json`), as any file key yields to the command line: the run goes ahead.
+#[test]
+fn a_file_key_that_the_command_line_excludes_yields() {
+    let dir = scratch("config-yields");
+    let Some(capture) = linewatch_testkit::corpus::file("pcaps/sv__http-protocol-nodup.pcap")
+    else {
+        linewatch_testkit::tools::skip_or_fail("the corpus has no sv__http-protocol-nodup.pcap");
+        return;
+    };
+    let capture = capture.display().to_string();
+    let file = dir.join("linewatch.toml");
+    let f = file.to_str().unwrap();
+    for (key, flags) in [
+        ("realtime = true", &["--speed", "10000"][..]),
+        ("dashboard = true", &["--json"][..]),
+    ] {
+        std::fs::write(&file, format!("{key}\n")).unwrap();
+        let mut args = vec!["--config", f, "--read", &capture];
+        args.extend_from_slice(flags);
+        let out = run_in(&dir, &args, &[]);
+        assert!(
+            out.status.success(),
+            "{key} in the file with {flags:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Asserts exit 2 and one line on stderr holding every one of `says`.
 fn assert_refused(out: &Output, says: &[&str], what: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);

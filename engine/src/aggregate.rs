@@ -734,8 +734,12 @@ impl State {
     /// The dashboard's view of everything since start (see [`ConsoleView`]).
     fn console_view(&self) -> ConsoleView {
         let t = &self.total;
-        let mut total = t.breakdown(CONSOLE_TOP);
-        total.seconds = span(self.first_second, self.last_second);
+        // With `--retention` the tables cover what the reports' since-start part covers.
+        let total = self.retained(CONSOLE_TOP).unwrap_or_else(|| {
+            let mut b = t.breakdown(CONSOLE_TOP);
+            b.seconds = span(self.first_second, self.last_second);
+            b
+        });
         let alerts = self.all_alerts();
         ConsoleView {
             total,

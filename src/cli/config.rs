@@ -84,8 +84,15 @@ pub(super) fn parse_from(args: Vec<OsString>) -> Result<Parsed, ExitCode> {
         let file = file.as_ref().map(|(p, _)| p.as_path());
         return Ok(Parsed::Print(print(&cmd, &matches, &given, file)));
     }
+    let added = all.len() > args.len();
     Cli::from_arg_matches(&matches)
-        .map(|cli| Parsed::Run(Box::new(cli)))
+        .map(|mut cli| {
+            // The plan's own checks then say the file took part in what they refuse.
+            if added {
+                cli.settings_from = file.map(|(path, _)| path);
+            }
+            Parsed::Run(Box::new(cli))
+        })
         .map_err(clap_exit)
 }
 

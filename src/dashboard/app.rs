@@ -321,7 +321,22 @@ impl App {
                     .collect()
             }
             Panel::Hosts => self.entries(&t.hosts),
-            Panel::Agents => self.entries(&t.user_agents),
+            Panel::Agents => {
+                // The user agents, then each `--top-by` table under a line naming it.
+                let mut rows = self.entries(&t.user_agents);
+                for table in &t.top_by {
+                    let entries = self.entries(&table.entries);
+                    if entries.is_empty() {
+                        continue;
+                    }
+                    rows.push(Row::count(format!("by {}", table.by), table.total));
+                    rows.extend(entries.into_iter().map(|mut r| {
+                        r.indent = true;
+                        r
+                    }));
+                }
+                rows
+            }
             Panel::Connections => {
                 let mut rows = vec![
                     Row::count("new connections", t.connections),
@@ -444,6 +459,35 @@ mod tests {
 
     fn labels(rows: &[Row]) -> Vec<&str> {
         rows.iter().map(|r| r.label.as_str()).collect()
+    }
+
+    #[test]
+    fn top_by_tables_follow_the_user_agents_and_obey_the_filter() {
+        let mut app = app();
+        let mut console = (*app.view.console.clone().unwrap()).clone();
+        console.total.top_by = vec![linewatch_report::TopByTable {
+            by: linewatch_report::TopByKey::Client,
+            total: 100,
+            entries: vec![entry("10.0.0.1", 70, 700), entry("10.0.0.2", 30, 300)],
+        }];
+        let snapshot = Snapshot {
+            second: 2,
+            console: Some(Arc::new(console)),
+            ..Snapshot::default()
+        };
+        app.update(Arc::new(snapshot), Vec::new());
+        assert_eq!(
+            labels(&app.rows(Panel::Agents)),
+            [
+                "curl/8",
+                "Mozilla/5.0 (X11)",
+                "by client",
+                "10.0.0.1",
+                "10.0.0.2"
+            ]
+        );
+        type_filter(&mut app, "10.0.0.2");
+        assert_eq!(labels(&app.rows(Panel::Agents)), ["by client", "10.0.0.2"]);
     }
 
     /// `/`, the text after what is there (the current filter), Enter.

@@ -87,10 +87,22 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App, header: &Header) {
         sections,
         app,
         Panel::Sections,
-        "top sections (with hosts)",
+        &retained(app, "top sections (with hosts)"),
     );
-    table(frame, hosts, app, Panel::Hosts, "top hosts");
-    table(frame, agents, app, Panel::Agents, "user agents");
+    table(frame, hosts, app, Panel::Hosts, &retained(app, "top hosts"));
+    let with_top_by = app.console().is_some_and(|c| !c.total.top_by.is_empty());
+    let agents_title = if with_top_by {
+        "user agents, then --top-by"
+    } else {
+        "user agents"
+    };
+    table(
+        frame,
+        agents,
+        app,
+        Panel::Agents,
+        &retained(app, agents_title),
+    );
     let [status, methods, conns, latency] =
         Layout::horizontal([Constraint::Fill(1); 4]).areas(row2);
     table(frame, status, app, Panel::Status, "status");
@@ -320,6 +332,14 @@ fn block(app: &App, panel: Panel, title: &str) -> Block<'static> {
         block.border_style(FOCUS)
     } else {
         block
+    }
+}
+
+/// `title`, with `--retention`'s span when the tables cover only the last stretch.
+fn retained(app: &App, title: &str) -> String {
+    match app.console().and_then(|c| c.total.retained.as_ref()) {
+        Some(r) => format!("{title} (last {} s)", r.retention_secs),
+        None => title.to_owned(),
     }
 }
 
