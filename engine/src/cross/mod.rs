@@ -100,6 +100,10 @@ pub struct Crossing {
     pub(crate) taking: bool,
     /// The retry pass under way (numbered from 1; see `Direction::requeued_pass`).
     pub(crate) pass: u32,
+    /// A segment was parsed since the last retry (held ones may be able to go on).
+    pub(crate) changed: bool,
+    /// The earliest time a held segment's wait is over (`u64::MAX`: none held).
+    pub(crate) next_expiry: u64,
     /// Per worker: its lane stayed full past a wait, and has not taken a segment since.
     pub(crate) congested: Vec<bool>,
     /// Counts for the capture figures.
@@ -162,6 +166,8 @@ pub fn crossings_with_lanes(workers: usize, lane_bytes: usize) -> Vec<Crossing> 
             forcing: false,
             taking: false,
             pass: 0,
+            changed: false,
+            next_expiry: u64::MAX,
             congested: vec![false; workers],
             figures: CrossFigures::default(),
         })

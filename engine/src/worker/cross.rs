@@ -44,6 +44,11 @@ impl Worker {
         let Some(c) = self.cross.as_deref_mut() else {
             return false;
         };
+        if c.retry_since.is_none() {
+            // A segment parsed here (this worker's own, or taken from a lane) may be what a
+            // held one waits for: the next retry looks.
+            c.changed = true;
+        }
         if c.taking {
             // From a lane or the hold queue: this worker's already.
             return false;
@@ -126,7 +131,9 @@ impl Worker {
         if !behind && !ahead {
             return false;
         }
-        if !c.forcing && c.held.push(ts, c.retry_since.unwrap_or(ts), seg) {
+        let since = c.retry_since.unwrap_or(ts);
+        if !c.forcing && c.held.push(ts, since, seg) {
+            c.next_expiry = c.next_expiry.min(since.saturating_add(PEER_WAIT_NS));
             let dir = &mut dirs[side];
             dir.waiting = dir.waiting.saturating_add(1);
             if retrying {
@@ -194,6 +201,12 @@ impl Worker {
     /// something (a request and its answer held together need one pass each way), at most
     /// [`RETRY_PASSES`] times.
     fn retry_held(&mut self, now_ns: u64) {
+        // Nothing parsed since the last retry and no wait over: nothing can have changed (a
+        // quiet worker looks every millisecond; the held segments need not be run again).
+        match self.cross.as_deref_mut() {
+            Some(c) if c.changed || now_ns >= c.next_expiry => c.changed = false,
+            _ => return,
+        }
         for _ in 0..RETRY_PASSES {
             let Some(c) = self.cross.as_deref_mut() else {
                 return;
@@ -201,6 +214,8 @@ impl Worker {
             if c.held.is_empty() {
                 return;
             }
+            // The parcels held again in this pass set the next expiry anew.
+            c.next_expiry = u64::MAX;
             // Packet-time order is the order they were sent in, up to the batch granularity
             // of each worker's clock: one pass then parses most of what can be parsed.
             c.order.clear();
