@@ -122,9 +122,33 @@ struct Pairing {
     frames: Vec<u64>,
 }
 
+/// Runs of one worker count at most: a run in which the kernel dropped copies on their way
+/// into the mirror veth (its 256-frame ring full while the host is busy; linewatch reports
+/// them as `copy_dropped`) cannot match nginx's log, and says nothing about pairing: it is run
+/// again, in a new lab. Seen in CI about once in four runs, 157 of 379,617 frames.
+const ATTEMPTS: u32 = 3;
+
 /// `linewatch --mirror <server veth> --workers N` through the wrk load, in a lab of its own;
 /// asserts the summary against nginx's log and returns the figures.
 fn mirror_run(workers: u32) -> Option<Pairing> {
+    for attempt in 1..=ATTEMPTS {
+        let (lab, summary, started, sent) = mirror_attempt(workers)?;
+        let dropped = summary["capture"]["copy_dropped"].as_u64().unwrap_or(0);
+        if dropped > 0 && attempt < ATTEMPTS {
+            println!(
+                "--workers {workers}, attempt {attempt}: the kernel dropped {dropped} copies \
+                 before capture (copy_dropped); once more"
+            );
+            continue;
+        }
+        return Some(judge(workers, &lab, &summary, &started, &sent));
+    }
+    None
+}
+
+/// One run of [`mirror_run`]: the lab, linewatch's summary, its start lines, and what wrk
+/// sent from each client address.
+fn mirror_attempt(workers: u32) -> Option<(Lab, serde_json::Value, String, Vec<String>)> {
     let lab = lab_for("mirror_pairs_every_response_on_any_queues", TOOLS)?;
     let n = workers.to_string();
     let args = [
@@ -148,8 +172,19 @@ fn mirror_run(workers: u32) -> Option<Pairing> {
     }
     std::thread::sleep(live::SETTLE);
     let summary = lw.interrupt();
+    Some((lab, summary, started, sent))
+}
+
+/// Asserts a run's summary against nginx's log; returns the figures.
+fn judge(
+    workers: u32,
+    lab: &Lab,
+    summary: &serde_json::Value,
+    started: &str,
+    sent: &[String],
+) -> Pairing {
     let label = format!("linewatch --mirror --workers {workers} vs nginx");
-    assert_matches_access_log(&label, &lab, &summary);
+    assert_matches_access_log(&label, lab, summary);
 
     let field = |v: &serde_json::Value, what: &str| {
         v.as_u64()
@@ -220,7 +255,7 @@ fn mirror_run(workers: u32) -> Option<Pairing> {
             row.frames
         );
     }
-    Some(row)
+    row
 }
 
 /// `--mirror --workers 1, 2, 4`: every response paired, on every number of queues.
