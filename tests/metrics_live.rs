@@ -40,18 +40,6 @@ for family in text_string_to_metric_families(sys.stdin.read()):
 print(json.dumps(out))
 "#;
 
-/// A python3 that has prometheus_client (PATH first, then Debian's).
-fn python() -> Option<&'static str> {
-    ["python3", "/usr/bin/python3"].into_iter().find(|py| {
-        Command::new(py)
-            .args(["-c", "import prometheus_client.openmetrics.parser"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-}
-
 /// Parsed samples: name → [(labels, value)].
 type Samples = BTreeMap<String, Vec<(BTreeMap<String, String>, f64)>>;
 
@@ -126,7 +114,8 @@ fn by_label(samples: &Samples, name: &str, label: &str) -> BTreeMap<String, u64>
 #[test]
 fn metrics_parse_during_load_and_match_the_summary() {
     let _serial = serial();
-    let Some(py) = python() else {
+    let Some(py) = linewatch_testkit::tools::python_with("prometheus_client.openmetrics.parser")
+    else {
         skip_or_fail(
             "metrics_live cannot run: python3 with prometheus_client is missing \
              (Debian: apt-get install python3-prometheus-client)",

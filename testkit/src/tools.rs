@@ -128,6 +128,19 @@ fn packages_of<'a>(programs: &[&'a str]) -> Vec<&'a str> {
     packages
 }
 
+/// A Python interpreter that can import `module` (`python3` on PATH, then Debian's), or
+/// `None`: the tests that check linewatch's output with a Python parser share it.
+pub fn python_with(module: &str) -> Option<&'static str> {
+    ["python3", "/usr/bin/python3"].into_iter().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", &format!("import {module}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -659,18 +659,6 @@ fn start_time_before_the_epoch_is_negative() {
     assert_eq!(start.as_deref(), Some("-5.0"));
 }
 
-/// A Python interpreter that has `prometheus_client`: `python3` on PATH, or Debian's.
-fn python_with_parser() -> Option<&'static str> {
-    ["python3", "/usr/bin/python3"].into_iter().find(|py| {
-        Command::new(py)
-            .args(["-c", "import prometheus_client.openmetrics.parser"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-}
-
 /// Parses with prometheus_client's OpenMetrics parser; prints one JSON line per sample:
 /// `[family, type, name, labels, value]`.
 const PY_PARSE: &str = r#"
@@ -684,7 +672,8 @@ for f in text_string_to_metric_families(text):
 
 #[test]
 fn parses_with_the_python_openmetrics_parser() {
-    let Some(py) = python_with_parser() else {
+    let Some(py) = linewatch_testkit::tools::python_with("prometheus_client.openmetrics.parser")
+    else {
         linewatch_testkit::tools::skip_or_fail(
             "python3 with prometheus_client (Debian: python3-prometheus-client) not found: \
              the OpenMetrics parse check",
