@@ -11,15 +11,21 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use linewatch_engine::counters::{CoreDelta, Counter};
 use linewatch_engine::worker::{Worker, WorkerConfig};
 use linewatch_parser::wire::decode_frame;
-use linewatch_perf::frames::{bench_mix, Frame, LINK};
+use linewatch_perf::frames::{ack_heavy_mix, bench_mix, Frame, LINK};
 
 /// Requests in the measured set: about 6,000 frames, a few hundred KiB, kept in cache as
 /// they would be in a worker's batch.
 const REQUESTS: u32 = 2_000;
 
 fn engine(c: &mut Criterion) {
-    let frames = bench_mix(REQUESTS);
-    let mut group = c.benchmark_group("engine");
+    measure(c, "engine", &bench_mix(REQUESTS));
+    // The smallest frames: eight of nine are 64-byte pure ACKs.
+    measure(c, "engine_ack_heavy", &ack_heavy_mix(REQUESTS));
+}
+
+/// The worker and the baseline over `frames`, side by side in one group.
+fn measure(c: &mut Criterion, name: &str, frames: &[Frame]) {
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(frames.len() as u64));
     group.bench_function("linewatch worker", |b| {
         // A fresh worker each time: replaying the same frames into one worker would see
@@ -27,7 +33,7 @@ fn engine(c: &mut Criterion) {
         b.iter_batched_ref(
             || Worker::new(&WorkerConfig::default(), CoreDelta::new(1)),
             |worker| {
-                for f in &frames {
+                for f in frames {
                     worker.process_frame(f.ts_ns, LINK, black_box(&f.data), f.wire_len);
                 }
                 assert_eq!(worker.delta().get(Counter::Requests), u64::from(REQUESTS));
@@ -36,7 +42,7 @@ fn engine(c: &mut Criterion) {
         );
     });
     group.bench_function("baseline decode + httparse", |b| {
-        b.iter(|| black_box(baseline(black_box(&frames))));
+        b.iter(|| black_box(baseline(black_box(frames))));
     });
     group.finish();
 }

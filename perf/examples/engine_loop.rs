@@ -10,20 +10,28 @@
 //!
 //! ((3 − 1) − (3 setup-only − 1 setup-only)) / (2 × frames) = instructions per frame, with
 //! building the workers (their tables are allocated and initialised once) taken out.
+//!
+//! A further argument `ack-heavy` runs [`ack_heavy_mix`] instead: the same requests with eight
+//! minimum-size pure ACKs after every segment with data. The frame count per pass is printed.
 
 use std::hint::black_box;
 
 use linewatch_engine::counters::{CoreDelta, Counter};
 use linewatch_engine::worker::{Worker, WorkerConfig};
-use linewatch_perf::frames::{bench_mix, LINK};
+use linewatch_perf::frames::{ack_heavy_mix, bench_mix, LINK};
 
 fn main() {
     let passes: u32 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1);
-    let process = std::env::args().nth(2).as_deref() != Some("setup-only");
-    let frames = bench_mix(2_000);
+    let words: Vec<String> = std::env::args().skip(2).collect();
+    let process = !words.iter().any(|w| w == "setup-only");
+    let frames = if words.iter().any(|w| w == "ack-heavy") {
+        ack_heavy_mix(2_000)
+    } else {
+        bench_mix(2_000)
+    };
     let mut requests = 0;
     for _ in 0..passes {
         let mut worker = Worker::new(&WorkerConfig::default(), CoreDelta::new(1));

@@ -261,4 +261,87 @@ pub mod frames {
         }
         frames
     }
+
+    /// Pure ACKs the receiver sends after each segment with data in [`ack_heavy_mix`].
+    pub const ACKS_PER_SEGMENT: usize = 8;
+
+    /// The smallest frames a link carries: [`bench_mix`] with [`ACKS_PER_SEGMENT`] pure ACKs
+    /// (60 bytes captured, 64 on the wire with the FCS) from the receiver after every segment
+    /// with data: the first acknowledges it, the rest are window updates. About nine frames in
+    /// ten are then minimum-size ACKs, as on a link busy with transfers in both directions.
+    pub fn ack_heavy_mix(requests: u32) -> Vec<Frame> {
+        let mut out = Vec::new();
+        for f in bench_mix(requests) {
+            let acks = data_segment(&f.data).map(|seg| acks_for(&seg));
+            let ts_ns = f.ts_ns;
+            out.push(f);
+            for (i, ack) in acks.into_iter().flatten().enumerate() {
+                out.push(Frame {
+                    // A microsecond apart, after the segment they answer.
+                    ts_ns: ts_ns + 1_000 * (i as u64 + 1),
+                    wire_len: u32::try_from(ack.len()).unwrap_or(u32::MAX),
+                    data: ack,
+                });
+            }
+        }
+        out
+    }
+
+    /// What an ACK of a segment needs from it.
+    struct DataSegment {
+        src: [u8; 4],
+        dst: [u8; 4],
+        src_port: u16,
+        dst_port: u16,
+        seq: u32,
+        ack: u32,
+        len: u32,
+    }
+
+    /// The generator's untagged Ethernet/IPv4/TCP frame, if it carries data.
+    fn data_segment(frame: &[u8]) -> Option<DataSegment> {
+        const IP: usize = 14;
+        let be16 = |at: usize| Some(u16::from_be_bytes(frame.get(at..at + 2)?.try_into().ok()?));
+        let be32 = |at: usize| Some(u32::from_be_bytes(frame.get(at..at + 4)?.try_into().ok()?));
+        if be16(12)? != 0x0800 {
+            return None;
+        }
+        let ihl = usize::from(frame.get(IP)? & 0x0f) * 4;
+        let tcp = IP + ihl;
+        let tcp_len = usize::from(frame.get(tcp + 12)? >> 4) * 4;
+        let len = usize::from(be16(IP + 2)?).checked_sub(ihl + tcp_len)?;
+        (len > 0).then_some(DataSegment {
+            src: frame.get(IP + 12..IP + 16)?.try_into().ok()?,
+            dst: frame.get(IP + 16..IP + 20)?.try_into().ok()?,
+            src_port: be16(tcp)?,
+            dst_port: be16(tcp + 2)?,
+            seq: be32(tcp + 4)?,
+            ack: be32(tcp + 8)?,
+            len: u32::try_from(len).ok()?,
+        })
+    }
+
+    /// [`ACKS_PER_SEGMENT`] pure ACKs of `seg` from its receiver, padded to the minimum frame.
+    fn acks_for(seg: &DataSegment) -> Vec<Vec<u8>> {
+        use linewatch_testkit::frame::{Frame as Builder, TcpFlags, TcpRepr, ETHERNET_MIN_FRAME};
+        (0..ACKS_PER_SEGMENT)
+            .map(|i| {
+                let mut frame = Builder::tcp(
+                    seg.dst.into(),
+                    seg.src.into(),
+                    TcpRepr {
+                        src_port: seg.dst_port,
+                        dst_port: seg.src_port,
+                        seq: seg.ack,
+                        ack: seg.seq.wrapping_add(seg.len),
+                        flags: TcpFlags::ACK,
+                        window: 64_000 + u16::try_from(i).unwrap_or(0),
+                        ..TcpRepr::default()
+                    },
+                );
+                frame.min_len = ETHERNET_MIN_FRAME;
+                frame.to_vec()
+            })
+            .collect()
+    }
 }
