@@ -254,26 +254,20 @@ impl Worker {
             Ok(seg) => seg.fragmented,
             Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
         };
-        // One call site for the segment path, whole frame or reassembled datagram: a second
-        // one changes what the compiler inlines and costs every frame (perf/README.md). The
-        // reassembler is out of `self` while its datagram is counted, so the borrows do not
-        // meet; the move copies a few words, once per datagram.
-        let mut held: Option<Defrag> = None;
-        let datagram;
+        if fragment {
+            self.fragment_frame(ts, link, frame, &decoded, wire_len);
+            return;
+        }
         // A reference, not a move: copying the decoded segment cost every frame ~80
         // instructions (callgrind).
-        let decoded = if fragment {
-            match self.fragment(ts, link, frame, &decoded, wire_len) {
-                FragmentPath::Done => return,
-                FragmentPath::AsBefore => &decoded,
-                FragmentPath::Datagram => {
-                    datagram = held.insert(std::mem::take(&mut self.defrag)).segment();
-                    &datagram
-                }
-            }
-        } else {
-            &decoded
-        };
+        self.decoded(ts, &decoded);
+    }
+
+    /// A decoded frame (or reassembled datagram) that is not a fragment to hold: counted.
+    /// Inlined in both callers; the segment path itself (`segment`) is one function out of
+    /// line for both.
+    #[inline(always)]
+    fn decoded(&mut self, ts: u64, decoded: &Result<TcpSegment<'_>, WireError>) {
         match decoded {
             Ok(seg) => {
                 if let Some(sent_ns) = seg.send_stamp() {
@@ -294,8 +288,30 @@ impl Worker {
                 self.delta.tally.wire_errors[e.index()] += 1;
             }
         }
-        if let Some(defrag) = held {
-            self.defrag = defrag;
+    }
+
+    /// A frame that may be an IP fragment: offered to the reassembler, and counted as before
+    /// or as the datagram it completes. Out of line, so the frame path carries none of it.
+    /// The reassembler is out of `self` while its datagram is counted, so the borrows do not
+    /// meet; the move copies a few words, once per datagram.
+    #[cold]
+    #[inline(never)]
+    fn fragment_frame(
+        &mut self,
+        ts: u64,
+        link: LinkType,
+        frame: &[u8],
+        decoded: &Result<TcpSegment<'_>, WireError>,
+        wire_len: u32,
+    ) {
+        match self.fragment(ts, link, frame, decoded, wire_len) {
+            FragmentPath::Done => {}
+            FragmentPath::AsBefore => self.decoded(ts, decoded),
+            FragmentPath::Datagram => {
+                let defrag = std::mem::take(&mut self.defrag);
+                self.decoded(ts, &defrag.segment());
+                self.defrag = defrag;
+            }
         }
     }
 
@@ -353,7 +369,8 @@ impl Worker {
     }
 
     /// The segment path, for a frame's segment or (through [`crate::cross`]) one another
-    /// worker handed on or the hold queue gives back.
+    /// worker handed on or the hold queue gives back. Out of line: its callers are several.
+    #[inline(never)]
     pub(super) fn segment(&mut self, ts: u64, seg: &TcpSegment<'_>) {
         // Another worker's flow goes to it (live, on queues that split connections).
         if self.cross.is_some() && self.hand_off(ts, seg) {
