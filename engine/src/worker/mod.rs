@@ -260,14 +260,18 @@ impl Worker {
         }
         // A reference, not a move: copying the decoded segment cost every frame ~80
         // instructions (callgrind).
-        self.decoded(ts, &decoded);
+        self.decoded::<true>(ts, &decoded);
     }
 
     /// A decoded frame (or reassembled datagram) that is not a fragment to hold: counted.
-    /// Inlined in both callers; the segment path itself (`segment`) is one function out of
-    /// line for both.
+    /// Inlined in both callers; the frame path (`INLINE`) has the segment path inlined too,
+    /// the fragment path calls it out of line.
     #[inline(always)]
-    fn decoded(&mut self, ts: u64, decoded: &Result<TcpSegment<'_>, WireError>) {
+    fn decoded<const INLINE: bool>(
+        &mut self,
+        ts: u64,
+        decoded: &Result<TcpSegment<'_>, WireError>,
+    ) {
         match decoded {
             Ok(seg) => {
                 if let Some(sent_ns) = seg.send_stamp() {
@@ -277,10 +281,12 @@ impl Worker {
                     self.new_connection(ts, seg);
                 }
                 // Another server's traffic (`--dst`) is unmonitored as another port's is.
-                if self.ports.monitors(seg) {
-                    self.segment(ts, seg);
-                } else {
+                if !self.ports.monitors(seg) {
                     self.delta.add(Counter::Unmonitored, 1);
+                } else if INLINE {
+                    self.segment_path(ts, seg);
+                } else {
+                    self.segment(ts, seg);
                 }
             }
             Err(e) => {
@@ -306,10 +312,10 @@ impl Worker {
     ) {
         match self.fragment(ts, link, frame, decoded, wire_len) {
             FragmentPath::Done => {}
-            FragmentPath::AsBefore => self.decoded(ts, decoded),
+            FragmentPath::AsBefore => self.decoded::<false>(ts, decoded),
             FragmentPath::Datagram => {
                 let defrag = std::mem::take(&mut self.defrag);
-                self.decoded(ts, &defrag.segment());
+                self.decoded::<false>(ts, &defrag.segment());
                 self.defrag = defrag;
             }
         }
@@ -368,10 +374,17 @@ impl Worker {
         }
     }
 
-    /// The segment path, for a frame's segment or (through [`crate::cross`]) one another
-    /// worker handed on or the hold queue gives back. Out of line: its callers are several.
+    /// The segment path out of line, for a reassembled datagram's segment or (through
+    /// [`crate::cross`]) one another worker handed on or the hold queue gives back.
     #[inline(never)]
     pub(super) fn segment(&mut self, ts: u64, seg: &TcpSegment<'_>) {
+        self.segment_path(ts, seg);
+    }
+
+    /// The segment path: inlined in the frame path (a call there cost every frame its
+    /// register saves and the segment's reloads), out of line for the rest ([`Worker::segment`]).
+    #[inline(always)]
+    fn segment_path(&mut self, ts: u64, seg: &TcpSegment<'_>) {
         // Another worker's flow goes to it (live, on queues that split connections).
         if self.cross.is_some() && self.hand_off(ts, seg) {
             return;
