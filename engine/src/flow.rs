@@ -64,7 +64,7 @@ impl Endpoint {
             IpAddr::V4(v4) => [0, V4_MAPPED | u64::from(u32::from(v4))],
             IpAddr::V6(v6) => {
                 let v = u128::from(v6);
-                [(v >> 64) as u64, v as u64]
+                [high(v), low(v)]
             }
         };
         Endpoint { addr, port }
@@ -187,7 +187,25 @@ impl FlowKey {
 #[inline(always)]
 fn folded_multiply(a: u64, b: u64) -> u64 {
     let full = u128::from(a) * u128::from(b);
-    (full as u64) ^ ((full >> 64) as u64)
+    low(full) ^ high(full)
+}
+
+/// The low 64 bits of `v` (the mask makes the conversion exact: it compiles to nothing).
+#[inline(always)]
+fn low(v: u128) -> u64 {
+    u64::try_from(v & u128::from(u64::MAX)).unwrap_or(0)
+}
+
+/// The high 64 bits of `v`.
+#[inline(always)]
+fn high(v: u128) -> u64 {
+    u64::try_from(v >> 64).unwrap_or(0)
+}
+
+/// The low 32 bits of `v`.
+#[inline(always)]
+fn low32(v: u64) -> u32 {
+    u32::try_from(v & u64::from(u32::MAX)).unwrap_or(0)
 }
 
 /// The index hash's constants: [`SHARD_SEED`] spread by the digits of pi (as foldhash takes
@@ -502,14 +520,14 @@ impl FlowTable {
     #[inline(always)]
     fn find(&self, key: &FlowKey) -> (Result<usize, usize>, u64) {
         let tag = self.tag(key);
-        let mut pos = tag as usize & self.mask;
+        let mut pos = low32(tag) as usize & self.mask;
         loop {
             let entry = self.index[pos];
             if entry == EMPTY {
                 return (Err(pos), tag);
             }
             if entry >> TAG_SHIFT == tag {
-                let slot = (entry as u32).wrapping_sub(1);
+                let slot = low32(entry).wrapping_sub(1);
                 let flow = &self.slab[slot as usize];
                 if (flow.ports_vlan == key.ports_vlan()) & flow.key.same_addresses(key) {
                     return (Ok(pos), tag);
@@ -532,7 +550,7 @@ impl FlowTable {
     #[inline(always)]
     pub fn get(&mut self, key: &FlowKey) -> Option<u32> {
         let pos = self.find(key).0.ok()?;
-        let slot = (self.index[pos] as u32).wrapping_sub(1);
+        let slot = low32(self.index[pos]).wrapping_sub(1);
         self.touch(slot);
         Some(slot)
     }
