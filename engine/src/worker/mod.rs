@@ -69,7 +69,6 @@ mod stream;
 mod top_by;
 
 pub use dst::DstFilter;
-use fragment::FragmentPath;
 pub use fragment::Shard;
 use parse::{plausible_request, plausible_response};
 pub use ports::PortFilter;
@@ -255,7 +254,7 @@ impl Worker {
             Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
         };
         if fragment {
-            self.fragment_frame(ts, link, frame, &decoded, wire_len);
+            self.fragment(ts, link, frame, &decoded, wire_len);
             return;
         }
         // A reference, not a move: copying the decoded segment cost every frame ~80
@@ -292,31 +291,6 @@ impl Worker {
             Err(e) => {
                 self.delta.add(Counter::Undecoded, 1);
                 self.delta.tally.wire_errors[e.index()] += 1;
-            }
-        }
-    }
-
-    /// A frame that may be an IP fragment: offered to the reassembler, and counted as before
-    /// or as the datagram it completes. Out of line, so the frame path carries none of it.
-    /// The reassembler is out of `self` while its datagram is counted, so the borrows do not
-    /// meet; the move copies a few words, once per datagram.
-    #[cold]
-    #[inline(never)]
-    fn fragment_frame(
-        &mut self,
-        ts: u64,
-        link: LinkType,
-        frame: &[u8],
-        decoded: &Result<TcpSegment<'_>, WireError>,
-        wire_len: u32,
-    ) {
-        match self.fragment(ts, link, frame, decoded, wire_len) {
-            FragmentPath::Done => {}
-            FragmentPath::AsBefore => self.decoded::<false>(ts, decoded),
-            FragmentPath::Datagram => {
-                let defrag = std::mem::take(&mut self.defrag);
-                self.decoded::<false>(ts, &defrag.segment());
-                self.defrag = defrag;
             }
         }
     }
