@@ -365,54 +365,18 @@ impl Worker {
         }
         let src = Endpoint::new(seg.src, seg.src_port);
         let dst = Endpoint::new(seg.dst, seg.dst_port);
-        let (key, side) = FlowKey::of(seg.vlan_ids[0], src, dst);
         let syn = seg.flags.has(linewatch_parser::wire::TcpFlags::SYN);
         let ack = seg.flags.has(linewatch_parser::wire::TcpFlags::ACK);
         let rst = seg.flags.has(linewatch_parser::wire::TcpFlags::RST);
         let fin = seg.flags.has(linewatch_parser::wire::TcpFlags::FIN);
 
-        let slot = match self.flows.get(&key) {
-            Some(slot) => slot,
-            None => {
-                // A flow is created by a SYN (its first byte is then known to start a message),
-                // or by a segment that starts like an HTTP message.
-                let client = if syn {
-                    Some(if ack { 1 - side } else { side })
-                } else if seg.payload.is_empty() || rst {
-                    return;
-                } else if plausible_request(seg.payload) {
-                    Some(side)
-                } else if plausible_response(seg.payload) {
-                    Some(1 - side)
-                } else {
-                    self.delta.add(Counter::NonHttp, 1);
-                    return;
-                };
-                let (carry, reorder) = (&mut self.carry, &mut self.reorder);
-                let (slot, how) = self.flows.get_or_insert(key, |old| {
-                    for dir in &old.dirs {
-                        if let Some(s) = dir.carry_slot() {
-                            carry.give_back(s);
-                        }
-                        // An evicted flow's held segments go with it.
-                        if let Some(s) = dir.held_slot() {
-                            reorder.give_back(s);
-                        }
-                    }
-                });
-                if how == Inserted::Evicted {
-                    self.delta.add(Counter::FlowsEvicted, 1);
-                }
-                let flow = self.flows.flow_mut(slot);
-                flow.client = client;
-                if !syn {
-                    let dir = &mut flow.dirs[side];
-                    dir.next_seq = seg.seq;
-                    dir.seq_known = true;
-                    dir.framing = Framing::Boundary;
-                }
-                slot
-            }
+        let (key, side) = FlowKey::of(seg.vlan_ids[0], src, dst);
+        let Some(slot) = self
+            .flows
+            .get(&key)
+            .or_else(|| self.new_flow(seg, key, side))
+        else {
+            return;
         };
 
         // Sent after bytes of the other direction still on their way from another worker:
@@ -528,6 +492,52 @@ impl Worker {
             }
         }
         self.end_of_segment(slot, side, fin, rst);
+    }
+
+    /// A segment of no flow in the table: a flow is created by a SYN (its first byte is then
+    /// known to start a message), or by a segment that starts like an HTTP message; its slot,
+    /// or `None` when the segment creates none (`side` is the segment's). Once per
+    /// connection, so out of line.
+    #[inline(never)]
+    fn new_flow(&mut self, seg: &TcpSegment<'_>, key: FlowKey, side: Side) -> Option<u32> {
+        let syn = seg.flags.has(TcpFlags::SYN);
+        let ack = seg.flags.has(TcpFlags::ACK);
+        let client = if syn {
+            Some(if ack { 1 - side } else { side })
+        } else if seg.payload.is_empty() || seg.flags.has(TcpFlags::RST) {
+            return None;
+        } else if plausible_request(seg.payload) {
+            Some(side)
+        } else if plausible_response(seg.payload) {
+            Some(1 - side)
+        } else {
+            self.delta.add(Counter::NonHttp, 1);
+            return None;
+        };
+        let (carry, reorder) = (&mut self.carry, &mut self.reorder);
+        let (slot, how) = self.flows.get_or_insert(key, |old| {
+            for dir in &old.dirs {
+                if let Some(s) = dir.carry_slot() {
+                    carry.give_back(s);
+                }
+                // An evicted flow's held segments go with it.
+                if let Some(s) = dir.held_slot() {
+                    reorder.give_back(s);
+                }
+            }
+        });
+        if how == Inserted::Evicted {
+            self.delta.add(Counter::FlowsEvicted, 1);
+        }
+        let flow = self.flows.flow_mut(slot);
+        flow.client = client;
+        if !syn {
+            let dir = &mut flow.dirs[side];
+            dir.next_seq = seg.seq;
+            dir.seq_known = true;
+            dir.framing = Framing::Boundary;
+        }
+        Some(slot)
     }
 
     /// Data on a SYN (TCP Fast Open): it follows the number the SYN takes. A new SYN's data
