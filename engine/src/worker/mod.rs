@@ -468,12 +468,13 @@ impl Worker {
                 }
             }
             let dir = &mut self.flows.flow_mut(slot).dirs[side];
-            let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-            let seq_of_data = seg
+            // What `data` leaves out of the payload was seen: the next byte follows the
+            // payload (a frame's payload is far below 4 GiB).
+            dir.next_seq = seg
                 .seq
-                .wrapping_add(u32::try_from(seg.payload.len() - data.len()).unwrap_or(0));
-            dir.next_seq = seq_of_data.wrapping_add(len);
-            dir.seq_known = !(seg.truncated || seg.fragmented);
+                .wrapping_add(u32::try_from(seg.payload.len()).unwrap_or(u32::MAX));
+            let partial = seg.truncated | seg.fragmented;
+            dir.seq_known = !partial;
             if gap > 0 {
                 self.delta.add(Counter::SequenceGaps, 1);
                 self.lose(slot, side, gap, true);
@@ -482,7 +483,7 @@ impl Worker {
             if self.flows.flow_mut(slot).dirs[side].held_slot().is_some() {
                 self.deliver_held(slot, side);
             }
-            if seg.truncated || seg.fragmented {
+            if partial {
                 // The rest of this segment was not captured: how much is unknown. A head the
                 // snap length cut is counted at its request line; one whose rest is in IP
                 // fragments that are not reassembled (`set_fragment_reassembly(false)`) is left
