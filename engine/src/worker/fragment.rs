@@ -18,8 +18,8 @@ pub struct Shard {
     pub owner: fn(&Result<TcpSegment<'_>, WireError>, usize) -> usize,
 }
 
-/// What the fragment path tells [`Worker::process_decoded`] to do next.
-pub(super) enum FragmentPath {
+/// What the fragment path does next.
+enum FragmentPath {
     /// Nothing more: the fragment is held, dropped, or another worker's to count.
     Done,
     /// Not a fragment the reassembler takes: count the frame as before.
@@ -46,7 +46,10 @@ impl Worker {
         self.reassemble = on;
     }
 
-    /// The fragment path: offers the frame, already counted as a packet, to the reassembler.
+    /// The fragment path: offers the frame, already counted as a packet, to the reassembler,
+    /// and counts it as before or as the datagram it completes. Out of line, so the frame
+    /// path carries none of it. The reassembler is out of `self` while its datagram is
+    /// counted, so the borrows do not meet; the move copies a few words, once per datagram.
     #[cold]
     #[inline(never)]
     pub(super) fn fragment(
@@ -56,7 +59,7 @@ impl Worker {
         frame: &[u8],
         decoded: &Result<TcpSegment<'_>, WireError>,
         wire_len: u32,
-    ) -> FragmentPath {
+    ) {
         let counts = self
             .shard
             .is_none_or(|s| (s.owner)(decoded, s.workers) == s.index);
@@ -65,30 +68,38 @@ impl Worker {
             self.delta.tally.counts[Counter::Packets as usize] -= 1;
             self.delta.tally.counts[Counter::Bytes as usize] -= u64::from(wire_len);
         }
-        if !self.reassemble {
-            return if counts {
-                FragmentPath::AsBefore
-            } else {
-                FragmentPath::Done
-            };
-        }
-        let mut tally = FragmentTally::default();
-        let offer = self.defrag.offer(ts, link, frame, &mut tally);
-        if counts {
-            tally.drain_into(&mut self.delta);
-        }
-        match offer {
-            Offer::NotFragment if counts => FragmentPath::AsBefore,
-            Offer::NotFragment | Offer::Held => FragmentPath::Done,
-            Offer::Complete => {
-                let mine = self
-                    .shard
-                    .is_none_or(|s| (s.owner)(&self.defrag.segment(), s.workers) == s.index);
-                if mine {
-                    FragmentPath::Datagram
-                } else {
-                    FragmentPath::Done
+        let path = if self.reassemble {
+            let mut tally = FragmentTally::default();
+            let offer = self.defrag.offer(ts, link, frame, &mut tally);
+            if counts {
+                tally.drain_into(&mut self.delta);
+            }
+            match offer {
+                Offer::NotFragment if counts => FragmentPath::AsBefore,
+                Offer::NotFragment | Offer::Held => FragmentPath::Done,
+                Offer::Complete => {
+                    let mine = self
+                        .shard
+                        .is_none_or(|s| (s.owner)(&self.defrag.segment(), s.workers) == s.index);
+                    if mine {
+                        FragmentPath::Datagram
+                    } else {
+                        FragmentPath::Done
+                    }
                 }
+            }
+        } else if counts {
+            FragmentPath::AsBefore
+        } else {
+            FragmentPath::Done
+        };
+        match path {
+            FragmentPath::Done => {}
+            FragmentPath::AsBefore => self.decoded::<false>(ts, decoded),
+            FragmentPath::Datagram => {
+                let defrag = std::mem::take(&mut self.defrag);
+                self.decoded::<false>(ts, &defrag.segment());
+                self.defrag = defrag;
             }
         }
     }

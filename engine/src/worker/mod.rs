@@ -69,7 +69,6 @@ mod stream;
 mod top_by;
 
 pub use dst::DstFilter;
-use fragment::FragmentPath;
 pub use fragment::Shard;
 use parse::{plausible_request, plausible_response};
 pub use ports::PortFilter;
@@ -254,26 +253,24 @@ impl Worker {
             Ok(seg) => seg.fragmented,
             Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
         };
-        // One call site for the segment path, whole frame or reassembled datagram: a second
-        // one changes what the compiler inlines and costs every frame (perf/README.md). The
-        // reassembler is out of `self` while its datagram is counted, so the borrows do not
-        // meet; the move copies a few words, once per datagram.
-        let mut held: Option<Defrag> = None;
-        let datagram;
+        if fragment {
+            self.fragment(ts, link, frame, &decoded, wire_len);
+            return;
+        }
         // A reference, not a move: copying the decoded segment cost every frame ~80
         // instructions (callgrind).
-        let decoded = if fragment {
-            match self.fragment(ts, link, frame, &decoded, wire_len) {
-                FragmentPath::Done => return,
-                FragmentPath::AsBefore => &decoded,
-                FragmentPath::Datagram => {
-                    datagram = held.insert(std::mem::take(&mut self.defrag)).segment();
-                    &datagram
-                }
-            }
-        } else {
-            &decoded
-        };
+        self.decoded::<true>(ts, &decoded);
+    }
+
+    /// A decoded frame (or reassembled datagram) that is not a fragment to hold: counted.
+    /// Inlined in both callers; the frame path (`INLINE`) has the segment path inlined too,
+    /// the fragment path calls it out of line.
+    #[inline(always)]
+    fn decoded<const INLINE: bool>(
+        &mut self,
+        ts: u64,
+        decoded: &Result<TcpSegment<'_>, WireError>,
+    ) {
         match decoded {
             Ok(seg) => {
                 if let Some(sent_ns) = seg.send_stamp() {
@@ -283,19 +280,18 @@ impl Worker {
                     self.new_connection(ts, seg);
                 }
                 // Another server's traffic (`--dst`) is unmonitored as another port's is.
-                if self.ports.monitors(seg) {
-                    self.segment(ts, seg);
-                } else {
+                if !self.ports.monitors(seg) {
                     self.delta.add(Counter::Unmonitored, 1);
+                } else if INLINE {
+                    self.segment_path(ts, seg);
+                } else {
+                    self.segment(ts, seg);
                 }
             }
             Err(e) => {
                 self.delta.add(Counter::Undecoded, 1);
                 self.delta.tally.wire_errors[e.index()] += 1;
             }
-        }
-        if let Some(defrag) = held {
-            self.defrag = defrag;
         }
     }
 
@@ -352,63 +348,35 @@ impl Worker {
         }
     }
 
-    /// The segment path, for a frame's segment or (through [`crate::cross`]) one another
-    /// worker handed on or the hold queue gives back.
+    /// The segment path out of line, for a reassembled datagram's segment or (through
+    /// [`crate::cross`]) one another worker handed on or the hold queue gives back.
+    #[inline(never)]
     pub(super) fn segment(&mut self, ts: u64, seg: &TcpSegment<'_>) {
+        self.segment_path(ts, seg);
+    }
+
+    /// The segment path: inlined in the frame path (a call there cost every frame its
+    /// register saves and the segment's reloads), out of line for the rest ([`Worker::segment`]).
+    #[inline(always)]
+    fn segment_path(&mut self, ts: u64, seg: &TcpSegment<'_>) {
         // Another worker's flow goes to it (live, on queues that split connections).
         if self.cross.is_some() && self.hand_off(ts, seg) {
             return;
         }
         let src = Endpoint::new(seg.src, seg.src_port);
         let dst = Endpoint::new(seg.dst, seg.dst_port);
-        let (key, side) = FlowKey::of(seg.vlan_ids[0], src, dst);
         let syn = seg.flags.has(linewatch_parser::wire::TcpFlags::SYN);
         let ack = seg.flags.has(linewatch_parser::wire::TcpFlags::ACK);
         let rst = seg.flags.has(linewatch_parser::wire::TcpFlags::RST);
         let fin = seg.flags.has(linewatch_parser::wire::TcpFlags::FIN);
 
-        let slot = match self.flows.get(&key) {
-            Some(slot) => slot,
-            None => {
-                // A flow is created by a SYN (its first byte is then known to start a message),
-                // or by a segment that starts like an HTTP message.
-                let client = if syn {
-                    Some(if ack { 1 - side } else { side })
-                } else if seg.payload.is_empty() || rst {
-                    return;
-                } else if plausible_request(seg.payload) {
-                    Some(side)
-                } else if plausible_response(seg.payload) {
-                    Some(1 - side)
-                } else {
-                    self.delta.add(Counter::NonHttp, 1);
-                    return;
-                };
-                let (carry, reorder) = (&mut self.carry, &mut self.reorder);
-                let (slot, how) = self.flows.get_or_insert(key, |old| {
-                    for dir in &old.dirs {
-                        if let Some(s) = dir.carry_slot() {
-                            carry.give_back(s);
-                        }
-                        // An evicted flow's held segments go with it.
-                        if let Some(s) = dir.held_slot() {
-                            reorder.give_back(s);
-                        }
-                    }
-                });
-                if how == Inserted::Evicted {
-                    self.delta.add(Counter::FlowsEvicted, 1);
-                }
-                let flow = self.flows.flow_mut(slot);
-                flow.client = client;
-                if !syn {
-                    let dir = &mut flow.dirs[side];
-                    dir.next_seq = seg.seq;
-                    dir.seq_known = true;
-                    dir.framing = Framing::Boundary;
-                }
-                slot
-            }
+        let (key, side) = FlowKey::of(seg.vlan_ids[0], src, dst);
+        let Some(slot) = self
+            .flows
+            .get(&key)
+            .or_else(|| self.new_flow(seg, key, side))
+        else {
+            return;
         };
 
         // Sent after bytes of the other direction still on their way from another worker:
@@ -500,12 +468,13 @@ impl Worker {
                 }
             }
             let dir = &mut self.flows.flow_mut(slot).dirs[side];
-            let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-            let seq_of_data = seg
+            // What `data` leaves out of the payload was seen: the next byte follows the
+            // payload (a frame's payload is far below 4 GiB).
+            dir.next_seq = seg
                 .seq
-                .wrapping_add(u32::try_from(seg.payload.len() - data.len()).unwrap_or(0));
-            dir.next_seq = seq_of_data.wrapping_add(len);
-            dir.seq_known = !(seg.truncated || seg.fragmented);
+                .wrapping_add(u32::try_from(seg.payload.len()).unwrap_or(u32::MAX));
+            let partial = seg.truncated | seg.fragmented;
+            dir.seq_known = !partial;
             if gap > 0 {
                 self.delta.add(Counter::SequenceGaps, 1);
                 self.lose(slot, side, gap, true);
@@ -514,7 +483,7 @@ impl Worker {
             if self.flows.flow_mut(slot).dirs[side].held_slot().is_some() {
                 self.deliver_held(slot, side);
             }
-            if seg.truncated || seg.fragmented {
+            if partial {
                 // The rest of this segment was not captured: how much is unknown. A head the
                 // snap length cut is counted at its request line; one whose rest is in IP
                 // fragments that are not reassembled (`set_fragment_reassembly(false)`) is left
@@ -524,6 +493,52 @@ impl Worker {
             }
         }
         self.end_of_segment(slot, side, fin, rst);
+    }
+
+    /// A segment of no flow in the table: a flow is created by a SYN (its first byte is then
+    /// known to start a message), or by a segment that starts like an HTTP message; its slot,
+    /// or `None` when the segment creates none (`side` is the segment's). Once per
+    /// connection, so out of line.
+    #[inline(never)]
+    fn new_flow(&mut self, seg: &TcpSegment<'_>, key: FlowKey, side: Side) -> Option<u32> {
+        let syn = seg.flags.has(TcpFlags::SYN);
+        let ack = seg.flags.has(TcpFlags::ACK);
+        let client = if syn {
+            Some(if ack { 1 - side } else { side })
+        } else if seg.payload.is_empty() || seg.flags.has(TcpFlags::RST) {
+            return None;
+        } else if plausible_request(seg.payload) {
+            Some(side)
+        } else if plausible_response(seg.payload) {
+            Some(1 - side)
+        } else {
+            self.delta.add(Counter::NonHttp, 1);
+            return None;
+        };
+        let (carry, reorder) = (&mut self.carry, &mut self.reorder);
+        let (slot, how) = self.flows.get_or_insert(key, |old| {
+            for dir in &old.dirs {
+                if let Some(s) = dir.carry_slot() {
+                    carry.give_back(s);
+                }
+                // An evicted flow's held segments go with it.
+                if let Some(s) = dir.held_slot() {
+                    reorder.give_back(s);
+                }
+            }
+        });
+        if how == Inserted::Evicted {
+            self.delta.add(Counter::FlowsEvicted, 1);
+        }
+        let flow = self.flows.flow_mut(slot);
+        flow.client = client;
+        if !syn {
+            let dir = &mut flow.dirs[side];
+            dir.next_seq = seg.seq;
+            dir.seq_known = true;
+            dir.framing = Framing::Boundary;
+        }
+        Some(slot)
     }
 
     /// Data on a SYN (TCP Fast Open): it follows the number the SYN takes. A new SYN's data
