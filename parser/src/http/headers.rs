@@ -71,8 +71,11 @@ impl FieldName {
         FieldName { bytes, words }
     }
 
-    /// The value after the name if `line` starts with it, in any letter case.
-    #[inline]
+    /// The value after the name if `line` starts with it, in any letter case. Always inlined:
+    /// the name's words are then constants in the compares (as a call, the words were loaded
+    /// from memory and the caller spilled and reloaded its registers around it; callgrind,
+    /// engine_loop: 78 instructions per frame).
+    #[inline(always)]
     fn value_in<'a>(&self, line: &'a [u8]) -> Option<&'a [u8]> {
         let len = self.bytes.len();
         let words = len.div_ceil(8);
@@ -91,6 +94,9 @@ impl FieldName {
         matched.then(|| &line[len..])
     }
 }
+
+/// The bit that tells a lower-case ASCII letter from its upper case.
+const CASE_BIT: u8 = 0x20;
 
 const HOST: FieldName = FieldName::new(b"host:");
 const USER_AGENT: FieldName = FieldName::new(b"user-agent:");
@@ -209,8 +215,9 @@ impl<'a> HeadFields<'a> {
     /// Reads the header line `line`, which starts at `line_start` in the block's buffer.
     #[inline]
     fn read_line(&mut self, line: &'a [u8], line_start: usize) {
-        // Dispatch on the first letter, folded to lower case; most lines match none.
-        match line.first().map(u8::to_ascii_lowercase) {
+        // Dispatch on the first letter, folded to lower case; most lines match none. Setting
+        // bit 5 folds exactly for these letters: only `H` and `h` OR to `h`, and so on.
+        match line.first().map(|&b| b | CASE_BIT) {
             Some(b'h') if self.host.is_none() => {
                 self.host = HOST.value_in(line).map(trim_ows);
                 self.host_line = line_start;
@@ -444,6 +451,19 @@ mod tests {
                 }
             }
             assert!(name.value_in(&name.bytes[..name.bytes.len() - 1]).is_none());
+        }
+    }
+
+    #[test]
+    fn case_bit_folds_exactly_for_the_dispatch_letters() {
+        for byte in 0..=255u8 {
+            for letter in [b'h', b'u', b'c', b't'] {
+                assert_eq!(
+                    byte | CASE_BIT == letter,
+                    byte.to_ascii_lowercase() == letter,
+                    "{byte:#x}"
+                );
+            }
         }
     }
 
