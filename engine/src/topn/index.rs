@@ -1,30 +1,19 @@
-//! The open-addressing index: hashing a key to its tag, finding a key's entry or the empty
+//! The open-addressing index: finding a key's entry or the empty
 //! slot it would take, and unlinking an evicted entry (backward-shift deletion).
 
-use core::hash::{BuildHasher, Hasher};
-
-use foldhash::fast::FixedState;
-
-use super::{entry_id, HeavyHitters, EMPTY, EMPTY_SLOT};
-
-/// Fixed hash seed: every table hashes a key the same way, so merges reuse stored tags and runs
-/// are reproducible. Attackers choosing colliding keys only lengthen probes in tables whose size
-/// is bounded anyway.
-const HASHER: FixedState = FixedState::with_seed(0x6c69_6e65_7761_7463);
-
-/// The tag of a key: the high half of its hash (the low half of foldhash's folded multiply is
-/// the weaker one).
-#[inline(always)]
-pub(super) fn tag_of(key: &[u8]) -> u32 {
-    let mut hasher = HASHER.build_hasher();
-    hasher.write(key);
-    (hasher.finish() >> 32) as u32
-}
+use super::{entry_id, HeavyHitters, Probe, StoredKey, EMPTY, EMPTY_SLOT};
 
 impl HeavyHitters {
     /// `Ok(entry id)` of `key`, or `Err(the empty slot where it would go)`.
     #[inline(always)]
     pub(super) fn find(&self, key: &[u8], tag: u32) -> Result<usize, usize> {
+        self.find_by(tag, &StoredKey(key))
+    }
+
+    /// `Ok(id)` of the entry with `tag` that holds `key`, or `Err(the empty slot where it would
+    /// go)`.
+    #[inline(always)]
+    pub(super) fn find_by(&self, tag: u32, key: &impl Probe) -> Result<usize, usize> {
         let mut pos = tag as usize & self.mask;
         loop {
             let slot = self.index[pos];
@@ -33,11 +22,11 @@ impl HeavyHitters {
             }
             if slot.tag == tag {
                 let e = slot.entry as usize;
-                if self.entries[e].key() == key {
+                if key.matches(&self.entries[e]) {
                     return Ok(e);
                 }
             }
-            // The index is at most half full, so an empty slot ends every probe.
+            // The index is at most a quarter full, so an empty slot ends every probe.
             pos = (pos + 1) & self.mask;
         }
     }

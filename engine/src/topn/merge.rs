@@ -8,6 +8,7 @@ impl HeavyHitters {
     /// either, with the guarantees in the module doc (mergeable space-saving; the tables may
     /// differ in capacity).
     pub fn merge_from(&mut self, other: &HeavyHitters) {
+        debug_assert_eq!(self.pairs, other.pairs, "pair tables hash their keys apart");
         let self_bound = self.absent_bound;
         let other_bound = other.absent_bound;
         // 1. Keys here: add their count in `other`, or what `other` may have evicted of them.

@@ -22,6 +22,12 @@
 //!   newcomer so that the count stays an upper bound; bytes are not handed over, because carried
 //!   bytes would be neither an upper nor a lower bound of anything.)
 //!
+//! A request hashes each of its keys once ([`HashedKey`]) for every table it goes to; hosts
+//! are lower-cased inside the hash and the comparison, never copied; the section-host pair is
+//! hashed from its parts' hashes and compared in parts ([`HeavyHitters::record_pair`]), never
+//! built. A pair table ([`HeavyHitters::pairs_with_capacity`]) hashes a stored pair by
+//! splitting it at its NUL, so lookups and merges agree with what requests counted.
+//!
 //! Keys longer than [`KEY_CAP`] are cut there and the entry is flagged `truncated`; keys that
 //! agree on their first `KEY_CAP` bytes share one entry, whose flag is set as soon as one of
 //! them was cut.
@@ -37,10 +43,11 @@
 //! - `counts`: the counts alone, dense, so the minimum search is a streaming scan;
 //! - `entries`: the rest of each entry, key bytes inline (`[u8; KEY_CAP]`), so a key costs no
 //!   allocation;
-//! - `index`: an open-addressing table (linear probing, a power of two of at least twice the
-//!   capacity, so at most half full) of `(tag, entry id)` slots. The tag is the high half of the
-//!   key's foldhash (fixed seed, so tables built apart hash alike and merge by tag) and also
-//!   gives the slot the probe starts from; a key's bytes are compared only when the tags agree.
+//! - `index`: an open-addressing table (linear probing, a power of two of at least four times
+//!   the capacity, so at most a quarter full) of `(tag, entry id)` slots. The tag is the high
+//!   half of the key's hash (`key`: a fixed function of the bytes, so tables built apart hash
+//!   alike and merge by tag) and also gives the slot the probe starts from; a key's bytes are
+//!   compared only when the tags agree.
 //!   An evicted key's slot is removed by backward-shift deletion, which keeps every probe
 //!   sequence unbroken without tombstones.
 //!
@@ -77,6 +84,7 @@
 //! other table below their true count.
 
 mod index;
+mod key;
 mod merge;
 mod min;
 #[cfg(test)]
@@ -86,14 +94,20 @@ use core::fmt;
 
 use linewatch_model::TopEntry;
 
-use index::tag_of;
+use key::{
+    eq_short, eq_with, has_nul, hash, hashed, hashed_lower, lower_word, pair_hash, store_short,
+    tag, Hashed, SHORT,
+};
 
 /// Longest key kept; longer keys are cut here and flagged truncated.
 pub const KEY_CAP: usize = 128;
 
-/// Largest capacity a table takes: entry ids are `u32` and the index (twice the capacity,
+/// Largest capacity a table takes: entry ids are `u32` and the index (four times the capacity,
 /// rounded up to a power of two) must be addressable by the 32-bit tag.
 pub const MAX_CAPACITY: usize = 1 << 24;
+
+/// Index slots per entry (at least; rounded up to a power of two).
+const INDEX_SLOTS_PER_ENTRY: usize = 4;
 
 /// Entry id of an empty index slot (no table holds `u32::MAX` entries: see [`MAX_CAPACITY`]).
 const EMPTY: u32 = u32::MAX;
@@ -145,6 +159,152 @@ impl Entry {
     }
 }
 
+/// A key cut at [`KEY_CAP`] with its hash, made once per request and counted into every
+/// table that takes it ([`HeavyHitters::record_hashed`], [`HeavyHitters::record_pair`]).
+#[derive(Debug, Clone, Copy)]
+pub struct HashedKey<'a> {
+    /// The key as sent, cut at [`KEY_CAP`].
+    bytes: &'a [u8],
+    /// It was cut.
+    truncated: bool,
+    /// Made by [`lowercase`](HashedKey::lowercase).
+    folds_case: bool,
+    /// The hash, and the words of a short key, of the counted bytes (lower-cased if
+    /// `folds_case`); `changed` when those differ from `bytes`.
+    hashed: Hashed,
+}
+
+impl<'a> HashedKey<'a> {
+    /// `key` as sent.
+    #[inline(always)]
+    pub fn new(key: &'a [u8]) -> Self {
+        let (bytes, truncated) = cut(key);
+        HashedKey {
+            bytes,
+            truncated,
+            folds_case: false,
+            hashed: hashed(bytes),
+        }
+    }
+
+    /// `key` ASCII-lower-cased (hosts are counted case insensitively); nothing is copied.
+    #[inline(always)]
+    pub fn lowercase(key: &'a [u8]) -> Self {
+        let (bytes, truncated) = cut(key);
+        HashedKey {
+            bytes,
+            truncated,
+            folds_case: true,
+            hashed: hashed_lower(bytes),
+        }
+    }
+
+    /// The same key cut at `len` bytes (fewer than it has).
+    #[cold]
+    fn cut_at(&self, len: usize) -> Self {
+        let bytes = &self.bytes[..len];
+        if self.folds_case {
+            HashedKey::lowercase(bytes)
+        } else {
+            HashedKey::new(bytes)
+        }
+    }
+
+    /// `stored`, of this key's length, is the counted key.
+    #[inline(always)]
+    fn matches_part(&self, stored: &[u8]) -> bool {
+        if self.bytes.len() <= SHORT {
+            eq_short(stored, self.hashed.words)
+        } else if self.hashed.changed {
+            eq_with(stored, self.bytes, lower_word)
+        } else {
+            stored == self.bytes
+        }
+    }
+
+    /// Writes the counted key into `dst`, of this key's length.
+    #[inline(always)]
+    fn store_part(&self, dst: &mut [u8]) {
+        if self.bytes.len() <= SHORT {
+            store_short(dst, self.hashed.words);
+        } else {
+            dst.copy_from_slice(self.bytes);
+            if self.hashed.changed {
+                dst.make_ascii_lowercase();
+            }
+        }
+    }
+}
+
+/// A key being counted, as the index needs it: how to recognise its entry (after the tags
+/// agreed) and how to store it into a new one. A trait rather than closures so that the
+/// comparison is inlined into the probe loop.
+trait Probe {
+    /// `entry` holds this key.
+    fn matches(&self, entry: &Entry) -> bool;
+    /// Writes the key at the start of `dst`; returns its length.
+    fn write(&self, dst: &mut [u8; KEY_CAP]) -> usize;
+}
+
+impl Probe for HashedKey<'_> {
+    #[inline(always)]
+    fn matches(&self, entry: &Entry) -> bool {
+        let len = self.bytes.len();
+        entry.len == len && self.matches_part(&entry.key[..len])
+    }
+
+    #[inline(always)]
+    fn write(&self, dst: &mut [u8; KEY_CAP]) -> usize {
+        let len = self.bytes.len();
+        self.store_part(&mut dst[..len]);
+        len
+    }
+}
+
+/// The pair `section NUL host`, the host already cut to the room left.
+struct PairKey<'k, 'a> {
+    section: &'k HashedKey<'a>,
+    host: &'k HashedKey<'a>,
+}
+
+impl Probe for PairKey<'_, '_> {
+    #[inline(always)]
+    fn matches(&self, entry: &Entry) -> bool {
+        let s_len = self.section.bytes.len();
+        let len = s_len + 1 + self.host.bytes.len();
+        entry.len == len
+            && entry.key[s_len] == 0
+            && self.section.matches_part(&entry.key[..s_len])
+            && self.host.matches_part(&entry.key[s_len + 1..len])
+    }
+
+    #[inline(always)]
+    fn write(&self, dst: &mut [u8; KEY_CAP]) -> usize {
+        let s_len = self.section.bytes.len();
+        let len = s_len + 1 + self.host.bytes.len();
+        self.section.store_part(&mut dst[..s_len]);
+        dst[s_len] = 0;
+        self.host.store_part(&mut dst[s_len + 1..len]);
+        len
+    }
+}
+
+/// A key as stored (cut at [`KEY_CAP`]): merges, lookups and the general paths.
+struct StoredKey<'a>(&'a [u8]);
+
+impl Probe for StoredKey<'_> {
+    #[inline(always)]
+    fn matches(&self, entry: &Entry) -> bool {
+        entry.key() == self.0
+    }
+
+    #[inline(always)]
+    fn write(&self, dst: &mut [u8; KEY_CAP]) -> usize {
+        dst[..self.0.len()].copy_from_slice(self.0);
+        self.0.len()
+    }
+}
+
 /// A fixed-capacity space-saving table of byte-string keys with request and byte counts.
 #[derive(Clone)]
 pub struct HeavyHitters {
@@ -166,6 +326,9 @@ pub struct HeavyHitters {
     min_hint: u64,
     /// Entries before this one are known to be above `min_hint`.
     min_cursor: usize,
+    /// Keys are pairs `section NUL host`, hashed from their parts (see
+    /// [`record_pair`](HeavyHitters::record_pair)).
+    pairs: bool,
 }
 
 impl fmt::Debug for HeavyHitters {
@@ -200,8 +363,9 @@ impl HeavyHitters {
     /// `1..=`[`MAX_CAPACITY`].
     pub fn with_capacity(capacity: usize) -> Self {
         let capacity = capacity.clamp(1, MAX_CAPACITY);
-        // At least twice the capacity keeps the index at most half full: short probes.
-        let slots = (2 * capacity).next_power_of_two();
+        // At least four times the capacity keeps the index at most a quarter full: probes
+        // and the clusters an eviction walks stay short.
+        let slots = (INDEX_SLOTS_PER_ENTRY * capacity).next_power_of_two();
         HeavyHitters {
             counts: vec![0; capacity].into_boxed_slice(),
             entries: vec![Entry::VACANT; capacity].into_boxed_slice(),
@@ -212,6 +376,17 @@ impl HeavyHitters {
             absent_bound: 0,
             min_hint: 0,
             min_cursor: 0,
+            pairs: false,
+        }
+    }
+
+    /// A table for `capacity` pair keys `section NUL host`, counted with
+    /// [`record_pair`](Self::record_pair) (the pair's hash is made of its parts' hashes, so
+    /// a pair table merges only with pair tables).
+    pub fn pairs_with_capacity(capacity: usize) -> Self {
+        HeavyHitters {
+            pairs: true,
+            ..HeavyHitters::with_capacity(capacity)
         }
     }
 
@@ -247,35 +422,100 @@ impl HeavyHitters {
     /// allocation.
     #[inline]
     pub fn record(&mut self, key: &[u8], count: u64, bytes: u64) {
-        let (key, truncated) = cut(key);
-        self.record_cut(key, truncated, count, bytes);
+        if self.pairs {
+            return self.record_stored_pair(key, count, bytes);
+        }
+        self.record_hashed(&HashedKey::new(key), count, bytes);
     }
 
     /// Same as [`record`](Self::record), with `key` ASCII-lower-cased (hosts are counted case
-    /// insensitively). The lower-cased copy lives on the stack.
+    /// insensitively). The lower-casing is folded into hashing and comparing: no copy.
     #[inline]
     pub fn record_lowercase(&mut self, key: &[u8], count: u64, bytes: u64) {
-        let (key, truncated) = cut(key);
-        // Most hosts are sent in lower case: skip the copy then. The fold has no early exit,
-        // so it compiles to a vector compare over the whole key.
-        if !key
-            .iter()
-            .fold(false, |upper, b| upper | b.is_ascii_uppercase())
-        {
-            return self.record_cut(key, truncated, count, bytes);
+        if self.pairs {
+            let (key, _) = cut(key);
+            let mut lower = [0u8; KEY_CAP];
+            lower[..key.len()].copy_from_slice(key);
+            lower.make_ascii_lowercase();
+            return self.record_stored_pair(&lower[..key.len()], count, bytes);
         }
-        let mut lower = [0u8; KEY_CAP];
-        for (dst, src) in lower.iter_mut().zip(key) {
-            *dst = src.to_ascii_lowercase();
-        }
-        self.record_cut(&lower[..key.len()], truncated, count, bytes);
+        self.record_hashed(&HashedKey::lowercase(key), count, bytes);
     }
 
+    /// Same as [`record`](Self::record) or [`record_lowercase`](Self::record_lowercase) (as
+    /// `key` was made), with the hash computed once for every table the key goes to.
     #[inline(always)]
-    fn record_cut(&mut self, key: &[u8], truncated: bool, count: u64, bytes: u64) {
+    pub fn record_hashed(&mut self, key: &HashedKey<'_>, count: u64, bytes: u64) {
+        debug_assert!(!self.pairs, "a pair table counts pairs");
+        self.record_with(tag(key.hashed.hash), key.truncated, count, bytes, key);
+    }
+
+    /// Counts under the pair key `section NUL host` (a pair table's key; the host
+    /// lower-cased, the pair cut at [`KEY_CAP`] without a truncation flag) from the two keys'
+    /// hashes, without building the pair. `host` is made with [`HashedKey::lowercase`] (a
+    /// host made with [`HashedKey::new`] is counted as sent).
+    #[inline(always)]
+    pub fn record_pair(
+        &mut self,
+        section: &HashedKey<'_>,
+        host: &HashedKey<'_>,
+        count: u64,
+        bytes: u64,
+    ) {
+        debug_assert!(self.pairs, "only a pair table counts pairs");
+        let s_len = section.bytes.len();
+        // A stored pair is split at its first NUL to hash it (`key::pair_hash_of`): a section
+        // holding one (request targets cannot) must take that path.
+        if has_nul(section.bytes) {
+            return self.record_pair_built(section.bytes, host.bytes, count, bytes);
+        }
+        if s_len == KEY_CAP {
+            // No room for the NUL: the pair is the section alone.
+            let tag = tag(pair_hash(section.hashed.hash, None));
+            return self.record_with(tag, false, count, bytes, section);
+        }
+        let room = KEY_CAP - 1 - s_len;
+        let cut_host;
+        let host = if host.bytes.len() > room {
+            cut_host = host.cut_at(room);
+            &cut_host
+        } else {
+            host
+        };
+        let tag = tag(pair_hash(section.hashed.hash, Some(host.hashed.hash)));
+        self.record_with(tag, false, count, bytes, &PairKey { section, host });
+    }
+
+    /// [`record_pair`](Self::record_pair) for a section holding a NUL: the pair is built and
+    /// hashed as stored.
+    #[cold]
+    #[inline(never)]
+    fn record_pair_built(&mut self, section: &[u8], host: &[u8], count: u64, bytes: u64) {
+        let mut pair = [0u8; KEY_CAP];
+        pair[..section.len()].copy_from_slice(section);
+        let mut len = section.len();
+        if len < KEY_CAP {
+            len += 1;
+            let h_len = host.len().min(KEY_CAP - len);
+            let host_part = &mut pair[len..len + h_len];
+            host_part.copy_from_slice(&host[..h_len]);
+            host_part.make_ascii_lowercase();
+            len += h_len;
+        }
+        self.record_stored_pair(&pair[..len], count, bytes);
+    }
+
+    /// Counts under `key` as stored in a pair table (hashed by splitting it at its NUL).
+    fn record_stored_pair(&mut self, key: &[u8], count: u64, bytes: u64) {
+        let (key, truncated) = cut(key);
+        self.record_with(self.tag_of(key), truncated, count, bytes, &StoredKey(key));
+    }
+
+    /// The space-saving step for `key`, with tag `tag`.
+    #[inline(always)]
+    fn record_with(&mut self, tag: u32, truncated: bool, count: u64, bytes: u64, key: &impl Probe) {
         self.total = self.total.saturating_add(count);
-        let tag = tag_of(key);
-        match self.find(key, tag) {
+        match self.find_by(tag, key) {
             Ok(e) => {
                 self.counts[e] = self.counts[e].saturating_add(count);
                 let entry = &mut self.entries[e];
@@ -288,25 +528,34 @@ impl HeavyHitters {
                 let base = self.absent_bound;
                 let e = self.len;
                 self.len += 1;
-                self.fill(e, slot, key, tag, truncated);
+                self.fill_with(e, slot, tag, truncated, key);
                 self.set(e, base.saturating_add(count), base, bytes);
             }
             // A zero count carries nothing worth evicting a key for.
             Err(_) if count == 0 => {}
-            Err(_) => self.replace_min(key, tag, truncated, count, bytes),
+            Err(_) => self.replace_min(tag, truncated, count, bytes, key),
         }
     }
 
     /// The space-saving step for an absent key in a full table.
     #[cold]
     #[inline(never)]
-    fn replace_min(&mut self, key: &[u8], tag: u32, truncated: bool, count: u64, bytes: u64) {
+    fn replace_min(&mut self, tag: u32, truncated: bool, count: u64, bytes: u64, key: &impl Probe) {
         let victim = self.find_min();
         let min = self.counts[victim];
         self.evict(victim);
         let slot = self.free_slot(tag);
-        self.fill(victim, slot, key, tag, truncated);
+        self.fill_with(victim, slot, tag, truncated, key);
         self.set(victim, min.saturating_add(count), min, bytes);
+    }
+
+    /// The tag of a key as stored in this table.
+    fn tag_of(&self, key: &[u8]) -> u32 {
+        if self.pairs {
+            tag(key::pair_hash_of(key))
+        } else {
+            tag(hash(key))
+        }
     }
 
     /// Empties the table in O(index size), keeping the allocation.
@@ -341,7 +590,9 @@ impl HeavyHitters {
     /// The entry of `key` (cut at [`KEY_CAP`]; not lower-cased), if the table holds it.
     pub fn get(&self, key: &[u8]) -> Option<TopEntry> {
         let (key, _) = cut(key);
-        self.find(key, tag_of(key)).ok().map(|e| self.top_entry(e))
+        self.find(key, self.tag_of(key))
+            .ok()
+            .map(|e| self.top_entry(e))
     }
 
     fn top_entry(&self, e: usize) -> TopEntry {
@@ -358,13 +609,18 @@ impl HeavyHitters {
     /// Writes entry `e`'s key and links it at index `slot`.
     #[inline(always)]
     fn fill(&mut self, e: usize, slot: usize, key: &[u8], tag: u32, truncated: bool) {
+        self.fill_with(e, slot, tag, truncated, &StoredKey(key));
+    }
+
+    /// Writes `key` into entry `e` and links it at index `slot`.
+    #[inline(always)]
+    fn fill_with(&mut self, e: usize, slot: usize, tag: u32, truncated: bool, key: &impl Probe) {
         self.index[slot] = Slot {
             tag,
             entry: entry_id(e),
         };
         let entry = &mut self.entries[e];
-        entry.key[..key.len()].copy_from_slice(key);
-        entry.len = key.len();
+        entry.len = key.write(&mut entry.key);
         entry.tag = tag;
         entry.truncated = truncated;
     }

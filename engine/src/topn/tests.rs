@@ -73,7 +73,7 @@ fn assert_index_consistent(t: &HeavyHitters) {
     assert_eq!(linked, t.len());
     for e in 0..t.len() {
         let key = t.entries[e].key();
-        assert_eq!(t.find(key, tag_of(key)), Ok(e));
+        assert_eq!(t.find(key, t.tag_of(key)), Ok(e));
     }
 }
 
@@ -447,6 +447,170 @@ fn eviction_cost() {
         eprintln!(
             "capacity {capacity:5}: evict, shared minimum {equal:6.1} ns; \
              evict, distinct counts {distinct:7.1} ns; present key {hit:5.1} ns"
+        );
+    }
+}
+
+/// The item `draw` picks (modulo their number).
+fn pick<T>(items: &[T], draw: u64) -> &T {
+    let n = u64::try_from(items.len()).expect("few items");
+    &items[usize::try_from(draw % n).expect("below the number of items")]
+}
+
+/// The pair key as `count_request` built it before pairs were hashed from their parts.
+fn built_pair(section: &[u8], host: &[u8]) -> Vec<u8> {
+    let mut pair = section[..section.len().min(KEY_CAP)].to_vec();
+    if pair.len() < KEY_CAP {
+        pair.push(0);
+        let room = KEY_CAP - pair.len();
+        pair.extend(host.iter().take(room).map(u8::to_ascii_lowercase));
+    }
+    pair
+}
+
+#[test]
+fn pairs_from_hashed_parts_count_as_built_pairs() {
+    // Sections and hosts at the edges of the cut (the pair's NUL and host room), hosts in
+    // mixed case, a section holding a NUL; small capacities so that evictions happen. The
+    // victim of an eviction depends on counts and insertion order, not on hashes, so the
+    // tables must agree entry for entry.
+    let mut rng = Rng(0x5eed);
+    let sections: Vec<Vec<u8>> = [
+        1usize, 2, 7, 8, 15, 16, 17, 100, 125, 126, 127, 128, 129, 300,
+    ]
+    .iter()
+    .flat_map(|&n| {
+        [
+            vec![b's'; n],
+            format!("/{}", "p".repeat(n - 1)).into_bytes(),
+        ]
+    })
+    .chain([b"/a\0b".to_vec(), b"/".to_vec()])
+    .collect();
+    let hosts: Vec<Vec<u8>> = [0usize, 1, 3, 4, 9, 16, 30, 127, 128, 200]
+        .iter()
+        .flat_map(|&n| {
+            [
+                vec![b'h'; n],
+                (0..n).map(|i| b"Ex-AMPLE.com:80"[i % 15]).collect(),
+            ]
+        })
+        .collect();
+    for capacity in [4, 64, 1024] {
+        let mut ours = HeavyHitters::pairs_with_capacity(capacity);
+        let mut built = HeavyHitters::pairs_with_capacity(capacity);
+        let mut plain = HeavyHitters::with_capacity(capacity);
+        for _ in 0..20_000 {
+            let s = pick(&sections, rng.next());
+            let h = pick(&hosts, rng.next());
+            let bytes = rng.below(1000);
+            ours.record_pair(&HashedKey::new(s), &HashedKey::lowercase(h), 1, bytes);
+            built.record(&built_pair(s, h), 1, bytes);
+            plain.record(&built_pair(s, h), 1, bytes);
+        }
+        assert_eq!(
+            ours.top(usize::MAX),
+            plain.top(usize::MAX),
+            "capacity {capacity}"
+        );
+        assert_eq!(
+            built.top(usize::MAX),
+            plain.top(usize::MAX),
+            "capacity {capacity}"
+        );
+        assert_eq!(ours.absent_bound(), plain.absent_bound());
+        assert_index_consistent(&ours);
+        for e in ours.top(usize::MAX) {
+            assert_eq!(ours.get(&e.key).as_ref(), Some(&e));
+        }
+        // Pair tables merge with pair tables.
+        let mut merged = HeavyHitters::pairs_with_capacity(capacity);
+        merged.merge_from(&ours);
+        merged.merge_from(&built);
+        let mut merged_plain = HeavyHitters::with_capacity(capacity);
+        merged_plain.merge_from(&plain);
+        merged_plain.merge_from(&plain);
+        assert_eq!(merged.top(usize::MAX), merged_plain.top(usize::MAX));
+    }
+}
+
+#[test]
+fn hashed_keys_count_as_their_bytes() {
+    let mut rng = Rng(0xab);
+    let keys: Vec<Vec<u8>> = (0..200u64)
+        .map(|i| {
+            let mut k = key(i);
+            if i % 3 == 0 {
+                k.make_ascii_uppercase();
+            }
+            if i % 11 == 0 {
+                k.extend_from_slice(&[b'Q'; 150]);
+            }
+            k
+        })
+        .collect();
+    for capacity in [8, 512] {
+        let mut hashed = HeavyHitters::with_capacity(capacity);
+        let mut plain = HeavyHitters::with_capacity(capacity);
+        let mut lowered = HeavyHitters::with_capacity(capacity);
+        let mut lowered_plain = HeavyHitters::with_capacity(capacity);
+        for _ in 0..10_000 {
+            let k = pick(&keys, rng.skewed(keys.len() as u64));
+            hashed.record_hashed(&HashedKey::new(k), 1, 3);
+            plain.record(k, 1, 3);
+            lowered.record_hashed(&HashedKey::lowercase(k), 1, 3);
+            lowered_plain.record(&k.to_ascii_lowercase(), 1, 3);
+        }
+        assert_eq!(hashed.top(usize::MAX), plain.top(usize::MAX));
+        assert_eq!(lowered.top(usize::MAX), lowered_plain.top(usize::MAX));
+        assert_index_consistent(&lowered);
+    }
+}
+
+#[test]
+#[ignore = "diagnostic"]
+fn probe_lengths_of_the_bench_keys() {
+    for (name, keys) in [
+        (
+            "sections",
+            (0..1024)
+                .map(|i| format!("/s{i}").into_bytes())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "hosts",
+            (0..500)
+                .map(|i| format!("h{i}.example").into_bytes())
+                .collect(),
+        ),
+        (
+            "agents",
+            (0..200)
+                .map(|i| format!("agent/{i}").into_bytes())
+                .collect(),
+        ),
+    ] {
+        let mut t = HeavyHitters::with_capacity(1024);
+        for k in &keys {
+            t.record(k, 1, 0);
+        }
+        let mut total = 0;
+        for k in &keys {
+            let tag = t.tag_of(k);
+            let mut pos = tag as usize & t.mask;
+            let mut n = 1;
+            while t.index[pos].entry as usize != t.find(k, tag).unwrap() {
+                pos = (pos + 1) & t.mask;
+                n += 1;
+            }
+            total += n;
+        }
+        let tags: std::collections::HashSet<u32> = keys.iter().map(|k| t.tag_of(k)).collect();
+        eprintln!(
+            "{name}: {} keys, mean probe {:.2}, distinct tags {}",
+            keys.len(),
+            total as f64 / keys.len() as f64,
+            tags.len()
         );
     }
 }
