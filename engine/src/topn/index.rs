@@ -42,7 +42,9 @@ impl HeavyHitters {
     }
 
     /// Unlinks entry `e` from the index and records that its key may be gone with its count.
-    pub(super) fn evict(&mut self, e: usize) {
+    /// Returns the slot that became empty (the others only moved back).
+    #[inline(always)]
+    pub(super) fn evict(&mut self, e: usize) -> usize {
         self.absent_bound = self.absent_bound.max(self.counts[e]);
         let id = entry_id(e);
         let mut hole = self.entries[e].tag as usize & self.mask;
@@ -68,5 +70,21 @@ impl HeavyHitters {
             pos = (pos + 1) & self.mask;
         }
         self.index[hole] = EMPTY_SLOT;
+        hole
+    }
+
+    /// The first empty slot on `tag`'s probe sequence, given `free`, the first one before a
+    /// deletion that emptied `emptied`: every slot from the probe's start up to `free` was
+    /// taken, and only `emptied` became free since.
+    #[inline(always)]
+    pub(super) fn free_slot_after(&self, tag: u32, free: usize, emptied: usize) -> usize {
+        let home = tag as usize & self.mask;
+        let to_free = free.wrapping_sub(home) & self.mask;
+        let to_emptied = emptied.wrapping_sub(home) & self.mask;
+        if to_emptied < to_free {
+            emptied
+        } else {
+            free
+        }
     }
 }

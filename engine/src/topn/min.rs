@@ -24,6 +24,7 @@ fn min_of(counts: &[u64]) -> u64 {
 
 impl HeavyHitters {
     /// An entry with the smallest count, of a full table.
+    #[inline(always)]
     pub(super) fn find_min(&mut self) -> usize {
         let counts = &self.counts[..self.len];
         let hint = self.min_hint;

@@ -533,18 +533,27 @@ impl HeavyHitters {
             }
             // A zero count carries nothing worth evicting a key for.
             Err(_) if count == 0 => {}
-            Err(_) => self.replace_min(tag, truncated, count, bytes, key),
+            Err(slot) => self.replace_min(slot, tag, truncated, count, bytes, key),
         }
     }
 
-    /// The space-saving step for an absent key in a full table.
+    /// The space-saving step for an absent key in a full table; `free` is the empty slot its
+    /// probe ended at.
     #[cold]
     #[inline(never)]
-    fn replace_min(&mut self, tag: u32, truncated: bool, count: u64, bytes: u64, key: &impl Probe) {
+    fn replace_min(
+        &mut self,
+        free: usize,
+        tag: u32,
+        truncated: bool,
+        count: u64,
+        bytes: u64,
+        key: &impl Probe,
+    ) {
         let victim = self.find_min();
         let min = self.counts[victim];
-        self.evict(victim);
-        let slot = self.free_slot(tag);
+        let emptied = self.evict(victim);
+        let slot = self.free_slot_after(tag, free, emptied);
         self.fill_with(victim, slot, tag, truncated, key);
         self.set(victim, min.saturating_add(count), min, bytes);
     }
