@@ -58,15 +58,20 @@
 //! share the smallest count, so most evictions cost a few comparisons.
 //!
 //! Measured with the `eviction_cost` test (`cargo test --release -p linewatch-engine --
-//! --ignored --nocapture eviction_cost`; best of 7 runs on a loaded 2-core VM, 16-byte keys,
-//! x86-64 baseline target), ns per `record`:
+//! --ignored --nocapture eviction_cost`; best of 7 runs, and the better of two such runs, on a
+//! loaded 2-core VM, 16-byte keys, x86-64 baseline target), ns per `record`:
 //!
 //! | capacity | evict, many entries at the minimum | evict, every count distinct (worst) | present key |
 //! |---:|---:|---:|---:|
-//! | 64 | 39 | 110 | 9 |
-//! | 256 | 44 | 224 | 10 |
-//! | 1024 | 72 | 665 | 13 |
-//! | 4096 | 75 | 2340 | 17 |
+//! | 64 | 30 | 105 | 12 |
+//! | 256 | 40 | 177 | 9 |
+//! | 1024 | 41 | 692 | 11 |
+//! | 4096 | 40 | 2554 | 16 |
+//!
+//! (Before keys were hashed once with the words carried, the index was four slots per entry
+//! and an eviction reused the missed probe's free slot, the same runs gave 42 / 48 / 91 / 85,
+//! 112 / 259 / 808 / 1960 and 11 / 9 / 15 / 17 ns; the worst case is one full scan per
+//! eviction either way and varies most with the machine's load.)
 //!
 //! A full scan on every eviction instead (two vectorised passes) cost 79 / 143 / 467 / 1519 ns
 //! on the first case and 77 / 156 / 546 / 1579 ns on the second; with `Iterator::min` in place
