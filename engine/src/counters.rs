@@ -290,7 +290,7 @@ impl Tally {
             sections: HeavyHitters::with_capacity(capacity),
             hosts: HeavyHitters::with_capacity(capacity),
             user_agents: HeavyHitters::with_capacity(capacity),
-            section_hosts: HeavyHitters::with_capacity(capacity),
+            section_hosts: HeavyHitters::pairs_with_capacity(capacity),
             conn_sources: HeavyHitters::with_capacity(capacity),
             conn_ports: HeavyHitters::with_capacity(capacity),
             response_latency_us: latency_histogram(MAX_LATENCY_US),

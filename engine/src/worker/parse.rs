@@ -12,7 +12,7 @@ use linewatch_parser::HttpError;
 use super::{time_of, Worker, ABSENT, NS_PER_US};
 use crate::counters::Counter;
 use crate::flow::{Framing, Pending, Side};
-use crate::topn::KEY_CAP;
+use crate::topn::HashedKey;
 
 /// Where a run of parsing stopped.
 pub(super) enum Stop {
@@ -141,23 +141,17 @@ impl Worker {
             d.add(Counter::Malformed, 1);
             d.tally.http_errors[e.index()] += 1;
         }
-        d.tally.sections.record(section, 1, bytes);
-        d.tally.hosts.record_lowercase(host, 1, bytes);
-        d.tally.user_agents.record(user_agent, 1, bytes);
-        let mut pair = [0u8; KEY_CAP];
-        let s_len = section.len().min(KEY_CAP);
-        pair[..s_len].copy_from_slice(&section[..s_len]);
-        let mut len = s_len;
-        if len < KEY_CAP {
-            pair[len] = 0;
-            len += 1;
-            let h_len = host.len().min(KEY_CAP - len);
-            let host_part = &mut pair[len..len + h_len];
-            host_part.copy_from_slice(&host[..h_len]);
-            host_part.make_ascii_lowercase();
-            len += h_len;
-        }
-        d.tally.section_hosts.record(&pair[..len], 1, bytes);
+        // Each key hashed once: the section and host hashes also make the pair's.
+        let section_key = HashedKey::new(section);
+        let host_key = HashedKey::lowercase(host);
+        d.tally.sections.record_hashed(&section_key, 1, bytes);
+        d.tally.hosts.record_hashed(&host_key, 1, bytes);
+        d.tally
+            .user_agents
+            .record_hashed(&HashedKey::new(user_agent), 1, bytes);
+        d.tally
+            .section_hosts
+            .record_pair(&section_key, &host_key, 1, bytes);
 
         let flow = self.flows.flow_mut(slot);
         flow.http_seen = true;
