@@ -72,22 +72,45 @@ impl PcapFormat {
 
     /// A record header: (time in ns, bytes captured, length on the wire), or why the framing
     /// is lost at this record. `caplen` above `origlen`, and a fraction of a second at or past
-    /// one second, are read as written (as tshark does).
+    /// one second, are read as written (as tshark does). Every packet of a replay passes here
+    /// (once per worker in a parallel replay), so the header is one fixed-size read with one
+    /// byte-order branch, and the refusal is a small value whose message is made only when
+    /// asked for ([`RecordTooLong::message`]).
     #[inline]
-    pub(super) fn record(&self, h: &[u8], offset: u64) -> Result<(u64, usize, u32), String> {
-        let secs = u64::from(word(h, 0, self.big_endian));
-        let frac = u64::from(word(h, 4, self.big_endian));
-        let caplen = word(h, 8, self.big_endian);
-        let origlen = word(h, 12, self.big_endian);
-        if caplen > MAX_RECORD {
-            return Err(format!(
-                "the record at byte {offset} claims {caplen} captured bytes, more than any \
-                 capture holds ({MAX_RECORD}): where the next record starts is lost"
-            ));
+    pub(super) fn record(
+        &self,
+        h: &[u8; PCAP_RECORD_HEADER_LEN],
+    ) -> Result<(u64, usize, u32), RecordTooLong> {
+        let le = |at: usize| u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        let [mut secs, mut frac, mut caplen, mut origlen] = [le(0), le(4), le(8), le(12)];
+        if self.big_endian {
+            [secs, frac, caplen, origlen] = [secs, frac, caplen, origlen].map(u32::swap_bytes);
         }
-        let ns = secs * NS_PER_SEC + if self.nanos { frac } else { frac * NS_PER_US };
+        if caplen > MAX_RECORD {
+            return Err(RecordTooLong { caplen });
+        }
+        let frac_unit = if self.nanos { 1 } else { NS_PER_US };
+        let ns = u64::from(secs) * NS_PER_SEC + u64::from(frac) * frac_unit;
         // `caplen <= MAX_RECORD`, so it fits any usize.
         Ok((ns, caplen as usize, origlen))
+    }
+}
+
+/// A record header that claims more than [`MAX_RECORD`] captured bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RecordTooLong {
+    caplen: u32,
+}
+
+impl RecordTooLong {
+    /// Why reading ends at the record at byte `offset`.
+    #[cold]
+    pub(super) fn message(self, offset: u64) -> String {
+        format!(
+            "the record at byte {offset} claims {} captured bytes, more than any capture holds \
+             ({MAX_RECORD}): where the next record starts is lost",
+            self.caplen
+        )
     }
 }
 
@@ -131,13 +154,13 @@ impl PcapStream {
                 SourceEnd::Truncated(ENDS_INSIDE.into())
             });
         }
+        let head = self.stream.bytes(PCAP_RECORD_HEADER_LEN).first_chunk();
+        // `fill` made the whole record header available.
+        let head = head.ok_or_else(|| SourceEnd::Truncated(ENDS_INSIDE.into()))?;
         let (ts, caplen, origlen) = self
             .format
-            .record(
-                self.stream.bytes(PCAP_RECORD_HEADER_LEN),
-                self.stream.offset(),
-            )
-            .map_err(SourceEnd::Truncated)?;
+            .record(head)
+            .map_err(|e| SourceEnd::Truncated(e.message(self.stream.offset())))?;
         let len = PCAP_RECORD_HEADER_LEN + caplen;
         match self.stream.fill(len) {
             Ok(true) => {
@@ -257,22 +280,22 @@ impl Source for MappedPcap {
             self.release_behind();
         }
         let rest = &self.map[self.at..];
-        if rest.len() < PCAP_RECORD_HEADER_LEN {
+        let Some((head, body)) = rest.split_first_chunk::<PCAP_RECORD_HEADER_LEN>() else {
             self.end = Some(if rest.is_empty() {
                 SourceEnd::Complete
             } else {
                 SourceEnd::Truncated(ENDS_INSIDE.into())
             });
             return None;
-        }
-        let (ts_ns, caplen, wire_len) = match self.format.record(rest, self.at as u64) {
+        };
+        let (ts_ns, caplen, wire_len) = match self.format.record(head) {
             Ok(r) => r,
-            Err(why) => {
-                self.end = Some(SourceEnd::Truncated(why));
+            Err(e) => {
+                self.end = Some(SourceEnd::Truncated(e.message(self.at as u64)));
                 return None;
             }
         };
-        let Some(data) = rest.get(PCAP_RECORD_HEADER_LEN..PCAP_RECORD_HEADER_LEN + caplen) else {
+        let Some(data) = body.get(..caplen) else {
             self.end = Some(SourceEnd::Truncated(ENDS_INSIDE.into()));
             return None;
         };
