@@ -30,13 +30,15 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use crossbeam_channel::{bounded, Receiver, Sender};
-use linewatch_parser::wire::{decode_frame, LinkType, TcpSegment, WireError};
+use linewatch_parser::wire::{
+    decode_frame, ip_protocol, EtherType, LinkType, TcpSegment, WireError,
+};
 
 use crate::aggregate::{Aggregated, AggregatorConfig, Output, Snapshot};
 use crate::counters::CoreDelta;
 use crate::epoch::WorkerEpoch;
 use crate::live::sys::NS_PER_SEC;
-use crate::owner::segment_owner;
+use crate::owner::{ipv4_owner, segment_owner};
 use crate::pipeline::{note_packet_time, record_batch, start_aggregator, RunResult};
 use crate::scan::GuardInfo;
 use crate::source::Source;
@@ -348,10 +350,19 @@ fn scan(
         }
         // As [`run`] batches it: a frame longer than a batch is cut to one.
         let data = &p.data[..p.data.len().min(BATCH_BYTES)];
-        let decoded = decode_frame(p.link, data);
-        if workers > 1 && owner(&decoded, workers) != index && !is_fragment(&decoded) {
-            continue;
-        }
+        // Most frames belong to another worker: those of the common shape are told so from
+        // their fixed-offset fields alone, without a decode.
+        let decoded = match common_owner(p.link, data, workers) {
+            Some(w) if w != index => continue,
+            Some(_) => decode_frame(p.link, data),
+            None => {
+                let decoded = decode_frame(p.link, data);
+                if workers > 1 && owner(&decoded, workers) != index && !is_fragment(&decoded) {
+                    continue;
+                }
+                decoded
+            }
+        };
         if in_batch == 0 {
             batch_started = Instant::now();
         }
@@ -403,6 +414,66 @@ fn owner(decoded: &Result<TcpSegment<'_>, WireError>, workers: usize) -> usize {
         Ok(seg) => segment_owner(seg, workers),
         Err(_) => 0,
     }
+}
+
+/// Fixed offsets of the common frame (untagged Ethernet II, IPv4 without options, TCP), from
+/// the frame's start: what [`common_owner`] reads.
+mod common {
+    pub(super) const ETHERTYPE: usize = 12;
+    pub(super) const IP: usize = 14;
+    /// Version 4, header length 5 words (no options).
+    pub(super) const VER_IHL: u8 = 0x45;
+    pub(super) const TOTAL_LEN: usize = IP + 2;
+    pub(super) const FLAGS_FRAG_OFFSET: usize = IP + 6;
+    pub(super) const PROTOCOL: usize = IP + 9;
+    pub(super) const SOURCE: usize = IP + 12;
+    pub(super) const DESTINATION: usize = IP + 16;
+    /// The MF bit and the fragment offset: either set makes the packet a fragment.
+    pub(super) const FRAGMENT_BITS: u16 = 0x3FFF;
+    pub(super) const TCP: usize = IP + 20;
+    pub(super) const SRC_PORT: usize = TCP;
+    pub(super) const DST_PORT: usize = TCP + 2;
+    pub(super) const DATA_OFFSET: usize = TCP + 12;
+    /// The TCP header's length without options, and the data offset's unit.
+    pub(super) const TCP_MIN_LEN: usize = 20;
+    pub(super) const DATA_OFFSET_UNIT: usize = 4;
+    /// The shortest frame read: both headers whole.
+    pub(super) const MIN_FRAME: usize = TCP + TCP_MIN_LEN;
+}
+
+/// The worker that owns a frame of the common shape (untagged Ethernet, IPv4 without options
+/// or fragmentation, a whole TCP header), read from fixed offsets without decoding the frame;
+/// `None` for one worker and for any other frame, which the caller decodes. For every frame it
+/// answers, the answer is [`owner`] of [`decode_frame`], and the frame is no fragment: the
+/// tests are those by which `decode_frame` reads the same frame on its own fixed-offset path.
+#[inline]
+fn common_owner(link: LinkType, frame: &[u8], workers: usize) -> Option<usize> {
+    use common::*;
+    if workers < 2 || link != LinkType::Ethernet {
+        return None;
+    }
+    let head: &[u8; MIN_FRAME] = frame.first_chunk()?;
+    let be16 = |at: usize| u16::from_be_bytes([head[at], head[at + 1]]);
+    let be32 = |at: usize| u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+    // As `decode_frame`: the packet ends at its declared length or the frame's end, whichever
+    // comes first, and the TCP header must fit in it.
+    let end = IP + usize::from(be16(TOTAL_LEN)).min(frame.len() - IP);
+    let tcp_len = usize::from(head[DATA_OFFSET] >> 4) * DATA_OFFSET_UNIT;
+    let common = be16(ETHERTYPE) == EtherType::IPV4
+        && head[IP] == VER_IHL
+        && head[PROTOCOL] == ip_protocol::TCP
+        && be16(FLAGS_FRAG_OFFSET) & FRAGMENT_BITS == 0
+        && tcp_len >= TCP_MIN_LEN
+        && end >= TCP + tcp_len;
+    common.then(|| {
+        ipv4_owner(
+            be32(SOURCE),
+            be16(SRC_PORT),
+            be32(DESTINATION),
+            be16(DST_PORT),
+            workers,
+        )
+    })
 }
 
 /// Whether a frame may be an IP fragment (a first one decodes, a later one does not, a first
@@ -490,5 +561,134 @@ mod tests {
         }
         // A frame that does not decode goes to worker 0, on every worker's reckoning.
         assert_eq!(shard(LinkType::Ethernet, &[0u8; 10], 4), 0);
+    }
+
+    /// What a worker of [`run_parallel`] must conclude of a frame: `None` when every worker is
+    /// offered it (a possible fragment), else its owner.
+    fn claim(link: LinkType, frame: &[u8], workers: usize) -> Option<usize> {
+        let decoded = decode_frame(link, frame);
+        (!is_fragment(&decoded)).then(|| owner(&decoded, workers))
+    }
+
+    /// [`common_owner`] answers only what a decode answers. Returns whether it answered.
+    fn check_common(link: LinkType, frame: &[u8]) -> bool {
+        let mut answered = false;
+        for workers in 2..=4 {
+            if let Some(w) = common_owner(link, frame, workers) {
+                assert_eq!(
+                    Some(w),
+                    claim(link, frame, workers),
+                    "{workers} workers, {link:?} frame {frame:02x?}"
+                );
+                answered = true;
+            }
+        }
+        assert_eq!(common_owner(link, frame, 1), None);
+        answered
+    }
+
+    /// Every truncation and every one-byte change of the headers of `base`: the number of
+    /// variants the fixed-offset path answered.
+    fn check_variants(link: LinkType, base: &[u8]) -> usize {
+        let mut answered = 0;
+        for len in 0..=base.len() {
+            answered += usize::from(check_common(link, &base[..len]));
+        }
+        let mut frame = base.to_vec();
+        for at in 0..base.len().min(80) {
+            for value in 0..=u8::MAX {
+                frame[at] = value;
+                answered += usize::from(check_common(link, &frame));
+            }
+            frame[at] = base[at];
+        }
+        answered
+    }
+
+    #[test]
+    fn the_fixed_offset_owner_is_the_decoded_owner_for_crafted_frames() {
+        let v4 = |a: [u8; 4], p: u16| std::net::SocketAddr::from((a, p));
+        let v6 = |last: u16, p: u16| {
+            std::net::SocketAddr::from((
+                std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last),
+                p,
+            ))
+        };
+        let plain = tcp_frame(
+            v4([10, 1, 2, 3], 40000),
+            v4([192, 0, 2, 80], 80),
+            TcpFlags::ACK,
+            b"GET / HTTP/1.1\r\n\r\n",
+        );
+        // The common frame is answered, as are most of its variants (other payloads, ports,
+        // addresses); a broken fast path that never answers fails here.
+        assert!(check_common(LinkType::Ethernet, &plain));
+        assert!(check_variants(LinkType::Ethernet, &plain) > 40 * 256);
+        // Never answered: another link type, a VLAN tag, IPv6, fragments.
+        for link in [LinkType::RawIp, LinkType::LinuxSll, LinkType::Null] {
+            check_variants(link, &plain);
+            assert!(!check_common(link, &plain));
+        }
+        let mut tagged = plain[..12].to_vec();
+        tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+        tagged.extend_from_slice(&plain[12..]);
+        assert!(!check_common(LinkType::Ethernet, &tagged));
+        check_variants(LinkType::Ethernet, &tagged);
+        let six = tcp_frame(
+            v6(1, 40000),
+            v6(2, 80),
+            TcpFlags::ACK,
+            b"GET / HTTP/1.1\r\n\r\n",
+        );
+        assert!(!check_common(LinkType::Ethernet, &six));
+        check_variants(LinkType::Ethernet, &six);
+        let whole = linewatch_testkit::frame::Frame::tcp(
+            [10, 1, 2, 3].into(),
+            [192, 0, 2, 80].into(),
+            linewatch_testkit::frame::TcpRepr {
+                src_port: 40000,
+                dst_port: 80,
+                payload: &[b'x'; 64],
+                ..Default::default()
+            },
+        );
+        for piece in whole.fragments(7, &[8, 32]) {
+            assert!(!check_common(LinkType::Ethernet, &piece));
+            check_variants(LinkType::Ethernet, &piece);
+        }
+        // Options in the IP header (IHL 6) and in TCP (data offset 6).
+        let mut ip_options = plain[..34].to_vec();
+        ip_options[14] = 0x46;
+        ip_options.extend_from_slice(&[1, 1, 1, 0]);
+        ip_options.extend_from_slice(&plain[34..]);
+        check_variants(LinkType::Ethernet, &ip_options);
+        let mut tcp_options = plain.clone();
+        tcp_options[46] = 0x60;
+        assert!(check_common(LinkType::Ethernet, &tcp_options));
+        check_variants(LinkType::Ethernet, &tcp_options);
+    }
+
+    #[test]
+    fn the_fixed_offset_owner_is_the_decoded_owner_on_the_corpus() {
+        let Some(dir) = linewatch_testkit::corpus::file("pcaps") else {
+            return;
+        };
+        let mut answered = 0usize;
+        let mut files = 0;
+        for entry in std::fs::read_dir(dir).expect("the corpus directory reads") {
+            let path = entry.expect("a directory entry").path();
+            let Ok(mut source) = crate::source::open_capture(&path) else {
+                continue;
+            };
+            files += 1;
+            while let Some(p) = source.next_packet() {
+                answered += usize::from(check_common(p.link, p.data));
+            }
+        }
+        assert!(files >= 5, "{files} captures read");
+        assert!(
+            answered > 1000,
+            "{answered} frames answered on the fixed-offset path"
+        );
     }
 }
