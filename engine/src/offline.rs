@@ -141,7 +141,40 @@ pub fn run(
         });
     }
 
+    let (packet_times, mut interrupted) = match source.as_mapped() {
+        // The common case, read without a call through the trait object per packet.
+        Some(mapped) => read(mapped, &mut links, stop),
+        None => read(&mut *source, &mut links, stop),
+    };
+    // A stream that gave up waiting for its writer on `stop` ends as complete: the run was
+    // still cut short.
+    interrupted |= stop.load(Ordering::Relaxed);
+    for link in &mut links {
+        send(link);
+    }
+    drop(links);
+    for handle in handles {
+        // A worker that panicked has aborted the process (panic = "abort"); nothing to add.
+        let _ = handle.join();
+    }
+    let aggregated = aggregator
+        .join()
+        .expect("the aggregator thread ended normally");
+    replay_result(aggregated, &*source, packet_times, interrupted, config)
+}
+
+/// The reader loop of [`run`] over one kind of source: shards every packet into the links'
+/// batches. Returns the packet times seen and whether `stop` cut the reading short.
+fn read<S: Source + ?Sized>(
+    source: &mut S,
+    links: &mut [WorkerLink],
+    stop: &AtomicBool,
+) -> (Option<(u64, u64)>, bool) {
+    let workers = links.len();
     let mut epoch = 0u64;
+    // Where the second after `epoch` starts: a packet before it stays in the epoch, which
+    // costs one compare instead of a division.
+    let mut next_second_ns = NS_PER_SEC;
     let mut packet_times: Option<(u64, u64)> = None;
     let mut interrupted = false;
     let mut until_check = STOP_CHECK_EVERY;
@@ -156,16 +189,20 @@ pub fn run(
             }
         }
         note_packet_time(&mut packet_times, p.ts_ns);
-        let second = p.ts_ns / NS_PER_SEC;
-        if second > epoch {
-            if epoch != 0 {
-                for link in &mut links {
-                    send(link);
+        if p.ts_ns >= next_second_ns {
+            let second = p.ts_ns / NS_PER_SEC;
+            next_second_ns = second.saturating_add(1).saturating_mul(NS_PER_SEC);
+            // Only false in the last representable second, which it already is.
+            if second > epoch {
+                if epoch != 0 {
+                    for link in links.iter_mut() {
+                        send(link);
+                    }
                 }
-            }
-            epoch = second;
-            for link in &mut links {
-                link.current.epoch = epoch;
+                epoch = second;
+                for link in links.iter_mut() {
+                    link.current.epoch = epoch;
+                }
             }
         }
         // An IP fragment goes to every worker: the one that owns its flow is known only
@@ -198,21 +235,7 @@ pub fn run(
             });
         }
     }
-    // A stream that gave up waiting for its writer on `stop` ends as complete: the run was
-    // still cut short.
-    interrupted |= stop.load(Ordering::Relaxed);
-    for link in &mut links {
-        send(link);
-    }
-    drop(links);
-    for handle in handles {
-        // A worker that panicked has aborted the process (panic = "abort"); nothing to add.
-        let _ = handle.join();
-    }
-    let aggregated = aggregator
-        .join()
-        .expect("the aggregator thread ended normally");
-    replay_result(aggregated, &*source, packet_times, interrupted, config)
+    (packet_times, interrupted)
 }
 
 /// Replays with every worker reading the capture itself: `sources` holds one reader of the
@@ -309,10 +332,31 @@ fn scan(
     index: usize,
     workers: usize,
     config: &WorkerConfig,
-    mut epoch: WorkerEpoch,
+    epoch: WorkerEpoch,
     stop: &AtomicBool,
     interrupted: &AtomicBool,
 ) -> Scan {
+    let share = (index, workers);
+    let packet_times = match source.as_mapped() {
+        // The common case, read without a call through the trait object per packet.
+        Some(mapped) => walk(mapped, share, config, epoch, stop, interrupted),
+        None => walk(&mut *source, share, config, epoch, stop, interrupted),
+    };
+    Scan {
+        source,
+        packet_times,
+    }
+}
+
+/// The loop of [`scan`] over one kind of source: the packet times it saw.
+fn walk<S: Source + ?Sized>(
+    source: &mut S,
+    (index, workers): (usize, usize),
+    config: &WorkerConfig,
+    mut epoch: WorkerEpoch,
+    stop: &AtomicBool,
+    interrupted: &AtomicBool,
+) -> Option<(u64, u64)> {
     let mut worker = Worker::new(config, CoreDelta::new(0));
     if workers > 1 {
         worker.set_shard(Shard {
@@ -322,6 +366,9 @@ fn scan(
         });
     }
     let mut second = 0u64;
+    // Where the second after `second` starts: a packet before it stays in the epoch, which
+    // costs one compare instead of a division.
+    let mut next_second_ns = NS_PER_SEC;
     let mut packet_times: Option<(u64, u64)> = None;
     let mut until_check = STOP_CHECK_EVERY;
     // Frames counted since the batch clock started: batch service time is measured over
@@ -340,13 +387,17 @@ fn scan(
             }
         }
         note_packet_time(&mut packet_times, p.ts_ns);
-        let s = p.ts_ns / NS_PER_SEC;
-        if s > second {
-            if in_batch > 0 {
-                close_batch(&mut worker, &mut in_batch, batch_started);
+        if p.ts_ns >= next_second_ns {
+            let s = p.ts_ns / NS_PER_SEC;
+            next_second_ns = s.saturating_add(1).saturating_mul(NS_PER_SEC);
+            // Only false in the last representable second, which it already is.
+            if s > second {
+                if in_batch > 0 {
+                    close_batch(&mut worker, &mut in_batch, batch_started);
+                }
+                second = s;
+                epoch.enter(&mut worker, second);
             }
-            second = s;
-            epoch.enter(&mut worker, second);
         }
         // As [`run`] batches it: a frame longer than a batch is cut to one.
         let data = &p.data[..p.data.len().min(BATCH_BYTES)];
@@ -376,10 +427,7 @@ fn scan(
         close_batch(&mut worker, &mut in_batch, batch_started);
     }
     epoch.finish(&mut worker);
-    Scan {
-        source,
-        packet_times,
-    }
+    packet_times
 }
 
 /// Records a batch's service time and flushes its events to the sink.

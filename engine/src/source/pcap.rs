@@ -210,7 +210,8 @@ impl Source for PcapStream {
 /// same file (see [`crate::offline::run_parallel`]). A capture that another process shortens
 /// while it is mapped would fault (SIGBUS); a growing one (tcpdump still writing) is read up
 /// to its size at open.
-pub(super) struct MappedPcap {
+#[derive(Debug)]
+pub struct MappedPcap {
     pub(super) map: memmap2::Mmap,
     pub(super) format: PcapFormat,
     /// Offset of the next record.
@@ -272,6 +273,7 @@ impl MappedPcap {
 }
 
 impl Source for MappedPcap {
+    #[inline]
     fn next_packet(&mut self) -> Option<Packet<'_>> {
         if self.end.is_some() {
             return None;
@@ -318,5 +320,9 @@ impl Source for MappedPcap {
 
     fn is_mapped(&self) -> bool {
         true
+    }
+
+    fn as_mapped(&mut self) -> Option<&mut MappedPcap> {
+        Some(self)
     }
 }
