@@ -252,7 +252,8 @@ impl MappedPcap {
     }
 
     /// Hands back the pages wholly before the next record (the last packet lent out is no
-    /// longer borrowed: `next_packet` takes `&mut self`).
+    /// longer borrowed: `next_packet` takes `&mut self`). Out of line: once per 2 MiB.
+    #[inline(never)]
     pub(super) fn release_behind(&mut self) {
         let upto = self.at & !(RELEASE_EVERY - 1);
         if upto > self.released {
@@ -272,42 +273,48 @@ impl MappedPcap {
     }
 }
 
+/// How reading ends at `at` of `map`, where no record can be read. Out of line: it runs once.
+#[cold]
+#[inline(never)]
+fn end_at(map: &[u8], at: usize, format: &PcapFormat) -> SourceEnd {
+    let rest = &map[at..];
+    match rest.first_chunk() {
+        None if rest.is_empty() => SourceEnd::Complete,
+        Some(head) => match format.record(head) {
+            Err(e) => SourceEnd::Truncated(e.message(at as u64)),
+            Ok(_) => SourceEnd::Truncated(ENDS_INSIDE.into()),
+        },
+        None => SourceEnd::Truncated(ENDS_INSIDE.into()),
+    }
+}
+
 impl Source for MappedPcap {
-    #[inline]
+    /// Short and inlined into the replay's loops (see [`Source::as_mapped`]): the page
+    /// release and the end are out of line. Once the end is reached `at` stays there, so
+    /// every later call ends the same way.
+    #[inline(always)]
     fn next_packet(&mut self) -> Option<Packet<'_>> {
-        if self.end.is_some() {
-            return None;
-        }
         if self.at - self.released >= RELEASE_EVERY {
             self.release_behind();
         }
         let rest = &self.map[self.at..];
-        let Some((head, body)) = rest.split_first_chunk::<PCAP_RECORD_HEADER_LEN>() else {
-            self.end = Some(if rest.is_empty() {
-                SourceEnd::Complete
-            } else {
-                SourceEnd::Truncated(ENDS_INSIDE.into())
-            });
-            return None;
-        };
-        let (ts_ns, caplen, wire_len) = match self.format.record(head) {
-            Ok(r) => r,
-            Err(e) => {
-                self.end = Some(SourceEnd::Truncated(e.message(self.at as u64)));
-                return None;
+        if let Some((head, body)) = rest.split_first_chunk::<PCAP_RECORD_HEADER_LEN>() {
+            if let Ok((ts_ns, caplen, wire_len)) = self.format.record(head) {
+                if let Some(data) = body.get(..caplen) {
+                    self.at += PCAP_RECORD_HEADER_LEN + caplen;
+                    return Some(Packet {
+                        ts_ns,
+                        link: self.format.link,
+                        data,
+                        wire_len,
+                    });
+                }
             }
-        };
-        let Some(data) = body.get(..caplen) else {
-            self.end = Some(SourceEnd::Truncated(ENDS_INSIDE.into()));
-            return None;
-        };
-        self.at += PCAP_RECORD_HEADER_LEN + caplen;
-        Some(Packet {
-            ts_ns,
-            link: self.format.link,
-            data,
-            wire_len,
-        })
+        }
+        if self.end.is_none() {
+            self.end = Some(end_at(&self.map, self.at, &self.format));
+        }
+        None
     }
 
     fn end(&self) -> SourceEnd {
