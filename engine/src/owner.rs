@@ -29,12 +29,12 @@ pub fn ipv4_owner(src: u32, src_port: u16, dst: u32, dst_port: u16, workers: usi
     pick(ends, 0, workers)
 }
 
-/// The worker for the sum of a flow's end words and its outer VLAN id: one full finaliser,
-/// then the hash scaled to `workers` by a multiply (its high word is below `workers`), not
-/// divided.
+/// The worker for the sum of a flow's end words and its outer VLAN id: one more multiply
+/// (Fibonacci hashing: every input bit moves the product's top bits, the ones used), then the
+/// hash scaled to `workers` by a multiply (its high word is below `workers`), not divided.
 #[inline]
 fn pick(ends: u64, vlan: u16, workers: usize) -> usize {
-    let h = fmix64(ends ^ u64::from(vlan) << 48);
+    let h = (ends ^ u64::from(vlan) << 48).wrapping_mul(PICK_MULTIPLIER);
     let scaled = u128::from(h) * workers.max(1) as u128;
     // The high word is below `workers`, so it fits a usize.
     usize::try_from(scaled >> 64).unwrap_or(0)
@@ -63,6 +63,9 @@ fn end_word(folded: u64, port: u16) -> u64 {
     let x = (folded ^ u64::from(port) << 32 ^ SHARD_SEED).wrapping_mul(END_MULTIPLIER);
     x ^ x >> 32
 }
+
+/// A second odd constant with its bits spread (MurmurHash3's first finaliser multiplier).
+const PICK_MULTIPLIER: u64 = 0xff51_afd7_ed55_8ccd;
 
 /// An odd constant with its bits spread (the golden ratio's fraction, as Fibonacci hashing
 /// takes it).
