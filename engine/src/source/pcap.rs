@@ -23,8 +23,8 @@ pub(super) const NS_PER_US: u64 = 1_000;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PcapFormat {
     pub(super) big_endian: bool,
-    /// The fraction field counts nanoseconds, not microseconds.
-    pub(super) nanos: bool,
+    /// Nanoseconds per unit of the fraction field: 1 (nanosecond magic) or 1,000.
+    pub(super) frac_ns: u64,
     pub(super) link: LinkType,
 }
 
@@ -65,7 +65,7 @@ impl PcapFormat {
         })?;
         Ok(PcapFormat {
             big_endian,
-            nanos,
+            frac_ns: if nanos { 1 } else { NS_PER_US },
             link,
         })
     }
@@ -89,8 +89,7 @@ impl PcapFormat {
         if caplen > MAX_RECORD {
             return Err(RecordTooLong { caplen });
         }
-        let frac_unit = if self.nanos { 1 } else { NS_PER_US };
-        let ns = u64::from(secs) * NS_PER_SEC + u64::from(frac) * frac_unit;
+        let ns = u64::from(secs) * NS_PER_SEC + u64::from(frac) * self.frac_ns;
         // `caplen <= MAX_RECORD`, so it fits any usize.
         Ok((ns, caplen as usize, origlen))
     }
