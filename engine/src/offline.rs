@@ -464,27 +464,31 @@ fn owner(decoded: &Result<TcpSegment<'_>, WireError>, workers: usize) -> usize {
     }
 }
 
-/// Fixed offsets of the common frame (untagged Ethernet II, IPv4 without options, TCP), from
-/// the frame's start: what [`common_owner`] reads.
+/// Where [`common_owner`] reads the common frame (untagged Ethernet II, IPv4 without options,
+/// TCP): each header's start in the frame, and each field's offset in its header.
 mod common {
+    /// The Ethernet header: the EtherType field, and the header's length.
     pub(super) const ETHERTYPE: usize = 12;
     pub(super) const IP: usize = 14;
-    /// Version 4, header length 5 words (no options).
-    pub(super) const VER_IHL: u8 = 0x45;
-    pub(super) const TOTAL_LEN: usize = IP + 2;
-    pub(super) const FLAGS_FRAG_OFFSET: usize = IP + 6;
-    pub(super) const PROTOCOL: usize = IP + 9;
-    pub(super) const SOURCE: usize = IP + 12;
-    pub(super) const DESTINATION: usize = IP + 16;
+    /// IPv4 (RFC 791): version and header length (0x45 is version 4, 5 words: no options),
+    /// total length, flags with the fragment offset, protocol, addresses.
+    pub(super) const V4_VER_IHL: usize = 0;
+    pub(super) const V4_NO_OPTIONS: u8 = 0x45;
+    pub(super) const V4_TOTAL_LEN: usize = 2;
+    pub(super) const V4_FRAGMENT: usize = 6;
     /// The MF bit and the fragment offset: either set makes the packet a fragment.
-    pub(super) const FRAGMENT_BITS: u16 = 0x3FFF;
-    pub(super) const TCP: usize = IP + 20;
-    pub(super) const SRC_PORT: usize = TCP;
-    pub(super) const DST_PORT: usize = TCP + 2;
-    pub(super) const DATA_OFFSET: usize = TCP + 12;
-    /// The TCP header's length without options, and the data offset's unit.
+    pub(super) const V4_FRAGMENT_BITS: u16 = 0x3FFF;
+    pub(super) const V4_PROTOCOL: usize = 9;
+    pub(super) const V4_SOURCE: usize = 12;
+    pub(super) const V4_DESTINATION: usize = 16;
+    pub(super) const V4_HEADER_LEN: usize = 20;
+    /// TCP (RFC 9293): ports, the data offset (in 32-bit words), the header's least length.
+    pub(super) const TCP: usize = IP + V4_HEADER_LEN;
+    pub(super) const TCP_SRC_PORT: usize = 0;
+    pub(super) const TCP_DST_PORT: usize = 2;
+    pub(super) const TCP_DATA_OFFSET: usize = 12;
+    pub(super) const TCP_WORD: usize = 4;
     pub(super) const TCP_MIN_LEN: usize = 20;
-    pub(super) const DATA_OFFSET_UNIT: usize = 4;
     /// The shortest frame read: both headers whole.
     pub(super) const MIN_FRAME: usize = TCP + TCP_MIN_LEN;
 }
@@ -505,20 +509,20 @@ fn common_owner(link: LinkType, frame: &[u8], workers: usize) -> Option<usize> {
     let be32 = |at: usize| u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
     // As `decode_frame`: the packet ends at its declared length or the frame's end, whichever
     // comes first, and the TCP header must fit in it.
-    let end = IP + usize::from(be16(TOTAL_LEN)).min(frame.len() - IP);
-    let tcp_len = usize::from(head[DATA_OFFSET] >> 4) * DATA_OFFSET_UNIT;
+    let end = IP + usize::from(be16(IP + V4_TOTAL_LEN)).min(frame.len() - IP);
+    let tcp_len = usize::from(head[TCP + TCP_DATA_OFFSET] >> 4) * TCP_WORD;
     let common = be16(ETHERTYPE) == EtherType::IPV4
-        && head[IP] == VER_IHL
-        && head[PROTOCOL] == ip_protocol::TCP
-        && be16(FLAGS_FRAG_OFFSET) & FRAGMENT_BITS == 0
+        && head[IP + V4_VER_IHL] == V4_NO_OPTIONS
+        && head[IP + V4_PROTOCOL] == ip_protocol::TCP
+        && be16(IP + V4_FRAGMENT) & V4_FRAGMENT_BITS == 0
         && tcp_len >= TCP_MIN_LEN
         && end >= TCP + tcp_len;
     common.then(|| {
         ipv4_owner(
-            be32(SOURCE),
-            be16(SRC_PORT),
-            be32(DESTINATION),
-            be16(DST_PORT),
+            be32(IP + V4_SOURCE),
+            be16(TCP + TCP_SRC_PORT),
+            be32(IP + V4_DESTINATION),
+            be16(TCP + TCP_DST_PORT),
             workers,
         )
     })
