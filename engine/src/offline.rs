@@ -41,7 +41,7 @@ use crate::live::sys::NS_PER_SEC;
 use crate::owner::{ipv4_owner, segment_owner};
 use crate::pipeline::{note_packet_time, record_batch, start_aggregator, RunResult};
 use crate::scan::GuardInfo;
-use crate::source::Source;
+use crate::source::{Packet, Source};
 use crate::worker::{Shard, Worker, WorkerConfig};
 
 /// Frames per batch: enough to amortise the channel hand-off (~100 ns) to well under a
@@ -205,34 +205,23 @@ fn read<S: Source + ?Sized>(
                 }
             }
         }
+        if workers == 1 {
+            push(&mut links[0], &p);
+            continue;
+        }
+        if let Some(w) = common_owner(p.link, p.data, workers) {
+            push(&mut links[w], &p);
+            continue;
+        }
         // An IP fragment goes to every worker: the one that owns its flow is known only
         // once its datagram is whole (see `Worker::set_shard`).
-        let targets = if workers == 1 {
-            0..1
+        let decoded = decode_frame(p.link, p.data);
+        if is_fragment(&decoded) {
+            for link in links.iter_mut() {
+                push(link, &p);
+            }
         } else {
-            let decoded = decode_frame(p.link, p.data);
-            if is_fragment(&decoded) {
-                0..workers
-            } else {
-                let w = owner(&decoded, workers);
-                w..w + 1
-            }
-        };
-        for w in targets {
-            let link = &mut links[w];
-            let len = p.data.len().min(BATCH_BYTES);
-            if !link.current.fits(len) {
-                send(link);
-            }
-            let start = link.current.bytes.len();
-            link.current.bytes.extend_from_slice(&p.data[..len]);
-            link.current.frames.push(FrameRef {
-                ts_ns: p.ts_ns,
-                start,
-                len,
-                wire_len: p.wire_len,
-                link: p.link,
-            });
+            push(&mut links[owner(&decoded, workers)], &p);
         }
     }
     (packet_times, interrupted)
@@ -435,6 +424,24 @@ fn close_batch(worker: &mut Worker, in_batch: &mut usize, started: Instant) {
     record_batch(worker, started);
     *in_batch = 0;
     worker.flush_events();
+}
+
+/// Copies a packet into the link's current batch, sending the batch first if it is full.
+#[inline(always)]
+fn push(link: &mut WorkerLink, p: &Packet<'_>) {
+    let len = p.data.len().min(BATCH_BYTES);
+    if !link.current.fits(len) {
+        send(link);
+    }
+    let start = link.current.bytes.len();
+    link.current.bytes.extend_from_slice(&p.data[..len]);
+    link.current.frames.push(FrameRef {
+        ts_ns: p.ts_ns,
+        start,
+        len,
+        wire_len: p.wire_len,
+        link: p.link,
+    });
 }
 
 /// Sends the link's current batch to its worker and starts a new one with the same epoch.
