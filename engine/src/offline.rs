@@ -7,8 +7,9 @@
 //!
 //! Two ways to run it. [`run_parallel`] (two or more workers on a memory-mapped pcap file, what
 //! `--read` does by default on a machine with two or more CPUs): every worker walks the whole
-//! capture through its own map of it, decodes each frame far enough to hash its flow, and
-//! counts the frames that hash to it; one aggregator thread merges. [`run`] (one worker, or a
+//! capture through its own map of it, reads each frame far enough to hash its flow (the common
+//! frame's addresses and ports at fixed offsets, any other by a decode), and counts the frames
+//! that hash to it; one aggregator thread merges. [`run`] (one worker, or a
 //! pcapng file): the caller's thread reads the file and shards packets
 //! into per-worker batches; N worker threads count; one aggregator thread merges. Batches travel over bounded channels
 //! and come back empty for reuse, so a steady replay allocates nothing per packet and at most
@@ -230,7 +231,7 @@ fn read<S: Source + ?Sized>(
 /// Replays with every worker reading the capture itself: `sources` holds one reader of the
 /// same file per worker (the page cache serves them all). Each worker walks every packet,
 /// moves its epoch on packet time exactly as the reader of [`run`] does, and counts the
-/// packets whose flow hashes to it; the others it only decodes far enough to hash. Nothing is
+/// packets whose flow hashes to it; the others it only reads far enough to hash. Nothing is
 /// copied and nothing crosses threads per packet, so on N cores the counting runs N-wide
 /// instead of behind one reader thread. The answer is the same as [`run`]'s for the same
 /// worker count: the same flows meet on the same workers in file order, and the epochs follow
