@@ -7,8 +7,9 @@
 //!
 //! Two ways to run it. [`run_parallel`] (two or more workers on a memory-mapped pcap file, what
 //! `--read` does by default on a machine with two or more CPUs): every worker walks the whole
-//! capture through its own map of it, decodes each frame far enough to hash its flow, and
-//! counts the frames that hash to it; one aggregator thread merges. [`run`] (one worker, or a
+//! capture through its own map of it, reads each frame far enough to hash its flow (the common
+//! frame's addresses and ports at fixed offsets, any other by a decode), and counts the frames
+//! that hash to it; one aggregator thread merges. [`run`] (one worker, or a
 //! pcapng file): the caller's thread reads the file and shards packets
 //! into per-worker batches; N worker threads count; one aggregator thread merges. Batches travel over bounded channels
 //! and come back empty for reuse, so a steady replay allocates nothing per packet and at most
@@ -30,16 +31,18 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use crossbeam_channel::{bounded, Receiver, Sender};
-use linewatch_parser::wire::{decode_frame, LinkType, TcpSegment, WireError};
+use linewatch_parser::wire::{
+    decode_frame, ip_protocol, EtherType, LinkType, TcpSegment, WireError,
+};
 
 use crate::aggregate::{Aggregated, AggregatorConfig, Output, Snapshot};
 use crate::counters::CoreDelta;
 use crate::epoch::WorkerEpoch;
 use crate::live::sys::NS_PER_SEC;
-use crate::owner::segment_owner;
+use crate::owner::{ipv4_owner, segment_owner};
 use crate::pipeline::{note_packet_time, record_batch, start_aggregator, RunResult};
 use crate::scan::GuardInfo;
-use crate::source::Source;
+use crate::source::{Packet, Source};
 use crate::worker::{Shard, Worker, WorkerConfig};
 
 /// Frames per batch: enough to amortise the channel hand-off (~100 ns) to well under a
@@ -139,63 +142,11 @@ pub fn run(
         });
     }
 
-    let mut epoch = 0u64;
-    let mut packet_times: Option<(u64, u64)> = None;
-    let mut interrupted = false;
-    let mut until_check = STOP_CHECK_EVERY;
-    while let Some(p) = source.next_packet() {
-        until_check -= 1;
-        if until_check == 0 {
-            until_check = STOP_CHECK_EVERY;
-            // Relaxed: the flag carries no data, only "stop soon".
-            if stop.load(Ordering::Relaxed) {
-                interrupted = true;
-                break;
-            }
-        }
-        note_packet_time(&mut packet_times, p.ts_ns);
-        let second = p.ts_ns / NS_PER_SEC;
-        if second > epoch {
-            if epoch != 0 {
-                for link in &mut links {
-                    send(link);
-                }
-            }
-            epoch = second;
-            for link in &mut links {
-                link.current.epoch = epoch;
-            }
-        }
-        // An IP fragment goes to every worker: the one that owns its flow is known only
-        // once its datagram is whole (see `Worker::set_shard`).
-        let targets = if workers == 1 {
-            0..1
-        } else {
-            let decoded = decode_frame(p.link, p.data);
-            if is_fragment(&decoded) {
-                0..workers
-            } else {
-                let w = owner(&decoded, workers);
-                w..w + 1
-            }
-        };
-        for w in targets {
-            let link = &mut links[w];
-            let len = p.data.len().min(BATCH_BYTES);
-            if !link.current.fits(len) {
-                send(link);
-            }
-            let start = link.current.bytes.len();
-            link.current.bytes.extend_from_slice(&p.data[..len]);
-            link.current.frames.push(FrameRef {
-                ts_ns: p.ts_ns,
-                start,
-                len,
-                wire_len: p.wire_len,
-                link: p.link,
-            });
-        }
-    }
+    let (packet_times, mut interrupted) = match source.as_mapped() {
+        // The common case, read without a call through the trait object per packet.
+        Some(mapped) => read(mapped, &mut links, stop),
+        None => read(&mut *source, &mut links, stop),
+    };
     // A stream that gave up waiting for its writer on `stop` ends as complete: the run was
     // still cut short.
     interrupted |= stop.load(Ordering::Relaxed);
@@ -213,10 +164,74 @@ pub fn run(
     replay_result(aggregated, &*source, packet_times, interrupted, config)
 }
 
+/// The reader loop of [`run`] over one kind of source: shards every packet into the links'
+/// batches. Returns the packet times seen and whether `stop` cut the reading short.
+fn read<S: Source + ?Sized>(
+    source: &mut S,
+    links: &mut [WorkerLink],
+    stop: &AtomicBool,
+) -> (Option<(u64, u64)>, bool) {
+    let workers = links.len();
+    let mut epoch = 0u64;
+    // Where the second after `epoch` starts: a packet before it stays in the epoch, which
+    // costs one compare instead of a division.
+    let mut next_second_ns = NS_PER_SEC;
+    let mut packet_times: Option<(u64, u64)> = None;
+    let mut interrupted = false;
+    let mut until_check = STOP_CHECK_EVERY;
+    while let Some(p) = source.next_packet() {
+        until_check -= 1;
+        if until_check == 0 {
+            until_check = STOP_CHECK_EVERY;
+            // Relaxed: the flag carries no data, only "stop soon".
+            if stop.load(Ordering::Relaxed) {
+                interrupted = true;
+                break;
+            }
+        }
+        note_packet_time(&mut packet_times, p.ts_ns);
+        if p.ts_ns >= next_second_ns {
+            let second = p.ts_ns / NS_PER_SEC;
+            next_second_ns = second.saturating_add(1).saturating_mul(NS_PER_SEC);
+            // Only false in the last representable second, which it already is.
+            if second > epoch {
+                if epoch != 0 {
+                    for link in links.iter_mut() {
+                        send(link);
+                    }
+                }
+                epoch = second;
+                for link in links.iter_mut() {
+                    link.current.epoch = epoch;
+                }
+            }
+        }
+        if workers == 1 {
+            push(&mut links[0], &p);
+            continue;
+        }
+        if let Some(w) = common_owner(p.link, p.data, workers) {
+            push(&mut links[w], &p);
+            continue;
+        }
+        // An IP fragment goes to every worker: the one that owns its flow is known only
+        // once its datagram is whole (see `Worker::set_shard`).
+        let decoded = decode_frame(p.link, p.data);
+        if is_fragment(&decoded) {
+            for link in links.iter_mut() {
+                push(link, &p);
+            }
+        } else {
+            push(&mut links[owner(&decoded, workers)], &p);
+        }
+    }
+    (packet_times, interrupted)
+}
+
 /// Replays with every worker reading the capture itself: `sources` holds one reader of the
 /// same file per worker (the page cache serves them all). Each worker walks every packet,
 /// moves its epoch on packet time exactly as the reader of [`run`] does, and counts the
-/// packets whose flow hashes to it; the others it only decodes far enough to hash. Nothing is
+/// packets whose flow hashes to it; the others it only reads far enough to hash. Nothing is
 /// copied and nothing crosses threads per packet, so on N cores the counting runs N-wide
 /// instead of behind one reader thread. The answer is the same as [`run`]'s for the same
 /// worker count: the same flows meet on the same workers in file order, and the epochs follow
@@ -307,10 +322,31 @@ fn scan(
     index: usize,
     workers: usize,
     config: &WorkerConfig,
-    mut epoch: WorkerEpoch,
+    epoch: WorkerEpoch,
     stop: &AtomicBool,
     interrupted: &AtomicBool,
 ) -> Scan {
+    let share = (index, workers);
+    let packet_times = match source.as_mapped() {
+        // The common case, read without a call through the trait object per packet.
+        Some(mapped) => walk(mapped, share, config, epoch, stop, interrupted),
+        None => walk(&mut *source, share, config, epoch, stop, interrupted),
+    };
+    Scan {
+        source,
+        packet_times,
+    }
+}
+
+/// The loop of [`scan`] over one kind of source: the packet times it saw.
+fn walk<S: Source + ?Sized>(
+    source: &mut S,
+    (index, workers): (usize, usize),
+    config: &WorkerConfig,
+    mut epoch: WorkerEpoch,
+    stop: &AtomicBool,
+    interrupted: &AtomicBool,
+) -> Option<(u64, u64)> {
     let mut worker = Worker::new(config, CoreDelta::new(0));
     if workers > 1 {
         worker.set_shard(Shard {
@@ -320,6 +356,9 @@ fn scan(
         });
     }
     let mut second = 0u64;
+    // Where the second after `second` starts: a packet before it stays in the epoch, which
+    // costs one compare instead of a division.
+    let mut next_second_ns = NS_PER_SEC;
     let mut packet_times: Option<(u64, u64)> = None;
     let mut until_check = STOP_CHECK_EVERY;
     // Frames counted since the batch clock started: batch service time is measured over
@@ -338,20 +377,33 @@ fn scan(
             }
         }
         note_packet_time(&mut packet_times, p.ts_ns);
-        let s = p.ts_ns / NS_PER_SEC;
-        if s > second {
-            if in_batch > 0 {
-                close_batch(&mut worker, &mut in_batch, batch_started);
+        if p.ts_ns >= next_second_ns {
+            let s = p.ts_ns / NS_PER_SEC;
+            next_second_ns = s.saturating_add(1).saturating_mul(NS_PER_SEC);
+            // Only false in the last representable second, which it already is.
+            if s > second {
+                if in_batch > 0 {
+                    close_batch(&mut worker, &mut in_batch, batch_started);
+                }
+                second = s;
+                epoch.enter(&mut worker, second);
             }
-            second = s;
-            epoch.enter(&mut worker, second);
         }
         // As [`run`] batches it: a frame longer than a batch is cut to one.
         let data = &p.data[..p.data.len().min(BATCH_BYTES)];
-        let decoded = decode_frame(p.link, data);
-        if workers > 1 && owner(&decoded, workers) != index && !is_fragment(&decoded) {
-            continue;
-        }
+        // Most frames belong to another worker: those of the common shape are told so from
+        // their fixed-offset fields alone, without a decode.
+        let decoded = match common_owner(p.link, data, workers) {
+            Some(w) if w != index => continue,
+            Some(_) => decode_frame(p.link, data),
+            None => {
+                let decoded = decode_frame(p.link, data);
+                if workers > 1 && owner(&decoded, workers) != index && !is_fragment(&decoded) {
+                    continue;
+                }
+                decoded
+            }
+        };
         if in_batch == 0 {
             batch_started = Instant::now();
         }
@@ -365,10 +417,7 @@ fn scan(
         close_batch(&mut worker, &mut in_batch, batch_started);
     }
     epoch.finish(&mut worker);
-    Scan {
-        source,
-        packet_times,
-    }
+    packet_times
 }
 
 /// Records a batch's service time and flushes its events to the sink.
@@ -376,6 +425,24 @@ fn close_batch(worker: &mut Worker, in_batch: &mut usize, started: Instant) {
     record_batch(worker, started);
     *in_batch = 0;
     worker.flush_events();
+}
+
+/// Copies a packet into the link's current batch, sending the batch first if it is full.
+#[inline(always)]
+fn push(link: &mut WorkerLink, p: &Packet<'_>) {
+    let len = p.data.len().min(BATCH_BYTES);
+    if !link.current.fits(len) {
+        send(link);
+    }
+    let start = link.current.bytes.len();
+    link.current.bytes.extend_from_slice(&p.data[..len]);
+    link.current.frames.push(FrameRef {
+        ts_ns: p.ts_ns,
+        start,
+        len,
+        wire_len: p.wire_len,
+        link: p.link,
+    });
 }
 
 /// Sends the link's current batch to its worker and starts a new one with the same epoch.
@@ -403,6 +470,70 @@ fn owner(decoded: &Result<TcpSegment<'_>, WireError>, workers: usize) -> usize {
         Ok(seg) => segment_owner(seg, workers),
         Err(_) => 0,
     }
+}
+
+/// Where [`common_owner`] reads the common frame (untagged Ethernet II, IPv4 without options,
+/// TCP): each header's start in the frame, and each field's offset in its header.
+mod common {
+    /// The Ethernet header: the EtherType field, and the header's length.
+    pub(super) const ETHERTYPE: usize = 12;
+    pub(super) const IP: usize = 14;
+    /// IPv4 (RFC 791): version and header length (0x45 is version 4, 5 words: no options),
+    /// total length, flags with the fragment offset, protocol, addresses.
+    pub(super) const V4_VER_IHL: usize = 0;
+    pub(super) const V4_NO_OPTIONS: u8 = 0x45;
+    pub(super) const V4_TOTAL_LEN: usize = 2;
+    pub(super) const V4_FRAGMENT: usize = 6;
+    /// The MF bit and the fragment offset: either set makes the packet a fragment.
+    pub(super) const V4_FRAGMENT_BITS: u16 = 0x3FFF;
+    pub(super) const V4_PROTOCOL: usize = 9;
+    pub(super) const V4_SOURCE: usize = 12;
+    pub(super) const V4_DESTINATION: usize = 16;
+    pub(super) const V4_HEADER_LEN: usize = 20;
+    /// TCP (RFC 9293): ports, the data offset (in 32-bit words), the header's least length.
+    pub(super) const TCP: usize = IP + V4_HEADER_LEN;
+    pub(super) const TCP_SRC_PORT: usize = 0;
+    pub(super) const TCP_DST_PORT: usize = 2;
+    pub(super) const TCP_DATA_OFFSET: usize = 12;
+    pub(super) const TCP_WORD: usize = 4;
+    pub(super) const TCP_MIN_LEN: usize = 20;
+    /// The shortest frame read: both headers whole.
+    pub(super) const MIN_FRAME: usize = TCP + TCP_MIN_LEN;
+}
+
+/// The worker that owns a frame of the common shape (untagged Ethernet, IPv4 without options
+/// or fragmentation, a whole TCP header), read from fixed offsets without decoding the frame;
+/// `None` for one worker and for any other frame, which the caller decodes. For every frame it
+/// answers, the answer is [`owner`] of [`decode_frame`], and the frame is no fragment: the
+/// tests are those by which `decode_frame` reads the same frame on its own fixed-offset path.
+#[inline]
+fn common_owner(link: LinkType, frame: &[u8], workers: usize) -> Option<usize> {
+    use common::*;
+    if workers < 2 || link != LinkType::Ethernet {
+        return None;
+    }
+    let head: &[u8; MIN_FRAME] = frame.first_chunk()?;
+    let be16 = |at: usize| u16::from_be_bytes([head[at], head[at + 1]]);
+    let be32 = |at: usize| u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+    // As `decode_frame`: the packet ends at its declared length or the frame's end, whichever
+    // comes first, and the TCP header must fit in it.
+    let end = IP + usize::from(be16(IP + V4_TOTAL_LEN)).min(frame.len() - IP);
+    let tcp_len = usize::from(head[TCP + TCP_DATA_OFFSET] >> 4) * TCP_WORD;
+    let common = be16(ETHERTYPE) == EtherType::IPV4
+        && head[IP + V4_VER_IHL] == V4_NO_OPTIONS
+        && head[IP + V4_PROTOCOL] == ip_protocol::TCP
+        && be16(IP + V4_FRAGMENT) & V4_FRAGMENT_BITS == 0
+        && tcp_len >= TCP_MIN_LEN
+        && end >= TCP + tcp_len;
+    common.then(|| {
+        ipv4_owner(
+            be32(IP + V4_SOURCE),
+            be16(TCP + TCP_SRC_PORT),
+            be32(IP + V4_DESTINATION),
+            be16(TCP + TCP_DST_PORT),
+            workers,
+        )
+    })
 }
 
 /// Whether a frame may be an IP fragment (a first one decodes, a later one does not, a first
@@ -490,5 +621,134 @@ mod tests {
         }
         // A frame that does not decode goes to worker 0, on every worker's reckoning.
         assert_eq!(shard(LinkType::Ethernet, &[0u8; 10], 4), 0);
+    }
+
+    /// What a worker of [`run_parallel`] must conclude of a frame: `None` when every worker is
+    /// offered it (a possible fragment), else its owner.
+    fn claim(link: LinkType, frame: &[u8], workers: usize) -> Option<usize> {
+        let decoded = decode_frame(link, frame);
+        (!is_fragment(&decoded)).then(|| owner(&decoded, workers))
+    }
+
+    /// [`common_owner`] answers only what a decode answers. Returns whether it answered.
+    fn check_common(link: LinkType, frame: &[u8]) -> bool {
+        let mut answered = false;
+        for workers in 2..=4 {
+            if let Some(w) = common_owner(link, frame, workers) {
+                assert_eq!(
+                    Some(w),
+                    claim(link, frame, workers),
+                    "{workers} workers, {link:?} frame {frame:02x?}"
+                );
+                answered = true;
+            }
+        }
+        assert_eq!(common_owner(link, frame, 1), None);
+        answered
+    }
+
+    /// Every truncation and every one-byte change of the headers of `base`: the number of
+    /// variants the fixed-offset path answered.
+    fn check_variants(link: LinkType, base: &[u8]) -> usize {
+        let mut answered = 0;
+        for len in 0..=base.len() {
+            answered += usize::from(check_common(link, &base[..len]));
+        }
+        let mut frame = base.to_vec();
+        for at in 0..base.len().min(80) {
+            for value in 0..=u8::MAX {
+                frame[at] = value;
+                answered += usize::from(check_common(link, &frame));
+            }
+            frame[at] = base[at];
+        }
+        answered
+    }
+
+    #[test]
+    fn the_fixed_offset_owner_is_the_decoded_owner_for_crafted_frames() {
+        let v4 = |a: [u8; 4], p: u16| std::net::SocketAddr::from((a, p));
+        let v6 = |last: u16, p: u16| {
+            std::net::SocketAddr::from((
+                std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last),
+                p,
+            ))
+        };
+        let plain = tcp_frame(
+            v4([10, 1, 2, 3], 40000),
+            v4([192, 0, 2, 80], 80),
+            TcpFlags::ACK,
+            b"GET / HTTP/1.1\r\n\r\n",
+        );
+        // The common frame is answered, as are most of its variants (other payloads, ports,
+        // addresses); a broken fast path that never answers fails here.
+        assert!(check_common(LinkType::Ethernet, &plain));
+        assert!(check_variants(LinkType::Ethernet, &plain) > 40 * 256);
+        // Never answered: another link type, a VLAN tag, IPv6, fragments.
+        for link in [LinkType::RawIp, LinkType::LinuxSll, LinkType::Null] {
+            check_variants(link, &plain);
+            assert!(!check_common(link, &plain));
+        }
+        let mut tagged = plain[..12].to_vec();
+        tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+        tagged.extend_from_slice(&plain[12..]);
+        assert!(!check_common(LinkType::Ethernet, &tagged));
+        check_variants(LinkType::Ethernet, &tagged);
+        let six = tcp_frame(
+            v6(1, 40000),
+            v6(2, 80),
+            TcpFlags::ACK,
+            b"GET / HTTP/1.1\r\n\r\n",
+        );
+        assert!(!check_common(LinkType::Ethernet, &six));
+        check_variants(LinkType::Ethernet, &six);
+        let whole = linewatch_testkit::frame::Frame::tcp(
+            [10, 1, 2, 3].into(),
+            [192, 0, 2, 80].into(),
+            linewatch_testkit::frame::TcpRepr {
+                src_port: 40000,
+                dst_port: 80,
+                payload: &[b'x'; 64],
+                ..Default::default()
+            },
+        );
+        for piece in whole.fragments(7, &[8, 32]) {
+            assert!(!check_common(LinkType::Ethernet, &piece));
+            check_variants(LinkType::Ethernet, &piece);
+        }
+        // Options in the IP header (IHL 6) and in TCP (data offset 6).
+        let mut ip_options = plain[..34].to_vec();
+        ip_options[14] = 0x46;
+        ip_options.extend_from_slice(&[1, 1, 1, 0]);
+        ip_options.extend_from_slice(&plain[34..]);
+        check_variants(LinkType::Ethernet, &ip_options);
+        let mut tcp_options = plain.clone();
+        tcp_options[46] = 0x60;
+        assert!(check_common(LinkType::Ethernet, &tcp_options));
+        check_variants(LinkType::Ethernet, &tcp_options);
+    }
+
+    #[test]
+    fn the_fixed_offset_owner_is_the_decoded_owner_on_the_corpus() {
+        let Some(dir) = linewatch_testkit::corpus::file("pcaps") else {
+            return;
+        };
+        let mut answered = 0usize;
+        let mut files = 0;
+        for entry in std::fs::read_dir(dir).expect("the corpus directory reads") {
+            let path = entry.expect("a directory entry").path();
+            let Ok(mut source) = crate::source::open_capture(&path) else {
+                continue;
+            };
+            files += 1;
+            while let Some(p) = source.next_packet() {
+                answered += usize::from(check_common(p.link, p.data));
+            }
+        }
+        assert!(files >= 5, "{files} captures read");
+        assert!(
+            answered > 1000,
+            "{answered} frames answered on the fixed-offset path"
+        );
     }
 }

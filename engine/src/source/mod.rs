@@ -154,6 +154,12 @@ pub trait Source {
     fn is_mapped(&self) -> bool {
         false
     }
+    /// This source as the [`MappedPcap`] it is, if it is one: a replay's loop then reads it
+    /// with a direct call the compiler inlines instead of one through the trait object, for
+    /// every packet.
+    fn as_mapped(&mut self) -> Option<&mut MappedPcap> {
+        None
+    }
     /// Lets a wait for more bytes from a pipe, FIFO or socket give up once `stop` is set (the
     /// source then ends as complete). A regular file never waits, and ignores it.
     fn watch_stop(&mut self, stop: Arc<AtomicBool>) {
@@ -285,7 +291,8 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
-use pcap::{MappedPcap, PcapStream};
+pub use pcap::MappedPcap;
+use pcap::PcapStream;
 use pcapng::PcapNgSource;
 pub use pcapng::MAX_INTERFACES;
 use stream::{end_of, Stream};

@@ -23,8 +23,8 @@ pub(super) const NS_PER_US: u64 = 1_000;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PcapFormat {
     pub(super) big_endian: bool,
-    /// The fraction field counts nanoseconds, not microseconds.
-    pub(super) nanos: bool,
+    /// Nanoseconds per unit of the fraction field: 1 (nanosecond magic) or 1,000.
+    pub(super) frac_ns: u64,
     pub(super) link: LinkType,
 }
 
@@ -65,29 +65,51 @@ impl PcapFormat {
         })?;
         Ok(PcapFormat {
             big_endian,
-            nanos,
+            frac_ns: if nanos { 1 } else { NS_PER_US },
             link,
         })
     }
 
     /// A record header: (time in ns, bytes captured, length on the wire), or why the framing
     /// is lost at this record. `caplen` above `origlen`, and a fraction of a second at or past
-    /// one second, are read as written (as tshark does).
+    /// one second, are read as written (as tshark does). Every packet of a replay passes here
+    /// (once per worker in a parallel replay), so the header is one fixed-size read with one
+    /// byte-order branch, and the refusal is a small value whose message is made only when
+    /// asked for ([`RecordTooLong::message`]).
     #[inline]
-    pub(super) fn record(&self, h: &[u8], offset: u64) -> Result<(u64, usize, u32), String> {
-        let secs = u64::from(word(h, 0, self.big_endian));
-        let frac = u64::from(word(h, 4, self.big_endian));
-        let caplen = word(h, 8, self.big_endian);
-        let origlen = word(h, 12, self.big_endian);
-        if caplen > MAX_RECORD {
-            return Err(format!(
-                "the record at byte {offset} claims {caplen} captured bytes, more than any \
-                 capture holds ({MAX_RECORD}): where the next record starts is lost"
-            ));
+    pub(super) fn record(
+        &self,
+        h: &[u8; PCAP_RECORD_HEADER_LEN],
+    ) -> Result<(u64, usize, u32), RecordTooLong> {
+        let le = |at: usize| u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        let [mut secs, mut frac, mut caplen, mut origlen] = [le(0), le(4), le(8), le(12)];
+        if self.big_endian {
+            [secs, frac, caplen, origlen] = [secs, frac, caplen, origlen].map(u32::swap_bytes);
         }
-        let ns = secs * NS_PER_SEC + if self.nanos { frac } else { frac * NS_PER_US };
+        if caplen > MAX_RECORD {
+            return Err(RecordTooLong { caplen });
+        }
+        let ns = u64::from(secs) * NS_PER_SEC + u64::from(frac) * self.frac_ns;
         // `caplen <= MAX_RECORD`, so it fits any usize.
         Ok((ns, caplen as usize, origlen))
+    }
+}
+
+/// A record header that claims more than [`MAX_RECORD`] captured bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RecordTooLong {
+    caplen: u32,
+}
+
+impl RecordTooLong {
+    /// Why reading ends at the record at byte `offset`.
+    #[cold]
+    pub(super) fn message(self, offset: u64) -> String {
+        format!(
+            "the record at byte {offset} claims {} captured bytes, more than any capture holds \
+             ({MAX_RECORD}): where the next record starts is lost",
+            self.caplen
+        )
     }
 }
 
@@ -131,13 +153,13 @@ impl PcapStream {
                 SourceEnd::Truncated(ENDS_INSIDE.into())
             });
         }
+        let head = self.stream.bytes(PCAP_RECORD_HEADER_LEN).first_chunk();
+        // `fill` made the whole record header available.
+        let head = head.ok_or_else(|| SourceEnd::Truncated(ENDS_INSIDE.into()))?;
         let (ts, caplen, origlen) = self
             .format
-            .record(
-                self.stream.bytes(PCAP_RECORD_HEADER_LEN),
-                self.stream.offset(),
-            )
-            .map_err(SourceEnd::Truncated)?;
+            .record(head)
+            .map_err(|e| SourceEnd::Truncated(e.message(self.stream.offset())))?;
         let len = PCAP_RECORD_HEADER_LEN + caplen;
         match self.stream.fill(len) {
             Ok(true) => {
@@ -187,7 +209,8 @@ impl Source for PcapStream {
 /// same file (see [`crate::offline::run_parallel`]). A capture that another process shortens
 /// while it is mapped would fault (SIGBUS); a growing one (tcpdump still writing) is read up
 /// to its size at open.
-pub(super) struct MappedPcap {
+#[derive(Debug)]
+pub struct MappedPcap {
     pub(super) map: memmap2::Mmap,
     pub(super) format: PcapFormat,
     /// Offset of the next record.
@@ -228,7 +251,8 @@ impl MappedPcap {
     }
 
     /// Hands back the pages wholly before the next record (the last packet lent out is no
-    /// longer borrowed: `next_packet` takes `&mut self`).
+    /// longer borrowed: `next_packet` takes `&mut self`). Out of line: once per 2 MiB.
+    #[inline(never)]
     pub(super) fn release_behind(&mut self) {
         let upto = self.at & !(RELEASE_EVERY - 1);
         if upto > self.released {
@@ -248,41 +272,48 @@ impl MappedPcap {
     }
 }
 
+/// How reading ends at `at` of `map`, where no record can be read. Out of line: it runs once.
+#[cold]
+#[inline(never)]
+fn end_at(map: &[u8], at: usize, format: &PcapFormat) -> SourceEnd {
+    let rest = &map[at..];
+    match rest.first_chunk() {
+        None if rest.is_empty() => SourceEnd::Complete,
+        Some(head) => match format.record(head) {
+            Err(e) => SourceEnd::Truncated(e.message(at as u64)),
+            Ok(_) => SourceEnd::Truncated(ENDS_INSIDE.into()),
+        },
+        None => SourceEnd::Truncated(ENDS_INSIDE.into()),
+    }
+}
+
 impl Source for MappedPcap {
+    /// Short and inlined into the replay's loops (see [`Source::as_mapped`]): the page
+    /// release and the end are out of line. Once the end is reached `at` stays there, so
+    /// every later call ends the same way.
+    #[inline(always)]
     fn next_packet(&mut self) -> Option<Packet<'_>> {
-        if self.end.is_some() {
-            return None;
-        }
         if self.at - self.released >= RELEASE_EVERY {
             self.release_behind();
         }
         let rest = &self.map[self.at..];
-        if rest.len() < PCAP_RECORD_HEADER_LEN {
-            self.end = Some(if rest.is_empty() {
-                SourceEnd::Complete
-            } else {
-                SourceEnd::Truncated(ENDS_INSIDE.into())
-            });
-            return None;
-        }
-        let (ts_ns, caplen, wire_len) = match self.format.record(rest, self.at as u64) {
-            Ok(r) => r,
-            Err(why) => {
-                self.end = Some(SourceEnd::Truncated(why));
-                return None;
+        if let Some((head, body)) = rest.split_first_chunk::<PCAP_RECORD_HEADER_LEN>() {
+            if let Ok((ts_ns, caplen, wire_len)) = self.format.record(head) {
+                if let Some(data) = body.get(..caplen) {
+                    self.at += PCAP_RECORD_HEADER_LEN + caplen;
+                    return Some(Packet {
+                        ts_ns,
+                        link: self.format.link,
+                        data,
+                        wire_len,
+                    });
+                }
             }
-        };
-        let Some(data) = rest.get(PCAP_RECORD_HEADER_LEN..PCAP_RECORD_HEADER_LEN + caplen) else {
-            self.end = Some(SourceEnd::Truncated(ENDS_INSIDE.into()));
-            return None;
-        };
-        self.at += PCAP_RECORD_HEADER_LEN + caplen;
-        Some(Packet {
-            ts_ns,
-            link: self.format.link,
-            data,
-            wire_len,
-        })
+        }
+        if self.end.is_none() {
+            self.end = Some(end_at(&self.map, self.at, &self.format));
+        }
+        None
     }
 
     fn end(&self) -> SourceEnd {
@@ -295,5 +326,9 @@ impl Source for MappedPcap {
 
     fn is_mapped(&self) -> bool {
         true
+    }
+
+    fn as_mapped(&mut self) -> Option<&mut MappedPcap> {
+        Some(self)
     }
 }
