@@ -46,6 +46,7 @@
 //! spills and reloads around it (callgrind, perf/README.md); a note costs a stamped frame a
 //! store.
 
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use linewatch_model::{ConnectionEvent, EventSink, SinkFactory};
@@ -55,7 +56,7 @@ use crate::carry::{CarryPool, CARRY_SLOTS};
 use crate::counters::{addr_key, CoreDelta, Counter, SynRecord, SYN_LOG_CAPACITY};
 use crate::cross::Crossing;
 use crate::defrag::Defrag;
-use crate::flow::{Endpoint, FlowKey, FlowTable, Framing, Inserted, Side};
+use crate::flow::{Endpoint, FlowKey, FlowTable, Framing, Inserted, Side, V4Key};
 use crate::reorder::ReorderPool;
 
 mod cross;
@@ -363,19 +364,25 @@ impl Worker {
         if self.cross.is_some() && self.hand_off(ts, seg) {
             return;
         }
-        let src = Endpoint::new(seg.src, seg.src_port);
-        let dst = Endpoint::new(seg.dst, seg.dst_port);
         let syn = seg.flags.has(linewatch_parser::wire::TcpFlags::SYN);
         let ack = seg.flags.has(linewatch_parser::wire::TcpFlags::ACK);
         let rst = seg.flags.has(linewatch_parser::wire::TcpFlags::RST);
         let fin = seg.flags.has(linewatch_parser::wire::TcpFlags::FIN);
 
-        let (key, side) = FlowKey::of(seg.vlan_ids[0], src, dst);
-        let Some(slot) = self
-            .flows
-            .get(&key)
-            .or_else(|| self.new_flow(seg, key, side))
-        else {
+        // IPv4 flows are looked up by their two-word key (see `V4Key`).
+        let (found, side) = match (seg.src, seg.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                let vlan = seg.vlan_ids[0];
+                let (key, side) =
+                    V4Key::of(vlan, s.to_bits(), seg.src_port, d.to_bits(), seg.dst_port);
+                (self.flows.get_v4(&key), side)
+            }
+            _ => {
+                let (key, side) = flow_key(seg);
+                (self.flows.get(&key), side)
+            }
+        };
+        let Some(slot) = found.or_else(|| self.new_flow(seg, side)) else {
             return;
         };
 
@@ -500,7 +507,8 @@ impl Worker {
     /// or `None` when the segment creates none (`side` is the segment's). Once per
     /// connection, so out of line.
     #[inline(never)]
-    fn new_flow(&mut self, seg: &TcpSegment<'_>, key: FlowKey, side: Side) -> Option<u32> {
+    fn new_flow(&mut self, seg: &TcpSegment<'_>, side: Side) -> Option<u32> {
+        let (key, _) = flow_key(seg);
         let syn = seg.flags.has(TcpFlags::SYN);
         let ack = seg.flags.has(TcpFlags::ACK);
         let client = if syn {
@@ -588,6 +596,14 @@ impl Worker {
             self.flows.remove(slot);
         }
     }
+}
+
+/// The flow key of `seg`, and which side sent it.
+#[inline(always)]
+fn flow_key(seg: &TcpSegment<'_>) -> (FlowKey, Side) {
+    let src = Endpoint::new(seg.src, seg.src_port);
+    let dst = Endpoint::new(seg.dst, seg.dst_port);
+    FlowKey::of(seg.vlan_ids[0], src, dst)
 }
 
 /// Packet time as a `SystemTime`.
