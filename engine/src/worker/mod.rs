@@ -445,7 +445,17 @@ impl Worker {
             let mut data = seg.payload;
             let dir = &mut flow.dirs[side];
             let mut gap = 0u64;
-            if dir.seq_known {
+            // What `data` leaves out of the payload was seen: the next byte follows the
+            // payload (a frame's payload is far below 4 GiB).
+            let next_seq = seg
+                .seq
+                .wrapping_add(u32::try_from(seg.payload.len()).unwrap_or(u32::MAX));
+            let partial = seg.truncated | seg.fragmented;
+            if !dir.seq_known || seg.seq == dir.next_seq {
+                // In order, or the first bytes seen: the common case, on the flow at hand.
+                dir.next_seq = next_seq;
+                dir.seq_known = !partial;
+            } else {
                 let mut ahead = seg.seq.wrapping_sub(dir.next_seq) as i32;
                 if ahead > 0 {
                     // Ahead of a hole: held until it fills (out of line, see `reorder`). Its FIN
@@ -473,15 +483,10 @@ impl Worker {
                 } else if ahead > 0 {
                     gap = u64::from(ahead.unsigned_abs());
                 }
+                let dir = &mut self.flows.flow_mut(slot).dirs[side];
+                dir.next_seq = next_seq;
+                dir.seq_known = !partial;
             }
-            let dir = &mut self.flows.flow_mut(slot).dirs[side];
-            // What `data` leaves out of the payload was seen: the next byte follows the
-            // payload (a frame's payload is far below 4 GiB).
-            dir.next_seq = seg
-                .seq
-                .wrapping_add(u32::try_from(seg.payload.len()).unwrap_or(u32::MAX));
-            let partial = seg.truncated | seg.fragmented;
-            dir.seq_known = !partial;
             if gap > 0 {
                 self.delta.add(Counter::SequenceGaps, 1);
                 self.lose(slot, side, gap, true);

@@ -34,7 +34,23 @@ impl Worker {
         split: usize,
         ts: u64,
     ) -> Stop {
-        let is_client = self.flows.flow_mut(slot).client == Some(side);
+        let is_client = self.flows.flow(slot).client == Some(side);
+        self.parse_as(slot, side, is_client, buf, early_ts, split, ts)
+    }
+
+    /// [`Worker::parse`] for a caller that knows whether `side` is the flow's client (the
+    /// stream has its flow at hand: one slab lookup less per segment).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn parse_as(
+        &mut self,
+        slot: u32,
+        side: Side,
+        is_client: bool,
+        buf: &[u8],
+        early_ts: u64,
+        split: usize,
+        ts: u64,
+    ) -> Stop {
         let mut at = 0;
         loop {
             let rest = &buf[at..];
