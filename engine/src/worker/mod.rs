@@ -451,10 +451,14 @@ impl Worker {
                 .seq
                 .wrapping_add(u32::try_from(seg.payload.len()).unwrap_or(u32::MAX));
             let partial = seg.truncated | seg.fragmented;
+            // Segments held past a hole this one fills: read here, on the flow at hand (the
+            // stream and a loss never change them).
+            let held;
             if !dir.seq_known || seg.seq == dir.next_seq {
                 // In order, or the first bytes seen: the common case, on the flow at hand.
                 dir.next_seq = next_seq;
                 dir.seq_known = !partial;
+                held = dir.held_slot().is_some();
             } else {
                 let mut ahead = seg.seq.wrapping_sub(dir.next_seq) as i32;
                 if ahead > 0 {
@@ -486,13 +490,14 @@ impl Worker {
                 let dir = &mut self.flows.flow_mut(slot).dirs[side];
                 dir.next_seq = next_seq;
                 dir.seq_known = !partial;
+                held = dir.held_slot().is_some();
             }
             if gap > 0 {
                 self.delta.add(Counter::SequenceGaps, 1);
                 self.lose(slot, side, gap, true);
             }
             self.stream(slot, side, data, ts);
-            if self.flows.flow_mut(slot).dirs[side].held_slot().is_some() {
+            if held {
                 self.deliver_held(slot, side);
             }
             if partial {
