@@ -391,16 +391,16 @@ impl Worker {
         if self.cross.is_some() && self.crossing_hold(slot, side, ts, seg) {
             return;
         }
-        let flow = self.flows.flow_mut(slot);
+        let mut flow = self.flows.flow_mut(slot);
         // The peer acknowledged bytes of the other direction the capture has not seen: it got
         // them, so the capture missed them (see `reorder`).
         if ack {
             let other = &flow.dirs[1 - side];
             if seg.ack.wrapping_sub(other.next_seq) as i32 > 0 && other.seq_known {
                 self.acked_unseen(slot, 1 - side, seg.ack, ts);
+                flow = self.flows.flow_mut(slot);
             }
         }
-        let mut flow = self.flows.flow_mut(slot);
         if syn {
             let dir = &flow.dirs[side];
             // A SYN not ahead of what the direction expects is a retransmitted or late one:
