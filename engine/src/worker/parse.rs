@@ -54,7 +54,13 @@ impl Worker {
         let mut at = 0;
         loop {
             let rest = &buf[at..];
-            if rest.iter().all(|&b| b == b'\r' || b == b'\n') {
+            // Nothing but empty lines left: the first byte tells, for all but a run of them.
+            let empty_lines = match rest.first() {
+                None => true,
+                Some(b'\r' | b'\n') => rest.iter().all(|&b| b == b'\r' || b == b'\n'),
+                Some(_) => false,
+            };
+            if empty_lines {
                 return Stop::Framing(Framing::Boundary);
             }
             let msg_ts = if at < split { early_ts } else { ts };
