@@ -382,8 +382,14 @@ impl Worker {
                 (self.flows.get(&key), side)
             }
         };
-        let Some(slot) = found.or_else(|| self.new_flow(seg, side)) else {
-            return;
+        // A match, not `or_else`: a hit then tests no merged `Option` again (~3 instructions a
+        // frame, callgrind).
+        let slot = match found {
+            Some(slot) => slot,
+            None => match self.new_flow(seg, side) {
+                Some(slot) => slot,
+                None => return,
+            },
         };
 
         // Sent after bytes of the other direction still on their way from another worker:
