@@ -179,7 +179,7 @@ impl FlowKey {
         let word = |e: &Endpoint| u64::from(low32(e.addr[1])) << PORT_BITS | u64::from(e.port);
         Some(V4Key([
             word(a) | u64::from(self.vlan) << V4_VLAN_SHIFT,
-            word(b) | V4_MARK,
+            word(b),
         ]))
     }
 
@@ -209,10 +209,10 @@ impl FlowKey {
 /// An IPv4 connection's identity in two words, for the segment path's lookup
 /// ([`FlowTable::get_v4`]): each end as its address above its port (48 bits), lower end first
 /// as [`FlowKey::of`] orders them; the lower end's word carries the VLAN in its top 16 bits,
-/// the upper end's [`V4_MARK`]. Built from the segment's fields with one compare, hashed with
+/// the upper end's top 16 are clear. Built from the segment's fields with one compare, hashed with
 /// one folded multiply and compared in two words: the general key's address words, order and
 /// comparison cost every frame ~35 instructions more (callgrind). A flow whose key is not IPv4
-/// holds [`V4Key::NONE`], which no IPv4 key equals (its mark is clear).
+/// holds [`V4Key::NONE`], which no IPv4 key equals (its second word's top bits are set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct V4Key([u64; 2]);
 
@@ -222,12 +222,9 @@ const PORT_BITS: u32 = 16;
 /// Where the VLAN sits in a [`V4Key`]'s first word.
 const V4_VLAN_SHIFT: u32 = 48;
 
-/// Set in every IPv4 key's second word, above the upper end.
-const V4_MARK: u64 = 1 << 48;
-
 impl V4Key {
     /// The key of a flow that is not IPv4: equal to no IPv4 key.
-    const NONE: V4Key = V4Key([0, 0]);
+    const NONE: V4Key = V4Key([u64::MAX, u64::MAX]);
 
     /// The key of a segment from `src:src_port` to `dst:dst_port` on `vlan`, and which side
     /// `src` is: the same side [`FlowKey::of`] gives for the same ends.
@@ -238,14 +235,14 @@ impl V4Key {
         let swap = d < s;
         let (lower, upper) = if swap { (d, s) } else { (s, d) };
         (
-            V4Key([lower | u64::from(vlan) << V4_VLAN_SHIFT, upper | V4_MARK]),
+            V4Key([lower | u64::from(vlan) << V4_VLAN_SHIFT, upper]),
             usize::from(swap),
         )
     }
 
     /// The index hash of an IPv4 key: one folded multiply of its words, seeded (see
-    /// [`FlowKey::hash`]). The second operand is never 0: its top 16 bits are the mark's 1
-    /// XOR `SEEDS[1]`'s, which are not 1.
+    /// [`FlowKey::hash`]). The second operand is never 0: its top 16 bits are `SEEDS[1]`'s,
+    /// which are not all clear.
     #[inline(always)]
     fn hash(&self) -> u64 {
         folded_multiply(self.0[0] ^ SEEDS[0], self.0[1] ^ SEEDS[1])
