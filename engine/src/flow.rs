@@ -17,7 +17,10 @@
 //! removal, so no tombstones), kept at least twice the slab's room: a lookup hashes the key
 //! once (two folded multiplies of its words), reads one entry (eight to a cache line) and
 //! compares the key only in the slab entry whose tag matches, which the segment path reads next
-//! anyway. The free list is kept at the slab's room, so a removal never allocates.
+//! anyway. An IPv4 segment (nearly all) is looked up by its [`V4Key`] instead: both ends and
+//! the VLAN in two words, built, hashed and compared in a few instructions; a general key whose
+//! ends are both IPv4 hashes as its `V4Key` does, so both find the same entry. The free list is
+//! kept at the slab's room, so a removal never allocates.
 
 use std::cmp::Ordering;
 use std::net::IpAddr;
@@ -165,20 +168,84 @@ impl FlowKey {
         )
     }
 
+    /// The key as a [`V4Key`] when both ends are IPv4 (mapped) addresses.
+    #[inline(always)]
+    fn v4(&self) -> Option<V4Key> {
+        let [a, b] = &self.ends;
+        let mapped = |e: &Endpoint| e.addr[0] == 0 && e.addr[1] >> 32 == V4_MAPPED >> 32;
+        if !(mapped(a) && mapped(b)) {
+            return None;
+        }
+        let word = |e: &Endpoint| u64::from(low32(e.addr[1])) << PORT_BITS | u64::from(e.port);
+        Some(V4Key([
+            word(a) | u64::from(self.vlan) << V4_VLAN_SHIFT,
+            word(b),
+        ]))
+    }
+
     /// The key's hash for the table's index: the address words folded into one (each end's
     /// halves turned apart, so no two fields cancel alike) and one folded multiply of that
     /// with the ports and VLAN (foldhash's mixing step), seeded with [`SHARD_SEED`] so a
     /// replay evicts alike every time. Every address bit, port bit and VLAN bit reaches the
     /// result; the second operand is never 0 (the ports and VLAN fill 48 bits, and
     /// `SEEDS[1]`'s top 16 are not all clear).
+    ///
+    /// An IPv4 key (both ends IPv4-mapped) hashes as its [`V4Key`] does, so the segment path's
+    /// [`FlowTable::get_v4`] finds what this key inserted.
     #[inline(always)]
     fn hash(&self) -> u64 {
+        if let Some(v4) = self.v4() {
+            return v4.hash();
+        }
         let [a, b] = &self.ends;
         let addrs = a.addr[1]
             ^ b.addr[1].rotate_left(32)
             ^ a.addr[0].rotate_left(16)
             ^ b.addr[0].rotate_left(48);
         folded_multiply(addrs ^ SEEDS[0], self.ports_vlan() ^ SEEDS[1])
+    }
+}
+
+/// An IPv4 connection's identity in two words, for the segment path's lookup
+/// ([`FlowTable::get_v4`]): each end as its address above its port (48 bits), lower end first
+/// as [`FlowKey::of`] orders them; the lower end's word carries the VLAN in its top 16 bits,
+/// the upper end's top 16 are clear. Built from the segment's fields with one compare, hashed with
+/// one folded multiply and compared in two words: the general key's address words, order and
+/// comparison cost every frame ~35 instructions more (callgrind). A flow whose key is not IPv4
+/// holds [`V4Key::NONE`], which no IPv4 key equals (its second word's top bits are set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V4Key([u64; 2]);
+
+/// Bits of an end's word below its address.
+const PORT_BITS: u32 = 16;
+
+/// Where the VLAN sits in a [`V4Key`]'s first word.
+const V4_VLAN_SHIFT: u32 = 48;
+
+impl V4Key {
+    /// The key of a flow that is not IPv4: equal to no IPv4 key.
+    const NONE: V4Key = V4Key([u64::MAX, u64::MAX]);
+
+    /// The key of a segment from `src:src_port` to `dst:dst_port` on `vlan`, and which side
+    /// `src` is: the same side [`FlowKey::of`] gives for the same ends.
+    #[inline(always)]
+    pub fn of(vlan: u16, src: u32, src_port: u16, dst: u32, dst_port: u16) -> (V4Key, Side) {
+        let s = u64::from(src) << PORT_BITS | u64::from(src_port);
+        let d = u64::from(dst) << PORT_BITS | u64::from(dst_port);
+        let swap = d < s;
+        let (lower, upper) = if swap { (d, s) } else { (s, d) };
+        (
+            V4Key([lower | u64::from(vlan) << V4_VLAN_SHIFT, upper]),
+            usize::from(swap),
+        )
+    }
+
+    /// The index hash of an IPv4 key: one folded multiply of its words, seeded (see
+    /// [`FlowKey::hash`]). The second operand is never 0: its top 16 bits are `SEEDS[1]`'s,
+    /// which are not all clear.
+    #[inline(always)]
+    fn hash(&self) -> u64 {
+        folded_multiply(self.0[0] ^ SEEDS[0], self.0[1] ^ SEEDS[1])
     }
 }
 
@@ -339,6 +406,8 @@ pub struct Flow {
     /// The key's ports and VLAN in one word ([`FlowKey::ports_vlan`]): the lookup compares
     /// it with one instruction instead of assembling it from three fields.
     ports_vlan: u64,
+    /// The key as [`FlowTable::get_v4`] compares it ([`V4Key::NONE`] when not IPv4).
+    v4: V4Key,
 }
 
 impl Flow {
@@ -354,6 +423,7 @@ impl Flow {
             lru_prev: NIL,
             lru_next: NIL,
             ports_vlan: key.ports_vlan(),
+            v4: key.v4().unwrap_or(V4Key::NONE),
         }
     }
 
@@ -555,6 +625,28 @@ impl FlowTable {
         Some(slot)
     }
 
+    /// [`FlowTable::get`] for an IPv4 flow, by its [`V4Key`]: the same slot `get` gives for
+    /// the same ends (both hash alike), found by comparing two words.
+    #[inline(always)]
+    pub fn get_v4(&mut self, key: &V4Key) -> Option<u32> {
+        let tag = key.hash() & u64::from(u32::MAX);
+        let mut pos = low32(tag) as usize & self.mask;
+        loop {
+            let entry = self.index[pos];
+            if entry == EMPTY {
+                return None;
+            }
+            if entry >> TAG_SHIFT == tag {
+                let slot = low32(entry).wrapping_sub(1);
+                if self.slab[slot as usize].v4 == *key {
+                    self.touch(slot);
+                    return Some(slot);
+                }
+            }
+            pos = (pos + 1) & self.mask;
+        }
+    }
+
     /// The slot of `key`, inserting a fresh flow (evicting the oldest if full). When a flow was
     /// evicted, `on_evict` sees it before its slot is reused (to free its carry slots).
     pub fn get_or_insert(&mut self, key: FlowKey, on_evict: impl FnOnce(&Flow)) -> (u32, Inserted) {
@@ -700,6 +792,48 @@ impl FlowTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The segment path's IPv4 key finds what the general key inserted, from either end, with
+    /// the same side; an IPv6 flow and another VLAN's are not found by it.
+    #[test]
+    fn an_ipv4_key_finds_the_general_keys_flow() {
+        let v4 = |a: [u8; 4]| u32::from_be_bytes(a);
+        let mut t = FlowTable::with_capacity(64);
+        // Ends ordered by address, by port at equal addresses, and equal ends.
+        let cases = [
+            ([10, 0, 0, 9], 5555, [10, 0, 0, 2], 80, 7),
+            ([192, 0, 2, 1], 80, [192, 0, 2, 1], 40000, 0),
+            ([192, 0, 2, 1], 40000, [192, 0, 2, 1], 80, 0),
+            ([1, 2, 3, 4], 99, [1, 2, 3, 4], 99, 4095),
+        ];
+        for (src, sport, dst, dport, vlan) in cases {
+            let (a, b) = (
+                Endpoint::new(IpAddr::from(src), sport),
+                Endpoint::new(IpAddr::from(dst), dport),
+            );
+            let (key, _) = FlowKey::of(vlan, a, b);
+            let (slot, _) = t.get_or_insert(key, |_| panic!("room for all"));
+            for (s, sp, d, dp) in [(src, sport, dst, dport), (dst, dport, src, sport)] {
+                let (k4, side4) = V4Key::of(vlan, v4(s), sp, v4(d), dp);
+                assert_eq!(Some(k4), key.v4());
+                assert_eq!(t.get_v4(&k4), Some(slot));
+                let general = FlowKey::of(
+                    vlan,
+                    Endpoint::new(IpAddr::from(s), sp),
+                    Endpoint::new(IpAddr::from(d), dp),
+                );
+                assert_eq!(side4, general.1);
+            }
+            let other_vlan = V4Key::of(vlan ^ 1, v4(src), sport, v4(dst), dport).0;
+            assert_eq!(t.get_v4(&other_vlan), None);
+        }
+        let v6 = Endpoint::new("2001:db8::1".parse::<IpAddr>().unwrap(), 80);
+        let key6 = FlowKey::of(0, Endpoint::new(IpAddr::from([10, 0, 0, 1]), 1), v6).0;
+        assert_eq!(key6.v4(), None);
+        let (slot6, _) = t.get_or_insert(key6, |_| panic!("room for all"));
+        assert_eq!(t.flow(slot6).v4, V4Key::NONE);
+        assert_eq!(t.get(&key6), Some(slot6));
+    }
 
     fn key(n: u16) -> FlowKey {
         let a = Endpoint::new(IpAddr::from([10, 0, 0, 1]), 1000 + n);

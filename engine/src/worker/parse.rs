@@ -34,22 +34,44 @@ impl Worker {
         split: usize,
         ts: u64,
     ) -> Stop {
-        let is_client = self.flows.flow_mut(slot).client == Some(side);
+        let is_client = self.flows.flow(slot).client == Some(side);
+        self.parse_as(slot, side, is_client, buf, early_ts, split, ts)
+    }
+
+    /// [`Worker::parse`] for a caller that knows whether `side` is the flow's client (the
+    /// stream has its flow at hand: one slab lookup less per segment).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn parse_as(
+        &mut self,
+        slot: u32,
+        side: Side,
+        is_client: bool,
+        buf: &[u8],
+        early_ts: u64,
+        split: usize,
+        ts: u64,
+    ) -> Stop {
         let mut at = 0;
         loop {
             let rest = &buf[at..];
-            if rest.iter().all(|&b| b == b'\r' || b == b'\n') {
+            // Nothing but empty lines left: the first byte tells, for all but a run of them.
+            let empty_lines = match rest.first() {
+                None => true,
+                Some(b'\r' | b'\n') => rest.iter().all(|&b| b == b'\r' || b == b'\n'),
+                Some(_) => false,
+            };
+            if empty_lines {
                 return Stop::Framing(Framing::Boundary);
             }
             let msg_ts = if at < split { early_ts } else { ts };
             let parsed = if is_client {
                 match parse_request(rest) {
                     Ok(Status::Complete(req)) => {
-                        let framing = self.count_request(slot, side, &req, msg_ts);
+                        self.count_request(slot, side, &req, msg_ts);
                         if self.top_by.is_some() {
                             self.top_by(slot, side, true, &rest[..req.head_len]);
                         }
-                        Ok((req.head_len, framing))
+                        Ok((req.head_len, req.body, None))
                     }
                     Ok(Status::Partial) => return Stop::Partial(at),
                     Err(e) => Err(e),
@@ -57,17 +79,17 @@ impl Worker {
             } else {
                 match parse_response(rest) {
                     Ok(Status::Complete(resp)) => {
-                        let framing = self.count_response(slot, side, &resp, msg_ts);
+                        let forced = self.count_response(slot, side, &resp, msg_ts);
                         if self.top_by.is_some() {
                             self.top_by(slot, side, false, &rest[..resp.head_len]);
                         }
-                        Ok((resp.head_len, framing))
+                        Ok((resp.head_len, resp.body, forced))
                     }
                     Ok(Status::Partial) => return Stop::Partial(at),
                     Err(e) => Err(e),
                 }
             };
-            let (head_len, body) = match parsed {
+            let (head_len, body, forced) = match parsed {
                 Ok(v) => v,
                 Err(e) => {
                     if self.flows.flow_mut(slot).http_seen {
@@ -80,21 +102,34 @@ impl Worker {
             };
             at += head_len;
             let rest = &buf[at..];
+            // The body: dispatched once, on the parser's `Body` (a `Framing` made of it first
+            // and matched again cost ~12 instructions a frame, callgrind).
+            match forced {
+                Some(Framing::Boundary) => continue,
+                Some(other) => return Stop::Framing(other),
+                None => {}
+            }
             match body {
-                Framing::Boundary => {}
-                Framing::Body(n) => match usize::try_from(n) {
+                Body::Empty | Body::Length(0) => {}
+                Body::Length(n) => match usize::try_from(n) {
                     Ok(n) if n <= rest.len() => at += n,
                     _ => return Stop::Framing(Framing::Body(n - rest.len() as u64)),
                 },
-                Framing::Chunked(mut chunked) => match chunked.advance(rest) {
-                    Ok(ChunkProgress::Done(used)) => at += used,
-                    Ok(ChunkProgress::NeedMore) => return Stop::Framing(Framing::Chunked(chunked)),
-                    Err(e) => {
-                        self.malformed(e);
-                        return Stop::Framing(Framing::Unsynced);
+                Body::Chunked => {
+                    let mut chunked = ChunkedBody::new();
+                    match chunked.advance(rest) {
+                        Ok(ChunkProgress::Done(used)) => at += used,
+                        Ok(ChunkProgress::NeedMore) => {
+                            return Stop::Framing(Framing::Chunked(chunked))
+                        }
+                        Err(e) => {
+                            self.malformed(e);
+                            return Stop::Framing(Framing::Unsynced);
+                        }
                     }
-                },
-                other => return Stop::Framing(other),
+                }
+                Body::UntilClose => return Stop::Framing(Framing::UntilClose),
+                Body::Unknown => return Stop::Framing(Framing::Unsynced),
             }
         }
     }
@@ -104,14 +139,8 @@ impl Worker {
         self.delta.tally.http_errors[e.index()] += 1;
     }
 
-    /// Counts a request head; returns how its body is framed.
-    pub(super) fn count_request(
-        &mut self,
-        slot: u32,
-        side: Side,
-        req: &Request<'_>,
-        ts: u64,
-    ) -> Framing {
+    /// Counts a request head (`parse` frames its body).
+    pub(super) fn count_request(&mut self, slot: u32, side: Side, req: &Request<'_>, ts: u64) {
         let d = &mut *self.delta;
         let line = &req.line;
         let kind = line.method_kind();
@@ -178,17 +207,18 @@ impl Worker {
                 bytes,
             });
         }
-        framing_of(req.body)
     }
 
-    /// Counts a response head; returns how its body is framed.
+    /// Counts a response head; returns how its body is framed when not as `resp.body` says
+    /// (which `parse` reads): none after a HEAD request (`Boundary`), a tunnel after a 2xx to
+    /// CONNECT or a 101 (`Opaque`).
     pub(super) fn count_response(
         &mut self,
         slot: u32,
         side: Side,
         resp: &Response<'_>,
         ts: u64,
-    ) -> Framing {
+    ) -> Option<Framing> {
         let d = &mut *self.delta;
         let code = resp.line.code;
         d.add(Counter::Responses, 1);
@@ -209,7 +239,7 @@ impl Worker {
             flow.pop_pending()
         };
         let mut latency_us = None;
-        let mut body = framing_of(resp.body);
+        let mut body = None;
         match request {
             Some(req) => {
                 let us = ts.saturating_sub(req.ts) / NS_PER_US;
@@ -218,10 +248,10 @@ impl Worker {
                 }
                 latency_us = Some(us);
                 if req.head {
-                    body = Framing::Boundary;
+                    body = Some(Framing::Boundary);
                 }
                 if req.connect && (200..300).contains(&code) {
-                    body = Framing::Opaque;
+                    body = Some(Framing::Opaque);
                     flow.dirs[1 - side].framing = Framing::Opaque;
                 }
             }
@@ -231,7 +261,7 @@ impl Worker {
             }
         }
         if code == 101 {
-            body = Framing::Opaque;
+            body = Some(Framing::Opaque);
             flow.dirs[1 - side].framing = Framing::Opaque;
         }
         if let Some(sink) = self.events.as_mut() {
@@ -250,18 +280,6 @@ impl Worker {
             });
         }
         body
-    }
-}
-
-/// The framing after a head whose body is `body`.
-pub(super) fn framing_of(body: Body) -> Framing {
-    match body {
-        Body::Empty => Framing::Boundary,
-        Body::Length(0) => Framing::Boundary,
-        Body::Length(n) => Framing::Body(n),
-        Body::Chunked => Framing::Chunked(ChunkedBody::new()),
-        Body::UntilClose => Framing::UntilClose,
-        Body::Unknown => Framing::Unsynced,
     }
 }
 

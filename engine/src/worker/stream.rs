@@ -16,7 +16,9 @@ impl Worker {
     #[inline(always)]
     pub(super) fn stream(&mut self, slot: u32, side: Side, mut data: &[u8], ts: u64) {
         while !data.is_empty() {
-            let framing = self.flows.flow_mut(slot).dirs[side].framing;
+            let flow = self.flows.flow(slot);
+            let framing = flow.dirs[side].framing;
+            let is_client = flow.client == Some(side);
             match framing {
                 Framing::Opaque | Framing::UntilClose => return,
                 Framing::Body(n) => {
@@ -49,7 +51,6 @@ impl Worker {
                 }
                 Framing::Unsynced => {
                     let flow = self.flows.flow_mut(slot);
-                    let is_client = flow.client == Some(side);
                     let starts = if is_client {
                         plausible_request(data)
                     } else {
@@ -67,7 +68,7 @@ impl Worker {
                         return;
                     }
                 }
-                Framing::Boundary => match self.parse(slot, side, data, ts, 0, ts) {
+                Framing::Boundary => match self.parse_as(slot, side, is_client, data, ts, 0, ts) {
                     Stop::Framing(f) => {
                         self.flows.flow_mut(slot).dirs[side].framing = f;
                         return;
