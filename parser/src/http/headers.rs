@@ -1,5 +1,5 @@
-//! The header block after a start line: found line by line (`scan::find_byte`), and only the
-//! four fields linewatch uses are looked at.
+//! The header block after a start line: found line by line (`scan::LineFeeds`, every LF from
+//! one mask per 16 bytes), and only the four fields linewatch uses are looked at.
 //!
 //! Host is taken as nginx takes it ([`later_host_as_nginx_reads`]): nginx reads header
 //! lines in order and stops at the first it refuses (answering 400, logged with the request's
@@ -8,7 +8,7 @@
 //! loop over the lines checks nothing: the check runs once the block is complete, and only when
 //! Host is not the first line, so a head with Host first, as clients send it, pays one compare.
 
-use super::{scan::find_byte, trim_ows, Body, HttpError, Status};
+use super::{scan::LineFeeds, trim_ows, Body, HttpError, Status};
 
 /// What the header block says, and where it ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,11 +112,8 @@ pub(super) fn scan(buf: &[u8], at: usize) -> Status<HeadFields<'_>> {
     // Kept out of `fields` while the loop runs, so it can stay in a register.
     let mut bare_lf = false;
     let mut line_start = at;
-    while let Some(newline) = buf
-        .get(line_start..)
-        .and_then(|rest| find_byte(b'\n', rest))
-    {
-        let line_end = line_start + newline;
+    let mut line_feeds = LineFeeds::new(buf, at);
+    while let Some(line_end) = line_feeds.next_lf() {
         let line = match &buf[line_start..line_end] {
             [line @ .., b'\r'] => line,
             line => {
