@@ -88,10 +88,20 @@ impl FieldName {
             }
             matched
         } else {
-            // Too short to load whole words: a byte at a time.
-            line.len() >= len && line[..len].eq_ignore_ascii_case(self.bytes)
+            self.is_prefix_of_short(line)
         };
         matched.then(|| &line[len..])
+    }
+}
+
+impl FieldName {
+    /// Whether a line too short to load whole words starts with the name: a byte at a time,
+    /// out of line (such a line has an empty or a short value: rare).
+    #[cold]
+    #[inline(never)]
+    fn is_prefix_of_short(&self, line: &[u8]) -> bool {
+        let len = self.bytes.len();
+        line.len() >= len && line[..len].eq_ignore_ascii_case(self.bytes)
     }
 }
 
