@@ -255,10 +255,37 @@ fn line_end(buf: &[u8], at: usize, other: HttpError) -> Result<Status<(usize, bo
 }
 
 /// Trims optional whitespace (SP and HTAB) from both ends.
-fn trim_ows(mut value: &[u8]) -> &[u8] {
+#[inline]
+fn trim_ows(value: &[u8]) -> &[u8] {
+    // As clients write a field: one SP after the colon and none after the value. Two byte
+    // checks settle it; the loops below only run for other spacing (callgrind: the loops alone
+    // were about 20 instructions a field).
+    let value = match value {
+        [b' ', first, ..] if !is_ows(*first) => &value[1..],
+        _ => trim_leading_ows(value),
+    };
+    match value {
+        [.., last] if is_ows(*last) => trim_trailing_ows(value),
+        _ => value,
+    }
+}
+
+/// Whether `byte` is optional whitespace: SP or HTAB.
+#[inline]
+fn is_ows(byte: u8) -> bool {
+    byte == b' ' || byte == b'\t'
+}
+
+/// Trims SP and HTAB from the start.
+fn trim_leading_ows(mut value: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = value {
         value = rest;
     }
+    value
+}
+
+/// Trims SP and HTAB from the end.
+fn trim_trailing_ows(mut value: &[u8]) -> &[u8] {
     while let [rest @ .., b' ' | b'\t'] = value {
         value = rest;
     }
@@ -323,6 +350,20 @@ mod tests {
         );
         assert_eq!(trim_ows(b" \t a b\t "), b"a b");
         assert_eq!(trim_ows(b"  "), b"");
+        for (value, trimmed) in [
+            (&b" a"[..], &b"a"[..]),
+            (b" a b", b"a b"),
+            (b"a", b"a"),
+            (b"", b""),
+            (b" ", b""),
+            (b"\t", b""),
+            (b" \ta", b"a"),
+            (b"  a ", b"a"),
+            (b" a\t", b"a"),
+            (b"\ta \t ", b"a"),
+        ] {
+            assert_eq!(trim_ows(value), trimmed, "{value:?}");
+        }
     }
 
     #[test]
