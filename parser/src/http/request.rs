@@ -52,7 +52,19 @@ impl Method {
     ];
 
     /// Classifies a method token (methods are case-sensitive: `get` is `Other`).
+    #[inline]
     pub fn of(token: &[u8]) -> Method {
+        // Most requests are GETs: one length and one 3-byte compare settle them (the match
+        // below starts with a jump on the length, then compares byte by byte: callgrind, about
+        // 24 instructions for a GET).
+        if token == b"GET" {
+            return Method::Get;
+        }
+        Self::of_any(token)
+    }
+
+    /// [`Method::of`] for every token.
+    fn of_any(token: &[u8]) -> Method {
         match token {
             b"GET" => Method::Get,
             b"HEAD" => Method::Head,
