@@ -249,8 +249,17 @@ impl<'a> HeadFields<'a> {
     }
 
     fn read_content_length(&mut self, value: &[u8]) {
+        /// The most digits whose value always fits a `u64` (10^19 - 1 < 2^64): up to this
+        /// length the digits are summed without overflow checks (callgrind: the checked loop
+        /// was 14 instructions a digit).
+        const UNCHECKED_DIGITS: usize = 19;
         let parsed = if value.is_empty() {
             None
+        } else if value.len() <= UNCHECKED_DIGITS {
+            value.iter().try_fold(0u64, |n, &b| {
+                let digit = b.wrapping_sub(b'0');
+                (digit <= 9).then_some(n * 10 + u64::from(digit))
+            })
         } else {
             value.iter().try_fold(0u64, |n, &b| {
                 let digit = b.wrapping_sub(b'0');
@@ -383,13 +392,34 @@ mod tests {
 
     #[test]
     fn content_length_defects() {
-        for value in [&b""[..], b"4 2", b"-1", b"0x10", b"1000000000000000000000"] {
+        for value in [
+            &b""[..],
+            b"4 2",
+            b"-1",
+            b"0x10",
+            b"1000000000000000000000",
+            b"18446744073709551616",
+            b"99999999999999999999",
+            b"999999999999999999/",
+        ] {
             let mut block = b"Content-Length: ".to_vec();
             block.extend_from_slice(value);
             block.extend_from_slice(b"\r\n\r\n");
             let mut f = fields(&block);
             assert_eq!(f.defect, Some(HttpError::InvalidContentLength), "{value:?}");
             assert_eq!(f.request_body(), Body::Unknown);
+        }
+        // The longest values that fit: 19 digits (summed unchecked), and u64::MAX (20 digits,
+        // checked).
+        for (value, n) in [
+            (&b"9999999999999999999"[..], 9_999_999_999_999_999_999),
+            (b"18446744073709551615", u64::MAX),
+            (b"00000000000000000000042", 42),
+        ] {
+            let mut block = b"Content-Length: ".to_vec();
+            block.extend_from_slice(value);
+            block.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(fields(&block).content_length, Some(n), "{value:?}");
         }
         let mut same = fields(b"Content-Length: 3\r\nContent-Length: 3\r\n\r\n");
         assert_eq!((same.defect, same.request_body()), (None, Body::Length(3)));
