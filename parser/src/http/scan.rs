@@ -68,9 +68,16 @@ impl<'a> LineFeeds<'a> {
 /// shifted out, so a window is one load whenever `buf` has at least 16 bytes.
 #[inline]
 fn window_mask(buf: &[u8], at: usize) -> u32 {
-    if let Some(window) = buf.get(at..at + WINDOW) {
-        return lf_mask(window);
+    match buf.get(at..at + WINDOW) {
+        Some(window) => lf_mask(window),
+        None => tail_mask(buf, at),
     }
+}
+
+/// [`window_mask`] for a window that `buf` cuts short. Out of line, so that the constants of
+/// its byte loop stay out of the caller's registers.
+#[inline(never)]
+fn tail_mask(buf: &[u8], at: usize) -> u32 {
     let Some(from) = buf.len().checked_sub(WINDOW) else {
         return short_lf_mask(buf.get(at..).unwrap_or_default());
     };
