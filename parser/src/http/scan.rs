@@ -17,8 +17,10 @@ const FIRST_VISIBLE: u64 = 0x21;
 /// DEL, the one control byte above the visible range.
 const DEL: u64 = 0x7F;
 
-/// The bytes one mask covers.
-const WINDOW: usize = 16;
+/// The bytes one SSE2 compare covers.
+const LANES: usize = 16;
+/// The bytes one mask covers: four compares, a bit each.
+const WINDOW: usize = 64;
 
 /// The LFs of a buffer from a start position on, in order, handed out from one bit mask per
 /// 16-byte window: a header block's lines are 10 to 40 bytes, so a window often holds the ends
@@ -30,7 +32,7 @@ pub(super) struct LineFeeds<'a> {
     /// Where the current window starts.
     base: usize,
     /// The LFs of the window not yet handed out, bit `i` for `buf[base + i]`.
-    mask: u32,
+    mask: u64,
 }
 
 impl<'a> LineFeeds<'a> {
@@ -64,28 +66,59 @@ impl<'a> LineFeeds<'a> {
 }
 
 /// The LFs of `buf[at..at + WINDOW]` (of what there is of it) as a mask, bit `i` for
-/// `buf[at + i]`. Near the end, the last whole window of `buf` is read and the bits before `at`
-/// shifted out, so a window is one load whenever `buf` has at least 16 bytes.
+/// `buf[at + i]`. `at` is at most `buf.len()`.
 #[inline]
-fn window_mask(buf: &[u8], at: usize) -> u32 {
+fn window_mask(buf: &[u8], at: usize) -> u64 {
     match buf.get(at..at + WINDOW) {
-        Some(window) => lf_mask(window),
+        Some(window) => whole_window_mask(window),
         None => tail_mask(buf, at),
     }
 }
 
-/// [`window_mask`] for a window that `buf` cuts short. Out of line, so that the constants of
-/// its byte loop stay out of the caller's registers.
+/// The LFs of a whole window, `WINDOW` bytes.
+#[inline]
+fn whole_window_mask(window: &[u8]) -> u64 {
+    window
+        .chunks_exact(LANES)
+        .enumerate()
+        .fold(0, |mask, (i, lanes)| {
+            mask | u64::from(lf_mask(lanes)) << (i * LANES)
+        })
+}
+
+/// [`window_mask`] for a window that `buf` cuts short: the last whole window of `buf` is read
+/// and the bits before `at` shifted out, so it costs what a whole window costs whenever `buf`
+/// has `WINDOW` bytes. Out of line, so that the constants of its byte loop stay out of the
+/// caller's registers.
 #[inline(never)]
-fn tail_mask(buf: &[u8], at: usize) -> u32 {
-    let Some(from) = buf.len().checked_sub(WINDOW) else {
-        return short_lf_mask(buf.get(at..).unwrap_or_default());
-    };
+fn tail_mask(buf: &[u8], at: usize) -> u64 {
     if at >= buf.len() {
         return 0;
     }
-    // `from < at < from + WINDOW`: the shift is below 16.
-    lf_mask(&buf[from..]) >> (at - from)
+    if let Some(from) = buf.len().checked_sub(WINDOW) {
+        // `from < at < from + WINDOW`: the shift is below 64.
+        return whole_window_mask(&buf[from..]) >> (at - from);
+    }
+    (0..WINDOW / LANES).fold(0, |mask, i| {
+        mask | u64::from(lanes_mask(buf, at + i * LANES)) << (i * LANES)
+    })
+}
+
+/// The LFs of `buf[at..at + LANES]` (of what there is of it), for a buffer shorter than a
+/// window: 16 bytes read at `at`, or the last 16 of `buf` with the bits before `at` shifted out,
+/// or for a buffer shorter than 16 bytes a byte at a time.
+fn lanes_mask(buf: &[u8], at: usize) -> u32 {
+    if let Some(lanes) = buf.get(at..at + LANES) {
+        return lf_mask(lanes);
+    }
+    if at >= buf.len() {
+        return 0;
+    }
+    match buf.len().checked_sub(LANES) {
+        // `from < at < from + LANES`: the shift is below 16.
+        Some(from) => lf_mask(&buf[from..]) >> (at - from),
+        None => short_lf_mask(&buf[at..]),
+    }
 }
 
 /// The LFs of a whole 16-byte window: one SSE2 compare and a move of its sign bits.
@@ -95,7 +128,7 @@ fn lf_mask(window: &[u8]) -> u32 {
     use safe_arch::{
         cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
     };
-    let Ok(window) = <&[u8; WINDOW]>::try_from(window) else {
+    let Ok(window) = <&[u8; LANES]>::try_from(window) else {
         return short_lf_mask(window);
     };
     let lfs = cmp_eq_mask_i8_m128i(
@@ -113,11 +146,11 @@ fn lf_mask(window: &[u8]) -> u32 {
     short_lf_mask(window)
 }
 
-/// The LFs of up to 16 bytes, a byte at a time: windows of a buffer shorter than one.
+/// The LFs of up to 16 bytes, a byte at a time: the end of a buffer shorter than 16 bytes.
 fn short_lf_mask(bytes: &[u8]) -> u32 {
     bytes
         .iter()
-        .take(WINDOW)
+        .take(LANES)
         .enumerate()
         .fold(0, |mask, (i, &b)| mask | u32::from(b == b'\n') << i)
 }
@@ -182,7 +215,9 @@ mod tests {
     #[test]
     fn line_feeds_are_every_lf_in_order() {
         let text: &[u8] =
-            b"Host: a\r\nUser-Agent: b\r\n\n\n\r\n and some more text after it to pass 16\nbytes\n";
+            b"Host: a\r\nUser-Agent: b\r\n\n\n\r\n and some more text after it to pass 16\nbytes\n\
+            and then more than two windows: Accept: */*\r\nAccept-Language: en\r\nX: \n\n\r\n\
+            \r\nThe end of the text, no LF after it";
         // Every start in every prefix: windows whole, cut short, and shorter than the buffer
         // is long; buffers shorter than one window.
         for len in 0..=text.len() {
@@ -198,9 +233,9 @@ mod tests {
 
     #[test]
     fn lf_masks_see_only_lf() {
-        for at in 0..WINDOW {
+        for at in 0..LANES {
             for byte in 0..=255u8 {
-                let mut window = [b'a'; WINDOW];
+                let mut window = [b'a'; LANES];
                 window[at] = byte;
                 let want = if byte == b'\n' { 1 << at } else { 0 };
                 assert_eq!(lf_mask(&window), want, "{window:?}");
