@@ -229,10 +229,16 @@ mod class {
 /// Skips the empty lines that RFC 9112 §2.2 lets a peer send before a message: any run of CR
 /// and LF, as nginx and llhttp skip them (a lone CR included). Returns where the message
 /// starts; `buf.len()` if there is nothing else.
+#[inline]
 fn skip_empty_lines(buf: &[u8]) -> usize {
-    buf.iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(buf.len())
+    // Almost every message starts right away: one byte check settles it.
+    match buf.first() {
+        Some(b'\r' | b'\n') => buf
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .unwrap_or(buf.len()),
+        _ => 0,
+    }
 }
 
 /// Whether `buf` holds nothing but the empty lines [`skip_empty_lines`] skips.
