@@ -113,12 +113,13 @@ const USER_AGENT: FieldName = FieldName::new(b"user-agent:");
 const CONTENT_LENGTH: FieldName = FieldName::new(b"content-length:");
 const TRANSFER_ENCODING: FieldName = FieldName::new(b"transfer-encoding:");
 
-/// Scans the header lines of `buf` starting at `at` (just past the start line).
+/// Scans the header lines of `buf` starting at `at` (just past the start line) into `fields`,
+/// which the caller passes as [`HeadFields::none`] (written in place: returned by value, the
+/// fields were stored, then copied by the caller).
 ///
 /// `Partial` when the empty line that ends the block is not in `buf`.
 #[inline]
-pub(super) fn scan(buf: &[u8], at: usize) -> Status<HeadFields<'_>> {
-    let mut fields = HeadFields::none(0);
+pub(super) fn scan<'a>(buf: &'a [u8], at: usize, fields: &mut HeadFields<'a>) -> Status<()> {
     // Kept out of `fields` while the loop runs, so it can stay in a register.
     let mut bare_lf = false;
     let mut line_start = at;
@@ -139,7 +140,7 @@ pub(super) fn scan(buf: &[u8], at: usize) -> Status<HeadFields<'_>> {
                     // Scalars only: a reference to `fields` would keep it out of registers.
                     fields.host = later_host_as_nginx_reads(buf, at, fields.host_line, host);
                 }
-                return Status::Complete(fields);
+                return Status::Complete(());
             }
             Some(b' ' | b'\t') if line_start == at => {
                 fields.defect.get_or_insert(HttpError::LeadingWhitespace);
@@ -339,7 +340,12 @@ mod tests {
     use super::*;
 
     fn fields(block: &[u8]) -> HeadFields<'_> {
-        scan(block, 0).complete().expect("complete header block")
+        let mut fields = HeadFields::none(0);
+        assert!(
+            !scan(block, 0, &mut fields).is_partial(),
+            "complete header block"
+        );
+        fields
     }
 
     /// The Host nginx reads from `block`.
@@ -386,7 +392,10 @@ mod tests {
             b"Host: a\r\n\r",
             b"Host: a",
         ] {
-            assert!(scan(block, 0).is_partial(), "{block:?}");
+            assert!(
+                scan(block, 0, &mut HeadFields::none(0)).is_partial(),
+                "{block:?}"
+            );
         }
     }
 
