@@ -399,21 +399,21 @@ mod tests {
         }
     }
 
+    /// A header block of one Content-Length field with `value`.
+    fn content_length_block(value: &[u8]) -> std::vec::Vec<u8> {
+        [&b"Content-Length: "[..], value, b"\r\n\r\n"].concat()
+    }
+
     #[test]
     fn content_length_defects() {
-        for value in [
-            &b""[..],
-            b"4 2",
-            b"-1",
-            b"0x10",
-            b"1000000000000000000000",
-            b"18446744073709551616",
+        let malformed = [&b""[..], b"4 2", b"-1", b"0x10", b"999999999999999999/"];
+        let too_large = [
+            &b"18446744073709551616"[..],
             b"99999999999999999999",
-            b"999999999999999999/",
-        ] {
-            let mut block = b"Content-Length: ".to_vec();
-            block.extend_from_slice(value);
-            block.extend_from_slice(b"\r\n\r\n");
+            b"1000000000000000000000",
+        ];
+        for value in malformed.into_iter().chain(too_large) {
+            let block = content_length_block(value);
             let mut f = fields(&block);
             assert_eq!(f.defect, Some(HttpError::InvalidContentLength), "{value:?}");
             assert_eq!(f.request_body(), Body::Unknown);
@@ -425,9 +425,7 @@ mod tests {
             (b"18446744073709551615", u64::MAX),
             (b"00000000000000000000042", 42),
         ] {
-            let mut block = b"Content-Length: ".to_vec();
-            block.extend_from_slice(value);
-            block.extend_from_slice(b"\r\n\r\n");
+            let block = content_length_block(value);
             assert_eq!(fields(&block).content_length, Some(n), "{value:?}");
         }
         let mut same = fields(b"Content-Length: 3\r\nContent-Length: 3\r\n\r\n");
