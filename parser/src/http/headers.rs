@@ -1,5 +1,5 @@
 //! The header block after a start line: found line by line (`scan::LineFeeds`, every LF from
-//! one mask per 16 bytes), and only the four fields linewatch uses are looked at.
+//! a bit mask per 64 bytes), and only the four fields linewatch uses are looked at.
 //!
 //! Host is taken as nginx takes it ([`later_host_as_nginx_reads`]): nginx reads header
 //! lines in order and stops at the first it refuses (answering 400, logged with the request's

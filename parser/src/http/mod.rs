@@ -183,7 +183,7 @@ counter_enum! {
     }
 }
 
-/// Byte classes for start-line scanning, one table lookup per byte. (Targets are checked eight
+/// Byte classes for start-line scanning, one table lookup per byte. (Targets are checked many
 /// bytes at a time instead: see `scan::target_end`.)
 mod class {
     /// The bytes nginx reads in a method: upper-case letters, `_` and `-`. Any other byte there
