@@ -52,7 +52,19 @@ impl Method {
     ];
 
     /// Classifies a method token (methods are case-sensitive: `get` is `Other`).
+    #[inline]
     pub fn of(token: &[u8]) -> Method {
+        // Most requests are GETs: one length and one 3-byte compare settle them (the match
+        // below starts with a jump on the length, then compares byte by byte: callgrind, about
+        // 24 instructions for a GET).
+        if token == b"GET" {
+            return Method::Get;
+        }
+        Self::of_any(token)
+    }
+
+    /// [`Method::of`] for every token.
+    fn of_any(token: &[u8]) -> Method {
         match token {
             b"GET" => Method::Get,
             b"HEAD" => Method::Head,
@@ -136,15 +148,11 @@ pub fn parse_request(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
         Status::Partial => return Ok(Status::Partial),
     };
     let headers_at = start + line_len;
-    let mut fields = if line.version == Version::Http09 {
-        // HTTP/0.9 has no header block: the head is the line.
-        HeadFields::none(headers_at)
-    } else {
-        match headers::scan(buf, headers_at) {
-            Status::Complete(fields) => fields,
-            Status::Partial => return Ok(Status::Partial),
-        }
-    };
+    // HTTP/0.9 has no header block: the head is the line.
+    let mut fields = HeadFields::none(headers_at);
+    if line.version != Version::Http09 && headers::scan(buf, headers_at, &mut fields).is_partial() {
+        return Ok(Status::Partial);
+    }
     let body = fields.request_body();
     // The line is at least `GET /` and its LF: the byte before the LF is in `buf`.
     let line_bare_lf = buf[headers_at - 2] != b'\r';

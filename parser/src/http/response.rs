@@ -47,10 +47,10 @@ pub fn parse_response(buf: &[u8]) -> Result<Status<Response<'_>>, HttpError> {
         Status::Complete(parsed) => parsed,
         Status::Partial => return Ok(Status::Partial),
     };
-    let mut fields: HeadFields<'_> = match headers::scan(buf, start + line_len) {
-        Status::Complete(fields) => fields,
-        Status::Partial => return Ok(Status::Partial),
-    };
+    let mut fields = HeadFields::none(0);
+    if headers::scan(buf, start + line_len, &mut fields).is_partial() {
+        return Ok(Status::Partial);
+    }
     let body = fields.response_body(line.code);
     // A status line is at least 13 bytes and its LF: the byte before the LF is in `buf`.
     let line_bare_lf = buf[start + line_len - 2] != b'\r';
