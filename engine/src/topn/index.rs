@@ -14,9 +14,13 @@ impl HeavyHitters {
     /// go)`.
     #[inline(always)]
     pub(super) fn find_by(&self, tag: u32, key: &impl Probe) -> Result<usize, usize> {
-        let mut pos = tag as usize & self.mask;
+        // Sliced to `mask + 1` slots (its whole length) once, so that the compiler sees every
+        // masked position in bounds and the probe loop has no bounds check.
+        let mask = self.mask;
+        let index = &self.index[..=mask];
+        let mut pos = tag as usize & mask;
         loop {
-            let slot = self.index[pos];
+            let slot = index[pos];
             if slot.entry == EMPTY {
                 return Err(pos);
             }
@@ -27,7 +31,7 @@ impl HeavyHitters {
                 }
             }
             // The index is at most a quarter full, so an empty slot ends every probe.
-            pos = (pos + 1) & self.mask;
+            pos = (pos + 1) & mask;
         }
     }
 
