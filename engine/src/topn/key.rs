@@ -214,11 +214,30 @@ pub(super) fn tag(hash: u64) -> u32 {
     (hash >> 32) as u32
 }
 
+/// The word has a zero byte ("has a zero byte", Hacker's Delight §6-1).
+#[inline(always)]
+fn zero_in(w: u64) -> bool {
+    w.wrapping_sub(ONES) & !w & HIGHS != 0
+}
+
+/// `key` holds a zero byte, given its [`Hashed::words`] (hashed as sent or lower-cased: the
+/// word maps turn no byte into zero and no zero into another byte). A key of 4 to 16 bytes
+/// is tested on those words without loading it again.
+#[inline(always)]
+pub(super) fn has_nul_hashed(key: &[u8], hashed: &Hashed) -> bool {
+    let [a, b] = hashed.words;
+    match key.len() {
+        // Zero-extended 4-byte words: only their low four bytes count.
+        4..=7 => zero_in(a | !0 << 32) || zero_in(b | !0 << 32),
+        8..=SHORT => zero_in(a) || zero_in(b),
+        _ => has_nul(key),
+    }
+}
+
 /// `key` holds a zero byte.
 #[inline(always)]
 pub(super) fn has_nul(key: &[u8]) -> bool {
-    // "Has a zero byte" (Hacker's Delight §6-1), over the same words the hash reads.
-    let zero_in = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS != 0;
+    // Over the same words the hash reads.
     match key.len() {
         0 => false,
         1..=3 => key.contains(&0),
@@ -311,6 +330,8 @@ mod tests {
             assert!(eq_with(&k, &k, as_sent), "{k:?}");
             assert_eq!(eq_with(&k, &l, as_sent), k == l, "{k:?}");
             assert_eq!(has_nul(&k), k.contains(&0), "{k:?}");
+            assert_eq!(has_nul_hashed(&k, &hashed(&k)), k.contains(&0), "{k:?}");
+            assert_eq!(has_nul_hashed(&k, &h), k.contains(&0), "{k:?}");
         }
     }
 

@@ -100,8 +100,8 @@ use core::fmt;
 use linewatch_model::TopEntry;
 
 use key::{
-    eq_short, eq_with, has_nul, hash, hashed, hashed_lower, lower_word, pair_hash, store_short,
-    tag, Hashed, SHORT,
+    eq_short, eq_with, has_nul_hashed, hash, hashed, hashed_lower, lower_word, pair_hash,
+    store_short, tag, Hashed, SHORT,
 };
 
 /// Longest key kept; longer keys are cut here and flagged truncated.
@@ -471,7 +471,7 @@ impl HeavyHitters {
         let s_len = section.bytes.len();
         // A stored pair is split at its first NUL to hash it (`key::pair_hash_of`): a section
         // holding one (request targets cannot) must take that path.
-        if has_nul(section.bytes) {
+        if has_nul_hashed(section.bytes, &section.hashed) {
             return self.record_pair_built(section.bytes, host.bytes, count, bytes);
         }
         if s_len == KEY_CAP {
