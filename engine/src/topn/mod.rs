@@ -543,9 +543,9 @@ impl HeavyHitters {
     }
 
     /// The space-saving step for an absent key in a full table; `free` is the empty slot its
-    /// probe ended at.
-    #[cold]
-    #[inline(never)]
+    /// probe ended at. Inlined: on traffic with more distinct keys than the table holds, most
+    /// requests take it, and a call's register saves cost about a tenth of an eviction.
+    #[inline(always)]
     fn replace_min(
         &mut self,
         free: usize,
