@@ -117,14 +117,25 @@ fn hash_with(key: &[u8], map: impl Fn(u64) -> u64) -> Hashed {
     };
     let (a, b, acc) = match key.last_chunk::<16>() {
         Some(tail) if key.len() > 16 => {
-            // Every 16 bytes but the last folded in order; the last 16 (overlapping the
-            // body's remainder) end the hash below.
+            // The body (all but the last 16 bytes) folded in order, 16 bytes at a time; a
+            // body whose length is not a multiple of 16 ends with the 16-byte window that
+            // ends where it does (the first 16 bytes when it is shorter), so every byte is
+            // read and mapped: a capital seen nowhere would leave a host un-lowered. The last
+            // 16 bytes end the hash below.
+            let body = key.len() - 16;
             let mut acc = SEEDS[0];
-            for chunk in key[..key.len() - 16].chunks_exact(16) {
+            let mut window = |chunk: &[u8]| {
                 let (x, y) = chunk.split_at(8);
                 let x = x.first_chunk::<8>().map_or(0, word8);
                 let y = y.first_chunk::<8>().map_or(0, word8);
                 acc = fold(mapped(x) ^ acc, mapped(y) ^ SEEDS[1]);
+            };
+            for chunk in key[..body].chunks_exact(16) {
+                window(chunk);
+            }
+            if body % 16 != 0 {
+                let end = body.max(16);
+                window(&key[end - 16..end]);
             }
             let (x, y) = tail.split_at(8);
             let x = x.first_chunk::<8>().map_or(0, word8);

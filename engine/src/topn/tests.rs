@@ -566,3 +566,60 @@ fn hashed_keys_count_as_their_bytes() {
         assert_index_consistent(&lowered);
     }
 }
+
+#[test]
+fn every_byte_of_a_long_key_reaches_its_hash() {
+    // Keys of 17-80 bytes: a body that is not a multiple of 16 once left bytes unread.
+    for len in 17..=80usize {
+        let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        for at in 0..len {
+            let mut other = base.clone();
+            other[at] = b'0';
+            assert_ne!(
+                key::hash(&base),
+                key::hash(&other),
+                "len {len}: byte {at} does not reach the hash"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_capital_anywhere_in_a_host_is_lowered() {
+    // As count_request counts hosts: one capital at each position of a lower-case host of
+    // every length up to 80 counts with the lower-case host, which is what is stored.
+    for len in 1..=80usize {
+        let lower: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        for at in 0..len {
+            let mut upper = lower.clone();
+            upper[at] = upper[at].to_ascii_uppercase();
+            let mut t = HeavyHitters::with_capacity(8);
+            t.record_hashed(&HashedKey::lowercase(&upper), 1, 10);
+            t.record_hashed(&HashedKey::lowercase(&lower), 1, 10);
+            let top = t.top(8);
+            assert_eq!(top.len(), 1, "len {len}, capital at {at}: {top:?}");
+            assert_eq!(top[0].key, lower, "len {len}, capital at {at}");
+            assert_eq!(top[0].count, 2);
+        }
+    }
+}
+
+#[test]
+fn a_pair_with_a_capital_only_early_in_its_host_counts_as_the_built_pair() {
+    let mut ours = HeavyHitters::pairs_with_capacity(8);
+    let mut built = HeavyHitters::pairs_with_capacity(8);
+    for h in [&b"www.example-cdn.net"[..], b"WWW.example-cdn.net"] {
+        ours.record_pair(&HashedKey::new(b"/a"), &HashedKey::lowercase(h), 1, 1);
+        built.record(&built_pair(b"/a", h), 1, 1);
+    }
+    assert_eq!(ours.top(8), built.top(8));
+}
+
+#[test]
+fn hosts_numbered_at_the_front_get_distinct_tags() {
+    // Shard-style hosts of 20 bytes, numbered where a body's remainder once went unread.
+    let tags: std::collections::HashSet<u32> = (0..1000)
+        .map(|i| key::tag(key::hash(format!("{i:04}.example-cdn.net").as_bytes())))
+        .collect();
+    assert!(tags.len() > 990, "{} distinct tags of 1000 keys", tags.len());
+}
