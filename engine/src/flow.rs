@@ -183,12 +183,12 @@ impl FlowKey {
         ]))
     }
 
-    /// The key's hash for the table's index: the address words folded into one (each end's
-    /// halves turned apart, so no two fields cancel alike) and one folded multiply of that
-    /// with the ports and VLAN (foldhash's mixing step), seeded with [`SHARD_SEED`] so a
-    /// replay evicts alike every time. Every address bit, port bit and VLAN bit reaches the
-    /// result; the second operand is never 0 (the ports and VLAN fill 48 bits, and
-    /// `SEEDS[1]`'s top 16 are not all clear).
+    /// The key's hash for the table's index: each end's two address words through a folded
+    /// multiply (foldhash's mixing step), the first end's result carried into the second's,
+    /// and a last one of that with the ports and VLAN, seeded with [`SHARD_SEED`] so a replay
+    /// evicts alike every time. Every address bit, port bit and VLAN bit reaches the result;
+    /// the last second operand is never 0 (the ports and VLAN fill 48 bits, and `SEEDS[1]`'s
+    /// top 16 are not all clear), and no choice of one end's address zeroes the first.
     ///
     /// An IPv4 key (both ends IPv4-mapped) hashes as its [`V4Key`] does, so the segment path's
     /// [`FlowTable::get_v4`] finds what this key inserted.
@@ -197,12 +197,13 @@ impl FlowKey {
         if let Some(v4) = self.v4() {
             return v4.hash();
         }
+        // Each end's two words through a multiply of their own, not XORed together: a client
+        // picks the low 64 bits of its IPv6 address, and a linear fold of the words is one it
+        // could cancel against the (public) seed, sending every port of it to one hash.
         let [a, b] = &self.ends;
-        let addrs = a.addr[1]
-            ^ b.addr[1].rotate_left(32)
-            ^ a.addr[0].rotate_left(16)
-            ^ b.addr[0].rotate_left(48);
-        folded_multiply(addrs ^ SEEDS[0], self.ports_vlan() ^ SEEDS[1])
+        let h = folded_multiply(a.addr[0] ^ SEEDS[0], a.addr[1] ^ SEEDS[2]);
+        let h = folded_multiply(h ^ b.addr[0] ^ SEEDS[3], b.addr[1] ^ SEEDS[2]);
+        folded_multiply(h ^ SEEDS[0], self.ports_vlan() ^ SEEDS[1])
     }
 }
 
@@ -277,9 +278,11 @@ fn low32(v: u64) -> u32 {
 
 /// The index hash's constants: [`SHARD_SEED`] spread by the digits of pi (as foldhash takes
 /// its own).
-const SEEDS: [u64; 2] = [
+const SEEDS: [u64; 4] = [
     SHARD_SEED ^ 0x243f_6a88_85a3_08d3,
     SHARD_SEED ^ 0xa409_3822_299f_31d0,
+    SHARD_SEED ^ 0x082e_fa98_ec4e_6c89,
+    SHARD_SEED ^ 0x4528_21e6_38d0_1377,
 ];
 
 /// Seed of the replay's sharding hash (`offline::shard`), and with one bit flipped of the flow
@@ -792,6 +795,35 @@ impl FlowTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_client_cannot_send_all_its_ports_to_one_hash() {
+        // The client picks the low 64 bits of its address. Before, the four address words were
+        // XORed into the multiply's first operand, which a chosen word cancelled against the
+        // seed; now it may zero its own end's multiply, and the ports still spread.
+        let server: u128 = 0x2001_0db8_0000_0000_0000_0000_0000_0001;
+        let (s0, s1) = ((server >> 64) as u64, server as u64);
+        let c0: u64 = 0x2001_0db9_0000_0000;
+        let cancels_linear_fold =
+            (SEEDS[0] ^ s1 ^ s0.rotate_left(16) ^ c0.rotate_left(48)).rotate_right(32);
+        for c1 in [cancels_linear_fold, SEEDS[2], SEEDS[2] ^ s1, 0] {
+            for c0 in [c0, 0x0000_0000_0000_0000, u64::MAX] {
+                let client = (u128::from(c0) << 64) | u128::from(c1);
+                let srv = Endpoint::new(IpAddr::from(std::net::Ipv6Addr::from(server)), 443);
+                let hashes: std::collections::HashSet<u64> = (1..=5000u16)
+                    .map(|p| {
+                        let c = Endpoint::new(IpAddr::from(std::net::Ipv6Addr::from(client)), p);
+                        FlowKey::of(0, c, srv).0.hash() & u64::from(u32::MAX)
+                    })
+                    .collect();
+                assert!(
+                    hashes.len() > 4990,
+                    "{c0:#x}:{c1:#x}: {} distinct of 5000",
+                    hashes.len()
+                );
+            }
+        }
+    }
 
     /// The segment path's IPv4 key finds what the general key inserted, from either end, with
     /// the same side; an IPv6 flow and another VLAN's are not found by it.
