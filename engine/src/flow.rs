@@ -802,7 +802,7 @@ mod tests {
         // XORed into the multiply's first operand, which a chosen word cancelled against the
         // seed; now it may zero its own end's multiply, and the ports still spread.
         let server: u128 = 0x2001_0db8_0000_0000_0000_0000_0000_0001;
-        let (s0, s1) = ((server >> 64) as u64, server as u64);
+        let (s0, s1): (u64, u64) = (0x2001_0db8_0000_0000, 1);
         let c0: u64 = 0x2001_0db9_0000_0000;
         let cancels_linear_fold =
             (SEEDS[0] ^ s1 ^ s0.rotate_left(16) ^ c0.rotate_left(48)).rotate_right(32);

@@ -571,7 +571,9 @@ fn hashed_keys_count_as_their_bytes() {
 fn every_byte_of_a_long_key_reaches_its_hash() {
     // Keys of 17-80 bytes: a body that is not a multiple of 16 once left bytes unread.
     for len in 17..=80usize {
-        let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let base: Vec<u8> = (0..len)
+            .map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26])
+            .collect();
         for at in 0..len {
             let mut other = base.clone();
             other[at] = b'0';
@@ -589,7 +591,9 @@ fn a_capital_anywhere_in_a_host_is_lowered() {
     // As count_request counts hosts: one capital at each position of a lower-case host of
     // every length up to 80 counts with the lower-case host, which is what is stored.
     for len in 1..=80usize {
-        let lower: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let lower: Vec<u8> = (0..len)
+            .map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26])
+            .collect();
         for at in 0..len {
             let mut upper = lower.clone();
             upper[at] = upper[at].to_ascii_uppercase();
@@ -621,5 +625,9 @@ fn hosts_numbered_at_the_front_get_distinct_tags() {
     let tags: std::collections::HashSet<u32> = (0..1000)
         .map(|i| key::tag(key::hash(format!("{i:04}.example-cdn.net").as_bytes())))
         .collect();
-    assert!(tags.len() > 990, "{} distinct tags of 1000 keys", tags.len());
+    assert!(
+        tags.len() > 990,
+        "{} distinct tags of 1000 keys",
+        tags.len()
+    );
 }
