@@ -567,13 +567,18 @@ fn hashed_keys_count_as_their_bytes() {
     }
 }
 
+/// `len` lower-case letters, a to z and again.
+fn letters(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26])
+        .collect()
+}
+
 #[test]
 fn every_byte_of_a_long_key_reaches_its_hash() {
     // Keys of 17-80 bytes: a body that is not a multiple of 16 once left bytes unread.
     for len in 17..=80usize {
-        let base: Vec<u8> = (0..len)
-            .map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26])
-            .collect();
+        let base = letters(len);
         for at in 0..len {
             let mut other = base.clone();
             other[at] = b'0';
@@ -591,9 +596,7 @@ fn a_capital_anywhere_in_a_host_is_lowered() {
     // As count_request counts hosts: one capital at each position of a lower-case host of
     // every length up to 80 counts with the lower-case host, which is what is stored.
     for len in 1..=80usize {
-        let lower: Vec<u8> = (0..len)
-            .map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26])
-            .collect();
+        let lower = letters(len);
         for at in 0..len {
             let mut upper = lower.clone();
             upper[at] = upper[at].to_ascii_uppercase();
