@@ -148,16 +148,18 @@ fn assert_trailer(frame: &[u8], payload: &[u8], trailer: &[u8]) {
 }
 
 /// Where a head ends read the plain way, line by line: after the first empty line (CRLF or LF)
-/// that follows the start line. An oracle for the parser's word-at-a-time line scan.
+/// that follows the start line. Any run of CR and LF bytes before the start line is skipped
+/// first, as nginx does (`"\r\r\n"` there is no start line). An oracle for the parser's
+/// word-at-a-time line scan.
 fn naive_head_end(buf: &[u8]) -> Option<usize> {
-    let (mut end, mut start_line_seen) = (0, false);
-    for line in buf.split_inclusive(|&b| b == b'\n') {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let mut lines = buf[start..].split_inclusive(|&b| b == b'\n');
+    let mut end = start + lines.next()?.len();
+    for line in lines {
         end += line.len();
-        let empty = line == b"\r\n" || line == b"\n";
-        if empty && start_line_seen {
+        if line == b"\r\n" || line == b"\n" {
             return Some(end);
         }
-        start_line_seen |= !empty;
     }
     None
 }
