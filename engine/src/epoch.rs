@@ -234,6 +234,9 @@ impl EpochCollector {
                     i += 1;
                 }
             }
+            // Merged in worker order, whatever order they were drained in: space-saving merges
+            // settle ties by order, so the approximate tail of a report would differ run to run.
+            batch.sort_by_key(|(w, _)| *w);
             // Untouched deltas (a worker that only saw the epoch go by) still close the
             // second: an idle second is a second with zero requests.
             let touched: Vec<&CoreDelta> = batch

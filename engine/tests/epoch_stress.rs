@@ -102,3 +102,37 @@ fn no_count_is_lost_or_counted_twice() {
     );
     assert_eq!(got, want, "per-epoch counts differ");
 }
+
+/// Deltas of one epoch reach `close` in worker order, however many epochs wait at once: the
+/// heavy-hitter merges settle ties by order, so another order would change the approximate
+/// tail of a report from run to run.
+#[test]
+fn an_epochs_deltas_are_merged_in_worker_order() {
+    const SECONDS: u64 = 4;
+    let shared: Vec<Arc<EpochShared>> = (0..3).map(|_| EpochShared::new()).collect();
+    let mut collector = EpochCollector::new(shared.clone());
+    for (i, s) in shared.iter().enumerate() {
+        let mut worker = Worker::new(&WorkerConfig::default(), CoreDelta::new(1));
+        let mut epoch = WorkerEpoch::new(Arc::clone(s), thread::current());
+        // Every worker retires several epochs before the collector drains any.
+        for second in 1..=SECONDS {
+            epoch.enter(&mut worker, second);
+            let delta = worker.delta_mut();
+            delta.touched = true;
+            delta.add(Counter::Requests, i as u64 + 1);
+        }
+        epoch.finish(&mut worker);
+    }
+    let mut order = Vec::new();
+    collector.collect(|epoch, deltas| {
+        order.push((
+            epoch,
+            deltas
+                .iter()
+                .map(|d| d.get(Counter::Requests))
+                .collect::<Vec<_>>(),
+        ));
+    });
+    let expected: Vec<(u64, Vec<u64>)> = (1..=SECONDS).map(|s| (s, vec![1, 2, 3])).collect();
+    assert_eq!(order, expected);
+}
