@@ -41,11 +41,31 @@ impl Worker {
     /// [`Worker::parse`] for a caller that knows whether `side` is the flow's client (the
     /// stream has its flow at hand: one slab lookup less per segment).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(super) fn parse_as(
         &mut self,
         slot: u32,
         side: Side,
         is_client: bool,
+        buf: &[u8],
+        early_ts: u64,
+        split: usize,
+        ts: u64,
+    ) -> Stop {
+        // One loop per side: each has only its own parser inlined, so fewer registers are
+        // saved and spilled around a head than in one loop holding both.
+        if is_client {
+            self.parse_side::<true>(slot, side, buf, early_ts, split, ts)
+        } else {
+            self.parse_side::<false>(slot, side, buf, early_ts, split, ts)
+        }
+    }
+
+    /// [`Worker::parse_as`] for one side: requests when `CLIENT`, responses otherwise.
+    fn parse_side<const CLIENT: bool>(
+        &mut self,
+        slot: u32,
+        side: Side,
         buf: &[u8],
         early_ts: u64,
         split: usize,
@@ -64,7 +84,7 @@ impl Worker {
                 return Stop::Framing(Framing::Boundary);
             }
             let msg_ts = if at < split { early_ts } else { ts };
-            let parsed = if is_client {
+            let parsed = if CLIENT {
                 match parse_request(rest) {
                     Ok(Status::Complete(req)) => {
                         self.count_request(slot, side, &req, msg_ts);
