@@ -39,12 +39,12 @@
 //! [`linewatch_parser::wire::write_send_stamp`]) gives "sent → seen by this worker" as packet
 //! time minus offset minus stamp, recorded in µs into `capture_latency_us`. Offline the offset
 //! is unset and stamps are ignored: a capture file's times are not this host's monotonic clock.
-//! An unstamped frame costs one length compare (its trailer is shorter than a stamp). A stamped
-//! frame only notes its latency ([`CAPTURE_PENDING`] at most); the batch loop moves the notes
-//! into the histogram after each batch ([`Worker::flush_capture_latency`]): a histogram call
-//! anywhere in the per-frame path cost every frame, stamped or not, about 20 instructions of
-//! spills and reloads around it (callgrind, perf/README.md); a note costs a stamped frame a
-//! store.
+//! Offline a frame costs one test of the offset; live, an unstamped frame one length compare
+//! more (its trailer is shorter than a stamp). A stamped frame only notes its latency
+//! ([`CAPTURE_PENDING`] at most); the batch loop moves the notes into the histogram after each
+//! batch ([`Worker::flush_capture_latency`]): a histogram call anywhere in the per-frame path
+//! cost every frame, stamped or not, about 20 instructions of spills and reloads around it
+//! (callgrind, perf/README.md); a note costs a stamped frame a store.
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -341,8 +341,12 @@ impl Worker {
     /// (inlined with `INLINE`). By value: see [`Worker::process_frame`].
     #[inline(always)]
     fn segment_decoded<const INLINE: bool>(&mut self, ts: u64, seg: TcpSegment<'_>) {
-        if let Some(sent_ns) = seg.send_stamp() {
-            self.capture_latency(ts, sent_ns);
+        // Stamps are read only when packet time is this host's clock (live): offline the
+        // trailer is not looked at, and its length need not be kept.
+        if self.monotonic_offset_ns.is_some() {
+            if let Some(sent_ns) = seg.send_stamp() {
+                self.capture_latency(ts, sent_ns);
+            }
         }
         if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
             self.new_connection(ts, &{ seg });
