@@ -250,7 +250,11 @@ impl Worker {
     /// [`Worker::process_frame`] for a frame of any other shape: the general walk.
     #[inline(never)]
     fn process_walked(&mut self, ts: u64, link: LinkType, frame: &[u8], wire_len: u32) {
-        self.decoded_frame::<false>(ts, link, frame, decode_frame(link, frame), wire_len);
+        self.count_frame(wire_len);
+        match decode_frame(link, frame) {
+            Ok(seg) if !seg.fragmented => self.segment_decoded::<false>(ts, seg),
+            decoded => self.fragment(ts, link, frame, &decoded, wire_len),
+        }
     }
 
     /// [`Worker::process_frame`] for a frame its caller has already decoded (the parallel
@@ -266,24 +270,10 @@ impl Worker {
         decoded: Result<TcpSegment<'_>, WireError>,
         wire_len: u32,
     ) {
-        self.decoded_frame::<true>(ts, link, frame, decoded, wire_len);
-    }
-
-    /// Counts a decoded frame: its segment on the segment path (inlined with `INLINE`), a
-    /// fragment or an error out of line.
-    #[inline(always)]
-    fn decoded_frame<const INLINE: bool>(
-        &mut self,
-        ts: u64,
-        link: LinkType,
-        frame: &[u8],
-        decoded: Result<TcpSegment<'_>, WireError>,
-        wire_len: u32,
-    ) {
         self.count_frame(wire_len);
         match decoded {
-            Ok(seg) if !seg.fragmented => self.segment_decoded::<INLINE>(ts, seg),
-            _ => self.not_segment(ts, link, frame, &decoded, wire_len),
+            Ok(seg) if !seg.fragmented => self.segment_decoded::<true>(ts, seg),
+            _ => self.fragment(ts, link, frame, &decoded, wire_len),
         }
     }
 
@@ -295,41 +285,12 @@ impl Worker {
         self.delta.add(Counter::Bytes, u64::from(wire_len));
     }
 
-    /// A frame that did not decode to a whole segment: a fragment (to the reassembler) or an
-    /// error. Out of line, off the frame path.
-    #[inline(never)]
-    fn not_segment(
-        &mut self,
-        ts: u64,
-        link: LinkType,
-        frame: &[u8],
-        decoded: &Result<TcpSegment<'_>, WireError>,
-        wire_len: u32,
-    ) {
-        // A first fragment too short for the TCP header (RFC 1858's tiny fragment) decodes
-        // as truncated: the reassembler tells it from a frame the capture cut.
-        let fragment = match decoded {
-            Ok(seg) => seg.fragmented,
-            Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
-        };
-        if fragment {
-            self.fragment(ts, link, frame, decoded, wire_len);
-        } else {
-            self.decoded::<false>(ts, decoded);
-        }
-    }
-
-    /// A decoded frame (or reassembled datagram) that is not a fragment to hold: counted.
-    /// Inlined in both callers; the segment path is inlined with `INLINE`, called out of line
-    /// without.
+    /// The fragment path's count of a decoded frame (or reassembled datagram) that is not a
+    /// fragment to hold: its segment on the out-of-line segment path, or its error.
     #[inline(always)]
-    fn decoded<const INLINE: bool>(
-        &mut self,
-        ts: u64,
-        decoded: &Result<TcpSegment<'_>, WireError>,
-    ) {
+    fn decoded(&mut self, ts: u64, decoded: &Result<TcpSegment<'_>, WireError>) {
         match decoded {
-            Ok(seg) => self.segment_decoded::<INLINE>(ts, *seg),
+            Ok(seg) => self.segment_decoded::<false>(ts, *seg),
             Err(e) => {
                 self.delta.add(Counter::Undecoded, 1);
                 self.delta.tally.wire_errors[e.index()] += 1;
