@@ -46,8 +46,9 @@ impl Worker {
         self.reassemble = on;
     }
 
-    /// The fragment path: offers the frame, already counted as a packet, to the reassembler,
-    /// and counts it as before or as the datagram it completes. Out of line, so the frame
+    /// The fragment path, for a frame already counted as a packet that did not decode to a
+    /// whole segment: a fragment is offered to the reassembler and counted as before or as
+    /// the datagram it completes; an error is counted as such. Out of line, so the frame
     /// path carries none of it. The reassembler is out of `self` while its datagram is
     /// counted, so the borrows do not meet; the move copies a few words, once per datagram.
     #[cold]
@@ -60,6 +61,16 @@ impl Worker {
         decoded: &Result<TcpSegment<'_>, WireError>,
         wire_len: u32,
     ) {
+        // A first fragment too short for the TCP header (RFC 1858's tiny fragment) decodes
+        // as truncated: the reassembler tells it from a frame the capture cut.
+        let fragment = match decoded {
+            Ok(seg) => seg.fragmented,
+            Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
+        };
+        if !fragment {
+            self.decoded(ts, decoded);
+            return;
+        }
         let counts = self
             .shard
             .is_none_or(|s| (s.owner)(decoded, s.workers) == s.index);
@@ -95,10 +106,10 @@ impl Worker {
         };
         match path {
             FragmentPath::Done => {}
-            FragmentPath::AsBefore => self.decoded::<false>(ts, decoded),
+            FragmentPath::AsBefore => self.decoded(ts, decoded),
             FragmentPath::Datagram => {
                 let defrag = std::mem::take(&mut self.defrag);
-                self.decoded::<false>(ts, &defrag.segment());
+                self.decoded(ts, &defrag.segment());
                 self.defrag = defrag;
             }
         }

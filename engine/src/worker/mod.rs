@@ -39,18 +39,20 @@
 //! [`linewatch_parser::wire::write_send_stamp`]) gives "sent → seen by this worker" as packet
 //! time minus offset minus stamp, recorded in µs into `capture_latency_us`. Offline the offset
 //! is unset and stamps are ignored: a capture file's times are not this host's monotonic clock.
-//! An unstamped frame costs one length compare (its trailer is shorter than a stamp). A stamped
-//! frame only notes its latency ([`CAPTURE_PENDING`] at most); the batch loop moves the notes
-//! into the histogram after each batch ([`Worker::flush_capture_latency`]): a histogram call
-//! anywhere in the per-frame path cost every frame, stamped or not, about 20 instructions of
-//! spills and reloads around it (callgrind, perf/README.md); a note costs a stamped frame a
-//! store.
+//! Offline a frame costs one test of the offset; live, an unstamped frame one length compare
+//! more (its trailer is shorter than a stamp). A stamped frame only notes its latency
+//! ([`CAPTURE_PENDING`] at most); the batch loop moves the notes into the histogram after each
+//! batch ([`Worker::flush_capture_latency`]): a histogram call anywhere in the per-frame path
+//! cost every frame, stamped or not, about 20 instructions of spills and reloads around it
+//! (callgrind, perf/README.md); a note costs a stamped frame a store.
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use linewatch_model::{ConnectionEvent, EventSink, SinkFactory};
-use linewatch_parser::wire::{decode_frame, LinkType, TcpFlags, TcpSegment, WireError};
+use linewatch_parser::wire::{
+    decode_frame, ethernet_ipv4_tcp, LinkType, TcpFlags, TcpSegment, WireError,
+};
 
 use crate::carry::{CarryPool, CARRY_SLOTS};
 use crate::counters::{addr_key, CoreDelta, Counter, SynRecord, SYN_LOG_CAPACITY};
@@ -227,9 +229,32 @@ impl Worker {
 
     /// Counts one frame captured at `ts` (ns since the Unix epoch); `wire_len` is its length on
     /// the wire (the capture may have cut it).
+    ///
+    /// The common frame (untagged Ethernet, IPv4, TCP) is decoded at fixed offsets and its
+    /// segment handed on as a value; any other frame takes the general walk out of line. The
+    /// segment is put in memory only on the paths that call out of line (a new flow, a SYN, a
+    /// hole): a `Result` of the two decodes, passed on by reference, was built in memory for
+    /// every frame (callgrind: ~9 instructions a frame more, perf/README.md).
     #[inline]
     pub fn process_frame(&mut self, ts: u64, link: LinkType, frame: &[u8], wire_len: u32) {
-        self.process_decoded(ts, link, frame, decode_frame(link, frame), wire_len);
+        if link == LinkType::Ethernet {
+            if let Some(seg) = ethernet_ipv4_tcp(frame) {
+                self.count_frame(wire_len);
+                self.segment_decoded::<true>(ts, seg);
+                return;
+            }
+        }
+        self.process_walked(ts, link, frame, wire_len);
+    }
+
+    /// [`Worker::process_frame`] for a frame of any other shape: the general walk.
+    #[inline(never)]
+    fn process_walked(&mut self, ts: u64, link: LinkType, frame: &[u8], wire_len: u32) {
+        self.count_frame(wire_len);
+        match decode_frame(link, frame) {
+            Ok(seg) if !seg.fragmented => self.segment_decoded::<false>(ts, seg),
+            decoded => self.fragment(ts, link, frame, &decoded, wire_len),
+        }
     }
 
     /// [`Worker::process_frame`] for a frame its caller has already decoded (the parallel
@@ -245,54 +270,55 @@ impl Worker {
         decoded: Result<TcpSegment<'_>, WireError>,
         wire_len: u32,
     ) {
+        self.count_frame(wire_len);
+        match decoded {
+            Ok(seg) if !seg.fragmented => self.segment_decoded::<true>(ts, seg),
+            _ => self.fragment(ts, link, frame, &decoded, wire_len),
+        }
+    }
+
+    /// Counts a frame in `packets` and `bytes`.
+    #[inline(always)]
+    fn count_frame(&mut self, wire_len: u32) {
         self.delta.touched = true;
         self.delta.add(Counter::Packets, 1);
         self.delta.add(Counter::Bytes, u64::from(wire_len));
-        // A first fragment too short for the TCP header (RFC 1858's tiny fragment) decodes
-        // as truncated: the reassembler tells it from a frame the capture cut.
-        let fragment = match &decoded {
-            Ok(seg) => seg.fragmented,
-            Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
-        };
-        if fragment {
-            self.fragment(ts, link, frame, &decoded, wire_len);
-            return;
-        }
-        // A reference, not a move: copying the decoded segment cost every frame ~80
-        // instructions (callgrind).
-        self.decoded::<true>(ts, &decoded);
     }
 
-    /// A decoded frame (or reassembled datagram) that is not a fragment to hold: counted.
-    /// Inlined in both callers; the frame path (`INLINE`) has the segment path inlined too,
-    /// the fragment path calls it out of line.
+    /// The fragment path's count of a decoded frame (or reassembled datagram) that is not a
+    /// fragment to hold: its segment on the out-of-line segment path, or its error.
     #[inline(always)]
-    fn decoded<const INLINE: bool>(
-        &mut self,
-        ts: u64,
-        decoded: &Result<TcpSegment<'_>, WireError>,
-    ) {
+    fn decoded(&mut self, ts: u64, decoded: &Result<TcpSegment<'_>, WireError>) {
         match decoded {
-            Ok(seg) => {
-                if let Some(sent_ns) = seg.send_stamp() {
-                    self.capture_latency(ts, sent_ns);
-                }
-                if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
-                    self.new_connection(ts, seg);
-                }
-                // Another server's traffic (`--dst`) is unmonitored as another port's is.
-                if !self.ports.monitors(seg) {
-                    self.delta.add(Counter::Unmonitored, 1);
-                } else if INLINE {
-                    self.segment_path(ts, seg);
-                } else {
-                    self.segment(ts, seg);
-                }
-            }
+            Ok(seg) => self.segment_decoded::<false>(ts, *seg),
             Err(e) => {
                 self.delta.add(Counter::Undecoded, 1);
                 self.delta.tally.wire_errors[e.index()] += 1;
             }
+        }
+    }
+
+    /// A decoded segment: its send stamp, a new connection, the filter, then the segment path
+    /// (inlined with `INLINE`). By value: see [`Worker::process_frame`].
+    #[inline(always)]
+    fn segment_decoded<const INLINE: bool>(&mut self, ts: u64, seg: TcpSegment<'_>) {
+        // Stamps are read only when packet time is this host's clock (live): offline the
+        // trailer is not looked at, and its length need not be kept.
+        if self.monotonic_offset_ns.is_some() {
+            if let Some(sent_ns) = seg.send_stamp() {
+                self.capture_latency(ts, sent_ns);
+            }
+        }
+        if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
+            self.new_connection(ts, &{ seg });
+        }
+        // Another server's traffic (`--dst`) is unmonitored as another port's is.
+        if !self.ports.monitors(&seg) {
+            self.delta.add(Counter::Unmonitored, 1);
+        } else if INLINE {
+            self.segment_path(ts, seg);
+        } else {
+            self.segment(ts, &{ seg });
         }
     }
 
@@ -353,15 +379,17 @@ impl Worker {
     /// [`crate::cross`]) one another worker handed on or the hold queue gives back.
     #[inline(never)]
     pub(super) fn segment(&mut self, ts: u64, seg: &TcpSegment<'_>) {
-        self.segment_path(ts, seg);
+        self.segment_path(ts, *seg);
     }
 
     /// The segment path: inlined in the frame path (a call there cost every frame its
     /// register saves and the segment's reloads), out of line for the rest ([`Worker::segment`]).
+    /// The segment is a value: the calls out of line take a copy made where they are
+    /// (`&{ seg }`), so the frame path never stores it whole.
     #[inline(always)]
-    fn segment_path(&mut self, ts: u64, seg: &TcpSegment<'_>) {
+    fn segment_path(&mut self, ts: u64, seg: TcpSegment<'_>) {
         // Another worker's flow goes to it (live, on queues that split connections).
-        if self.cross.is_some() && self.hand_off(ts, seg) {
+        if self.cross.is_some() && self.hand_off(ts, &{ seg }) {
             return;
         }
         let syn = seg.flags.has(linewatch_parser::wire::TcpFlags::SYN);
@@ -378,7 +406,7 @@ impl Worker {
                 (self.flows.get_v4(&key), side)
             }
             _ => {
-                let (key, side) = flow_key(seg);
+                let (key, side) = flow_key(&seg);
                 (self.flows.get(&key), side)
             }
         };
@@ -386,7 +414,7 @@ impl Worker {
         // frame, callgrind).
         let slot = match found {
             Some(slot) => slot,
-            None => match self.new_flow(seg, side) {
+            None => match self.new_flow(&{ seg }, side) {
                 Some(slot) => slot,
                 None => return,
             },
@@ -394,7 +422,7 @@ impl Worker {
 
         // Sent after bytes of the other direction still on their way from another worker:
         // held until they are in (see `cross`).
-        if self.cross.is_some() && self.crossing_hold(slot, side, ts, seg) {
+        if self.cross.is_some() && self.crossing_hold(slot, side, ts, &{ seg }) {
             return;
         }
         let mut flow = self.flows.flow_mut(slot);
@@ -441,7 +469,7 @@ impl Worker {
                 }
             }
             if !seg.payload.is_empty() {
-                self.syn_data(slot, side, seg, ts);
+                self.syn_data(slot, side, &{ seg }, ts);
                 self.end_of_segment(slot, side, fin, rst);
                 return;
             }
@@ -470,7 +498,7 @@ impl Worker {
                 if ahead > 0 {
                     // Ahead of a hole: held until it fills (out of line, see `reorder`). Its FIN
                     // waits too: Linux acts on it once the bytes before it are in.
-                    if self.out_of_order(slot, side, seg, ts) {
+                    if self.out_of_order(slot, side, &{ seg }, ts) {
                         self.end_of_segment(slot, side, false, rst);
                         return;
                     }
