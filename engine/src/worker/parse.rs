@@ -165,15 +165,13 @@ impl Worker {
         let line = &req.line;
         let kind = line.method_kind();
         let section = line.section();
+        // An absolute-form target's authority takes precedence over Host; an authority-form
+        // target (CONNECT) stands in when Host is absent. One match on the form.
         let host = match line.target_form() {
-            TargetForm::Absolute => line.authority(),
-            _ => None,
+            TargetForm::Origin | TargetForm::Asterisk => req.host,
+            TargetForm::Absolute => line.authority().or(req.host),
+            TargetForm::Authority => req.host.or(line.authority()),
         }
-        .or(req.host)
-        .or(match line.target_form() {
-            TargetForm::Authority => line.authority(),
-            _ => None,
-        })
         .unwrap_or(ABSENT);
         let user_agent = req.user_agent.unwrap_or(ABSENT);
         let declared = match req.body {
