@@ -74,11 +74,20 @@ impl<'a> LineFeeds<'a> {
 
 /// The LFs of `buf[at..at + WINDOW]` (of what there is of it) as a mask, bit `i` for
 /// `buf[at + i]`. `at` is at most `buf.len()`.
+///
+/// One path for a whole window and for one that `buf` cuts short: the window read is the one
+/// at `at` or, nearer the end, the last whole window of `buf`, with the bits before `at`
+/// shifted out (a head usually ends its buffer, and its header block is often shorter than a
+/// window: as a separate out-of-line path this was a call on most heads).
 #[inline]
 fn window_mask(buf: &[u8], at: usize) -> u64 {
-    match buf.get(at..at + WINDOW) {
-        Some(window) => whole_window_mask(window),
-        None => tail_mask(buf, at),
+    match buf.len().checked_sub(WINDOW) {
+        Some(last) if at < buf.len() => {
+            let from = at.min(last);
+            // `from <= at < from + WINDOW`: the shift is below 64.
+            whole_window_mask(&buf[from..from + WINDOW]) >> (at - from)
+        }
+        _ => short_buffer_mask(buf, at),
     }
 }
 
@@ -93,18 +102,12 @@ fn whole_window_mask(window: &[u8]) -> u64 {
         })
 }
 
-/// [`window_mask`] for a window that `buf` cuts short: the last whole window of `buf` is read
-/// and the bits before `at` shifted out, so it costs what a whole window costs whenever `buf`
-/// has `WINDOW` bytes. Out of line, so that the constants of its byte loop stay out of the
-/// caller's registers.
+/// [`window_mask`] for a buffer shorter than a window, or a start at its end. Out of line, so
+/// that the constants of its byte loop stay out of the caller's registers.
 #[inline(never)]
-fn tail_mask(buf: &[u8], at: usize) -> u64 {
+fn short_buffer_mask(buf: &[u8], at: usize) -> u64 {
     if at >= buf.len() {
         return 0;
-    }
-    if let Some(from) = buf.len().checked_sub(WINDOW) {
-        // `from < at < from + WINDOW`: the shift is below 64.
-        return whole_window_mask(&buf[from..]) >> (at - from);
     }
     (0..WINDOW / LANES).fold(0, |mask, i| {
         mask | u64::from(lanes_mask(buf, at + i * LANES)) << (i * LANES)
