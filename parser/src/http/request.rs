@@ -85,8 +85,9 @@ impl Method {
     }
 }
 
-/// A request line, borrowed from the input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A request line, borrowed from the input. Two lines are equal when their method, target and
+/// version are (the section length the parse may have kept follows from the target).
+#[derive(Clone, Copy)]
 pub struct RequestLine<'a> {
     /// The method token, e.g. `GET`.
     pub method: &'a [u8],
@@ -94,6 +95,27 @@ pub struct RequestLine<'a> {
     pub target: &'a [u8],
     /// The protocol version ([`Version::Http09`] when the line has none).
     pub version: Version,
+    /// The length of the target's section when the parse found it (0: not found, computed
+    /// by [`RequestLine::section`] when asked).
+    section_len: usize,
+}
+
+impl PartialEq for RequestLine<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.method, self.target, self.version) == (other.method, other.target, other.version)
+    }
+}
+
+impl Eq for RequestLine<'_> {}
+
+impl core::fmt::Debug for RequestLine<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RequestLine")
+            .field("method", &self.method)
+            .field("target", &self.target)
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 impl<'a> RequestLine<'a> {
@@ -109,7 +131,10 @@ impl<'a> RequestLine<'a> {
 
     /// The section the request is counted under (see [`super::section`]).
     pub fn section(&self) -> &'a [u8] {
-        target::section(self.target)
+        match self.target.get(..self.section_len) {
+            Some(section) if self.section_len != 0 => section,
+            _ => target::section(self.target),
+        }
     }
 
     /// The authority of an absolute-form target, which takes precedence over Host.
@@ -197,7 +222,7 @@ pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>
     };
 
     let mut target_at = method_len + 1;
-    let mut target_len = scan::target_end(&buf[target_at..]);
+    let (mut target_len, section_len) = scan::target_end_and_section(&buf[target_at..]);
     if target_len == 0 && buf.get(target_at) == Some(&b' ') {
         // Several SPs after the method, which nginx serves: off the common path.
         target_at = skip_spaces(buf, target_at);
@@ -240,6 +265,7 @@ pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>
         method,
         target,
         version,
+        section_len,
     };
     Ok(Status::Complete((line, len)))
 }
@@ -344,6 +370,7 @@ fn lenient_after_target<'a>(
                     method,
                     target,
                     version,
+                    section_len: 0,
                 };
                 Status::Complete((line, len))
             }
@@ -380,6 +407,7 @@ fn http_09<'a>(
         method,
         target,
         version: Version::Http09,
+        section_len: 0,
     };
     Ok(Status::Complete((line, len)))
 }
@@ -489,6 +517,32 @@ mod tests {
             .complete()
             .unwrap();
         assert_eq!(l.target, "/δ".as_bytes());
+    }
+
+    #[test]
+    fn sections_kept_by_the_parse_are_the_targets_sections() {
+        for line in [
+            &b"GET / HTTP/1.1\r\n"[..],
+            b"GET /s123 HTTP/1.1\r\n",
+            b"GET /s123/page4?id=5 HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"POST /a?b/c HTTP/1.0\r\n",
+            b"GET /#frag HTTP/1.1\r\n",
+            b"GET //x HTTP/1.1\r\n",
+            b"GET /a-first-segment-longer-than-sixteen/b HTTP/1.1\r\n",
+            b"GET  /spaces/before HTTP/1.1\r\n",
+            b"GET /http09\r\n",
+            b"OPTIONS * HTTP/1.1\r\n",
+            b"GET http://example.com/a/b HTTP/1.1\r\n",
+            b"CONNECT example.com:443 HTTP/1.1\r\n",
+        ] {
+            let (parsed, _) = parse_request_line(line).unwrap().complete().unwrap();
+            assert_eq!(
+                parsed.section(),
+                target::section(parsed.target),
+                "{:?}",
+                std::string::String::from_utf8_lossy(line)
+            );
+        }
     }
 
     #[test]
