@@ -126,6 +126,10 @@ impl<'a> RequestLine<'a> {
 
     /// The target's form.
     pub fn target_form(&self) -> TargetForm {
+        // A section kept by the parse is an origin-form target's.
+        if self.section_len != 0 {
+            return TargetForm::Origin;
+        }
         TargetForm::of(self.target)
     }
 
@@ -536,6 +540,7 @@ mod tests {
             b"CONNECT example.com:443 HTTP/1.1\r\n",
         ] {
             let (parsed, _) = parse_request_line(line).unwrap().complete().unwrap();
+            assert_eq!(parsed.target_form(), TargetForm::of(parsed.target));
             assert_eq!(
                 parsed.section(),
                 target::section(parsed.target),
