@@ -98,6 +98,8 @@ pub struct RequestLine<'a> {
     /// The length of the target's section when the parse found it (0: not found, computed
     /// by [`RequestLine::section`] when asked).
     section_len: usize,
+    /// The method's counter class, told while the method was read.
+    kind: Method,
 }
 
 impl PartialEq for RequestLine<'_> {
@@ -121,7 +123,7 @@ impl core::fmt::Debug for RequestLine<'_> {
 impl<'a> RequestLine<'a> {
     /// The method's counter class.
     pub fn method_kind(&self) -> Method {
-        Method::of(self.method)
+        self.kind
     }
 
     /// The target's form.
@@ -210,15 +212,15 @@ pub const MAX_REQUEST_LINE: usize = 8 * 1024;
 /// line end.
 #[inline]
 pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>, HttpError> {
-    let method_len = match method_len(buf)? {
-        Status::Complete(len) => len,
+    let (method_len, kind) = match method_len(buf)? {
+        Status::Complete(read) => read,
         Status::Partial => return Ok(Status::Partial),
     };
     let method = &buf[..method_len];
     // An error after a known method is malformed HTTP; after an unknown token it is more
     // likely not HTTP at all.
     let fail = |error: HttpError| {
-        if Method::of(method) == Method::Other {
+        if kind == Method::Other {
             HttpError::NotHttp
         } else {
             error
@@ -270,6 +272,7 @@ pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>
         target,
         version,
         section_len,
+        kind,
     };
     Ok(Status::Complete((line, len)))
 }
@@ -375,6 +378,7 @@ fn lenient_after_target<'a>(
                     target,
                     version,
                     section_len: 0,
+                    kind: Method::of(method),
                 };
                 Status::Complete((line, len))
             }
@@ -412,19 +416,21 @@ fn http_09<'a>(
         target,
         version: Version::Http09,
         section_len: 0,
+        kind: Method::Get,
     };
     Ok(Status::Complete((line, len)))
 }
 
-/// The length of the method token at the start of `buf`, which a space must follow.
+/// The length of the method token at the start of `buf`, which a space must follow, and its
+/// counter class (GET told by the same compare that finds its length).
 #[inline]
-fn method_len(buf: &[u8]) -> Result<Status<usize>, HttpError> {
+fn method_len(buf: &[u8]) -> Result<Status<(usize, Method)>, HttpError> {
     if buf.starts_with(b"GET ") {
-        return Ok(Status::Complete(3));
+        return Ok(Status::Complete((3, Method::Get)));
     }
     for (i, &byte) in buf.iter().enumerate().take(MAX_METHOD_LEN + 1) {
         match byte {
-            b' ' if i > 0 => return Ok(Status::Complete(i)),
+            b' ' if i > 0 => return Ok(Status::Complete((i, Method::of_any(&buf[..i])))),
             _ if class::is_method(byte) && i < MAX_METHOD_LEN => {}
             _ => return Err(HttpError::NotHttp),
         }
@@ -536,11 +542,15 @@ mod tests {
             b"GET  /spaces/before HTTP/1.1\r\n",
             b"GET /http09\r\n",
             b"OPTIONS * HTTP/1.1\r\n",
+            b"HEAD /h HTTP/1.1\r\n",
+            b"PURGE /p HTTP/1.1\r\n",
+            b"HEAD  /lenient  HTTP/1.1\r\n",
             b"GET http://example.com/a/b HTTP/1.1\r\n",
             b"CONNECT example.com:443 HTTP/1.1\r\n",
         ] {
             let (parsed, _) = parse_request_line(line).unwrap().complete().unwrap();
             assert_eq!(parsed.target_form(), TargetForm::of(parsed.target));
+            assert_eq!(parsed.method_kind(), Method::of(parsed.method));
             assert_eq!(
                 parsed.section(),
                 target::section(parsed.target),
