@@ -85,8 +85,9 @@ impl Method {
     }
 }
 
-/// A request line, borrowed from the input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A request line, borrowed from the input. Two lines are equal when their method, target and
+/// version are (the section length the parse may have kept follows from the target).
+#[derive(Clone, Copy)]
 pub struct RequestLine<'a> {
     /// The method token, e.g. `GET`.
     pub method: &'a [u8],
@@ -94,22 +95,52 @@ pub struct RequestLine<'a> {
     pub target: &'a [u8],
     /// The protocol version ([`Version::Http09`] when the line has none).
     pub version: Version,
+    /// The length of the target's section when the parse found it (0: not found, computed
+    /// by [`RequestLine::section`] when asked).
+    section_len: usize,
+    /// The method's counter class, told while the method was read.
+    kind: Method,
+}
+
+impl PartialEq for RequestLine<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.method, self.target, self.version) == (other.method, other.target, other.version)
+    }
+}
+
+impl Eq for RequestLine<'_> {}
+
+impl core::fmt::Debug for RequestLine<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RequestLine")
+            .field("method", &self.method)
+            .field("target", &self.target)
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 impl<'a> RequestLine<'a> {
     /// The method's counter class.
     pub fn method_kind(&self) -> Method {
-        Method::of(self.method)
+        self.kind
     }
 
     /// The target's form.
     pub fn target_form(&self) -> TargetForm {
+        // A section kept by the parse is an origin-form target's.
+        if self.section_len != 0 {
+            return TargetForm::Origin;
+        }
         TargetForm::of(self.target)
     }
 
     /// The section the request is counted under (see [`super::section`]).
     pub fn section(&self) -> &'a [u8] {
-        target::section(self.target)
+        match self.target.get(..self.section_len) {
+            Some(section) if self.section_len != 0 => section,
+            _ => target::section(self.target),
+        }
     }
 
     /// The authority of an absolute-form target, which takes precedence over Host.
@@ -181,15 +212,15 @@ pub const MAX_REQUEST_LINE: usize = 8 * 1024;
 /// line end.
 #[inline]
 pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>, HttpError> {
-    let method_len = match method_len(buf)? {
-        Status::Complete(len) => len,
+    let (method_len, kind) = match method_len(buf)? {
+        Status::Complete(read) => read,
         Status::Partial => return Ok(Status::Partial),
     };
     let method = &buf[..method_len];
     // An error after a known method is malformed HTTP; after an unknown token it is more
     // likely not HTTP at all.
     let fail = |error: HttpError| {
-        if Method::of(method) == Method::Other {
+        if kind == Method::Other {
             HttpError::NotHttp
         } else {
             error
@@ -197,7 +228,7 @@ pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>
     };
 
     let mut target_at = method_len + 1;
-    let mut target_len = scan::target_end(&buf[target_at..]);
+    let (mut target_len, section_len) = scan::target_end_and_section(&buf[target_at..]);
     if target_len == 0 && buf.get(target_at) == Some(&b' ') {
         // Several SPs after the method, which nginx serves: off the common path.
         target_at = skip_spaces(buf, target_at);
@@ -240,6 +271,8 @@ pub fn parse_request_line(buf: &[u8]) -> Result<Status<(RequestLine<'_>, usize)>
         method,
         target,
         version,
+        section_len,
+        kind,
     };
     Ok(Status::Complete((line, len)))
 }
@@ -344,6 +377,8 @@ fn lenient_after_target<'a>(
                     method,
                     target,
                     version,
+                    section_len: 0,
+                    kind: Method::of(method),
                 };
                 Status::Complete((line, len))
             }
@@ -380,19 +415,22 @@ fn http_09<'a>(
         method,
         target,
         version: Version::Http09,
+        section_len: 0,
+        kind: Method::Get,
     };
     Ok(Status::Complete((line, len)))
 }
 
-/// The length of the method token at the start of `buf`, which a space must follow.
+/// The length of the method token at the start of `buf`, which a space must follow, and its
+/// counter class (GET told by the same compare that finds its length).
 #[inline]
-fn method_len(buf: &[u8]) -> Result<Status<usize>, HttpError> {
+fn method_len(buf: &[u8]) -> Result<Status<(usize, Method)>, HttpError> {
     if buf.starts_with(b"GET ") {
-        return Ok(Status::Complete(3));
+        return Ok(Status::Complete((3, Method::Get)));
     }
     for (i, &byte) in buf.iter().enumerate().take(MAX_METHOD_LEN + 1) {
         match byte {
-            b' ' if i > 0 => return Ok(Status::Complete(i)),
+            b' ' if i > 0 => return Ok(Status::Complete((i, Method::of_any(&buf[..i])))),
             _ if class::is_method(byte) && i < MAX_METHOD_LEN => {}
             _ => return Err(HttpError::NotHttp),
         }
@@ -489,6 +527,37 @@ mod tests {
             .complete()
             .unwrap();
         assert_eq!(l.target, "/δ".as_bytes());
+    }
+
+    #[test]
+    fn sections_kept_by_the_parse_are_the_targets_sections() {
+        for line in [
+            &b"GET / HTTP/1.1\r\n"[..],
+            b"GET /s123 HTTP/1.1\r\n",
+            b"GET /s123/page4?id=5 HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"POST /a?b/c HTTP/1.0\r\n",
+            b"GET /#frag HTTP/1.1\r\n",
+            b"GET //x HTTP/1.1\r\n",
+            b"GET /a-first-segment-longer-than-sixteen/b HTTP/1.1\r\n",
+            b"GET  /spaces/before HTTP/1.1\r\n",
+            b"GET /http09\r\n",
+            b"OPTIONS * HTTP/1.1\r\n",
+            b"HEAD /h HTTP/1.1\r\n",
+            b"PURGE /p HTTP/1.1\r\n",
+            b"HEAD  /lenient  HTTP/1.1\r\n",
+            b"GET http://example.com/a/b HTTP/1.1\r\n",
+            b"CONNECT example.com:443 HTTP/1.1\r\n",
+        ] {
+            let (parsed, _) = parse_request_line(line).unwrap().complete().unwrap();
+            assert_eq!(parsed.target_form(), TargetForm::of(parsed.target));
+            assert_eq!(parsed.method_kind(), Method::of(parsed.method));
+            assert_eq!(
+                parsed.section(),
+                target::section(parsed.target),
+                "{:?}",
+                std::string::String::from_utf8_lossy(line)
+            );
+        }
     }
 
     #[test]
