@@ -18,7 +18,7 @@ use std::time::Duration;
 use common::heads::{client, segment, SERVER_PORT, T0};
 use common::scratch;
 use linewatch_testkit::frame::pcap;
-use live::{Linewatch, READY_TIMEOUT, SETTLE};
+use live::SETTLE;
 
 /// Connections, each with one request the capture misses.
 const CONNECTIONS: u32 = 50;
@@ -57,29 +57,15 @@ fn requests_held_past_a_hole_are_counted_when_capture_ends_after_a_quiet_second(
     let dir = scratch("live-held-at-end");
     let capture = dir.join("held.pcap");
     let frames = write_capture(&capture);
-    let summary = dir.join("summary.json");
-    let port = SERVER_PORT.to_string();
-    let lw = Linewatch::ready(
+    // Stopped past the second of the last frame: the worker's epoch moves on without frames.
+    let summary = live::tcpreplay_to_linewatch(
         &lab,
-        &["--interface", &lab.server_veth, "--port", &port],
-        &summary,
-        READY_TIMEOUT,
+        &dir,
+        &capture,
+        PPS,
+        SERVER_PORT,
+        SETTLE + Duration::from_secs(2),
     );
-    let out = lab
-        .client()
-        .exec("tcpreplay")
-        .args(["--intf1", &lab.client_veth, "--pps", PPS])
-        .arg(&capture)
-        .output()
-        .expect("running tcpreplay");
-    assert!(
-        out.status.success(),
-        "tcpreplay failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Past the second of the last frame: the worker's epoch moves on without frames.
-    std::thread::sleep(SETTLE + Duration::from_secs(2));
-    let summary = lw.interrupt();
     let errors = &summary["errors"];
     println!(
         "live: {CONNECTIONS} connections with a hole, {HELD} requests held each: requests {}, \
