@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::heads::{write_capture, SERVER_PORT, SPLIT, STALLED};
 use common::{map_of, scratch};
-use live::{Linewatch, READY_TIMEOUT, SETTLE};
+use live::SETTLE;
 
 /// Frames a second tcpreplay sends: far below what one worker counts, so the rings never
 /// overflow and the test is about the carry pool, not about capture loss.
@@ -29,28 +29,14 @@ fn stalled_heads_sent_live_leave_every_split_request_counted() {
     let dir = scratch("live-cut-heads");
     let capture = dir.join("stalled.pcap");
     write_capture(&capture, STALLED, SPLIT);
-    let summary = dir.join("summary.json");
-    let port = SERVER_PORT.to_string();
-    let lw = Linewatch::ready(
+    let summary = live::tcpreplay_to_linewatch(
         &lab,
-        &["--interface", &lab.server_veth, "--port", &port],
-        &summary,
-        READY_TIMEOUT,
+        &dir,
+        &capture,
+        PPS,
+        SERVER_PORT,
+        SETTLE + Duration::from_millis(500),
     );
-    let out = lab
-        .client()
-        .exec("tcpreplay")
-        .args(["--intf1", &lab.client_veth, "--pps", PPS])
-        .arg(&capture)
-        .output()
-        .expect("running tcpreplay");
-    assert!(
-        out.status.success(),
-        "tcpreplay failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::thread::sleep(SETTLE + Duration::from_millis(500));
-    let summary = lw.interrupt();
     let errors = &summary["errors"];
     println!(
         "live: {STALLED} stalled heads, {SPLIT} split requests at {PPS} frames/s: requests {}, \

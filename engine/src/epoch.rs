@@ -43,6 +43,12 @@
 //! written by one thread are visible to the thread that pops it — ownership of the `Box`
 //! moves, and no field of a `CoreDelta` is ever touched by two threads at once.
 //!
+//! A delta the worker counted nothing into (a second it only saw go by) is not merged: the
+//! aggregator skips it by its `touched` flag. So whatever counts outside the frame path sets
+//! the flag too: holes given up as a second begins or at the end (`worker::reorder`), and
+//! segments other workers hand on (`worker::cross`). Live, those often come in seconds
+//! without a frame of the worker's own: the end of a capture, above all.
+//!
 //! `acked` uses Release/Acquire and nothing stronger: there is one writer per counter and the
 //! aggregator only needs to see each worker's own history in order, not a total order across
 //! workers (a `SeqCst` fence would buy nothing). The end of input is `acked = u64::MAX`.
@@ -252,5 +258,153 @@ impl EpochCollector {
                 self.workers[w].give_back(d);
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::cast_possible_truncation)] // small test numbers
+mod tests {
+    //! What a worker counts off the frame path (held segments given up as a second begins or
+    //! at the end, segments another worker handed on) reaches the aggregator even in a second
+    //! in which the worker took no frame of its own: live, the epoch follows the wall clock,
+    //! and the end of a capture usually comes seconds after its last frame.
+
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use linewatch_parser::wire::{decode_frame, LinkType};
+    use linewatch_testkit::frame::{Frame, TcpFlags, TcpRepr};
+
+    use super::*;
+    use crate::counters::Counter;
+    use crate::cross::crossings;
+    use crate::owner::segment_owner;
+    use crate::reorder::HOLE_TIMEOUT_NS;
+    use crate::worker::WorkerConfig;
+
+    /// A second of wall time, as live capture numbers it.
+    const S: u64 = 1_800_000_000;
+    const REQUEST: &[u8] = b"GET /held HTTP/1.1\r\nHost: a\r\n\r\n";
+    const ISN: u32 = 1_000;
+
+    /// The `i`th request of the client on `port`: one segment each, back to back.
+    fn request(port: u16, i: u32) -> Vec<u8> {
+        Frame::tcp(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            TcpRepr {
+                src_port: port,
+                dst_port: 80,
+                seq: ISN + i * REQUEST.len() as u32,
+                ack: 1,
+                flags: TcpFlags::ACK | TcpFlags::PSH,
+                payload: REQUEST,
+                ..TcpRepr::default()
+            },
+        )
+        .to_vec()
+    }
+
+    fn feed(worker: &mut Worker, ts: u64, frame: &[u8]) {
+        worker.process_frame(ts, LinkType::Ethernet, frame, frame.len() as u32);
+    }
+
+    /// Workers with their epochs, and the aggregator's collector over them.
+    fn pipeline(workers: usize) -> (Vec<Worker>, Vec<WorkerEpoch>, EpochCollector) {
+        let shared: Vec<Arc<EpochShared>> = (0..workers).map(|_| EpochShared::new()).collect();
+        let epochs = shared
+            .iter()
+            .map(|s| WorkerEpoch::new(Arc::clone(s), std::thread::current()))
+            .collect();
+        let workers = (0..workers)
+            .map(|_| Worker::new(&WorkerConfig::default(), CoreDelta::new(0)))
+            .collect();
+        (workers, epochs, EpochCollector::new(shared))
+    }
+
+    /// `counter` summed over every delta the collector merges now.
+    fn merged(collector: &mut EpochCollector, counter: Counter) -> u64 {
+        let mut sum = 0;
+        collector.collect(|_, deltas| sum += deltas.iter().map(|d| d.get(counter)).sum::<u64>());
+        sum
+    }
+
+    /// Requests 0 and 2 of one connection in second `S`, request 1 missed by the capture:
+    /// request 2 is held past the hole.
+    fn hole(worker: &mut Worker, epoch: &mut WorkerEpoch) {
+        epoch.enter(worker, S);
+        feed(worker, S * NS_PER_SEC, &request(40_000, 0));
+        feed(worker, S * NS_PER_SEC + 1_000, &request(40_000, 2));
+        assert_eq!(worker.holes(), 1);
+        assert_eq!(worker.delta().get(Counter::Requests), 1);
+    }
+
+    #[test]
+    fn what_the_end_gives_up_is_counted_after_a_second_without_frames() {
+        let (mut workers, mut epochs, mut collector) = pipeline(1);
+        let (worker, epoch) = (&mut workers[0], &mut epochs[0]);
+        hole(worker, epoch);
+        // Live: the clock moves the epoch on while nothing comes, then the capture is stopped.
+        epoch.enter(worker, S + 1);
+        epoch.finish(worker);
+        assert_eq!(worker.holes(), 0);
+        // One request counted as it came, the held one as the end gave the hole up.
+        let mut requests = 0;
+        let mut gaps = 0;
+        collector.collect(|_, deltas| {
+            for d in deltas {
+                requests += d.get(Counter::Requests);
+                gaps += d.get(Counter::SequenceGaps);
+            }
+        });
+        assert_eq!((requests, gaps), (2, 1));
+    }
+
+    #[test]
+    fn a_hole_given_up_in_a_quiet_second_is_counted_in_it() {
+        let (mut workers, mut epochs, mut collector) = pipeline(1);
+        let (worker, epoch) = (&mut workers[0], &mut epochs[0]);
+        hole(worker, epoch);
+        let quiet = HOLE_TIMEOUT_NS / NS_PER_SEC + 1;
+        let mut requests = 0;
+        for s in 1..=quiet {
+            epoch.enter(worker, S + s);
+            // The aggregator's part, once a second (it hands the spares back).
+            requests += merged(&mut collector, Counter::Requests);
+        }
+        assert_eq!(worker.holes(), 0, "given up after {quiet} quiet seconds");
+        // Merged with its second, not kept back in a delta nobody merges.
+        assert_eq!(requests, 2);
+        epoch.finish(worker);
+        assert_eq!(merged(&mut collector, Counter::Requests), 0);
+    }
+
+    #[test]
+    fn what_another_worker_hands_on_is_counted_by_a_worker_without_frames() {
+        let (mut workers, mut epochs, mut collector) = pipeline(2);
+        for (w, c) in workers.iter_mut().zip(crossings(2)) {
+            w.set_crossing(c);
+        }
+        // A connection owned by worker 1, whose frame reaches worker 0's queue.
+        let port = (40_000..)
+            .find(|&p| {
+                let f = request(p, 0);
+                segment_owner(&decode_frame(LinkType::Ethernet, &f).unwrap(), 2) == 1
+            })
+            .unwrap();
+        for (w, e) in workers.iter_mut().zip(&mut epochs) {
+            e.enter(w, S);
+        }
+        feed(&mut workers[0], S * NS_PER_SEC, &request(port, 0));
+        assert_eq!(workers[1].take_crossed_at(S * NS_PER_SEC), 1);
+        assert_eq!(workers[1].delta().get(Counter::Requests), 1);
+        for (w, e) in workers.iter_mut().zip(&mut epochs) {
+            e.enter(w, S + 1);
+        }
+        assert_eq!(merged(&mut collector, Counter::Requests), 1);
+        for (w, e) in workers.iter_mut().zip(&mut epochs) {
+            w.finish_crossing();
+            e.finish(w);
+        }
+        assert_eq!(merged(&mut collector, Counter::Requests), 0);
     }
 }

@@ -66,6 +66,44 @@ pub fn lab_for(test: &str, programs: &[&str]) -> Option<Lab> {
     }
 }
 
+/// Starts linewatch on the lab's server veth watching `port` (its summary in `dir`), sends
+/// `capture` from the client end with tcpreplay at `pps` frames a second, waits `settle`
+/// and interrupts linewatch: its summary.
+///
+/// # Panics
+/// When tcpreplay or linewatch fails (with its stderr).
+pub fn tcpreplay_to_linewatch(
+    lab: &Lab,
+    dir: &Path,
+    capture: &Path,
+    pps: &str,
+    port: u16,
+    settle: Duration,
+) -> serde_json::Value {
+    let summary = dir.join("summary.json");
+    let port = port.to_string();
+    let lw = Linewatch::ready(
+        lab,
+        &["--interface", &lab.server_veth, "--port", &port],
+        &summary,
+        READY_TIMEOUT,
+    );
+    let out = lab
+        .client()
+        .exec("tcpreplay")
+        .args(["--intf1", &lab.client_veth, "--pps", pps])
+        .arg(capture)
+        .output()
+        .expect("running tcpreplay");
+    assert!(
+        out.status.success(),
+        "tcpreplay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(settle);
+    lw.interrupt()
+}
+
 /// linewatch running live inside the lab's server namespace.
 #[derive(Debug)]
 pub struct Linewatch {

@@ -256,6 +256,9 @@ impl Worker {
     /// The segment path for a segment from a lane or the hold queue: one call site for both.
     #[inline(never)]
     fn crossed_segment(&mut self, ts: u64, seg: &TcpSegment<'_>) {
+        // Counted outside the frame path, perhaps in an epoch without a frame of this
+        // worker's own: the delta must be merged, not skipped as untouched.
+        self.delta.touched = true;
         self.segment(ts, seg);
     }
 

@@ -167,6 +167,9 @@ impl Worker {
         if holder == Some(h) {
             self.give_up_hole(owner.flow, owner.side);
         } else {
+            // No flow to parse them into: what the slot held is lost, and counted so.
+            self.delta.touched = true;
+            self.delta.add(Counter::SequenceGaps, 1);
             self.reorder.give_back(h);
         }
     }
@@ -195,6 +198,9 @@ impl Worker {
         let Some(h) = self.flows.flow_mut(slot).dirs[side].held_slot() else {
             return;
         };
+        // What follows counts, also when no frame came in this epoch (a hole given up as a
+        // second begins, or at the end): the delta must be merged, not skipped as untouched.
+        self.delta.touched = true;
         // Requests parsed from a hole given up came late: their responses have likely passed
         // already (unpaired). They are counted but not queued for pairing, so the requests
         // after them pair with their own responses.
