@@ -568,19 +568,23 @@ impl Worker {
             return None;
         };
         let (carry, reorder) = (&mut self.carry, &mut self.reorder);
+        let mut holes_dropped = 0;
         let (slot, how) = self.flows.get_or_insert(key, |old| {
             for dir in &old.dirs {
                 if let Some(s) = dir.carry_slot() {
                     carry.give_back(s);
                 }
-                // An evicted flow's held segments go with it.
+                // An evicted flow's held segments go with it, each hole counted as a gap:
+                // nothing is dropped without a count.
                 if let Some(s) = dir.held_slot() {
                     reorder.give_back(s);
+                    holes_dropped += 1;
                 }
             }
         });
         if how == Inserted::Evicted {
             self.delta.add(Counter::FlowsEvicted, 1);
+            self.delta.add(Counter::SequenceGaps, holes_dropped);
         }
         let flow = self.flows.flow_mut(slot);
         flow.client = client;

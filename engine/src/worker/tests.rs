@@ -103,6 +103,25 @@ fn only_the_watched_servers_connections_count() {
     }
 }
 
+/// A flow evicted while it holds segments past a hole: the hole is counted as a gap, not
+/// dropped without a trace.
+#[test]
+fn an_evicted_flows_held_segments_count_as_a_gap() {
+    let config = WorkerConfig {
+        flow_capacity: 1,
+        ..WorkerConfig::default()
+    };
+    let mut w = Worker::new(&config, CoreDelta::new(0));
+    syn(&mut w, 0);
+    send(&mut w, 0, 10, b"GET /held HTTP/1.1\r\n\r\n");
+    assert_eq!(w.holes(), 1);
+    syn(&mut w, 1);
+    let d = w.delta();
+    assert_eq!(d.get(Counter::FlowsEvicted), 1);
+    assert_eq!(d.get(Counter::SequenceGaps), 1);
+    assert_eq!(w.holes(), 0, "the evicted flow's slot is free");
+}
+
 #[test]
 fn out_of_order_segments_are_parsed_once_the_hole_fills() {
     let mut w = Worker::new(&WorkerConfig::default(), CoreDelta::new(0));
