@@ -45,11 +45,11 @@ impl HeavyHitters {
         pos
     }
 
-    /// Unlinks entry `e` from the index and records that its key may be gone with its count.
-    /// Returns the slot that became empty (the others only moved back).
+    /// Unlinks entry `e`, whose count is `count`, from the index and records that its key may
+    /// be gone with its count. Returns the slot that became empty (the others only moved back).
     #[inline(always)]
-    pub(super) fn evict(&mut self, e: usize) -> usize {
-        self.absent_bound = self.absent_bound.max(self.counts[e]);
+    pub(super) fn evict(&mut self, e: usize, count: u64) -> usize {
+        self.absent_bound = self.absent_bound.max(count);
         let id = entry_id(e);
         let mut hole = self.entries[e].tag as usize & self.mask;
         while self.index[hole].entry != id {

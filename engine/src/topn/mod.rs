@@ -522,10 +522,11 @@ impl HeavyHitters {
         self.total = self.total.saturating_add(count);
         match self.find_by(tag, key) {
             Ok(e) => {
-                self.counts[e] = self.counts[e].saturating_add(count);
+                // The entry first: its bounds check is the probe's, with no store between.
                 let entry = &mut self.entries[e];
                 entry.bytes = entry.bytes.saturating_add(bytes);
                 entry.truncated |= truncated;
+                self.counts[e] = self.counts[e].saturating_add(count);
             }
             Err(slot) if self.len < self.capacity() => {
                 // Up to `absent_bound` of this key may have been counted before and evicted
@@ -533,8 +534,14 @@ impl HeavyHitters {
                 let base = self.absent_bound;
                 let e = self.len;
                 self.len += 1;
-                self.fill_with(e, slot, tag, truncated, key);
-                self.set(e, base.saturating_add(count), base, bytes);
+                let start = Start {
+                    count: base.saturating_add(count),
+                    error: base,
+                    bytes,
+                    tag,
+                    truncated,
+                };
+                self.put(e, slot, start, key);
             }
             // A zero count carries nothing worth evicting a key for.
             Err(_) if count == 0 => {}
@@ -555,12 +562,17 @@ impl HeavyHitters {
         bytes: u64,
         key: &impl Probe,
     ) {
-        let victim = self.find_min();
-        let min = self.counts[victim];
-        let emptied = self.evict(victim);
+        let (victim, min) = self.find_min();
+        let emptied = self.evict(victim, min);
         let slot = self.free_slot_after(tag, free, emptied);
-        self.fill_with(victim, slot, tag, truncated, key);
-        self.set(victim, min.saturating_add(count), min, bytes);
+        let start = Start {
+            count: min.saturating_add(count),
+            error: min,
+            bytes,
+            tag,
+            truncated,
+        };
+        self.put(victim, slot, start, key);
     }
 
     /// The tag of a key as stored in this table.
@@ -620,29 +632,29 @@ impl HeavyHitters {
         }
     }
 
-    /// Writes entry `e`'s key and links it at index `slot`.
+    /// Makes entry `e` hold `key` with `start`, linked at index `slot`: each array indexed
+    /// once.
     #[inline(always)]
-    fn fill(&mut self, e: usize, slot: usize, key: &[u8], tag: u32, truncated: bool) {
-        self.fill_with(e, slot, tag, truncated, &StoredKey(key));
-    }
-
-    /// Writes `key` into entry `e` and links it at index `slot`.
-    #[inline(always)]
-    fn fill_with(&mut self, e: usize, slot: usize, tag: u32, truncated: bool, key: &impl Probe) {
-        self.index[slot] = Slot {
-            tag,
-            entry: entry_id(e),
-        };
+    fn put(&mut self, e: usize, slot: usize, start: Start, key: &impl Probe) {
         let entry = &mut self.entries[e];
         entry.len = key.write(&mut entry.key);
-        entry.tag = tag;
-        entry.truncated = truncated;
+        entry.tag = start.tag;
+        entry.truncated = start.truncated;
+        entry.error = start.error;
+        entry.bytes = start.bytes;
+        self.counts[e] = start.count;
+        self.index[slot] = Slot {
+            tag: start.tag,
+            entry: entry_id(e),
+        };
     }
+}
 
-    #[inline(always)]
-    fn set(&mut self, e: usize, count: u64, error: u64, bytes: u64) {
-        self.counts[e] = count;
-        self.entries[e].error = error;
-        self.entries[e].bytes = bytes;
-    }
+/// What an entry starts with when a key takes it ([`HeavyHitters::put`]).
+struct Start {
+    count: u64,
+    error: u64,
+    bytes: u64,
+    tag: u32,
+    truncated: bool,
 }
