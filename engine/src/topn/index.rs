@@ -50,11 +50,12 @@ impl HeavyHitters {
     #[inline(always)]
     pub(super) fn evict(&mut self, e: usize, count: u64) -> usize {
         self.absent_bound = self.absent_bound.max(count);
-        let id = entry_id(e);
-        let mut hole = self.entries[e].tag as usize & self.mask;
-        while self.index[hole].entry != id {
-            hole = (hole + 1) & self.mask;
-        }
+        let mut hole = self.entries[e].slot;
+        debug_assert_eq!(
+            self.index[hole].entry,
+            entry_id(e),
+            "an entry knows its slot"
+        );
         // Backward-shift deletion: walk the cluster after the hole and move back every slot
         // whose probe starts at or before the hole (cyclically), so no probe meets a gap
         // before its key.
@@ -69,6 +70,7 @@ impl HeavyHitters {
             let from_hole = pos.wrapping_sub(hole) & self.mask;
             if from_home >= from_hole {
                 self.index[hole] = slot;
+                self.entries[slot.entry as usize].slot = hole;
                 hole = pos;
             }
             pos = (pos + 1) & self.mask;

@@ -140,8 +140,10 @@ struct Entry {
     error: u64,
     /// Length of `key` in use.
     len: usize,
-    /// The key's hash tag, to find its index slot again on eviction.
+    /// The key's hash tag (merges look the key up in another table by it).
     tag: u32,
+    /// The index slot that links this entry, so an eviction unlinks it without a probe.
+    slot: usize,
     /// Some key counted here was longer than [`KEY_CAP`].
     truncated: bool,
     /// The key bytes, `key[..len]`.
@@ -154,6 +156,7 @@ impl Entry {
         error: 0,
         len: 0,
         tag: 0,
+        slot: 0,
         truncated: false,
         key: [0; KEY_CAP],
     };
@@ -249,6 +252,14 @@ trait Probe {
     fn matches(&self, entry: &Entry) -> bool;
     /// Writes the key at the start of `dst`; returns its length.
     fn write(&self, dst: &mut [u8; KEY_CAP]) -> usize;
+    /// The key's tag is not the one its stored bytes hash to (a pair whose section holds a
+    /// NUL), so it must be counted as stored ([`HeavyHitters::step_as_stored`]) rather than
+    /// linked under this tag. A probe under the wrong tag can still find its entry only if the
+    /// two tags agree, so this is asked only once the probe missed.
+    #[inline(always)]
+    fn misfiled(&self) -> bool {
+        false
+    }
 }
 
 impl Probe for HashedKey<'_> {
@@ -292,6 +303,13 @@ impl Probe for PairKey<'_, '_> {
         self.host.store_part(&mut dst[s_len + 1..len]);
         len
     }
+
+    /// A stored pair is split at its first NUL to hash it (`key::pair_hash_of`): a section
+    /// holding one (request targets cannot) hashes apart from its parts.
+    #[inline(always)]
+    fn misfiled(&self) -> bool {
+        has_nul_hashed(self.section.bytes, &self.section.hashed)
+    }
 }
 
 /// A key as stored (cut at [`KEY_CAP`]): merges, lookups and the general paths.
@@ -329,7 +347,9 @@ pub struct HeavyHitters {
     absent_bound: u64,
     /// A lower bound of every count while the table is full.
     min_hint: u64,
-    /// Entries before this one are known to be above `min_hint`.
+    /// Where the search for an entry at `min_hint` starts: entries before it are above the
+    /// hint. Past the end in a new or cleared table (whose hint of 0 no entry may hold), so
+    /// that its first eviction goes straight to the full scan.
     min_cursor: usize,
     /// Keys are pairs `section NUL host`, hashed from their parts (see
     /// [`record_pair`](HeavyHitters::record_pair)).
@@ -380,7 +400,7 @@ impl HeavyHitters {
             total: 0,
             absent_bound: 0,
             min_hint: 0,
-            min_cursor: 0,
+            min_cursor: capacity,
             pairs: false,
         }
     }
@@ -469,15 +489,8 @@ impl HeavyHitters {
     ) {
         debug_assert!(self.pairs, "only a pair table counts pairs");
         let s_len = section.bytes.len();
-        // A stored pair is split at its first NUL to hash it (`key::pair_hash_of`): a section
-        // holding one (request targets cannot) must take that path.
-        if has_nul_hashed(section.bytes, &section.hashed) {
-            return self.record_pair_built(section.bytes, host.bytes, count, bytes);
-        }
         if s_len == KEY_CAP {
-            // No room for the NUL: the pair is the section alone.
-            let tag = tag(pair_hash(section.hashed.hash, None));
-            return self.record_with(tag, false, count, bytes, section);
+            return self.record_section_alone(section, count, bytes);
         }
         let room = KEY_CAP - 1 - s_len;
         let cut_host;
@@ -491,23 +504,17 @@ impl HeavyHitters {
         self.record_with(tag, false, count, bytes, &PairKey { section, host });
     }
 
-    /// [`record_pair`](Self::record_pair) for a section holding a NUL: the pair is built and
-    /// hashed as stored.
+    /// [`record_pair`](Self::record_pair) for a section of [`KEY_CAP`] bytes: no room for the
+    /// NUL, so the pair is the section alone.
     #[cold]
     #[inline(never)]
-    fn record_pair_built(&mut self, section: &[u8], host: &[u8], count: u64, bytes: u64) {
-        let mut pair = [0u8; KEY_CAP];
-        pair[..section.len()].copy_from_slice(section);
-        let mut len = section.len();
-        if len < KEY_CAP {
-            len += 1;
-            let h_len = host.len().min(KEY_CAP - len);
-            let host_part = &mut pair[len..len + h_len];
-            host_part.copy_from_slice(&host[..h_len]);
-            host_part.make_ascii_lowercase();
-            len += h_len;
+    fn record_section_alone(&mut self, section: &HashedKey<'_>, count: u64, bytes: u64) {
+        if has_nul_hashed(section.bytes, &section.hashed) {
+            // Hashed as stored: split at its first NUL (`key::pair_hash_of`).
+            return self.record_stored_pair(section.bytes, count, bytes);
         }
-        self.record_stored_pair(&pair[..len], count, bytes);
+        let tag = tag(pair_hash(section.hashed.hash, None));
+        self.record_with(tag, false, count, bytes, section);
     }
 
     /// Counts under `key` as stored in a pair table (hashed by splitting it at its NUL).
@@ -520,6 +527,12 @@ impl HeavyHitters {
     #[inline(always)]
     fn record_with(&mut self, tag: u32, truncated: bool, count: u64, bytes: u64, key: &impl Probe) {
         self.total = self.total.saturating_add(count);
+        self.step(tag, truncated, count, bytes, key);
+    }
+
+    /// [`record_with`](Self::record_with) but for the total.
+    #[inline(always)]
+    fn step(&mut self, tag: u32, truncated: bool, count: u64, bytes: u64, key: &impl Probe) {
         match self.find_by(tag, key) {
             Ok(e) => {
                 // The entry first: its bounds check is the probe's, with no store between.
@@ -528,6 +541,7 @@ impl HeavyHitters {
                 entry.truncated |= truncated;
                 self.counts[e] = self.counts[e].saturating_add(count);
             }
+            Err(_) if key.misfiled() => self.step_as_stored(truncated, count, bytes, key),
             Err(slot) if self.len < self.capacity() => {
                 // Up to `absent_bound` of this key may have been counted before and evicted
                 // (only possible after a merge: a table that evicted is full).
@@ -575,6 +589,23 @@ impl HeavyHitters {
         self.put(victim, slot, start, key);
     }
 
+    /// [`step`](Self::step) for a [`misfiled`](Probe::misfiled) key: built and hashed as
+    /// stored.
+    #[cold]
+    #[inline(never)]
+    fn step_as_stored(&mut self, truncated: bool, count: u64, bytes: u64, key: &impl Probe) {
+        let mut stored = [0u8; KEY_CAP];
+        let len = key.write(&mut stored);
+        let stored = &stored[..len];
+        self.step(
+            self.tag_of(stored),
+            truncated,
+            count,
+            bytes,
+            &StoredKey(stored),
+        );
+    }
+
     /// The tag of a key as stored in this table.
     fn tag_of(&self, key: &[u8]) -> u32 {
         if self.pairs {
@@ -591,7 +622,7 @@ impl HeavyHitters {
         self.total = 0;
         self.absent_bound = 0;
         self.min_hint = 0;
-        self.min_cursor = 0;
+        self.min_cursor = self.capacity();
     }
 
     /// Entries, largest count first (ties: key bytes ascending), at most `n`.
@@ -639,6 +670,7 @@ impl HeavyHitters {
         let entry = &mut self.entries[e];
         entry.len = key.write(&mut entry.key);
         entry.tag = start.tag;
+        entry.slot = slot;
         entry.truncated = start.truncated;
         entry.error = start.error;
         entry.bytes = start.bytes;

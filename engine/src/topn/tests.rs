@@ -74,6 +74,9 @@ fn assert_index_consistent(t: &HeavyHitters) {
     for e in 0..t.len() {
         let key = t.entries[e].key();
         assert_eq!(t.find(key, t.tag_of(key)), Ok(e));
+        // An eviction unlinks the entry at the slot it remembers.
+        let slot = t.index[t.entries[e].slot];
+        assert_eq!((slot.entry as usize, slot.tag), (e, t.entries[e].tag));
     }
 }
 
@@ -485,7 +488,8 @@ fn pairs_from_hashed_parts_count_as_built_pairs() {
             format!("/{}", "p".repeat(n - 1)).into_bytes(),
         ]
     })
-    .chain([b"/a\0b".to_vec(), b"/".to_vec()])
+    // A section of more than KEY_CAP bytes holding NULs: the pair is the section alone.
+    .chain([b"/a\0b".to_vec(), b"/".to_vec(), b"/a\0".repeat(50)])
     .collect();
     let hosts: Vec<Vec<u8>> = [0usize, 1, 3, 4, 9, 16, 30, 127, 128, 200]
         .iter()
