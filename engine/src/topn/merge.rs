@@ -9,6 +9,7 @@ impl HeavyHitters {
     /// differ in capacity).
     pub fn merge_from(&mut self, other: &HeavyHitters) {
         debug_assert_eq!(self.pairs, other.pairs, "pair tables hash their keys apart");
+        let total = self.total().saturating_add(other.total());
         let self_bound = self.absent_bound;
         let other_bound = other.absent_bound;
         // 1. Keys here: add their count in `other`, or what `other` may have evicted of them.
@@ -70,6 +71,7 @@ impl HeavyHitters {
         }
         // A key in neither table may have had `self_bound` here and `other_bound` there.
         self.absent_bound = self_bound.saturating_add(other_bound).max(dropped);
-        self.total = self.total.saturating_add(other.total);
+        self.merged_total = total;
+        self.merged_sum = self.counts_sum();
     }
 }

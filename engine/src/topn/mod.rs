@@ -341,8 +341,14 @@ pub struct HeavyHitters {
     mask: usize,
     /// Entries in use.
     len: usize,
-    /// Sum of every count recorded or merged in.
-    total: u64,
+    /// [`total`](Self::total) at the last merge into this table (0 if none).
+    merged_total: u64,
+    /// The counts' saturating sum at the last merge, plus the `absent_bound` each key inserted
+    /// since started with beyond its own count: what the counts hold that records after the
+    /// merge did not add. Otherwise every record adds exactly its count to one entry (a key
+    /// taking the place of the minimum keeps that count), so the counts' sum grows with the
+    /// total and a record need not keep the total itself.
+    merged_sum: u64,
     /// Upper bound of the true count of any key not in the table.
     absent_bound: u64,
     /// A lower bound of every count while the table is full.
@@ -362,7 +368,7 @@ impl fmt::Debug for HeavyHitters {
         f.debug_struct("HeavyHitters")
             .field("capacity", &self.capacity())
             .field("len", &self.len)
-            .field("total", &self.total)
+            .field("total", &self.total())
             .field("absent_bound", &self.absent_bound)
             .finish_non_exhaustive()
     }
@@ -397,7 +403,8 @@ impl HeavyHitters {
             index: vec![EMPTY_SLOT; slots].into_boxed_slice(),
             mask: slots - 1,
             len: 0,
-            total: 0,
+            merged_total: 0,
+            merged_sum: 0,
             absent_bound: 0,
             min_hint: 0,
             min_cursor: capacity,
@@ -432,8 +439,17 @@ impl HeavyHitters {
 
     /// Total count recorded into this table (sum of all record() counts, exact even after
     /// evictions), plus the totals of the tables merged into it.
+    /// O(capacity): the counts' sum (see `merged_sum`).
     pub fn total(&self) -> u64 {
-        self.total
+        let recorded = self.counts_sum().saturating_sub(self.merged_sum);
+        self.merged_total.saturating_add(recorded)
+    }
+
+    /// The saturating sum of the counts.
+    fn counts_sum(&self) -> u64 {
+        self.counts[..self.len]
+            .iter()
+            .fold(0, |sum, &c| sum.saturating_add(c))
     }
 
     /// The most any key that is not in the table can have been counted (0 while no key was ever
@@ -526,11 +542,11 @@ impl HeavyHitters {
     /// The space-saving step for `key`, with tag `tag`.
     #[inline(always)]
     fn record_with(&mut self, tag: u32, truncated: bool, count: u64, bytes: u64, key: &impl Probe) {
-        self.total = self.total.saturating_add(count);
         self.step(tag, truncated, count, bytes, key);
     }
 
-    /// [`record_with`](Self::record_with) but for the total.
+    /// [`record_with`](Self::record_with) (which adds nothing else: the counts make the
+    /// total).
     #[inline(always)]
     fn step(&mut self, tag: u32, truncated: bool, count: u64, bytes: u64, key: &impl Probe) {
         match self.find_by(tag, key) {
@@ -546,6 +562,9 @@ impl HeavyHitters {
                 // Up to `absent_bound` of this key may have been counted before and evicted
                 // (only possible after a merge: a table that evicted is full).
                 let base = self.absent_bound;
+                if base != 0 {
+                    self.merged_sum = self.merged_sum.saturating_add(base);
+                }
                 let e = self.len;
                 self.len += 1;
                 let start = Start {
@@ -619,7 +638,8 @@ impl HeavyHitters {
     pub fn clear(&mut self) {
         self.index.fill(EMPTY_SLOT);
         self.len = 0;
-        self.total = 0;
+        self.merged_total = 0;
+        self.merged_sum = 0;
         self.absent_bound = 0;
         self.min_hint = 0;
         self.min_cursor = self.capacity();

@@ -225,6 +225,35 @@ fn merge_without_evictions_is_exact() {
 }
 
 #[test]
+fn total_holds_through_records_after_merges() {
+    // The total is the counts' sum adjusted at each merge: keys inserted after a merge start
+    // at its absent bound (more than their own count), evictions and further merges follow.
+    let mut rng = Rng(0x7074);
+    let mut merged = HeavyHitters::with_capacity(64);
+    let mut seen = Vec::new();
+    for round in 0..6 {
+        let part = stream(&mut rng, 2000, 300, round % 2 == 0);
+        let mut core = HeavyHitters::with_capacity(4);
+        record_all(&mut core, &part);
+        assert!(core.absent_bound() > 0);
+        merged.merge_from(&core);
+        seen.extend(part);
+        let direct = stream(&mut rng, 40, 1000, false);
+        record_all(&mut merged, &direct);
+        seen.extend(direct);
+        let truth = truth_of(&seen);
+        assert_eq!(merged.total(), truth.values().map(|v| v.0).sum::<u64>());
+        assert_guarantees(&merged, &truth, 4);
+    }
+    merged.clear();
+    record_all(&mut merged, &seen[..10]);
+    assert_eq!(
+        merged.total(),
+        truth_of(&seen[..10]).values().map(|v| v.0).sum::<u64>()
+    );
+}
+
+#[test]
 fn merge_into_unequal_capacities() {
     // A big aggregate table fed by small per-core tables, and the other way round.
     let mut rng = Rng(4242);
