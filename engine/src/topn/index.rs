@@ -14,10 +14,11 @@ impl HeavyHitters {
     /// go)`.
     #[inline(always)]
     pub(super) fn find_by(&self, tag: u32, key: &impl Probe) -> Result<usize, usize> {
-        // Sliced to `mask + 1` slots (its whole length) once, so that the compiler sees every
-        // masked position in bounds and the probe loop has no bounds check.
-        let mask = self.mask;
-        let index = &self.index[..=mask];
+        // The mask taken from the index's own length (a power of two, equal to `self.mask`),
+        // so that the compiler sees every masked position in bounds: no bounds check, and no
+        // slicing to show it.
+        let index = &self.index[..];
+        let mask = index.len().wrapping_sub(1);
         let mut pos = tag as usize & mask;
         loop {
             let slot = index[pos];
@@ -45,16 +46,17 @@ impl HeavyHitters {
         pos
     }
 
-    /// Unlinks entry `e` from the index and records that its key may be gone with its count.
-    /// Returns the slot that became empty (the others only moved back).
+    /// Unlinks entry `e`, whose count is `count`, from the index and records that its key may
+    /// be gone with its count. Returns the slot that became empty (the others only moved back).
     #[inline(always)]
-    pub(super) fn evict(&mut self, e: usize) -> usize {
-        self.absent_bound = self.absent_bound.max(self.counts[e]);
-        let id = entry_id(e);
-        let mut hole = self.entries[e].tag as usize & self.mask;
-        while self.index[hole].entry != id {
-            hole = (hole + 1) & self.mask;
-        }
+    pub(super) fn evict(&mut self, e: usize, count: u64) -> usize {
+        self.absent_bound = self.absent_bound.max(count);
+        let mut hole = self.entries[e].slot;
+        debug_assert_eq!(
+            self.index[hole].entry,
+            entry_id(e),
+            "an entry knows its slot"
+        );
         // Backward-shift deletion: walk the cluster after the hole and move back every slot
         // whose probe starts at or before the hole (cyclically), so no probe meets a gap
         // before its key.
@@ -69,6 +71,7 @@ impl HeavyHitters {
             let from_hole = pos.wrapping_sub(hole) & self.mask;
             if from_home >= from_hole {
                 self.index[hole] = slot;
+                self.entries[slot.entry as usize].slot = hole;
                 hole = pos;
             }
             pos = (pos + 1) & self.mask;

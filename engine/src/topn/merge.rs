@@ -1,7 +1,7 @@
 //! Merging tables (the aggregator's path): mergeable space-saving, see the module doc of
 //! `topn`.
 
-use super::HeavyHitters;
+use super::{HeavyHitters, Start, StoredKey};
 
 impl HeavyHitters {
     /// Adds every entry of `other`: afterwards this table answers for everything recorded into
@@ -9,6 +9,7 @@ impl HeavyHitters {
     /// differ in capacity).
     pub fn merge_from(&mut self, other: &HeavyHitters) {
         debug_assert_eq!(self.pairs, other.pairs, "pair tables hash their keys apart");
+        let total = self.total().saturating_add(other.total());
         let self_bound = self.absent_bound;
         let other_bound = other.absent_bound;
         // 1. Keys here: add their count in `other`, or what `other` may have evicted of them.
@@ -45,27 +46,32 @@ impl HeavyHitters {
             };
             let count = other.counts[o].saturating_add(self_bound);
             let error = theirs.error.saturating_add(self_bound);
+            let start = || Start {
+                count,
+                error,
+                bytes: theirs.bytes,
+                tag: theirs.tag,
+                truncated: theirs.truncated,
+            };
             if self.len < self.capacity() {
                 let e = self.len;
                 self.len += 1;
-                self.fill(e, slot, key, theirs.tag, theirs.truncated);
-                self.set(e, count, error, theirs.bytes);
+                self.put(e, slot, start(), &StoredKey(key));
                 continue;
             }
-            let victim = self.find_min();
-            let min = self.counts[victim];
+            let (victim, min) = self.find_min();
             if count > min {
                 dropped = dropped.max(min);
-                self.evict(victim);
+                self.evict(victim, min);
                 let slot = self.free_slot(theirs.tag);
-                self.fill(victim, slot, key, theirs.tag, theirs.truncated);
-                self.set(victim, count, error, theirs.bytes);
+                self.put(victim, slot, start(), &StoredKey(key));
             } else {
                 dropped = dropped.max(count);
             }
         }
         // A key in neither table may have had `self_bound` here and `other_bound` there.
         self.absent_bound = self_bound.saturating_add(other_bound).max(dropped);
-        self.total = self.total.saturating_add(other.total);
+        self.merged_total = total;
+        self.merged_sum = self.counts_sum();
     }
 }

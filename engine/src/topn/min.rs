@@ -23,20 +23,20 @@ fn min_of(counts: &[u64]) -> u64 {
 }
 
 impl HeavyHitters {
-    /// An entry with the smallest count, of a full table.
+    /// An entry with the smallest count, of a full table, and that count.
     #[inline(always)]
-    pub(super) fn find_min(&mut self) -> usize {
+    pub(super) fn find_min(&mut self) -> (usize, u64) {
         let counts = &self.counts[..self.len];
         let hint = self.min_hint;
         if let Some(i) = counts[self.min_cursor..].iter().position(|&c| c == hint) {
             // Every count is >= hint, so one equal to it is a minimum.
             self.min_cursor += i;
-            return self.min_cursor;
+            return (self.min_cursor, hint);
         }
         // Every entry at the old minimum has grown: find the new one.
         let min = min_of(counts);
         self.min_hint = min;
         self.min_cursor = counts.iter().position(|&c| c == min).unwrap_or(0);
-        self.min_cursor
+        (self.min_cursor, min)
     }
 }

@@ -42,14 +42,20 @@
 //!
 //! - `counts`: the counts alone, dense, so the minimum search is a streaming scan;
 //! - `entries`: the rest of each entry, key bytes inline (`[u8; KEY_CAP]`), so a key costs no
-//!   allocation;
+//!   allocation, and the index slot that links it;
 //! - `index`: an open-addressing table (linear probing, a power of two of at least four times
 //!   the capacity, so at most a quarter full) of `(tag, entry id)` slots. The tag is the high
 //!   half of the key's hash (`key`: a fixed function of the bytes, so tables built apart hash
 //!   alike and merge by tag) and also gives the slot the probe starts from; a key's bytes are
 //!   compared only when the tags agree.
-//!   An evicted key's slot is removed by backward-shift deletion, which keeps every probe
-//!   sequence unbroken without tombstones.
+//!   An evicted key's slot (which its entry remembers, so no probe finds it) is removed by
+//!   backward-shift deletion, which keeps every probe sequence unbroken without tombstones;
+//!   the entries of the slots it moves back learn their new slot.
+//!
+//! No total is kept per record: every record adds exactly its count to one entry (a key that
+//! replaces the minimum keeps the minimum's count), so [`total`](HeavyHitters::total) is the
+//! counts' sum, corrected by what a merge, and a key inserted after one at the absent bound,
+//! put into the counts beyond the records.
 //!
 //! The minimum: counts only grow (until [`clear`](HeavyHitters::clear)), so the smallest count
 //! never decreases. The table keeps a lower bound `min_hint` of all counts and a cursor, and
@@ -67,6 +73,12 @@
 //! | 256 | 40 | 177 | 9 |
 //! | 1024 | 41 | 692 | 11 |
 //! | 4096 | 40 | 2554 | 16 |
+//!
+//! (After entries remembered their index slot and records stopped keeping a total: the best
+//! of four runs, alternated with two of the build before in one session while other builds
+//! shared the two cores (single runs moved by up to 1.8x), gave 20 / 26 / 34 / 28, 71 / 172 /
+//! 528 / 1897 and 8 / 8 / 10 / 13 ns, against 21 / 28 / 35 / 25, 74 / 169 / 527 / 2363 and
+//! 8 / 9 / 14 / 24 ns for the build before.)
 //!
 //! (Before keys were hashed once with the words carried, the index was four slots per entry
 //! and an eviction reused the missed probe's free slot, the same runs gave 42 / 48 / 91 / 85,
@@ -140,8 +152,10 @@ struct Entry {
     error: u64,
     /// Length of `key` in use.
     len: usize,
-    /// The key's hash tag, to find its index slot again on eviction.
+    /// The key's hash tag (merges look the key up in another table by it).
     tag: u32,
+    /// The index slot that links this entry, so an eviction unlinks it without a probe.
+    slot: usize,
     /// Some key counted here was longer than [`KEY_CAP`].
     truncated: bool,
     /// The key bytes, `key[..len]`.
@@ -154,6 +168,7 @@ impl Entry {
         error: 0,
         len: 0,
         tag: 0,
+        slot: 0,
         truncated: false,
         key: [0; KEY_CAP],
     };
@@ -249,6 +264,14 @@ trait Probe {
     fn matches(&self, entry: &Entry) -> bool;
     /// Writes the key at the start of `dst`; returns its length.
     fn write(&self, dst: &mut [u8; KEY_CAP]) -> usize;
+    /// The key's tag is not the one its stored bytes hash to (a pair whose section holds a
+    /// NUL), so it must be counted as stored ([`HeavyHitters::step_as_stored`]) rather than
+    /// linked under this tag. A probe under the wrong tag can still find its entry only if the
+    /// two tags agree, so this is asked only once the probe missed.
+    #[inline(always)]
+    fn misfiled(&self) -> bool {
+        false
+    }
 }
 
 impl Probe for HashedKey<'_> {
@@ -292,6 +315,13 @@ impl Probe for PairKey<'_, '_> {
         self.host.store_part(&mut dst[s_len + 1..len]);
         len
     }
+
+    /// A stored pair is split at its first NUL to hash it (`key::pair_hash_of`): a section
+    /// holding one (request targets cannot) hashes apart from its parts.
+    #[inline(always)]
+    fn misfiled(&self) -> bool {
+        has_nul_hashed(self.section.bytes, &self.section.hashed)
+    }
 }
 
 /// A key as stored (cut at [`KEY_CAP`]): merges, lookups and the general paths.
@@ -323,13 +353,21 @@ pub struct HeavyHitters {
     mask: usize,
     /// Entries in use.
     len: usize,
-    /// Sum of every count recorded or merged in.
-    total: u64,
+    /// [`total`](Self::total) at the last merge into this table (0 if none).
+    merged_total: u64,
+    /// The counts' saturating sum at the last merge, plus the `absent_bound` each key inserted
+    /// since started with beyond its own count: what the counts hold that records after the
+    /// merge did not add. Otherwise every record adds exactly its count to one entry (a key
+    /// taking the place of the minimum keeps that count), so the counts' sum grows with the
+    /// total and a record need not keep the total itself.
+    merged_sum: u64,
     /// Upper bound of the true count of any key not in the table.
     absent_bound: u64,
     /// A lower bound of every count while the table is full.
     min_hint: u64,
-    /// Entries before this one are known to be above `min_hint`.
+    /// Where the search for an entry at `min_hint` starts: entries before it are above the
+    /// hint. Past the end in a new or cleared table (whose hint of 0 no entry may hold), so
+    /// that its first eviction goes straight to the full scan.
     min_cursor: usize,
     /// Keys are pairs `section NUL host`, hashed from their parts (see
     /// [`record_pair`](HeavyHitters::record_pair)).
@@ -342,7 +380,7 @@ impl fmt::Debug for HeavyHitters {
         f.debug_struct("HeavyHitters")
             .field("capacity", &self.capacity())
             .field("len", &self.len)
-            .field("total", &self.total)
+            .field("total", &self.total())
             .field("absent_bound", &self.absent_bound)
             .finish_non_exhaustive()
     }
@@ -377,10 +415,11 @@ impl HeavyHitters {
             index: vec![EMPTY_SLOT; slots].into_boxed_slice(),
             mask: slots - 1,
             len: 0,
-            total: 0,
+            merged_total: 0,
+            merged_sum: 0,
             absent_bound: 0,
             min_hint: 0,
-            min_cursor: 0,
+            min_cursor: capacity,
             pairs: false,
         }
     }
@@ -412,8 +451,17 @@ impl HeavyHitters {
 
     /// Total count recorded into this table (sum of all record() counts, exact even after
     /// evictions), plus the totals of the tables merged into it.
+    /// O(capacity): the counts' sum (see `merged_sum`).
     pub fn total(&self) -> u64 {
-        self.total
+        let recorded = self.counts_sum().saturating_sub(self.merged_sum);
+        self.merged_total.saturating_add(recorded)
+    }
+
+    /// The saturating sum of the counts.
+    fn counts_sum(&self) -> u64 {
+        self.counts[..self.len]
+            .iter()
+            .fold(0, |sum, &c| sum.saturating_add(c))
     }
 
     /// The most any key that is not in the table can have been counted (0 while no key was ever
@@ -469,15 +517,8 @@ impl HeavyHitters {
     ) {
         debug_assert!(self.pairs, "only a pair table counts pairs");
         let s_len = section.bytes.len();
-        // A stored pair is split at its first NUL to hash it (`key::pair_hash_of`): a section
-        // holding one (request targets cannot) must take that path.
-        if has_nul_hashed(section.bytes, &section.hashed) {
-            return self.record_pair_built(section.bytes, host.bytes, count, bytes);
-        }
         if s_len == KEY_CAP {
-            // No room for the NUL: the pair is the section alone.
-            let tag = tag(pair_hash(section.hashed.hash, None));
-            return self.record_with(tag, false, count, bytes, section);
+            return self.record_section_alone(section, count, bytes);
         }
         let room = KEY_CAP - 1 - s_len;
         let cut_host;
@@ -491,23 +532,17 @@ impl HeavyHitters {
         self.record_with(tag, false, count, bytes, &PairKey { section, host });
     }
 
-    /// [`record_pair`](Self::record_pair) for a section holding a NUL: the pair is built and
-    /// hashed as stored.
+    /// [`record_pair`](Self::record_pair) for a section of [`KEY_CAP`] bytes: no room for the
+    /// NUL, so the pair is the section alone.
     #[cold]
     #[inline(never)]
-    fn record_pair_built(&mut self, section: &[u8], host: &[u8], count: u64, bytes: u64) {
-        let mut pair = [0u8; KEY_CAP];
-        pair[..section.len()].copy_from_slice(section);
-        let mut len = section.len();
-        if len < KEY_CAP {
-            len += 1;
-            let h_len = host.len().min(KEY_CAP - len);
-            let host_part = &mut pair[len..len + h_len];
-            host_part.copy_from_slice(&host[..h_len]);
-            host_part.make_ascii_lowercase();
-            len += h_len;
+    fn record_section_alone(&mut self, section: &HashedKey<'_>, count: u64, bytes: u64) {
+        if has_nul_hashed(section.bytes, &section.hashed) {
+            // Hashed as stored: split at its first NUL (`key::pair_hash_of`).
+            return self.record_stored_pair(section.bytes, count, bytes);
         }
-        self.record_stored_pair(&pair[..len], count, bytes);
+        let tag = tag(pair_hash(section.hashed.hash, None));
+        self.record_with(tag, false, count, bytes, section);
     }
 
     /// Counts under `key` as stored in a pair table (hashed by splitting it at its NUL).
@@ -519,22 +554,39 @@ impl HeavyHitters {
     /// The space-saving step for `key`, with tag `tag`.
     #[inline(always)]
     fn record_with(&mut self, tag: u32, truncated: bool, count: u64, bytes: u64, key: &impl Probe) {
-        self.total = self.total.saturating_add(count);
+        self.step(tag, truncated, count, bytes, key);
+    }
+
+    /// [`record_with`](Self::record_with) (which adds nothing else: the counts make the
+    /// total).
+    #[inline(always)]
+    fn step(&mut self, tag: u32, truncated: bool, count: u64, bytes: u64, key: &impl Probe) {
         match self.find_by(tag, key) {
             Ok(e) => {
-                self.counts[e] = self.counts[e].saturating_add(count);
+                // The entry first: its bounds check is the probe's, with no store between.
                 let entry = &mut self.entries[e];
                 entry.bytes = entry.bytes.saturating_add(bytes);
                 entry.truncated |= truncated;
+                self.counts[e] = self.counts[e].saturating_add(count);
             }
+            Err(_) if key.misfiled() => self.step_as_stored(truncated, count, bytes, key),
             Err(slot) if self.len < self.capacity() => {
                 // Up to `absent_bound` of this key may have been counted before and evicted
                 // (only possible after a merge: a table that evicted is full).
                 let base = self.absent_bound;
+                if base != 0 {
+                    self.merged_sum = self.merged_sum.saturating_add(base);
+                }
                 let e = self.len;
                 self.len += 1;
-                self.fill_with(e, slot, tag, truncated, key);
-                self.set(e, base.saturating_add(count), base, bytes);
+                let start = Start {
+                    count: base.saturating_add(count),
+                    error: base,
+                    bytes,
+                    tag,
+                    truncated,
+                };
+                self.put(e, slot, start, key);
             }
             // A zero count carries nothing worth evicting a key for.
             Err(_) if count == 0 => {}
@@ -555,12 +607,34 @@ impl HeavyHitters {
         bytes: u64,
         key: &impl Probe,
     ) {
-        let victim = self.find_min();
-        let min = self.counts[victim];
-        let emptied = self.evict(victim);
+        let (victim, min) = self.find_min();
+        let emptied = self.evict(victim, min);
         let slot = self.free_slot_after(tag, free, emptied);
-        self.fill_with(victim, slot, tag, truncated, key);
-        self.set(victim, min.saturating_add(count), min, bytes);
+        let start = Start {
+            count: min.saturating_add(count),
+            error: min,
+            bytes,
+            tag,
+            truncated,
+        };
+        self.put(victim, slot, start, key);
+    }
+
+    /// [`step`](Self::step) for a [`misfiled`](Probe::misfiled) key: built and hashed as
+    /// stored.
+    #[cold]
+    #[inline(never)]
+    fn step_as_stored(&mut self, truncated: bool, count: u64, bytes: u64, key: &impl Probe) {
+        let mut stored = [0u8; KEY_CAP];
+        let len = key.write(&mut stored);
+        let stored = &stored[..len];
+        self.step(
+            self.tag_of(stored),
+            truncated,
+            count,
+            bytes,
+            &StoredKey(stored),
+        );
     }
 
     /// The tag of a key as stored in this table.
@@ -576,10 +650,11 @@ impl HeavyHitters {
     pub fn clear(&mut self) {
         self.index.fill(EMPTY_SLOT);
         self.len = 0;
-        self.total = 0;
+        self.merged_total = 0;
+        self.merged_sum = 0;
         self.absent_bound = 0;
         self.min_hint = 0;
-        self.min_cursor = 0;
+        self.min_cursor = self.capacity();
     }
 
     /// Entries, largest count first (ties: key bytes ascending), at most `n`.
@@ -620,29 +695,30 @@ impl HeavyHitters {
         }
     }
 
-    /// Writes entry `e`'s key and links it at index `slot`.
+    /// Makes entry `e` hold `key` with `start`, linked at index `slot`: each array indexed
+    /// once.
     #[inline(always)]
-    fn fill(&mut self, e: usize, slot: usize, key: &[u8], tag: u32, truncated: bool) {
-        self.fill_with(e, slot, tag, truncated, &StoredKey(key));
-    }
-
-    /// Writes `key` into entry `e` and links it at index `slot`.
-    #[inline(always)]
-    fn fill_with(&mut self, e: usize, slot: usize, tag: u32, truncated: bool, key: &impl Probe) {
-        self.index[slot] = Slot {
-            tag,
-            entry: entry_id(e),
-        };
+    fn put(&mut self, e: usize, slot: usize, start: Start, key: &impl Probe) {
         let entry = &mut self.entries[e];
         entry.len = key.write(&mut entry.key);
-        entry.tag = tag;
-        entry.truncated = truncated;
+        entry.tag = start.tag;
+        entry.slot = slot;
+        entry.truncated = start.truncated;
+        entry.error = start.error;
+        entry.bytes = start.bytes;
+        self.counts[e] = start.count;
+        self.index[slot] = Slot {
+            tag: start.tag,
+            entry: entry_id(e),
+        };
     }
+}
 
-    #[inline(always)]
-    fn set(&mut self, e: usize, count: u64, error: u64, bytes: u64) {
-        self.counts[e] = count;
-        self.entries[e].error = error;
-        self.entries[e].bytes = bytes;
-    }
+/// What an entry starts with when a key takes it ([`HeavyHitters::put`]).
+struct Start {
+    count: u64,
+    error: u64,
+    bytes: u64,
+    tag: u32,
+    truncated: bool,
 }

@@ -74,6 +74,9 @@ fn assert_index_consistent(t: &HeavyHitters) {
     for e in 0..t.len() {
         let key = t.entries[e].key();
         assert_eq!(t.find(key, t.tag_of(key)), Ok(e));
+        // An eviction unlinks the entry at the slot it remembers.
+        let slot = t.index[t.entries[e].slot];
+        assert_eq!((slot.entry as usize, slot.tag), (e, t.entries[e].tag));
     }
 }
 
@@ -219,6 +222,35 @@ fn merge_without_evictions_is_exact() {
     assert_eq!(merged.top(usize::MAX), direct.top(usize::MAX));
     assert!(merged.top(usize::MAX).iter().all(|e| e.error == 0));
     assert_eq!(merged.total(), direct.total());
+}
+
+#[test]
+fn total_holds_through_records_after_merges() {
+    // The total is the counts' sum adjusted at each merge: keys inserted after a merge start
+    // at its absent bound (more than their own count), evictions and further merges follow.
+    let mut rng = Rng(0x7074);
+    let mut merged = HeavyHitters::with_capacity(64);
+    let mut seen = Vec::new();
+    for round in 0..6 {
+        let part = stream(&mut rng, 2000, 300, round % 2 == 0);
+        let mut core = HeavyHitters::with_capacity(4);
+        record_all(&mut core, &part);
+        assert!(core.absent_bound() > 0);
+        merged.merge_from(&core);
+        seen.extend(part);
+        let direct = stream(&mut rng, 40, 1000, false);
+        record_all(&mut merged, &direct);
+        seen.extend(direct);
+        let truth = truth_of(&seen);
+        assert_eq!(merged.total(), truth.values().map(|v| v.0).sum::<u64>());
+        assert_guarantees(&merged, &truth, 4);
+    }
+    merged.clear();
+    record_all(&mut merged, &seen[..10]);
+    assert_eq!(
+        merged.total(),
+        truth_of(&seen[..10]).values().map(|v| v.0).sum::<u64>()
+    );
 }
 
 #[test]
@@ -485,7 +517,8 @@ fn pairs_from_hashed_parts_count_as_built_pairs() {
             format!("/{}", "p".repeat(n - 1)).into_bytes(),
         ]
     })
-    .chain([b"/a\0b".to_vec(), b"/".to_vec()])
+    // A section of more than KEY_CAP bytes holding NULs: the pair is the section alone.
+    .chain([b"/a\0b".to_vec(), b"/".to_vec(), b"/a\0".repeat(50)])
     .collect();
     let hosts: Vec<Vec<u8>> = [0usize, 1, 3, 4, 9, 16, 30, 127, 128, 200]
         .iter()
