@@ -355,12 +355,14 @@ pub struct HeavyHitters {
     len: usize,
     /// [`total`](Self::total) at the last merge into this table (0 if none).
     merged_total: u64,
-    /// The counts' saturating sum at the last merge, plus the `absent_bound` each key inserted
-    /// since started with beyond its own count: what the counts hold that records after the
-    /// merge did not add. Otherwise every record adds exactly its count to one entry (a key
-    /// taking the place of the minimum keeps that count), so the counts' sum grows with the
-    /// total and a record need not keep the total itself.
-    merged_sum: u64,
+    /// The counts' sum at the last merge, plus the `absent_bound` each key inserted since
+    /// started with beyond its own count: what the counts hold that records after the merge did
+    /// not add. Otherwise every record adds exactly its count to one entry (a key taking the
+    /// place of the minimum keeps that count), so the counts' sum grows with the total and a
+    /// record need not keep the total itself. Unsaturated (`u128`): a merge can raise the
+    /// counts' sum far above the total (each key also takes the other table's absent bound),
+    /// so a saturating sum could stop growing while the total still does.
+    merged_sum: u128,
     /// Upper bound of the true count of any key not in the table.
     absent_bound: u64,
     /// A lower bound of every count while the table is full.
@@ -454,14 +456,14 @@ impl HeavyHitters {
     /// O(capacity): the counts' sum (see `merged_sum`).
     pub fn total(&self) -> u64 {
         let recorded = self.counts_sum().saturating_sub(self.merged_sum);
-        self.merged_total.saturating_add(recorded)
+        // No count exceeds the true total, so a count cut at `u64::MAX` means a total of at
+        // least that: saturating here is exact.
+        u64::try_from(u128::from(self.merged_total) + recorded).unwrap_or(u64::MAX)
     }
 
-    /// The saturating sum of the counts.
-    fn counts_sum(&self) -> u64 {
-        self.counts[..self.len]
-            .iter()
-            .fold(0, |sum, &c| sum.saturating_add(c))
+    /// The sum of the counts, exact (at most 2^24 counts of 2^64).
+    fn counts_sum(&self) -> u128 {
+        self.counts[..self.len].iter().map(|&c| u128::from(c)).sum()
     }
 
     /// The most any key that is not in the table can have been counted (0 while no key was ever
@@ -575,7 +577,7 @@ impl HeavyHitters {
                 // (only possible after a merge: a table that evicted is full).
                 let base = self.absent_bound;
                 if base != 0 {
-                    self.merged_sum = self.merged_sum.saturating_add(base);
+                    self.merged_sum += u128::from(base);
                 }
                 let e = self.len;
                 self.len += 1;

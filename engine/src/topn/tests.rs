@@ -254,6 +254,40 @@ fn total_holds_through_records_after_merges() {
 }
 
 #[test]
+fn total_near_the_top_of_u64_keeps_growing_and_saturates_exactly() {
+    // A merge raises the counts' sum above the total (each key also takes the other table's
+    // absent bound); with counts this large that sum passes u64::MAX while the total does not.
+    let a = 3u64 << 60;
+    let table = |keys: [&[u8]; 2], count: u64| {
+        let mut t = HeavyHitters::with_capacity(1);
+        for key in keys {
+            t.record(key, count, 0);
+        }
+        t
+    };
+    let (x, y) = (table([b"A", b"B"], a), table([b"C", b"D"], a));
+    let mut z = HeavyHitters::with_capacity(8);
+    z.merge_from(&x);
+    z.merge_from(&y);
+    assert_eq!(z.total(), 4 * a);
+    for _ in 0..1000 {
+        z.record(b"E", 1, 0);
+    }
+    assert_eq!(
+        z.total(),
+        4 * a + 1000,
+        "records after the merge still count"
+    );
+
+    let (p, q) = (table([b"a", b"b"], 1), table([b"c", b"d"], 1));
+    let mut m = HeavyHitters::with_capacity(4);
+    m.merge_from(&p);
+    m.merge_from(&q);
+    m.record(b"e", u64::MAX, 0);
+    assert_eq!(m.total(), u64::MAX, "the total saturates, exactly");
+}
+
+#[test]
 fn merge_into_unequal_capacities() {
     // A big aggregate table fed by small per-core tables, and the other way round.
     let mut rng = Rng(4242);
