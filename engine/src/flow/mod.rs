@@ -650,6 +650,13 @@ impl FlowTable {
         }
     }
 
+    /// The flow the next insert of a new key would evict: the least recently used one when the
+    /// table is full, `None` while it has room.
+    pub fn next_victim(&self) -> Option<u32> {
+        let full = self.free.is_empty() && self.slab.len() >= self.capacity;
+        (full && self.lru_tail != NIL).then_some(self.lru_tail)
+    }
+
     /// The slot of `key`, inserting a fresh flow (evicting the oldest if full). When a flow was
     /// evicted, `on_evict` sees it before its slot is reused (to free its carry slots).
     pub fn get_or_insert(&mut self, key: FlowKey, on_evict: impl FnOnce(&Flow)) -> (u32, Inserted) {

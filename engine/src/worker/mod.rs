@@ -567,6 +567,14 @@ impl Worker {
             self.delta.add(Counter::NonHttp, 1);
             return None;
         };
+        // The flow this one will replace gives its holes up first: what it holds past them is
+        // parsed and each hole counted as a gap, as at the end of a capture (nothing held is
+        // dropped with the flow).
+        if let Some(victim) = self.flows.next_victim() {
+            for side in 0..2 {
+                self.give_up_hole(victim, side);
+            }
+        }
         let (carry, reorder) = (&mut self.carry, &mut self.reorder);
         let mut holes_dropped = 0;
         let (slot, how) = self.flows.get_or_insert(key, |old| {
@@ -574,8 +582,8 @@ impl Worker {
                 if let Some(s) = dir.carry_slot() {
                     carry.give_back(s);
                 }
-                // An evicted flow's held segments go with it, each hole counted as a gap:
-                // nothing is dropped without a count.
+                // Given up above, so none are held here; were any, each direction's would
+                // count as a gap: nothing is dropped without a count.
                 if let Some(s) = dir.held_slot() {
                     reorder.give_back(s);
                     holes_dropped += 1;

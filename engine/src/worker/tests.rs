@@ -103,22 +103,27 @@ fn only_the_watched_servers_connections_count() {
     }
 }
 
-/// A flow evicted while it holds segments past a hole: the hole is counted as a gap, not
-/// dropped without a trace.
+/// A flow evicted while it holds segments past holes gives them up first: what it held is
+/// parsed and each hole counted as a gap, as at the end of a capture.
 #[test]
-fn an_evicted_flows_held_segments_count_as_a_gap() {
+fn an_evicted_flows_held_segments_are_given_up_first() {
     let config = WorkerConfig {
         flow_capacity: 1,
         ..WorkerConfig::default()
     };
     let mut w = Worker::new(&config, CoreDelta::new(0));
     syn(&mut w, 0);
-    send(&mut w, 0, 10, b"GET /held HTTP/1.1\r\n\r\n");
+    let head = b"GET /held HTTP/1.1\r\n\r\n";
+    let n = u32::try_from(head.len()).unwrap();
+    // Two holes: bytes 0..10 and n + 10..n + 20 never come.
+    send(&mut w, 0, 10, head);
+    send(&mut w, 0, n + 20, head);
     assert_eq!(w.holes(), 1);
     syn(&mut w, 1);
     let d = w.delta();
     assert_eq!(d.get(Counter::FlowsEvicted), 1);
-    assert_eq!(d.get(Counter::SequenceGaps), 1);
+    assert_eq!(d.get(Counter::SequenceGaps), 2, "one gap per hole");
+    assert_eq!(d.get(Counter::Requests), 2, "the held requests are parsed");
     assert_eq!(w.holes(), 0, "the evicted flow's slot is free");
 }
 
