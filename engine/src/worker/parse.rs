@@ -229,7 +229,9 @@ impl Worker {
 
     /// Counts a response head; returns how its body is framed when not as `resp.body` says
     /// (which `parse` reads): none after a HEAD request (`Boundary`), a tunnel after a 2xx to
-    /// CONNECT or a 101 (`Opaque`).
+    /// CONNECT or a 101 (`Opaque`). Always inlined into the response loop: as a call it
+    /// cost 12 instructions a frame more on the bench mix (802.4 against 790.6).
+    #[inline(always)]
     pub(super) fn count_response(
         &mut self,
         slot: u32,
