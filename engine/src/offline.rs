@@ -43,7 +43,7 @@ use crate::owner::{ipv4_owner, segment_owner};
 use crate::pipeline::{note_packet_time, record_batch, start_aggregator, RunResult};
 use crate::scan::GuardInfo;
 use crate::source::{Packet, Source};
-use crate::worker::{Shard, Worker, WorkerConfig};
+use crate::worker::{may_be_fragment, Shard, Worker, WorkerConfig};
 
 /// Frames per batch: enough to amortise the channel hand-off (~100 ns) to well under a
 /// nanosecond per frame, small enough to keep a batch in L2.
@@ -217,7 +217,7 @@ fn read<S: Source + ?Sized>(
         // An IP fragment goes to every worker: the one that owns its flow is known only
         // once its datagram is whole (see `Worker::set_shard`).
         let decoded = decode_frame(p.link, p.data);
-        if is_fragment(&decoded) {
+        if may_be_fragment(&decoded) {
             for link in links.iter_mut() {
                 push(link, &p);
             }
@@ -398,7 +398,7 @@ fn walk<S: Source + ?Sized>(
             Some(_) => decode_frame(p.link, data),
             None => {
                 let decoded = decode_frame(p.link, data);
-                if workers > 1 && owner(&decoded, workers) != index && !is_fragment(&decoded) {
+                if workers > 1 && owner(&decoded, workers) != index && !may_be_fragment(&decoded) {
                     continue;
                 }
                 decoded
@@ -472,35 +472,6 @@ fn owner(decoded: &Result<TcpSegment<'_>, WireError>, workers: usize) -> usize {
     }
 }
 
-/// Where [`common_owner`] reads the common frame (untagged Ethernet II, IPv4 without options,
-/// TCP): each header's start in the frame, and each field's offset in its header.
-mod common {
-    /// The Ethernet header: the EtherType field, and the header's length.
-    pub(super) const ETHERTYPE: usize = 12;
-    pub(super) const IP: usize = 14;
-    /// IPv4 (RFC 791): version and header length (0x45 is version 4, 5 words: no options),
-    /// total length, flags with the fragment offset, protocol, addresses.
-    pub(super) const V4_VER_IHL: usize = 0;
-    pub(super) const V4_NO_OPTIONS: u8 = 0x45;
-    pub(super) const V4_TOTAL_LEN: usize = 2;
-    pub(super) const V4_FRAGMENT: usize = 6;
-    /// The MF bit and the fragment offset: either set makes the packet a fragment.
-    pub(super) const V4_FRAGMENT_BITS: u16 = 0x3FFF;
-    pub(super) const V4_PROTOCOL: usize = 9;
-    pub(super) const V4_SOURCE: usize = 12;
-    pub(super) const V4_DESTINATION: usize = 16;
-    pub(super) const V4_HEADER_LEN: usize = 20;
-    /// TCP (RFC 9293): ports, the data offset (in 32-bit words), the header's least length.
-    pub(super) const TCP: usize = IP + V4_HEADER_LEN;
-    pub(super) const TCP_SRC_PORT: usize = 0;
-    pub(super) const TCP_DST_PORT: usize = 2;
-    pub(super) const TCP_DATA_OFFSET: usize = 12;
-    pub(super) const TCP_WORD: usize = 4;
-    pub(super) const TCP_MIN_LEN: usize = 20;
-    /// The shortest frame read: both headers whole.
-    pub(super) const MIN_FRAME: usize = TCP + TCP_MIN_LEN;
-}
-
 /// The worker that owns a frame of the common shape (untagged Ethernet, IPv4 without options
 /// or fragmentation, a whole TCP header), read from fixed offsets without decoding the frame;
 /// `None` for one worker and for any other frame, which the caller decodes. For every frame it
@@ -508,7 +479,7 @@ mod common {
 /// tests are those by which `decode_frame` reads the same frame on its own fixed-offset path.
 #[inline]
 fn common_owner(link: LinkType, frame: &[u8], workers: usize) -> Option<usize> {
-    use common::*;
+    use linewatch_parser::wire::common_frame::*;
     if workers < 2 || link != LinkType::Ethernet {
         return None;
     }
@@ -517,33 +488,23 @@ fn common_owner(link: LinkType, frame: &[u8], workers: usize) -> Option<usize> {
     let be32 = |at: usize| u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
     // As `decode_frame`: the packet ends at its declared length or the frame's end, whichever
     // comes first, and the TCP header must fit in it.
-    let end = IP + usize::from(be16(IP + V4_TOTAL_LEN)).min(frame.len() - IP);
-    let tcp_len = usize::from(head[TCP + TCP_DATA_OFFSET] >> 4) * TCP_WORD;
+    let end = IP + usize::from(be16(TOTAL_LEN)).min(frame.len() - IP);
+    let tcp_len = usize::from(head[DATA_OFFSET] >> 4) * DATA_OFFSET_UNIT;
     let common = be16(ETHERTYPE) == EtherType::IPV4
-        && head[IP + V4_VER_IHL] == V4_NO_OPTIONS
-        && head[IP + V4_PROTOCOL] == ip_protocol::TCP
-        && be16(IP + V4_FRAGMENT) & V4_FRAGMENT_BITS == 0
+        && head[IP] == VER_IHL
+        && head[PROTOCOL] == ip_protocol::TCP
+        && be16(FLAGS_FRAG_OFFSET) & FRAGMENT_BITS == 0
         && tcp_len >= TCP_MIN_LEN
         && end >= TCP + tcp_len;
     common.then(|| {
         ipv4_owner(
-            be32(IP + V4_SOURCE),
-            be16(TCP + TCP_SRC_PORT),
-            be32(IP + V4_DESTINATION),
-            be16(TCP + TCP_DST_PORT),
+            be32(SOURCE),
+            be16(SRC_PORT),
+            be32(DESTINATION),
+            be16(DST_PORT),
             workers,
         )
     })
-}
-
-/// Whether a frame may be an IP fragment (a first one decodes, a later one does not, a first
-/// one too short for the TCP header decodes as truncated): every worker is offered it, see
-/// [`Worker::set_shard`].
-fn is_fragment(decoded: &Result<TcpSegment<'_>, WireError>) -> bool {
-    match decoded {
-        Ok(seg) => seg.fragmented,
-        Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
-    }
 }
 
 /// A worker thread of [`run`]: counts batches until the reader hangs up; `(index, workers)`
@@ -627,7 +588,7 @@ mod tests {
     /// offered it (a possible fragment), else its owner.
     fn claim(link: LinkType, frame: &[u8], workers: usize) -> Option<usize> {
         let decoded = decode_frame(link, frame);
-        (!is_fragment(&decoded)).then(|| owner(&decoded, workers))
+        (!may_be_fragment(&decoded)).then(|| owner(&decoded, workers))
     }
 
     /// [`common_owner`] answers only what a decode answers. Returns whether it answered.

@@ -61,13 +61,7 @@ impl Worker {
         decoded: &Result<TcpSegment<'_>, WireError>,
         wire_len: u32,
     ) {
-        // A first fragment too short for the TCP header (RFC 1858's tiny fragment) decodes
-        // as truncated: the reassembler tells it from a frame the capture cut.
-        let fragment = match decoded {
-            Ok(seg) => seg.fragmented,
-            Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
-        };
-        if !fragment {
+        if !may_be_fragment(decoded) {
             self.decoded(ts, decoded);
             return;
         }
@@ -113,5 +107,16 @@ impl Worker {
                 self.defrag = defrag;
             }
         }
+    }
+}
+
+/// Whether a decoded frame may be an IP fragment: a first one decodes (marked fragmented), a
+/// later one does not, and a first one too short for the TCP header (RFC 1858's tiny fragment)
+/// decodes as truncated, which the reassembler tells from a frame the capture cut. The parallel
+/// replay offers such frames to every worker ([`Worker::set_shard`]).
+pub fn may_be_fragment(decoded: &Result<TcpSegment<'_>, WireError>) -> bool {
+    match decoded {
+        Ok(seg) => seg.fragmented,
+        Err(e) => matches!(e, WireError::Fragment | WireError::Truncated),
     }
 }

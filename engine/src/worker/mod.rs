@@ -72,7 +72,7 @@ mod stream;
 mod top_by;
 
 pub use dst::DstFilter;
-pub use fragment::Shard;
+pub use fragment::{may_be_fragment, Shard};
 use parse::{plausible_request, plausible_response};
 pub use ports::PortFilter;
 

@@ -140,38 +140,40 @@ fn decode_walk(link: LinkType, frame: &[u8]) -> Result<TcpSegment<'_>, WireError
 }
 
 /// Fixed offsets of the common frame: Ethernet II without a tag, IPv4 without options, TCP.
-mod common {
+/// Offsets are from the frame's start. Public so that code reading the same frame without a
+/// decode (the parallel replay's owner test) reads it at the same places.
+pub mod common {
     /// Where the EtherType is.
-    pub(super) const ETHERTYPE: usize = 12;
+    pub const ETHERTYPE: usize = 12;
     /// Where the IP header starts.
-    pub(super) const IP: usize = 14;
+    pub const IP: usize = 14;
     /// Version 4, header length 5 words (no options).
-    pub(super) const VER_IHL: u8 = 0x45;
+    pub const VER_IHL: u8 = 0x45;
     /// The IPv4 header's length without options.
-    pub(super) const IP_HEADER_LEN: usize = 20;
+    pub const IP_HEADER_LEN: usize = 20;
     /// Where the TCP header starts.
-    pub(super) const TCP: usize = IP + IP_HEADER_LEN;
+    pub const TCP: usize = IP + IP_HEADER_LEN;
     /// The TCP header's length without options.
-    pub(super) const TCP_MIN_LEN: usize = 20;
+    pub const TCP_MIN_LEN: usize = 20;
     /// The shortest frame read here: both headers whole.
-    pub(super) const MIN_FRAME: usize = TCP + TCP_MIN_LEN;
+    pub const MIN_FRAME: usize = TCP + TCP_MIN_LEN;
     /// IPv4 field offsets from the frame's start.
-    pub(super) const TOTAL_LEN: usize = IP + 2;
-    pub(super) const FLAGS_FRAG_OFFSET: usize = IP + 6;
-    pub(super) const PROTOCOL: usize = IP + 9;
-    pub(super) const SOURCE: usize = IP + 12;
-    pub(super) const DESTINATION: usize = IP + 16;
+    pub const TOTAL_LEN: usize = IP + 2;
+    pub const FLAGS_FRAG_OFFSET: usize = IP + 6;
+    pub const PROTOCOL: usize = IP + 9;
+    pub const SOURCE: usize = IP + 12;
+    pub const DESTINATION: usize = IP + 16;
     /// The MF bit and the fragment offset: either set makes the packet a fragment.
-    pub(super) const FRAGMENT_BITS: u16 = 0x3FFF;
+    pub const FRAGMENT_BITS: u16 = 0x3FFF;
     /// TCP field offsets from the frame's start.
-    pub(super) const SRC_PORT: usize = TCP;
-    pub(super) const DST_PORT: usize = TCP + 2;
-    pub(super) const SEQ: usize = TCP + 4;
-    pub(super) const ACK: usize = TCP + 8;
-    pub(super) const DATA_OFFSET: usize = TCP + 12;
-    pub(super) const FLAGS: usize = TCP + 13;
+    pub const SRC_PORT: usize = TCP;
+    pub const DST_PORT: usize = TCP + 2;
+    pub const SEQ: usize = TCP + 4;
+    pub const ACK: usize = TCP + 8;
+    pub const DATA_OFFSET: usize = TCP + 12;
+    pub const FLAGS: usize = TCP + 13;
     /// The data offset counts 32-bit words.
-    pub(super) const DATA_OFFSET_UNIT: usize = 4;
+    pub const DATA_OFFSET_UNIT: usize = 4;
 }
 
 /// The common frame's segment, or `None` for a frame the general walk must read (another

@@ -34,7 +34,10 @@ mod tcp;
 pub use ethernet::{EtherType, EthernetFrame, VlanTag};
 pub use ipv4::Ipv4Packet;
 pub use ipv6::{Ipv6Packet, Ipv6Payload};
-pub use link::{decode_frame, ethernet_ipv4_tcp, ip_packet, LinkType, TcpSegment, MAX_VLAN_TAGS};
+pub use link::{
+    common as common_frame, decode_frame, ethernet_ipv4_tcp, ip_packet, LinkType, TcpSegment,
+    MAX_VLAN_TAGS,
+};
 pub use stamp::{read_send_stamp, write_send_stamp, SEND_STAMP_LEN, SEND_STAMP_MAGIC};
 pub use tcp::{TcpFlags, TcpHeader};
 
