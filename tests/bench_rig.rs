@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use linewatch_testkit::lab::namespaces_of;
+use linewatch_testkit::lab::{namespaces_of, End, Lab};
 use linewatch_testkit::tools::{need_programs, need_root};
 use serde_json::Value;
 
@@ -40,7 +40,20 @@ fn bench_rig(args: &[&str]) -> (Output, u32) {
         .spawn()
         .expect("starting bench-rig");
     let pid = child.id();
-    (child.wait_with_output().expect("bench-rig output"), pid)
+    let out = child.wait_with_output().expect("bench-rig output");
+    if !out.status.success() {
+        // A process of the rig killed by a signal says nothing itself; the kernel may have.
+        let log = Command::new("dmesg").output();
+        let log = log.as_ref().map_or(Default::default(), |o| {
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        });
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        println!("the kernel's last lines (dmesg):");
+        for line in tail.iter().rev() {
+            println!("  {line}");
+        }
+    }
+    (out, pid)
 }
 
 /// One lab at a time: two labs on two cores starve each other's NAPI threads.
@@ -48,6 +61,34 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A generator run right after another on the same queue finds it still held by the socket
+/// the kernel has not released yet (EBUSY for a moment): it waits for it instead of failing.
+#[test]
+fn generators_run_back_to_back_on_one_queue_all_send() {
+    let _serial = serial();
+    if !can_run("generators_run_back_to_back_on_one_queue_all_send") {
+        return;
+    }
+    let lab = Lab::new("lwbb", &["t", "r"]).expect("a lab");
+    lab.add_veth(End::new("t", "bbt0"), End::new("r", "bbr0"), 1)
+        .expect("a veth pair");
+    for run in 0..6 {
+        let out = lab
+            .ns("t")
+            .exec(env!("CARGO_BIN_EXE_bench-rig"))
+            .args(["generate", "--interface", "bbt0", "--queues", "1"])
+            .args(["--tx", "afxdp", "--rate", "50000", "--seconds", "0.1"])
+            .args(["--frame-size", "150", "--flows", "64"])
+            .output()
+            .expect("running the generator");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "run {run}: {}: {stderr}", out.status);
+        let report: Value = serde_json::from_slice(&out.stdout).expect("the generator's JSON");
+        let sent = report["sent"].as_u64().expect("sent");
+        assert!(sent > 1_000, "run {run}: only {sent} frames sent: {report}");
+    }
 }
 
 #[test]

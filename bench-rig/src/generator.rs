@@ -52,6 +52,8 @@ const TX_RING: u32 = 2048;
 /// as capture latency; 256 frames is a few syscalls' worth, enough to keep the kernel busy.
 const MAX_IN_FLIGHT: usize = 256;
 const FRAME_BYTES: usize = 2048;
+/// How long a queue still held by a socket that just closed is waited for.
+const BUSY_WAIT_NS: u64 = 2 * NS_PER_SEC;
 
 /// How frames leave the generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -456,52 +458,21 @@ impl XdpSender {
     fn open(ifname: &str, queues: usize) -> Result<XdpSender, String> {
         let mut out = Vec::with_capacity(queues);
         for q in 0..queues {
-            // libbpf creates the socket's fd with the UMEM (the first socket of a UMEM uses it).
-            let before = xdp_socket_fds();
-            let (area, free) = MmapArea::<'static, ()>::new(
-                TX_FRAMES as usize,
-                FRAME_BYTES,
-                MmapAreaOptions::default(),
-            )
-            .map_err(|_| "cannot map the generator's UMEM".to_owned())?;
-            let (umem, completion, _fill) = Umem::new(area, TX_RING, 64).map_err(|e| match e {
-                UmemNewError::Create(io) => format!(
-                    "cannot register the generator's UMEM: {}",
-                    libbpf_error(&io)
-                ),
-                UmemNewError::RingNotPowerOfTwo => {
-                    "internal: ring sizes must be powers of two".to_owned()
+            // A socket on this queue that just closed (a generator run right before this one)
+            // is released by the kernel a little later: until then the bind says EBUSY.
+            let until = monotonic_ns() + BUSY_WAIT_NS;
+            loop {
+                match XdpQueue::open(ifname, q) {
+                    Ok(queue) => {
+                        out.push(queue);
+                        break;
+                    }
+                    Err(Busy(_)) if monotonic_ns() < until => {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(Busy(message) | Failed(message)) => return Err(message),
                 }
-            })?;
-            let options = SocketOptions {
-                copy_mode: true,
-                ..SocketOptions::default()
-            };
-            let (socket, tx) = Socket::new_tx(Arc::clone(&umem), ifname, q, TX_RING, options)
-                .map_err(|e| {
-                    format!(
-                        "cannot open an AF_XDP tx socket on queue {q} of {ifname}: {}",
-                        match e {
-                            SocketNewError::Create(io) => libbpf_error(&io),
-                            SocketNewError::RingNotPowerOfTwo =>
-                                "ring size not a power of two".to_owned(),
-                        }
-                    )
-                })?;
-            let fd = xdp_socket_fds()
-                .into_iter()
-                .find(|fd| !before.contains(fd))
-                .ok_or_else(|| format!("cannot find the AF_XDP tx socket of queue {q}"))?;
-            out.push(XdpQueue {
-                tx,
-                completion,
-                free,
-                posted: Box::new(ArrayDeque::new()),
-                in_flight: 0,
-                fd,
-                _socket: socket,
-                _umem: umem,
-            });
+            }
         }
         Ok(XdpSender { queues: out })
     }
@@ -510,7 +481,76 @@ impl XdpSender {
 /// Frames the kernel sends per `sendto` on a copy-mode AF_XDP socket.
 const KICK_BUDGET: usize = 32;
 
+/// Why a queue's socket could not be opened.
+enum OpenError {
+    /// The queue is still held by a socket the kernel has not released yet (EBUSY).
+    Busy(String),
+    /// Anything else.
+    Failed(String),
+}
+use OpenError::{Busy, Failed};
+
 impl XdpQueue {
+    /// Maps a UMEM and opens a copy-mode tx socket on queue `q` of `ifname`.
+    fn open(ifname: &str, q: usize) -> Result<XdpQueue, OpenError> {
+        // libbpf creates the socket's fd with the UMEM (the first socket of a UMEM uses it).
+        let before = xdp_socket_fds();
+        let (area, free) = MmapArea::<'static, ()>::new(
+            TX_FRAMES as usize,
+            FRAME_BYTES,
+            MmapAreaOptions::default(),
+        )
+        .map_err(|_| Failed("cannot map the generator's UMEM".to_owned()))?;
+        let (umem, completion, _fill) = Umem::new(area, TX_RING, 64).map_err(|e| {
+            Failed(match e {
+                UmemNewError::Create(io) => format!(
+                    "cannot register the generator's UMEM: {}",
+                    libbpf_error(&io)
+                ),
+                UmemNewError::RingNotPowerOfTwo => {
+                    "internal: ring sizes must be powers of two".to_owned()
+                }
+            })
+        })?;
+        let options = SocketOptions {
+            copy_mode: true,
+            ..SocketOptions::default()
+        };
+        let (socket, tx) =
+            Socket::new_tx(Arc::clone(&umem), ifname, q, TX_RING, options).map_err(|e| {
+                let (busy, why) = match e {
+                    SocketNewError::Create(io) => (
+                        io.raw_os_error().map(i32::abs) == Some(libc::EBUSY),
+                        libbpf_error(&io),
+                    ),
+                    SocketNewError::RingNotPowerOfTwo => {
+                        (false, "ring size not a power of two".to_owned())
+                    }
+                };
+                let message =
+                    format!("cannot open an AF_XDP tx socket on queue {q} of {ifname}: {why}");
+                if busy {
+                    Busy(message)
+                } else {
+                    Failed(message)
+                }
+            })?;
+        let fd = xdp_socket_fds()
+            .into_iter()
+            .find(|fd| !before.contains(fd))
+            .ok_or_else(|| Failed(format!("cannot find the AF_XDP tx socket of queue {q}")))?;
+        Ok(XdpQueue {
+            tx,
+            completion,
+            free,
+            posted: Box::new(ArrayDeque::new()),
+            in_flight: 0,
+            fd,
+            _socket: socket,
+            _umem: umem,
+        })
+    }
+
     /// Asks the kernel to send what is on the tx ring.
     fn kick(&self) {
         // SAFETY: a zero-length non-blocking sendto on our own socket.

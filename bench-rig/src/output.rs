@@ -87,6 +87,8 @@ pub struct Row {
     pub crossed_share: Option<Spread>,
     /// Trials whose counts did not add up.
     pub inconsistent: usize,
+    /// Trials made a second time because the first try's generator was killed.
+    pub repeated: usize,
 }
 
 /// Ratios of the full path's median received pps to each baseline's, at one rate.
@@ -159,6 +161,7 @@ pub fn summarise(config: &RigConfig, trials: &[Trial]) -> Summary {
                     })
                 }),
                 inconsistent: ts.iter().filter(|t| t.check().is_err()).count(),
+                repeated: ts.iter().filter(|t| t.repeated_after.is_some()).count(),
             });
         }
         let median = |k: ReceiverKind| {
@@ -248,7 +251,7 @@ pub fn table(summary: &Summary) -> String {
     for r in &summary.rows {
         let _ = writeln!(
             out,
-            "{:<6} {:<9} {:>24} {:>24} {:>10} {:>8.2}% {:>9.0} {:>9.3} {:>9.3} {:>13} {:>8}{}",
+            "{:<6} {:<9} {:>24} {:>24} {:>10} {:>8.2}% {:>9.0} {:>9.3} {:>9.3} {:>13} {:>8}{}{}",
             if r.rate > 0.0 {
                 format!("{:.0}k", r.rate / 1e3)
             } else {
@@ -271,6 +274,14 @@ pub fn table(summary: &Summary) -> String {
                 .map_or("-".into(), |s| format!("{:.1}%", s.median * 100.0)),
             if r.inconsistent > 0 {
                 format!("  ({} trial(s) with disagreeing counts)", r.inconsistent)
+            } else {
+                String::new()
+            },
+            if r.repeated > 0 {
+                format!(
+                    "  ({} trial(s) made twice: the first try's generator was killed)",
+                    r.repeated
+                )
             } else {
                 String::new()
             },
@@ -327,6 +338,7 @@ pub fn to_json(config: &RigConfig, trials: &[Trial], summary: &Summary) -> Value
             "capture_latency_us": r.latency.map(|(a, b)| json!({"p50": a.json(), "p99": b.json()})),
             "crossed_share": r.crossed_share.map(|s| s.json()),
             "inconsistent_trials": r.inconsistent,
+            "repeated_trials": r.repeated,
         })).collect::<Vec<_>>(),
         "ratios": summary.ratios.iter().map(|r| json!({
             "rate": r.rate,

@@ -13,6 +13,7 @@
 //! the generator's sent count must equal the sending interface's counters, and what each
 //! receiver reports must add up with what the kernel counted on the receiving side.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -98,6 +99,9 @@ pub struct Trial {
     pub machine_cpu: f64,
     /// NAPI threads pinned.
     pub napi_threads: usize,
+    /// Why this trial is a second try: how the generator of the first one ended (killed by a
+    /// signal, so that try measured nothing).
+    pub repeated_after: Option<String>,
 }
 
 impl Trial {
@@ -229,6 +233,7 @@ impl Trial {
             "cpu_s_per_mpkt": self.cpu_per_mpkt(),
             "machine_cpu_s_per_mpkt": self.machine_cpu_per_mpkt(),
             "napi_threads": self.napi_threads,
+            "repeated_after": self.repeated_after,
             "capture_latency_us": self.got.latency_us.map(|l| json!({
                 "p50": l[0], "p90": l[1], "p99": l[2], "p999": l[3], "max": l[4], "count": l[5]
             })),
@@ -293,7 +298,18 @@ pub fn run(
                     return Ok(trials);
                 }
                 let kind = config.receivers[(i + rep as usize) % n];
-                let trial = one_trial(config, lab, &setup, kind, rate, rep)?;
+                let (mut trial, repeated_after) = once_more_if_killed(
+                    || one_trial(config, lab, &setup, kind, rate, rep),
+                    |why| {
+                        eprintln!(
+                            "bench-rig: {} at {}: the generator ended with {why}; making \
+                             this trial once more",
+                            kind.name(),
+                            rate_label(rate)
+                        );
+                    },
+                )?;
+                trial.repeated_after = repeated_after;
                 progress(&trial);
                 trials.push(trial);
             }
@@ -316,6 +332,48 @@ fn worker_cores(first: usize, queues: u32) -> Vec<usize> {
         .collect()
 }
 
+/// Makes a trial with `make`; when its generator was killed by a signal (that try measured
+/// nothing), says why with `note` and makes it once more. Returns the trial and, for a second
+/// try, how the first one's generator ended.
+fn once_more_if_killed<T>(
+    mut make: impl FnMut() -> Result<T, TrialError>,
+    note: impl FnOnce(&str),
+) -> Result<(T, Option<String>), String> {
+    match make() {
+        Ok(trial) => Ok((trial, None)),
+        Err(TrialError::GeneratorKilled(why)) => {
+            note(&why);
+            let trial = make().map_err(TrialError::into_message)?;
+            Ok((trial, Some(why)))
+        }
+        Err(e) => Err(e.into_message()),
+    }
+}
+
+/// Why a trial failed.
+#[derive(Debug, PartialEq)]
+enum TrialError {
+    /// The generator was killed by a signal (it printed nothing): how it ended.
+    GeneratorKilled(String),
+    /// Anything else, as the rig says it.
+    Other(String),
+}
+
+impl TrialError {
+    fn into_message(self) -> String {
+        match self {
+            TrialError::GeneratorKilled(why) => format!("the generator ended with {why}"),
+            TrialError::Other(message) => message,
+        }
+    }
+}
+
+impl From<String> for TrialError {
+    fn from(message: String) -> Self {
+        TrialError::Other(message)
+    }
+}
+
 fn one_trial(
     config: &RigConfig,
     lab: &Lab,
@@ -323,7 +381,7 @@ fn one_trial(
     kind: ReceiverKind,
     rate: f64,
     rep: u32,
-) -> Result<Trial, String> {
+) -> Result<Trial, TrialError> {
     let tx_before = Lab::counters(&lab.tx_ns, &lab.tx_if).map_err(|e| e.to_string())?;
     let rx_before = Lab::counters(&lab.rx_ns, &lab.rx_if).map_err(|e| e.to_string())?;
     let receiver = Receiver::start(kind, setup)?;
@@ -373,11 +431,28 @@ fn one_trial(
         napi_cpu: (napi1 - napi0).max(0.0),
         machine_cpu: (machine1 - machine0).max(0.0),
         napi_threads,
+        repeated_after: None,
     })
 }
 
+/// What a generator that ended with `status` (not success) and printed `stderr` did wrong.
+fn generator_failure(status: std::process::ExitStatus, stderr: &[u8]) -> TrialError {
+    let said = String::from_utf8_lossy(stderr);
+    let said = said.trim();
+    // A generator killed by a signal prints nothing: its status says how it ended.
+    if status.signal().is_some() {
+        TrialError::GeneratorKilled(if said.is_empty() {
+            status.to_string()
+        } else {
+            format!("{status} ({said})")
+        })
+    } else {
+        TrialError::Other(format!("the generator ended with {status}: {said}"))
+    }
+}
+
 /// Runs the generator in the sending namespace and reads its report.
-fn generate(config: &RigConfig, lab: &Lab, rate: f64) -> Result<GeneratorReport, String> {
+fn generate(config: &RigConfig, lab: &Lab, rate: f64) -> Result<GeneratorReport, TrialError> {
     let out = lab
         .tx_ns
         .exec(&config.rig)
@@ -397,12 +472,68 @@ fn generate(config: &RigConfig, lab: &Lab, rate: f64) -> Result<GeneratorReport,
         .output()
         .map_err(|e| format!("cannot run the generator: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "the generator failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(generator_failure(out.status, &out.stderr));
     }
     let v: Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("the generator's report is not JSON ({e})"))?;
-    GeneratorReport::from_json(&v).ok_or_else(|| "the generator's report lacks fields".to_owned())
+    GeneratorReport::from_json(&v)
+        .ok_or_else(|| TrialError::Other("the generator's report lacks fields".to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitStatus;
+
+    use super::{generator_failure, once_more_if_killed, TrialError};
+
+    #[test]
+    fn a_generator_killed_by_a_signal_is_told_from_one_that_failed() {
+        // wait(2) statuses: signal 11 in the low bits; exit code 2 in the second byte.
+        assert_eq!(
+            generator_failure(ExitStatus::from_raw(11), b""),
+            TrialError::GeneratorKilled("signal: 11 (SIGSEGV)".to_owned())
+        );
+        assert_eq!(
+            generator_failure(ExitStatus::from_raw(2 << 8), b"bench-rig: no such device\n"),
+            TrialError::Other(
+                "the generator ended with exit status: 2: bench-rig: no such device".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn only_a_killed_generator_makes_a_trial_once_more_and_only_once() {
+        let killed = || TrialError::GeneratorKilled("signal: 9 (SIGKILL)".to_owned());
+        let run = |results: Vec<Result<u32, TrialError>>| {
+            let mut results = results.into_iter();
+            let (mut made, mut noted) = (0, Vec::new());
+            let out = once_more_if_killed(
+                || {
+                    made += 1;
+                    results.next().expect("made too often")
+                },
+                |why| noted.push(why.to_owned()),
+            );
+            (out, made, noted)
+        };
+        assert_eq!(run(vec![Ok(1)]), (Ok((1, None)), 1, vec![]));
+        let why = "signal: 9 (SIGKILL)".to_owned();
+        assert_eq!(
+            run(vec![Err(killed()), Ok(2)]),
+            (Ok((2, Some(why.clone()))), 2, vec![why.clone()])
+        );
+        assert_eq!(
+            run(vec![Err(killed()), Err(killed())]),
+            (
+                Err("the generator ended with signal: 9 (SIGKILL)".to_owned()),
+                2,
+                vec![why]
+            )
+        );
+        assert_eq!(
+            run(vec![Err(TrialError::Other("no lab".to_owned()))]),
+            (Err("no lab".to_owned()), 1, vec![])
+        );
+    }
 }
