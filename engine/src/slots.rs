@@ -75,6 +75,7 @@ impl Slots {
 
     /// Takes a free slot for `owner`, most recently active; `None` when all are in use.
     pub fn take(&mut self, owner: Owner) -> Option<u32> {
+        debug_assert!(owner.flow != NIL, "an owner is a flow slot");
         let slot = self.free.pop()?;
         self.owners[slot as usize] = owner;
         self.link_newest(slot);
@@ -110,9 +111,12 @@ impl Slots {
         self.owners[slot as usize]
     }
 
-    /// Gives a slot back.
+    /// Gives a slot back. A slot that is free already is left as it is: unlinked a second
+    /// time it would cut the in-use list, and pushed twice it would be handed out twice.
     pub fn give_back(&mut self, slot: u32) {
-        debug_assert!(!self.free.contains(&slot), "pool slot {slot} freed twice");
+        if self.owners[slot as usize].flow == NIL {
+            return;
+        }
         self.unlink(slot);
         self.owners[slot as usize].flow = NIL;
         self.free.push(slot);
@@ -154,6 +158,23 @@ mod tests {
 
     fn owner(flow: u32) -> Owner {
         Owner { flow, side: 0 }
+    }
+
+    #[test]
+    fn a_slot_given_back_twice_is_free_once_and_the_list_stays_whole() {
+        let mut slots = Slots::new(3);
+        let a = slots.take(owner(1)).unwrap();
+        let b = slots.take(owner(2)).unwrap();
+        let c = slots.take(owner(3)).unwrap();
+        slots.give_back(b);
+        slots.give_back(b);
+        assert_eq!(slots.in_use(), 2);
+        // The in-use list still holds a then c, oldest first.
+        assert_eq!(slots.reclaim(owner(4)).unwrap(), (a, owner(1)));
+        assert_eq!(slots.reclaim(owner(5)).unwrap(), (c, owner(3)));
+        // b is handed out once, then none is free.
+        assert_eq!(slots.take(owner(6)), Some(b));
+        assert_eq!(slots.take(owner(7)), None);
     }
 
     #[test]
