@@ -392,22 +392,26 @@ fn walk<S: Source + ?Sized>(
         // As [`run`] batches it: a frame longer than a batch is cut to one.
         let data = &p.data[..p.data.len().min(BATCH_BYTES)];
         // Most frames belong to another worker: those of the common shape are told so from
-        // their fixed-offset fields alone, without a decode.
+        // their fixed-offset fields alone, without a decode, and this worker's own go to its
+        // common-frame path, as in a single-worker replay.
         let decoded = match common_owner(p.link, data, workers) {
             Some(w) if w != index => continue,
-            Some(_) => decode_frame(p.link, data),
+            Some(_) => None,
             None => {
                 let decoded = decode_frame(p.link, data);
                 if workers > 1 && owner(&decoded, workers) != index && !may_be_fragment(&decoded) {
                     continue;
                 }
-                decoded
+                Some(decoded)
             }
         };
         if in_batch == 0 {
             batch_started = Instant::now();
         }
-        worker.process_decoded(p.ts_ns, p.link, data, decoded, p.wire_len);
+        match decoded {
+            None => worker.process_frame(p.ts_ns, p.link, data, p.wire_len),
+            Some(decoded) => worker.process_decoded(p.ts_ns, p.link, data, decoded, p.wire_len),
+        }
         in_batch += 1;
         if in_batch == BATCH_FRAMES {
             close_batch(&mut worker, &mut in_batch, batch_started);
