@@ -240,7 +240,7 @@ impl Worker {
         if link == LinkType::Ethernet {
             if let Some(seg) = ethernet_ipv4_tcp(frame) {
                 self.count_frame(wire_len);
-                self.segment_decoded::<true>(ts, seg);
+                self.segment_decoded::<true, true>(ts, seg, frame);
                 return;
             }
         }
@@ -252,7 +252,7 @@ impl Worker {
     fn process_walked(&mut self, ts: u64, link: LinkType, frame: &[u8], wire_len: u32) {
         self.count_frame(wire_len);
         match decode_frame(link, frame) {
-            Ok(seg) if !seg.fragmented => self.segment_decoded::<false>(ts, seg),
+            Ok(seg) if !seg.fragmented => self.segment_decoded::<false, false>(ts, seg, &[]),
             decoded => self.fragment(ts, link, frame, &decoded, wire_len),
         }
     }
@@ -272,7 +272,7 @@ impl Worker {
     ) {
         self.count_frame(wire_len);
         match decoded {
-            Ok(seg) if !seg.fragmented => self.segment_decoded::<true>(ts, seg),
+            Ok(seg) if !seg.fragmented => self.segment_decoded::<true, false>(ts, seg, &[]),
             _ => self.fragment(ts, link, frame, &decoded, wire_len),
         }
     }
@@ -290,7 +290,7 @@ impl Worker {
     #[inline(always)]
     fn decoded(&mut self, ts: u64, decoded: &Result<TcpSegment<'_>, WireError>) {
         match decoded {
-            Ok(seg) => self.segment_decoded::<false>(ts, *seg),
+            Ok(seg) => self.segment_decoded::<false, false>(ts, *seg, &[]),
             Err(e) => {
                 self.delta.add(Counter::Undecoded, 1);
                 self.delta.tally.wire_errors[e.index()] += 1;
@@ -301,7 +301,12 @@ impl Worker {
     /// A decoded segment: its send stamp, a new connection, the filter, then the segment path
     /// (inlined with `INLINE`). By value: see [`Worker::process_frame`].
     #[inline(always)]
-    fn segment_decoded<const INLINE: bool>(&mut self, ts: u64, seg: TcpSegment<'_>) {
+    fn segment_decoded<const INLINE: bool, const COMMON: bool>(
+        &mut self,
+        ts: u64,
+        seg: TcpSegment<'_>,
+        frame: &[u8],
+    ) {
         // Stamps are read only when packet time is this host's clock (live): offline the
         // trailer is not looked at, and its length need not be kept.
         if self.monotonic_offset_ns.is_some() {
@@ -316,7 +321,7 @@ impl Worker {
         if !self.ports.monitors(&seg) {
             self.delta.add(Counter::Unmonitored, 1);
         } else if INLINE {
-            self.segment_path(ts, seg);
+            self.segment_path::<COMMON>(ts, seg, frame);
         } else {
             self.segment(ts, &{ seg });
         }
@@ -379,18 +384,30 @@ impl Worker {
     /// [`crate::cross`]) one another worker handed on or the hold queue gives back.
     #[inline(never)]
     pub(super) fn segment(&mut self, ts: u64, seg: &TcpSegment<'_>) {
-        self.segment_path(ts, *seg);
+        self.segment_path::<false>(ts, *seg, &[]);
     }
 
     /// The segment path: inlined in the frame path (a call there cost every frame its
     /// register saves and the segment's reloads), out of line for the rest ([`Worker::segment`]).
     /// The segment is a value: the calls out of line take a copy made where they are
     /// (`&{ seg }`), so the frame path never stores it whole.
+    ///
+    /// With `COMMON`, `seg` is `frame`'s, decoded by [`ethernet_ipv4_tcp`]: the rare calls
+    /// out of line (a new flow, a crossing, a SYN's data, a segment past a hole) decode it
+    /// again from `frame` rather than take it from here, so its addresses and ports are not
+    /// kept (in registers or spilled) past the flow lookup on every frame.
     #[inline(always)]
-    fn segment_path(&mut self, ts: u64, seg: TcpSegment<'_>) {
+    fn segment_path<const COMMON: bool>(&mut self, ts: u64, seg: TcpSegment<'_>, frame: &[u8]) {
         // Another worker's flow goes to it (live, on queues that split connections).
-        if self.cross.is_some() && self.hand_off(ts, &{ seg }) {
-            return;
+        if self.cross.is_some() {
+            let handed = if COMMON {
+                self.hand_off_frame(ts, frame)
+            } else {
+                self.hand_off(ts, &{ seg })
+            };
+            if handed {
+                return;
+            }
         }
         let syn = seg.flags.has(linewatch_parser::wire::TcpFlags::SYN);
         let ack = seg.flags.has(linewatch_parser::wire::TcpFlags::ACK);
@@ -414,7 +431,11 @@ impl Worker {
         // frame, callgrind).
         let slot = match found {
             Some(slot) => slot,
-            None => match self.new_flow(&{ seg }, side) {
+            None => match if COMMON {
+                self.new_flow_frame(frame, side)
+            } else {
+                self.new_flow(&{ seg }, side)
+            } {
                 Some(slot) => slot,
                 None => return,
             },
@@ -422,8 +443,15 @@ impl Worker {
 
         // Sent after bytes of the other direction still on their way from another worker:
         // held until they are in (see `cross`).
-        if self.cross.is_some() && self.crossing_hold(slot, side, ts, &{ seg }) {
-            return;
+        if self.cross.is_some() {
+            let held = if COMMON {
+                self.crossing_hold_frame(slot, side, ts, frame)
+            } else {
+                self.crossing_hold(slot, side, ts, &{ seg })
+            };
+            if held {
+                return;
+            }
         }
         let mut flow = self.flows.flow_mut(slot);
         // The peer acknowledged bytes of the other direction the capture has not seen: it got
@@ -469,7 +497,11 @@ impl Worker {
                 }
             }
             if !seg.payload.is_empty() {
-                self.syn_data(slot, side, &{ seg }, ts);
+                if COMMON {
+                    self.syn_data_frame(slot, side, frame, ts);
+                } else {
+                    self.syn_data(slot, side, &{ seg }, ts);
+                }
                 self.end_of_segment(slot, side, fin, rst);
                 return;
             }
@@ -498,7 +530,12 @@ impl Worker {
                 if ahead > 0 {
                     // Ahead of a hole: held until it fills (out of line, see `reorder`). Its FIN
                     // waits too: Linux acts on it once the bytes before it are in.
-                    if self.out_of_order(slot, side, &{ seg }, ts) {
+                    let held = if COMMON {
+                        self.out_of_order_frame(slot, side, frame, ts)
+                    } else {
+                        self.out_of_order(slot, side, &{ seg }, ts)
+                    };
+                    if held {
                         self.end_of_segment(slot, side, false, rst);
                         return;
                     }
@@ -544,6 +581,52 @@ impl Worker {
             }
         }
         self.end_of_segment(slot, side, fin, rst);
+    }
+
+    /// [`Worker::hand_off`] for a common frame's segment, decoded again from `frame` (see
+    /// [`Worker::segment_path`]).
+    #[inline(never)]
+    fn hand_off_frame(&mut self, ts: u64, frame: &[u8]) -> bool {
+        // `frame` decoded to this segment before: the `else` is never taken.
+        let Some(seg) = ethernet_ipv4_tcp(frame) else {
+            return false;
+        };
+        self.hand_off(ts, &seg)
+    }
+
+    /// [`Worker::crossing_hold`] for a common frame's segment (see [`Worker::hand_off_frame`]).
+    #[inline(never)]
+    fn crossing_hold_frame(&mut self, slot: u32, side: Side, ts: u64, frame: &[u8]) -> bool {
+        let Some(seg) = ethernet_ipv4_tcp(frame) else {
+            return false;
+        };
+        self.crossing_hold(slot, side, ts, &seg)
+    }
+
+    /// [`Worker::new_flow`] for a common frame's segment (see [`Worker::hand_off_frame`]).
+    #[inline(never)]
+    fn new_flow_frame(&mut self, frame: &[u8], side: Side) -> Option<u32> {
+        let seg = ethernet_ipv4_tcp(frame)?;
+        self.new_flow(&seg, side)
+    }
+
+    /// [`Worker::syn_data`] for a common frame's segment (see [`Worker::hand_off_frame`]).
+    #[cold]
+    #[inline(never)]
+    fn syn_data_frame(&mut self, slot: u32, side: Side, frame: &[u8], ts: u64) {
+        if let Some(seg) = ethernet_ipv4_tcp(frame) {
+            self.syn_data(slot, side, &seg, ts);
+        }
+    }
+
+    /// [`Worker::out_of_order`] for a common frame's segment (see [`Worker::hand_off_frame`]).
+    #[cold]
+    #[inline(never)]
+    fn out_of_order_frame(&mut self, slot: u32, side: Side, frame: &[u8], ts: u64) -> bool {
+        let Some(seg) = ethernet_ipv4_tcp(frame) else {
+            return false;
+        };
+        self.out_of_order(slot, side, &seg, ts)
     }
 
     /// A segment of no flow in the table: a flow is created by a SYN (its first byte is then
