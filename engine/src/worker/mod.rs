@@ -315,7 +315,11 @@ impl Worker {
             }
         }
         if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
-            self.new_connection(ts, &{ seg });
+            if COMMON {
+                self.new_connection_frame(ts, frame);
+            } else {
+                self.new_connection(ts, &{ seg });
+            }
         }
         // Another server's traffic (`--dst`) is unmonitored as another port's is.
         if !self.ports.monitors(&seg) {
@@ -345,6 +349,15 @@ impl Worker {
                 self.capture_pending_len += 1;
             }
             None => self.delta.add(Counter::CaptureLatencyDropped, 1),
+        }
+    }
+
+    /// [`Worker::new_connection`] for a common frame's segment, decoded again from `frame`
+    /// (see [`Worker::hand_off_frame`]).
+    #[inline(never)]
+    fn new_connection_frame(&mut self, ts: u64, frame: &[u8]) {
+        if let Some(seg) = ethernet_ipv4_tcp(frame) {
+            self.new_connection(ts, &seg);
         }
     }
 
