@@ -314,6 +314,34 @@ impl Worker {
                 self.capture_latency(ts, sent_ns);
             }
         }
+        // A common frame's SYN goes out of line whole (once or twice a connection): the
+        // frame path then makes no call before the flow lookup (see `segment_path`).
+        if COMMON && seg.flags.has(TcpFlags::SYN) {
+            self.syn_frame(ts, frame);
+            return;
+        }
+        self.filtered::<INLINE, COMMON>(ts, seg, frame);
+    }
+
+    /// A common frame's SYN (see [`Worker::segment_decoded`]): decoded again from `frame`.
+    #[cold]
+    #[inline(never)]
+    fn syn_frame(&mut self, ts: u64, frame: &[u8]) {
+        // `frame` decoded to this segment before: the `else` is never taken.
+        if let Some(seg) = ethernet_ipv4_tcp(frame) {
+            self.filtered::<false, false>(ts, seg, &[]);
+        }
+    }
+
+    /// [`Worker::segment_decoded`] past the send stamp: a new connection, the filter, then the
+    /// segment path.
+    #[inline(always)]
+    fn filtered<const INLINE: bool, const COMMON: bool>(
+        &mut self,
+        ts: u64,
+        seg: TcpSegment<'_>,
+        frame: &[u8],
+    ) {
         if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
             if COMMON {
                 self.new_connection_frame(ts, frame);
@@ -353,7 +381,7 @@ impl Worker {
     }
 
     /// [`Worker::new_connection`] for a common frame's segment, decoded again from `frame`
-    /// (see [`Worker::hand_off_frame`]).
+    /// (see [`Worker::syn_frame`]).
     #[inline(never)]
     fn new_connection_frame(&mut self, ts: u64, frame: &[u8]) {
         if let Some(seg) = ethernet_ipv4_tcp(frame) {
@@ -405,28 +433,26 @@ impl Worker {
     /// The segment is a value: the calls out of line take a copy made where they are
     /// (`&{ seg }`), so the frame path never stores it whole.
     ///
-    /// With `COMMON`, `seg` is `frame`'s, decoded by [`ethernet_ipv4_tcp`]: the rare calls
-    /// out of line (a new flow, a crossing, a SYN's data, a segment past a hole) decode it
-    /// again from `frame` rather than take it from here, so its addresses and ports are not
-    /// kept (in registers or spilled) past the flow lookup on every frame.
+    /// With `COMMON`, `seg` is `frame`'s, decoded by [`ethernet_ipv4_tcp`], and not a SYN
+    /// ([`Worker::segment_decoded`] sends those out of line): at its first rare turn (a
+    /// crossing, a new flow, an acknowledgement of unseen bytes) it leaves the inline path
+    /// for good, decoded again from `frame` out of line, and its rare calls past that point
+    /// (a SYN's data, a segment past a hole) take `frame` too. No call is then made before
+    /// its data, and its addresses and ports die at the flow key: a value kept across a call
+    /// anywhere in this one large inlined function was spilled on every frame (callgrind:
+    /// the ACK-heavy mix 290.2 -> 277.9 instructions a frame, perf/README.md).
     #[inline(always)]
     fn segment_path<const COMMON: bool>(&mut self, ts: u64, seg: TcpSegment<'_>, frame: &[u8]) {
         // Another worker's flow goes to it (live, on queues that split connections).
         if self.cross.is_some() {
-            let handed = if COMMON {
-                self.hand_off_frame(ts, frame)
-            } else {
-                self.hand_off(ts, &{ seg })
-            };
-            if handed {
+            if COMMON {
+                self.segment_frame(ts, frame);
+                return;
+            }
+            if self.hand_off(ts, &{ seg }) {
                 return;
             }
         }
-        let syn = seg.flags.has(linewatch_parser::wire::TcpFlags::SYN);
-        let ack = seg.flags.has(linewatch_parser::wire::TcpFlags::ACK);
-        let rst = seg.flags.has(linewatch_parser::wire::TcpFlags::RST);
-        let fin = seg.flags.has(linewatch_parser::wire::TcpFlags::FIN);
-
         // IPv4 flows are looked up by their two-word key (see `V4Key`).
         let (found, side) = match (seg.src, seg.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -440,32 +466,96 @@ impl Worker {
                 (self.flows.get(&key), side)
             }
         };
+        if COMMON {
+            // A common frame leaves the inline path at its first rare turn (a new flow, an
+            // acknowledgement of bytes not seen), so that no call is made before its data and
+            // less is kept across calls (or spilled) on every frame.
+            let Some(slot) = found else {
+                self.missed_frame(ts, side, frame);
+                return;
+            };
+            let other = &self.flows.flow(slot).dirs[1 - side];
+            if seg.flags.has(TcpFlags::ACK)
+                && seg.ack.wrapping_sub(other.next_seq) as i32 > 0
+                && other.seq_known
+            {
+                self.after_lookup_frame(ts, slot, side, frame);
+                return;
+            }
+            // Neither a SYN (see `segment_decoded`) nor one acknowledging unseen bytes.
+            self.after_lookup::<true, false>(ts, slot, side, seg, frame);
+            return;
+        }
         // A match, not `or_else`: a hit then tests no merged `Option` again (~3 instructions a
         // frame, callgrind).
         let slot = match found {
             Some(slot) => slot,
-            None => match if COMMON {
-                self.new_flow_frame(frame, side)
-            } else {
-                self.new_flow(&{ seg }, side)
-            } {
+            None => match self.new_flow(&{ seg }, side) {
                 Some(slot) => slot,
                 None => return,
             },
         };
+        self.crossed(ts, slot, side, seg);
+    }
 
+    /// A common frame's segment on the out-of-line segment path (see
+    /// [`Worker::segment_path`]): decoded again from `frame`.
+    #[inline(never)]
+    fn segment_frame(&mut self, ts: u64, frame: &[u8]) {
+        // `frame` decoded to this segment before: the `else` is never taken.
+        if let Some(seg) = ethernet_ipv4_tcp(frame) {
+            self.segment(ts, &seg);
+        }
+    }
+
+    /// A common frame's segment of no flow in the table (see [`Worker::segment_path`]).
+    #[inline(never)]
+    fn missed_frame(&mut self, ts: u64, side: Side, frame: &[u8]) {
+        let Some(seg) = ethernet_ipv4_tcp(frame) else {
+            return;
+        };
+        if let Some(slot) = self.new_flow(&seg, side) {
+            self.crossed(ts, slot, side, seg);
+        }
+    }
+
+    /// A common frame's segment that acknowledges bytes not seen (see
+    /// [`Worker::segment_path`]).
+    #[cold]
+    #[inline(never)]
+    fn after_lookup_frame(&mut self, ts: u64, slot: u32, side: Side, frame: &[u8]) {
+        if let Some(seg) = ethernet_ipv4_tcp(frame) {
+            self.after_lookup::<false, true>(ts, slot, side, seg, &[]);
+        }
+    }
+
+    /// The segment path past the flow lookup: the crossing's hold, then the rest.
+    #[inline(always)]
+    fn crossed(&mut self, ts: u64, slot: u32, side: Side, seg: TcpSegment<'_>) {
         // Sent after bytes of the other direction still on their way from another worker:
         // held until they are in (see `cross`).
-        if self.cross.is_some() {
-            let held = if COMMON {
-                self.crossing_hold_frame(slot, side, ts, frame)
-            } else {
-                self.crossing_hold(slot, side, ts, &{ seg })
-            };
-            if held {
-                return;
-            }
+        if self.cross.is_some() && self.crossing_hold(slot, side, ts, &{ seg }) {
+            return;
         }
+        self.after_lookup::<false, true>(ts, slot, side, seg, &[]);
+    }
+
+    /// The segment path past the flow lookup and the crossing: the acknowledgement and SYN
+    /// tests when `ACK_SYN` (without, the caller found that neither applies), then the
+    /// segment's data and its FIN or RST. `COMMON` as for [`Worker::segment_path`].
+    #[inline(always)]
+    fn after_lookup<const COMMON: bool, const ACK_SYN: bool>(
+        &mut self,
+        ts: u64,
+        slot: u32,
+        side: Side,
+        seg: TcpSegment<'_>,
+        frame: &[u8],
+    ) {
+        let syn = ACK_SYN && seg.flags.has(TcpFlags::SYN);
+        let ack = ACK_SYN && seg.flags.has(TcpFlags::ACK);
+        let rst = seg.flags.has(TcpFlags::RST);
+        let fin = seg.flags.has(TcpFlags::FIN);
         let mut flow = self.flows.flow_mut(slot);
         // The peer acknowledged bytes of the other direction the capture has not seen: it got
         // them, so the capture missed them (see `reorder`).
@@ -596,34 +686,10 @@ impl Worker {
         self.end_of_segment(slot, side, fin, rst);
     }
 
-    /// [`Worker::hand_off`] for a common frame's segment, decoded again from `frame` (see
-    /// [`Worker::segment_path`]).
-    #[inline(never)]
-    fn hand_off_frame(&mut self, ts: u64, frame: &[u8]) -> bool {
-        // `frame` decoded to this segment before: the `else` is never taken.
-        let Some(seg) = ethernet_ipv4_tcp(frame) else {
-            return false;
-        };
-        self.hand_off(ts, &seg)
-    }
 
-    /// [`Worker::crossing_hold`] for a common frame's segment (see [`Worker::hand_off_frame`]).
-    #[inline(never)]
-    fn crossing_hold_frame(&mut self, slot: u32, side: Side, ts: u64, frame: &[u8]) -> bool {
-        let Some(seg) = ethernet_ipv4_tcp(frame) else {
-            return false;
-        };
-        self.crossing_hold(slot, side, ts, &seg)
-    }
 
-    /// [`Worker::new_flow`] for a common frame's segment (see [`Worker::hand_off_frame`]).
-    #[inline(never)]
-    fn new_flow_frame(&mut self, frame: &[u8], side: Side) -> Option<u32> {
-        let seg = ethernet_ipv4_tcp(frame)?;
-        self.new_flow(&seg, side)
-    }
 
-    /// [`Worker::syn_data`] for a common frame's segment (see [`Worker::hand_off_frame`]).
+    /// [`Worker::syn_data`] for a common frame's segment (see [`Worker::syn_frame`]).
     #[cold]
     #[inline(never)]
     fn syn_data_frame(&mut self, slot: u32, side: Side, frame: &[u8], ts: u64) {
@@ -632,7 +698,7 @@ impl Worker {
         }
     }
 
-    /// [`Worker::out_of_order`] for a common frame's segment (see [`Worker::hand_off_frame`]).
+    /// [`Worker::out_of_order`] for a common frame's segment (see [`Worker::syn_frame`]).
     #[cold]
     #[inline(never)]
     fn out_of_order_frame(&mut self, slot: u32, side: Side, frame: &[u8], ts: u64) -> bool {
