@@ -314,48 +314,112 @@ impl Worker {
                 self.capture_latency(ts, sent_ns);
             }
         }
-        // A common frame's SYN goes out of line whole (once or twice a connection): the
-        // frame path then makes no call before the flow lookup (see `segment_path`).
-        if COMMON && seg.flags.has(TcpFlags::SYN) {
-            self.syn_frame(ts, frame);
+        if COMMON {
+            // A SYN (once or twice a connection) and a crossing (live, on queues that split
+            // connections) take the whole path out of line (see `common_path`).
+            if seg.flags.has(TcpFlags::SYN) || self.cross.is_some() {
+                self.filtered_frame(ts, frame);
+            } else {
+                self.common_path(ts, seg, frame);
+            }
             return;
         }
-        self.filtered::<INLINE, COMMON>(ts, seg, frame);
+        self.filtered::<INLINE>(ts, seg);
     }
 
-    /// A common frame's SYN (see [`Worker::segment_decoded`]): decoded again from `frame`.
-    #[cold]
+    /// A common frame's segment on the whole path out of line (see
+    /// [`Worker::segment_decoded`]): decoded again from `frame`.
     #[inline(never)]
-    fn syn_frame(&mut self, ts: u64, frame: &[u8]) {
+    fn filtered_frame(&mut self, ts: u64, frame: &[u8]) {
         // `frame` decoded to this segment before: the `else` is never taken.
         if let Some(seg) = ethernet_ipv4_tcp(frame) {
-            self.filtered::<false, false>(ts, seg, &[]);
+            self.filtered::<false>(ts, seg);
         }
     }
 
     /// [`Worker::segment_decoded`] past the send stamp: a new connection, the filter, then the
-    /// segment path.
+    /// segment path (inlined with `INLINE`).
     #[inline(always)]
-    fn filtered<const INLINE: bool, const COMMON: bool>(
-        &mut self,
-        ts: u64,
-        seg: TcpSegment<'_>,
-        frame: &[u8],
-    ) {
+    fn filtered<const INLINE: bool>(&mut self, ts: u64, seg: TcpSegment<'_>) {
         if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
-            if COMMON {
-                self.new_connection_frame(ts, frame);
-            } else {
-                self.new_connection(ts, &{ seg });
-            }
+            self.new_connection(ts, &{ seg });
         }
         // Another server's traffic (`--dst`) is unmonitored as another port's is.
         if !self.ports.monitors(&seg) {
             self.delta.add(Counter::Unmonitored, 1);
         } else if INLINE {
-            self.segment_path::<COMMON>(ts, seg, frame);
+            self.segment_path(ts, seg);
         } else {
             self.segment(ts, &{ seg });
+        }
+    }
+
+    /// A common frame's segment, neither a SYN nor crossing (see
+    /// [`Worker::segment_decoded`]): its flow looked up first, and at its first rare turn (no
+    /// flow, an acknowledgement of unseen bytes) the rest of the path out of line, decoded
+    /// again from `frame`; its rare calls past that point (a segment past a hole) take `frame`
+    /// too. No call is then made before its data, and its addresses and ports die at the flow
+    /// key: a value kept across a call anywhere in this one large inlined function was
+    /// spilled on every frame (callgrind, perf/README.md).
+    ///
+    /// The filter is tested only when no flow is found: a flow is made only by a segment the
+    /// filter passed, and its answer depends only on what the key holds (both ends, either
+    /// order), so every segment of a flow in the table passes it too.
+    #[inline(always)]
+    fn common_path(&mut self, ts: u64, seg: TcpSegment<'_>, frame: &[u8]) {
+        let (key, side) = match (seg.src, seg.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => V4Key::of(
+                seg.vlan_ids[0],
+                s.to_bits(),
+                seg.src_port,
+                d.to_bits(),
+                seg.dst_port,
+            ),
+            // `ethernet_ipv4_tcp` makes IPv4 ends only.
+            _ => {
+                self.filtered_frame(ts, frame);
+                return;
+            }
+        };
+        let Some(slot) = self.flows.get_v4(&key) else {
+            self.missed_frame(ts, side, frame);
+            return;
+        };
+        let other = &self.flows.flow(slot).dirs[1 - side];
+        if seg.flags.has(TcpFlags::ACK)
+            && seg.ack.wrapping_sub(other.next_seq) as i32 > 0
+            && other.seq_known
+        {
+            self.after_lookup_frame(ts, slot, side, frame);
+            return;
+        }
+        // Neither a SYN nor one acknowledging unseen bytes.
+        self.after_lookup::<true, false>(ts, slot, side, seg, frame);
+    }
+
+    /// A common frame's segment of no flow in the table (see [`Worker::common_path`]): the
+    /// filter, a new flow, then the rest of the path.
+    #[inline(never)]
+    fn missed_frame(&mut self, ts: u64, side: Side, frame: &[u8]) {
+        let Some(seg) = ethernet_ipv4_tcp(frame) else {
+            return;
+        };
+        if !self.ports.monitors(&seg) {
+            self.delta.add(Counter::Unmonitored, 1);
+            return;
+        }
+        if let Some(slot) = self.new_flow(&seg, side) {
+            self.crossed(ts, slot, side, seg);
+        }
+    }
+
+    /// A common frame's segment that acknowledges bytes not seen (see
+    /// [`Worker::common_path`]).
+    #[cold]
+    #[inline(never)]
+    fn after_lookup_frame(&mut self, ts: u64, slot: u32, side: Side, frame: &[u8]) {
+        if let Some(seg) = ethernet_ipv4_tcp(frame) {
+            self.after_lookup::<false, true>(ts, slot, side, seg, &[]);
         }
     }
 
@@ -380,14 +444,6 @@ impl Worker {
         }
     }
 
-    /// [`Worker::new_connection`] for a common frame's segment, decoded again from `frame`
-    /// (see [`Worker::syn_frame`]).
-    #[inline(never)]
-    fn new_connection_frame(&mut self, ts: u64, frame: &[u8]) {
-        if let Some(seg) = ethernet_ipv4_tcp(frame) {
-            self.new_connection(ts, &seg);
-        }
-    }
 
     /// Counts a new connection (SYN without ACK, on any port): totals, the source and port
     /// tables, the log for the port-scan detector, and an event.
@@ -425,33 +481,19 @@ impl Worker {
     /// [`crate::cross`]) one another worker handed on or the hold queue gives back.
     #[inline(never)]
     pub(super) fn segment(&mut self, ts: u64, seg: &TcpSegment<'_>) {
-        self.segment_path::<false>(ts, *seg, &[]);
+        self.segment_path(ts, *seg);
     }
 
-    /// The segment path: inlined in the frame path (a call there cost every frame its
-    /// register saves and the segment's reloads), out of line for the rest ([`Worker::segment`]).
-    /// The segment is a value: the calls out of line take a copy made where they are
-    /// (`&{ seg }`), so the frame path never stores it whole.
-    ///
-    /// With `COMMON`, `seg` is `frame`'s, decoded by [`ethernet_ipv4_tcp`], and not a SYN
-    /// ([`Worker::segment_decoded`] sends those out of line): at its first rare turn (a
-    /// crossing, a new flow, an acknowledgement of unseen bytes) it leaves the inline path
-    /// for good, decoded again from `frame` out of line, and its rare calls past that point
-    /// (a SYN's data, a segment past a hole) take `frame` too. No call is then made before
-    /// its data, and its addresses and ports die at the flow key: a value kept across a call
-    /// anywhere in this one large inlined function was spilled on every frame (callgrind:
-    /// the ACK-heavy mix 290.2 -> 277.9 instructions a frame, perf/README.md).
+    /// The segment path: inlined in the frame path of a segment its caller decoded
+    /// ([`Worker::process_decoded`]; a call there cost every frame its register saves and the
+    /// segment's reloads), out of line for the rest ([`Worker::segment`]); the common frame
+    /// takes [`Worker::common_path`]. The segment is a value: the calls out of line take a
+    /// copy made where they are (`&{ seg }`), so the frame path never stores it whole.
     #[inline(always)]
-    fn segment_path<const COMMON: bool>(&mut self, ts: u64, seg: TcpSegment<'_>, frame: &[u8]) {
+    fn segment_path(&mut self, ts: u64, seg: TcpSegment<'_>) {
         // Another worker's flow goes to it (live, on queues that split connections).
-        if self.cross.is_some() {
-            if COMMON {
-                self.segment_frame(ts, frame);
-                return;
-            }
-            if self.hand_off(ts, &{ seg }) {
-                return;
-            }
+        if self.cross.is_some() && self.hand_off(ts, &{ seg }) {
+            return;
         }
         // IPv4 flows are looked up by their two-word key (see `V4Key`).
         let (found, side) = match (seg.src, seg.dst) {
@@ -466,26 +508,6 @@ impl Worker {
                 (self.flows.get(&key), side)
             }
         };
-        if COMMON {
-            // A common frame leaves the inline path at its first rare turn (a new flow, an
-            // acknowledgement of bytes not seen), so that no call is made before its data and
-            // less is kept across calls (or spilled) on every frame.
-            let Some(slot) = found else {
-                self.missed_frame(ts, side, frame);
-                return;
-            };
-            let other = &self.flows.flow(slot).dirs[1 - side];
-            if seg.flags.has(TcpFlags::ACK)
-                && seg.ack.wrapping_sub(other.next_seq) as i32 > 0
-                && other.seq_known
-            {
-                self.after_lookup_frame(ts, slot, side, frame);
-                return;
-            }
-            // Neither a SYN (see `segment_decoded`) nor one acknowledging unseen bytes.
-            self.after_lookup::<true, false>(ts, slot, side, seg, frame);
-            return;
-        }
         // A match, not `or_else`: a hit then tests no merged `Option` again (~3 instructions a
         // frame, callgrind).
         let slot = match found {
@@ -496,37 +518,6 @@ impl Worker {
             },
         };
         self.crossed(ts, slot, side, seg);
-    }
-
-    /// A common frame's segment on the out-of-line segment path (see
-    /// [`Worker::segment_path`]): decoded again from `frame`.
-    #[inline(never)]
-    fn segment_frame(&mut self, ts: u64, frame: &[u8]) {
-        // `frame` decoded to this segment before: the `else` is never taken.
-        if let Some(seg) = ethernet_ipv4_tcp(frame) {
-            self.segment(ts, &seg);
-        }
-    }
-
-    /// A common frame's segment of no flow in the table (see [`Worker::segment_path`]).
-    #[inline(never)]
-    fn missed_frame(&mut self, ts: u64, side: Side, frame: &[u8]) {
-        let Some(seg) = ethernet_ipv4_tcp(frame) else {
-            return;
-        };
-        if let Some(slot) = self.new_flow(&seg, side) {
-            self.crossed(ts, slot, side, seg);
-        }
-    }
-
-    /// A common frame's segment that acknowledges bytes not seen (see
-    /// [`Worker::segment_path`]).
-    #[cold]
-    #[inline(never)]
-    fn after_lookup_frame(&mut self, ts: u64, slot: u32, side: Side, frame: &[u8]) {
-        if let Some(seg) = ethernet_ipv4_tcp(frame) {
-            self.after_lookup::<false, true>(ts, slot, side, seg, &[]);
-        }
     }
 
     /// The segment path past the flow lookup: the crossing's hold, then the rest.
@@ -542,7 +533,8 @@ impl Worker {
 
     /// The segment path past the flow lookup and the crossing: the acknowledgement and SYN
     /// tests when `ACK_SYN` (without, the caller found that neither applies), then the
-    /// segment's data and its FIN or RST. `COMMON` as for [`Worker::segment_path`].
+    /// segment's data and its FIN or RST. With `COMMON`, `seg` is `frame`'s (see
+    /// [`Worker::common_path`]).
     #[inline(always)]
     fn after_lookup<const COMMON: bool, const ACK_SYN: bool>(
         &mut self,
@@ -689,7 +681,7 @@ impl Worker {
 
 
 
-    /// [`Worker::syn_data`] for a common frame's segment (see [`Worker::syn_frame`]).
+    /// [`Worker::syn_data`] for a common frame's segment (see [`Worker::filtered_frame`]).
     #[cold]
     #[inline(never)]
     fn syn_data_frame(&mut self, slot: u32, side: Side, frame: &[u8], ts: u64) {
@@ -698,7 +690,7 @@ impl Worker {
         }
     }
 
-    /// [`Worker::out_of_order`] for a common frame's segment (see [`Worker::syn_frame`]).
+    /// [`Worker::out_of_order`] for a common frame's segment (see [`Worker::filtered_frame`]).
     #[cold]
     #[inline(never)]
     fn out_of_order_frame(&mut self, slot: u32, side: Side, frame: &[u8], ts: u64) -> bool {
