@@ -444,7 +444,6 @@ impl Worker {
         }
     }
 
-
     /// Counts a new connection (SYN without ACK, on any port): totals, the source and port
     /// tables, the log for the port-scan detector, and an event.
     #[inline(never)]
@@ -677,9 +676,6 @@ impl Worker {
         }
         self.end_of_segment(slot, side, fin, rst);
     }
-
-
-
 
     /// [`Worker::syn_data`] for a common frame's segment (see [`Worker::filtered_frame`]).
     #[cold]
