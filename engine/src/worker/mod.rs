@@ -381,15 +381,18 @@ impl Worker {
                 return;
             }
         };
-        let Some(slot) = self.flows.get_v4(&key) else {
+        // Whether it acknowledges bytes of the other direction not seen, read on the flow
+        // the probe found (no second test of its slot).
+        let ack = seg.flags.has(TcpFlags::ACK);
+        let found = self.flows.get_v4_then(&key, |flow| {
+            let other = &flow.dirs[1 - side];
+            ack && seg.ack.wrapping_sub(other.next_seq) as i32 > 0 && other.seq_known
+        });
+        let Some((slot, acked_unseen)) = found else {
             self.missed_frame(ts, side, frame);
             return;
         };
-        let other = &self.flows.flow(slot).dirs[1 - side];
-        if seg.flags.has(TcpFlags::ACK)
-            && seg.ack.wrapping_sub(other.next_seq) as i32 > 0
-            && other.seq_known
-        {
+        if acked_unseen {
             self.after_lookup_frame(ts, slot, side, frame);
             return;
         }
@@ -591,11 +594,7 @@ impl Worker {
                 }
             }
             if !seg.payload.is_empty() {
-                if COMMON {
-                    self.syn_data_frame(slot, side, frame, ts);
-                } else {
-                    self.syn_data(slot, side, &{ seg }, ts);
-                }
+                self.syn_data(slot, side, &{ seg }, ts);
                 self.end_of_segment(slot, side, fin, rst);
                 return;
             }
@@ -675,15 +674,6 @@ impl Worker {
             }
         }
         self.end_of_segment(slot, side, fin, rst);
-    }
-
-    /// [`Worker::syn_data`] for a common frame's segment (see [`Worker::filtered_frame`]).
-    #[cold]
-    #[inline(never)]
-    fn syn_data_frame(&mut self, slot: u32, side: Side, frame: &[u8], ts: u64) {
-        if let Some(seg) = ethernet_ipv4_tcp(frame) {
-            self.syn_data(slot, side, &seg, ts);
-        }
     }
 
     /// [`Worker::out_of_order`] for a common frame's segment (see [`Worker::filtered_frame`]).
