@@ -550,59 +550,63 @@ impl Worker {
         let ack = ACK_SYN && seg.flags.has(TcpFlags::ACK);
         let rst = seg.flags.has(TcpFlags::RST);
         let fin = seg.flags.has(TcpFlags::FIN);
-        let mut flow = self.flows.flow_mut(slot);
-        // The peer acknowledged bytes of the other direction the capture has not seen: it got
-        // them, so the capture missed them (see `reorder`).
-        if ack {
-            let other = &flow.dirs[1 - side];
-            if seg.ack.wrapping_sub(other.next_seq) as i32 > 0 && other.seq_known {
-                self.acked_unseen(slot, 1 - side, seg.ack, ts);
-                flow = self.flows.flow_mut(slot);
-            }
-        }
-        if syn {
-            let dir = &flow.dirs[side];
-            // A SYN not ahead of what the direction expects is a retransmitted or late one:
-            // it changes nothing. One ahead starts a new connection on the same ports.
-            if !dir.seq_known || seg.seq.wrapping_add(1).wrapping_sub(dir.next_seq) as i32 > 0 {
-                if dir.held_slot().is_some() {
-                    self.give_up_hole(slot, side);
+        // Without `ACK_SYN` the flow is indexed only for data: a pure ACK's slot is tested
+        // once, in the lookup.
+        if ACK_SYN {
+            let mut flow = self.flows.flow_mut(slot);
+            // The peer acknowledged bytes of the other direction the capture has not seen: it got
+            // them, so the capture missed them (see `reorder`).
+            if ack {
+                let other = &flow.dirs[1 - side];
+                if seg.ack.wrapping_sub(other.next_seq) as i32 > 0 && other.seq_known {
+                    self.acked_unseen(slot, 1 - side, seg.ack, ts);
                     flow = self.flows.flow_mut(slot);
                 }
-                let dir = &mut flow.dirs[side];
-                dir.next_seq = seg.seq.wrapping_add(1);
-                dir.seq_known = true;
-                dir.syn = true;
-                if dir.framing == Framing::Unsynced {
-                    dir.framing = Framing::Boundary;
-                }
             }
-            if flow.client.is_none() {
-                flow.client = Some(if ack { 1 - side } else { side });
-            }
-            // A SYN-ACK names the client's next byte. Across workers the client's SYN may come
-            // after it: knowing the byte lets what acknowledges the client's request wait for
-            // it (see `cross`).
-            if ack && self.cross.is_some() {
-                let client = &mut flow.dirs[1 - side];
-                if !client.seq_known {
-                    client.next_seq = seg.ack;
-                    client.seq_known = true;
-                    if client.framing == Framing::Unsynced {
-                        client.framing = Framing::Boundary;
+            if syn {
+                let dir = &flow.dirs[side];
+                // A SYN not ahead of what the direction expects is a retransmitted or late one:
+                // it changes nothing. One ahead starts a new connection on the same ports.
+                if !dir.seq_known || seg.seq.wrapping_add(1).wrapping_sub(dir.next_seq) as i32 > 0 {
+                    if dir.held_slot().is_some() {
+                        self.give_up_hole(slot, side);
+                        flow = self.flows.flow_mut(slot);
+                    }
+                    let dir = &mut flow.dirs[side];
+                    dir.next_seq = seg.seq.wrapping_add(1);
+                    dir.seq_known = true;
+                    dir.syn = true;
+                    if dir.framing == Framing::Unsynced {
+                        dir.framing = Framing::Boundary;
                     }
                 }
-            }
-            if !seg.payload.is_empty() {
-                self.syn_data(slot, side, &{ seg }, ts);
-                self.end_of_segment(slot, side, fin, rst);
-                return;
+                if flow.client.is_none() {
+                    flow.client = Some(if ack { 1 - side } else { side });
+                }
+                // A SYN-ACK names the client's next byte. Across workers the client's SYN may come
+                // after it: knowing the byte lets what acknowledges the client's request wait for
+                // it (see `cross`).
+                if ack && self.cross.is_some() {
+                    let client = &mut flow.dirs[1 - side];
+                    if !client.seq_known {
+                        client.next_seq = seg.ack;
+                        client.seq_known = true;
+                        if client.framing == Framing::Unsynced {
+                            client.framing = Framing::Boundary;
+                        }
+                    }
+                }
+                if !seg.payload.is_empty() {
+                    self.syn_data(slot, side, &{ seg }, ts);
+                    self.end_of_segment(slot, side, fin, rst);
+                    return;
+                }
             }
         }
 
         if !seg.payload.is_empty() {
             let mut data = seg.payload;
-            let dir = &mut flow.dirs[side];
+            let dir = &mut self.flows.flow_mut(slot).dirs[side];
             let mut gap = 0u64;
             // What `data` leaves out of the payload was seen: the next byte follows the
             // payload (a frame's payload is far below 4 GiB).
