@@ -51,7 +51,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use linewatch_model::{ConnectionEvent, EventSink, SinkFactory};
 use linewatch_parser::wire::{
-    decode_frame, ethernet_ipv4_tcp, LinkType, TcpFlags, TcpSegment, WireError,
+    self, decode_frame, ethernet_ipv4_tcp, LinkType, TcpFlags, TcpSegment, WireError,
 };
 
 use crate::carry::{CarryPool, CARRY_SLOTS};
@@ -383,10 +383,16 @@ impl Worker {
         };
         // Whether it acknowledges bytes of the other direction not seen, read on the flow
         // the probe found (no second test of its slot).
+        // The acknowledgement number is read from the frame where it is used, not kept from
+        // the decode (where it was spilled, to be reloaded after the probe).
         let ack = seg.flags.has(TcpFlags::ACK);
+        let Some(ack_no) = frame.get(wire::common_frame::ACK..wire::common_frame::ACK + 4) else {
+            return; // `frame` decoded: never taken
+        };
+        let ack_no = u32::from_be_bytes([ack_no[0], ack_no[1], ack_no[2], ack_no[3]]);
         let found = self.flows.get_v4_then(&key, |flow| {
             let other = &flow.dirs[1 - side];
-            ack && seg.ack.wrapping_sub(other.next_seq) as i32 > 0 && other.seq_known
+            ack && ack_no.wrapping_sub(other.next_seq) as i32 > 0 && other.seq_known
         });
         let Some((slot, acked_unseen)) = found else {
             self.missed_frame(ts, side, frame);
