@@ -382,12 +382,11 @@ impl Worker {
             }
         };
         // Whether it acknowledges bytes of the other direction not seen, read on the flow
-        // the probe found (no second test of its slot).
-        // The acknowledgement number is read from the frame where it is used, not kept from
-        // the decode (where it was spilled, to be reloaded after the probe).
+        // the probe found (no second test of its slot). The acknowledgement number is read
+        // from the frame here, not kept from the decode (where it was spilled and reloaded).
         let ack = seg.flags.has(TcpFlags::ACK);
         let Some(ack_no) = frame.get(wire::common_frame::ACK..wire::common_frame::ACK + 4) else {
-            return; // `frame` decoded: never taken
+            return; // `frame` decoded to `seg`: never taken
         };
         let ack_no = u32::from_be_bytes([ack_no[0], ack_no[1], ack_no[2], ack_no[3]]);
         let found = self.flows.get_v4_then(&key, |flow| {
