@@ -632,6 +632,17 @@ impl FlowTable {
     /// the same ends (both hash alike), found by comparing two words.
     #[inline(always)]
     pub fn get_v4(&mut self, key: &V4Key) -> Option<u32> {
+        self.get_v4_then(key, |_| ()).map(|(slot, ())| slot)
+    }
+
+    /// [`FlowTable::get_v4`], and what `then` reads from the flow found: on the flow the
+    /// probe compared, so the caller need not index the slab again for it.
+    #[inline(always)]
+    pub fn get_v4_then<R>(
+        &mut self,
+        key: &V4Key,
+        then: impl FnOnce(&Flow) -> R,
+    ) -> Option<(u32, R)> {
         let tag = key.hash() & u64::from(u32::MAX);
         let mut pos = low32(tag) as usize & self.mask;
         loop {
@@ -641,9 +652,11 @@ impl FlowTable {
             }
             if entry >> TAG_SHIFT == tag {
                 let slot = low32(entry).wrapping_sub(1);
-                if self.slab[slot as usize].v4 == *key {
+                let flow = &self.slab[slot as usize];
+                if flow.v4 == *key {
+                    let read = then(flow);
                     self.touch(slot);
-                    return Some(slot);
+                    return Some((slot, read));
                 }
             }
             pos = (pos + 1) & self.mask;

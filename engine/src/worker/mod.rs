@@ -51,7 +51,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use linewatch_model::{ConnectionEvent, EventSink, SinkFactory};
 use linewatch_parser::wire::{
-    decode_frame, ethernet_ipv4_tcp, LinkType, TcpFlags, TcpSegment, WireError,
+    self, decode_frame, ethernet_ipv4_tcp, LinkType, TcpFlags, TcpSegment, WireError,
 };
 
 use crate::carry::{CarryPool, CARRY_SLOTS};
@@ -240,7 +240,7 @@ impl Worker {
         if link == LinkType::Ethernet {
             if let Some(seg) = ethernet_ipv4_tcp(frame) {
                 self.count_frame(wire_len);
-                self.segment_decoded::<true>(ts, seg);
+                self.segment_decoded::<true, true>(ts, seg, frame);
                 return;
             }
         }
@@ -252,7 +252,7 @@ impl Worker {
     fn process_walked(&mut self, ts: u64, link: LinkType, frame: &[u8], wire_len: u32) {
         self.count_frame(wire_len);
         match decode_frame(link, frame) {
-            Ok(seg) if !seg.fragmented => self.segment_decoded::<false>(ts, seg),
+            Ok(seg) if !seg.fragmented => self.segment_decoded::<false, false>(ts, seg, &[]),
             decoded => self.fragment(ts, link, frame, &decoded, wire_len),
         }
     }
@@ -272,7 +272,7 @@ impl Worker {
     ) {
         self.count_frame(wire_len);
         match decoded {
-            Ok(seg) if !seg.fragmented => self.segment_decoded::<true>(ts, seg),
+            Ok(seg) if !seg.fragmented => self.segment_decoded::<true, false>(ts, seg, &[]),
             _ => self.fragment(ts, link, frame, &decoded, wire_len),
         }
     }
@@ -290,7 +290,7 @@ impl Worker {
     #[inline(always)]
     fn decoded(&mut self, ts: u64, decoded: &Result<TcpSegment<'_>, WireError>) {
         match decoded {
-            Ok(seg) => self.segment_decoded::<false>(ts, *seg),
+            Ok(seg) => self.segment_decoded::<false, false>(ts, *seg, &[]),
             Err(e) => {
                 self.delta.add(Counter::Undecoded, 1);
                 self.delta.tally.wire_errors[e.index()] += 1;
@@ -301,7 +301,12 @@ impl Worker {
     /// A decoded segment: its send stamp, a new connection, the filter, then the segment path
     /// (inlined with `INLINE`). By value: see [`Worker::process_frame`].
     #[inline(always)]
-    fn segment_decoded<const INLINE: bool>(&mut self, ts: u64, seg: TcpSegment<'_>) {
+    fn segment_decoded<const INLINE: bool, const COMMON: bool>(
+        &mut self,
+        ts: u64,
+        seg: TcpSegment<'_>,
+        frame: &[u8],
+    ) {
         // Stamps are read only when packet time is this host's clock (live): offline the
         // trailer is not looked at, and its length need not be kept.
         if self.monotonic_offset_ns.is_some() {
@@ -309,6 +314,33 @@ impl Worker {
                 self.capture_latency(ts, sent_ns);
             }
         }
+        if COMMON {
+            // A SYN (once or twice a connection) and a crossing (live, on queues that split
+            // connections) take the whole path out of line (see `common_path`).
+            if seg.flags.has(TcpFlags::SYN) || self.cross.is_some() {
+                self.filtered_frame(ts, frame);
+            } else {
+                self.common_path(ts, seg, frame);
+            }
+            return;
+        }
+        self.filtered::<INLINE>(ts, seg);
+    }
+
+    /// A common frame's segment on the whole path out of line (see
+    /// [`Worker::segment_decoded`]): decoded again from `frame`.
+    #[inline(never)]
+    fn filtered_frame(&mut self, ts: u64, frame: &[u8]) {
+        // `frame` decoded to this segment before: the `else` is never taken.
+        if let Some(seg) = ethernet_ipv4_tcp(frame) {
+            self.filtered::<false>(ts, seg);
+        }
+    }
+
+    /// [`Worker::segment_decoded`] past the send stamp: a new connection, the filter, then the
+    /// segment path (inlined with `INLINE`).
+    #[inline(always)]
+    fn filtered<const INLINE: bool>(&mut self, ts: u64, seg: TcpSegment<'_>) {
         if seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN {
             self.new_connection(ts, &{ seg });
         }
@@ -319,6 +351,83 @@ impl Worker {
             self.segment_path(ts, seg);
         } else {
             self.segment(ts, &{ seg });
+        }
+    }
+
+    /// A common frame's segment, neither a SYN nor crossing (see
+    /// [`Worker::segment_decoded`]): its flow looked up first, and at its first rare turn (no
+    /// flow, an acknowledgement of unseen bytes) the rest of the path out of line, decoded
+    /// again from `frame`; its rare calls past that point (a segment past a hole) take `frame`
+    /// too. No call is then made before its data, and its addresses and ports die at the flow
+    /// key: a value kept across a call anywhere in this one large inlined function was
+    /// spilled on every frame (callgrind, perf/README.md).
+    ///
+    /// The filter is tested only when no flow is found: a flow is made only by a segment the
+    /// filter passed, and its answer depends only on what the key holds (both ends, either
+    /// order), so every segment of a flow in the table passes it too.
+    #[inline(always)]
+    fn common_path(&mut self, ts: u64, seg: TcpSegment<'_>, frame: &[u8]) {
+        let (key, side) = match (seg.src, seg.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => V4Key::of(
+                seg.vlan_ids[0],
+                s.to_bits(),
+                seg.src_port,
+                d.to_bits(),
+                seg.dst_port,
+            ),
+            // `ethernet_ipv4_tcp` makes IPv4 ends only.
+            _ => {
+                self.filtered_frame(ts, frame);
+                return;
+            }
+        };
+        // Whether it acknowledges bytes of the other direction not seen, read on the flow
+        // the probe found (no second test of its slot). The acknowledgement number is read
+        // from the frame here, not kept from the decode (where it was spilled and reloaded).
+        let ack = seg.flags.has(TcpFlags::ACK);
+        let Some(ack_no) = frame.get(wire::common_frame::ACK..wire::common_frame::ACK + 4) else {
+            return; // `frame` decoded to `seg`: never taken
+        };
+        let ack_no = u32::from_be_bytes([ack_no[0], ack_no[1], ack_no[2], ack_no[3]]);
+        let found = self.flows.get_v4_then(&key, |flow| {
+            let other = &flow.dirs[1 - side];
+            ack && ack_no.wrapping_sub(other.next_seq) as i32 > 0 && other.seq_known
+        });
+        let Some((slot, acked_unseen)) = found else {
+            self.missed_frame(ts, side, frame);
+            return;
+        };
+        if acked_unseen {
+            self.after_lookup_frame(ts, slot, side, frame);
+            return;
+        }
+        // Neither a SYN nor one acknowledging unseen bytes.
+        self.after_lookup::<true, false>(ts, slot, side, seg, frame);
+    }
+
+    /// A common frame's segment of no flow in the table (see [`Worker::common_path`]): the
+    /// filter, a new flow, then the rest of the path.
+    #[inline(never)]
+    fn missed_frame(&mut self, ts: u64, side: Side, frame: &[u8]) {
+        let Some(seg) = ethernet_ipv4_tcp(frame) else {
+            return;
+        };
+        if !self.ports.monitors(&seg) {
+            self.delta.add(Counter::Unmonitored, 1);
+            return;
+        }
+        if let Some(slot) = self.new_flow(&seg, side) {
+            self.crossed(ts, slot, side, seg);
+        }
+    }
+
+    /// A common frame's segment that acknowledges bytes not seen (see
+    /// [`Worker::common_path`]).
+    #[cold]
+    #[inline(never)]
+    fn after_lookup_frame(&mut self, ts: u64, slot: u32, side: Side, frame: &[u8]) {
+        if let Some(seg) = ethernet_ipv4_tcp(frame) {
+            self.after_lookup::<false, true>(ts, slot, side, seg, &[]);
         }
     }
 
@@ -382,21 +491,17 @@ impl Worker {
         self.segment_path(ts, *seg);
     }
 
-    /// The segment path: inlined in the frame path (a call there cost every frame its
-    /// register saves and the segment's reloads), out of line for the rest ([`Worker::segment`]).
-    /// The segment is a value: the calls out of line take a copy made where they are
-    /// (`&{ seg }`), so the frame path never stores it whole.
+    /// The segment path: inlined in the frame path of a segment its caller decoded
+    /// ([`Worker::process_decoded`]; a call there cost every frame its register saves and the
+    /// segment's reloads), out of line for the rest ([`Worker::segment`]); the common frame
+    /// takes [`Worker::common_path`]. The segment is a value: the calls out of line take a
+    /// copy made where they are (`&{ seg }`), so the frame path never stores it whole.
     #[inline(always)]
     fn segment_path(&mut self, ts: u64, seg: TcpSegment<'_>) {
         // Another worker's flow goes to it (live, on queues that split connections).
         if self.cross.is_some() && self.hand_off(ts, &{ seg }) {
             return;
         }
-        let syn = seg.flags.has(linewatch_parser::wire::TcpFlags::SYN);
-        let ack = seg.flags.has(linewatch_parser::wire::TcpFlags::ACK);
-        let rst = seg.flags.has(linewatch_parser::wire::TcpFlags::RST);
-        let fin = seg.flags.has(linewatch_parser::wire::TcpFlags::FIN);
-
         // IPv4 flows are looked up by their two-word key (see `V4Key`).
         let (found, side) = match (seg.src, seg.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -419,65 +524,94 @@ impl Worker {
                 None => return,
             },
         };
+        self.crossed(ts, slot, side, seg);
+    }
 
+    /// The segment path past the flow lookup: the crossing's hold, then the rest.
+    #[inline(always)]
+    fn crossed(&mut self, ts: u64, slot: u32, side: Side, seg: TcpSegment<'_>) {
         // Sent after bytes of the other direction still on their way from another worker:
         // held until they are in (see `cross`).
         if self.cross.is_some() && self.crossing_hold(slot, side, ts, &{ seg }) {
             return;
         }
-        let mut flow = self.flows.flow_mut(slot);
-        // The peer acknowledged bytes of the other direction the capture has not seen: it got
-        // them, so the capture missed them (see `reorder`).
-        if ack {
-            let other = &flow.dirs[1 - side];
-            if seg.ack.wrapping_sub(other.next_seq) as i32 > 0 && other.seq_known {
-                self.acked_unseen(slot, 1 - side, seg.ack, ts);
-                flow = self.flows.flow_mut(slot);
-            }
-        }
-        if syn {
-            let dir = &flow.dirs[side];
-            // A SYN not ahead of what the direction expects is a retransmitted or late one:
-            // it changes nothing. One ahead starts a new connection on the same ports.
-            if !dir.seq_known || seg.seq.wrapping_add(1).wrapping_sub(dir.next_seq) as i32 > 0 {
-                if dir.held_slot().is_some() {
-                    self.give_up_hole(slot, side);
+        self.after_lookup::<false, true>(ts, slot, side, seg, &[]);
+    }
+
+    /// The segment path past the flow lookup and the crossing: the acknowledgement and SYN
+    /// tests when `ACK_SYN` (without, the caller found that neither applies), then the
+    /// segment's data and its FIN or RST. With `COMMON`, `seg` is `frame`'s (see
+    /// [`Worker::common_path`]).
+    #[inline(always)]
+    fn after_lookup<const COMMON: bool, const ACK_SYN: bool>(
+        &mut self,
+        ts: u64,
+        slot: u32,
+        side: Side,
+        seg: TcpSegment<'_>,
+        frame: &[u8],
+    ) {
+        let syn = ACK_SYN && seg.flags.has(TcpFlags::SYN);
+        let ack = ACK_SYN && seg.flags.has(TcpFlags::ACK);
+        let rst = seg.flags.has(TcpFlags::RST);
+        let fin = seg.flags.has(TcpFlags::FIN);
+        // Without `ACK_SYN` the flow is indexed only for data: a pure ACK's slot is tested
+        // once, in the lookup.
+        if ACK_SYN {
+            let mut flow = self.flows.flow_mut(slot);
+            // The peer acknowledged bytes of the other direction the capture has not seen: it got
+            // them, so the capture missed them (see `reorder`).
+            if ack {
+                let other = &flow.dirs[1 - side];
+                if seg.ack.wrapping_sub(other.next_seq) as i32 > 0 && other.seq_known {
+                    self.acked_unseen(slot, 1 - side, seg.ack, ts);
                     flow = self.flows.flow_mut(slot);
                 }
-                let dir = &mut flow.dirs[side];
-                dir.next_seq = seg.seq.wrapping_add(1);
-                dir.seq_known = true;
-                dir.syn = true;
-                if dir.framing == Framing::Unsynced {
-                    dir.framing = Framing::Boundary;
-                }
             }
-            if flow.client.is_none() {
-                flow.client = Some(if ack { 1 - side } else { side });
-            }
-            // A SYN-ACK names the client's next byte. Across workers the client's SYN may come
-            // after it: knowing the byte lets what acknowledges the client's request wait for
-            // it (see `cross`).
-            if ack && self.cross.is_some() {
-                let client = &mut flow.dirs[1 - side];
-                if !client.seq_known {
-                    client.next_seq = seg.ack;
-                    client.seq_known = true;
-                    if client.framing == Framing::Unsynced {
-                        client.framing = Framing::Boundary;
+            if syn {
+                let dir = &flow.dirs[side];
+                // A SYN not ahead of what the direction expects is a retransmitted or late one:
+                // it changes nothing. One ahead starts a new connection on the same ports.
+                if !dir.seq_known || seg.seq.wrapping_add(1).wrapping_sub(dir.next_seq) as i32 > 0 {
+                    if dir.held_slot().is_some() {
+                        self.give_up_hole(slot, side);
+                        flow = self.flows.flow_mut(slot);
+                    }
+                    let dir = &mut flow.dirs[side];
+                    dir.next_seq = seg.seq.wrapping_add(1);
+                    dir.seq_known = true;
+                    dir.syn = true;
+                    if dir.framing == Framing::Unsynced {
+                        dir.framing = Framing::Boundary;
                     }
                 }
-            }
-            if !seg.payload.is_empty() {
-                self.syn_data(slot, side, &{ seg }, ts);
-                self.end_of_segment(slot, side, fin, rst);
-                return;
+                if flow.client.is_none() {
+                    flow.client = Some(if ack { 1 - side } else { side });
+                }
+                // A SYN-ACK names the client's next byte. Across workers the client's SYN may come
+                // after it: knowing the byte lets what acknowledges the client's request wait for
+                // it (see `cross`).
+                if ack && self.cross.is_some() {
+                    let client = &mut flow.dirs[1 - side];
+                    if !client.seq_known {
+                        client.next_seq = seg.ack;
+                        client.seq_known = true;
+                        if client.framing == Framing::Unsynced {
+                            client.framing = Framing::Boundary;
+                        }
+                    }
+                }
+                if !seg.payload.is_empty() {
+                    self.syn_data(slot, side, &{ seg }, ts);
+                    self.end_of_segment(slot, side, fin, rst);
+                    return;
+                }
             }
         }
 
         if !seg.payload.is_empty() {
             let mut data = seg.payload;
-            let dir = &mut flow.dirs[side];
+            let dir = &mut self.flows.flow_mut(slot).dirs[side];
             let mut gap = 0u64;
             // What `data` leaves out of the payload was seen: the next byte follows the
             // payload (a frame's payload is far below 4 GiB).
@@ -498,7 +632,12 @@ impl Worker {
                 if ahead > 0 {
                     // Ahead of a hole: held until it fills (out of line, see `reorder`). Its FIN
                     // waits too: Linux acts on it once the bytes before it are in.
-                    if self.out_of_order(slot, side, &{ seg }, ts) {
+                    let held = if COMMON {
+                        self.out_of_order_frame(slot, side, frame, ts)
+                    } else {
+                        self.out_of_order(slot, side, &{ seg }, ts)
+                    };
+                    if held {
                         self.end_of_segment(slot, side, false, rst);
                         return;
                     }
@@ -544,6 +683,16 @@ impl Worker {
             }
         }
         self.end_of_segment(slot, side, fin, rst);
+    }
+
+    /// [`Worker::out_of_order`] for a common frame's segment (see [`Worker::filtered_frame`]).
+    #[cold]
+    #[inline(never)]
+    fn out_of_order_frame(&mut self, slot: u32, side: Side, frame: &[u8], ts: u64) -> bool {
+        let Some(seg) = ethernet_ipv4_tcp(frame) else {
+            return false;
+        };
+        self.out_of_order(slot, side, &seg, ts)
     }
 
     /// A segment of no flow in the table: a flow is created by a SYN (its first byte is then

@@ -141,4 +141,47 @@ mod tests {
         assert!(!monitors(&web, "10.0.0.1", 40000, "198.51.100.1", 80));
         assert!(web.matches(40000, 80) && any.matches(1, 2));
     }
+
+    /// The worker tests the filter only when a common frame finds no flow (`common_path`):
+    /// every segment of a flow in the table must get the answer its first one got. The answer
+    /// may depend only on what a flow key holds, in either order: both ends, an IPv4 end and
+    /// its IPv4-mapped form alike.
+    #[test]
+    fn the_answer_is_the_same_for_both_directions_and_mapped_ends() {
+        let filters = [
+            PortFilter::any().watching(&DstFilter::any()),
+            PortFilter::ports(&[80]).watching(&DstFilter::any()),
+            PortFilter::any().watching(&dst(&["192.0.2.0/24"])),
+            PortFilter::ports(&[80, 8080]).watching(&dst(&["192.0.2.9/32", "2001:db8::/32"])),
+        ];
+        let ends = [
+            ("10.0.0.1", 40000),
+            ("192.0.2.9", 80),
+            ("::ffff:192.0.2.9", 80),
+            ("192.0.2.10", 8080),
+            ("198.51.100.1", 22),
+            ("2001:db8::1", 80),
+        ];
+        let mapped = |a: &str| match a.parse::<IpAddr>().unwrap() {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped().to_string(),
+            v6 => v6.to_string(),
+        };
+        let mut seen = [false; 2];
+        for filter in &filters {
+            for &(a, ap) in &ends {
+                for &(b, bp) in &ends {
+                    // A segment's ends are of one family.
+                    if a.contains(':') != b.contains(':') {
+                        continue;
+                    }
+                    let answer = monitors(filter, a, ap, b, bp);
+                    seen[usize::from(answer)] = true;
+                    assert_eq!(monitors(filter, b, bp, a, ap), answer, "{a}:{ap} {b}:{bp}");
+                    let (ma, mb) = (mapped(a), mapped(b));
+                    assert_eq!(monitors(filter, &ma, ap, &mb, bp), answer, "{ma} {mb}");
+                }
+            }
+        }
+        assert_eq!(seen, [true, true], "both answers were tested");
+    }
 }
