@@ -622,6 +622,136 @@ mod tests {
         assert_eq!((f.content_length, f.user_agent), (Some(3), Some(&b"u"[..])));
     }
 
+    /// The header block at `at` read the plain way: split on LF, a CR before it dropped, each
+    /// line's name compared byte by byte. `None` while the empty line is not in `buf`.
+    fn plain_scan(buf: &[u8], at: usize) -> Option<HeadFields<'_>> {
+        let mut fields = HeadFields::none(0);
+        let mut line_start = at;
+        for lf in (at..buf.len()).filter(|&i| buf[i] == b'\n') {
+            let raw = &buf[line_start..lf];
+            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+            fields.bare_lf |= line.len() == raw.len();
+            if line.is_empty() {
+                fields.end = lf + 1;
+                if fields.host.is_some() && fields.host_line != at {
+                    let before = &buf[at..fields.host_line];
+                    let refused = before
+                        .strip_suffix(b"\n")
+                        .unwrap_or(before)
+                        .split(|&b| b == b'\n')
+                        .any(|l| refused_by_nginx(l.strip_suffix(b"\r").unwrap_or(l)));
+                    if refused {
+                        fields.host = None;
+                    }
+                }
+                return Some(fields);
+            }
+            if line_start == at && matches!(line[0], b' ' | b'\t') {
+                fields.defect.get_or_insert(HttpError::LeadingWhitespace);
+            }
+            let value = |name: &[u8]| {
+                (line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name))
+                    .then(|| trim_ows(&line[name.len()..]))
+            };
+            if fields.host.is_none() {
+                if let Some(host) = value(b"host:") {
+                    fields.host = Some(host);
+                    fields.host_line = line_start;
+                }
+            }
+            if fields.user_agent.is_none() {
+                fields.user_agent = value(b"user-agent:");
+            }
+            if let Some(length) = value(b"content-length:") {
+                fields.read_content_length(length);
+            }
+            if let Some(coding) = value(b"transfer-encoding:") {
+                let last = coding.rsplit(|&b| b == b',').next().unwrap_or_default();
+                fields.transfer_encoding = Some(trim_ows(last).eq_ignore_ascii_case(b"chunked"));
+            }
+            line_start = lf + 1;
+        }
+        None
+    }
+
+    #[test]
+    fn scan_reads_as_the_plain_scan_reads() {
+        // Pieces of header blocks: the four fields in mixed case and lookalikes, odd line
+        // ends (bare LF, CR CR LF, a lone CR), obs-fold and leading whitespace, control bytes,
+        // and long lines so that lines and line ends fall across 64-byte windows.
+        let pieces: [&[u8]; 30] = [
+            b"Host: a.example\r\n",
+            b"HOST:b\n",
+            b"host:\r\n",
+            b"Hostname: no\r\n",
+            b"User-Agent: curl/8 \r\n",
+            b"uSER-aGENT:\tx\r\r\n",
+            b"Content-Length: 12\r\n",
+            b"content-length: 0012\n",
+            b"Content-Length: 1x\r\n",
+            b"Content-Type: text/html\r\n",
+            b"Transfer-Encoding: gzip, chunked\r\n",
+            b"transfer-encoding: chunked, x\n",
+            b"Accept: */*\r\n",
+            b" folded\r\n",
+            b"\tfolded\n",
+            b"X A: b\r\n",
+            b"X: a\rb\r\n",
+            b"\rX: y\r\n",
+            b"\r\r\n",
+            b"X-Long: 0123456789012345678901234567890123456789012345678901234567890123\r\n",
+            b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n",
+            b"C\r\n",
+            b"H\n",
+            b"t: x\r\n",
+            b":\r\n",
+            b"\x00\x7f\xff: v\r\n",
+            b"Cookie: a=1; b=2\r\n",
+            b"\r\n",
+            b"\n",
+            b"\r",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let lead = next(70);
+            let mut buf = std::vec![b'z'; lead];
+            if lead > 0 {
+                buf[lead - 1] = b'\n';
+            }
+            for _ in 0..next(12) {
+                buf.extend_from_slice(pieces[next(pieces.len())]);
+            }
+            if next(4) != 0 {
+                buf.extend_from_slice([&b"\r\n"[..], b"\n"][next(2)]);
+            }
+            for _ in 0..next(3) {
+                buf.extend_from_slice(pieces[next(pieces.len())]);
+            }
+            for len in [buf.len(), next(buf.len() + 1)] {
+                let buf = &buf[..len];
+                let mut fields = HeadFields::none(0);
+                // Where a Host line starts only means something with a Host.
+                fn known(fields: HeadFields<'_>) -> HeadFields<'_> {
+                    HeadFields {
+                        host_line: if fields.host.is_some() { fields.host_line } else { 0 },
+                        ..fields
+                    }
+                }
+                let got = scan(buf, lead.min(len), &mut fields)
+                    .complete()
+                    .map(|()| known(fields));
+                let want = plain_scan(buf, lead.min(len)).map(known);
+                assert_eq!(got, want, "{buf:?} at {lead}");
+            }
+        }
+    }
+
     #[test]
     fn leading_whitespace_after_start_line() {
         let f = fields(b" Host: foo\r\n\r\n");
