@@ -739,7 +739,11 @@ mod tests {
                 // Where a Host line starts only means something with a Host.
                 fn known(fields: HeadFields<'_>) -> HeadFields<'_> {
                     HeadFields {
-                        host_line: if fields.host.is_some() { fields.host_line } else { 0 },
+                        host_line: if fields.host.is_some() {
+                            fields.host_line
+                        } else {
+                            0
+                        },
                         ..fields
                     }
                 }
