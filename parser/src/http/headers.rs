@@ -118,39 +118,65 @@ const TRANSFER_ENCODING: FieldName = FieldName::new(b"transfer-encoding:");
 /// fields were stored, then copied by the caller).
 ///
 /// `Partial` when the empty line that ends the block is not in `buf`.
+///
+/// A line costs its first byte and the byte before its LF: a first byte above SP picks the field
+/// to match (most lines match none); one at or below SP is the empty line, leading whitespace
+/// or a line of no interest. The CR of a CRLF stays in the line: no field name holds a CR, so
+/// a name matches as it would without it, and the values drop it (`field_value`).
 #[inline]
 pub(super) fn scan<'a>(buf: &'a [u8], at: usize, fields: &mut HeadFields<'a>) -> Status<()> {
     // Kept out of `fields` while the loop runs, so it can stay in a register.
     let mut bare_lf = false;
     let mut line_start = at;
     let mut line_feeds = LineFeeds::new(buf, at);
-    while let Some(line_end) = line_feeds.next_lf() {
-        let line = match &buf[line_start..line_end] {
-            [line @ .., b'\r'] => line,
-            line => {
+    while let Some(lf) = line_feeds.next_lf() {
+        // The line is `buf[line_start..lf]`, `line_start <= lf < buf.len()`.
+        let first = buf[line_start];
+        if first > b' ' {
+            // Not empty: `line_start < lf`. A bare LF is rare: a branch, not a running OR (as
+            // an OR it was kept in memory, read and written every line).
+            if buf[lf - 1] != b'\r' {
+                core::hint::cold_path();
                 bare_lf = true;
-                line
             }
-        };
-        match line.first() {
-            None => {
-                fields.end = line_end + 1;
-                fields.bare_lf = bare_lf;
-                if let Some(host) = fields.host.filter(|_| fields.host_line != at) {
-                    // Scalars only: a reference to `fields` would keep it out of registers.
-                    fields.host = later_host_as_nginx_reads(buf, at, fields.host_line, host);
-                }
-                return Status::Complete(());
+            fields.read_line(buf, line_start, lf, first);
+        } else if first == b'\n' || (first == b'\r' && lf == line_start + 1) {
+            // The empty line: the block ends with its LF.
+            fields.end = lf + 1;
+            fields.bare_lf = bare_lf || first == b'\n';
+            if let Some(host) = fields.host.filter(|_| fields.host_line != at) {
+                // Scalars only: a reference to `fields` would keep it out of registers.
+                fields.host = later_host_as_nginx_reads(buf, at, fields.host_line, host);
             }
-            Some(b' ' | b'\t') if line_start == at => {
+            return Status::Complete(());
+        } else {
+            // Not empty either (`first` is no LF, and no CR alone before one).
+            if buf[lf - 1] != b'\r' {
+                bare_lf = true;
+            }
+            if line_start == at && (first == b' ' || first == b'\t') {
                 fields.defect.get_or_insert(HttpError::LeadingWhitespace);
             }
-            Some(_) => {}
         }
-        fields.read_line(line, line_start);
-        line_start = line_end + 1;
+        line_start = lf + 1;
     }
     Status::Partial
+}
+
+/// A field's value as read: the CR of a CRLF line end dropped, then OWS trimmed.
+#[inline]
+fn field_value(value: &[u8]) -> &[u8] {
+    trim_ows(strip_cr(value))
+}
+
+/// `value` without the one CR that ends it, if it ends in one (a CRLF line's; a bare LF line
+/// has none).
+#[inline]
+fn strip_cr(value: &[u8]) -> &[u8] {
+    match value {
+        [value @ .., b'\r'] => value,
+        value => value,
+    }
 }
 
 /// The Host of a header block at `at` whose Host line is not the first, as nginx reads it:
@@ -220,27 +246,30 @@ impl<'a> HeadFields<'a> {
         }
     }
 
-    /// Reads the header line `line`, which starts at `line_start` in the block's buffer.
+    /// Reads the header line `buf[line_start..lf]`, whose first byte is `first` (above SP).
     #[inline]
-    fn read_line(&mut self, line: &'a [u8], line_start: usize) {
+    fn read_line(&mut self, buf: &'a [u8], line_start: usize, lf: usize, first: u8) {
         // Dispatch on the first letter, folded to lower case; most lines match none. Setting
-        // bit 5 folds exactly for these letters: only `H` and `h` OR to `h`, and so on.
-        match line.first().map(|&b| b | CASE_BIT) {
-            Some(b'h') if self.host.is_none() => {
-                self.host = HOST.value_in(line).map(trim_ows);
+        // bit 5 folds exactly for these letters: only `H` and `h` OR to `h`, and so on. The
+        // line still holds the CR of a CRLF: no field name holds a CR, so a name matches as it
+        // would without it, and the values drop it (`field_value`).
+        match first | CASE_BIT {
+            b'h' if self.host.is_none() => {
+                self.host = HOST.value_in(&buf[line_start..lf]).map(field_value);
                 self.host_line = line_start;
             }
-            Some(b'u') if self.user_agent.is_none() => {
-                self.user_agent = USER_AGENT.value_in(line).map(trim_ows);
+            b'u' if self.user_agent.is_none() => {
+                self.user_agent = USER_AGENT.value_in(&buf[line_start..lf]).map(field_value);
             }
-            Some(b'c') => {
-                if let Some(value) = CONTENT_LENGTH.value_in(line) {
-                    self.read_content_length(trim_ows(value));
+            b'c' => {
+                if let Some(value) = CONTENT_LENGTH.value_in(&buf[line_start..lf]) {
+                    self.read_content_length(field_value(value));
                 }
             }
-            Some(b't') => {
-                if let Some(value) = TRANSFER_ENCODING.value_in(line) {
+            b't' => {
+                if let Some(value) = TRANSFER_ENCODING.value_in(&buf[line_start..lf]) {
                     // The last coding of the last field decides (RFC 9112 §6.3).
+                    let value = strip_cr(value);
                     let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
                     self.transfer_encoding = Some(trim_ows(last).eq_ignore_ascii_case(b"chunked"));
                 }
@@ -298,6 +327,7 @@ impl<'a> HeadFields<'a> {
     }
 
     /// How a request's body is framed (RFC 9112 §6.3, rules 3–6), recording any defect.
+    #[inline]
     pub(super) fn request_body(&mut self) -> Body {
         match self.transfer_encoding {
             Some(chunked) => {
@@ -316,6 +346,7 @@ impl<'a> HeadFields<'a> {
 
     /// How a response's body is framed (RFC 9112 §6.3), recording any defect. Responses to
     /// HEAD and 2xx responses to CONNECT also have no body; only the caller knows the request.
+    #[inline]
     pub(super) fn response_body(&mut self, code: u16) -> Body {
         if code < 200 || code == 204 || code == 304 {
             return Body::Empty;
@@ -720,9 +751,10 @@ mod tests {
         };
         for _ in 0..20_000 {
             let lead = next(70);
+            // What comes before the block: a start line's CRLF end (or part of one).
             let mut buf = std::vec![b'z'; lead];
-            if lead > 0 {
-                buf[lead - 1] = b'\n';
+            for (at, byte) in buf.iter_mut().rev().zip(b"\n\r") {
+                *at = *byte;
             }
             for _ in 0..next(12) {
                 buf.extend_from_slice(pieces[next(pieces.len())]);
