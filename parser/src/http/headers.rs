@@ -152,6 +152,7 @@ pub(super) fn scan<'a>(buf: &'a [u8], at: usize, fields: &mut HeadFields<'a>) ->
         } else {
             // Not empty either (`first` is no LF, and no CR alone before one).
             if buf[lf - 1] != b'\r' {
+                core::hint::cold_path();
                 bare_lf = true;
             }
             if line_start == at && (first == b' ' || first == b'\t') {
