@@ -133,11 +133,9 @@ pub(super) fn scan<'a>(buf: &'a [u8], at: usize, fields: &mut HeadFields<'a>) ->
         // The line is `buf[line_start..lf]`, `line_start <= lf < buf.len()`.
         let first = buf[line_start];
         if first > b' ' {
-            // Not empty: `line_start < lf`. A bare LF is rare: a branch, not a running OR (as
-            // an OR it was kept in memory, read and written every line).
+            // Not empty: `line_start < lf`.
             if buf[lf - 1] != b'\r' {
-                core::hint::cold_path();
-                bare_lf = true;
+                mark_bare_lf(&mut bare_lf);
             }
             fields.read_line(buf, line_start, lf, first);
         } else if first == b'\n' || (first == b'\r' && lf == line_start + 1) {
@@ -152,8 +150,7 @@ pub(super) fn scan<'a>(buf: &'a [u8], at: usize, fields: &mut HeadFields<'a>) ->
         } else {
             // Not empty either (`first` is no LF, and no CR alone before one).
             if buf[lf - 1] != b'\r' {
-                core::hint::cold_path();
-                bare_lf = true;
+                mark_bare_lf(&mut bare_lf);
             }
             if line_start == at && (first == b' ' || first == b'\t') {
                 fields.defect.get_or_insert(HttpError::LeadingWhitespace);
@@ -178,6 +175,15 @@ fn strip_cr(value: &[u8]) -> &[u8] {
         [value @ .., b'\r'] => value,
         value => value,
     }
+}
+
+/// Notes a bare LF: a call out of line, so that the line loop tests the byte before each LF with
+/// a branch (a bare LF is rare) instead of OR-ing the test into a flag on the stack every line
+/// (callgrind, engine_loop: 792.5 against 786.0 with the branch).
+#[cold]
+#[inline(never)]
+fn mark_bare_lf(bare_lf: &mut bool) {
+    *bare_lf = true;
 }
 
 /// The Host of a header block at `at` whose Host line is not the first, as nginx reads it:
