@@ -402,10 +402,17 @@ fn cut(key: &[u8]) -> (&[u8], bool) {
     }
 }
 
-/// Entry id as stored in the index. Ids are below [`MAX_CAPACITY`], so this never fails.
+// Entry ids (below `MAX_CAPACITY`) and `EMPTY` fit a `u32` slot.
+const _: () = assert!(MAX_CAPACITY < u32::MAX as usize, "entry ids and EMPTY fit u32");
+
+/// Entry id as stored in the index. Ids are below the capacity, at most [`MAX_CAPACITY`]
+/// (`with_capacity` clamps it; the assertion above holds it within `u32`), so the cast keeps
+/// every bit: no check on the path that puts a key.
 #[inline(always)]
+#[allow(clippy::cast_possible_truncation)]
 fn entry_id(e: usize) -> u32 {
-    u32::try_from(e).expect("entry ids are below MAX_CAPACITY")
+    debug_assert!(e < MAX_CAPACITY, "entry ids are below MAX_CAPACITY");
+    e as u32
 }
 
 impl HeavyHitters {
@@ -713,7 +720,11 @@ impl HeavyHitters {
         entry.error = start.error;
         entry.bytes = start.bytes;
         self.counts[e] = start.count;
-        self.index[slot] = Slot {
+        // The mask from the index's own length (a power of two): no bounds check. `slot` is
+        // below it (an empty slot a probe or an unlink found).
+        let index = &mut self.index[..];
+        let mask = index.len().wrapping_sub(1);
+        index[slot & mask] = Slot {
             tag: start.tag,
             entry: entry_id(e),
         };
