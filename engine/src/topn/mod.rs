@@ -535,14 +535,38 @@ impl HeavyHitters {
             return self.record_section_alone(*section, count, bytes);
         }
         let room = KEY_CAP - 1 - s_len;
-        let host = if host.bytes.len() > room {
-            host.cut_at(room)
-        } else {
-            *host
-        };
-        let section = *section;
+        if host.bytes.len() > room {
+            return self.record_pair_cut(*section, *host, room, count, bytes);
+        }
+        self.record_pair_fits(*section, *host, count, bytes);
+    }
+
+    /// [`record_pair`](Self::record_pair) for a pair that fits [`KEY_CAP`].
+    #[inline(always)]
+    fn record_pair_fits(
+        &mut self,
+        section: HashedKey<'_>,
+        host: HashedKey<'_>,
+        count: u64,
+        bytes: u64,
+    ) {
         let tag = tag(pair_hash(section.hashed.hash, Some(host.hashed.hash)));
         self.record_with(tag, false, count, bytes, &PairKey { section, host });
+    }
+
+    /// [`record_pair`](Self::record_pair) for a host cut to the `room` left after the section
+    /// and the NUL. Out of line, so that the common path holds one host, not a choice of two.
+    #[cold]
+    #[inline(never)]
+    fn record_pair_cut(
+        &mut self,
+        section: HashedKey<'_>,
+        host: HashedKey<'_>,
+        room: usize,
+        count: u64,
+        bytes: u64,
+    ) {
+        self.record_pair_fits(section, host.cut_at(room), count, bytes);
     }
 
     /// [`record_pair`](Self::record_pair) for a section of [`KEY_CAP`] bytes: no room for the
