@@ -744,11 +744,7 @@ impl HeavyHitters {
         entry.error = start.error;
         entry.bytes = start.bytes;
         self.counts[e] = start.count;
-        // The mask from the index's own length (a power of two): no bounds check. `slot` is
-        // below it (an empty slot a probe or an unlink found).
-        let index = &mut self.index[..];
-        let mask = index.len().wrapping_sub(1);
-        index[slot & mask] = Slot {
+        self.index[slot] = Slot {
             tag: start.tag,
             entry: entry_id(e),
         };
