@@ -530,13 +530,9 @@ impl HeavyHitters {
         bytes: u64,
     ) {
         debug_assert!(self.pairs, "only a pair table counts pairs");
-        let s_len = section.bytes.len();
-        if s_len == KEY_CAP {
-            return self.record_section_alone(*section, count, bytes);
-        }
-        let room = KEY_CAP - 1 - s_len;
-        if host.bytes.len() > room {
-            return self.record_pair_cut(*section, *host, room, count, bytes);
+        // Both parts are cut at `KEY_CAP`: the sum does not overflow.
+        if section.bytes.len() + 1 + host.bytes.len() > KEY_CAP {
+            return self.record_pair_cut(*section, *host, count, bytes);
         }
         self.record_pair_fits(*section, *host, count, bytes);
     }
@@ -554,19 +550,24 @@ impl HeavyHitters {
         self.record_with(tag, false, count, bytes, &PairKey { section, host });
     }
 
-    /// [`record_pair`](Self::record_pair) for a host cut to the `room` left after the section
-    /// and the NUL. Out of line, so that the common path holds one host, not a choice of two.
+    /// [`record_pair`](Self::record_pair) for a pair longer than [`KEY_CAP`]: the host cut to
+    /// the room left after the section and the NUL, or, for a section of [`KEY_CAP`] bytes,
+    /// the section alone. Out of line, so that the common path holds one host, not a choice
+    /// of two.
     #[cold]
     #[inline(never)]
     fn record_pair_cut(
         &mut self,
         section: HashedKey<'_>,
         host: HashedKey<'_>,
-        room: usize,
         count: u64,
         bytes: u64,
     ) {
-        self.record_pair_fits(section, host.cut_at(room), count, bytes);
+        let s_len = section.bytes.len();
+        if s_len == KEY_CAP {
+            return self.record_section_alone(section, count, bytes);
+        }
+        self.record_pair_fits(section, host.cut_at(KEY_CAP - 1 - s_len), count, bytes);
     }
 
     /// [`record_pair`](Self::record_pair) for a section of [`KEY_CAP`] bytes: no room for the
