@@ -26,7 +26,9 @@ impl HeavyHitters {
     /// An entry with the smallest count, of a full table, and that count.
     #[inline(always)]
     pub(super) fn find_min(&mut self) -> (usize, u64) {
-        let counts = &self.counts[..self.len];
+        // Full: every count is in use.
+        debug_assert_eq!(self.len, self.counts.len(), "the minimum of a full table");
+        let counts = &self.counts[..];
         let hint = self.min_hint;
         if let Some(i) = counts[self.min_cursor..].iter().position(|&c| c == hint) {
             // Every count is >= hint, so one equal to it is a minimum.
