@@ -403,7 +403,10 @@ fn cut(key: &[u8]) -> (&[u8], bool) {
 }
 
 // Entry ids (below `MAX_CAPACITY`) and `EMPTY` fit a `u32` slot.
-const _: () = assert!(MAX_CAPACITY < u32::MAX as usize, "entry ids and EMPTY fit u32");
+const _: () = assert!(
+    MAX_CAPACITY < u32::MAX as usize,
+    "entry ids and EMPTY fit u32"
+);
 
 /// Entry id as stored in the index. Ids are below the capacity, at most [`MAX_CAPACITY`]
 /// (`with_capacity` clamps it; the assertion above holds it within `u32`), so the cast keeps
