@@ -67,29 +67,30 @@ fn word8(bytes: &[u8; 8]) -> u64 {
 }
 
 #[inline(always)]
+fn word2(bytes: &[u8; 2]) -> u64 {
+    u64::from(u16::from_le_bytes(*bytes))
+}
+
+#[inline(always)]
 fn word4(bytes: &[u8; 4]) -> u64 {
     u64::from(u32::from_le_bytes(*bytes))
 }
 
-/// Two words that together hold every byte of a key of at most 16 bytes (overlapping for
-/// 5..=7 and 9..=15 bytes; bytes packed for 1..=3): a fixed function of the bytes, which is
-/// all a hash or a comparison of equal-length keys needs.
+/// Two words that together hold every byte of a key of at most 16 bytes (the first and the
+/// last 8, 4 or 2 bytes, overlapping when the key is shorter than two of them; a 1-byte key
+/// and zero): a fixed function of the bytes, which is all a hash or a comparison of
+/// equal-length keys needs. Every load is at the start or at an offset back from the end,
+/// which the load's address takes: nothing is computed from the length ahead of it.
 #[inline(always)]
 fn short_words(key: &[u8]) -> (u64, u64) {
     if let (Some(head), Some(tail)) = (key.first_chunk::<8>(), key.last_chunk::<8>()) {
         (word8(head), word8(tail))
     } else if let (Some(head), Some(tail)) = (key.first_chunk::<4>(), key.last_chunk::<4>()) {
         (word4(head), word4(tail))
+    } else if let (Some(head), Some(tail)) = (key.first_chunk::<2>(), key.last_chunk::<2>()) {
+        (word2(head), word2(tail))
     } else {
-        match key {
-            [] => (0, 0),
-            [a, ..] => {
-                let mid = key[key.len() / 2];
-                let last = key[key.len() - 1];
-                let packed = u64::from(*a) | u64::from(mid) << 8 | u64::from(last) << 16;
-                (packed, 0)
-            }
-        }
+        (key.first().map_or(0, |&b| u64::from(b)), 0)
     }
 }
 
@@ -195,11 +196,11 @@ pub(super) fn store_short(dst: &mut [u8], words: [u64; 2]) {
     } else if len >= 4 {
         dst[..4].copy_from_slice(&a.to_le_bytes()[..4]);
         dst[len - 4..].copy_from_slice(&b.to_le_bytes()[..4]);
-    } else if len > 0 {
-        let [first, mid, last, ..] = a.to_le_bytes();
-        dst[0] = first;
-        dst[len / 2] = mid;
-        dst[len - 1] = last;
+    } else if len >= 2 {
+        dst[..2].copy_from_slice(&a.to_le_bytes()[..2]);
+        dst[len - 2..].copy_from_slice(&b.to_le_bytes()[..2]);
+    } else if let Some(first) = dst.first_mut() {
+        *first = a.to_le_bytes()[0];
     }
 }
 

@@ -26,14 +26,25 @@ impl HeavyHitters {
     /// An entry with the smallest count, of a full table, and that count.
     #[inline(always)]
     pub(super) fn find_min(&mut self) -> (usize, u64) {
-        let counts = &self.counts[..self.len];
+        // Full: every count is in use.
+        debug_assert_eq!(self.len, self.counts.len(), "the minimum of a full table");
+        let counts = &self.counts[..];
         let hint = self.min_hint;
         if let Some(i) = counts[self.min_cursor..].iter().position(|&c| c == hint) {
             // Every count is >= hint, so one equal to it is a minimum.
             self.min_cursor += i;
             return (self.min_cursor, hint);
         }
-        // Every entry at the old minimum has grown: find the new one.
+        self.find_min_again()
+    }
+
+    /// [`find_min`](Self::find_min) once every entry at the old minimum has grown: a scan of
+    /// all counts. Out of line: it runs once per minimum (on traffic with many keys at the
+    /// minimum, rarely), and inlined its set-up ran ahead of every eviction.
+    #[cold]
+    #[inline(never)]
+    fn find_min_again(&mut self) -> (usize, u64) {
+        let counts = &self.counts[..self.len];
         let min = min_of(counts);
         self.min_hint = min;
         self.min_cursor = counts.iter().position(|&c| c == min).unwrap_or(0);

@@ -219,9 +219,11 @@ impl<'a> HashedKey<'a> {
         }
     }
 
-    /// The same key cut at `len` bytes (fewer than it has).
+    /// The same key cut at `len` bytes (fewer than it has). Takes the key by value, as every
+    /// cold path here does: a key whose address went to an out-of-line call would have to be
+    /// kept in memory on the hot path too.
     #[cold]
-    fn cut_at(&self, len: usize) -> Self {
+    fn cut_at(self, len: usize) -> Self {
         let bytes = &self.bytes[..len];
         if self.folds_case {
             HashedKey::lowercase(bytes)
@@ -259,7 +261,7 @@ impl<'a> HashedKey<'a> {
 /// A key being counted, as the index needs it: how to recognise its entry (after the tags
 /// agreed) and how to store it into a new one. A trait rather than closures so that the
 /// comparison is inlined into the probe loop.
-trait Probe {
+trait Probe: Copy {
     /// `entry` holds this key.
     fn matches(&self, entry: &Entry) -> bool;
     /// Writes the key at the start of `dst`; returns its length.
@@ -289,13 +291,15 @@ impl Probe for HashedKey<'_> {
     }
 }
 
-/// The pair `section NUL host`, the host already cut to the room left.
-struct PairKey<'k, 'a> {
-    section: &'k HashedKey<'a>,
-    host: &'k HashedKey<'a>,
+/// The pair `section NUL host`, the host already cut to the room left. Holds its parts by
+/// value (see [`HashedKey::cut_at`]).
+#[derive(Clone, Copy)]
+struct PairKey<'a> {
+    section: HashedKey<'a>,
+    host: HashedKey<'a>,
 }
 
-impl Probe for PairKey<'_, '_> {
+impl Probe for PairKey<'_> {
     #[inline(always)]
     fn matches(&self, entry: &Entry) -> bool {
         let s_len = self.section.bytes.len();
@@ -325,6 +329,7 @@ impl Probe for PairKey<'_, '_> {
 }
 
 /// A key as stored (cut at [`KEY_CAP`]): merges, lookups and the general paths.
+#[derive(Clone, Copy)]
 struct StoredKey<'a>(&'a [u8]);
 
 impl Probe for StoredKey<'_> {
@@ -397,10 +402,20 @@ fn cut(key: &[u8]) -> (&[u8], bool) {
     }
 }
 
-/// Entry id as stored in the index. Ids are below [`MAX_CAPACITY`], so this never fails.
+// Entry ids (below `MAX_CAPACITY`) and `EMPTY` fit a `u32` slot.
+const _: () = assert!(
+    MAX_CAPACITY < u32::MAX as usize,
+    "entry ids and EMPTY fit u32"
+);
+
+/// Entry id as stored in the index. Ids are below the capacity, at most [`MAX_CAPACITY`]
+/// (`with_capacity` clamps it; the assertion above holds it within `u32`), so the cast keeps
+/// every bit: no check on the path that puts a key.
 #[inline(always)]
+#[allow(clippy::cast_possible_truncation)]
 fn entry_id(e: usize) -> u32 {
-    u32::try_from(e).expect("entry ids are below MAX_CAPACITY")
+    debug_assert!(e < MAX_CAPACITY, "entry ids are below MAX_CAPACITY");
+    e as u32
 }
 
 impl HeavyHitters {
@@ -518,33 +533,57 @@ impl HeavyHitters {
         bytes: u64,
     ) {
         debug_assert!(self.pairs, "only a pair table counts pairs");
+        // Both parts are cut at `KEY_CAP`: the sum does not overflow.
+        if section.bytes.len() + 1 + host.bytes.len() > KEY_CAP {
+            return self.record_pair_cut(*section, *host, count, bytes);
+        }
+        self.record_pair_fits(*section, *host, count, bytes);
+    }
+
+    /// [`record_pair`](Self::record_pair) for a pair that fits [`KEY_CAP`].
+    #[inline(always)]
+    fn record_pair_fits(
+        &mut self,
+        section: HashedKey<'_>,
+        host: HashedKey<'_>,
+        count: u64,
+        bytes: u64,
+    ) {
+        let tag = tag(pair_hash(section.hashed.hash, Some(host.hashed.hash)));
+        self.record_with(tag, false, count, bytes, &PairKey { section, host });
+    }
+
+    /// [`record_pair`](Self::record_pair) for a pair longer than [`KEY_CAP`]: the host cut to
+    /// the room left after the section and the NUL, or, for a section of [`KEY_CAP`] bytes,
+    /// the section alone. Out of line, so that the common path holds one host, not a choice
+    /// of two.
+    #[cold]
+    #[inline(never)]
+    fn record_pair_cut(
+        &mut self,
+        section: HashedKey<'_>,
+        host: HashedKey<'_>,
+        count: u64,
+        bytes: u64,
+    ) {
         let s_len = section.bytes.len();
         if s_len == KEY_CAP {
             return self.record_section_alone(section, count, bytes);
         }
-        let room = KEY_CAP - 1 - s_len;
-        let cut_host;
-        let host = if host.bytes.len() > room {
-            cut_host = host.cut_at(room);
-            &cut_host
-        } else {
-            host
-        };
-        let tag = tag(pair_hash(section.hashed.hash, Some(host.hashed.hash)));
-        self.record_with(tag, false, count, bytes, &PairKey { section, host });
+        self.record_pair_fits(section, host.cut_at(KEY_CAP - 1 - s_len), count, bytes);
     }
 
     /// [`record_pair`](Self::record_pair) for a section of [`KEY_CAP`] bytes: no room for the
     /// NUL, so the pair is the section alone.
     #[cold]
     #[inline(never)]
-    fn record_section_alone(&mut self, section: &HashedKey<'_>, count: u64, bytes: u64) {
+    fn record_section_alone(&mut self, section: HashedKey<'_>, count: u64, bytes: u64) {
         if has_nul_hashed(section.bytes, &section.hashed) {
             // Hashed as stored: split at its first NUL (`key::pair_hash_of`).
             return self.record_stored_pair(section.bytes, count, bytes);
         }
         let tag = tag(pair_hash(section.hashed.hash, None));
-        self.record_with(tag, false, count, bytes, section);
+        self.record_with(tag, false, count, bytes, &section);
     }
 
     /// Counts under `key` as stored in a pair table (hashed by splitting it at its NUL).
@@ -571,7 +610,7 @@ impl HeavyHitters {
                 entry.truncated |= truncated;
                 self.counts[e] = self.counts[e].saturating_add(count);
             }
-            Err(_) if key.misfiled() => self.step_as_stored(truncated, count, bytes, key),
+            Err(_) if key.misfiled() => self.step_as_stored(truncated, count, bytes, *key),
             Err(slot) if self.len < self.capacity() => {
                 // Up to `absent_bound` of this key may have been counted before and evicted
                 // (only possible after a merge: a table that evicted is full).
@@ -626,7 +665,7 @@ impl HeavyHitters {
     /// stored.
     #[cold]
     #[inline(never)]
-    fn step_as_stored(&mut self, truncated: bool, count: u64, bytes: u64, key: &impl Probe) {
+    fn step_as_stored(&mut self, truncated: bool, count: u64, bytes: u64, key: impl Probe) {
         let mut stored = [0u8; KEY_CAP];
         let len = key.write(&mut stored);
         let stored = &stored[..len];

@@ -188,17 +188,18 @@ impl Worker {
             d.add(Counter::Malformed, 1);
             d.tally.http_errors[e.index()] += 1;
         }
-        // Each key hashed once: the section and host hashes also make the pair's.
+        // Each key hashed once: the section and host hashes also make the pair's. The pair
+        // right after its parts, so that they need not be kept across the agent's record.
         let section_key = HashedKey::new(section);
-        let host_key = HashedKey::lowercase(host);
         d.tally.sections.record_hashed(&section_key, 1, bytes);
+        let host_key = HashedKey::lowercase(host);
         d.tally.hosts.record_hashed(&host_key, 1, bytes);
-        d.tally
-            .user_agents
-            .record_hashed(&HashedKey::new(user_agent), 1, bytes);
         d.tally
             .section_hosts
             .record_pair(&section_key, &host_key, 1, bytes);
+        d.tally
+            .user_agents
+            .record_hashed(&HashedKey::new(user_agent), 1, bytes);
 
         let flow = self.flows.flow_mut(slot);
         flow.http_seen = true;
