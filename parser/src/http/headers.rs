@@ -755,7 +755,7 @@ mod tests {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            (state % n as u64) as usize
+            usize::try_from(state % n as u64).expect("below n")
         };
         for _ in 0..20_000 {
             let lead = next(70);
