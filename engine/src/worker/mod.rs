@@ -629,7 +629,9 @@ impl Worker {
             if !dir.seq_known || seg.seq == dir.next_seq {
                 // In order, or the first bytes seen: the common case, on the flow at hand.
                 dir.next_seq = next_seq;
-                dir.seq_known = !partial;
+                // Unknown again after a partial segment: set below, past the stream (which
+                // never reads it), so `partial` is tested once.
+                dir.seq_known = true;
                 held = dir.held_slot().is_some();
             } else {
                 let mut ahead = seg.seq.wrapping_sub(dir.next_seq) as i32;
@@ -666,7 +668,7 @@ impl Worker {
                 }
                 let dir = &mut self.flows.flow_mut(slot).dirs[side];
                 dir.next_seq = next_seq;
-                dir.seq_known = !partial;
+                dir.seq_known = true;
                 held = dir.held_slot().is_some();
             }
             if gap > 0 {
@@ -682,6 +684,7 @@ impl Worker {
                 // snap length cut is counted at its request line; one whose rest is in IP
                 // fragments that are not reassembled (`set_fragment_reassembly(false)`) is left
                 // uncounted. Segments held past it are parsed after the loss.
+                self.flows.flow_mut(slot).dirs[side].seq_known = false;
                 self.lose(slot, side, u64::MAX, !seg.fragmented);
                 self.give_up_hole(slot, side);
             }
