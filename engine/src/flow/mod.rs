@@ -643,6 +643,18 @@ impl FlowTable {
         key: &V4Key,
         then: impl FnOnce(&Flow) -> R,
     ) -> Option<(u32, R)> {
+        let found = self.find_v4_then(key, then);
+        if let Some((slot, _)) = found {
+            self.touch(slot);
+        }
+        found
+    }
+
+    /// [`FlowTable::get_v4_then`] without marking the flow used: the caller marks it
+    /// ([`FlowTable::mark_used`]) before it uses the table again, on each of its branches,
+    /// so that what `then` read is tested once, in its branch (not kept across the mark).
+    #[inline(always)]
+    pub fn find_v4_then<R>(&self, key: &V4Key, then: impl FnOnce(&Flow) -> R) -> Option<(u32, R)> {
         let tag = key.hash() & u64::from(u32::MAX);
         let mut pos = low32(tag) as usize & self.mask;
         loop {
@@ -654,9 +666,7 @@ impl FlowTable {
                 let slot = low32(entry).wrapping_sub(1);
                 let flow = &self.slab[slot as usize];
                 if flow.v4 == *key {
-                    let read = then(flow);
-                    self.touch(slot);
-                    return Some((slot, read));
+                    return Some((slot, then(flow)));
                 }
             }
             pos = (pos + 1) & self.mask;
@@ -766,6 +776,12 @@ impl FlowTable {
             at = flow.lru_next;
             Some(flow)
         })
+    }
+
+    /// Marks the flow in `slot` most recently used (see [`FlowTable::find_v4_then`]).
+    #[inline(always)]
+    pub fn mark_used(&mut self, slot: u32) {
+        self.touch(slot);
     }
 
     #[inline(always)]

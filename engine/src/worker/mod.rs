@@ -389,7 +389,7 @@ impl Worker {
             return; // `frame` decoded to `seg`: never taken
         };
         let ack_no = u32::from_be_bytes([ack_no[0], ack_no[1], ack_no[2], ack_no[3]]);
-        let found = self.flows.get_v4_then(&key, |flow| {
+        let found = self.flows.find_v4_then(&key, |flow| {
             let other = &flow.dirs[1 - side];
             ack && ack_no.wrapping_sub(other.next_seq) as i32 > 0 && other.seq_known
         });
@@ -397,10 +397,13 @@ impl Worker {
             self.missed_frame(ts, side, frame);
             return;
         };
+        // The flow is marked used on each branch (the first thing either does), so the
+        // answer read on it is tested once and not kept across the mark.
         if acked_unseen {
             self.after_lookup_frame(ts, slot, side, frame);
             return;
         }
+        self.flows.mark_used(slot);
         // Neither a SYN nor one acknowledging unseen bytes.
         self.after_lookup::<true, false>(ts, slot, side, seg, frame);
     }
@@ -426,6 +429,7 @@ impl Worker {
     #[cold]
     #[inline(never)]
     fn after_lookup_frame(&mut self, ts: u64, slot: u32, side: Side, frame: &[u8]) {
+        self.flows.mark_used(slot);
         if let Some(seg) = ethernet_ipv4_tcp(frame) {
             self.after_lookup::<false, true>(ts, slot, side, seg, &[]);
         }
@@ -625,7 +629,9 @@ impl Worker {
             if !dir.seq_known || seg.seq == dir.next_seq {
                 // In order, or the first bytes seen: the common case, on the flow at hand.
                 dir.next_seq = next_seq;
-                dir.seq_known = !partial;
+                // Unknown again after a partial segment: set below, past the stream (which
+                // never reads it), so `partial` is tested once.
+                dir.seq_known = true;
                 held = dir.held_slot().is_some();
             } else {
                 let mut ahead = seg.seq.wrapping_sub(dir.next_seq) as i32;
@@ -662,7 +668,7 @@ impl Worker {
                 }
                 let dir = &mut self.flows.flow_mut(slot).dirs[side];
                 dir.next_seq = next_seq;
-                dir.seq_known = !partial;
+                dir.seq_known = true;
                 held = dir.held_slot().is_some();
             }
             if gap > 0 {
@@ -678,6 +684,7 @@ impl Worker {
                 // snap length cut is counted at its request line; one whose rest is in IP
                 // fragments that are not reassembled (`set_fragment_reassembly(false)`) is left
                 // uncounted. Segments held past it are parsed after the loss.
+                self.flows.flow_mut(slot).dirs[side].seq_known = false;
                 self.lose(slot, side, u64::MAX, !seg.fragmented);
                 self.give_up_hole(slot, side);
             }

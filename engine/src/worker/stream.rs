@@ -69,6 +69,10 @@ impl Worker {
                     }
                 }
                 Framing::Boundary => match self.parse_as(slot, side, is_client, data, ts, 0, ts) {
+                    // The direction's framing is still `Boundary` (the parse writes only the
+                    // other direction's): the common end, a head and its body whole, stores
+                    // nothing.
+                    Stop::Framing(Framing::Boundary) => return,
                     Stop::Framing(f) => {
                         self.flows.flow_mut(slot).dirs[side].framing = f;
                         return;
