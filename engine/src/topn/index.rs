@@ -66,7 +66,8 @@ impl HeavyHitters {
         let mut pos = (hole + 1) & self.mask;
         loop {
             let slot = self.index[pos];
-            if slot.entry == EMPTY {
+            // As in `find_by`.
+            if slot.entry as usize >= MAX_CAPACITY {
                 break;
             }
             let home = slot.tag as usize & self.mask;
