@@ -1,7 +1,7 @@
 //! The open-addressing index: finding a key's entry or the empty
 //! slot it would take, and unlinking an evicted entry (backward-shift deletion).
 
-use super::{entry_id, HeavyHitters, Probe, StoredKey, EMPTY, EMPTY_SLOT};
+use super::{entry_id, HeavyHitters, Probe, StoredKey, EMPTY, EMPTY_SLOT, MAX_CAPACITY};
 
 impl HeavyHitters {
     /// `Ok(entry id)` of `key`, or `Err(the empty slot where it would go)`.
@@ -22,7 +22,10 @@ impl HeavyHitters {
         let mut pos = tag as usize & mask;
         loop {
             let slot = index[pos];
-            if slot.entry == EMPTY {
+            // `EMPTY` is the only id at or above `MAX_CAPACITY`: the bound fits an
+            // instruction's immediate, `EMPTY` (zero-extended) does not, and took a register.
+            if slot.entry as usize >= MAX_CAPACITY {
+                debug_assert_eq!(slot.entry, EMPTY);
                 return Err(pos);
             }
             if slot.tag == tag {
@@ -63,7 +66,8 @@ impl HeavyHitters {
         let mut pos = (hole + 1) & self.mask;
         loop {
             let slot = self.index[pos];
-            if slot.entry == EMPTY {
+            // As in `find_by`.
+            if slot.entry as usize >= MAX_CAPACITY {
                 break;
             }
             let home = slot.tag as usize & self.mask;
