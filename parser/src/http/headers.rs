@@ -271,7 +271,7 @@ impl<'a> HeadFields<'a> {
             }
             b'c' => {
                 if let Some(value) = CONTENT_LENGTH.value_in(&buf[line_start..lf]) {
-                    self.read_content_length(field_value(value));
+                    self.read_content_length(value);
                 }
             }
             b't' => {
@@ -286,7 +286,16 @@ impl<'a> HeadFields<'a> {
         }
     }
 
-    fn read_content_length(&mut self, value: &[u8]) {
+    /// Reads a Content-Length value as it follows the colon, the CR of a CRLF line still in
+    /// it: dropped and OWS trimmed here, out of the line loop (callgrind, engine_loop: 729.9
+    /// -> 729.2 against trimming in the loop and passing the trimmed value).
+    fn read_content_length(&mut self, raw: &[u8]) {
+        self.content_length_value(field_value(raw));
+    }
+
+    /// Reads a Content-Length value, CR dropped and OWS trimmed.
+    #[inline(always)]
+    fn content_length_value(&mut self, value: &[u8]) {
         /// The most digits whose value always fits a `u64` (10^19 - 1 < 2^64): up to this
         /// length the digits are summed without overflow checks (callgrind: the checked loop
         /// was 14 instructions a digit).
@@ -702,7 +711,7 @@ mod tests {
                 fields.user_agent = value(b"user-agent:");
             }
             if let Some(length) = value(b"content-length:") {
-                fields.read_content_length(length);
+                fields.content_length_value(length);
             }
             if let Some(coding) = value(b"transfer-encoding:") {
                 let last = coding.rsplit(|&b| b == b',').next().unwrap_or_default();
