@@ -29,7 +29,7 @@ use afxdp::buf::Buf;
 use afxdp::buf_mmap::BufMmap;
 use afxdp::mmap_area::{MmapArea, MmapAreaOptions};
 use afxdp::socket::{Socket, SocketNewError, SocketOptions, SocketTx};
-use afxdp::umem::{Umem, UmemCompletionQueue, UmemNewError};
+use afxdp::umem::{Umem, UmemCompletionQueue, UmemFillQueue, UmemNewError};
 use afxdp::PENDING_LEN;
 use arraydeque::{ArrayDeque, Wrapping};
 use serde_json::{json, Value};
@@ -441,16 +441,23 @@ struct XdpSender {
     queues: Vec<XdpQueue>,
 }
 
+/// Field order is drop order, and it matters: libbpf's socket keeps pointers to the tx ring
+/// (in `tx`) and to the UMEM's fill and completion rings, and reads them when the socket is
+/// deleted. `tx` holds the only other reference to the socket, so dropping it deletes the
+/// socket first (its own ring is freed after that), while `completion` and `_fill` still
+/// live. (Dropping the fill ring when the socket was opened and the completion ring before the
+/// socket let libbpf read freed memory and, now and then, unmap a page of the heap: the
+/// generator died with SIGSEGV after its run.)
 struct XdpQueue {
     tx: SocketTx<'static, ()>,
     completion: UmemCompletionQueue<'static, ()>,
+    _fill: UmemFillQueue<'static, ()>,
     free: Vec<BufMmap<'static, ()>>,
     posted: Box<ArrayDeque<[BufMmap<'static, ()>; PENDING_LEN], Wrapping>>,
     in_flight: usize,
     /// The socket's fd, for the extra kicks: in copy mode the kernel sends at most 32 frames
     /// per `sendto`.
     fd: i32,
-    _socket: Arc<Socket<'static, ()>>,
     _umem: Arc<Umem<'static, ()>>,
 }
 
@@ -501,7 +508,7 @@ impl XdpQueue {
             MmapAreaOptions::default(),
         )
         .map_err(|_| Failed("cannot map the generator's UMEM".to_owned()))?;
-        let (umem, completion, _fill) = Umem::new(area, TX_RING, 64).map_err(|e| {
+        let (umem, completion, fill) = Umem::new(area, TX_RING, 64).map_err(|e| {
             Failed(match e {
                 UmemNewError::Create(io) => format!(
                     "cannot register the generator's UMEM: {}",
@@ -516,8 +523,8 @@ impl XdpQueue {
             copy_mode: true,
             ..SocketOptions::default()
         };
-        let (socket, tx) =
-            Socket::new_tx(Arc::clone(&umem), ifname, q, TX_RING, options).map_err(|e| {
+        let (_socket, tx) = Socket::new_tx(Arc::clone(&umem), ifname, q, TX_RING, options)
+            .map_err(|e| {
                 let (busy, why) = match e {
                     SocketNewError::Create(io) => (
                         io.raw_os_error().map(i32::abs) == Some(libc::EBUSY),
@@ -542,11 +549,11 @@ impl XdpQueue {
         Ok(XdpQueue {
             tx,
             completion,
+            _fill: fill,
             free,
             posted: Box::new(ArrayDeque::new()),
             in_flight: 0,
             fd,
-            _socket: socket,
             _umem: umem,
         })
     }

@@ -99,10 +99,16 @@ pub(crate) fn stats(fd: i32) -> XskStats {
 }
 
 /// What stays on the thread that opened the socket until the worker is done with it.
+///
+/// Not the socket: libbpf's socket keeps pointers to the rx ring (in [`QueueRx`]'s `rx`) and to
+/// the UMEM's fill and completion rings, and reads them when it is deleted. The only reference
+/// to it is in `rx`, so it is deleted when the worker drops its [`QueueRx`], before the rx
+/// ring itself, while `fill` (dropped after `rx`) and `completion` (here, dropped after the
+/// workers end) still live. (Held here, it was deleted after the worker had freed the rx and
+/// fill rings: libbpf read freed memory, which can unmap a page of the heap.)
 #[allow(dead_code)]
 pub(crate) struct QueueOwner {
     umem: Arc<Umem<'static, ()>>,
-    socket: Arc<Socket<'static, ()>>,
     completion: UmemCompletionQueue<'static, ()>,
 }
 
@@ -289,7 +295,7 @@ pub(crate) fn open(
     };
     let started = Instant::now();
     let mut backoff = Duration::from_millis(5);
-    let (socket, rx) = loop {
+    let (_socket, rx) = loop {
         match Socket::new_rx(Arc::clone(&umem), ifname, queue as usize, ring, options) {
             Ok(pair) => break pair,
             Err(SocketNewError::Create(io)) => {
@@ -348,11 +354,7 @@ pub(crate) fn open(
         )));
     }
     Ok((
-        QueueOwner {
-            umem,
-            socket,
-            completion,
-        },
+        QueueOwner { umem, completion },
         QueueRx {
             queue,
             fd,
