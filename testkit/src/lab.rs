@@ -551,7 +551,16 @@ mod tests {
         // pid 1 always runs: its lab is not a leftover.
         let living = namespace_name("lwtest", "y", 1, std::process::id());
         for name in [&orphan, &living] {
-            run(Command::new(path_of("ip")).args(["netns", "add", name])).expect("netns add");
+            // Another test's lab sweeps leftovers too: it may delete the orphan (its owner is
+            // dead) while `ip` is still making it ("Bind ... failed: No such file"). Try again.
+            let mut tries = 0;
+            loop {
+                match run(Command::new(path_of("ip")).args(["netns", "add", name])) {
+                    Ok(_) => break,
+                    Err(_) if name == &orphan && tries < 5 => tries += 1,
+                    Err(e) => panic!("netns add: {e:?}"),
+                }
+            }
         }
         let lab = Lab::new("lwtest", &["z"]);
         let left = existing(&[orphan.clone(), living.clone()]);
