@@ -714,7 +714,7 @@ impl State {
             alert_active: self.alert.is_active(),
             window_rate: self.alert.window_rate(),
             threshold: self.alert.threshold(),
-            response_latency_us: recorded(&t.response_latency_us),
+            response_latency_us: recorded(&t.response_latency_us.histogram()),
             capture_latency_us: recorded(&t.capture_latency_us),
         }
     }
@@ -747,7 +747,7 @@ impl State {
             window_secs: u64::from(self.config.alert.window_secs.max(1)),
             alerts: alerts[alerts.len().saturating_sub(CONSOLE_ALERTS)..].to_vec(),
             scanners: self.scan.stats.flagged,
-            response_latency_us: percentiles(&t.response_latency_us),
+            response_latency_us: percentiles(&t.response_latency_us.histogram()),
             capture_latency_us: percentiles(&t.capture_latency_us),
             bytes: t.get(Counter::Bytes),
         }

@@ -17,6 +17,7 @@ use linewatch_model::TopByKey;
 use linewatch_parser::http::Method;
 use linewatch_parser::{HttpError, WireError};
 
+use crate::latency::Latencies;
 use crate::topn::HeavyHitters;
 
 /// Keys one core remembers per second per dimension. A core rarely sees more distinct
@@ -255,8 +256,10 @@ pub struct Tally {
     pub conn_sources: HeavyHitters,
     /// New connections per destination port (key: the port's 2 bytes, big-endian).
     pub conn_ports: HeavyHitters,
-    /// Response latency in microseconds.
-    pub response_latency_us: Histogram<u64>,
+    /// Response latency in microseconds, counted per bucket of a [`latency_histogram`] (a
+    /// response's latency is recorded on the packet path; [`Latencies::histogram`] makes the
+    /// histogram for the readers).
+    pub response_latency_us: Latencies,
     /// Capture latency in microseconds: a generator's send stamp to the worker's batch clock
     /// (live capture only; see [`crate::worker::Worker::set_monotonic_offset`]).
     pub capture_latency_us: Histogram<u64>,
@@ -293,7 +296,7 @@ impl Tally {
             section_hosts: HeavyHitters::pairs_with_capacity(capacity),
             conn_sources: HeavyHitters::with_capacity(capacity),
             conn_ports: HeavyHitters::with_capacity(capacity),
-            response_latency_us: latency_histogram(MAX_LATENCY_US),
+            response_latency_us: Latencies::new(),
             capture_latency_us: latency_histogram(MAX_LATENCY_US),
             batch_service_ns: latency_histogram(MAX_BATCH_NS),
             top_by: Vec::new(),
@@ -338,7 +341,7 @@ impl Tally {
             into.merge_from(from);
         }
         // Same bounds on both sides: `add` cannot fail.
-        let _ = self.response_latency_us.add(&d.response_latency_us);
+        self.response_latency_us.add(&d.response_latency_us);
         let _ = self.capture_latency_us.add(&d.capture_latency_us);
         let _ = self.batch_service_ns.add(&d.batch_service_ns);
     }

@@ -43,6 +43,7 @@ pub mod cross;
 pub mod defrag;
 pub mod epoch;
 pub mod flow;
+pub mod latency;
 pub mod live;
 pub mod offline;
 pub mod owner;

@@ -77,7 +77,7 @@ pub fn summary(run: &RunResult) -> Summary {
                 name: "response_us",
                 title: "response latency (request to first response byte)",
                 unit: "us",
-                percentiles: percentiles(&total.response_latency_us),
+                percentiles: percentiles(&total.response_latency_us.histogram()),
             },
             LatencyTable {
                 name: "capture_us",

@@ -465,7 +465,7 @@ mod tests {
                 .sum();
             assert_eq!(recorded, 2, "port {port}");
             for w in &workers {
-                let h = &w.delta().tally.response_latency_us;
+                let h = w.delta().tally.response_latency_us.histogram();
                 assert!(
                     h.is_empty() || (h.min() == 50 && h.max() == 50),
                     "port {port}"
