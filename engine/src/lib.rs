@@ -22,7 +22,7 @@
 //! [`worker::WorkerConfig`]'s factory; flushed by the batch loop after each batch).
 //!
 //! Module map: [`source`] reads captures; [`worker`] decodes, reassembles IP fragments
-//! ([`defrag`]), tracks flows ([`flow`], [`carry`]) and counts ([`counters`], [`topn`]); [`epoch`] moves per-core deltas to the
+//! ([`defrag`]), tracks flows ([`flow`], [`carry`]) and counts ([`counters`], [`topn`], [`latency`]); [`epoch`] moves per-core deltas to the
 //! [`aggregate`] thread, which drives [`alert`] and the port-scan detector ([`scan`]);
 //! [`offline`] wires them for `--read` ([`paced`] paces a replay at the capture's speed); [`pipeline`] is what it shares with live capture
 //! (starting the aggregator, closing a batch, the span of packet times, the
