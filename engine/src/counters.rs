@@ -34,7 +34,8 @@ pub const TOTAL_TABLE_CAPACITY: usize = 4096;
 pub const INTERVAL_TABLE_CAPACITY: usize = 1024;
 
 /// Largest latency recorded, in microseconds: one hour. Longer values are clamped
-/// (`saturating_record`), so a stuck connection cannot make a histogram grow.
+/// (`saturating_record`; the histogram's last bucket reaches 2^32 − 1 us, so only values past
+/// it are), so a stuck connection cannot make a histogram grow.
 pub const MAX_LATENCY_US: u64 = 3_600_000_000;
 
 /// Largest batch service time recorded, in nanoseconds: ten seconds.

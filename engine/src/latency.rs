@@ -1,6 +1,8 @@
 //! Response latencies as a worker counts them: [`Latencies`], the buckets of linewatch's
-//! latency histogram (hdrhistogram, 1 us to [`MAX_LATENCY_US`], [`HISTOGRAM_SIGFIG`]
+//! latency histogram (hdrhistogram with bounds 1 us and [`MAX_LATENCY_US`], [`HISTOGRAM_SIGFIG`]
 //! significant figures) as a plain array, with the bucket of a value computed from constants.
+//! As in that histogram, the buckets reach past the bound, to 2^32 − 1 us (about 72 minutes):
+//! only a longer latency is clamped to the bound.
 //!
 //! `Histogram::saturating_record` reads its layout from the histogram's fields, checks the
 //! index, and updates the minimum, the maximum and the total count on every value: about 33
