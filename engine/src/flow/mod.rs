@@ -632,27 +632,16 @@ impl FlowTable {
     /// the same ends (both hash alike), found by comparing two words.
     #[inline(always)]
     pub fn get_v4(&mut self, key: &V4Key) -> Option<u32> {
-        self.get_v4_then(key, |_| ()).map(|(slot, ())| slot)
+        let (slot, ()) = self.find_v4_then(key, |_| ())?;
+        self.touch(slot);
+        Some(slot)
     }
 
-    /// [`FlowTable::get_v4`], and what `then` reads from the flow found: on the flow the
-    /// probe compared, so the caller need not index the slab again for it.
-    #[inline(always)]
-    pub fn get_v4_then<R>(
-        &mut self,
-        key: &V4Key,
-        then: impl FnOnce(&Flow) -> R,
-    ) -> Option<(u32, R)> {
-        let found = self.find_v4_then(key, then);
-        if let Some((slot, _)) = found {
-            self.touch(slot);
-        }
-        found
-    }
-
-    /// [`FlowTable::get_v4_then`] without marking the flow used: the caller marks it
-    /// ([`FlowTable::mark_used`]) before it uses the table again, on each of its branches,
-    /// so that what `then` read is tested once, in its branch (not kept across the mark).
+    /// [`FlowTable::get_v4`] without marking the flow used, and what `then` reads from the
+    /// flow found (on the flow the probe compared: no second slab index for it). The caller
+    /// marks it ([`FlowTable::mark_used`]) before it uses the table again, on each of its
+    /// branches, so that what `then` read is tested once, in its branch (not kept across the
+    /// mark).
     #[inline(always)]
     pub fn find_v4_then<R>(&self, key: &V4Key, then: impl FnOnce(&Flow) -> R) -> Option<(u32, R)> {
         let tag = key.hash() & u64::from(u32::MAX);
